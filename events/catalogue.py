@@ -1,0 +1,79 @@
+"""The catalogue: every kind of fact the ledger accepts, by its ``kind`` name.
+
+Built-in kinds are listed here; plugins add theirs through the ledger's plugin manager.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from events.base import Fact
+from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
+from events.corrections import FactCorrected, FactRetracted
+from events.errors import FactError
+from events.funding import OwnershipAsserted, RoundClosed, StakeAcquired, StakeDivested, ValuationMarked
+from events.markets import FxRate
+from events.parties import PartyRegistered
+from events.regulation import DivestmentOrdered, ExportBanImposed, ExportBanLifted, PenaltyImposed
+
+BUILT_IN_KINDS: tuple[type[Fact], ...] = (
+    PartyRegistered,
+    FxRate,
+    RoundClosed,
+    StakeAcquired,
+    OwnershipAsserted,
+    StakeDivested,
+    ValuationMarked,
+    CreditsGranted,
+    CreditsConsumed,
+    EscrowDeposited,
+    EscrowReleased,
+    ExportBanImposed,
+    ExportBanLifted,
+    PenaltyImposed,
+    DivestmentOrdered,
+    FactCorrected,
+    FactRetracted,
+)
+
+
+class Catalogue:
+    """Kinds by name; parses interchange mappings into typed, validated facts."""
+
+    def __init__(self, kinds: Iterable[type[Fact]] = BUILT_IN_KINDS) -> None:
+        self.kinds: dict[str, type[Fact]] = {}
+        for kind in kinds:
+            self.add(kind)
+
+    def add(self, kind: type[Fact]) -> None:
+        if not (isinstance(kind, type) and issubclass(kind, Fact)) or not kind.kind:
+            raise TypeError(f"{kind!r} is not a Fact subclass with a kind name")
+        existing = self.kinds.get(kind.kind)
+        if existing is not None and existing is not kind:
+            raise ValueError(f"kind {kind.kind!r} is already provided by {existing.__module__}.{existing.__qualname__}")
+        self.kinds[kind.kind] = kind
+
+    def parse(self, data: Mapping[str, Any]) -> Fact:
+        """A typed fact from its interchange mapping; ``FactError`` names the offending field."""
+        name = data.get("kind")
+        if name is None or name == "":
+            raise FactError("missing required field", "kind")
+        kind = self.kinds.get(name) if isinstance(name, str) else None
+        if kind is None:
+            import difflib
+
+            close = difflib.get_close_matches(str(name), list(self.kinds), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise FactError(f"unknown kind {name!r}{hint}", "kind")
+        return kind.from_dict(data, self)
+
+    def json_schema(self) -> dict[str, Any]:
+        """A JSON Schema (draft 2020-12) of one fact in its interchange form."""
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://dealledger.invalid/schema/fact.json",
+            "title": "dealledger fact",
+            "description": "One fact per JSON Lines line; money is a decimal string plus an ISO 4217 currency.",
+            "oneOf": [kind.json_schema() for kind in self.kinds.values()],
+        }

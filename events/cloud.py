@@ -1,0 +1,72 @@
+"""Cloud credits and escrow: investment paid as services, or held until spent with the investor."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from events import codecs as fields
+from events.base import Fact, fact_class
+from events.errors import FactError
+
+
+@fact_class
+class CreditsGranted(Fact):
+    """Credits a cloud owes its grantee: a contract liability until consumed or expired."""
+
+    kind = "credits.granted"
+
+    grantor: str = fields.party(doc="the cloud provider")
+    grantee: str = fields.party()
+    amount: Decimal = fields.positive()
+    currency: str = fields.currency()
+    expires: date | None = fields.day(optional=True)
+    round: str | None = fields.text(optional=True, doc="label of the round the credits are part of")
+
+    def check(self) -> None:
+        if self.expires is not None and self.expires <= self.effective:
+            raise FactError("must be after the grant's effective date", "expires")
+        if self.grantor == self.grantee:
+            raise FactError("grantor and grantee are the same", "grantee")
+
+
+@fact_class
+class CreditsConsumed(Fact):
+    """The grantee spent credits: the grantor recognises revenue."""
+
+    kind = "credits.consumed"
+
+    grantor: str = fields.party()
+    grantee: str = fields.party()
+    amount: Decimal = fields.positive()
+    currency: str = fields.currency()
+
+
+@fact_class
+class EscrowDeposited(Fact):
+    """Money put in an escrow account for a beneficiary; nobody's revenue yet."""
+
+    kind = "escrow.deposited"
+
+    account: str = fields.text(doc="the account's label")
+    depositor: str = fields.party()
+    beneficiary: str = fields.party()
+    amount: Decimal = fields.positive()
+    currency: str = fields.currency()
+    purpose: str | None = fields.text(optional=True)
+
+
+@fact_class
+class EscrowReleased(Fact):
+    """Money paid out of escrow ``to`` a party; a cloud provider paid this way books revenue."""
+
+    kind = "escrow.released"
+
+    account: str = fields.text()
+    amount: Decimal = fields.positive()
+    currency: str = fields.currency()
+    to: str = fields.party(doc="the party paid")
+    purpose: str | None = fields.text(optional=True)
+
+
+__all__ = ["CreditsConsumed", "CreditsGranted", "EscrowDeposited", "EscrowReleased"]

@@ -1,0 +1,26 @@
+"""Errors raised while reading facts from their interchange form."""
+
+from __future__ import annotations
+
+
+class FactError(ValueError):
+    """A fact is malformed.
+
+    ``field`` is the dotted path of the offending field (``investors[1].amount``),
+    so the message a user sees can point at the exact place to fix.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def within(self, prefix: str) -> FactError:
+        """The same error, located inside the field ``prefix``."""
+        field = f"{prefix}.{self.field}" if self.field else prefix
+        if self.field and self.field.startswith("["):
+            field = f"{prefix}{self.field}"
+        return FactError(self.message, field)
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message

@@ -1,0 +1,127 @@
+"""Equity: rounds, stakes bought and sold, ownership reported by others, valuations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from events import codecs as fields
+from events.base import CONSIDERATION, Fact, fact_class, require_one_of, require_with
+from events.errors import FactError
+
+
+@fact_class
+class Investment:
+    """One investor's part of a round."""
+
+    party: str = fields.party()
+    amount: Decimal = fields.amount()
+    lead: bool | None = fields.flag(optional=True)
+    consideration: str | None = fields.choice(*CONSIDERATION, optional=True, doc="default cash")
+
+    @property
+    def paid_in(self) -> str:
+        return self.consideration or "cash"
+
+
+@fact_class
+class RoundClosed(Fact):
+    """New shares issued for ``amount``: each investor gets amount / post-money, everyone else is diluted."""
+
+    kind = "round.closed"
+
+    company: str = fields.party()
+    round: str = fields.text(doc="label, such as series-b")
+    amount: Decimal = fields.positive()
+    currency: str = fields.currency()
+    pre_money: Decimal | None = fields.amount(optional=True)
+    post_money: Decimal | None = fields.positive(optional=True)
+    investors: tuple[Investment, ...] = fields.declare(fields.ListOf(fields.Nested(Investment)), default=())
+
+    def check(self) -> None:
+        require_one_of(self, "pre_money", "post_money")
+        if self.post_money is not None and self.post_money < self.amount:
+            raise FactError(f"post-money {self.post_money} is below the round's amount {self.amount}", "post_money")
+        attributed = sum((i.amount for i in self.investors), Decimal(0))
+        if attributed > self.amount:
+            raise FactError(f"investors' amounts add up to {attributed}, more than the round's {self.amount}", "investors")
+        seen: set[str] = set()
+        for index, investment in enumerate(self.investors):
+            if investment.party in seen:
+                raise FactError(f"{investment.party!r} is listed twice", f"investors[{index}].party")
+            seen.add(investment.party)
+            if investment.party == self.company:
+                raise FactError("a company cannot invest in its own round", f"investors[{index}].party")
+
+    @property
+    def post(self) -> Decimal:
+        return self.post_money if self.post_money is not None else self.amount + (self.pre_money or Decimal(0))
+
+
+@fact_class
+class StakeAcquired(Fact):
+    """``holder`` takes ``fraction`` of the company: from ``seller``, or as new shares that dilute everyone."""
+
+    kind = "stake.acquired"
+
+    holder: str = fields.party()
+    company: str = fields.party()
+    fraction: Decimal = fields.fraction()
+    seller: str | None = fields.party(optional=True, doc="default: newly issued shares")
+    price: Decimal | None = fields.amount(optional=True, doc="total paid")
+    currency: str | None = fields.currency(optional=True)
+    consideration: str | None = fields.choice(*CONSIDERATION, optional=True, doc="default cash")
+
+    def check(self) -> None:
+        require_with(self, "price", "currency")
+        if self.holder == self.company:
+            raise FactError("a company cannot hold itself", "holder")
+        if self.seller == self.holder:
+            raise FactError("seller and holder are the same", "seller")
+        if self.seller is None and self.fraction == 1:
+            raise FactError("new shares cannot make up the whole company", "fraction")
+
+
+@fact_class
+class OwnershipAsserted(Fact):
+    """A fraction reported by a filing or the press, checked against the computed one."""
+
+    kind = "ownership.asserted"
+
+    holder: str = fields.party()
+    company: str = fields.party()
+    fraction: Decimal = fields.fraction()
+    tolerance: Decimal = fields.declare(fields.UnitInterval(), default=Decimal("0.005"))
+
+
+@fact_class
+class StakeDivested(Fact):
+    """``holder`` sells ``fraction`` of the company, or ``portion`` of its holding ("1" = all)."""
+
+    kind = "stake.divested"
+
+    holder: str = fields.party()
+    company: str = fields.party()
+    fraction: Decimal | None = fields.fraction(optional=True, doc="of the company")
+    portion: Decimal | None = fields.fraction(optional=True, doc="of the holding; 1 = all of it")
+    buyer: str | None = fields.party(optional=True, doc="default undisclosed")
+    proceeds: Decimal | None = fields.amount(optional=True)
+    currency: str | None = fields.currency(optional=True)
+    reason: str | None = fields.text(optional=True)
+
+    def check(self) -> None:
+        require_one_of(self, "fraction", "portion")
+        require_with(self, "proceeds", "currency")
+        if self.buyer == self.holder:
+            raise FactError("buyer and holder are the same", "buyer")
+
+
+@fact_class
+class ValuationMarked(Fact):
+    """The company's value from ``effective`` on (used for implied values)."""
+
+    kind = "valuation.marked"
+
+    company: str = fields.party()
+    valuation: Decimal = fields.amount()
+    currency: str = fields.currency()
+    basis: str | None = fields.text(optional=True)
