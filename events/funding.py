@@ -44,11 +44,13 @@ class RoundClosed(Fact):
         attributed = sum((i.amount for i in self.investors), Decimal(0))
         if attributed > self.amount:
             raise FactError(f"investors' amounts add up to {attributed}, more than the round's {self.amount}", "investors")
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         for index, investment in enumerate(self.investors):
-            if investment.party in seen:
-                raise FactError(f"{investment.party!r} is listed twice", f"investors[{index}].party")
-            seen.add(investment.party)
+            if (investment.party, investment.paid_in) in seen:
+                raise FactError(
+                    f"{investment.party!r} is listed twice paying in {investment.paid_in}", f"investors[{index}].party"
+                )
+            seen.add((investment.party, investment.paid_in))
             if investment.party == self.company:
                 raise FactError("a company cannot invest in its own round", f"investors[{index}].party")
 

@@ -1,0 +1,1 @@
+"""The ledger core: the fact store, appending, replay and the plugin host."""

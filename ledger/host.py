@@ -1,0 +1,124 @@
+"""The plugin host: finds plugins, asks them for kinds, views and checks, and guards the calls.
+
+Built-in plugins are registered by module name through the same ``register`` path as
+third-party ones (found through the ``dealledger`` entry-point group) and local modules
+(``--plugin module.path`` or ``DEALLEDGER_PLUGINS``). The core never imports a plugin itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+import pluggy
+
+from events import Catalogue
+from ledger import hookspecs
+from ledger.errors import LedgerError, PluginError
+from ledger.problems import Problem
+from ledger.records import Recorded
+from ledger.views import View
+
+BUILT_IN_PLUGINS = ("plugins.ownership", "plugins.revenue", "plugins.regulatory")
+ENTRY_POINT_GROUP = "dealledger"
+PLUGINS_ENV = "DEALLEDGER_PLUGINS"
+
+
+class PluginHost:
+    """Everything the plugins provide, gathered once: the catalogue, the views, who provides what."""
+
+    def __init__(self, manager: pluggy.PluginManager) -> None:
+        self.manager = manager
+        self.catalogue = Catalogue()
+        self.kind_providers: dict[str, str] = {kind: "dealledger (built in)" for kind in self.catalogue.kinds}
+        self.views: dict[str, View[Any]] = {}
+        self.view_providers: dict[str, str] = {}
+        for plugin, kinds in self._each("dealledger_fact_kinds"):
+            for kind in kinds or ():
+                try:
+                    self.catalogue.add(kind)
+                except (TypeError, ValueError) as error:
+                    raise PluginError(f"plugin {plugin}: {error}") from None
+                self.kind_providers[kind.kind] = plugin
+        for plugin, views in self._each("dealledger_views"):
+            for view in views or ():
+                if not isinstance(view, View) or not view.name:
+                    raise PluginError(f"plugin {plugin}: {view!r} is not a named ledger.views.View")
+                if view.name in self.views:
+                    raise PluginError(
+                        f"plugin {plugin}: view {view.name!r} is already provided by {self.view_providers[view.name]}"
+                    )
+                self.views[view.name] = view
+                self.view_providers[view.name] = plugin
+
+    def _each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a hook plugin by plugin, so each answer (or failure) is tied to its plugin's name."""
+        results = []
+        for impl in reversed(getattr(self.manager.hook, hook_name).get_hookimpls()):
+            wanted = {name: kwargs[name] for name in impl.argnames}
+            try:
+                results.append((impl.plugin_name, impl.function(**wanted)))
+            except LedgerError:
+                raise
+            except Exception as error:
+                raise PluginError(f"plugin {impl.plugin_name} failed in {hook_name}: {type(error).__name__}: {error}") from error
+        return results
+
+    def view(self, name: str) -> View[Any]:
+        try:
+            return self.views[name]
+        except KeyError:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self.views), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; installed views: {', '.join(sorted(self.views))}"
+            raise LedgerError(f"no view named {name!r}{hint}") from None
+
+    def validate(self, story: Sequence[Recorded], new: Sequence[Recorded]) -> list[Problem]:
+        return self._problems("dealledger_validate", story=story, new=new)
+
+    def check(self, story: Sequence[Recorded], as_of: date | None) -> list[Problem]:
+        return self._problems("dealledger_check", story=story, as_of=as_of)
+
+    def _problems(self, hook_name: str, **kwargs: Any) -> list[Problem]:
+        problems: list[Problem] = []
+        for plugin, found in self._each(hook_name, **kwargs):
+            for problem in found or ():
+                if not isinstance(problem, Problem):
+                    raise PluginError(f"plugin {plugin}: {hook_name} returned {problem!r}, not a ledger.problems.Problem")
+                problems.append(Problem(problem.message, tuple(problem.facts), plugin))
+        return problems
+
+    def commands(self) -> list[Any]:
+        return [command for _, commands in self._each("dealledger_commands") for command in commands or ()]
+
+
+def plugin_manager(extra: Iterable[str] = (), *, entry_points: bool = True) -> pluggy.PluginManager:
+    """A plugin manager with the built-ins, the installed third-party plugins and ``extra`` modules."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    for name in BUILT_IN_PLUGINS:
+        manager.register(importlib.import_module(name), name=name)
+    if entry_points:
+        manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    env_modules = [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
+    for name in [*env_modules, *extra]:
+        if manager.has_plugin(name):
+            continue
+        try:
+            module = importlib.import_module(name)
+        except ImportError as error:
+            raise LedgerError(f"cannot load plugin module {name!r}: {error}") from None
+        manager.register(module, name=name)
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as error:
+        raise PluginError(f"plugin {error.plugin!r}: {error}") from None
+    return manager
+
+
+def load(extra: Iterable[str] = (), *, entry_points: bool = True) -> PluginHost:
+    return PluginHost(plugin_manager(extra, entry_points=entry_points))

@@ -1,0 +1,92 @@
+"""From stored facts to the story as told at a moment: corrections applied, effective order.
+
+Two time axes meet here. ``known_at`` cuts by transaction time: facts and corrections recorded
+after it are ignored, so a past answer can be reproduced exactly. ``as_of`` cuts by valid
+time: facts effective after it have not happened yet. Within one effective date, facts apply
+in recording order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import date, datetime
+
+from ledger.records import Recorded
+
+CORRECTION_KINDS = ("fact.corrected", "fact.retracted")
+
+
+class FactIndex:
+    """Find a stored fact by its id, a unique id prefix (8+ characters) or its key."""
+
+    def __init__(self, records: Iterable[Recorded] = ()) -> None:
+        self.by_id: dict[str, Recorded] = {}
+        self.by_key: dict[str, Recorded] = {}
+        for record in records:
+            self.add(record)
+
+    def add(self, record: Recorded) -> None:
+        self.by_id[record.id] = record
+        if record.fact.key is not None:
+            self.by_key[record.fact.key] = record
+
+    def find(self, ref: str) -> Recorded | None:
+        found = self.by_id.get(ref) or self.by_key.get(ref)
+        if found is None and len(ref) >= 8:
+            matches = [r for i, r in self.by_id.items() if i.startswith(ref)]
+            if len(matches) == 1:
+                found = matches[0]
+        return found
+
+
+def known(records: Sequence[Recorded], known_at: datetime | None) -> Sequence[Recorded]:
+    """The records stored at or before ``known_at`` (records come in recording order)."""
+    if known_at is None:
+        return records
+    end = len(records)
+    while end and records[end - 1].recorded > known_at:
+        end -= 1
+    return records[:end]
+
+
+def resolve(records: Sequence[Recorded]) -> list[Recorded]:
+    """Apply corrections and retractions; drop them; return the facts in effective order.
+
+    A later correction of the same fact wins over an earlier one; a retraction removes the
+    fact for good. The replacement keeps the original's id and recording position.
+    """
+    index = FactIndex()
+    current: dict[str, Recorded] = {}
+    for record in records:
+        fact = record.fact
+        if fact.kind == "fact.corrected":
+            target = index.find(fact.fact)  # type: ignore[attr-defined]
+            if target is not None and target.id in current:
+                current[target.id] = replace(target, fact=fact.replacement, corrected_by=record.id)  # type: ignore[attr-defined]
+        elif fact.kind == "fact.retracted":
+            target = index.find(fact.fact)  # type: ignore[attr-defined]
+            if target is not None:
+                current.pop(target.id, None)
+        else:
+            index.add(record)
+            current[record.id] = record
+    return sorted(current.values(), key=effective_order)
+
+
+def effective_order(record: Recorded) -> tuple[date, int]:
+    return (record.fact.effective, record.seq)
+
+
+def until(records: Sequence[Recorded], as_of: date | None) -> Sequence[Recorded]:
+    """The prefix of effective-ordered records effective on or before ``as_of``."""
+    if as_of is None:
+        return records
+    from bisect import bisect_right
+
+    return records[: bisect_right(records, as_of, key=lambda r: r.fact.effective)]
+
+
+def story(records: Sequence[Recorded], *, as_of: date | None = None, known_at: datetime | None = None) -> Sequence[Recorded]:
+    """The facts a view folds for the moment (as_of, known_at): known, resolved, effective, ordered."""
+    return until(resolve(known(records, known_at)), as_of)

@@ -1,0 +1,80 @@
+"""The projection API: a view is a pure fold over the facts, in effective-date order.
+
+A view declares its columns and options, starts from ``initial``, folds each fact with
+``apply`` and answers with ``rows``. Because it is a fold over facts alone, replaying to any
+date or knowledge time, checkpointing and testing all come for free, and its answer never
+depends on when it was last computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+from ledger.records import Recorded
+
+State = TypeVar("State")
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A question a view can be asked (``--company moonshot-ai``); becomes a CLI option.
+
+    ``kind`` tells the CLI how to read it: ``text``, ``party`` (a slug), ``currency``,
+    ``date`` or ``choice`` (one of ``choices``).
+    """
+
+    name: str
+    help: str
+    kind: str = "text"
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the user asked: the moment (``as_of``, ``known_at``) and the view's own options."""
+
+    as_of: date | None = None
+    known_at: datetime | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self.options.get(name)
+        return default if value is None else value
+
+
+class View(Generic[State]):
+    """Base class of projections; subclass it and register an instance through ``dealledger_views``.
+
+    ``apply`` may update the state in place, but must return it: the host owns each state
+    and never shares one between two replays.
+    """
+
+    name: str = ""
+    help: str = ""
+    columns: tuple[str, ...] = ()
+    options: tuple[Option, ...] = ()
+
+    def initial(self, query: Query) -> State:
+        raise NotImplementedError
+
+    def apply(self, state: State, record: Recorded) -> State:
+        raise NotImplementedError
+
+    def rows(self, state: State, query: Query) -> list[Row]:
+        raise NotImplementedError
+
+
+def fold(view: View[Any], records: Sequence[Recorded], query: Query) -> Any:
+    """The view's state after every record, in the order given (already resolved and sorted)."""
+    state = view.initial(query)
+    apply = view.apply
+    for record in records:
+        state = apply(state, record)
+    return state

@@ -1,0 +1,1 @@
+"""Built-in views, each a plugin registered exactly like a third-party one."""
