@@ -1,0 +1,428 @@
+"""The ``dealledger`` command line: parse, call the ledger, render. Nothing else lives here.
+
+Heavy modules (the store, the plugins) are imported inside commands, so ``--help`` and
+errors in arguments answer at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from ledger.api import Ledger
+    from ledger.appending import Incoming
+
+FORMATS = ("table", "json", "csv")
+
+
+# --- shared options and helpers ---------------------------------------------------------------
+
+
+def parse_date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+
+
+def parse_timestamp(value: str | None, name: str) -> datetime | None:
+    """ISO 8601; UTC when no offset is given; a bare date means the end of that day (UTC)."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 timestamp", param_hint=name) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def moment_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option("--known-at", help="Only facts recorded at or before this time (ISO 8601, UTC by default).")(
+        function
+    )
+    return click.option("--as-of", help="Only facts effective on or before this date (YYYY-MM-DD).")(function)
+
+
+def format_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="How to print rows."
+    )(function)
+
+
+def open_ledger(ctx: click.Context) -> Ledger:
+    from ledger.api import Ledger
+
+    root = ctx.find_root()
+    ledger = Ledger(root.params.get("url"), plugins=root.params.get("plugins") or ())
+    ctx.call_on_close(ledger.close)
+    return ledger
+
+
+class LedgerGroup(click.Group):
+    """Turns ledger errors into one-line messages (exit 1) and lets plugins add commands."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from ledger.errors import LedgerError
+
+        try:
+            return super().invoke(ctx)
+        except LedgerError as error:
+            raise click.ClickException(str(error)) from None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        from ledger.errors import LedgerError
+        from ledger.host import load
+
+        try:
+            host = load(ctx.find_root().params.get("plugins") or ())
+        except LedgerError:
+            return {}
+        return {command.name: command for command in host.commands() if command.name}
+
+
+@click.group(cls=LedgerGroup)
+@click.option("--url", envvar="DEALLEDGER_URL", help="Store URL [default: sqlite:///dealledger.db; env DEALLEDGER_URL].")
+@click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    help="Load a plugin module by its import path (repeatable; also DEALLEDGER_PLUGINS=a,b).",
+)
+@click.version_option(package_name="dealledger")
+def main(url: str | None, plugins: tuple[str, ...]) -> None:
+    """Keep a trustworthy, replayable record of strategic-investment deals.
+
+    \b
+    Example:
+      dealledger append --file examples/story.jsonl
+      dealledger view ownership --company moonshot-ai --as-of 2024-03-01
+    """
+
+
+# --- append ---------------------------------------------------------------------------------
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("kind", required=False)
+@click.option("--file", "path", help="JSON Lines, YAML or CSV file of facts; - reads standard input.")
+@click.option("--input-format", type=click.Choice(("jsonl", "yaml", "csv")), help="Format of --file (default: guessed).")
+@click.pass_context
+def append(ctx: click.Context, kind: str | None, path: str | None, input_format: str | None) -> None:
+    """Append facts, all or nothing. Re-appending facts with the same keys changes nothing.
+
+    \b
+    Examples:
+      dealledger append --file facts.jsonl
+      dealledger append party.registered --party alibaba --name "Alibaba Group" --type investor --effective 1999-06-28
+    """
+    if (kind is None) == (path is None):
+        raise click.UsageError("give either --file PATH or a KIND with --field value pairs")
+    ledger = open_ledger(ctx)
+    if path is not None:
+        if ctx.args:
+            raise click.UsageError(f"unexpected arguments with --file: {' '.join(ctx.args)}")
+        result = ledger.append(read_file(ledger, path, input_format))
+    else:
+        assert kind is not None
+        result = ledger.append([one_fact(ledger, kind, ctx.args)])
+    added, unchanged = len(result.added), result.unchanged
+    if added:
+        note = f" ({unchanged} already recorded, unchanged)" if unchanged else ""
+        click.echo(f"appended {added} fact{'s' if added != 1 else ''}{note}; ledger head #{result.added[-1].seq}")
+    else:
+        click.echo(f"nothing appended: all {unchanged} fact(s) already recorded, unchanged")
+
+
+def read_file(ledger: Ledger, path: str, input_format: str | None) -> Iterator[Incoming]:
+    """Parse facts one line at a time; the first bad one stops everything before any write."""
+    from events import FactError
+    from events.readers import SourceError, guess_format, read_facts
+    from ledger.appending import Incoming
+    from ledger.errors import RejectedError
+
+    name = "<stdin>" if path == "-" else path
+    try:
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as error:
+        raise RejectedError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        fmt = input_format
+        if fmt is None:
+            head = ""
+            if path == "-":
+                head = stream.buffer.peek(256)[:256].decode("utf-8", "replace") if hasattr(stream, "buffer") else ""
+            fmt = guess_format(path, head)
+        parse = ledger.catalogue.parse
+        for line, data in read_facts(stream, name, fmt):
+            try:
+                yield Incoming(f"{name}:{line}", parse(data))
+            except FactError as error:
+                kind = data.get("kind")
+                where = f" ({kind})" if isinstance(kind, str) and error.field != "kind" else ""
+                raise RejectedError(str(SourceError(name, line, error.message + where, error.field))) from None
+    except SourceError as error:
+        raise RejectedError(str(error)) from None
+    except UnicodeDecodeError as error:
+        raise RejectedError(f"{name}: not UTF-8 text ({error.reason})") from None
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def one_fact(ledger: Ledger, kind: str, args: Sequence[str]) -> Incoming:
+    """A fact from ``--field value`` pairs; a field given twice becomes a list."""
+    import json
+    from decimal import Decimal
+
+    from events import FactError
+    from ledger.appending import Incoming
+    from ledger.errors import RejectedError
+
+    data: dict[str, Any] = {"kind": kind}
+    index = 0
+    while index < len(args):
+        flag = args[index]
+        if not flag.startswith("--") or index + 1 >= len(args):
+            raise click.UsageError(f"expected --field value pairs, got {flag!r}")
+        name, value = flag[2:].replace("-", "_"), args[index + 1]
+        parsed: Any = value
+        if value[:1] in ("[", "{"):
+            try:
+                parsed = json.loads(value, parse_float=Decimal)
+            except json.JSONDecodeError as error:
+                raise RejectedError(f"command line: {name}: not valid JSON ({error.msg})") from None
+        if name in data:
+            previous = data[name]
+            data[name] = [*previous, parsed] if isinstance(previous, list) else [previous, parsed]
+        else:
+            data[name] = parsed
+        index += 2
+    try:
+        return Incoming("command line", ledger.catalogue.parse(data))
+    except FactError as error:
+        raise RejectedError(f"command line: {error}") from None
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--kind", help="Only facts of this kind (or family: 'round', 'export').")
+@click.option("--party", help="Only facts that name this party.")
+@moment_options
+@format_option
+@click.pass_context
+def log(
+    ctx: click.Context, kind: str | None, party: str | None, as_of: str | None, known_at: str | None, fmt: str
+) -> None:
+    """The facts as recorded, in recording order, with their ids and recorded times.
+
+    \b
+    Example:
+      dealledger log --party moonshot-ai --known-at 2024-06-01
+    """
+    from ledger.logview import log_rows
+
+    ledger = open_ledger(ctx)
+    rows = log_rows(
+        ledger.records(parse_timestamp(known_at, "--known-at")),
+        kind=kind,
+        party=party,
+        as_of=parse_date(as_of, "--as-of"),
+        detailed=fmt != "table",
+    )
+    render(rows, fmt, columns=("id", "key", "kind", "effective", "recorded", "status", "fields") if fmt == "table" else None)
+
+
+class ViewGroup(click.Group):
+    """``dealledger view NAME``: one sub-command per installed view, its options from the view."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self._host(ctx).views)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        host = self._host(ctx)
+        if name not in host.views:
+            host.view(name)  # raises a helpful error naming the installed views
+        return view_command(host.views[name], host.view_providers[name])
+
+    @staticmethod
+    def _host(ctx: click.Context) -> Any:
+        from ledger.errors import LedgerError
+        from ledger.host import load
+
+        try:
+            return load(ctx.find_root().params.get("plugins") or ())
+        except LedgerError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def view_command(view: Any, plugin: str) -> click.Command:
+    from ledger.views import Query
+
+    def callback(as_of: str | None, known_at: str | None, fmt: str, **options: Any) -> None:
+        ctx = click.get_current_context()
+        ledger = open_ledger(ctx)
+        query = Query(parse_date(as_of, "--as-of"), parse_timestamp(known_at, "--known-at"), options)
+        render(ledger.view(view.name, query), fmt, columns=view_columns(view, query))
+
+    params: list[click.Parameter] = [
+        click.Option(["--as-of"], help="Replay facts effective on or before this date."),
+        click.Option(["--known-at"], help="Replay facts recorded at or before this time (ISO 8601, UTC by default)."),
+        click.Option(["--format", "fmt"], type=click.Choice(FORMATS), default="table", show_default=True),
+    ]
+    for option in view.options:
+        params.append(
+            click.Option(
+                [f"--{option.name.replace('_', '-')}", option.name],
+                type=_option_type(option),
+                default=option.default,
+                required=option.required,
+                help=option.help,
+                show_default=option.default is not None,
+            )
+        )
+    help_text = f"{view.help}\n\nColumns: {', '.join(view.columns)}. Provided by {plugin}."
+    return click.Command(view.name, callback=callback, params=params, help=help_text, short_help=view.help)
+
+
+def _option_type(option: Any) -> Any:
+    if option.kind == "choice":
+        return click.Choice(option.choices)
+    if option.kind == "date":
+        return click.DateTime(formats=["%Y-%m-%d"])
+    return click.STRING
+
+
+def view_columns(view: Any, query: Any) -> tuple[str, ...] | None:
+    return tuple(view.columns) or None
+
+
+@main.group(cls=ViewGroup)
+def view() -> None:
+    """Answer a question from the facts: ownership, portfolio, league, revenue, regulatory, ...
+
+    \b
+    Examples:
+      dealledger view ownership --company moonshot-ai --as-of 2024-03-01
+      dealledger view league --sector ai --since 2023-01-01 --currency USD
+    """
+
+
+@main.command()
+@click.option("--as-of", required=True, help="Replay facts effective on or before this date.")
+@click.option("--known-at", help="Replay facts recorded at or before this time.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write one file per view into this folder.")
+@format_option
+@click.pass_context
+def replay(ctx: click.Context, as_of: str, known_at: str | None, out_dir: str | None, fmt: str) -> None:
+    """Every installed view at one moment; files in --out, or all of them printed.
+
+    \b
+    Example:
+      dealledger replay --as-of 2024-12-31 --out out/2024 --format csv
+    """
+    from pathlib import Path
+
+    from ledger.replaying import replay_all
+
+    ledger = open_ledger(ctx)
+    answers = replay_all(ledger, parse_date(as_of, "--as-of"), parse_timestamp(known_at, "--known-at"))
+    if out_dir is None:
+        for name, (columns, rows) in answers.items():
+            click.echo(f"== {name} ({len(rows)} row{'s' if len(rows) != 1 else ''})")
+            render(rows, fmt, columns=columns)
+            click.echo()
+        return
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    extension = {"table": "txt", "json": "json", "csv": "csv"}[fmt]
+    for name, (columns, rows) in answers.items():
+        (folder / f"{name}.{extension}").write_text(format_rows(rows, fmt, columns), encoding="utf-8")
+        click.echo(f"{name}: {len(rows)} row(s) -> {folder / f'{name}.{extension}'}")
+
+
+@main.command()
+@click.option("--as-of", help="Check the facts effective on or before this date.")
+@click.pass_context
+def check(ctx: click.Context, as_of: str | None) -> None:
+    """Replay and check every ownership.asserted figure and invariant; exit 1 on any mismatch.
+
+    \b
+    Example:
+      dealledger check --as-of 2024-12-31
+    """
+    ledger = open_ledger(ctx)
+    problems = ledger.check(parse_date(as_of, "--as-of"))
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
+    click.echo(f"ok: {len(ledger.records())} facts checked, no problems")
+
+
+@main.command()
+@format_option
+@click.pass_context
+def plugins(ctx: click.Context, fmt: str) -> None:
+    """Installed views and fact kinds, with the plugin that provides each."""
+    from ledger.host import load
+
+    host = load(ctx.find_root().params.get("plugins") or ())
+    rows = [{"type": "view", "name": n, "plugin": host.view_providers[n], "help": v.help} for n, v in sorted(host.views.items())]
+    rows += [
+        {"type": "kind", "name": k, "plugin": host.kind_providers[k], "help": " ".join((c.__doc__ or "").split())}
+        for k, c in sorted(host.catalogue.kinds.items())
+    ]
+    render(rows, fmt, columns=("type", "name", "plugin", "help"))
+
+
+@main.command()
+@click.pass_context
+def schema(ctx: click.Context) -> None:
+    """Print the JSON Schema of one fact (every kind, plugins' included)."""
+    import json
+
+    from ledger.host import load
+
+    host = load(ctx.find_root().params.get("plugins") or ())
+    click.echo(json.dumps(host.catalogue.json_schema(), indent=2))
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None) -> None:
+    click.echo(format_rows(rows, fmt, columns), nl=False)
+
+
+def format_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None) -> str:
+    from ledger.rendering import as_csv, as_json, as_table
+
+    if fmt == "json":
+        return as_json(rows)
+    names = list(columns or [])
+    for row in rows:
+        names.extend(name for name in row if name not in names)
+    if fmt == "csv":
+        return as_csv(rows, names)
+    return as_table(rows, names)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The one entry point the command line (and any program) uses: open a ledger, append, ask.
+
+This is the composition root: it wires the plugin host to the store, so tests and other
+programs can swap either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from ledger.appending import AppendResult, BatchBuilder, Incoming
+from ledger.errors import PluginError
+from ledger.host import PluginHost, load
+from ledger.problems import Problem
+from ledger.records import Recorded
+from ledger.store import Store, write_with_retries
+from ledger.timeline import known, resolve, story
+from ledger.views import Query, Row, View
+
+
+class Ledger:
+    """A ledger at a store URL, with its plugins loaded."""
+
+    def __init__(self, url: str | None = None, *, plugins: Iterable[str] = (), host: PluginHost | None = None) -> None:
+        self.host = host or load(plugins)
+        self.store = Store(url, self.host)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def catalogue(self) -> Any:
+        return self.host.catalogue
+
+    # --- writing ------------------------------------------------------------------------
+
+    def append(self, incoming: Iterable[Incoming]) -> AppendResult:
+        """Store the facts as one all-or-nothing batch; facts whose key is already there are skipped."""
+        builder = BatchBuilder(self.host, list(incoming))
+        return write_with_retries(self.store, builder.build)  # type: ignore[no-any-return]
+
+    # --- reading ------------------------------------------------------------------------
+
+    def records(self, known_at: datetime | None = None) -> Sequence[Recorded]:
+        """Stored facts in recording order, as stored (corrections are facts of their own here)."""
+        return known(self.store.records(), known_at)
+
+    def story(self, as_of: date | None = None, known_at: datetime | None = None) -> Sequence[Recorded]:
+        return story(self.store.records(), as_of=as_of, known_at=known_at)
+
+    def view(self, name: str, query: Query) -> list[Row]:
+        view = self.host.view(name)
+        return run_view(view, self.host.view_providers[name], self.story(query.as_of, query.known_at), query)
+
+    def check(self, as_of: date | None = None) -> list[Problem]:
+        return self.host.check(self.story(as_of=as_of), as_of)
+
+    def current_story(self) -> Sequence[Recorded]:
+        return resolve(self.store.records())
+
+
+def run_view(view: View[Any], plugin: str, records: Sequence[Recorded], query: Query) -> list[Row]:
+    """Fold and answer; a failure inside a plugin names the plugin and the fact it was folding."""
+    from ledger.errors import LedgerError
+
+    try:
+        state = view.initial(query)
+    except LedgerError:
+        raise
+    except Exception as error:
+        raise PluginError(f"plugin {plugin}: view {view.name} failed to start: {type(error).__name__}: {error}") from error
+    apply = view.apply
+    for record in records:
+        try:
+            state = apply(state, record)
+        except LedgerError:
+            raise
+        except Exception as error:
+            raise PluginError(
+                f"plugin {plugin}: view {view.name} failed on {record.describe()}: {type(error).__name__}: {error}"
+            ) from error
+    try:
+        return view.rows(state, query)
+    except LedgerError:
+        raise
+    except Exception as error:
+        raise PluginError(f"plugin {plugin}: view {view.name} failed to answer: {type(error).__name__}: {error}") from error

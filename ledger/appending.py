@@ -1,0 +1,154 @@
+"""Turning incoming facts into a batch the store can take: keys, parties, corrections, plugin checks.
+
+Everything here runs before anything is written, and any problem rejects the whole batch
+with a message that names the place (file and line) and the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import NAMESPACE_URL, uuid4, uuid5
+
+from events import Fact
+from events.parties import BUILT_IN_HOLDERS
+from ledger.errors import RejectedError
+from ledger.host import PluginHost
+from ledger.records import Recorded
+from ledger.timeline import CORRECTION_KINDS, FactIndex, resolve
+
+FACT_NAMESPACE = uuid5(NAMESPACE_URL, "dealledger:fact")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A parsed fact and where it came from (``facts.jsonl:12``), for error messages."""
+
+    place: str
+    fact: Fact
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    added: tuple[Recorded, ...]
+    unchanged: int
+    """Facts whose key was already recorded with the same content: re-appending is a no-op."""
+
+
+def fact_id(fact: Fact) -> str:
+    """A key gives the same id everywhere (uuid5), so the same fact has one identity in every ledger."""
+    return uuid5(FACT_NAMESPACE, fact.key).hex if fact.key else uuid4().hex
+
+
+class BatchBuilder:
+    """Checks a batch against the ledger as it stands and numbers its facts."""
+
+    def __init__(self, host: PluginHost, incoming: Sequence[Incoming]) -> None:
+        self.host = host
+        self.incoming = incoming
+
+    def build(self, existing: Sequence[Recorded]) -> tuple[list[Recorded], AppendResult]:
+        index = FactIndex(existing)
+        retracted = {record.fact.fact for record in existing if record.kind == "fact.retracted"}  # type: ignore[attr-defined]
+        parties = self._parties(existing)
+        batch: list[Recorded] = []
+        places: dict[str, str] = {}
+        unchanged = 0
+        seq = existing[-1].seq if existing else 0
+        recorded = recorded_time(existing)
+        for item in self.incoming:
+            fact = item.fact
+            if fact.key is not None:
+                known = index.by_key.get(fact.key)
+                if known is not None:
+                    if known.fact == fact:
+                        unchanged += 1
+                        continue
+                    where = "earlier in this batch" if known.id in places else f"as fact {known.id[:12]}"
+                    raise RejectedError(
+                        f"{item.place}: key: {fact.key!r} is already recorded {where} with different content;"
+                        " to change it, append a fact.corrected naming that key"
+                    )
+            self._check_parties(item, parties)
+            if fact.kind in CORRECTION_KINDS:
+                self._check_target(item, index, retracted)
+            seq += 1
+            record = Recorded(fact_id(fact), seq, recorded, fact)
+            batch.append(record)
+            places[record.id] = item.place
+            index.add(record)
+            if fact.kind == "fact.retracted":
+                retracted.add(fact.fact)  # type: ignore[attr-defined]
+        if batch:
+            self._validate(existing, batch, places)
+        return batch, AppendResult(tuple(batch), unchanged)
+
+    def _parties(self, existing: Sequence[Recorded]) -> set[str]:
+        """Registered slugs, from the ledger and from anywhere in this batch (a batch is one whole)."""
+        known = set(BUILT_IN_HOLDERS)
+        for fact in [r.fact for r in existing] + [i.fact for i in self.incoming]:
+            if fact.kind == "party.registered":
+                known.add(fact.party)  # type: ignore[attr-defined]
+            elif fact.kind == "fact.corrected" and fact.replacement.kind == "party.registered":  # type: ignore[attr-defined]
+                known.add(fact.replacement.party)  # type: ignore[attr-defined]
+        return known
+
+    def _check_parties(self, item: Incoming, parties: set[str]) -> None:
+        for path, slug in item.fact.party_fields():
+            if item.fact.kind == "party.registered" and path == "party":
+                continue
+            if slug not in parties:
+                close = difflib.get_close_matches(slug, sorted(parties), n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise RejectedError(
+                    f"{item.place}: {path}: unknown party {slug!r}; {hint}register it first with a party.registered fact"
+                )
+
+    def _check_target(self, item: Incoming, index: FactIndex, retracted: set[str]) -> None:
+        fact = item.fact
+        ref: str = fact.fact  # type: ignore[attr-defined]
+        target = index.find(ref)
+        if target is None:
+            raise RejectedError(f"{item.place}: fact: no recorded fact has the id or key {ref!r}")
+        if target.kind in CORRECTION_KINDS:
+            raise RejectedError(f"{item.place}: fact: {ref!r} is a {target.kind}; correct or retract the original fact")
+        if target.id in retracted or (target.key is not None and target.key in retracted) or ref in retracted:
+            raise RejectedError(f"{item.place}: fact: {ref!r} was retracted; record a new fact instead")
+        if fact.kind == "fact.corrected":
+            replacement: Fact = fact.replacement  # type: ignore[attr-defined]
+            if replacement.kind != target.kind:
+                raise RejectedError(
+                    f"{item.place}: replacement.kind: a correction must keep the kind {target.kind!r}, not {replacement.kind!r}"
+                )
+            if replacement.key is not None and replacement.key != target.key:
+                raise RejectedError(f"{item.place}: replacement.key: must be absent or the original's key {target.key!r}")
+
+    def _validate(self, existing: Sequence[Recorded], batch: Sequence[Recorded], places: dict[str, str]) -> None:
+        """Ask every plugin what would be wrong; refuse the batch for anything that was not wrong before."""
+        after = self.host.validate(resolve([*existing, *batch]), batch)
+        if not after:
+            return
+        before = set(self.host.validate(resolve(existing), [])) if existing else set()
+        fresh = [problem for problem in after if problem not in before]
+        if not fresh:
+            return
+        first = fresh[0]
+        place = next((places[i] for i in first.facts if i in places), None)
+        more = f" (and {len(fresh) - 1} more problem(s))" if len(fresh) > 1 else ""
+        prefix = f"{place}: " if place else ""
+        raise RejectedError(f"{prefix}{first}{more}")
+
+
+def recorded_time(existing: Sequence[Recorded]) -> datetime:
+    """Now, in UTC, but always later than the last batch: recorded times strictly increase batch by batch."""
+    now = datetime.now(UTC)
+    if existing and now <= existing[-1].recorded:
+        now = existing[-1].recorded + timedelta(microseconds=1)
+    return now
+
+
+def collect(items: Iterable[Incoming]) -> list[Incoming]:
+    """Read the whole input first: a batch is checked as one, and a parse error must stop it before any write."""
+    return list(items)

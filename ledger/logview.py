@@ -1,0 +1,71 @@
+"""The rows of ``dealledger log``: stored facts with their ids, recorded times and fate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from ledger.records import Recorded
+from ledger.timeline import FactIndex
+
+COMMON = ("kind", "effective", "key", "source", "confidence", "note")
+
+
+def fates(records: Sequence[Recorded]) -> dict[str, str]:
+    """For each fact id, ``corrected by ...`` or ``retracted by ...`` as far as these records tell."""
+    index = FactIndex()
+    status: dict[str, str] = {}
+    for record in records:
+        fact = record.fact
+        if fact.kind in ("fact.corrected", "fact.retracted"):
+            target = index.find(fact.fact)  # type: ignore[attr-defined]
+            if target is not None:
+                verb = "corrected" if fact.kind == "fact.corrected" else "retracted"
+                status[target.id] = f"{verb} by {record.id[:12]}"
+        index.add(record)
+    return status
+
+
+def log_rows(
+    records: Sequence[Recorded],
+    *,
+    kind: str | None = None,
+    party: str | None = None,
+    as_of: date | None = None,
+    detailed: bool = False,
+) -> list[dict[str, Any]]:
+    status = fates(records)
+    rows = []
+    for record in records:
+        fact = record.fact
+        if kind and not (fact.kind == kind or fact.kind.startswith(f"{kind}.")):
+            continue
+        if party and party not in fact.parties():
+            continue
+        if as_of and fact.effective > as_of:
+            continue
+        fields = {k: v for k, v in fact.to_dict().items() if k not in COMMON}
+        row: dict[str, Any] = {
+            "seq": record.seq,
+            "id": record.id if detailed else record.id[:12],
+            "key": fact.key,
+            "kind": fact.kind,
+            "effective": fact.effective,
+            "recorded": record.recorded,
+            "status": status.get(record.id, ""),
+        }
+        if detailed:
+            row.update({k: v for k, v in fact.to_dict().items() if k not in ("kind", "effective", "key")})
+        else:
+            row["fields"] = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
+        rows.append(row)
+    return rows
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return ";".join(_short(v) for v in value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}={_short(v)}" for k, v in value.items()) + "}"
+    return str(value)
