@@ -6,8 +6,7 @@ errors in arguments answer at once.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
@@ -136,7 +135,9 @@ def append(ctx: click.Context, kind: str | None, path: str | None, input_format:
     if path is not None:
         if ctx.args:
             raise click.UsageError(f"unexpected arguments with --file: {' '.join(ctx.args)}")
-        result = ledger.append(read_file(ledger, path, input_format))
+        from ledger.importing import incoming_from_path
+
+        result = ledger.append(incoming_from_path(ledger.catalogue, path, input_format))
     else:
         assert kind is not None
         result = ledger.append([one_fact(ledger, kind, ctx.args)])
@@ -146,42 +147,6 @@ def append(ctx: click.Context, kind: str | None, path: str | None, input_format:
         click.echo(f"appended {added} fact{'s' if added != 1 else ''}{note}; ledger head #{result.added[-1].seq}")
     else:
         click.echo(f"nothing appended: all {unchanged} fact(s) already recorded, unchanged")
-
-
-def read_file(ledger: Ledger, path: str, input_format: str | None) -> Iterator[Incoming]:
-    """Parse facts one line at a time; the first bad one stops everything before any write."""
-    from events import FactError
-    from events.readers import SourceError, guess_format, read_facts
-    from ledger.appending import Incoming
-    from ledger.errors import RejectedError
-
-    name = "<stdin>" if path == "-" else path
-    try:
-        stream = sys.stdin if path == "-" else open(path, encoding="utf-8", newline="")  # noqa: SIM115
-    except OSError as error:
-        raise RejectedError(f"{path}: cannot read: {error.strerror}") from None
-    try:
-        fmt = input_format
-        if fmt is None:
-            head = ""
-            if path == "-":
-                head = stream.buffer.peek(256)[:256].decode("utf-8", "replace") if hasattr(stream, "buffer") else ""
-            fmt = guess_format(path, head)
-        parse = ledger.catalogue.parse
-        for line, data in read_facts(stream, name, fmt):
-            try:
-                yield Incoming(f"{name}:{line}", parse(data))
-            except FactError as error:
-                kind = data.get("kind")
-                where = f" ({kind})" if isinstance(kind, str) and error.field != "kind" else ""
-                raise RejectedError(str(SourceError(name, line, error.message + where, error.field))) from None
-    except SourceError as error:
-        raise RejectedError(str(error)) from None
-    except UnicodeDecodeError as error:
-        raise RejectedError(f"{name}: not UTF-8 text ({error.reason})") from None
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
 
 
 def one_fact(ledger: Ledger, kind: str, args: Sequence[str]) -> Incoming:
@@ -246,7 +211,8 @@ def log(
         as_of=parse_date(as_of, "--as-of"),
         detailed=fmt != "table",
     )
-    render(rows, fmt, columns=("id", "key", "kind", "effective", "recorded", "status", "fields") if fmt == "table" else None)
+    table_columns = ("seq", "id", "key", "kind", "effective", "recorded", "status", "fields")
+    render(rows, fmt, columns=table_columns if fmt == "table" else None)
 
 
 class ViewGroup(click.Group):
@@ -384,9 +350,12 @@ def plugins(ctx: click.Context, fmt: str) -> None:
     from ledger.host import load
 
     host = load(ctx.find_root().params.get("plugins") or ())
-    rows = [{"type": "view", "name": n, "plugin": host.view_providers[n], "help": v.help} for n, v in sorted(host.views.items())]
+    rows = [
+        {"type": "view", "name": n, "plugin": host.view_providers[n], "help": first_line(v.help)}
+        for n, v in sorted(host.views.items())
+    ]
     rows += [
-        {"type": "kind", "name": k, "plugin": host.kind_providers[k], "help": " ".join((c.__doc__ or "").split())}
+        {"type": "kind", "name": k, "plugin": host.kind_providers[k], "help": first_line(c.__doc__)}
         for k, c in sorted(host.catalogue.kinds.items())
     ]
     render(rows, fmt, columns=("type", "name", "plugin", "help"))
@@ -402,6 +371,10 @@ def schema(ctx: click.Context) -> None:
 
     host = load(ctx.find_root().params.get("plugins") or ())
     click.echo(json.dumps(host.catalogue.json_schema(), indent=2))
+
+
+def first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n", 1)[0].replace("``", "")
 
 
 # --- rendering ------------------------------------------------------------------------------

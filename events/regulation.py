@@ -25,6 +25,8 @@ class ExportBanImposed(Fact):
 
 @fact_class
 class ExportBanLifted(Fact):
+    """The ban ``rule`` by ``authority`` no longer applies from ``effective`` on."""
+
     kind = "export.ban_lifted"
 
     rule: str = fields.text()
@@ -33,6 +35,8 @@ class ExportBanLifted(Fact):
 
 @fact_class
 class PenaltyImposed(Fact):
+    """A one-off fine on ``target``."""
+
     kind = "penalty.imposed"
 
     authority: str = fields.party()

@@ -1,0 +1,86 @@
+"""Shared fixtures: one ledger per test on each backend, and the PostgreSQL rule.
+
+PostgreSQL tests run against the real server (``DEALLEDGER_TEST_PG``, default
+127.0.0.1:5432, database ``test``), each test in a schema of its own. When the server is
+unreachable they are skipped on a developer's machine, but fail when ``CI=true``: CI must
+never pass by silently testing less.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_BASE = os.environ.get("DEALLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+DATA = Path(__file__).parent / "data"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def postgres_reachable() -> str | None:
+    """None when the server answers, else why not."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_BASE.replace("postgresql://", "postgresql://", 1), connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+    except Exception as error:  # any failure means: not usable here
+        return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+    return None
+
+
+_PG_PROBLEM: list[str | None] = []
+
+
+def require_postgres() -> None:
+    if not _PG_PROBLEM:
+        _PG_PROBLEM.append(postgres_reachable())
+    problem = _PG_PROBLEM[0]
+    if problem is None:
+        return
+    message = f"PostgreSQL at {PG_BASE} is unreachable ({problem})"
+    if IN_CI:
+        pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+    pytest.skip(message)
+
+
+def drop_schema(schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(PG_BASE, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def postgres_url(schema: str) -> str:
+    return f"{PG_BASE}?schema={schema}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield postgres_url(schema)
+    drop_schema(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "sqlalchemy"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same tests against every backend: the contract each store must keep."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+    elif request.param == "sqlalchemy":
+        yield f"sqlite+pysqlite:///{tmp_path / 'ledger-sa.db'}"
+    else:
+        require_postgres()
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        yield postgres_url(schema)
+        drop_schema(schema)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
