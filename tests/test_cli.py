@@ -1,0 +1,124 @@
+"""The command line end to end, as a user runs it: exact exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+
+from .conftest import DATA
+
+CATALOGUE = str(DATA / "catalogue.jsonl")
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run ``dealledger`` in an empty folder, so the default store is a fresh dealledger.db there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DEALLEDGER_URL", raising=False)
+    monkeypatch.delenv("DEALLEDGER_PLUGINS", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def test_append_a_file_then_again_is_a_no_op(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first = run("append", "--file", CATALOGUE)
+    assert first.exit_code == 0
+    assert first.output == "appended 22 facts; ledger head #22\n"
+    assert (tmp_path / "dealledger.db").exists()
+    again = run("append", "--file", CATALOGUE)
+    assert again.exit_code == 0
+    assert again.output == "nothing appended: all 22 fact(s) already recorded, unchanged\n"
+
+
+def test_a_bad_line_gives_file_line_and_field_and_writes_nothing(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lines = Path(CATALOGUE).read_text().splitlines()
+    lines[6] = lines[6].replace('"quote": "CNY"', '"quote": "CNX"')
+    (tmp_path / "facts.jsonl").write_text("\n".join(lines) + "\n")
+    result = run("append", "--file", "facts.jsonl")
+    assert result.exit_code == 1
+    assert result.output == "Error: facts.jsonl:7: quote: 'CNX' is not an ISO 4217 currency code (fx.rate)\n"
+    assert run("log", "--format", "json").output == "[]\n"
+
+
+def test_unknown_party_suggests_the_closest_slug(run) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    result = run("append", "valuation.marked", "--company", "moonshot", "--valuation", "1", "--currency", "USD",
+                 "--effective", "2024-01-01")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: command line: company: unknown party 'moonshot'; did you mean 'moonshot-ai'? "
+        "register it first with a party.registered fact\n"
+    )
+
+
+def test_append_one_fact_from_flags(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("append", "party.registered", "--party", "zhipu-ai", "--name", "Zhipu AI", "--type", "company",
+                 "--effective", "2019-06-11", "--sectors", "ai", "--sectors", "llm", "--key", "p-zhipu")
+    assert result.exit_code == 0, result.output
+    assert result.output == "appended 1 fact; ledger head #1\n"
+    rows = json.loads(run("log", "--format", "json").output)
+    assert rows[0]["party"] == "zhipu-ai" and rows[0]["sectors"] == ["ai", "llm"] and rows[0]["key"] == "p-zhipu"
+
+
+def test_stdin_yaml_and_csv_are_read_too(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    yaml_text = "- kind: party.registered\n  effective: 2020-01-01\n  party: alibaba\n  name: Alibaba\n  type: investor\n"
+    assert run("append", "--file", "-", input=yaml_text).output == "appended 1 fact; ledger head #1\n"
+    (tmp_path / "more.csv").write_text(
+        "kind,effective,party,name,type,base,quote,rate\n"
+        "party.registered,2020-01-01,tencent,Tencent,investor,,,\n"
+        "fx.rate,2024-01-02,,,,USD,CNY,7.1\n"
+    )
+    assert run("append", "--file", "more.csv").output == "appended 2 facts; ledger head #3\n"
+
+
+def test_log_filters(run) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    kinds = [row["kind"] for row in json.loads(run("log", "--kind", "escrow", "--format", "json").output)]
+    assert kinds == ["escrow.deposited", "escrow.released"]
+    tencent = [row["key"] for row in json.loads(run("log", "--party", "tencent", "--format", "json").output)]
+    assert tencent == ["p-tencent", "tencent-buys", "tencent-sells"]
+    early = json.loads(run("log", "--as-of", "2021-12-31", "--format", "json").output)
+    assert {row["key"] for row in early} >= {"samr-fine", "samr-order"}
+    assert all(row["effective"] <= "2021-12-31" for row in early)
+    assert json.loads(run("log", "--known-at", "2000-01-01", "--format", "json").output) == []
+    csv_text = run("log", "--kind", "fx", "--format", "csv").output
+    assert csv_text.splitlines()[0].startswith("seq,id,key,kind,effective,recorded,status")
+    table = run("log", "--kind", "fact").output
+    assert "fact.corrected" in table and "fact.retracted" in table
+    marked = json.loads(run("log", "--kind", "valuation", "--format", "json").output)
+    assert marked[0]["status"].startswith("corrected by ")
+
+
+def test_bad_dates_and_usage(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("log", "--as-of", "2024-13-01")
+    assert result.exit_code == 2
+    assert "Invalid value for --as-of: '2024-13-01' is not a date (YYYY-MM-DD)" in result.output
+    result = run("append")
+    assert result.exit_code == 2
+    assert "give either --file PATH or a KIND with --field value pairs" in result.output
+    result = run("append", "--file", "nope.jsonl")
+    assert result.exit_code == 1
+    assert result.output == "Error: nope.jsonl: cannot read: No such file or directory\n"
+
+
+def test_schema_is_json_schema_of_every_kind(run) -> None:  # type: ignore[no-untyped-def]
+    schema = json.loads(run("schema").output)
+    kinds = {option["properties"]["kind"]["const"] for option in schema["oneOf"]}
+    assert "round.closed" in kinds and "fact.corrected" in kinds and len(kinds) == 17
+
+
+def test_store_url_from_option_and_environment(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    assert run("--url", url, "append", "--file", CATALOGUE).exit_code == 0
+    assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "dealledger.db").exists()
+    monkeypatch.setenv("DEALLEDGER_URL", url)
+    assert len(json.loads(run("log", "--format", "json").output)) == 22

@@ -1,0 +1,230 @@
+"""The store contract: every backend (SQLite, PostgreSQL, SQLAlchemy) must pass these same tests."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ledger.api import Ledger
+from ledger.appending import Incoming
+from ledger.errors import LedgerError, RejectedError
+from ledger.importing import incoming_from_path
+from ledger.views import Query
+
+from .conftest import DATA
+
+CATALOGUE = str(DATA / "catalogue.jsonl")
+
+
+def facts(ledger: Ledger, *dicts: dict) -> list[Incoming]:
+    return [Incoming(f"test:{n}", ledger.catalogue.parse(d)) for n, d in enumerate(dicts, start=1)]
+
+
+def party(slug: str, kind: str = "company") -> dict:
+    return {"kind": "party.registered", "effective": "2020-01-01", "key": f"p-{slug}", "party": slug, "name": slug, "type": kind}
+
+
+def test_every_kind_appends_and_reads_back_exactly(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        expected = [item.fact for item in incoming_from_path(ledger.catalogue, CATALOGUE)]
+        result = ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
+        assert len(result.added) == len(expected) == 22
+    with Ledger(store_url) as reopened:
+        records = reopened.records()
+        assert [r.fact for r in records] == expected
+        assert [r.seq for r in records] == list(range(1, 23))
+        assert {r.kind for r in records} == set(reopened.catalogue.kinds)
+        assert len({r.id for r in records}) == 22
+
+
+def test_reappending_the_same_keys_changes_nothing(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
+        before = list(ledger.records())
+        again = ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
+        assert again.added == () and again.unchanged == 22
+        assert list(ledger.records()) == before
+
+
+def test_same_key_with_other_content_is_refused(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(facts(ledger, party("moonshot-ai")))
+        changed = {**party("moonshot-ai"), "name": "Moonshot AI Ltd"}
+        with pytest.raises(RejectedError, match=r"test:1: key: 'p-moonshot-ai' is already recorded .* different content"):
+            ledger.append(facts(ledger, changed))
+        assert len(ledger.records()) == 1
+
+
+def test_a_bad_fact_in_the_middle_writes_nothing(store_url: str, tmp_path: Path) -> None:
+    lines = (DATA / "catalogue.jsonl").read_text().splitlines()
+    lines[9] = lines[9].replace('"fraction": "0.32"', '"fraction": "1.32"')
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    with Ledger(store_url) as ledger:
+        with pytest.raises(RejectedError, match=r"bad.jsonl:10: fraction: must be a fraction between 0 and 1"):
+            ledger.append(incoming_from_path(ledger.catalogue, str(bad)))
+        assert ledger.records() == []
+
+
+def test_a_rejected_batch_leaves_earlier_batches_alone(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(facts(ledger, party("alibaba", "investor")))
+        with pytest.raises(RejectedError, match=r"test:2: company: unknown party 'moonshot'; did you mean"):
+            ledger.append(
+                facts(
+                    ledger,
+                    party("moonshot-ai"),
+                    {"kind": "valuation.marked", "effective": "2024-01-01", "company": "moonshot", "valuation": 1,
+                     "currency": "USD"},
+                )
+            )
+        assert [r.key for r in ledger.records()] == ["p-alibaba"]
+
+
+def test_recorded_times_are_utc_and_increase_batch_by_batch(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        for slug in ("a-co", "b-co", "c-co"):
+            ledger.append(facts(ledger, party(slug)))
+        times = [r.recorded for r in ledger.records()]
+        assert all(t.utcoffset() == timedelta(0) for t in times)
+        assert times == sorted(times) and len(set(times)) == 3
+
+
+def test_stored_events_cannot_be_updated_or_deleted_in_the_database(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(facts(ledger, party("alibaba", "investor")))
+        recorder = ledger.store.app.recorder
+        table = recorder.events_table_name
+        for statement in (f"UPDATE {table} SET topic = 'x'", f"DELETE FROM {table}"):
+            with pytest.raises(Exception, match="immutable"):
+                run_sql(ledger, statement)
+        assert [r.key for r in ledger.records()] == ["p-alibaba"]
+
+
+def run_sql(ledger: Ledger, statement: str) -> None:
+    backend = ledger.store.backend
+    recorder = ledger.store.app.recorder
+    if backend.kind == "sqlalchemy":
+        from sqlalchemy import text
+
+        with recorder.datastore.engine.begin() as connection:
+            connection.execute(text(statement))
+        return
+    if backend.kind == "postgres":
+        from psycopg import sql
+
+        statement = statement.replace(recorder.events_table_name, f"{recorder.datastore.schema}.{recorder.events_table_name}")
+        with recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute(sql.SQL(statement))  # type: ignore[arg-type]
+        return
+    with recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute(statement)
+
+
+def test_writers_racing_from_a_stale_head_lose_nothing(store_url: str) -> None:
+    """Each writer re-reads and re-validates when another took its positions first."""
+    with Ledger(store_url) as setup:
+        setup.append(facts(setup, party("seed-co")))
+    writers = [Ledger(store_url) for _ in range(3)]
+    for writer in writers:
+        writer.records()  # every writer now holds the same, soon stale, head
+    errors: list[BaseException] = []
+
+    def write(index: int, writer: Ledger) -> None:
+        try:
+            for batch in range(5):
+                writer.append(facts(writer, party(f"co-{index}-{batch}")))
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(i, w)) for i, w in enumerate(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for writer in writers:
+        writer.close()
+    assert errors == []
+    with Ledger(store_url) as reader:
+        records = reader.records()
+        assert len(records) == 16
+        assert [r.seq for r in records] == list(range(1, 17))
+
+
+def test_a_correction_replaces_the_fact_from_when_it_was_known(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
+        records = ledger.records()
+        mark = next(r for r in records if r.key == "moonshot-mark")
+        # everything was recorded in one batch; a later batch corrects the mark again
+        ledger.append(
+            facts(
+                ledger,
+                {
+                    "kind": "fact.corrected",
+                    "effective": "2024-07-01",
+                    "key": "mark-fix-2",
+                    "fact": mark.id,
+                    "replacement": {"kind": "valuation.marked", "effective": "2024-06-30", "company": "moonshot-ai",
+                                    "valuation": "3500000000", "currency": "USD"},
+                },
+            )
+        )
+        first_batch = records[-1].recorded
+        then = [r.fact for r in ledger.story(known_at=first_batch) if r.kind == "valuation.marked"]
+        now = [r.fact for r in ledger.story() if r.kind == "valuation.marked"]
+        assert [str(f.valuation) for f in then] == ["3300000000"]  # type: ignore[attr-defined]
+        assert [str(f.valuation) for f in now] == ["3500000000"]  # type: ignore[attr-defined]
+        assert ledger.records()[mark.seq - 1].fact == mark.fact  # the original is stored unchanged
+
+
+def test_corrections_must_name_a_live_fact_of_the_same_kind(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
+        cases = [
+            ({"fact": "no-such-key"}, r"fact: no recorded fact has the id or key 'no-such-key'"),
+            ({"fact": "ali-36"}, r"fact: 'ali-36' was retracted"),
+            ({"fact": "fx-usdcny"}, r"replacement.kind: a correction must keep the kind 'fx.rate'"),
+        ]
+        for change, message in cases:
+            correction = {
+                "kind": "fact.corrected",
+                "effective": "2024-07-01",
+                "replacement": {"kind": "valuation.marked", "effective": "2024-06-30", "company": "moonshot-ai",
+                                "valuation": "1", "currency": "USD"},
+                **change,
+            }
+            with pytest.raises(RejectedError, match=message):
+                ledger.append(facts(ledger, correction))
+        assert len(ledger.records()) == 22
+
+
+def test_a_divestment_larger_than_the_holding_is_refused_even_back_dated(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
+        # Tencent held 0.02 from 2024-04-01 and sold half on 2024-06-01. Selling 0.015 on 2024-05-01 is
+        # fine then, but leaves too little for the later sale: refused for what it does to the future.
+        back_dated = {"kind": "stake.divested", "effective": "2024-05-01", "holder": "tencent", "company": "moonshot-ai",
+                      "fraction": "0.015"}
+        with pytest.raises(RejectedError, match=r"test:1: .*tencent"):
+            ledger.append(facts(ledger, back_dated))
+        assert len(ledger.records()) == 22
+
+
+def test_views_answer_for_any_moment(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
+        rows = ledger.view("ownership", Query(options={"company": "moonshot-ai"}))
+        fractions = {row["holder"]: row["fraction"] for row in rows}
+        assert str(fractions["alibaba"]) == "0.320000"
+        assert sum(fractions.values()) == 1
+
+
+def test_a_bad_url_is_one_clear_error() -> None:
+    with pytest.raises(LedgerError, match="unsupported store URL 'ftp://x'"):
+        Ledger("ftp://x")
+    with pytest.raises(LedgerError, match=r"folder .* does not exist"):
+        Ledger("sqlite:////no/such/folder/ledger.db")
