@@ -152,6 +152,13 @@ def to_decimal(value: Any) -> Decimal:
     return number
 
 
+def plain_decimal(value: Decimal) -> str:
+    """A decimal string in positional notation (``1000``, ``0.00000001``; never ``1E+3``), without a negative zero."""
+    if value.is_zero():
+        value = abs(value)
+    return format(value, "f")
+
+
 class NonNegativeDecimal(Codec):
     """Money or a rate: an exact decimal, never negative."""
 
@@ -165,7 +172,7 @@ class NonNegativeDecimal(Codec):
         return number
 
     def dump(self, value: Decimal) -> str:
-        return str(value)
+        return plain_decimal(value)
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -360,31 +367,32 @@ def flag(**kw: Any) -> Any:
 
 def codec_fields(record: type) -> list[tuple[str, Codec, bool]]:
     """(name, codec, required) for each declared field of a record class, in declaration order."""
-    return _codec_fields(record)
+    return _layout(record)[0]
 
 
-_FIELD_CACHE: dict[type, list[tuple[str, Codec, bool]]] = {}
+_LAYOUTS: dict[type, tuple[list[tuple[str, Codec, bool]], frozenset[str]]] = {}
 
 
-def _codec_fields(record: type) -> list[tuple[str, Codec, bool]]:
-    cached = _FIELD_CACHE.get(record)
-    if cached is None:
-        cached = [
+def _layout(record: type) -> tuple[list[tuple[str, Codec, bool]], frozenset[str]]:
+    """Declared fields and their names, worked out once per class: parsing is on every fact's path."""
+    layout = _LAYOUTS.get(record)
+    if layout is None:
+        declared = [
             (f.name, f.metadata["codec"], f.default is dataclasses.MISSING)
             for f in dataclasses.fields(record)
             if "codec" in f.metadata
         ]
-        _FIELD_CACHE[record] = cached
-    return cached
+        layout = (declared, frozenset(name for name, _, _ in declared))
+        _LAYOUTS[record] = layout
+    return layout
 
 
 def build(record: type, data: Mapping[str, Any], catalogue: Catalogue, skip: frozenset[str] = frozenset()) -> Any:
     """An instance of ``record`` from its interchange mapping: every field checked, unknown fields refused."""
-    declared = _codec_fields(record)
-    names = {name for name, _, _ in declared}
-    for name in data:
-        if name not in names and name not in skip:
-            raise FactError(f"unknown field{_suggest(name, names)}", name)
+    declared, names = _layout(record)
+    if not names.issuperset(data.keys() - skip):
+        unknown = sorted(data.keys() - skip - names)[0]
+        raise FactError(f"unknown field{_suggest(unknown, set(names))}", unknown)
     values: dict[str, Any] = {}
     for name, codec, required in declared:
         raw = data.get(name)
@@ -406,7 +414,7 @@ def build(record: type, data: Mapping[str, Any], catalogue: Catalogue, skip: fro
 def dump_fields(instance: Any) -> dict[str, Any]:
     """The interchange mapping of a record, leaving out absent optional fields."""
     out: dict[str, Any] = {}
-    for name, codec, _ in _codec_fields(type(instance)):
+    for name, codec, _ in codec_fields(type(instance)):
         value = getattr(instance, name)
         if value is not None:
             out[name] = codec.dump(value)
@@ -416,7 +424,7 @@ def dump_fields(instance: Any) -> dict[str, Any]:
 def party_fields(instance: Any) -> list[tuple[str, str]]:
     """(field path, slug) for every party a record refers to."""
     found: list[tuple[str, str]] = []
-    for name, codec, _ in _codec_fields(type(instance)):
+    for name, codec, _ in codec_fields(type(instance)):
         value = getattr(instance, name)
         if value is not None:
             found.extend(codec.party_paths(value, name))

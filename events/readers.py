@@ -37,7 +37,8 @@ def guess_format(path: str, head: str = "") -> str:
         return "yaml"
     if lowered.endswith(".csv"):
         return "csv"
-    stripped = head.lstrip()
+    lines = [line.strip() for line in head.splitlines()]
+    stripped = "\n".join(line for line in lines if line and not line.startswith("#"))
     if stripped.startswith("{"):
         return "jsonl"
     first_line = stripped.split("\n", 1)[0]
@@ -84,19 +85,29 @@ def _cell(text: str) -> Any:
 
 
 def _read_csv(stream: IO[str], path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(stream)
-    if reader.fieldnames is None:
-        return
-    if "kind" not in reader.fieldnames:
-        raise SourceError(path, 1, "the header has no 'kind' column")
-    line = reader.line_num
-    for row in reader:
-        start, line = line + 1, reader.line_num
-        if None in row:
-            raise SourceError(path, start, f"more cells than the header's {len(reader.fieldnames)} columns")
-        fact = {name: _cell(value) for name, value in row.items() if value is not None and value.strip() != ""}
-        if fact:
-            yield start, fact
+    reader = csv.reader(stream)
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        if "kind" not in header:
+            raise SourceError(path, 1, "the header has no 'kind' column")
+        while True:
+            before = reader.line_num
+            row = next(reader, None)
+            if row is None:
+                return
+            if not row:  # a blank line
+                continue
+            # the row starts on the first line not yet read (blank lines before it were skipped above)
+            start = before + 1
+            if len(row) > len(header):
+                raise SourceError(path, start, f"more cells than the header's {len(header)} columns")
+            fact = {name: _cell(value) for name, value in zip(header, row, strict=False) if value.strip() != ""}
+            if fact:
+                yield start, fact
+    except csv.Error as error:
+        raise SourceError(path, reader.line_num, f"not valid CSV ({error})") from None
 
 
 def _read_yaml(stream: IO[str], path: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -122,7 +122,7 @@ class Store:
             for record in batch
         ]
         try:
-            self.app.recorder.insert_events(stored)
+            notification_ids = self.app.recorder.insert_events(stored)
         except IntegrityError:
             return False
         except OperationalError as error:
@@ -131,6 +131,11 @@ class Store:
             raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {_first_line(error)}") from None
         except PersistenceError as error:
             raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {_first_line(error)}") from None
+        if self.head == batch[0].seq - 1 and notification_ids:
+            # The write took the positions right after what we had read, so nobody wrote in
+            # between: the batch joins the cache without being read back and parsed again.
+            self._records.extend(batch)
+            self._last_notification = max(notification_ids)
         return True
 
 
@@ -143,7 +148,6 @@ def write_with_retries(store: Store, build: Any) -> Any:
     for _ in range(MAX_ATTEMPTS):
         batch, result = build(store.records())
         if store.write(batch):
-            store.records()
             return result
     raise ConcurrencyError(f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the ledger; try again")
 
