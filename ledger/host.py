@@ -101,7 +101,11 @@ def plugin_manager(extra: Iterable[str] = (), *, entry_points: bool = True) -> p
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     for name in BUILT_IN_PLUGINS:
-        manager.register(importlib.import_module(name), name=name)
+        try:
+            module = importlib.import_module(name)
+        except ImportError as error:
+            raise PluginError(f"built-in plugin {name} cannot be loaded: {error}; reinstall dealledger") from None
+        manager.register(module, name=name)
     if entry_points:
         manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     env_modules = [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]

@@ -1,0 +1,183 @@
+"""The plugin host: plugins registered in a test are found, used and removed; failures name the plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from events import Fact, fact_class
+from events import codecs as fields
+from ledger.api import Ledger
+from ledger.appending import Incoming
+from ledger.errors import LedgerError, PluginError, RejectedError
+from ledger.hookspecs import hookimpl
+from ledger.host import PluginHost, plugin_manager
+from ledger.problems import Problem
+from ledger.records import Recorded
+from ledger.views import Option, Query, View
+
+
+@fact_class
+class DealRumoured(Fact):
+    """A deal reported by rumour only: a kind a plugin adds to the catalogue."""
+
+    kind = "deal.rumoured"
+
+    company: str = fields.party()
+    amount: Decimal = fields.amount()
+    currency: str = fields.currency()
+
+
+class RumourTotals(View[dict[str, Decimal]]):
+    name = "rumours"
+    help = "Rumoured amounts per company."
+    columns = ("company", "amount")
+    options = (Option("company", "only this company", kind="party"),)
+
+    def initial(self, query: Query) -> dict[str, Decimal]:
+        return {}
+
+    def apply(self, state: dict[str, Decimal], record: Recorded) -> dict[str, Decimal]:
+        if record.kind == "deal.rumoured":
+            fact: Any = record.fact
+            state[fact.company] = state.get(fact.company, Decimal(0)) + fact.amount
+        return state
+
+    def rows(self, state: dict[str, Decimal], query: Query) -> list[dict[str, Any]]:
+        wanted = query.get("company")
+        return [{"company": c, "amount": a} for c, a in sorted(state.items()) if wanted in (None, c)]
+
+
+class RumourPlugin:
+    """A throwaway plugin: a kind, a view and a validation rule (no rumour above 10 billion)."""
+
+    @hookimpl
+    def dealledger_fact_kinds(self) -> list[type[Fact]]:
+        return [DealRumoured]
+
+    @hookimpl
+    def dealledger_views(self) -> list[View[Any]]:
+        return [RumourTotals()]
+
+    @hookimpl
+    def dealledger_validate(self, new: list[Recorded]) -> list[Problem]:  # takes fewer arguments than the spec
+        return [
+            Problem(f"{r.describe()}: a rumour above 10 billion is not credible", (r.id,))
+            for r in new
+            if r.kind == "deal.rumoured" and r.fact.amount > 10_000_000_000  # type: ignore[attr-defined]
+        ]
+
+
+@pytest.fixture
+def host() -> Iterator[PluginHost]:
+    manager = plugin_manager(entry_points=False)
+    plugin = RumourPlugin()
+    manager.register(plugin, name="rumours-test")
+    yield PluginHost(manager)
+    manager.unregister(plugin)
+    assert "rumours" not in PluginHost(manager).views
+
+
+def rumour(host: PluginHost, amount: str, place: str = "test:1") -> list[Incoming]:
+    return [
+        Incoming("test:0", host.catalogue.parse(
+            {"kind": "party.registered", "effective": "2020-01-01", "key": "p-m", "party": "moonshot-ai", "name": "M",
+             "type": "company"})),
+        Incoming(place, host.catalogue.parse(
+            {"kind": "deal.rumoured", "effective": "2024-01-01", "company": "moonshot-ai", "amount": amount,
+             "currency": "USD"})),
+    ]
+
+
+def test_a_plugin_adds_a_kind_and_a_view_used_like_built_ins(host: PluginHost, sqlite_url: str) -> None:
+    assert host.kind_providers["deal.rumoured"] == "rumours-test"
+    assert host.view_providers["rumours"] == "rumours-test"
+    assert "ownership" in host.views  # the built-ins came through the same path
+    with Ledger(sqlite_url, host=host) as ledger:
+        ledger.append(rumour(host, "5"))
+        assert ledger.view("rumours", Query(options={"company": "moonshot-ai"})) == [
+            {"company": "moonshot-ai", "amount": Decimal(5)}
+        ]
+
+
+def test_plugin_validation_rejects_the_batch_naming_the_plugin_and_place(host: PluginHost, sqlite_url: str) -> None:
+    with Ledger(sqlite_url, host=host) as ledger:
+        with pytest.raises(RejectedError, match=r"^test:7: \[rumours-test\] deal.rumoured .* not credible$"):
+            ledger.append(rumour(host, "20000000000", place="test:7"))
+        assert ledger.records() == []
+
+
+def test_a_failing_plugin_names_itself_and_the_fact(sqlite_url: str) -> None:
+    class Broken(View[int]):
+        name = "broken"
+
+        def initial(self, query: Query) -> int:
+            return 0
+
+        def apply(self, state: int, record: Recorded) -> int:
+            if record.kind == "party.registered":
+                raise KeyError("boom")
+            return state
+
+        def rows(self, state: int, query: Query) -> list[dict[str, Any]]:
+            return []
+
+    class BrokenPlugin:
+        @hookimpl
+        def dealledger_views(self) -> list[View[Any]]:
+            return [Broken()]
+
+    manager = plugin_manager(entry_points=False)
+    manager.register(BrokenPlugin(), name="broken-test")
+    host = PluginHost(manager)
+    with Ledger(sqlite_url, host=host) as ledger:
+        ledger.append(rumour_free(host))
+        with pytest.raises(PluginError, match=r"plugin broken-test: view broken failed on party.registered 'p-m' of 2020-01-01"):
+            ledger.view("broken", Query())
+        assert len(ledger.records()) == 1
+
+
+def rumour_free(host: PluginHost) -> list[Incoming]:
+    return rumour(host, "1")[:1]
+
+
+def test_a_misspelt_hook_fails_loudly() -> None:
+    class Misspelt:
+        @hookimpl
+        def dealledger_view(self) -> list[Any]:
+            return []
+
+    manager = plugin_manager(entry_points=False)
+    manager.register(Misspelt(), name="misspelt")
+    with pytest.raises(Exception, match="dealledger_view"):
+        manager.check_pending()
+
+
+def test_unknown_view_suggests_the_closest(host: PluginHost) -> None:
+    with pytest.raises(LedgerError, match="no view named 'ownershp'; did you mean 'ownership'"):
+        host.view("ownershp")
+
+
+def test_two_plugins_cannot_claim_one_view_name() -> None:
+    class Twin:
+        @hookimpl
+        def dealledger_views(self) -> list[View[Any]]:
+            return [RumourTotals()]
+
+    manager = plugin_manager(entry_points=False)
+    manager.register(Twin(), name="twin-a")
+    manager.register(RumourPlugin(), name="twin-b")
+    with pytest.raises(PluginError, match="view 'rumours' is already provided by"):
+        PluginHost(manager)
+
+
+def test_local_plugin_module_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEALLEDGER_PLUGINS", "tests.local_plugin")
+    host = PluginHost(plugin_manager(entry_points=False))
+    assert host.view_providers["local-count"] == "tests.local_plugin"
+    monkeypatch.setenv("DEALLEDGER_PLUGINS", "tests.no_such_module")
+    with pytest.raises(LedgerError, match=r"cannot load plugin module 'tests.no_such_module'"):
+        plugin_manager(entry_points=False)
