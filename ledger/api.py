@@ -50,8 +50,11 @@ class Ledger:
     # --- reading ------------------------------------------------------------------------
 
     def records(self, known_at: datetime | None = None) -> Sequence[Recorded]:
-        """Stored facts in recording order, as stored (corrections are facts of their own here)."""
-        return known(self.store.records(), known_at)
+        """Stored facts in recording order, as stored (corrections are facts of their own here).
+
+        A copy: the store's own list grows with every append, and a caller's snapshot must not.
+        """
+        return list(known(self.store.records(), known_at))
 
     def story(self, as_of: date | None = None, known_at: datetime | None = None) -> Sequence[Recorded]:
         return story(self.store.records(), as_of=as_of, known_at=known_at)

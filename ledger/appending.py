@@ -136,9 +136,13 @@ class BatchBuilder:
             return
         first = fresh[0]
         place = next((places[i] for i in first.facts if i in places), None)
+        if place is None:
+            # The problem lies in a fact already recorded (a back-dated fact broke a later one):
+            # point at the batch that caused it.
+            ordered = list(places.values())
+            place = ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
         more = f" (and {len(fresh) - 1} more problem(s))" if len(fresh) > 1 else ""
-        prefix = f"{place}: " if place else ""
-        raise RejectedError(f"{prefix}{first}{more}")
+        raise RejectedError(f"{place}: {first}{more}")
 
 
 def recorded_time(existing: Sequence[Recorded]) -> datetime:

@@ -205,13 +205,19 @@ def test_corrections_must_name_a_live_fact_of_the_same_kind(store_url: str) -> N
 def test_a_divestment_larger_than_the_holding_is_refused_even_back_dated(store_url: str) -> None:
     with Ledger(store_url) as ledger:
         ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
-        # Tencent held 0.02 from 2024-04-01 and sold half on 2024-06-01. Selling 0.015 on 2024-05-01 is
-        # fine then, but leaves too little for the later sale: refused for what it does to the future.
+        # Tencent holds 0.02 from 2024-04-01 and sells half of it on 2024-06-01; it sells 0.008 more on 2024-07-01.
+        ledger.append(facts(ledger, {"kind": "stake.divested", "effective": "2024-07-01", "key": "july-sale",
+                                     "holder": "tencent", "company": "moonshot-ai", "fraction": "0.008"}))
+        # Selling 0.015 on 2024-05-01 is fine on that day, but leaves too little for the July sale.
         back_dated = {"kind": "stake.divested", "effective": "2024-05-01", "holder": "tencent", "company": "moonshot-ai",
                       "fraction": "0.015"}
-        with pytest.raises(RejectedError, match=r"test:1: .*tencent"):
+        with pytest.raises(RejectedError, match=r"^test:1: .*'july-sale' of 2024-07-01: tencent holds 0.0025 .*0.008"):
             ledger.append(facts(ledger, back_dated))
-        assert len(ledger.records()) == 22
+        assert len(ledger.records()) == 23
+        too_much_now = {**back_dated, "effective": "2024-04-02", "fraction": "0.03"}
+        message = r"^test:1: \[plugins.ownership\] stake.divested #\w+ of 2024-04-02: tencent holds 0.02"
+        with pytest.raises(RejectedError, match=message):
+            ledger.append(facts(ledger, too_much_now))
 
 
 def test_views_answer_for_any_moment(store_url: str) -> None:
