@@ -41,6 +41,10 @@ class CreditsConsumed(Fact):
     amount: Decimal = fields.positive()
     currency: str = fields.currency()
 
+    def check(self) -> None:
+        if self.grantor == self.grantee:
+            raise FactError("grantor and grantee are the same", "grantee")
+
 
 @fact_class
 class EscrowDeposited(Fact):
@@ -54,6 +58,10 @@ class EscrowDeposited(Fact):
     amount: Decimal = fields.positive()
     currency: str = fields.currency()
     purpose: str | None = fields.text(optional=True)
+
+    def check(self) -> None:
+        if self.depositor == self.beneficiary:
+            raise FactError("depositor and beneficiary are the same", "beneficiary")
 
 
 @fact_class

@@ -391,7 +391,7 @@ def build(record: type, data: Mapping[str, Any], catalogue: Catalogue, skip: fro
     """An instance of ``record`` from its interchange mapping: every field checked, unknown fields refused."""
     declared, names = _layout(record)
     if not names.issuperset(data.keys() - skip):
-        unknown = sorted(data.keys() - skip - names)[0]
+        unknown = next(name for name in data if name not in names and name not in skip)
         raise FactError(f"unknown field{_suggest(unknown, set(names))}", unknown)
     values: dict[str, Any] = {}
     for name, codec, required in declared:

@@ -79,6 +79,8 @@ class StakeAcquired(Fact):
             raise FactError("a company cannot hold itself", "holder")
         if self.seller == self.holder:
             raise FactError("seller and holder are the same", "seller")
+        if self.seller == self.company:
+            raise FactError("a company cannot sell a stake in itself here; record a round or new shares", "seller")
         if self.seller is None and self.fraction == 1:
             raise FactError("new shares cannot make up the whole company", "fraction")
 
@@ -113,6 +115,8 @@ class StakeDivested(Fact):
     def check(self) -> None:
         require_one_of(self, "fraction", "portion")
         require_with(self, "proceeds", "currency")
+        if self.holder == self.company:
+            raise FactError("a company cannot hold itself", "holder")
         if self.buyer == self.holder:
             raise FactError("buyer and holder are the same", "buyer")
 

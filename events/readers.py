@@ -90,8 +90,12 @@ def _read_csv(stream: IO[str], path: str) -> Iterator[tuple[int, dict[str, Any]]
         header = next(reader, None)
         if header is None:
             return
+        header = [name.strip() for name in header]
         if "kind" not in header:
             raise SourceError(path, 1, "the header has no 'kind' column")
+        repeated = sorted({name for name in header if header.count(name) > 1 and name})
+        if repeated:
+            raise SourceError(path, 1, f"the header names {', '.join(repeated)} more than once")
         while True:
             before = reader.line_num
             row = next(reader, None)
@@ -117,8 +121,8 @@ def _read_yaml(stream: IO[str], path: str) -> Iterator[tuple[int, dict[str, Any]
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         for document in yaml.compose_all(stream, Loader=loader_class):
-            if document is None:
-                continue
+            if document is None or (isinstance(document, yaml.ScalarNode) and document.tag.endswith(":null")):
+                continue  # an empty document (``---`` with nothing after it) holds no fact
             nodes = document.value if isinstance(document, yaml.SequenceNode) else [document]
             for node in nodes:
                 line = node.start_mark.line + 1

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from events import codecs as fields
 from events.base import Fact, fact_class
+from events.errors import FactError
 
 
 @fact_class
@@ -45,6 +46,10 @@ class PenaltyImposed(Fact):
     currency: str = fields.currency()
     reason: str | None = fields.text(optional=True)
 
+    def check(self) -> None:
+        if self.authority == self.target:
+            raise FactError("authority and target are the same", "target")
+
 
 @fact_class
 class DivestmentOrdered(Fact):
@@ -56,3 +61,7 @@ class DivestmentOrdered(Fact):
     target: str = fields.party()
     companies: tuple[str, ...] | None = fields.parties(optional=True)
     deadline: date = fields.day()
+
+    def check(self) -> None:
+        if self.deadline < self.effective:
+            raise FactError("the deadline is before the order itself", "deadline")

@@ -1,0 +1,620 @@
+"""Every rejection rule of the catalogue: the exact field a ``FactError`` names, and what its message says."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from events import Catalogue, FactError
+
+CATALOGUE = Catalogue()
+
+VALID: dict[str, dict[str, Any]] = {
+    "party.registered": {
+        "kind": "party.registered",
+        "effective": "2023-03-01",
+        "party": "moonshot-ai",
+        "name": "Moonshot AI",
+        "type": "company",
+    },
+    "fx.rate": {"kind": "fx.rate", "effective": "2024-01-02", "base": "USD", "quote": "CNY", "rate": "7.1"},
+    "round.closed": {
+        "kind": "round.closed",
+        "effective": "2024-02-15",
+        "company": "moonshot-ai",
+        "round": "series-b",
+        "amount": "1000000000",
+        "currency": "USD",
+        "post_money": "2500000000",
+        "investors": [
+            {"party": "alibaba", "amount": "600000000", "lead": True},
+            {"party": "tencent", "amount": "100000000", "consideration": "cash"},
+        ],
+    },
+    "stake.acquired": {
+        "kind": "stake.acquired",
+        "effective": "2024-05-01",
+        "holder": "alibaba",
+        "company": "zhipu",
+        "fraction": "0.1",
+    },
+    "ownership.asserted": {
+        "kind": "ownership.asserted",
+        "effective": "2024-05-01",
+        "holder": "alibaba",
+        "company": "zhipu",
+        "fraction": "0.1",
+    },
+    "stake.divested": {
+        "kind": "stake.divested",
+        "effective": "2024-06-01",
+        "holder": "alibaba",
+        "company": "zhipu",
+        "portion": "1",
+    },
+    "valuation.marked": {
+        "kind": "valuation.marked",
+        "effective": "2024-06-01",
+        "company": "zhipu",
+        "valuation": "3e9",
+        "currency": "USD",
+    },
+    "credits.granted": {
+        "kind": "credits.granted",
+        "effective": "2024-02-15",
+        "grantor": "alibaba-cloud",
+        "grantee": "moonshot-ai",
+        "amount": "390000000",
+        "currency": "USD",
+        "expires": "2026-02-15",
+    },
+    "credits.consumed": {
+        "kind": "credits.consumed",
+        "effective": "2024-07-01",
+        "grantor": "alibaba-cloud",
+        "grantee": "moonshot-ai",
+        "amount": "1000",
+        "currency": "USD",
+    },
+    "escrow.deposited": {
+        "kind": "escrow.deposited",
+        "effective": "2024-02-15",
+        "account": "moonshot escrow",
+        "depositor": "alibaba",
+        "beneficiary": "moonshot-ai",
+        "amount": "400000000",
+        "currency": "USD",
+    },
+    "escrow.released": {
+        "kind": "escrow.released",
+        "effective": "2024-07-01",
+        "account": "moonshot escrow",
+        "amount": "5000",
+        "currency": "USD",
+        "to": "alibaba-cloud",
+    },
+    "export.ban_imposed": {
+        "kind": "export.ban_imposed",
+        "effective": "2023-10-17",
+        "rule": "ear-2023",
+        "authority": "us-bis",
+        "items": ["nvidia-a800", "nvidia-h800"],
+        "targets": ["CN", "alibaba-cloud"],
+    },
+    "export.ban_lifted": {"kind": "export.ban_lifted", "effective": "2025-01-01", "rule": "ear-2023", "authority": "us-bis"},
+    "penalty.imposed": {
+        "kind": "penalty.imposed",
+        "effective": "2021-04-10",
+        "authority": "samr",
+        "target": "alibaba",
+        "amount": "18228000000",
+        "currency": "CNY",
+    },
+    "divestment.ordered": {
+        "kind": "divestment.ordered",
+        "effective": "2021-04-10",
+        "authority": "samr",
+        "target": "alibaba",
+        "deadline": "2022-04-10",
+    },
+    "fact.corrected": {
+        "kind": "fact.corrected",
+        "effective": "2024-03-01",
+        "fact": "fx-1",
+        "replacement": {"kind": "fx.rate", "effective": "2024-01-02", "base": "USD", "quote": "CNY", "rate": "7.2"},
+    },
+    "fact.retracted": {"kind": "fact.retracted", "effective": "2024-03-01", "fact": "fx-1", "reason": "wrong source"},
+}
+
+
+def fact(of: str, /, **changes: Any) -> dict[str, Any]:
+    """A valid fact of kind ``of`` with ``changes``; a change to ``None`` removes the field."""
+    data = copy.deepcopy(VALID[of])
+    for name, value in changes.items():
+        if value is None:
+            data.pop(name, None)
+        else:
+            data[name] = value
+    return data
+
+
+def rejected(data: dict[str, Any], field: str | None, *fragments: str) -> FactError:
+    """Parsing ``data`` fails on ``field`` with a message containing every fragment."""
+    with pytest.raises(FactError) as caught:
+        CATALOGUE.parse(data)
+    error = caught.value
+    assert error.field == field, str(error)
+    for fragment in fragments:
+        assert fragment in error.message, (fragment, error.message)
+    return error
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_the_baseline_facts_are_valid(kind: str) -> None:
+    assert CATALOGUE.parse(VALID[kind]).kind == kind
+
+
+def test_every_kind_has_a_baseline() -> None:
+    assert set(VALID) == set(CATALOGUE.kinds)
+
+
+# --- kind ---------------------------------------------------------------------------------------------------------
+
+
+def test_unknown_kind_suggests_the_closest() -> None:
+    error = rejected(
+        fact("round.closed", kind="round.close"), "kind", "unknown kind 'round.close'", "did you mean 'round.closed'?"
+    )
+    assert str(error) == "kind: unknown kind 'round.close' (did you mean 'round.closed'?)"
+
+
+def test_unknown_kind_far_from_any_suggests_nothing() -> None:
+    error = rejected({"kind": "zzzz", "effective": "2024-01-01"}, "kind", "unknown kind 'zzzz'")
+    assert "did you mean" not in error.message
+
+
+@pytest.mark.parametrize("kind", [None, ""])
+def test_missing_kind(kind: str | None) -> None:
+    rejected(fact("fx.rate", kind=kind), "kind", "missing required field")
+
+
+def test_kind_that_is_not_text() -> None:
+    rejected(fact("fx.rate", kind=7), "kind", "unknown kind 7")
+    rejected(fact("fx.rate", kind=["fx.rate"]), "kind", "unknown kind")
+
+
+# --- unknown and missing fields -----------------------------------------------------------------------------------
+
+
+def test_unknown_field_suggests_the_closest() -> None:
+    rejected(fact("round.closed", ammount="5"), "ammount", "unknown field", "did you mean 'amount'?")
+
+
+def test_unknown_field_far_from_any_lists_the_known_ones() -> None:
+    error = rejected(fact("fx.rate", zzzz="5"), "zzzz", "unknown field", "known fields:")
+    for name in ("base", "quote", "rate", "effective"):
+        assert name in error.message
+
+
+def test_unknown_field_in_an_investor() -> None:
+    data = fact("round.closed")
+    data["investors"][1]["amnt"] = "5"
+    rejected(data, "investors[1].amnt", "unknown field", "did you mean 'amount'?")
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"), [("fx.rate", "rate"), ("round.closed", "currency"), ("fx.rate", "effective"), ("fact.retracted", "reason")]
+)
+def test_missing_required_field(kind: str, name: str) -> None:
+    rejected(fact(kind, **{name: None}), name, "missing required field")
+
+
+@pytest.mark.parametrize("blank", ["", None])
+def test_a_null_or_empty_value_counts_as_missing(blank: str | None) -> None:
+    data = fact("fx.rate")
+    data["rate"] = blank
+    rejected(data, "rate", "missing required field")
+
+
+def test_a_null_optional_field_is_absent() -> None:
+    parsed = CATALOGUE.parse(fact("fx.rate", key="") | {"note": None})
+    assert parsed.key is None
+    assert parsed.note is None
+
+
+# --- types --------------------------------------------------------------------------------------------------------
+
+
+def test_text_must_be_text() -> None:
+    rejected(fact("round.closed", round=5), "round", "expected text, got 5")
+
+
+def test_text_must_not_be_blank() -> None:
+    rejected(fact("fact.retracted", reason="   "), "reason", "must not be empty")
+
+
+def test_long_values_are_shortened_in_messages() -> None:
+    error = rejected(fact("round.closed", round=["x" * 200]), "round", "expected text, got ['xxxx")
+    assert len(error.message) < 80
+
+
+def test_choice_must_be_one_of_the_list() -> None:
+    rejected(
+        fact("party.registered", type="bank"),
+        "type",
+        "expected one of company, investor, cloud, regulator, government, other",
+        "'bank'",
+    )
+    rejected(fact("fx.rate", confidence="certain"), "confidence", "expected one of high, medium, low")
+
+
+def test_flag_must_be_a_boolean() -> None:
+    data = fact("round.closed")
+    data["investors"][0]["lead"] = "maybe"
+    rejected(data, "investors[0].lead", "expected true or false, got 'maybe'")
+    data["investors"][0]["lead"] = 1
+    rejected(data, "investors[0].lead", "expected true or false, got 1")
+
+
+def test_flag_words_are_read() -> None:
+    data = fact("round.closed")
+    data["investors"][0]["lead"] = "yes"
+    data["investors"][1]["lead"] = "False"
+    parsed = CATALOGUE.parse(data)
+    assert [i.lead for i in parsed.investors] == [True, False]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("value", [True, [1], {"a": 1}, "seven", "1.2.3"])
+def test_decimal_must_be_a_number(value: Any) -> None:
+    rejected(fact("fx.rate", rate=value), "rate", "expected a decimal number")
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-inf", float("nan"), float("inf")])
+def test_decimal_must_be_finite(value: Any) -> None:
+    rejected(fact("valuation.marked", valuation=value), "valuation", "finite")
+
+
+def test_list_must_be_a_list() -> None:
+    rejected(fact("party.registered", aliases=5), "aliases", "expected a list, got 5")
+    rejected(fact("round.closed", investors="alibaba"), "investors", "expected a list, got 'alibaba'")
+
+
+def test_list_items_must_be_objects_where_records_are_expected() -> None:
+    rejected(
+        fact("round.closed", investors=[{"party": "alibaba", "amount": "1"}, "tencent"]),
+        "investors[1]",
+        "expected an object, got 'tencent'",
+    )
+
+
+def test_list_minimum_length() -> None:
+    rejected(fact("export.ban_imposed", items=[]), "items", "needs at least 1 item(s)")
+    rejected(fact("export.ban_imposed", targets=" ; "), "targets", "needs at least 1 item(s)")
+
+
+# --- dates --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["2024-1-1", "2024/01/01", "01-01-2024", "2024-01-01T00:00:00", 20240101, "yesterday"])
+def test_dates_must_be_iso_dates(value: Any) -> None:
+    rejected(fact("fx.rate", effective=value), "effective", "expected an ISO date YYYY-MM-DD")
+
+
+@pytest.mark.parametrize("value", ["2024-02-30", "2023-02-29", "2024-13-01", "2024-00-10"])
+def test_dates_must_exist(value: str) -> None:
+    rejected(fact("fx.rate", effective=value), "effective", f"{value!r} is not a valid date")
+
+
+def test_every_date_field_is_checked() -> None:
+    rejected(fact("credits.granted", expires="2026-2-15"), "expires", "expected an ISO date")
+    rejected(fact("divestment.ordered", deadline="2022-02-31"), "deadline", "is not a valid date")
+
+
+def test_a_leap_day_is_a_date() -> None:
+    assert str(CATALOGUE.parse(fact("fx.rate", effective=" 2024-02-29 ")).effective) == "2024-02-29"
+
+
+# --- amounts and fractions ----------------------------------------------------------------------------------------
+
+
+def test_amounts_cannot_be_negative() -> None:
+    rejected(fact("valuation.marked", valuation="-1"), "valuation", "must be zero or more, got -1")
+    rejected(fact("stake.acquired", price="-0.01", currency="USD"), "price", "must be zero or more")
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "0.00", 0])
+def test_positive_amounts_must_be_above_zero(value: Any) -> None:
+    rejected(fact("penalty.imposed", amount=value), "amount", "must be positive")
+
+
+def test_zero_is_allowed_where_amounts_may_be_zero() -> None:
+    assert CATALOGUE.parse(fact("valuation.marked", valuation="0")).valuation == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "value"),
+    [("stake.acquired", "fraction", "1.01"), ("stake.divested", "portion", "2"), ("ownership.asserted", "tolerance", 1.5)],
+)
+def test_fractions_cannot_exceed_one(kind: str, name: str, value: Any) -> None:
+    rejected(fact(kind, **{name: value}), name, "must be a fraction between 0 and 1")
+
+
+def test_fractions_cannot_be_negative() -> None:
+    rejected(fact("ownership.asserted", fraction="-0.1"), "fraction", "must be zero or more")
+
+
+@pytest.mark.parametrize("value", ["0", "1", "1.000", "0.5"])
+def test_fraction_bounds_are_inclusive(value: str) -> None:
+    assert CATALOGUE.parse(fact("ownership.asserted", fraction=value)).fraction == Decimal(value)  # type: ignore[attr-defined]
+
+
+# --- codes --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["US$", "ZZZ", "dollar", "U S D", 840])
+def test_unknown_currency(value: Any) -> None:
+    rejected(fact("fx.rate", base=value), "base", "is not an ISO 4217 currency code")
+
+
+def test_currency_codes_are_upper_cased() -> None:
+    parsed = CATALOGUE.parse(fact("fx.rate", base=" usd ", quote="cny"))
+    assert (parsed.base, parsed.quote) == ("USD", "CNY")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("value", ["XX", "China", "CHN", 86])
+def test_unknown_country(value: Any) -> None:
+    rejected(fact("party.registered", jurisdiction=value), "jurisdiction", "is not an ISO 3166 alpha-2 country code")
+
+
+def test_unknown_country_in_export_targets() -> None:
+    rejected(fact("export.ban_imposed", targets=["CN", "ZZ"]), "targets[1]", "'ZZ' is not an ISO 3166 alpha-2 country code")
+
+
+def test_lower_case_export_targets_are_parties() -> None:
+    parsed = CATALOGUE.parse(fact("export.ban_imposed", targets=["cn"]))
+    assert parsed.targets == ("cn",)  # type: ignore[attr-defined]
+    assert ("targets[0]", "cn") in parsed.party_fields()
+
+
+# --- slugs --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["Moonshot AI", "moonshot--ai", "-moonshot", "moonshot-", "Alibaba", "a b", "月之暗面"])
+def test_bad_slug(value: str) -> None:
+    rejected(fact("valuation.marked", company=value), "company", "is not a slug")
+
+
+def test_bad_slug_inside_a_list() -> None:
+    rejected(fact("export.ban_imposed", items=["nvidia-a800", "Nvidia H800"]), "items[1]", "'Nvidia H800' is not a slug")
+    rejected(fact("divestment.ordered", companies="ant-group;Lazada"), "companies[1]", "'Lazada' is not a slug")
+    rejected(fact("party.registered", aliases=["aliyun", "Ali Yun"]), "aliases[1]", "is not a slug")
+
+
+def test_slugs_may_use_dots_underscores_and_digits() -> None:
+    assert CATALOGUE.parse(fact("valuation.marked", company="01.ai_2-x")).company == "01.ai_2-x"  # type: ignore[attr-defined]
+
+
+# --- nested records -----------------------------------------------------------------------------------------------
+
+
+def test_nested_error_names_the_investor_and_field() -> None:
+    data = fact("round.closed")
+    data["investors"][1]["amount"] = "-3"
+    error = rejected(data, "investors[1].amount", "must be zero or more, got -3")
+    assert str(error) == "investors[1].amount: must be zero or more, got -3"
+
+
+def test_nested_missing_field() -> None:
+    data = fact("round.closed")
+    del data["investors"][1]["party"]
+    rejected(data, "investors[1].party", "missing required field")
+
+
+def test_nested_bad_choice_and_slug() -> None:
+    data = fact("round.closed")
+    data["investors"][0]["consideration"] = "shares"
+    rejected(data, "investors[0].consideration", "expected one of cash, credits, services")
+    data = fact("round.closed")
+    data["investors"][1]["party"] = "Tencent"
+    rejected(data, "investors[1].party", "is not a slug")
+
+
+# --- corrections --------------------------------------------------------------------------------------------------
+
+
+def test_replacement_field_error_is_located_in_the_replacement() -> None:
+    data = fact("fact.corrected")
+    data["replacement"]["quote"] = "XYZ1"
+    rejected(data, "replacement.quote", "is not an ISO 4217 currency code")
+
+
+def test_replacement_check_error_is_located_in_the_replacement() -> None:
+    data = fact("fact.corrected")
+    data["replacement"]["quote"] = "usd"
+    rejected(data, "replacement.quote", "base and quote must differ")
+
+
+def test_replacement_nested_error_keeps_the_whole_path() -> None:
+    replacement = fact("round.closed")
+    replacement["investors"][1]["amount"] = "abc"
+    rejected(fact("fact.corrected", replacement=replacement), "replacement.investors[1].amount", "expected a decimal number")
+
+
+def test_replacement_unknown_kind_and_field() -> None:
+    rejected(
+        fact("fact.corrected", replacement={"kind": "fx.rat", "effective": "2024-01-02"}),
+        "replacement.kind",
+        "did you mean 'fx.rate'?",
+    )
+    replacement = fact("fx.rate", rat="7")
+    rejected(fact("fact.corrected", replacement=replacement), "replacement.rat", "unknown field", "did you mean 'rate'?")
+    rejected(fact("fact.corrected", replacement={"effective": "2024-01-02"}), "replacement.kind", "missing required field")
+
+
+def test_replacement_must_be_an_object() -> None:
+    rejected(fact("fact.corrected", replacement="fx-2"), "replacement", "expected a whole fact as an object, got 'fx-2'")
+
+
+@pytest.mark.parametrize("inner", ["fact.corrected", "fact.retracted"])
+def test_a_correction_cannot_replace_a_correction_or_retraction(inner: str) -> None:
+    rejected(fact("fact.corrected", replacement=VALID[inner]), "replacement.kind", "cannot replace a correction or retraction")
+
+
+# --- parties ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("holder", ["founders", "undisclosed"])
+def test_built_in_holders_cannot_be_registered(holder: str) -> None:
+    rejected(fact("party.registered", party=holder), "party", f"{holder!r} is a built-in holder and cannot be registered")
+
+
+def test_built_in_holders_need_no_registration_to_be_named() -> None:
+    parsed = CATALOGUE.parse(fact("stake.divested", holder="founders", buyer="undisclosed"))
+    assert parsed.parties() == ["founders", "zhipu", "undisclosed"]
+
+
+def test_a_party_cannot_be_its_own_parent() -> None:
+    rejected(fact("party.registered", parent="moonshot-ai"), "parent", "own parent")
+
+
+# --- cross-field rules (check()) ----------------------------------------------------------------------------------
+
+
+def test_round_needs_pre_or_post_money() -> None:
+    rejected(fact("round.closed", post_money=None), "pre_money", "give exactly one of pre_money or post_money")
+
+
+def test_round_cannot_have_both_pre_and_post_money() -> None:
+    rejected(fact("round.closed", pre_money="1500000000"), "post_money", "give exactly one of pre_money or post_money")
+
+
+def test_round_post_money_cannot_be_below_the_amount() -> None:
+    rejected(fact("round.closed", post_money="999999999.99"), "post_money", "below the round's amount")
+    assert CATALOGUE.parse(fact("round.closed", post_money="1000000000")).post == Decimal(1000000000)  # type: ignore[attr-defined]
+
+
+def test_round_post_is_pre_plus_amount() -> None:
+    parsed = CATALOGUE.parse(fact("round.closed", post_money=None, pre_money="1500000000"))
+    assert parsed.post == Decimal(2500000000)  # type: ignore[attr-defined]
+
+
+def test_round_investors_cannot_exceed_the_amount() -> None:
+    data = fact("round.closed")
+    data["investors"][1]["amount"] = "400000000.01"
+    rejected(data, "investors", "add up to 1000000000.01, more than the round's 1000000000")
+    data["investors"][1]["amount"] = "400000000"
+    assert len(CATALOGUE.parse(data).investors) == 2  # type: ignore[attr-defined]  # exactly the amount is fine
+
+
+def test_round_investor_listed_twice_with_the_same_consideration() -> None:
+    data = fact("round.closed")
+    data["investors"][1]["party"] = "alibaba"  # both pay cash: one explicitly, one by default
+    rejected(data, "investors[1].party", "'alibaba' is listed twice paying in cash")
+
+
+def test_round_investor_may_pay_in_cash_and_in_credits() -> None:
+    data = fact("round.closed")
+    data["investors"][1] = {"party": "alibaba", "amount": "100000000", "consideration": "credits"}
+    parsed = CATALOGUE.parse(data)
+    assert [i.paid_in for i in parsed.investors] == ["cash", "credits"]  # type: ignore[attr-defined]
+
+
+def test_round_company_cannot_invest_in_itself() -> None:
+    data = fact("round.closed")
+    data["investors"][1]["party"] = "moonshot-ai"
+    rejected(data, "investors[1].party", "cannot invest in its own round")
+
+
+def test_stake_price_needs_a_currency() -> None:
+    rejected(fact("stake.acquired", price="100"), "currency", "required when price is given")
+
+
+def test_stake_holder_cannot_be_the_company() -> None:
+    rejected(fact("stake.acquired", holder="zhipu"), "holder", "cannot hold itself")
+
+
+def test_stake_seller_cannot_be_the_holder() -> None:
+    rejected(fact("stake.acquired", seller="alibaba"), "seller", "seller and holder are the same")
+
+
+def test_new_shares_cannot_be_the_whole_company() -> None:
+    rejected(fact("stake.acquired", fraction="1"), "fraction", "new shares cannot make up the whole company")
+    assert CATALOGUE.parse(fact("stake.acquired", fraction="1", seller="founders")).seller == "founders"  # type: ignore[attr-defined]
+
+
+def test_divestment_needs_fraction_or_portion() -> None:
+    rejected(fact("stake.divested", portion=None), "fraction", "give exactly one of fraction or portion")
+
+
+def test_divestment_cannot_have_both_fraction_and_portion() -> None:
+    rejected(fact("stake.divested", fraction="0.1"), "portion", "give exactly one of fraction or portion")
+
+
+def test_divestment_proceeds_need_a_currency() -> None:
+    rejected(fact("stake.divested", proceeds="100"), "currency", "required when proceeds is given")
+
+
+def test_divestment_buyer_cannot_be_the_holder() -> None:
+    rejected(fact("stake.divested", buyer="alibaba"), "buyer", "buyer and holder are the same")
+
+
+@pytest.mark.parametrize("expires", ["2024-02-15", "2024-02-14"])
+def test_credits_must_expire_after_they_are_granted(expires: str) -> None:
+    rejected(fact("credits.granted", expires=expires), "expires", "must be after the grant's effective date")
+
+
+def test_credits_grantor_and_grantee_differ() -> None:
+    rejected(fact("credits.granted", grantee="alibaba-cloud"), "grantee", "grantor and grantee are the same")
+
+
+def test_fx_base_and_quote_differ() -> None:
+    rejected(fact("fx.rate", quote="USD"), "quote", "base and quote must differ")
+    rejected(fact("fx.rate", quote="usd"), "quote", "base and quote must differ")
+
+
+def test_fx_rate_must_be_positive() -> None:
+    rejected(fact("fx.rate", rate="0"), "rate", "must be positive, got 0")
+
+
+# --- the error object ---------------------------------------------------------------------------------------------
+
+
+def test_fact_error_within() -> None:
+    assert FactError("bad").within("rate").field == "rate"
+    assert FactError("bad", "amount").within("[1]").field == "[1].amount"
+    assert FactError("bad", "[1].amount").within("investors").field == "investors[1].amount"
+    assert FactError("bad", "investors[1].amount").within("replacement").field == "replacement.investors[1].amount"
+    assert str(FactError("bad")) == "bad"
+    assert isinstance(FactError("bad"), ValueError)
+
+
+def test_credits_consumed_by_the_grantor_itself() -> None:
+    rejected(fact("credits.consumed", grantee="alibaba-cloud"), "grantee", "grantor and grantee are the same")
+
+
+def test_escrow_depositor_and_beneficiary_differ() -> None:
+    data = fact("escrow.deposited")
+    rejected({**data, "beneficiary": data["depositor"]}, "beneficiary", "depositor and beneficiary are the same")
+
+
+def test_a_regulator_does_not_fine_itself() -> None:
+    data = fact("penalty.imposed")
+    rejected({**data, "target": data["authority"]}, "target", "authority and target are the same")
+
+
+def test_a_divestment_deadline_is_not_before_the_order() -> None:
+    rejected(fact("divestment.ordered", deadline="2021-04-09"), "deadline", "the deadline is before the order itself")
+
+
+def test_a_company_does_not_divest_or_sell_itself() -> None:
+    data = fact("stake.divested")
+    rejected({**data, "holder": data["company"]}, "holder", "a company cannot hold itself")
+    acquired = fact("stake.acquired")
+    rejected({**acquired, "seller": acquired["company"]}, "seller", "cannot sell a stake in itself")
+
+
+def test_the_first_unknown_field_in_the_input_is_named() -> None:
+    rejected({**fact("fx.rate"), "zzz": 1, "aaa": 2}, "zzz", "unknown field")

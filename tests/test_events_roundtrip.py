@@ -1,0 +1,313 @@
+"""The interchange round trip: parse, dump, parse again; through JSON Lines and YAML; against the JSON Schema."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from events import BUILT_IN_KINDS, Catalogue, Fact
+from events.readers import read_facts
+from tests.strategies import CORRECTABLE_KINDS, KINDS, SLUGS, decimal_strings, fact_dicts, fractions
+
+CATALOGUE = Catalogue()
+SCHEMA = CATALOGUE.json_schema()
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+DEFAULTED = {"tolerance", "investors"}  # fields to_dict() writes even when the input left them out
+SAMPLE = Path(__file__).parent / "data" / "catalogue.jsonl"
+
+EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def resolve(data: Any, path: str) -> Any:
+    """The value at a field path such as ``replacement.investors[1].party`` inside an interchange dict."""
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        data = data[name] if name else data[int(index)]
+    return data
+
+
+def assert_same_but_defaults(original: Any, dumped: Any, path: str = "") -> None:
+    """``dumped`` holds every value of ``original`` unchanged, plus at most defaulted fields (at any depth)."""
+    if isinstance(original, dict):
+        assert isinstance(dumped, dict), path
+        assert set(dumped) - set(original) <= DEFAULTED, (path, set(dumped) - set(original))
+        for name, value in original.items():
+            assert name in dumped, f"{path}.{name}"
+            assert_same_but_defaults(value, dumped[name], f"{path}.{name}")
+    elif isinstance(original, list):
+        assert isinstance(dumped, list) and len(dumped) == len(original), path
+        for index, (before, after) in enumerate(zip(original, dumped, strict=True)):
+            assert_same_but_defaults(before, after, f"{path}[{index}]")
+    else:
+        assert type(dumped) is type(original) and dumped == original, (path, original, dumped)
+
+
+def test_strategies_cover_every_built_in_kind() -> None:
+    assert set(KINDS) == {kind.kind for kind in BUILT_IN_KINDS}
+    assert set(CORRECTABLE_KINDS) == set(KINDS) - {"fact.corrected", "fact.retracted"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@EXAMPLES
+@given(data=st.data())
+def test_parse_dump_parse_is_the_identity(kind: str, data: st.DataObject) -> None:
+    original = data.draw(fact_dicts(kind))
+    fact = CATALOGUE.parse(original)
+    assert isinstance(fact, Fact)
+    assert fact.kind == kind
+    assert type(fact) is CATALOGUE.kinds[kind]
+
+    dumped = fact.to_dict()
+    assert next(iter(dumped)) == "kind"
+    again = CATALOGUE.parse(dumped)
+    assert again == fact
+    assert hash(again) == hash(fact)
+    assert again.to_dict() == dumped
+
+    # the strategies draw canonical dicts: every given field comes back as it was, only defaults are added
+    assert_same_but_defaults(original, dumped)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@EXAMPLES
+@given(data=st.data())
+def test_json_lines_round_trip(kind: str, data: st.DataObject) -> None:
+    fact = CATALOGUE.parse(data.draw(fact_dicts(kind)))
+    text = "# a comment line\n\n" + json.dumps(fact.to_dict(), ensure_ascii=False) + "\n"
+    [(line, mapping)] = list(read_facts(io.StringIO(text), "facts.jsonl", "jsonl"))
+    assert line == 3
+    assert CATALOGUE.parse(mapping) == fact
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@EXAMPLES
+@given(data=st.data())
+def test_yaml_round_trip(kind: str, data: st.DataObject) -> None:
+    fact = CATALOGUE.parse(data.draw(fact_dicts(kind)))
+    text = yaml.safe_dump([fact.to_dict()], allow_unicode=True, sort_keys=False)
+    [(line, mapping)] = list(read_facts(io.StringIO(text), "facts.yaml", "yaml"))
+    assert line == 1
+    assert CATALOGUE.parse(mapping) == fact
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@EXAMPLES
+@given(data=st.data())
+def test_schema_accepts_every_valid_fact_and_its_dump(kind: str, data: st.DataObject) -> None:
+    original = data.draw(fact_dicts(kind))
+    VALIDATOR.validate(original)
+    VALIDATOR.validate(CATALOGUE.parse(original).to_dict())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@EXAMPLES
+@given(data=st.data())
+def test_party_fields_point_at_the_slugs(kind: str, data: st.DataObject) -> None:
+    original = data.draw(fact_dicts(kind))
+    fact = CATALOGUE.parse(original)
+    found = fact.party_fields()
+    assert [slug for _, slug in found] == fact.parties()
+    for path, slug in found:
+        assert resolve(original, path) == slug
+        assert slug in SLUGS
+
+
+def test_party_fields_of_a_correction_are_inside_the_replacement() -> None:
+    fact = CATALOGUE.parse(
+        {
+            "kind": "fact.corrected",
+            "effective": "2024-03-01",
+            "fact": "moonshot-b",
+            "replacement": {
+                "kind": "round.closed",
+                "effective": "2024-02-15",
+                "company": "moonshot-ai",
+                "round": "series-b",
+                "amount": "1000000000",
+                "currency": "USD",
+                "post_money": "2500000000",
+                "investors": [{"party": "alibaba", "amount": "600000000"}, {"party": "tencent", "amount": "1"}],
+            },
+        }
+    )
+    assert fact.party_fields() == [
+        ("replacement.company", "moonshot-ai"),
+        ("replacement.investors[0].party", "alibaba"),
+        ("replacement.investors[1].party", "tencent"),
+    ]
+
+
+def test_export_ban_targets_tell_countries_from_parties() -> None:
+    fact = CATALOGUE.parse(
+        {
+            "kind": "export.ban_imposed",
+            "effective": "2023-10-17",
+            "rule": "ear-2023",
+            "authority": "us-bis",
+            "items": "nvidia-a800; nvidia-h800",
+            "targets": ["CN", "alibaba-cloud", "MO"],
+        }
+    )
+    assert fact.items == ("nvidia-a800", "nvidia-h800")
+    assert fact.targets == ("CN", "alibaba-cloud", "MO")
+    assert fact.party_fields() == [("authority", "us-bis"), ("targets[1]", "alibaba-cloud")]
+
+
+def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    for kind in CATALOGUE.kinds.values():
+        jsonschema.Draft202012Validator.check_schema(kind.json_schema())
+    assert [branch["properties"]["kind"]["const"] for branch in SCHEMA["oneOf"]] == list(KINDS)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"kind": "fx.rates"}, "unknown kind"),
+        ({"rte": "7.1"}, "unknown field"),
+        ({"rate": "-7.1"}, "negative number"),
+        ({"rate": "7.1e3"}, "exponent notation"),
+        ({"base": "US Dollar"}, "not a currency code"),
+        ({"effective": "2024-02-30"}, "no such day"),
+        ({"effective": 20240102}, "date as a number"),
+        ({"key": ""}, "empty text"),
+    ],
+)
+def test_the_schema_rejects_malformed_facts(change: dict[str, Any], why: str) -> None:
+    fact = {"kind": "fx.rate", "effective": "2024-01-02", "key": "fx-1", "base": "USD", "quote": "CNY", "rate": "7.1"}
+    VALIDATOR.validate(fact)
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate({**fact, **change})
+
+
+def test_the_schema_requires_the_kinds_required_fields() -> None:
+    fact = {"kind": "round.closed", "effective": "2024-02-15", "company": "moonshot-ai", "round": "b", "amount": "1"}
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate(fact)  # no currency
+    VALIDATOR.validate({**fact, "currency": "USD"})
+
+
+def test_the_schema_validates_a_correction_s_replacement_as_a_whole_fact() -> None:
+    correction = {
+        "kind": "fact.corrected",
+        "effective": "2024-03-01",
+        "fact": "fx-1",
+        "replacement": {"kind": "fx.rate", "effective": "2024-01-02", "base": "USD", "quote": "CNY", "rate": "7.2"},
+    }
+    VALIDATOR.validate(correction)
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate({**correction, "replacement": {**correction["replacement"], "rate": "seven"}})
+
+
+def test_the_catalogue_sample_parses_and_round_trips() -> None:
+    with SAMPLE.open(encoding="utf-8") as stream:
+        rows = list(read_facts(stream, str(SAMPLE), "jsonl"))
+    assert rows
+    kinds = set()
+    for _, mapping in rows:
+        fact = CATALOGUE.parse(mapping)
+        kinds.add(fact.kind)
+        assert CATALOGUE.parse(fact.to_dict()) == fact
+        VALIDATOR.validate(mapping)
+    assert kinds == set(KINDS)
+
+
+# --- Decimal exactness -------------------------------------------------------------------------------------------
+
+
+def _rate(value: Any) -> Decimal:
+    fact = CATALOGUE.parse({"kind": "fx.rate", "effective": "2024-01-02", "base": "USD", "quote": "CNY", "rate": value})
+    return fact.rate  # type: ignore[attr-defined, no-any-return]
+
+
+def test_decimal_strings_stay_exact() -> None:
+    rate = _rate("0.1")
+    assert isinstance(rate, Decimal)
+    assert rate == Decimal("0.1")
+    assert rate.as_tuple() == Decimal("0.1").as_tuple()
+    assert _rate("0.1") + _rate("0.2") == Decimal("0.3")
+    assert _rate("7.10").as_tuple() == Decimal("7.10").as_tuple()  # trailing zeros kept
+    assert _rate("123456789012345678901234567890.123456789") == Decimal("123456789012345678901234567890.123456789")
+
+
+def test_a_json_number_read_by_read_facts_stays_exact() -> None:
+    line = '{"kind": "fx.rate", "effective": "2024-01-02", "base": "USD", "quote": "CNY", "rate": 0.1}\n'
+    [(_, mapping)] = list(read_facts(io.StringIO(line), "-", "jsonl"))
+    assert type(mapping["rate"]) is Decimal
+    assert mapping["rate"] == Decimal("0.1")
+    assert _rate(mapping["rate"]) == Decimal("0.1")
+    assert CATALOGUE.parse(mapping).to_dict()["rate"] == "0.1"
+
+
+def test_floats_and_ints_are_read_through_their_shortest_form() -> None:
+    assert _rate(0.1) == Decimal("0.1")  # not 0.1000000000000000055511151231257827...
+    assert _rate(7) == Decimal(7)
+    assert _rate(1e-07) == Decimal("1E-7")
+
+
+@pytest.mark.parametrize(
+    ("given", "written"),
+    [
+        ("1e3", "1000"),
+        ("1E+3", "1000"),
+        ("0.00000001", "0.00000001"),
+        ("1_000.50", "1000.50"),
+        (" 7.1 ", "7.1"),
+        ("7.100", "7.100"),
+    ],
+)
+def test_money_is_written_as_a_plain_decimal_string(given: str, written: str) -> None:
+    fact = CATALOGUE.parse(
+        {"kind": "valuation.marked", "effective": "2024-01-02", "company": "zhipu", "valuation": given, "currency": "usd"}
+    )
+    dumped = fact.to_dict()
+    assert dumped["valuation"] == written
+    assert dumped["currency"] == "USD"
+    VALIDATOR.validate(dumped)
+
+
+def test_negative_zero_is_written_as_zero() -> None:
+    fact = CATALOGUE.parse(
+        {"kind": "valuation.marked", "effective": "2024-01-02", "company": "zhipu", "valuation": "-0", "currency": "USD"}
+    )
+    assert fact.to_dict()["valuation"] == "0"
+
+
+# --- the strategies themselves -----------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_decimal_strings_stay_in_range(data: st.DataObject) -> None:
+    low = data.draw(st.integers(-1000, 1000))
+    high = low + data.draw(st.integers(0, 1000))
+    places = data.draw(st.integers(0, 4))
+    text = data.draw(decimal_strings(low, high, places))
+    value = Decimal(text)
+    assert low <= value <= high
+    assert "E" not in text
+    assert -value.as_tuple().exponent <= places  # type: ignore[operator]
+
+
+@settings(max_examples=200, deadline=None)
+@given(fractions(6))
+def test_fractions_are_in_the_unit_interval(text: str) -> None:
+    assert Decimal(0) <= Decimal(text) <= Decimal(1)
+
+
+def test_default_tolerance_is_filled_in() -> None:
+    fact = CATALOGUE.parse(
+        {"kind": "ownership.asserted", "effective": "2024-01-02", "holder": "alibaba", "company": "zhipu", "fraction": "0.1"}
+    )
+    assert fact.tolerance == Decimal("0.005")  # type: ignore[attr-defined]
+    assert fact.to_dict()["tolerance"] == "0.005"

@@ -1,0 +1,335 @@
+"""Reading facts from JSON Lines, CSV and YAML: the mappings, their line numbers, and errors that name the place."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from events import Catalogue
+from events.readers import FORMATS, SourceError, guess_format, read_facts
+
+CATALOGUE = Catalogue()
+
+
+def read(text: str, fmt: str, path: str = "facts") -> list[tuple[int, dict[str, Any]]]:
+    return list(read_facts(io.StringIO(text), path, fmt))
+
+
+def source_error(text: str, fmt: str, path: str = "in.txt") -> SourceError:
+    with pytest.raises(SourceError) as caught:
+        read(text, fmt, path)
+    return caught.value
+
+
+# --- JSON Lines ---------------------------------------------------------------------------------------------------
+
+JSONL = """\
+# facts about Moonshot AI
+{"kind": "party.registered", "effective": "2023-03-01", "party": "moonshot-ai", "name": "Moonshot AI", "type": "company"}
+
+{"kind": "fx.rate", "effective": "2024-01-02", "base": "USD", "quote": "CNY", "rate": 7.1}
+   {"kind": "valuation.marked", "effective": "2024-06-01", "company": "moonshot-ai", "valuation": 3000000000, "currency": "USD"}
+"""
+
+
+def test_jsonl_yields_each_object_with_its_line() -> None:
+    rows = read(JSONL, "jsonl")
+    assert [line for line, _ in rows] == [2, 4, 5]
+    assert [mapping["kind"] for _, mapping in rows] == ["party.registered", "fx.rate", "valuation.marked"]
+    for _, mapping in rows:
+        CATALOGUE.parse(mapping)
+
+
+def test_jsonl_numbers_are_exact() -> None:
+    rows = read(JSONL, "jsonl")
+    rate = rows[1][1]["rate"]
+    assert type(rate) is Decimal
+    assert rate == Decimal("7.1")
+    assert rows[2][1]["valuation"] == 3000000000
+    assert CATALOGUE.parse(rows[1][1]).to_dict()["rate"] == "7.1"
+
+
+def test_jsonl_malformed_line_names_path_and_line() -> None:
+    text = '{"kind": "fx.rate"}\n\n{"kind": "fx.rate", "rate": 7.1\n'
+    error = source_error(text, "jsonl", "fx.jsonl")
+    assert (error.path, error.line) == ("fx.jsonl", 3)
+    assert "not valid JSON" in error.message
+    assert str(error).startswith("fx.jsonl:3: not valid JSON")
+
+
+def test_jsonl_line_must_be_an_object() -> None:
+    error = source_error('{"kind": "fx.rate"}\n["fx.rate"]\n', "jsonl", "a.jsonl")
+    assert (error.path, error.line) == ("a.jsonl", 2)
+    assert "each line must be one JSON object" in error.message
+
+
+def test_jsonl_is_streamed_up_to_the_bad_line() -> None:
+    rows = read_facts(io.StringIO('{"kind": "a"}\nnot json\n'), "s.jsonl", "jsonl")
+    assert next(rows) == (1, {"kind": "a"})
+    with pytest.raises(SourceError) as caught:
+        next(rows)
+    assert caught.value.line == 2
+
+
+# --- CSV ----------------------------------------------------------------------------------------------------------
+
+
+def test_csv_rows_with_json_and_list_cells() -> None:
+    text = (
+        "kind,effective,company,round,amount,currency,post_money,investors,items,targets,authority,rule\n"
+        "round.closed,2024-02-15,moonshot-ai,series-b,1000000000,USD,2500000000,"
+        '"[{""party"": ""alibaba"", ""amount"": 600000000.5}]",,,,\n'
+        "export.ban_imposed,2023-10-17,,,,,,,nvidia-a800;nvidia-h800, CN ; alibaba-cloud ,us-bis,ear-2023\n"
+    )
+    rows = read(text, "csv", "mixed.csv")
+    assert [line for line, _ in rows] == [2, 3]
+    round_, ban = (mapping for _, mapping in rows)
+    assert round_ == {
+        "kind": "round.closed",
+        "effective": "2024-02-15",
+        "company": "moonshot-ai",
+        "round": "series-b",
+        "amount": "1000000000",
+        "currency": "USD",
+        "post_money": "2500000000",
+        "investors": [{"party": "alibaba", "amount": Decimal("600000000.5")}],
+    }
+    assert set(ban) == {"kind", "effective", "items", "targets", "authority", "rule"}  # blank cells are absent
+    parsed_round = CATALOGUE.parse(round_)
+    assert parsed_round.investors[0].amount == Decimal("600000000.5")  # type: ignore[attr-defined]
+    parsed_ban = CATALOGUE.parse(ban)
+    assert parsed_ban.items == ("nvidia-a800", "nvidia-h800")  # type: ignore[attr-defined]
+    assert parsed_ban.targets == ("CN", "alibaba-cloud")  # type: ignore[attr-defined]
+
+
+def test_csv_cells_are_stripped_and_text_stays_text() -> None:
+    text = "kind,effective,fact,reason\nfact.retracted, 2024-03-01 ,fx-1, [citation needed] \n"
+    [(line, mapping)] = read(text, "csv")
+    assert line == 2
+    assert mapping == {"kind": "fact.retracted", "effective": "2024-03-01", "fact": "fx-1", "reason": "[citation needed]"}
+
+
+def test_csv_line_numbers_count_multi_line_cells_and_blank_lines() -> None:
+    text = (
+        "kind,effective,fact,reason\n"  # 1
+        'fact.retracted,2024-03-01,a,"two\n'  # 2
+        'lines"\n'  # 3
+        "\n"  # 4
+        "fact.retracted,2024-03-02,b,x\n"  # 5
+        ",,,\n"  # 6: every cell blank: no fact
+        "\n"  # 7
+        "\n"  # 8
+        "fact.retracted,2024-03-03,c,y\n"  # 9
+    )
+    rows = read(text, "csv")
+    assert [line for line, _ in rows] == [2, 5, 9]
+    assert rows[0][1]["reason"] == "two\nlines"
+    assert [mapping["fact"] for _, mapping in rows] == ["a", "b", "c"]
+
+
+def test_csv_short_rows_leave_fields_absent() -> None:
+    [(_, mapping)] = read("kind,effective,fact,reason\nfact.retracted,2024-03-01\n", "csv")
+    assert mapping == {"kind": "fact.retracted", "effective": "2024-03-01"}
+
+
+def test_csv_row_with_too_many_cells() -> None:
+    text = "kind,effective,fact,reason\nfact.retracted,2024-03-01,a,b\n\nfact.retracted,2024-03-01,a,b,extra\n"
+    error = source_error(text, "csv", "rows.csv")
+    assert (error.path, error.line) == ("rows.csv", 4)
+    assert "more cells than the header's 4 columns" in error.message
+    assert str(error).startswith("rows.csv:4: ")
+
+
+def test_csv_header_needs_a_kind_column() -> None:
+    error = source_error("type,effective\nfx.rate,2024-01-01\n", "csv", "h.csv")
+    assert (error.line, error.message) == (1, "the header has no 'kind' column")
+
+
+def test_csv_empty_file_has_no_facts() -> None:
+    assert read("", "csv") == []
+    assert read("kind,effective\n", "csv") == []
+
+
+def test_csv_unreadable_text_is_a_source_error() -> None:
+    huge = "x" * 200_000  # past the csv module's field size limit
+    error = source_error(f"kind,effective,note\nfx.rate,2024-01-01,{huge}\n", "csv", "big.csv")
+    assert error.path == "big.csv"
+    assert error.line == 2
+    assert "not valid CSV" in error.message
+
+
+# --- YAML ---------------------------------------------------------------------------------------------------------
+
+YAML_LIST = """\
+# a list of facts
+- kind: party.registered
+  effective: 2023-03-01
+  party: moonshot-ai
+  name: Moonshot AI
+  type: company
+  sectors: [ai]
+
+- kind: fx.rate
+  effective: 2024-01-02
+  base: USD
+  quote: CNY
+  rate: 0.1
+  note: null
+- {kind: round.closed, effective: 2024-02-15, company: moonshot-ai, round: series-b, amount: 1_000_000_000, currency: USD,
+   post_money: "2500000000", investors: [{party: alibaba, amount: 6.0e+8, lead: yes}]}
+"""
+
+
+def test_yaml_list_with_lines() -> None:
+    rows = read(YAML_LIST, "yaml", "facts.yaml")
+    assert [line for line, _ in rows] == [2, 9, 15]
+    party, fx, round_ = (mapping for _, mapping in rows)
+    assert party["effective"] == "2023-03-01"  # dates stay text
+    assert party["sectors"] == ["ai"]
+    assert type(fx["rate"]) is Decimal
+    assert fx["rate"] == Decimal("0.1")
+    assert fx["note"] is None
+    assert round_["amount"] == Decimal(1000000000)
+    assert round_["post_money"] == "2500000000"  # quoted: stays a string
+    assert round_["investors"] == [{"party": "alibaba", "amount": Decimal("6.0e+8"), "lead": True}]
+    parsed = [CATALOGUE.parse(mapping) for _, mapping in rows]
+    assert parsed[1].rate == Decimal("0.1")  # type: ignore[attr-defined]
+    assert parsed[1].note is None
+    assert parsed[2].investors[0].lead is True  # type: ignore[attr-defined]
+
+
+def test_yaml_multi_document() -> None:
+    text = """\
+---
+kind: fx.rate
+effective: 2024-01-02
+base: USD
+quote: CNY
+rate: 7.1
+---
+---
+kind: fact.retracted
+effective: '2024-03-01'
+fact: fx-1
+reason: wrong
+...
+"""
+    rows = read(text, "yaml")
+    assert [line for line, _ in rows] == [2, 9]
+    assert [mapping["kind"] for _, mapping in rows] == ["fx.rate", "fact.retracted"]
+    assert rows[0][1]["rate"] == Decimal("7.1")
+    assert rows[1][1]["effective"] == "2024-03-01"
+
+
+@pytest.mark.parametrize(("word", "value"), [("true", True), ("no", False), ("On", True), ("FALSE", False)])
+def test_yaml_booleans(word: str, value: bool) -> None:
+    [(_, mapping)] = read(f"- lead: {word}\n", "yaml")
+    assert mapping["lead"] is value
+
+
+def test_yaml_empty_file_has_no_facts() -> None:
+    assert read("", "yaml") == []
+    assert read("# nothing yet\n", "yaml") == []
+
+
+def test_yaml_malformed_names_path_and_line() -> None:
+    text = "- kind: fx.rate\n  effective: 2024-01-02\n  base: [USD\n  quote: CNY\n- kind: x: y\n"
+    error = source_error(text, "yaml", "bad.yaml")
+    assert error.path == "bad.yaml"
+    assert error.line is not None
+    assert 3 <= error.line <= 5
+    assert "not valid YAML" in error.message
+    assert str(error).startswith(f"bad.yaml:{error.line}: not valid YAML")
+
+
+def test_yaml_bad_indentation_is_reported_on_its_line() -> None:
+    text = "kind: fx.rate\neffective: 2024-01-02\n  base: USD\n"
+    error = source_error(text, "yaml", "indent.yaml")
+    assert error.line == 3
+    assert "not valid YAML" in error.message
+
+
+def test_yaml_items_must_be_mappings() -> None:
+    error = source_error("- kind: fx.rate\n- just text\n", "yaml", "l.yaml")
+    assert (error.path, error.line) == ("l.yaml", 2)
+    assert "each fact must be a mapping of fields" in error.message
+
+
+def test_yaml_scalar_document_is_rejected() -> None:
+    error = source_error("fx.rate\n", "yaml", "s.yaml")
+    assert error.line == 1
+    assert "mapping" in error.message
+
+
+# --- formats ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "fmt"),
+    [
+        ("facts.jsonl", "jsonl"),
+        ("facts.ndjson", "jsonl"),
+        ("facts.json", "jsonl"),
+        ("FACTS.JSONL", "jsonl"),
+        ("dir/facts.yaml", "yaml"),
+        ("facts.YML", "yaml"),
+        ("facts.csv", "csv"),
+        ("Facts.CSV", "csv"),
+    ],
+)
+def test_guess_format_from_the_name(path: str, fmt: str) -> None:
+    assert guess_format(path) == fmt
+    assert guess_format(path, "{ this head is ignored when the name tells") == fmt
+
+
+@pytest.mark.parametrize(
+    ("head", "fmt"),
+    [
+        ('{"kind": "fx.rate", "effective": "2024-01-02"}\n', "jsonl"),
+        ('\n   {"kind": "fx.rate"}', "jsonl"),
+        ('# exported facts\n{"kind": "fx.rate"}\n', "jsonl"),
+        ("kind,effective,base,quote,rate\nfx.rate,2024-01-02,USD,CNY,7.1\n", "csv"),
+        ('"kind","effective"\n', "csv"),
+        ("- kind: fx.rate\n  effective: 2024-01-02\n", "yaml"),
+        ("kind: fx.rate\neffective: 2024-01-02\n", "yaml"),
+        ("---\nkind: fx.rate\n", "yaml"),
+        ("- {kind: fx.rate, effective: 2024-01-02}\n", "yaml"),
+        ("", "yaml"),
+    ],
+)
+def test_guess_format_from_the_head_of_stdin(head: str, fmt: str) -> None:
+    assert guess_format("-", head) == fmt
+    assert guess_format("<stdin>", head) == fmt
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_guessed_format_reads_its_own_kind_of_text(fmt: str) -> None:
+    texts = {
+        "jsonl": '{"kind": "fact.retracted", "effective": "2024-03-01", "fact": "fx-1", "reason": "wrong"}\n',
+        "csv": "kind,effective,fact,reason\nfact.retracted,2024-03-01,fx-1,wrong\n",
+        "yaml": "- kind: fact.retracted\n  effective: 2024-03-01\n  fact: fx-1\n  reason: wrong\n",
+    }
+    text = texts[fmt]
+    assert guess_format("-", text[:200]) == fmt
+    [(line, mapping)] = read(text, fmt)
+    assert line == (2 if fmt == "csv" else 1)
+    assert CATALOGUE.parse(mapping).to_dict() == {
+        "kind": "fact.retracted",
+        "effective": "2024-03-01",
+        "fact": "fx-1",
+        "reason": "wrong",
+    }
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ValueError, match="unknown format 'xml'"):
+        read_facts(io.StringIO(""), "x.xml", "xml")
+
+
+def test_source_error_without_a_line() -> None:
+    error = SourceError("x.yaml", None, "broken", field="rate")
+    assert str(error) == "x.yaml: rate: broken"
+    assert isinstance(error, ValueError)
