@@ -10,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from dealledger_hhi import ConcentrationView
+
 from events import Catalogue
 from ledger.records import Recorded
 from ledger.timeline import story
