@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -46,9 +46,9 @@ def money_out(value: Number) -> Decimal:
     return rounded(value, MONEY_PLACES)
 
 
-def shown(value: Number) -> str:
-    """A number for a message: six places at most, no trailing zeros, never in exponent form."""
-    number = fraction_out(Fraction(value)) if isinstance(value, Fraction) else value
+def shown(value: Number, places: int = FRACTION_PLACES) -> str:
+    """A number for a message: ``places`` decimals at most, no trailing zeros, never in exponent form."""
+    number = rounded(value, places) if isinstance(value, Fraction) else value
     return format(number.normalize(), "f")
 
 
@@ -166,6 +166,11 @@ class Period:
         if self.length == 3:
             return f"{year:04d}-Q{month // 3 + 1}"
         return f"{year:04d}"
+
+    @property
+    def last_day(self) -> date:
+        year, month = divmod(self.start + self.length, 12)
+        return date(year, month + 1, 1) - timedelta(days=1)
 
     def next(self) -> Period:
         return Period(self.start + self.length, self.length)

@@ -14,7 +14,6 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from events import Fact
 from events.funding import OwnershipAsserted, RoundClosed, StakeAcquired, ValuationMarked
 from events.markets import FxRate
 from events.parties import PartyRegistered
@@ -55,7 +54,8 @@ class Holdings:
     valuations: dict[str, Valuation] = field(default_factory=dict)
     rates: Rates = field(default_factory=Rates)
 
-    def apply(self, fact: Fact) -> None:
+    def apply(self, record: Recorded) -> None:
+        fact = record.fact
         if isinstance(fact, FxRate):
             self.rates.add(fact)
             return
@@ -108,7 +108,7 @@ class OwnershipView(View[Holdings]):
         return Holdings(company=query.get("company"))
 
     def apply(self, state: Holdings, record: Recorded) -> Holdings:
-        state.apply(record.fact)
+        state.apply(record)
         return state
 
     def rows(self, state: Holdings, query: Query) -> list[Row]:
@@ -137,7 +137,8 @@ class PortfolioView(View[Holdings]):
     name = "portfolio"
     help = (
         "An investor's stakes: fraction, amount invested, and implied value (fraction x the company's latest valuation "
-        "or round post-money, in implied_currency). Example: dealledger view portfolio --investor alibaba --currency USD"
+        "or round post-money, in implied_currency); one row per currency paid in unless --currency converts. "
+        "Example: dealledger view portfolio --investor alibaba --currency USD"
     )
     columns = ("company", "fraction", "invested", "currency", "implied_value", "implied_currency")
     options = (Option("investor", "the investor", kind="party", required=True), CURRENCY_OPTION)
@@ -147,7 +148,7 @@ class PortfolioView(View[Holdings]):
         return Holdings()
 
     def apply(self, state: Holdings, record: Recorded) -> Holdings:
-        state.apply(record.fact)
+        state.apply(record)
         return state
 
     def rows(self, state: Holdings, query: Query) -> list[Row]:
@@ -155,9 +156,9 @@ class PortfolioView(View[Holdings]):
         money = Money(state.rates, query.get("currency"))
         rows: list[Row] = []
         for company in sorted(state.tables.companies):
-            share = state.tables.held(investor, company)
-            if not share:
+            if investor not in state.tables.stakeholders(company):
                 continue
+            share = state.tables.held(investor, company)
             value, value_currency = self._implied(state, company, share, money)
             for currency, amount in _per_currency(state.invested(company, investor, money), money):
                 rows.append(
@@ -333,13 +334,14 @@ def _replay(story: Sequence[Recorded], *, check: bool) -> list[Problem]:
 
 
 def _invariants(tables: CapTables, company: str, record: Recorded) -> list[Problem]:
-    """Ownership sums to exactly 1 and nobody holds a negative fraction, after every ownership fact."""
-    holders = tables.holders(company)
+    """Ownership sums to exactly 1 and nobody holds a negative stake, after every ownership fact."""
+    table = tables.companies[company]
     problems = []
-    total = sum(holders.values(), ZERO)
-    if total != 1:
-        problems.append(Problem(f"after {record.describe()}: ownership of {company} sums to {total}, not 1", (record.id,)))
-    negative = sorted(holder for holder, share in holders.items() if share < 0)
+    counted = sum(table.shares.values(), ZERO)
+    if counted != table.total:
+        message = f"after {record.describe()}: ownership of {company} sums to {counted / table.total}, not 1"
+        problems.append(Problem(message, (record.id,)))
+    negative = sorted(holder for holder, count in table.shares.items() if count < 0)
     if negative:
         message = f"after {record.describe()}: negative holdings in {company}: {', '.join(negative)}"
         problems.append(Problem(message, (record.id,)))

@@ -1,0 +1,165 @@
+"""What governments and regulators did, and what was still in force: export bans, lifts, penalties, divestment orders.
+
+Whether a ban or order is in force is judged at the query's ``as_of`` or, without one, at the
+latest effective date folded, so the answer depends on the facts alone, never on today's date.
+A divestment order is met on the day the target's stakes in the ordered companies (listed, or
+every company it held when ordered) reach zero, by a divestment or by a sale to another holder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from events import Fact
+from events.funding import StakeAcquired, StakeDivested
+from events.regulation import DivestmentOrdered, ExportBanImposed, ExportBanLifted, PenaltyImposed
+from ledger.hookspecs import hookimpl
+from ledger.records import Recorded
+from ledger.views import Query, Row, View
+from plugins.captable import OWNERSHIP_KINDS, CapTables
+
+
+@dataclass(eq=False)
+class Action:
+    """One regulatory fact as a row, with what later facts said about it (lifted, met)."""
+
+    fact: Fact
+    authority: str
+    target: str | None
+    detail: str
+    lifted: date | None = None
+    companies: tuple[str, ...] = ()
+    deadline: date | None = None
+    met: date | None = None
+
+
+@dataclass
+class Regulation:
+    """The fold behind ``regulatory``: the actions, open bans by (rule, authority), orders still being watched."""
+
+    actions: list[Action] = field(default_factory=list)
+    bans: dict[tuple[str, str], list[Action]] = field(default_factory=dict)
+    watched: dict[str, list[Action]] = field(default_factory=dict)
+    tables: CapTables = field(default_factory=CapTables)
+    last_day: date | None = None
+
+    def apply(self, record: Recorded) -> None:
+        fact = record.fact
+        self.last_day = fact.effective
+        if fact.kind in OWNERSHIP_KINDS:
+            self.tables.apply(fact)
+            self._divested(fact)
+        elif isinstance(fact, ExportBanImposed):
+            detail = f"items {', '.join(fact.items)}; rule {fact.rule}"
+            action = self._add(Action(fact, fact.authority, ", ".join(fact.targets), detail))
+            self.bans.setdefault((fact.rule, fact.authority), []).append(action)
+        elif isinstance(fact, ExportBanLifted):
+            lifted = self.bans.pop((fact.rule, fact.authority), [])
+            targets = ", ".join(dict.fromkeys(ban.target for ban in lifted if ban.target))
+            self._add(Action(fact, fact.authority, targets or None, f"rule {fact.rule}"))
+            for ban in lifted:
+                ban.lifted = fact.effective
+        elif isinstance(fact, PenaltyImposed):
+            reason = f": {fact.reason}" if fact.reason else ""
+            self._add(Action(fact, fact.authority, fact.target, f"{fact.amount} {fact.currency}{reason}"))
+        elif isinstance(fact, DivestmentOrdered):
+            self._ordered(fact)
+
+    def _add(self, action: Action) -> Action:
+        self.actions.append(action)
+        return action
+
+    def _ordered(self, fact: DivestmentOrdered) -> None:
+        if fact.companies is not None:
+            companies = tuple(fact.companies)
+            detail = f"companies {', '.join(companies)}; deadline {fact.deadline.isoformat()}"
+        else:
+            held = self.tables.companies.items()
+            companies = tuple(sorted(company for company, table in held if fact.target in table.shares))
+            detail = f"all stakes held ({', '.join(companies) or 'none'}); deadline {fact.deadline.isoformat()}"
+        order = self._add(Action(fact, fact.authority, fact.target, detail, companies=companies, deadline=fact.deadline))
+        if self._cleared(fact.target, companies):
+            order.met = fact.effective
+        else:
+            self.watched.setdefault(fact.target, []).append(order)
+
+    def _divested(self, fact: Fact) -> None:
+        """After a sale, see whether the seller has now met any order it was under."""
+        if isinstance(fact, StakeDivested):
+            seller, company = fact.holder, fact.company
+        elif isinstance(fact, StakeAcquired) and fact.seller is not None:
+            seller, company = fact.seller, fact.company
+        else:
+            return
+        orders = self.watched.get(seller)
+        if not orders:
+            return
+        for order in list(orders):
+            if order.deadline is not None and fact.effective > order.deadline:
+                orders.remove(order)
+            elif company in order.companies and self._cleared(seller, order.companies):
+                order.met = fact.effective
+                orders.remove(order)
+
+    def _cleared(self, target: str, companies: tuple[str, ...]) -> bool:
+        return not any(target in self.tables.stakeholders(company) for company in companies)
+
+
+def order_status(action: Action, reference: date) -> str:
+    """``met YYYY-MM-DD`` once the stakes were gone by the deadline, ``missed`` after it, else ``pending``."""
+    if action.met is not None:
+        return f"met {action.met.isoformat()}"
+    return "missed" if action.deadline is not None and reference > action.deadline else "pending"
+
+
+class RegulatoryView(View[Regulation]):
+    """Regulatory facts in effective order, each with whether it was still in force."""
+
+    name = "regulatory"
+    help = (
+        "Export bans and lifts, penalties and divestment orders effective on or before --as-of, with whether each was "
+        "in force then (a ban until lifted, an order until met or past its deadline) and each order's status. "
+        "Example: dealledger view regulatory --as-of 2023-11-01"
+    )
+    columns = ("effective", "kind", "authority", "target", "detail", "in_force", "status")
+    options = ()
+
+    def initial(self, query: Query) -> Regulation:
+        return Regulation()
+
+    def apply(self, state: Regulation, record: Recorded) -> Regulation:
+        state.apply(record)
+        return state
+
+    def rows(self, state: Regulation, query: Query) -> list[Row]:
+        reference = query.as_of or state.last_day
+        rows: list[Row] = []
+        for action in state.actions:
+            fact = action.fact
+            status = None
+            if isinstance(fact, ExportBanImposed):
+                in_force = action.lifted is None
+            elif isinstance(fact, DivestmentOrdered) and reference is not None:
+                status = order_status(action, reference)
+                in_force = status == "pending"
+            else:
+                in_force = False
+            rows.append(
+                {
+                    "effective": fact.effective,
+                    "kind": fact.kind,
+                    "authority": action.authority,
+                    "target": action.target,
+                    "detail": action.detail,
+                    "in_force": in_force,
+                    "status": status,
+                }
+            )
+        return rows
+
+
+@hookimpl
+def dealledger_views() -> list[View[Any]]:
+    return [RegulatoryView()]

@@ -1,0 +1,512 @@
+"""The ownership, portfolio and league views, and the ownership checks, on ledgers worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.errors import ViewError
+from ledger.host import load
+from ledger.timeline import story
+from ledger.views import Query
+from plugins import ownership
+from plugins.captable import CapTables
+from plugins.common import fraction_out, money_out
+from plugins.ownership import LeagueView, OwnershipView, PortfolioView
+from tests.viewkit import party, records, rows
+
+D = Decimal
+
+PARTIES = [
+    party("moonshot-ai", sectors=["ai"]),
+    party("minimax", sectors=["ai"]),
+    party("meituan", sectors=["retail"]),
+    party("investor-a", "investor"),
+    party("investor-b", "investor"),
+    party("alibaba", "investor"),
+    party("tencent", "investor"),
+    party("xiaohongshu", "investor"),
+]
+
+
+def round_closed(
+    company: str, label: str, day: str, amount: str, investors: list[dict[str, Any]], **money: str
+) -> dict[str, Any]:
+    return {
+        "kind": "round.closed",
+        "effective": day,
+        "company": company,
+        "round": label,
+        "amount": amount,
+        "currency": money.pop("currency", "USD"),
+        "investors": investors,
+        **money,
+    }
+
+
+def line(investor: str, amount: str, consideration: str | None = None) -> dict[str, Any]:
+    paid: dict[str, Any] = {"party": investor, "amount": amount}
+    if consideration:
+        paid["consideration"] = consideration
+    return paid
+
+
+TWO_ROUNDS = [
+    *PARTIES,
+    # Series A: 20M at 80M pre, so post 100M: investor-a 20/100 = 0.2, founders 0.8.
+    round_closed("moonshot-ai", "series-a", "2023-01-10", "20000000", [line("investor-a", "20000000")], pre_money="80000000"),
+    # Series B: 50M at 200M pre, post 250M: everyone x 200/250 = 0.8, then
+    # investor-a +10/250 = 0.04, investor-b 30/250 = 0.12, the unattributed 10M -> undisclosed 0.04.
+    round_closed(
+        "moonshot-ai",
+        "series-b",
+        "2024-02-01",
+        "50000000",
+        [line("investor-a", "10000000"), line("investor-b", "30000000")],
+        pre_money="200000000",
+    ),
+]
+
+
+def ownership_of(facts: list[dict[str, Any]], company: str = "moonshot-ai", **cut: Any) -> list[tuple[str, Decimal, Any, Any]]:
+    found = rows(OwnershipView(), facts, company=company, **cut)
+    return [(row["holder"], row["fraction"], row["invested"], row["currency"]) for row in found]
+
+
+def test_two_rounds_dilute_exactly() -> None:
+    assert ownership_of(TWO_ROUNDS, as_of=date(2023, 12, 31)) == [
+        ("founders", D("0.8"), None, None),
+        ("investor-a", D("0.2"), D("20000000"), "USD"),
+    ]
+    assert ownership_of(TWO_ROUNDS) == [
+        ("founders", D("0.64"), None, None),
+        ("investor-a", D("0.2"), D("30000000"), "USD"),
+        ("investor-b", D("0.12"), D("30000000"), "USD"),
+        ("undisclosed", D("0.04"), D("10000000"), "USD"),
+    ]
+
+
+def test_fractions_come_out_rounded_to_six_places() -> None:
+    facts = [*PARTIES, round_closed("minimax", "seed", "2023-05-01", "1", [line("investor-a", "1")], pre_money="2")]
+    found = rows(OwnershipView(), facts, company="minimax")
+    assert [(row["holder"], row["fraction"]) for row in found] == [("founders", D("0.666667")), ("investor-a", D("0.333333"))]
+    assert str(found[1]["fraction"]) == "0.333333"
+
+
+def test_rounding_is_half_to_even_and_exact() -> None:
+    assert fraction_out(Fraction(5, 10**7)) == D("0.000000")
+    assert fraction_out(Fraction(15, 10**7)) == D("0.000002")
+    assert fraction_out(Fraction(2, 3)) == D("0.666667")
+    assert str(fraction_out(Fraction(0))) == "0.000000"
+    assert money_out(Fraction(1, 8)) == D("0.12")
+    assert money_out(D("0.125")) == D("0.125")  # recorded amounts stay exact
+
+
+def test_company_before_any_fact_is_held_by_founders() -> None:
+    assert ownership_of(PARTIES) == [("founders", D(1), None, None)]
+
+
+def test_without_company_one_row_per_company_and_holder() -> None:
+    facts = [*TWO_ROUNDS, round_closed("minimax", "seed", "2023-05-01", "10", [line("alibaba", "10")], post_money="40")]
+    found = rows(OwnershipView(), facts)
+    assert [(row["company"], row["holder"], row["fraction"]) for row in found] == [
+        ("minimax", "founders", D("0.75")),
+        ("minimax", "alibaba", D("0.25")),
+        ("moonshot-ai", "founders", D("0.64")),
+        ("moonshot-ai", "investor-a", D("0.2")),
+        ("moonshot-ai", "investor-b", D("0.12")),
+        ("moonshot-ai", "undisclosed", D("0.04")),
+    ]
+
+
+def divest(holder: str, day: str, key: str | None = None, **how: str) -> dict[str, Any]:
+    fact = {"kind": "stake.divested", "effective": day, "holder": holder, "company": "moonshot-ai", **how}
+    if key:
+        fact["key"] = key
+    return fact
+
+
+def test_partial_divestment_by_portion_and_by_fraction() -> None:
+    facts = [
+        *TWO_ROUNDS,
+        # Half of investor-a's 0.2 goes to tencent.
+        divest("investor-a", "2024-03-01", portion="0.5", buyer="tencent"),
+        # 0.02 of the company from investor-b, buyer unreported.
+        divest("investor-b", "2024-04-01", fraction="0.02", proceeds="6000000", currency="USD"),
+    ]
+    assert ownership_of(facts) == [
+        ("founders", D("0.64"), None, None),
+        ("investor-a", D("0.1"), D("30000000"), "USD"),
+        ("investor-b", D("0.1"), D("30000000"), "USD"),
+        ("tencent", D("0.1"), None, None),
+        ("undisclosed", D("0.06"), D("10000000"), "USD"),
+    ]
+
+
+def test_divesting_everything_drops_the_holder() -> None:
+    facts = [*TWO_ROUNDS, divest("investor-b", "2024-03-01", portion="1", buyer="alibaba")]
+    holders = [holder for holder, *_ in ownership_of(facts)]
+    assert "investor-b" not in holders
+    assert ("alibaba", D("0.12"), None, None) in ownership_of(facts)
+
+
+def acquired(holder: str, day: str, fraction: str, **more: str) -> dict[str, Any]:
+    return {"kind": "stake.acquired", "effective": day, "holder": holder, "company": "moonshot-ai", "fraction": fraction, **more}
+
+
+def test_secondary_transfer_moves_the_stake_without_diluting() -> None:
+    facts = [*TWO_ROUNDS, acquired("alibaba", "2024-05-01", "0.14", seller="founders", price="35000000", currency="USD")]
+    assert ownership_of(facts) == [
+        ("founders", D("0.5"), None, None),
+        ("investor-a", D("0.2"), D("30000000"), "USD"),
+        ("alibaba", D("0.14"), D("35000000"), "USD"),
+        ("investor-b", D("0.12"), D("30000000"), "USD"),
+        ("undisclosed", D("0.04"), D("10000000"), "USD"),
+    ]
+
+
+def test_new_shares_dilute_everyone() -> None:
+    facts = [*TWO_ROUNDS, acquired("alibaba", "2024-05-01", "0.5")]
+    assert [(holder, fraction) for holder, fraction, *_ in ownership_of(facts)] == [
+        ("alibaba", D("0.5")),
+        ("founders", D("0.32")),
+        ("investor-a", D("0.1")),
+        ("investor-b", D("0.06")),
+        ("undisclosed", D("0.02")),
+    ]
+
+
+def test_a_holder_paying_in_two_currencies_gets_a_row_per_currency() -> None:
+    facts = [*TWO_ROUNDS, acquired("investor-a", "2024-05-01", "0.1", seller="founders", price="700000000", currency="CNY")]
+    assert ownership_of(facts)[:3] == [
+        ("founders", D("0.54"), None, None),
+        ("investor-a", D("0.3"), D("700000000"), "CNY"),
+        ("investor-a", D("0.3"), D("30000000"), "USD"),
+    ]
+
+
+def test_ownership_replays_as_known_at_a_moment() -> None:
+    ledger = records(TWO_ROUNDS)
+    correction = {
+        "kind": "fact.corrected",
+        "effective": "2024-06-01",
+        "fact": ledger[-1].id,
+        "replacement": round_closed(
+            "moonshot-ai", "series-b", "2024-02-01", "50000000", [line("investor-b", "50000000")], pre_money="200000000"
+        ),
+    }
+    ledger += records([correction], start=len(ledger) + 1)
+    before = rows(OwnershipView(), ledger, company="moonshot-ai", known_at=ledger[-2].recorded)
+    after = rows(OwnershipView(), ledger, company="moonshot-ai")
+    assert [(row["holder"], row["fraction"]) for row in before][:2] == [("founders", D("0.64")), ("investor-a", D("0.2"))]
+    assert [(row["holder"], row["fraction"]) for row in after] == [
+        ("founders", D("0.64")),
+        ("investor-b", D("0.2")),
+        ("investor-a", D("0.16")),
+    ]
+
+
+# --- portfolio ---------------------------------------------------------------------------
+
+
+def valuation(company: str, day: str, amount: str, currency: str) -> dict[str, Any]:
+    return {"kind": "valuation.marked", "effective": day, "company": company, "valuation": amount, "currency": currency}
+
+
+def test_portfolio_implied_value_uses_the_latest_valuation() -> None:
+    facts = [
+        *TWO_ROUNDS,
+        round_closed(
+            "minimax", "seed", "2023-05-01", "10", [line("investor-a", "10", "credits")], post_money="40", currency="CNY"
+        ),
+    ]
+    found = rows(PortfolioView(), facts, investor="investor-a")
+    assert found == [
+        {
+            "company": "minimax",
+            "fraction": D("0.25"),
+            "invested": D("10"),
+            "currency": "CNY",
+            "implied_value": D("10.00"),
+            "implied_currency": "CNY",
+        },
+        {
+            "company": "moonshot-ai",
+            "fraction": D("0.2"),
+            "invested": D("30000000"),
+            "currency": "USD",
+            # 0.2 of the series-b post-money of 250M
+            "implied_value": D("50000000"),
+            "implied_currency": "USD",
+        },
+    ]
+    marked = valuation("moonshot-ai", "2024-09-01", "400000000", "USD")
+    found = rows(PortfolioView(), [*facts, marked], investor="investor-a")
+    assert found[1]["implied_value"] == D("80000000")
+    # A later round wins over an earlier mark.
+    later = round_closed("moonshot-ai", "series-c", "2024-10-01", "100000000", [], post_money="1000000000")
+    found = rows(PortfolioView(), [*facts, marked, later], investor="investor-a")
+    assert (found[1]["fraction"], found[1]["implied_value"]) == (D("0.18"), D("180000000"))
+
+
+def test_portfolio_converts_at_each_amounts_own_date() -> None:
+    facts = [
+        *PARTIES,
+        {"kind": "fx.rate", "effective": "2023-01-01", "base": "USD", "quote": "CNY", "rate": "7"},
+        round_closed("minimax", "seed", "2023-05-01", "70", [line("alibaba", "70")], post_money="280", currency="CNY"),
+        {"kind": "fx.rate", "effective": "2024-01-01", "base": "USD", "quote": "CNY", "rate": "8"},
+        valuation("minimax", "2024-06-01", "800", "CNY"),
+    ]
+    [row] = rows(PortfolioView(), facts, investor="alibaba", currency="USD")
+    # invested 70 CNY at 7 = 10 USD; value 0.25 x 800 CNY at 8 = 25 USD.
+    assert (row["fraction"], row["invested"], row["currency"], row["implied_value"], row["implied_currency"]) == (
+        D("0.25"),
+        D("10"),
+        "USD",
+        D("25"),
+        "USD",
+    )
+
+
+def test_portfolio_drops_divested_stakes_and_needs_an_investor() -> None:
+    facts = [*TWO_ROUNDS, divest("investor-b", "2024-03-01", portion="1")]
+    assert rows(PortfolioView(), facts, investor="investor-b") == []
+    with pytest.raises(ViewError, match="needs --investor"):
+        rows(PortfolioView(), facts)
+
+
+# --- league ------------------------------------------------------------------------------
+
+LEAGUE = [
+    *PARTIES,
+    round_closed(
+        "moonshot-ai",
+        "series-b",
+        "2024-02-01",
+        "1000",
+        [line("alibaba", "600", None), line("alibaba", "400", "credits")],
+        post_money="2500",
+    ),
+    round_closed(
+        "minimax",
+        "series-a",
+        "2023-03-01",
+        "300",
+        [line("tencent", "250"), line("xiaohongshu", "50", "services")],
+        pre_money="900",
+    ),
+    acquired("alibaba", "2024-06-01", "0.01", seller="founders", price="50", currency="USD"),
+    round_closed("meituan", "pre-ipo", "2022-06-01", "700", [line("tencent", "700")], pre_money="7000", currency="CNY"),
+]
+
+
+def league(facts: list[dict[str, Any]], **options: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row[column] for column in LeagueView.columns) for row in rows(LeagueView(), facts, **options)]
+
+
+def test_league_ranks_by_total_per_currency_split_by_consideration() -> None:
+    assert league(LEAGUE) == [
+        # investor, deals, cash, credits, services, total, currency
+        ("alibaba", 2, D(650), D(400), D(0), D(1050), "USD"),
+        ("tencent", 2, D(700), D(0), D(0), D(700), "CNY"),
+        ("tencent", 2, D(250), D(0), D(0), D(250), "USD"),
+        ("xiaohongshu", 1, D(0), D(0), D(50), D(50), "USD"),
+    ]
+
+
+def test_league_filters_by_sector_and_date() -> None:
+    assert league(LEAGUE, sector="ai", since=date(2024, 1, 1)) == [("alibaba", 2, D(650), D(400), D(0), D(1050), "USD")]
+    assert [row[0] for row in league(LEAGUE, sector="retail")] == ["tencent"]
+    assert league(LEAGUE, since="2023-01-01")[-1] == ("xiaohongshu", 1, D(0), D(0), D(50), D(50), "USD")
+
+
+def test_league_converts_into_one_currency() -> None:
+    rate = {"kind": "fx.rate", "effective": "2022-01-01", "base": "USD", "quote": "CNY", "rate": "7"}
+    assert league([rate, *LEAGUE], currency="USD") == [
+        ("alibaba", 2, D(650), D(400), D(0), D(1050), "USD"),
+        ("tencent", 2, D(350), D(0), D(0), D(350), "USD"),  # 250 USD + 700 CNY / 7
+        ("xiaohongshu", 1, D(0), D(0), D(50), D(50), "USD"),
+    ]
+
+
+def test_league_without_a_rate_names_the_pair_and_date() -> None:
+    late = {"kind": "fx.rate", "effective": "2023-01-01", "base": "USD", "quote": "CNY", "rate": "7"}
+    with pytest.raises(ViewError, match=r"^no fx.rate for CNY->USD on or before 2022-06-01$"):
+        rows(LeagueView(), [late, *LEAGUE], currency="USD")
+
+
+def test_league_counts_unpriced_deals_and_skips_builtin_holders() -> None:
+    facts = [*PARTIES, acquired("tencent", "2024-01-01", "0.1", seller="founders")]
+    assert league(facts) == [("tencent", 1, D(0), D(0), D(0), D(0), None)]
+    facts = [*PARTIES, round_closed("minimax", "seed", "2024-01-01", "10", [], pre_money="10")]
+    assert league(facts) == []
+
+
+# --- validation and check ----------------------------------------------------------------
+
+
+def test_validation_rejects_a_divestment_beyond_the_holding() -> None:
+    facts = [
+        *PARTIES,
+        acquired("alibaba", "2024-01-01", "0.1"),
+        divest("alibaba", "2024-03-01", key="k9", fraction="0.2"),
+    ]
+    ledger = records(facts)
+    problems = ownership.dealledger_validate(story=story(ledger))
+    assert [problem.message for problem in problems] == [
+        "stake.divested 'k9' of 2024-03-01: alibaba holds 0.1 of moonshot-ai, cannot divest 0.2"
+    ]
+    assert problems[0].facts == (ledger[-1].id,)
+
+
+def test_validation_catches_a_back_dated_sale_that_breaks_a_later_one() -> None:
+    facts = [
+        *PARTIES,
+        acquired("alibaba", "2024-01-01", "0.1"),
+        divest("alibaba", "2024-06-01", key="later", fraction="0.1"),
+    ]
+    ledger = records(facts)
+    assert ownership.dealledger_validate(story=story(ledger)) == []
+    ledger += records([divest("alibaba", "2024-03-01", key="back-dated", portion="0.5")], start=len(ledger) + 1)
+    [problem] = ownership.dealledger_validate(story=story(ledger))
+    assert problem.message == "stake.divested 'later' of 2024-06-01: alibaba holds 0.05 of moonshot-ai, cannot divest 0.1"
+
+
+def test_validation_catches_a_secondary_sale_beyond_the_sellers_holding() -> None:
+    facts = [*TWO_ROUNDS, acquired("alibaba", "2024-05-01", "0.13", seller="investor-b", key="too-much")]
+    [problem] = ownership.dealledger_validate(story=story(records(facts)))
+    assert problem.message == "stake.acquired 'too-much' of 2024-05-01: investor-b holds 0.12 of moonshot-ai, cannot sell 0.13"
+
+
+def test_validation_flags_a_portion_of_nothing() -> None:
+    [problem] = ownership.dealledger_validate(story=story(records([*PARTIES, divest("tencent", "2024-05-01", portion="0.5")])))
+    assert "tencent holds nothing of moonshot-ai" in problem.message
+
+
+def test_check_reports_an_assertion_the_fold_disagrees_with() -> None:
+    asserted = [
+        {
+            "kind": "ownership.asserted",
+            "effective": "2024-03-01",
+            "holder": "investor-a",
+            "company": "moonshot-ai",
+            "fraction": "0.203",
+        },
+        {
+            "kind": "ownership.asserted",
+            "effective": "2024-03-01",
+            "key": "press",
+            "holder": "investor-b",
+            "company": "moonshot-ai",
+            "fraction": "0.15",
+        },
+        {
+            "kind": "ownership.asserted",
+            "effective": "2023-06-01",
+            "holder": "investor-a",
+            "company": "moonshot-ai",
+            "fraction": "0.21",
+            "tolerance": "0.01",
+        },
+    ]
+    problems = ownership.dealledger_check(story=story(records([*TWO_ROUNDS, *asserted])))
+    assert [problem.message for problem in problems] == [
+        "ownership.asserted 'press' of 2024-03-01: "
+        "investor-b holds 0.12 of moonshot-ai by the ledger, asserted 0.15 (tolerance 0.005)"
+    ]
+
+
+def test_the_host_registers_the_three_views_and_hooks() -> None:
+    host = load(entry_points=False)
+    assert {"ownership", "portfolio", "league"} <= set(host.views)
+    assert host.view_providers["ownership"] == "plugins.ownership"
+    facts = [*PARTIES, acquired("alibaba", "2024-01-01", "0.1"), divest("alibaba", "2024-03-01", key="k9", fraction="0.2")]
+    problems = host.validate(story(records(facts)), [])
+    assert [problem.plugin for problem in problems] == ["plugins.ownership"]
+
+
+# --- invariants, with hypothesis ---------------------------------------------------------
+
+HOLDERS = ("alibaba", "tencent", "investor-a", "investor-b", "founders", "undisclosed")
+INVESTORS = HOLDERS[:4]
+
+
+def thousandths(at_most: Fraction = Fraction(1)) -> st.SearchStrategy[Decimal]:
+    """Fractions with three decimals, no larger than ``at_most``."""
+    return st.integers(min_value=0, max_value=int(at_most * 1000)).map(lambda n: D(n) / 1000)
+
+
+@st.composite
+def ownership_facts(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A valid sequence of rounds, acquisitions and divestments in one company: sales never exceed the holding."""
+    facts: list[dict[str, Any]] = []
+    for n in range(draw(st.integers(min_value=1, max_value=12))):
+        tables = CapTables()
+        for record in records(facts):
+            tables.apply(record.fact)
+        held = tables.holders("moonshot-ai")
+        day = date(2020 + n // 12, n % 12 + 1, 1).isoformat()
+        what = draw(st.sampled_from(["round", "new-shares", "secondary", "divest-fraction", "divest-portion"]))
+        if what == "round":
+            amount = draw(st.integers(min_value=1, max_value=10**6))
+            lines, left = [], amount
+            for name in draw(st.lists(st.sampled_from(INVESTORS), max_size=3, unique=True)):
+                paid = draw(st.integers(min_value=0, max_value=left))
+                left -= paid
+                lines.append(line(name, str(paid), draw(st.sampled_from([None, "cash", "credits", "services"]))))
+            pre = draw(st.integers(min_value=0, max_value=10**7))
+            facts.append(round_closed("moonshot-ai", f"r{n}", day, str(amount), lines, pre_money=str(pre)))
+        elif what == "new-shares":
+            fraction = draw(thousandths(Fraction(999, 1000)))
+            facts.append(acquired(draw(st.sampled_from(INVESTORS)), day, str(fraction)))
+        else:
+            seller = draw(st.sampled_from(sorted(held)))
+            if what == "secondary":
+                buyer = draw(st.sampled_from([name for name in INVESTORS if name != seller]))
+                facts.append(acquired(buyer, day, str(draw(thousandths(held[seller]))), seller=seller))
+            elif what == "divest-fraction":
+                facts.append(divest(seller, day, fraction=str(draw(thousandths(held[seller])))))
+            else:
+                buyer = draw(st.sampled_from([name for name in HOLDERS if name != seller]))
+                facts.append(divest(seller, day, portion=str(draw(thousandths())), buyer=buyer))
+    return facts
+
+
+@settings(max_examples=150, deadline=None)
+@given(ownership_facts())
+def test_ownership_sums_to_one_and_never_goes_negative(facts: list[dict[str, Any]]) -> None:
+    view = OwnershipView()
+    query = Query(options={"company": "moonshot-ai"})
+    state = view.initial(query)
+    ledger = story(records([*PARTIES, *facts]))
+    for record in ledger:
+        state = view.apply(state, record)
+        holders = state.tables.holders("moonshot-ai")
+        assert sum(holders.values(), Fraction(0)) == 1
+        assert all(share > 0 for share in holders.values())
+    assert ownership.dealledger_validate(story=ledger) == []
+    assert ownership.dealledger_check(story=ledger) == []
+    shown = {row["holder"]: row["fraction"] for row in view.rows(state, query)}
+    assert abs(sum(shown.values()) - 1) <= D("0.0000005") * len(shown)
+
+
+@settings(max_examples=50, deadline=None)
+@given(ownership_facts(), st.data())
+def test_selling_more_than_the_holding_is_always_reported(facts: list[dict[str, Any]], data: st.DataObject) -> None:
+    tables = CapTables()
+    for record in records(facts):
+        tables.apply(record.fact)
+    holder = data.draw(st.sampled_from(sorted(tables.holders("moonshot-ai"))))
+    held = tables.held(holder, "moonshot-ai")
+    if held >= Fraction(999, 1000):
+        return
+    too_much = data.draw(st.integers(min_value=int(held * 1000) + 1, max_value=1000).map(lambda n: D(n) / 1000))
+    ledger = story(records([*PARTIES, *facts, divest(holder, "2030-01-01", key="over", fraction=str(too_much))]))
+    [problem] = ownership.dealledger_validate(story=ledger)
+    assert problem.message.startswith(f"stake.divested 'over' of 2030-01-01: {holder} holds ")

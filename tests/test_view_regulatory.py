@@ -1,0 +1,194 @@
+"""The regulatory view: bans in force until lifted, penalties, divestment orders met, missed or pending."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from plugins.regulatory import RegulatoryView
+from tests.viewkit import party, rows
+
+PARTIES = [
+    party("us-bis", "regulator", jurisdiction="US"),
+    party("samr", "regulator", jurisdiction="CN"),
+    party("alibaba", "investor"),
+    party("zhipu"),
+    party("minimax"),
+]
+
+
+def ban(day: str, rule: str, items: list[str], targets: list[str], authority: str = "us-bis") -> dict[str, Any]:
+    return {
+        "kind": "export.ban_imposed",
+        "effective": day,
+        "rule": rule,
+        "authority": authority,
+        "items": items,
+        "targets": targets,
+    }
+
+
+def lift(day: str, rule: str, authority: str = "us-bis") -> dict[str, Any]:
+    return {"kind": "export.ban_lifted", "effective": day, "rule": rule, "authority": authority}
+
+
+def order(day: str, deadline: str, companies: list[str] | None = None) -> dict[str, Any]:
+    fact: dict[str, Any] = {
+        "kind": "divestment.ordered",
+        "effective": day,
+        "authority": "samr",
+        "target": "alibaba",
+        "deadline": deadline,
+    }
+    if companies is not None:
+        fact["companies"] = companies
+    return fact
+
+
+def stake(company: str, day: str, fraction: str) -> dict[str, Any]:
+    return {"kind": "stake.acquired", "effective": day, "holder": "alibaba", "company": company, "fraction": fraction}
+
+
+def sold(company: str, day: str) -> dict[str, Any]:
+    return {"kind": "stake.divested", "effective": day, "holder": "alibaba", "company": company, "portion": "1"}
+
+
+STORY = [
+    *PARTIES,
+    {
+        "kind": "penalty.imposed",
+        "effective": "2021-04-10",
+        "authority": "samr",
+        "target": "alibaba",
+        "amount": "18228000000",
+        "currency": "CNY",
+        "reason": "abuse of dominance",
+    },
+    stake("zhipu", "2021-12-01", "0.1"),
+    stake("minimax", "2021-12-01", "0.2"),
+    order("2022-01-01", "2022-12-31", ["zhipu"]),
+    sold("zhipu", "2022-06-01"),
+    order("2022-07-01", "2023-06-30"),  # every stake still held: minimax
+    ban("2022-10-07", "us-bis-2022", ["nvidia-a100", "nvidia-h100"], ["CN"]),
+    ban("2023-10-17", "us-bis-2023", ["nvidia-a800", "nvidia-h800"], ["CN", "alibaba"]),
+    lift("2025-01-15", "us-bis-2023", authority="samr"),  # another authority cannot lift it
+    lift("2025-01-15", "us-bis-2023"),
+]
+
+
+def regulatory(facts: list[dict[str, Any]], as_of: date | None = None) -> list[tuple[Any, ...]]:
+    return [tuple(row[column] for column in RegulatoryView.columns) for row in rows(RegulatoryView(), facts, as_of=as_of)]
+
+
+def test_what_was_in_force_before_the_lift() -> None:
+    assert regulatory(STORY, date(2024, 1, 1)) == [
+        # effective, kind, authority, target, detail, in_force, status
+        (date(2021, 4, 10), "penalty.imposed", "samr", "alibaba", "18228000000 CNY: abuse of dominance", False, None),
+        (
+            date(2022, 1, 1),
+            "divestment.ordered",
+            "samr",
+            "alibaba",
+            "companies zhipu; deadline 2022-12-31",
+            False,
+            "met 2022-06-01",
+        ),
+        (
+            date(2022, 7, 1),
+            "divestment.ordered",
+            "samr",
+            "alibaba",
+            "all stakes held (minimax); deadline 2023-06-30",
+            False,
+            "missed",
+        ),
+        (date(2022, 10, 7), "export.ban_imposed", "us-bis", "CN", "items nvidia-a100, nvidia-h100; rule us-bis-2022", True, None),
+        (
+            date(2023, 10, 17),
+            "export.ban_imposed",
+            "us-bis",
+            "CN, alibaba",
+            "items nvidia-a800, nvidia-h800; rule us-bis-2023",
+            True,
+            None,
+        ),
+    ]
+
+
+def test_a_ban_is_out_of_force_after_its_lift() -> None:
+    found = regulatory(STORY, date(2025, 2, 1))
+    assert [(row[3], row[4], row[5]) for row in found[3:]] == [
+        ("CN", "items nvidia-a100, nvidia-h100; rule us-bis-2022", True),
+        ("CN, alibaba", "items nvidia-a800, nvidia-h800; rule us-bis-2023", False),
+        (None, "rule us-bis-2023", False),  # samr's lift matched no ban of its own
+        ("CN, alibaba", "rule us-bis-2023", False),
+    ]
+    assert regulatory(STORY) == found  # no as_of: judged at the last fact's date, never today's
+
+
+def test_an_order_is_pending_until_its_deadline() -> None:
+    found = regulatory(STORY, date(2023, 1, 1))
+    assert [(row[0], row[5], row[6]) for row in found if row[1] == "divestment.ordered"] == [
+        (date(2022, 1, 1), False, "met 2022-06-01"),
+        (date(2022, 7, 1), True, "pending"),
+    ]
+    # Reading as of a day before the sale: the first order too was still pending.
+    found = regulatory(STORY, date(2022, 5, 31))
+    assert [(row[5], row[6]) for row in found if row[1] == "divestment.ordered"] == [(True, "pending")]
+
+
+def test_an_order_met_on_its_deadline_by_a_secondary_sale() -> None:
+    facts = [
+        *PARTIES,
+        party("tencent", "investor"),
+        stake("minimax", "2021-12-01", "0.2"),
+        order("2022-07-01", "2023-06-30"),
+        {
+            "kind": "stake.acquired",
+            "effective": "2023-06-30",
+            "holder": "tencent",
+            "company": "minimax",
+            "fraction": "0.2",
+            "seller": "alibaba",
+        },
+    ]
+    [row] = regulatory(facts, date(2024, 1, 1))
+    assert (row[5], row[6]) == (False, "met 2023-06-30")
+
+
+def test_a_sale_after_the_deadline_does_not_meet_the_order() -> None:
+    facts = [
+        *PARTIES,
+        stake("minimax", "2021-12-01", "0.2"),
+        order("2022-07-01", "2023-06-30", ["minimax"]),
+        sold("minimax", "2023-07-01"),
+    ]
+    [row] = regulatory(facts)
+    assert (row[4], row[5], row[6]) == ("companies minimax; deadline 2023-06-30", False, "missed")
+
+
+def test_a_partial_sale_leaves_the_order_pending() -> None:
+    facts = [
+        *PARTIES,
+        stake("minimax", "2021-12-01", "0.2"),
+        stake("zhipu", "2021-12-01", "0.1"),
+        order("2022-07-01", "2023-06-30"),
+        sold("zhipu", "2022-08-01"),
+        {"kind": "stake.divested", "effective": "2022-09-01", "holder": "alibaba", "company": "minimax", "fraction": "0.1"},
+    ]
+    [row] = regulatory(facts, date(2022, 12, 31))
+    assert (row[4], row[5], row[6]) == ("all stakes held (minimax, zhipu); deadline 2023-06-30", True, "pending")
+    facts.append(sold("minimax", "2023-01-10"))
+    [row] = regulatory(facts, date(2023, 12, 31))
+    assert row[6] == "met 2023-01-10"
+
+
+def test_a_ban_reimposed_after_a_lift_is_in_force_again() -> None:
+    facts = [
+        *PARTIES,
+        ban("2022-10-07", "rule-x", ["nvidia-a100"], ["CN"]),
+        lift("2023-01-01", "rule-x"),
+        ban("2023-06-01", "rule-x", ["nvidia-a100"], ["CN"]),
+    ]
+    assert [row[5] for row in regulatory(facts)] == [False, False, True]
+    assert regulatory(PARTIES) == []
