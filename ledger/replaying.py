@@ -1,15 +1,17 @@
 """Every view at one moment: what ``dealledger replay`` writes out.
 
-The facts are read and resolved once; each view then folds the same story. A view whose
-options are required (a portfolio needs an investor) cannot be answered without them, so it
-is listed with the reason instead of being guessed at.
+The facts are read and resolved once; each view then folds the same story. A view with a
+required party option (a portfolio needs an investor) is answered once per registered party
+of the types its option names, with that party as the first column.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from ledger.records import Recorded
 from ledger.views import Query
 
 if TYPE_CHECKING:
@@ -26,9 +28,23 @@ def replay_all(ledger: Ledger, as_of: date | None, known_at: datetime | None) ->
     story = ledger.story(as_of, known_at)
     answers: dict[str, Answer] = {}
     for name, view in sorted(ledger.host.views.items()):
-        missing = [option.name for option in view.options if option.required]
-        if missing:
+        plugin = ledger.host.view_providers[name]
+        defaults = {option.name: option.default for option in view.options}
+        required = [option for option in view.options if option.required]
+        if not required:
+            answers[name] = (tuple(view.columns), run_view(view, plugin, story, Query(as_of, known_at, defaults)))
             continue
-        query = Query(as_of, known_at, {option.name: option.default for option in view.options})
-        answers[name] = (tuple(view.columns), run_view(view, ledger.host.view_providers[name], story, query))
+        if len(required) > 1 or not required[0].replay_over:
+            continue
+        option = required[0]
+        rows: list[dict[str, Any]] = []
+        for party in parties_of_type(story, option.replay_over):
+            query = Query(as_of, known_at, {**defaults, option.name: party})
+            rows.extend({option.name: party, **row} for row in run_view(view, plugin, story, query))
+        answers[name] = ((option.name, *view.columns), rows)
     return answers
+
+
+def parties_of_type(story: Sequence[Recorded], types: tuple[str, ...]) -> list[str]:
+    """Registered parties of the given types, in slug order."""
+    return sorted({r.fact.party for r in story if r.kind == "party.registered" and r.fact.type in types})  # type: ignore[attr-defined]

@@ -25,7 +25,9 @@ class Option:
     """A question a view can be asked (``--company moonshot-ai``); becomes a CLI option.
 
     ``kind`` tells the CLI how to read it: ``text``, ``party`` (a slug), ``currency``,
-    ``date`` or ``choice`` (one of ``choices``).
+    ``date`` or ``choice`` (one of ``choices``). ``replay_over`` names party types (``cloud``,
+    ``investor``...): ``dealledger replay`` answers a view whose required party option has them
+    once for each registered party of those types, instead of leaving the view out.
     """
 
     name: str
@@ -34,6 +36,7 @@ class Option:
     choices: tuple[str, ...] = ()
     default: Any = None
     required: bool = False
+    replay_over: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

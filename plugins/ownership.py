@@ -141,7 +141,10 @@ class PortfolioView(View[Holdings]):
         "Example: dealledger view portfolio --investor alibaba --currency USD"
     )
     columns = ("company", "fraction", "invested", "currency", "implied_value", "implied_currency")
-    options = (Option("investor", "the investor", kind="party", required=True), CURRENCY_OPTION)
+    options = (
+        Option("investor", "the investor", kind="party", required=True, replay_over=("investor", "company", "cloud", "other")),
+        CURRENCY_OPTION,
+    )
 
     def initial(self, query: Query) -> Holdings:
         required(query, "investor", self.name)

@@ -159,7 +159,7 @@ class RevenueView(View[RevenueBook]):
     )
     columns = ("period", "recognized", "breakage", "deferred", "from_investees", "currency")
     options = (
-        Option("provider", "the cloud provider", kind="party", required=True),
+        Option("provider", "the cloud provider", kind="party", required=True, replay_over=("cloud",)),
         Option("period", "length of each row's period", kind="choice", choices=PERIODS, default="quarter"),
         Option("currency", "convert every amount into this currency (ISO 4217)", kind="currency"),
     )
