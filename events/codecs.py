@@ -22,10 +22,19 @@ if TYPE_CHECKING:
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$"
 _SLUG = re.compile(SLUG_PATTERN)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class Codec:
-    """Reads one field value (``parse``), writes it back (``dump``), describes it (``schema``)."""
+    """Reads one field value (``parse``), writes it back (``dump``), describes it (``schema``).
+
+    ``plain`` says the parsed value is already its interchange form (text), so writing it
+    back needs no call; ``names_parties`` says the value may hold party slugs. Both let the
+    per-fact paths skip work for most fields.
+    """
+
+    plain = False
+    names_parties = False
 
     def parse(self, value: Any, catalogue: Catalogue) -> Any:
         raise NotImplementedError
@@ -48,6 +57,8 @@ def _describe(value: Any) -> str:
 
 class Text(Codec):
     """A non-empty string."""
+
+    plain = True
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str):
@@ -79,12 +90,16 @@ class Slug(Text):
 class PartyRef(Slug):
     """The slug of a party; the ledger checks that it was registered."""
 
+    names_parties = True
+
     def party_paths(self, value: Any, path: str) -> list[tuple[str, str]]:
         return [(path, value)]
 
 
 class OneOf(Codec):
     """One word out of a fixed list."""
+
+    plain = True
 
     def __init__(self, *choices: str) -> None:
         self.choices = choices
@@ -99,6 +114,8 @@ class OneOf(Codec):
 
 
 class Boolean(Codec):
+    plain = True
+
     _WORDS: ClassVar[dict[str, bool]] = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
     def parse(self, value: Any, catalogue: Catalogue) -> bool:
@@ -116,7 +133,7 @@ class IsoDate(Codec):
     def parse(self, value: Any, catalogue: Catalogue) -> date:
         if isinstance(value, date):
             return value
-        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
             raise FactError(f"expected an ISO date YYYY-MM-DD, got {_describe(value)}")
         try:
             return date.fromisoformat(value.strip())
@@ -132,9 +149,15 @@ class IsoDate(Codec):
 
 def to_decimal(value: Any) -> Decimal:
     """An exact ``Decimal`` from a decimal string or a number; floats go through their shortest repr."""
-    if isinstance(value, bool):
+    kind = type(value)
+    if kind is str:  # the usual case first: this runs for every amount of every fact
+        try:
+            number = Decimal(value.strip().replace("_", ""))
+        except InvalidOperation:
+            raise FactError(f"expected a decimal number, got {_describe(value)}") from None
+    elif isinstance(value, bool):
         raise FactError(f"expected a decimal number, got {_describe(value)}")
-    if isinstance(value, Decimal):
+    elif isinstance(value, Decimal):
         number = value
     elif isinstance(value, int):
         number = Decimal(value)
@@ -196,6 +219,8 @@ class UnitInterval(NonNegativeDecimal):
 
 
 class CurrencyCode(Codec):
+    plain = True
+
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str) or value.strip().upper() not in currency_codes():
             raise FactError(f"{_describe(value)} is not an ISO 4217 currency code")
@@ -206,6 +231,8 @@ class CurrencyCode(Codec):
 
 
 class CountryCode(Codec):
+    plain = True
+
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str) or value.strip().upper() not in country_codes():
             raise FactError(f"{_describe(value)} is not an ISO 3166 alpha-2 country code")
@@ -217,6 +244,9 @@ class CountryCode(Codec):
 
 class CountryOrParty(Codec):
     """A country (upper-case ISO code) or a party slug: export bans target either."""
+
+    plain = True
+    names_parties = True
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if isinstance(value, str) and value.strip().isupper():
@@ -236,6 +266,7 @@ class ListOf(Codec):
     def __init__(self, item: Codec, min_items: int = 0) -> None:
         self.item = item
         self.min_items = min_items
+        self.names_parties = item.names_parties
 
     def parse(self, value: Any, catalogue: Catalogue) -> tuple[Any, ...]:
         if isinstance(value, str) and not isinstance(self.item, Nested):
@@ -265,6 +296,8 @@ class ListOf(Codec):
 class Nested(Codec):
     """An embedded record (a dataclass whose fields are declared with these codecs)."""
 
+    names_parties = True
+
     def __init__(self, record: type) -> None:
         self.record = record
 
@@ -285,6 +318,8 @@ class Nested(Codec):
 
 class AnyFact(Codec):
     """A whole fact of any registered kind (the replacement inside a correction)."""
+
+    names_parties = True
 
     def parse(self, value: Any, catalogue: Catalogue) -> Any:
         if not isinstance(value, Mapping):
@@ -396,7 +431,7 @@ def build(record: type, data: Mapping[str, Any], catalogue: Catalogue, skip: fro
     values: dict[str, Any] = {}
     for name, codec, required in declared:
         raw = data.get(name)
-        if raw is None or raw == "":
+        if raw is None or (type(raw) is str and not raw):
             if required:
                 raise FactError("missing required field", name)
             continue
@@ -411,22 +446,42 @@ def build(record: type, data: Mapping[str, Any], catalogue: Catalogue, skip: fro
     return instance
 
 
+_WRITERS: dict[type, tuple[list[tuple[str, Codec | None]], list[tuple[str, Codec]]]] = {}
+
+
+def _writers(record: type) -> tuple[list[tuple[str, Codec | None]], list[tuple[str, Codec]]]:
+    """Per class, once: each field with its codec (None where the value is written as is), and the party fields."""
+    writers = _WRITERS.get(record)
+    if writers is None:
+        declared = codec_fields(record)
+        writers = (
+            [(name, None if codec.plain else codec) for name, codec, _ in declared],
+            [(name, codec) for name, codec, _ in declared if codec.names_parties],
+        )
+        _WRITERS[record] = writers
+    return writers
+
+
 def dump_fields(instance: Any) -> dict[str, Any]:
     """The interchange mapping of a record, leaving out absent optional fields."""
     out: dict[str, Any] = {}
-    for name, codec, _ in codec_fields(type(instance)):
+    for name, codec in _writers(type(instance))[0]:
         value = getattr(instance, name)
         if value is not None:
-            out[name] = codec.dump(value)
+            out[name] = value if codec is None else codec.dump(value)
     return out
 
 
 def party_fields(instance: Any) -> list[tuple[str, str]]:
     """(field path, slug) for every party a record refers to."""
     found: list[tuple[str, str]] = []
-    for name, codec, _ in codec_fields(type(instance)):
+    for name, codec in _writers(type(instance))[1]:
         value = getattr(instance, name)
-        if value is not None:
+        if value is None:
+            continue
+        if type(codec) is PartyRef:
+            found.append((name, value))
+        else:
             found.extend(codec.party_paths(value, name))
     return found
 

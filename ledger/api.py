@@ -13,6 +13,7 @@ from typing import Any
 from ledger.appending import AppendResult, BatchBuilder, Incoming
 from ledger.errors import PluginError
 from ledger.host import PluginHost, load
+from ledger.memory import collector_paused
 from ledger.problems import Problem
 from ledger.records import Recorded
 from ledger.store import Store, write_with_retries
@@ -44,8 +45,9 @@ class Ledger:
 
     def append(self, incoming: Iterable[Incoming]) -> AppendResult:
         """Store the facts as one all-or-nothing batch; facts whose key is already there are skipped."""
-        builder = BatchBuilder(self.host, list(incoming))
-        return write_with_retries(self.store, builder.build)  # type: ignore[no-any-return]
+        with collector_paused():
+            builder = BatchBuilder(self.host, list(incoming))
+            return write_with_retries(self.store, builder.build)  # type: ignore[no-any-return]
 
     # --- reading ------------------------------------------------------------------------
 

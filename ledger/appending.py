@@ -130,7 +130,8 @@ class BatchBuilder:
         after = self.host.validate(resolve([*existing, *batch]), batch)
         if not after:
             return
-        before = set(self.host.validate(resolve(existing), [])) if existing else set()
+        # The same question of the ledger without the batch (``new`` tells plugins where to look).
+        before = set(self.host.validate(resolve(existing), batch)) if existing else set()
         fresh = [problem for problem in after if problem not in before]
         if not fresh:
             return

@@ -51,8 +51,9 @@ def dealledger_validate(story: Sequence[Recorded], new: Sequence[Recorded]) -> S
     Fires before every append, after the batch has been parsed and checked field by field.
     ``story`` is every fact as currently known with the batch included, corrections applied,
     in effective order (recording order within a date), so back-dated facts are checked
-    against everything after them. Return ``ledger.problems.Problem`` values naming the
-    facts involved; any problem not already present before the batch rejects it whole.
+    against everything after them. ``new`` is the batch: a plugin may look only at what it
+    touches. Return ``ledger.problems.Problem`` values naming the facts involved; any
+    problem not already present without the batch (asked with the same ``new``) rejects it.
     """
 
 

@@ -15,13 +15,15 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEvent
-from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError, Transcoder
 
 from events import FactError
 from ledger import backends
 from ledger.errors import ConcurrencyError, LedgerError
 from ledger.host import PluginHost
+from ledger.memory import collector_paused
 from ledger.records import Recorded
+from ledger.transcoding import FastJSONTranscoder
 
 LEDGER_ID = uuid5(NAMESPACE_URL, "dealledger:ledger")
 """The id of the one stream that holds every fact."""
@@ -45,6 +47,11 @@ class LedgerApplication(Application[UUID]):
     """The eventsourcing application behind a ledger; its recorder and mapper do all storage."""
 
     name = "dealledger"
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
 
 class Store:
@@ -71,6 +78,10 @@ class Store:
 
     def records(self) -> list[Recorded]:
         """Every stored fact in recording order (read incrementally: only what is new is fetched)."""
+        with collector_paused():
+            return self._read_new()
+
+    def _read_new(self) -> list[Recorded]:
         recorder = self.app.recorder
         to_domain_event = self.app.mapper.to_domain_event
         parse = self.host.catalogue.parse

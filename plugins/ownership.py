@@ -14,7 +14,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from events.funding import OwnershipAsserted, RoundClosed, StakeAcquired, ValuationMarked
+from events.funding import OwnershipAsserted, RoundClosed, StakeAcquired, StakeDivested, ValuationMarked
 from events.markets import FxRate
 from events.parties import PartyRegistered
 from ledger.hookspecs import hookimpl
@@ -301,9 +301,43 @@ def dealledger_views() -> list[View[Any]]:
 
 
 @hookimpl
-def dealledger_validate(story: Sequence[Recorded]) -> list[Problem]:
-    """A sale or divestment of more than the holder held at its date (the whole story is folded, so back-dating is caught)."""
-    return _replay(story, check=False)
+def dealledger_validate(story: Sequence[Recorded], new: Sequence[Recorded]) -> list[Problem]:
+    """A sale or divestment of more than the holder held at its date (the whole story is folded, so back-dating is caught).
+
+    Only a sale can take more than there is, so only companies with a sale in their story can
+    have a problem, and only those the batch touches can have a new one: the others are not
+    replayed at all.
+    """
+    companies = _with_sales(story) & _touched(new)
+    if not companies:
+        return []
+    return _replay([r for r in story if getattr(r.fact, "company", None) in companies], check=False)
+
+
+def _with_sales(story: Sequence[Recorded]) -> set[str]:
+    return {
+        r.fact.company  # type: ignore[attr-defined]
+        for r in story
+        if isinstance(r.fact, StakeDivested) or (isinstance(r.fact, StakeAcquired) and r.fact.seller is not None)
+    }
+
+
+def _touched(new: Sequence[Recorded]) -> set[str] | _Everything:
+    """Companies whose ownership story the batch changes; a correction or retraction may change any."""
+    touched: set[str] = set()
+    for record in new:
+        if record.kind in ("fact.corrected", "fact.retracted"):
+            return _Everything()
+        if record.kind in OWNERSHIP_KINDS:
+            touched.add(record.fact.company)  # type: ignore[attr-defined]
+    return touched
+
+
+class _Everything:
+    """The set of all companies, for ``&``."""
+
+    def __rand__(self, other: set[str]) -> set[str]:
+        return other
 
 
 @hookimpl

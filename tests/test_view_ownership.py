@@ -35,6 +35,11 @@ PARTIES = [
 ]
 
 
+def validate(story_: list) -> list:  # type: ignore[type-arg]
+    """Validation as if every fact were in the batch being appended."""
+    return ownership.dealledger_validate(story=story_, new=story_)
+
+
 def round_closed(
     company: str, label: str, day: str, amount: str, investors: list[dict[str, Any]], **money: str
 ) -> dict[str, Any]:
@@ -358,7 +363,7 @@ def test_validation_rejects_a_divestment_beyond_the_holding() -> None:
         divest("alibaba", "2024-03-01", key="k9", fraction="0.2"),
     ]
     ledger = records(facts)
-    problems = ownership.dealledger_validate(story=story(ledger))
+    problems = validate(story(ledger))
     assert [problem.message for problem in problems] == [
         "stake.divested 'k9' of 2024-03-01: alibaba holds 0.1 of moonshot-ai, cannot divest 0.2"
     ]
@@ -372,20 +377,20 @@ def test_validation_catches_a_back_dated_sale_that_breaks_a_later_one() -> None:
         divest("alibaba", "2024-06-01", key="later", fraction="0.1"),
     ]
     ledger = records(facts)
-    assert ownership.dealledger_validate(story=story(ledger)) == []
+    assert validate(story(ledger)) == []
     ledger += records([divest("alibaba", "2024-03-01", key="back-dated", portion="0.5")], start=len(ledger) + 1)
-    [problem] = ownership.dealledger_validate(story=story(ledger))
+    [problem] = validate(story(ledger))
     assert problem.message == "stake.divested 'later' of 2024-06-01: alibaba holds 0.05 of moonshot-ai, cannot divest 0.1"
 
 
 def test_validation_catches_a_secondary_sale_beyond_the_sellers_holding() -> None:
     facts = [*TWO_ROUNDS, acquired("alibaba", "2024-05-01", "0.13", seller="investor-b", key="too-much")]
-    [problem] = ownership.dealledger_validate(story=story(records(facts)))
+    [problem] = validate(story(records(facts)))
     assert problem.message == "stake.acquired 'too-much' of 2024-05-01: investor-b holds 0.12 of moonshot-ai, cannot sell 0.13"
 
 
 def test_validation_flags_a_portion_of_nothing() -> None:
-    [problem] = ownership.dealledger_validate(story=story(records([*PARTIES, divest("tencent", "2024-05-01", portion="0.5")])))
+    [problem] = validate(story(records([*PARTIES, divest("tencent", "2024-05-01", portion="0.5")])))
     assert "tencent holds nothing of moonshot-ai" in problem.message
 
 
@@ -427,8 +432,10 @@ def test_the_host_registers_the_three_views_and_hooks() -> None:
     assert {"ownership", "portfolio", "league"} <= set(host.views)
     assert host.view_providers["ownership"] == "plugins.ownership"
     facts = [*PARTIES, acquired("alibaba", "2024-01-01", "0.1"), divest("alibaba", "2024-03-01", key="k9", fraction="0.2")]
-    problems = host.validate(story(records(facts)), [])
+    everything = story(records(facts))
+    problems = host.validate(everything, everything)
     assert [problem.plugin for problem in problems] == ["plugins.ownership"]
+    assert host.validate(everything, []) == []  # nothing new, nothing to check
 
 
 # --- invariants, with hypothesis ---------------------------------------------------------
@@ -490,7 +497,7 @@ def test_ownership_sums_to_one_and_never_goes_negative(facts: list[dict[str, Any
         holders = state.tables.holders("moonshot-ai")
         assert sum(holders.values(), Fraction(0)) == 1
         assert all(share > 0 for share in holders.values())
-    assert ownership.dealledger_validate(story=ledger) == []
+    assert validate(ledger) == []
     assert ownership.dealledger_check(story=ledger) == []
     shown = {row["holder"]: row["fraction"] for row in view.rows(state, query)}
     assert abs(sum(shown.values()) - 1) <= D("0.0000005") * len(shown)
@@ -508,5 +515,5 @@ def test_selling_more_than_the_holding_is_always_reported(facts: list[dict[str, 
         return
     too_much = data.draw(st.integers(min_value=int(held * 1000) + 1, max_value=1000).map(lambda n: D(n) / 1000))
     ledger = story(records([*PARTIES, *facts, divest(holder, "2030-01-01", key="over", fraction=str(too_much))]))
-    [problem] = ownership.dealledger_validate(story=ledger)
+    [problem] = validate(ledger)
     assert problem.message.startswith(f"stake.divested 'over' of 2030-01-01: {holder} holds ")
