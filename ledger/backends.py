@@ -73,7 +73,12 @@ def _sqlite(url: str) -> Backend:
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise LedgerError(f"cannot create the ledger {path!r}: folder {directory!r} does not exist")
-    return Backend("sqlite", url, {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path})
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": path,
+        "APPLICATION_RECORDER_TOPIC": "ledger.recorders:BatchSQLiteApplicationRecorder",
+    }
+    return Backend("sqlite", url, env)
 
 
 def _postgres(url: str) -> Backend:
