@@ -362,6 +362,50 @@ def plugins(ctx: click.Context, fmt: str) -> None:
 
 
 @main.command()
+@click.option("--out", "path", default="-", show_default=True, help="File to write; - writes to standard output.")
+@click.option("--known-at", help="Only facts recorded at or before this time.")
+@click.pass_context
+def export(ctx: click.Context, path: str, known_at: str | None) -> None:
+    """Write the ledger as JSON Lines that `import` reproduces exactly (ids, recorded times, order).
+
+    \b
+    Example:
+      dealledger export --out ledger-2024.jsonl && dealledger --url sqlite:///copy.db import ledger-2024.jsonl
+    """
+    from ledger.exchange import export_lines
+
+    ledger = open_ledger(ctx)
+    records = ledger.records(parse_timestamp(known_at, "--known-at"))
+    with click.open_file(path, "w", encoding="utf-8") as out:
+        out.writelines(export_lines(records))
+    if path != "-":
+        click.echo(f"exported {len(records)} fact{'s' if len(records) != 1 else ''} to {path}")
+
+
+@main.command(name="import")
+@click.argument("path")
+@click.pass_context
+def import_(ctx: click.Context, path: str) -> None:
+    """Load an export (all or nothing) into an empty ledger, or one it continues; again changes nothing.
+
+    \b
+    Example:
+      dealledger --url postgresql://team@db/deals import ledger-2024.jsonl
+    """
+    from ledger.errors import RejectedError
+    from ledger.exchange import import_stream
+
+    ledger = open_ledger(ctx)
+    try:
+        stream = click.open_file(path, "r", encoding="utf-8")
+    except OSError as error:
+        raise RejectedError(f"{path}: cannot read: {error.strerror}") from None
+    with stream:
+        result = ledger.append(import_stream(ledger.catalogue, stream, "<stdin>" if path == "-" else path))
+    click.echo(f"imported {len(result.added)} fact(s); {result.unchanged} already there, unchanged")
+
+
+@main.command()
 @click.pass_context
 def schema(ctx: click.Context) -> None:
     """Print the JSON Schema of one fact (every kind, plugins' included)."""

@@ -24,10 +24,16 @@ FACT_NAMESPACE = uuid5(NAMESPACE_URL, "dealledger:fact")
 
 @dataclass(frozen=True)
 class Incoming:
-    """A parsed fact and where it came from (``facts.jsonl:12``), for error messages."""
+    """A parsed fact and where it came from (``facts.jsonl:12``), for error messages.
+
+    ``id`` and ``recorded`` are set only when importing an export: the fact then keeps the
+    identity and transaction time it had in the ledger it came from.
+    """
 
     place: str
     fact: Fact
+    id: str | None = None
+    recorded: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -60,22 +66,26 @@ class BatchBuilder:
         recorded = recorded_time(existing)
         for item in self.incoming:
             fact = item.fact
-            if fact.key is not None:
+            known = index.by_id.get(item.id) if item.id is not None else None
+            if known is None and fact.key is not None:
                 known = index.by_key.get(fact.key)
-                if known is not None:
-                    if known.fact == fact:
-                        unchanged += 1
-                        continue
-                    where = "earlier in this batch" if known.id in places else f"as fact {known.id[:12]}"
-                    raise RejectedError(
-                        f"{item.place}: key: {fact.key!r} is already recorded {where} with different content;"
-                        " to change it, append a fact.corrected naming that key"
-                    )
+            if known is not None:
+                if known.fact == fact and item.id in (None, known.id):
+                    unchanged += 1
+                    continue
+                field, value = ("key", fact.key) if known.key is not None and known.key == fact.key else ("id", known.id)
+                where = "earlier in this batch" if known.id in places else f"as fact {known.id[:12]}"
+                raise RejectedError(
+                    f"{item.place}: {field}: {value!r} is already recorded {where} with different content;"
+                    " to change it, append a fact.corrected naming it"
+                )
             self._check_parties(item, parties)
             if fact.kind in CORRECTION_KINDS:
                 self._check_target(item, index, retracted)
+            if item.recorded is not None:
+                recorded = self._imported_time(item, existing, batch)
             seq += 1
-            record = Recorded(fact_id(fact), seq, recorded, fact)
+            record = Recorded(item.id or fact_id(fact), seq, recorded, fact)
             batch.append(record)
             places[record.id] = item.place
             index.add(record)
@@ -84,6 +94,19 @@ class BatchBuilder:
         if batch:
             self._validate(existing, batch, places)
         return batch, AppendResult(tuple(batch), unchanged)
+
+    @staticmethod
+    def _imported_time(item: Incoming, existing: Sequence[Recorded], batch: Sequence[Recorded]) -> datetime:
+        """An imported fact keeps its recorded time, which must not go back in time."""
+        assert item.recorded is not None
+        if existing and item.recorded <= existing[-1].recorded:
+            raise RejectedError(
+                f"{item.place}: recorded: {item.recorded.isoformat()} is not after the ledger's last recorded time"
+                f" {existing[-1].recorded.isoformat()}; an export can only be imported into an empty ledger or continue it"
+            )
+        if batch and item.recorded < batch[-1].recorded:
+            raise RejectedError(f"{item.place}: recorded: {item.recorded.isoformat()} goes back in time")
+        return item.recorded
 
     def _parties(self, existing: Sequence[Recorded]) -> set[str]:
         """Registered slugs, from the ledger and from anywhere in this batch (a batch is one whole)."""

@@ -122,3 +122,13 @@ def test_store_url_from_option_and_environment(run, tmp_path: Path, monkeypatch:
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "dealledger.db").exists()
     monkeypatch.setenv("DEALLEDGER_URL", url)
     assert len(json.loads(run("log", "--format", "json").output)) == 22
+
+
+def test_export_then_import_into_another_store(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    assert run("export", "--out", "ledger.jsonl").output == "exported 22 facts to ledger.jsonl\n"
+    copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    result = run("--url", copy, "import", "ledger.jsonl")
+    assert (result.exit_code, result.output) == (0, "imported 22 fact(s); 0 already there, unchanged\n")
+    assert run("--url", copy, "export").output == (tmp_path / "ledger.jsonl").read_text()
+    assert run("--url", copy, "log", "--format", "json").output == run("log", "--format", "json").output

@@ -1,0 +1,72 @@
+"""Export then import reproduces the ledger exactly: ids, effective and recorded times, order."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from ledger.api import Ledger
+from ledger.errors import RejectedError
+from ledger.exchange import export_lines, import_stream
+from ledger.importing import incoming_from_path
+from tests.conftest import DATA
+from tests.test_replay_properties import REGISTRATIONS, appended, order_free_facts
+
+
+def export_text(ledger: Ledger) -> str:
+    return "".join(export_lines(ledger.records()))
+
+
+def import_text(ledger: Ledger, text: str) -> Any:
+    return ledger.append(import_stream(ledger.catalogue, io.StringIO(text), "export.jsonl"))
+
+
+def test_export_import_reproduces_every_backend(store_url: str, tmp_path: Path) -> None:
+    with Ledger(f"sqlite:///{tmp_path / 'source.db'}") as source:
+        source.append(incoming_from_path(source.catalogue, str(DATA / "catalogue.jsonl")))
+        text = export_text(source)
+        expected = source.records()
+    with Ledger(store_url) as copy:
+        assert len(import_text(copy, text).added) == 22
+        assert copy.records() == expected
+        assert export_text(copy) == text
+        again = import_text(copy, text)
+        assert again.added == () and again.unchanged == 22
+    with Ledger(store_url) as reopened:
+        assert reopened.records() == expected
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(facts=order_free_facts(), cuts=st.lists(st.integers(min_value=0, max_value=30), max_size=3))
+def test_export_import_round_trip_over_many_batches(facts: list[dict[str, Any]], cuts: list[int]) -> None:
+    spending = ("credits.consumed", "escrow.released")
+    ordered = [f for f in facts if f["kind"] not in spending] + [f for f in facts if f["kind"] in spending]
+    bounds = sorted({0, len(ordered), *(min(c, len(ordered)) for c in cuts)})
+    batches = [REGISTRATIONS] + [ordered[a:b] for a, b in itertools.pairwise(bounds)]
+    with tempfile.TemporaryDirectory() as folder, appended(Path(folder), "a", batches) as source, \
+            Ledger(f"sqlite:///{folder}/b.db") as copy:
+        import_text(copy, export_text(source))
+        assert copy.records() == source.records()
+        assert {r.recorded for r in copy.records()} == {r.recorded for r in source.records()}
+
+
+def test_an_export_cannot_skip_lines_or_go_back_in_time(sqlite_url: str, tmp_path: Path) -> None:
+    with Ledger(sqlite_url) as source:
+        source.append(incoming_from_path(source.catalogue, str(DATA / "catalogue.jsonl")))
+        lines = export_text(source).splitlines(keepends=True)
+    with Ledger(f"sqlite:///{tmp_path / 'gap.db'}") as copy:
+        with pytest.raises(RejectedError, match=r"^export.jsonl:2: seq: expected 2, got 3"):
+            import_text(copy, lines[0] + lines[2])
+        assert copy.records() == []
+    with Ledger(f"sqlite:///{tmp_path / 'newer.db'}") as newer:
+        newer.append(list(incoming_from_path(newer.catalogue, str(DATA / "catalogue.jsonl")))[:1])  # recorded now
+        with pytest.raises(RejectedError, match=r"^export.jsonl:1: recorded: .* is not after the ledger's last recorded time"):
+            import_text(newer, "".join(lines[1:4]))
+        assert len(newer.records()) == 1
