@@ -197,17 +197,17 @@ class RevenueView(View[RevenueBook]):
                     sums[FROM_INVESTEES] += value
         last = Period.of(through, length)
         rows: list[tuple[Period, str, Row]] = []
-        for currency, sums in flows.items():
-            natives = [native for native in changes if money.currency(native) == currency]
-            balances = dict.fromkeys(natives, Decimal(0))
-            for period in min(sums.periods).span(last):
-                recognized, breakage, from_investees = sums.at(period)
+        for currency, book in flows.items():
+            sources = [source for source in changes if money.currency(source) == currency]
+            balances = dict.fromkeys(sources, Decimal(0))
+            for period in min(book.periods).span(last):
+                recognized, breakage, from_investees = book.at(period)
                 at = min(period.last_day, through)
                 deferred = money.zero()
-                for native in natives:
-                    balances[native] += changes[native].get(period, Decimal(0))
-                    if balances[native]:
-                        deferred += money.value(balances[native], native, at)
+                for source in sources:
+                    balances[source] += changes[source].get(period, Decimal(0))
+                    if balances[source]:
+                        deferred += money.value(balances[source], source, at)
                 row = {
                     "period": period.label,
                     "recognized": money.out(recognized),
