@@ -56,6 +56,8 @@ def resolve(records: Sequence[Recorded]) -> list[Recorded]:
     A later correction of the same fact wins over an earlier one; a retraction removes the
     fact for good. The replacement keeps the original's id and recording position.
     """
+    if not any(record.fact.kind in CORRECTION_KINDS for record in records):
+        return sorted(records, key=effective_order)  # nothing to apply: the common case, kept cheap
     index = FactIndex()
     current: dict[str, Recorded] = {}
     for record in records:

@@ -226,12 +226,19 @@ def dealledger_views() -> list[View[Any]]:
     return [RevenueView()]
 
 
+ACCOUNT_KINDS = frozenset({"credits.granted", "credits.consumed", "escrow.deposited", "escrow.released"})
+"""The kinds that move credits or escrow: the only ones validation needs to fold."""
+
+
 @hookimpl
-def dealledger_validate(story: Sequence[Recorded]) -> list[Problem]:
+def dealledger_validate(story: Sequence[Recorded], new: Sequence[Recorded]) -> list[Problem]:
     """Credits consumed beyond what the grantee has outstanding, escrow released beyond what the account holds."""
+    if not any(record.kind in ACCOUNT_KINDS or record.kind in ("fact.corrected", "fact.retracted") for record in new):
+        return []
     book = RevenueBook()
     for record in story:
-        book.apply(record)
+        if record.kind in ACCOUNT_KINDS:
+            book.apply(record)
     return book.problems
 
 
