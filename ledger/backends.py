@@ -94,6 +94,7 @@ def _postgres(url: str) -> Backend:
         "POSTGRES_USER": unquote(parts.username or os.environ.get("PGUSER", "postgres")),
         "POSTGRES_PASSWORD": unquote(parts.password or os.environ.get("PGPASSWORD", "")),
         "POSTGRES_CONNECT_TIMEOUT": options.get("connect_timeout", "5"),
+        "APPLICATION_RECORDER_TOPIC": "ledger.pg_recorders:ChunkedPostgresApplicationRecorder",
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema

@@ -234,3 +234,24 @@ def test_a_bad_url_is_one_clear_error() -> None:
         Ledger("ftp://x")
     with pytest.raises(LedgerError, match=r"folder .* does not exist"):
         Ledger("sqlite:////no/such/folder/ledger.db")
+
+
+def test_a_large_batch_is_stored_whole_or_not_at_all(store_url: str) -> None:
+    """Large batches are written in chunks on some backends; they must still be one transaction."""
+    from dataclasses import replace
+
+    from ledger.appending import BatchBuilder
+
+    big = [party(f"co-{n}") for n in range(2_500)]
+    with Ledger(store_url) as ledger:
+        ledger.append(facts(ledger, party("seed-co")))
+        batch, _ = BatchBuilder(ledger.host, facts(ledger, *big)).build(ledger.store.records())
+        clashing = [*batch[:2_000], replace(batch[2_000], seq=1), *batch[2_001:]]  # position 1 is taken
+        assert ledger.store.write(clashing) is False
+        assert len(ledger.records()) == 1
+    with Ledger(store_url) as fresh:
+        assert len(fresh.records()) == 1
+        result = fresh.append(facts(fresh, *big))
+        assert len(result.added) == 2_500
+    with Ledger(store_url) as reopened:
+        assert [r.seq for r in reopened.records()] == list(range(1, 2_502))
