@@ -164,7 +164,7 @@ class Model:
 
 
 @settings(
-    max_examples=int(os.environ.get("DEALLEDGER_STATEFUL_EXAMPLES", "30")),
+    max_examples=int(os.environ.get("DEALLEDGER_STATEFUL_EXAMPLES", "50")),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
