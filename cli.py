@@ -253,14 +253,15 @@ def view_command(view: Any, plugin: str) -> click.Command:
         click.Option(["--format", "fmt"], type=click.Choice(FORMATS), default="table", show_default=True),
     ]
     for option in view.options:
+        # A default of None must not be passed: click then treats the option as given, even if required.
+        default = {"default": option.default, "show_default": True} if option.default is not None else {}
         params.append(
             click.Option(
                 [f"--{option.name.replace('_', '-')}", option.name],
                 type=_option_type(option),
-                default=option.default,
                 required=option.required,
                 help=option.help,
-                show_default=option.default is not None,
+                **default,
             )
         )
     help_text = f"{view.help}\n\nColumns: {', '.join(view.columns)}. Provided by {plugin}."

@@ -132,3 +132,69 @@ def test_export_then_import_into_another_store(run, tmp_path: Path) -> None:  # 
     assert (result.exit_code, result.output) == (0, "imported 22 fact(s); 0 already there, unchanged\n")
     assert run("--url", copy, "export").output == (tmp_path / "ledger.jsonl").read_text()
     assert run("--url", copy, "log", "--format", "json").output == run("log", "--format", "json").output
+
+
+def test_view_with_options_and_formats(run) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    rows = json.loads(run("view", "ownership", "--company", "moonshot-ai", "--as-of", "2024-03-01", "--format", "json").output)
+    assert {row["holder"]: row["fraction"] for row in rows} == {
+        "founders": "0.600000", "alibaba": "0.320000", "undisclosed": "0.080000"
+    }
+    csv_text = run("view", "revenue", "--provider", "alibaba-cloud", "--period", "year", "--format", "csv").output
+    assert csv_text.splitlines()[0] == "period,recognized,breakage,deferred,from_investees,currency"
+    table = run("view", "regulatory", "--as-of", "2024-01-01").output
+    assert "export.ban_imposed" in table and "divestment.ordered" in table
+    missing = run("view", "portfolio")
+    assert missing.exit_code == 2 and "Missing option '--investor'" in missing.output
+    unknown = run("view", "ownershp")
+    assert unknown.exit_code == 1
+    assert unknown.output.startswith("Error: no view named 'ownershp'; did you mean 'ownership'?")
+
+
+def test_replay_writes_one_file_per_view(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    result = run("replay", "--as-of", "2024-12-31", "--out", "out", "--format", "json")
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["league.json", "ownership.json", "portfolio.json", "regulatory.json", "revenue.json"]
+    revenue = json.loads((tmp_path / "out" / "revenue.json").read_text())
+    assert {row["provider"] for row in revenue} == {"alibaba-cloud"}
+    portfolio = json.loads((tmp_path / "out" / "portfolio.json").read_text())
+    assert {row["investor"] for row in portfolio} == {"alibaba", "tencent"}
+    printed = run("replay", "--as-of", "2024-12-31").output
+    assert "== ownership (" in printed and "== revenue (" in printed
+
+
+def test_check_passes_then_reports_a_mismatch(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    ok = run("check")
+    assert (ok.exit_code, ok.output) == (0, "ok: 22 facts checked, no problems\n")
+    (tmp_path / "claim.jsonl").write_text(
+        '{"kind": "ownership.asserted", "effective": "2024-04-03", "key": "press-claim", "holder": "alibaba",'
+        ' "company": "moonshot-ai", "fraction": "0.36"}\n'
+    )
+    run("append", "--file", "claim.jsonl")
+    bad = run("check")
+    assert bad.exit_code == 1
+    assert bad.output.splitlines() == [
+        "[plugins.ownership] ownership.asserted 'press-claim' of 2024-04-03: alibaba holds 0.32 of moonshot-ai"
+        " by the ledger, asserted 0.36 (tolerance 0.005)",
+        "Error: 1 problem found",
+    ]
+    assert run("check", "--as-of", "2024-04-02").exit_code == 0
+
+
+def test_plugins_lists_views_and_kinds_with_their_providers(run) -> None:  # type: ignore[no-untyped-def]
+    rows = json.loads(run("plugins", "--format", "json").output)
+    views = {row["name"]: row["plugin"] for row in rows if row["type"] == "view"}
+    kinds = {row["name"]: row["plugin"] for row in rows if row["type"] == "kind"}
+    assert views == {"ownership": "plugins.ownership", "portfolio": "plugins.ownership", "league": "plugins.ownership",
+                     "revenue": "plugins.revenue", "regulatory": "plugins.regulatory"}
+    assert len(kinds) == 17 and kinds["round.closed"] == "dealledger (built in)"
+
+
+def test_a_local_plugin_module_by_option(run) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    result = run("--plugin", "tests.local_plugin", "view", "local-count", "--format", "json")
+    # 22 stored; the correction and the retraction fold away, and so does the fact retracted
+    assert json.loads(result.output) == [{"facts": 19}]
