@@ -268,11 +268,41 @@ def view_command(view: Any, plugin: str) -> click.Command:
     return click.Command(view.name, callback=callback, params=params, help=help_text, short_help=view.help)
 
 
+class DateParam(click.ParamType):
+    """An ISO date (YYYY-MM-DD), handed to views as a ``datetime.date``."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
+
+
+class CurrencyParam(click.ParamType):
+    """An ISO 4217 code, upper-cased."""
+
+    name = "currency"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from events.iso import currency_codes
+
+        code = str(value).strip().upper()
+        if code not in currency_codes():
+            self.fail(f"{value!r} is not an ISO 4217 currency code", param, ctx)
+        return code
+
+
 def _option_type(option: Any) -> Any:
     if option.kind == "choice":
         return click.Choice(option.choices)
     if option.kind == "date":
-        return click.DateTime(formats=["%Y-%m-%d"])
+        return DateParam()
+    if option.kind == "currency":
+        return CurrencyParam()
     return click.STRING
 
 

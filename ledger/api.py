@@ -10,8 +10,9 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from events.parties import BUILT_IN_HOLDERS
 from ledger.appending import AppendResult, BatchBuilder, Incoming
-from ledger.errors import PluginError
+from ledger.errors import PluginError, ViewError
 from ledger.host import PluginHost, load
 from ledger.memory import collector_paused
 from ledger.problems import Problem
@@ -63,7 +64,27 @@ class Ledger:
 
     def view(self, name: str, query: Query) -> list[Row]:
         view = self.host.view(name)
+        self._check_parties(view, query)
         return run_view(view, self.host.view_providers[name], self.story(query.as_of, query.known_at), query)
+
+    def _check_parties(self, view: View[Any], query: Query) -> None:
+        """A party option must name a registered party: a typo would otherwise answer with nothing."""
+        wanted = [(option.name, query.get(option.name)) for option in view.options if option.kind == "party"]
+        wanted = [(name, value) for name, value in wanted if value is not None]
+        if not wanted:
+            return
+        known = set(BUILT_IN_HOLDERS) | {
+            record.fact.party  # type: ignore[attr-defined]
+            for record in self.store.records()
+            if record.kind == "party.registered"
+        }
+        for name, value in wanted:
+            if value not in known:
+                import difflib
+
+                close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ViewError(f"--{name.replace('_', '-')}: unknown party {value!r}{hint}")
 
     def check(self, as_of: date | None = None) -> list[Problem]:
         return self.host.check(self.story(as_of=as_of), as_of)

@@ -198,3 +198,15 @@ def test_a_local_plugin_module_by_option(run) -> None:  # type: ignore[no-untype
     result = run("--plugin", "tests.local_plugin", "view", "local-count", "--format", "json")
     # 22 stored; the correction and the retraction fold away, and so does the fact retracted
     assert json.loads(result.output) == [{"facts": 19}]
+
+
+def test_view_options_are_checked(run) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    typo = run("view", "ownership", "--company", "moonshot")
+    assert (typo.exit_code, typo.output) == (1, "Error: --company: unknown party 'moonshot'; did you mean 'moonshot-ai'?\n")
+    currency = run("view", "league", "--currency", "usx")
+    assert currency.exit_code == 2 and "'usx' is not an ISO 4217 currency code" in currency.output
+    since = json.loads(run("view", "league", "--since", "2024-03-01", "--currency", "usd", "--format", "json").output)
+    assert [(row["investor"], row["total"], row["currency"]) for row in since] == [("tencent", "60000000.00", "USD")]
+    no_rate = run("view", "league", "--currency", "EUR")
+    assert no_rate.exit_code == 1 and no_rate.output.startswith("Error: no fx.rate for ")
