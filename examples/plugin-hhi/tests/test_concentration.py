@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -60,9 +61,11 @@ def test_a_company_with_no_ownership_fact_has_no_row() -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """pip-install the distribution for real (no network: no dependencies, no build isolation)."""
     target = tmp_path_factory.mktemp("site")
+    source = tmp_path_factory.mktemp("source") / "plugin-hhi"  # a copy: building leaves files behind
+    shutil.copytree(HERE, source, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(HERE)],
+         "--target", str(target), str(source)],
         check=True,
     )
     assert (target / "dealledger_hhi" / "__init__.py").exists()
