@@ -64,6 +64,7 @@ class BatchBuilder:
         unchanged = 0
         seq = existing[-1].seq if existing else 0
         recorded = recorded_time(existing)
+        reregistered: list[str] = []  # places of corrections or retractions of a party's registration
         for item in self.incoming:
             fact = item.fact
             known = index.by_id.get(item.id) if item.id is not None else None
@@ -80,8 +81,8 @@ class BatchBuilder:
                     " to change it, append a fact.corrected naming it"
                 )
             self._check_parties(item, parties)
-            if fact.kind in CORRECTION_KINDS:
-                self._check_target(item, index, retracted)
+            if fact.kind in CORRECTION_KINDS and self._check_target(item, index, retracted).kind == "party.registered":
+                reregistered.append(item.place)
             if item.recorded is not None:
                 recorded = self._imported_time(item, existing, batch)
             seq += 1
@@ -91,9 +92,24 @@ class BatchBuilder:
             index.add(record)
             if fact.kind == "fact.retracted":
                 retracted.add(fact.fact)  # type: ignore[attr-defined]
+        if reregistered:
+            self._check_registrations([*existing, *batch], reregistered[0])
         if batch:
             self._validate(existing, batch, places)
         return batch, AppendResult(tuple(batch), unchanged)
+
+    @staticmethod
+    def _check_registrations(records: Sequence[Recorded], place: str) -> None:
+        """After a registration is retracted or corrected, every fact in force must still name registered parties."""
+        story = resolve(records)
+        registered = set(BUILT_IN_HOLDERS) | {r.fact.party for r in story if r.kind == "party.registered"}  # type: ignore[attr-defined]
+        for record in story:
+            for path, slug in record.fact.party_fields():
+                if slug not in registered and not (record.kind == "party.registered" and path == "party"):
+                    raise RejectedError(
+                        f"{place}: fact: {record.describe()} still names {slug!r} in {path}; "
+                        "correct or retract it first, or keep the party registered"
+                    )
 
     @staticmethod
     def _imported_time(item: Incoming, existing: Sequence[Recorded], batch: Sequence[Recorded]) -> datetime:
@@ -109,9 +125,10 @@ class BatchBuilder:
         return item.recorded
 
     def _parties(self, existing: Sequence[Recorded]) -> set[str]:
-        """Registered slugs, from the ledger and from anywhere in this batch (a batch is one whole)."""
+        """Registered slugs: in force in the ledger (not retracted), or anywhere in this batch (a batch is one whole)."""
         known = set(BUILT_IN_HOLDERS)
-        for fact in [r.fact for r in existing] + [i.fact for i in self.incoming]:
+        registrations = [r for r in existing if r.kind == "party.registered" or r.kind in CORRECTION_KINDS]
+        for fact in [r.fact for r in resolve(registrations)] + [i.fact for i in self.incoming]:
             if fact.kind == "party.registered":
                 known.add(fact.party)  # type: ignore[attr-defined]
             elif fact.kind == "fact.corrected" and fact.replacement.kind == "party.registered":  # type: ignore[attr-defined]
@@ -129,7 +146,7 @@ class BatchBuilder:
                     f"{item.place}: {path}: unknown party {slug!r}; {hint}register it first with a party.registered fact"
                 )
 
-    def _check_target(self, item: Incoming, index: FactIndex, retracted: set[str]) -> None:
+    def _check_target(self, item: Incoming, index: FactIndex, retracted: set[str]) -> Recorded:
         fact = item.fact
         ref: str = fact.fact  # type: ignore[attr-defined]
         target = index.find(ref)
@@ -147,6 +164,7 @@ class BatchBuilder:
                 )
             if replacement.key is not None and replacement.key != target.key:
                 raise RejectedError(f"{item.place}: replacement.key: must be absent or the original's key {target.key!r}")
+        return target
 
     def _validate(self, existing: Sequence[Recorded], batch: Sequence[Recorded], places: dict[str, str]) -> None:
         """Ask every plugin what would be wrong; refuse the batch for anything that was not wrong before."""

@@ -255,3 +255,17 @@ def test_a_large_batch_is_stored_whole_or_not_at_all(store_url: str) -> None:
         assert len(result.added) == 2_500
     with Ledger(store_url) as reopened:
         assert [r.seq for r in reopened.records()] == list(range(1, 2_502))
+
+
+def test_a_party_in_use_keeps_its_registration(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
+        retract = {"kind": "fact.retracted", "effective": "2024-01-01", "fact": "p-tencent", "reason": "duplicate"}
+        with pytest.raises(RejectedError, match=r"^test:1: fact: stake.acquired 'tencent-buys' .* still names 'tencent'"):
+            ledger.append(facts(ledger, retract))
+        # an unused registration can go, and then the slug is unknown again
+        ledger.append(facts(ledger, party("spare-co")))
+        ledger.append(facts(ledger, {**retract, "fact": "p-spare-co"}))
+        with pytest.raises(RejectedError, match=r"unknown party 'spare-co'"):
+            ledger.append(facts(ledger, {"kind": "valuation.marked", "effective": "2024-01-01", "company": "spare-co",
+                                         "valuation": "1", "currency": "USD"}))
