@@ -142,6 +142,9 @@ def append(ctx: click.Context, kind: str | None, path: str | None, input_format:
         assert kind is not None
         result = ledger.append([one_fact(ledger, kind, ctx.args)])
     added, unchanged = len(result.added), result.unchanged
+    if not added and not unchanged:
+        click.echo(f"nothing appended: {path} holds no facts")
+        return
     if added:
         note = f" ({unchanged} already recorded, unchanged)" if unchanged else ""
         click.echo(f"appended {added} fact{'s' if added != 1 else ''}{note}; ledger head #{result.added[-1].seq}")
@@ -204,6 +207,10 @@ def log(
     from ledger.logview import log_rows
 
     ledger = open_ledger(ctx)
+    if kind is not None:
+        ledger.require_kind("--kind", kind)
+    if party is not None:
+        ledger.require_party("--party", party)
     rows = log_rows(
         ledger.records(parse_timestamp(known_at, "--known-at")),
         kind=kind,
@@ -347,11 +354,14 @@ def replay(ctx: click.Context, as_of: str, known_at: str | None, out_dir: str | 
             click.echo()
         return
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     extension = {"table": "txt", "json": "json", "csv": "csv"}[fmt]
-    for name, (columns, rows) in answers.items():
-        (folder / f"{name}.{extension}").write_text(format_rows(rows, fmt, columns), encoding="utf-8")
-        click.echo(f"{name}: {len(rows)} row(s) -> {folder / f'{name}.{extension}'}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, (columns, rows) in answers.items():
+            (folder / f"{name}.{extension}").write_text(format_rows(rows, fmt, columns), encoding="utf-8")
+            click.echo(f"{name}: {len(rows)} row(s) -> {folder / f'{name}.{extension}'}")
+    except OSError as error:
+        raise click.ClickException(f"{error.filename or out_dir}: cannot write: {error.strerror}") from None
 
 
 @main.command()
@@ -407,8 +417,11 @@ def export(ctx: click.Context, path: str, known_at: str | None) -> None:
 
     ledger = open_ledger(ctx)
     records = ledger.records(parse_timestamp(known_at, "--known-at"))
-    with click.open_file(path, "w", encoding="utf-8") as out:
-        out.writelines(export_lines(records))
+    try:
+        with click.open_file(path, "w", encoding="utf-8") as out:
+            out.writelines(export_lines(records))
+    except OSError as error:
+        raise click.ClickException(f"{path}: cannot write: {error.strerror}") from None
     if path != "-":
         click.echo(f"exported {len(records)} fact{'s' if len(records) != 1 else ''} to {path}")
 

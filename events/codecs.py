@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$"
 _SLUG = re.compile(SLUG_PATTERN)
+MAX_PLACES = 40
+"""Amounts and fractions have at most this many digits before and after the point: an exponent of a
+million would otherwise be stored digit by digit and make exact arithmetic on it run forever."""
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -116,7 +119,9 @@ class OneOf(Codec):
 class Boolean(Codec):
     plain = True
 
-    _WORDS: ClassVar[dict[str, bool]] = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    _WORDS: ClassVar[dict[str, bool]] = {
+        "true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False
+    }
 
     def parse(self, value: Any, catalogue: Catalogue) -> bool:
         if isinstance(value, bool):
@@ -172,6 +177,9 @@ def to_decimal(value: Any) -> Decimal:
         raise FactError(f"expected a decimal number, got {_describe(value)}")
     if not number.is_finite():
         raise FactError(f"expected a finite decimal number, got {_describe(value)}")
+    too_large = bool(number) and not -MAX_PLACES <= number.adjusted() < MAX_PLACES
+    if too_large or -number.as_tuple().exponent > MAX_PLACES:  # type: ignore[operator]
+        raise FactError(f"{_describe(value)} is out of range: at most {MAX_PLACES} digits before and after the point")
     return number
 
 
@@ -200,7 +208,7 @@ class NonNegativeDecimal(Codec):
     def schema(self) -> dict[str, Any]:
         return {
             "type": ["string", "number"],
-            "pattern": r"^[0-9]+(\.[0-9]+)?$",
+            "pattern": r"^[0-9][0-9_]*(\.[0-9_]+)?([eE][+-]?[0-9]+)?$",
             "description": "exact decimal (a string is preferred)",
         }
 

@@ -58,16 +58,31 @@ def read_facts(stream: IO[str], path: str, fmt: str) -> Iterator[tuple[int, dict
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
+class DuplicateFieldError(ValueError):
+    """A fact names the same field twice: which value was meant cannot be known."""
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(name for name, _ in pairs if name in seen or seen.add(name))  # type: ignore[func-returns-value]
+        raise DuplicateFieldError(repeated)
+    return mapping
+
+
 def _read_jsonl(stream: IO[str], path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    decoder = json.JSONDecoder(parse_float=Decimal)
+    decoder = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=_no_repeats)
     for number, line in enumerate(stream, start=1):
-        text = line.strip()
+        text = line.lstrip("\ufeff").strip() if number == 1 else line.strip()
         if not text or text.startswith("#"):
             continue
         try:
             value = decoder.decode(text)
         except json.JSONDecodeError as error:
             raise SourceError(path, number, f"not valid JSON ({error.msg} at column {error.colno})") from None
+        except DuplicateFieldError as error:
+            raise SourceError(path, number, "the field is given twice", str(error)) from None
         if not isinstance(value, dict):
             raise SourceError(path, number, "each line must be one JSON object (a fact)")
         yield number, value
@@ -128,11 +143,22 @@ def _read_yaml(stream: IO[str], path: str) -> Iterator[tuple[int, dict[str, Any]
                 line = node.start_mark.line + 1
                 if not isinstance(node, yaml.MappingNode):
                     raise SourceError(path, line, "each fact must be a mapping of fields")
-                yield line, _construct(node, loader_class)
+                try:
+                    yield line, _construct(node, loader_class)
+                except _YamlShapeError as error:
+                    raise SourceError(path, error.line, error.message, error.field) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise SourceError(path, line, f"not valid YAML ({getattr(error, 'problem', None) or error})") from None
+    except RecursionError:
+        raise SourceError(path, None, "not valid YAML for facts (an alias refers to itself)") from None
+
+
+class _YamlShapeError(ValueError):
+    def __init__(self, line: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.line, self.message, self.field = line, message, field
 
 
 def _construct(node: Any, loader_class: type) -> dict[str, Any]:
@@ -140,7 +166,15 @@ def _construct(node: Any, loader_class: type) -> dict[str, Any]:
     import yaml
 
     if isinstance(node, yaml.MappingNode):
-        return {_construct(k, loader_class): _construct(v, loader_class) for k, v in node.value}  # type: ignore[misc]
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _YamlShapeError(line, "a field name must be plain text")
+            if key_node.value in mapping:
+                raise _YamlShapeError(line, "the field is given twice", key_node.value)
+            mapping[key_node.value] = _construct(value_node, loader_class)
+        return mapping  # type: ignore[return-value]
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, loader_class) for item in node.value]  # type: ignore[return-value]
     tag = node.tag
@@ -150,7 +184,8 @@ def _construct(node: Any, loader_class: type) -> dict[str, Any]:
         except ArithmeticError:
             return node.value  # type: ignore[no-any-return]
     if tag.endswith(":bool"):
-        return node.value.lower() in ("true", "yes", "on")  # type: ignore[return-value]
+        # Kept as written: YAML 1.1 reads NO (Norway) and yes as booleans; the field's codec decides.
+        return node.value  # type: ignore[no-any-return]
     if tag.endswith(":null"):
         return None  # type: ignore[return-value]
     return node.value  # type: ignore[no-any-return]

@@ -69,22 +69,26 @@ class Ledger:
 
     def _check_parties(self, view: View[Any], query: Query) -> None:
         """A party option must name a registered party: a typo would otherwise answer with nothing."""
-        wanted = [(option.name, query.get(option.name)) for option in view.options if option.kind == "party"]
-        wanted = [(name, value) for name, value in wanted if value is not None]
-        if not wanted:
-            return
+        for option in view.options:
+            value = query.get(option.name)
+            if option.kind == "party" and value is not None:
+                self.require_party(f"--{option.name.replace('_', '-')}", value)
+
+    def require_party(self, where: str, slug: str) -> None:
+        """Raise a one-line error, with the closest registered slug, unless ``slug`` names a party."""
         known = set(BUILT_IN_HOLDERS) | {
             record.fact.party  # type: ignore[attr-defined]
             for record in self.store.records()
             if record.kind == "party.registered"
         }
-        for name, value in wanted:
-            if value not in known:
-                import difflib
+        if slug not in known:
+            raise ViewError(f"{where}: unknown party {slug!r}{_closest(slug, known)}")
 
-                close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ViewError(f"--{name.replace('_', '-')}: unknown party {value!r}{hint}")
+    def require_kind(self, where: str, kind: str) -> None:
+        """Raise a one-line error unless ``kind`` is a kind or a family of kinds (``round``, ``export``)."""
+        known = set(self.catalogue.kinds) | {name.split(".")[0] for name in self.catalogue.kinds}
+        if kind not in known:
+            raise ViewError(f"{where}: unknown kind {kind!r}{_closest(kind, known)}")
 
     def check(self, as_of: date | None = None) -> list[Problem]:
         return self.host.check(self.story(as_of=as_of), as_of)
@@ -119,3 +123,10 @@ def run_view(view: View[Any], plugin: str, records: Sequence[Recorded], query: Q
         raise
     except Exception as error:
         raise PluginError(f"plugin {plugin}: view {view.name} failed to answer: {type(error).__name__}: {error}") from error
+
+
+def _closest(word: str, known: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -20,6 +20,8 @@ from ledger.records import Recorded
 from ledger.timeline import CORRECTION_KINDS, FactIndex, resolve
 
 FACT_NAMESPACE = uuid5(NAMESPACE_URL, "dealledger:fact")
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of this machine's clock an imported recorded time may be (clocks differ a little)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,11 @@ class BatchBuilder:
     def _imported_time(item: Incoming, existing: Sequence[Recorded], batch: Sequence[Recorded]) -> datetime:
         """An imported fact keeps its recorded time, which must not go back in time."""
         assert item.recorded is not None
+        if item.recorded > datetime.now(UTC) + CLOCK_SKEW:
+            raise RejectedError(
+                f"{item.place}: recorded: {item.recorded.isoformat()} is in the future; every later append would be"
+                " recorded after it and --known-at would stop making sense"
+            )
         if existing and item.recorded <= existing[-1].recorded:
             raise RejectedError(
                 f"{item.place}: recorded: {item.recorded.isoformat()} is not after the ledger's last recorded time"

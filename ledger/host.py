@@ -107,7 +107,10 @@ def plugin_manager(extra: Iterable[str] = (), *, entry_points: bool = True) -> p
             raise PluginError(f"built-in plugin {name} cannot be loaded: {error}; reinstall dealledger") from None
         manager.register(module, name=name)
     if entry_points:
-        manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        try:
+            manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except Exception as error:  # a broken installed plugin must not take every command down with a traceback
+            raise PluginError(f"an installed dealledger plugin cannot be loaded: {type(error).__name__}: {error}") from None
     env_modules = [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
     for name in [*env_modules, *extra]:
         if manager.has_plugin(name):
@@ -116,6 +119,8 @@ def plugin_manager(extra: Iterable[str] = (), *, entry_points: bool = True) -> p
             module = importlib.import_module(name)
         except ImportError as error:
             raise LedgerError(f"cannot load plugin module {name!r}: {error}") from None
+        except Exception as error:
+            raise PluginError(f"plugin module {name!r} failed while loading: {type(error).__name__}: {error}") from None
         manager.register(module, name=name)
     try:
         manager.check_pending()

@@ -19,7 +19,7 @@ def incoming_from_path(catalogue: Catalogue, path: str, fmt: str | None = None) 
         yield from incoming_from_stream(catalogue, sys.stdin, name, fmt or _sniff_stdin())
         return
     try:
-        stream = open(path, encoding="utf-8", newline="")  # noqa: SIM115
+        stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115  (a byte-order mark is not data)
     except OSError as error:
         raise RejectedError(f"{path}: cannot read: {error.strerror}") from None
     with stream:

@@ -120,6 +120,16 @@ class RevenueBook:
         group = self.parties.root(self.provider)
         return any(self.parties.root(holder) == group for holder in self.tables.stakeholders(payer))
 
+    def horizon(self) -> date:
+        """The last date the facts speak of: the last fact's, or a later expiry of one of the provider's grants."""
+        assert self.last_day is not None
+        expiries = [
+            grant.expires
+            for grant in self.credits.grants
+            if grant.grantor == self.provider and grant.expires is not None and grant.outstanding
+        ]
+        return max([self.last_day, *expiries])
+
     def breakage_through(self, day: date) -> list[Entry]:
         """The provider's breakage of grants expiring from the last fact's date to ``day`` (not yet folded)."""
         return [
@@ -176,7 +186,10 @@ class RevenueView(View[RevenueBook]):
         if state.last_day is None:
             return []
         length = choice(query, "period", PERIODS, "quarter")
-        through = query.as_of or state.last_day
+        # Without --as-of the view runs to the last date the facts speak of: the last fact, or a
+        # later expiry of the provider's open grants (its breakage is known already). With --as-of
+        # it runs to that date, quiet periods included: a year-end shows its deferred balance.
+        through = query.as_of or state.horizon()
         money = Money(state.rates, query.get("currency"))
         flows: dict[str, Flows] = {}
         changes: dict[str, dict[Period, Decimal]] = {}

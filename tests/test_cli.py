@@ -211,3 +211,17 @@ def test_view_options_are_checked(run) -> None:  # type: ignore[no-untyped-def]
     assert [(row["investor"], row["total"], row["currency"]) for row in since] == [("tencent", "60000000.00", "USD")]
     no_rate = run("view", "league", "--currency", "EUR")
     assert no_rate.exit_code == 1 and no_rate.output.startswith("Error: no fx.rate for ")
+
+
+def test_log_names_unknown_kinds_and_parties(run) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    kind = run("log", "--kind", "rond")
+    assert (kind.exit_code, kind.output) == (1, "Error: --kind: unknown kind 'rond'; did you mean 'round'?\n")
+    party = run("log", "--party", "tencnt")
+    assert (party.exit_code, party.output) == (1, "Error: --party: unknown party 'tencnt'; did you mean 'tencent'?\n")
+
+
+def test_an_empty_file_appends_nothing_and_says_so(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "empty.jsonl").write_text("")
+    result = run("append", "--file", "empty.jsonl")
+    assert (result.exit_code, result.output) == (0, "nothing appended: empty.jsonl holds no facts\n")

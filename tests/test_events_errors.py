@@ -618,3 +618,8 @@ def test_a_company_does_not_divest_or_sell_itself() -> None:
 
 def test_the_first_unknown_field_in_the_input_is_named() -> None:
     rejected({**fact("fx.rate"), "zzz": 1, "aaa": 2}, "zzz", "unknown field")
+
+
+@pytest.mark.parametrize("value", ["1e-300000000", "1e999999999", "1" + "0" * 41])
+def test_absurd_magnitudes_are_refused(value: str) -> None:
+    rejected(fact("fx.rate", rate=value), "rate", "is out of range")

@@ -176,7 +176,7 @@ def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
         ({"kind": "fx.rates"}, "unknown kind"),
         ({"rte": "7.1"}, "unknown field"),
         ({"rate": "-7.1"}, "negative number"),
-        ({"rate": "7.1e3"}, "exponent notation"),
+        ({"rate": "7.1e"}, "a broken exponent"),
         ({"base": "US Dollar"}, "not a currency code"),
         ({"effective": "2024-02-30"}, "no such day"),
         ({"effective": 20240102}, "date as a number"),

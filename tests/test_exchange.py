@@ -70,3 +70,12 @@ def test_an_export_cannot_skip_lines_or_go_back_in_time(sqlite_url: str, tmp_pat
         with pytest.raises(RejectedError, match=r"^export.jsonl:1: recorded: .* is not after the ledger's last recorded time"):
             import_text(newer, "".join(lines[1:4]))
         assert len(newer.records()) == 1
+
+
+def test_an_export_from_the_future_is_refused(tmp_path: Path) -> None:
+    with Ledger(f"sqlite:///{tmp_path / 'a.db'}") as source:
+        source.append(list(incoming_from_path(source.catalogue, str(DATA / "catalogue.jsonl")))[:1])
+        line = export_text(source).replace('"recorded":"20', '"recorded":"29', 1)
+    future = pytest.raises(RejectedError, match=r"^export.jsonl:1: recorded: 29.* is in the future")
+    with Ledger(f"sqlite:///{tmp_path / 'b.db'}") as copy, future:
+        import_text(copy, line)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from events import Catalogue
+from events.codecs import Boolean
 from events.readers import FORMATS, SourceError, guess_format, read_facts
 
 CATALOGUE = Catalogue()
@@ -194,7 +195,7 @@ def test_yaml_list_with_lines() -> None:
     assert fx["note"] is None
     assert round_["amount"] == Decimal(1000000000)
     assert round_["post_money"] == "2500000000"  # quoted: stays a string
-    assert round_["investors"] == [{"party": "alibaba", "amount": Decimal("6.0e+8"), "lead": True}]
+    assert round_["investors"] == [{"party": "alibaba", "amount": Decimal("6.0e+8"), "lead": "yes"}]
     parsed = [CATALOGUE.parse(mapping) for _, mapping in rows]
     assert parsed[1].rate == Decimal("0.1")  # type: ignore[attr-defined]
     assert parsed[1].note is None
@@ -225,9 +226,15 @@ reason: wrong
 
 
 @pytest.mark.parametrize(("word", "value"), [("true", True), ("no", False), ("On", True), ("FALSE", False)])
-def test_yaml_booleans(word: str, value: bool) -> None:
+def test_yaml_booleans_are_kept_as_written_and_read_by_the_field(word: str, value: bool) -> None:
     [(_, mapping)] = read(f"- lead: {word}\n", "yaml")
-    assert mapping["lead"] is value
+    assert mapping["lead"] == word  # YAML 1.1 would read NO (Norway) as false; the field decides
+    assert Boolean().parse(word, Catalogue()) is value
+
+
+def test_yaml_norway_stays_a_country() -> None:
+    [(_, mapping)] = read("- targets: [NO, CN]\n", "yaml")
+    assert mapping["targets"] == ["NO", "CN"]
 
 
 def test_yaml_empty_file_has_no_facts() -> None:
@@ -333,3 +340,16 @@ def test_source_error_without_a_line() -> None:
     error = SourceError("x.yaml", None, "broken", field="rate")
     assert str(error) == "x.yaml: rate: broken"
     assert isinstance(error, ValueError)
+
+
+def test_a_field_given_twice_is_an_error_not_a_silent_choice() -> None:
+    line = '{"kind": "fx.rate", "effective": "2024-01-01", "rate": "7", "rate": "700"}\n'
+    error = source_error(line, "jsonl", "twice.jsonl")
+    assert (error.line, error.field, error.message) == (1, "rate", "the field is given twice")
+    error = source_error("- kind: fx.rate\n  rate: 7\n  rate: 8\n", "yaml", "twice.yaml")
+    assert (error.line, error.field) == (3, "rate")
+
+
+def test_a_byte_order_mark_is_not_data() -> None:
+    [(line, mapping)] = read('\ufeff{"kind": "fx.rate"}\n', "jsonl")
+    assert (line, mapping) == (1, {"kind": "fx.rate"})

@@ -294,3 +294,14 @@ def test_credits_and_escrow_are_conserved(facts: list[dict[str, Any]]) -> None:
     assert recognized <= granted + released  # recognised never exceeds the consideration
     if found:
         assert found[-1]["deferred"] == sum((g.outstanding for g in book.credits.grants if g.expires is None), D(0))
+
+
+def test_without_as_of_breakage_still_to_come_is_shown() -> None:
+    """The current view runs to the last expiry the facts already schedule, not only to the last fact."""
+    facts = [*PARTIES, grant("zhipu", "2024-02-01", "100", expires="2024-08-15"), consume("zhipu", "2024-02-10", "30")]
+    assert revenue_rows(facts) == [
+        ("2024-Q1", D(30), D(0), D(70), D(0), "USD"),
+        ("2024-Q2", D(0), D(0), D(70), D(0), "USD"),
+        ("2024-Q3", D(0), D(70), D(0), D(0), "USD"),
+    ]
+    assert revenue_rows(facts, as_of=date(2024, 9, 30)) == revenue_rows(facts)
