@@ -165,21 +165,26 @@ def one_fact(ledger: Ledger, kind: str, args: Sequence[str]) -> Incoming:
     index = 0
     while index < len(args):
         flag = args[index]
-        if not flag.startswith("--") or index + 1 >= len(args):
+        if flag.startswith("--") and "=" in flag:  # --field=value
+            flag, value = flag.split("=", 1)
+            index += 1
+        elif flag.startswith("--") and index + 1 < len(args):
+            value = args[index + 1]
+            index += 2
+        else:
             raise click.UsageError(f"expected --field value pairs, got {flag!r}")
-        name, value = flag[2:].replace("-", "_"), args[index + 1]
+        name = flag[2:].replace("-", "_")
         parsed: Any = value
         if value[:1] in ("[", "{"):
             try:
                 parsed = json.loads(value, parse_float=Decimal)
-            except json.JSONDecodeError as error:
-                raise RejectedError(f"command line: {name}: not valid JSON ({error.msg})") from None
+            except json.JSONDecodeError:
+                parsed = value  # text that merely starts with a bracket, such as "[Beta] Corp"
         if name in data:
             previous = data[name]
             data[name] = [*previous, parsed] if isinstance(previous, list) else [previous, parsed]
         else:
             data[name] = parsed
-        index += 2
     try:
         return Incoming("command line", ledger.catalogue.parse(data))
     except FactError as error:

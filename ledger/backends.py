@@ -14,6 +14,7 @@ immutability does not rest on this program's good behaviour alone.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -22,6 +23,8 @@ from ledger.errors import LedgerError
 
 DEFAULT_URL = "sqlite:///dealledger.db"
 URL_ENV = "DEALLEDGER_URL"
+GUARDED_SQLALCHEMY_DIALECTS = ("sqlite", "mysql", "mariadb")
+"""Databases reached through SQLAlchemy whose events table this module can make append-only."""
 IMMUTABLE_MESSAGE = "dealledger: stored facts are immutable; record a correction or retraction instead"
 
 
@@ -54,10 +57,11 @@ def backend_for(url: str) -> Backend:
         return _sqlite(url)
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         return _postgres(url)
-    if "+" in scheme or scheme in ("mysql", "mariadb", "oracle", "mssql"):
+    if scheme.split("+")[0] in GUARDED_SQLALCHEMY_DIALECTS:
         return Backend("sqlalchemy", url, {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url})
     raise LedgerError(
-        f"unsupported store URL {url!r}: use sqlite:///FILE, postgresql://USER@HOST:PORT/DB or another SQLAlchemy URL"
+        f"unsupported store URL {url!r}: use sqlite:///FILE, postgresql://USER@HOST:PORT/DB,"
+        " or mysql+DRIVER://, mariadb+DRIVER://, sqlite+DRIVER:// through SQLAlchemy"
     )
 
 
@@ -97,6 +101,8 @@ def _postgres(url: str) -> Backend:
         "APPLICATION_RECORDER_TOPIC": "ledger.pg_recorders:ChunkedPostgresApplicationRecorder",
     }
     if schema:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
+            raise LedgerError(f"bad schema name {schema!r} in the store URL: use letters, digits and _ (not first)")
         env["POSTGRES_SCHEMA"] = schema
     return Backend("postgres", url, env, schema)
 
