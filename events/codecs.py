@@ -298,7 +298,10 @@ class ListOf(Codec):
         return [found for i, element in enumerate(value) for found in self.item.party_paths(element, f"{path}[{i}]")]
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "array", "items": self.item.schema(), "minItems": self.min_items}
+        listed = {"type": "array", "items": self.item.schema(), "minItems": self.min_items}
+        if isinstance(self.item, Nested):
+            return listed
+        return {"anyOf": [listed, {"type": "string", "description": "items separated by ';' (as in CSV)"}]}
 
 
 class Nested(Codec):

@@ -103,9 +103,11 @@ def _read_csv(stream: IO[str], path: str) -> Iterator[tuple[int, dict[str, Any]]
     reader = csv.reader(stream)
     try:
         header = next(reader, None)
+        while header is not None and (not header or header[0].lstrip("\ufeff").startswith("#")):
+            header = next(reader, None)  # blank or comment lines before the header
         if header is None:
             return
-        header = [name.strip() for name in header]
+        header = [name.strip().lstrip("\ufeff") for name in header]
         if "kind" not in header:
             raise SourceError(path, 1, "the header has no 'kind' column")
         repeated = sorted({name for name in header if header.count(name) > 1 and name})

@@ -225,3 +225,13 @@ def test_an_empty_file_appends_nothing_and_says_so(run, tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("")
     result = run("append", "--file", "empty.jsonl")
     assert (result.exit_code, result.output) == (0, "nothing appended: empty.jsonl holds no facts\n")
+
+
+def test_errors_go_to_stderr_and_results_to_stdout(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "bad.csv").write_text("# exported by hand\nkind,effective,base,quote,rate\nfx.rate,2024-01-02,USD,CNX,7.1\n")
+    result = run("append", "--file", "bad.csv")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1, "", "Error: bad.csv:3: quote: 'CNX' is not an ISO 4217 currency code (fx.rate)\n"
+    )
+    ok = run("append", "--file", CATALOGUE)
+    assert ok.stderr == "" and ok.stdout.startswith("appended 22 facts")
