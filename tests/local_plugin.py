@@ -27,3 +27,18 @@ class FactCount(View[int]):
 @hookimpl
 def dealledger_views() -> list[View[Any]]:
     return [FactCount()]
+
+
+@hookimpl
+def dealledger_commands() -> list[Any]:
+    import click
+
+    @click.command(name="count-facts")
+    @click.pass_context
+    def count_facts(ctx: click.Context) -> None:
+        """How many facts the ledger stores (a command added by a plugin)."""
+        from cli import open_ledger
+
+        click.echo(f"{len(open_ledger(ctx).records())} facts")
+
+    return [count_facts]

@@ -235,3 +235,11 @@ def test_errors_go_to_stderr_and_results_to_stdout(run, tmp_path: Path) -> None:
     )
     ok = run("append", "--file", CATALOGUE)
     assert ok.stderr == "" and ok.stdout.startswith("appended 22 facts")
+
+
+def test_a_plugin_adds_a_command(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    assert run("count-facts").exit_code == 2  # not there without the plugin
+    monkeypatch.setenv("DEALLEDGER_PLUGINS", "tests.local_plugin")
+    assert run("count-facts").output == "22 facts\n"
+    assert "count-facts" in run("--help").output
