@@ -159,7 +159,7 @@ class Period:
 
     @property
     def label(self) -> str:
-        """``2024-07``, ``2024-Q3`` or ``2024``: sortable, and the form DESIGN.md promises."""
+        """``2024-07``, ``2024-Q3`` or ``2024``: sortable, and the form the view's contract promises."""
         year, month = divmod(self.start, 12)
         if self.length == 1:
             return f"{year:04d}-{month + 1:02d}"

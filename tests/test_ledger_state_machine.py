@@ -3,7 +3,7 @@
 Each rule appends one fact, valid or not, to the real store (SQLite) and to a model that
 knows nothing of the plugins: a list of facts replayed in effective order with simple
 Fraction and Decimal arithmetic. The model predicts whether the store must accept the fact;
-after every step the invariants of DESIGN.md section 4 are checked on the real ledger and
+after every step the ledger's invariants are checked on the real ledger and
 compared with the model.
 """
 
