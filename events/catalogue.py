@@ -11,7 +11,7 @@ from typing import Any
 from events.base import Fact
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
 from events.corrections import FactCorrected, FactRetracted
-from events.errors import FactError
+from events.errors import FactError, closest
 from events.funding import OwnershipAsserted, RoundClosed, StakeAcquired, StakeDivested, ValuationMarked
 from events.markets import FxRate
 from events.parties import PartyRegistered
@@ -61,10 +61,8 @@ class Catalogue:
             raise FactError("missing required field", "kind")
         kind = self.kinds.get(name) if isinstance(name, str) else None
         if kind is None:
-            import difflib
-
-            close = difflib.get_close_matches(str(name), list(self.kinds), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = closest(str(name), self.kinds)
+            hint = f" (did you mean {close!r}?)" if close else ""
             raise FactError(f"unknown kind {name!r}{hint}", "kind")
         return kind.from_dict(data, self)
 

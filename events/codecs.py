@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from events.errors import FactError
+from events.errors import FactError, closest
 from events.iso import country_codes, currency_codes
 
 if TYPE_CHECKING:
@@ -513,10 +513,8 @@ def object_schema(record: type, extra: Mapping[str, dict[str, Any]] | None = Non
 
 
 def _suggest(name: str, known: set[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known fields: {', '.join(sorted(known))})"
+    close = closest(name, known)
+    return f" (did you mean {close!r}?)" if close else f" (known fields: {', '.join(sorted(known))})"
 
 
 Parser = Callable[[Mapping[str, Any]], Any]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class FactError(ValueError):
     """A fact is malformed.
@@ -24,3 +26,11 @@ class FactError(ValueError):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
+
+
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known name nearest to a mistyped one, for "did you mean" hints; None when nothing is close."""
+    import difflib
+
+    matches = difflib.get_close_matches(str(word), sorted(known), n=1, cutoff=0.6)
+    return matches[0] if matches else None

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from events.errors import closest
 from events.parties import BUILT_IN_HOLDERS
 from ledger.appending import AppendResult, BatchBuilder, Incoming
 from ledger.errors import PluginError, ViewError
@@ -126,7 +127,5 @@ def run_view(view: View[Any], plugin: str, records: Sequence[Recorded], query: Q
 
 
 def _closest(word: str, known: set[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(word, known)
+    return f"; did you mean {close!r}?" if close else ""

@@ -6,13 +6,13 @@ with a message that names the place (file and line) and the field.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from events import Fact
+from events.errors import closest
 from events.parties import BUILT_IN_HOLDERS
 from ledger.errors import RejectedError
 from ledger.host import PluginHost
@@ -147,8 +147,8 @@ class BatchBuilder:
             if item.fact.kind == "party.registered" and path == "party":
                 continue
             if slug not in parties:
-                close = difflib.get_close_matches(slug, sorted(parties), n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                close = closest(slug, parties)
+                hint = f"did you mean {close!r}? " if close else ""
                 raise RejectedError(
                     f"{item.place}: {path}: unknown party {slug!r}; {hint}register it first with a party.registered fact"
                 )

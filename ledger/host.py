@@ -16,6 +16,7 @@ from typing import Any
 import pluggy
 
 from events import Catalogue
+from events.errors import closest
 from ledger import hookspecs
 from ledger.errors import LedgerError, PluginError
 from ledger.problems import Problem
@@ -71,10 +72,8 @@ class PluginHost:
         try:
             return self.views[name]
         except KeyError:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(self.views), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; installed views: {', '.join(sorted(self.views))}"
+            close = closest(name, self.views)
+            hint = f"; did you mean {close!r}?" if close else f"; installed views: {', '.join(sorted(self.views))}"
             raise LedgerError(f"no view named {name!r}{hint}") from None
 
     def validate(self, story: Sequence[Recorded], new: Sequence[Recorded]) -> list[Problem]:
