@@ -257,7 +257,7 @@ def view_command(view: Any, plugin: str) -> click.Command:
         ctx = click.get_current_context()
         ledger = open_ledger(ctx)
         query = Query(parse_date(as_of, "--as-of"), parse_timestamp(known_at, "--known-at"), options)
-        render(ledger.view(view.name, query), fmt, columns=view_columns(view, query))
+        render(ledger.view(view.name, query), fmt, columns=tuple(view.columns) or None)
 
     params: list[click.Parameter] = [
         click.Option(["--as-of"], help="Replay facts effective on or before this date."),
@@ -316,10 +316,6 @@ def _option_type(option: Any) -> Any:
     if option.kind == "currency":
         return CurrencyParam()
     return click.STRING
-
-
-def view_columns(view: Any, query: Any) -> tuple[str, ...] | None:
-    return tuple(view.columns) or None
 
 
 @main.group(cls=ViewGroup)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -516,5 +516,3 @@ def _suggest(name: str, known: set[str]) -> str:
     close = closest(name, known)
     return f" (did you mean {close!r}?)" if close else f" (known fields: {', '.join(sorted(known))})"
 
-
-Parser = Callable[[Mapping[str, Any]], Any]

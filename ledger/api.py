@@ -11,7 +11,6 @@ from datetime import date, datetime
 from typing import Any
 
 from events.errors import closest
-from events.parties import BUILT_IN_HOLDERS
 from ledger.appending import AppendResult, BatchBuilder, Incoming
 from ledger.errors import PluginError, ViewError
 from ledger.host import PluginHost, load
@@ -19,7 +18,7 @@ from ledger.memory import collector_paused
 from ledger.problems import Problem
 from ledger.records import Recorded
 from ledger.store import Store, write_with_retries
-from ledger.timeline import known, resolve, story
+from ledger.timeline import known, registered_parties, resolve, story
 from ledger.views import Query, Row, View
 
 
@@ -77,11 +76,7 @@ class Ledger:
 
     def require_party(self, where: str, slug: str) -> None:
         """Raise a one-line error, with the closest registered slug, unless ``slug`` names a party."""
-        known = set(BUILT_IN_HOLDERS) | {
-            record.fact.party  # type: ignore[attr-defined]
-            for record in self.store.records()
-            if record.kind == "party.registered"
-        }
+        known = registered_parties(resolve(self.store.records()))  # a retracted registration no longer counts
         if slug not in known:
             raise ViewError(f"{where}: unknown party {slug!r}{_closest(slug, known)}")
 
@@ -93,9 +88,6 @@ class Ledger:
 
     def check(self, as_of: date | None = None) -> list[Problem]:
         return self.host.check(self.story(as_of=as_of), as_of)
-
-    def current_story(self) -> Sequence[Recorded]:
-        return resolve(self.store.records())
 
 
 def run_view(view: View[Any], plugin: str, records: Sequence[Recorded], query: Query) -> list[Row]:

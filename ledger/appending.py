@@ -6,18 +6,17 @@ with a message that names the place (file and line) and the field.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from events import Fact
 from events.errors import closest
-from events.parties import BUILT_IN_HOLDERS
 from ledger.errors import RejectedError
 from ledger.host import PluginHost
 from ledger.records import Recorded
-from ledger.timeline import CORRECTION_KINDS, FactIndex, resolve
+from ledger.timeline import CORRECTION_KINDS, FactIndex, registered_parties, resolve
 
 FACT_NAMESPACE = uuid5(NAMESPACE_URL, "dealledger:fact")
 CLOCK_SKEW = timedelta(minutes=5)
@@ -104,7 +103,7 @@ class BatchBuilder:
     def _check_registrations(records: Sequence[Recorded], place: str) -> None:
         """After a registration is retracted or corrected, every fact in force must still name registered parties."""
         story = resolve(records)
-        registered = set(BUILT_IN_HOLDERS) | {r.fact.party for r in story if r.kind == "party.registered"}  # type: ignore[attr-defined]
+        registered = registered_parties(story)
         for record in story:
             for path, slug in record.fact.party_fields():
                 if slug not in registered and not (record.kind == "party.registered" and path == "party"):
@@ -133,9 +132,9 @@ class BatchBuilder:
 
     def _parties(self, existing: Sequence[Recorded]) -> set[str]:
         """Registered slugs: in force in the ledger (not retracted), or anywhere in this batch (a batch is one whole)."""
-        known = set(BUILT_IN_HOLDERS)
         registrations = [r for r in existing if r.kind == "party.registered" or r.kind in CORRECTION_KINDS]
-        for fact in [r.fact for r in resolve(registrations)] + [i.fact for i in self.incoming]:
+        known = registered_parties(resolve(registrations))
+        for fact in (i.fact for i in self.incoming):
             if fact.kind == "party.registered":
                 known.add(fact.party)  # type: ignore[attr-defined]
             elif fact.kind == "fact.corrected" and fact.replacement.kind == "party.registered":  # type: ignore[attr-defined]
@@ -202,6 +201,3 @@ def recorded_time(existing: Sequence[Recorded]) -> datetime:
     return now
 
 
-def collect(items: Iterable[Incoming]) -> list[Incoming]:
-    """Read the whole input first: a batch is checked as one, and a parse error must stop it before any write."""
-    return list(items)

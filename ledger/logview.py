@@ -45,7 +45,7 @@ def log_rows(
             continue
         if as_of and fact.effective > as_of:
             continue
-        fields = {k: v for k, v in fact.to_dict().items() if k not in COMMON}
+        interchange = fact.to_dict()
         row: dict[str, Any] = {
             "seq": record.seq,
             "id": record.id if detailed else record.id[:12],
@@ -56,9 +56,9 @@ def log_rows(
             "status": status.get(record.id, ""),
         }
         if detailed:
-            row.update({k: v for k, v in fact.to_dict().items() if k not in ("kind", "effective", "key")})
+            row.update({k: v for k, v in interchange.items() if k not in ("kind", "effective", "key")})
         else:
-            row["fields"] = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
+            row["fields"] = " ".join(f"{k}={_short(v)}" for k, v in interchange.items() if k not in COMMON)
         rows.append(row)
     return rows
 

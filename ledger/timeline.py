@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
+from events.parties import BUILT_IN_HOLDERS
 from ledger.records import Recorded
 
 CORRECTION_KINDS = ("fact.corrected", "fact.retracted")
@@ -74,6 +75,11 @@ def resolve(records: Sequence[Recorded]) -> list[Recorded]:
             index.add(record)
             current[record.id] = record
     return sorted(current.values(), key=effective_order)
+
+
+def registered_parties(story: Iterable[Recorded]) -> set[str]:
+    """The slugs registered by the facts of a resolved story, plus the built-in holders."""
+    return set(BUILT_IN_HOLDERS) | {r.fact.party for r in story if r.kind == "party.registered"}  # type: ignore[attr-defined]
 
 
 def effective_order(record: Recorded) -> tuple[date, int]:
