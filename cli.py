@@ -15,6 +15,7 @@ import click
 if TYPE_CHECKING:
     from ledger.api import Ledger
     from ledger.appending import Incoming
+    from ledger.host import PluginHost
 
 FORMATS = ("table", "json", "csv")
 
@@ -57,11 +58,20 @@ def format_option(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
+def plugin_host(ctx: click.Context) -> PluginHost:
+    """The plugins, loaded once per command line (cached on the root context)."""
+    from ledger.host import load
+
+    root = ctx.find_root()
+    if "host" not in root.meta:
+        root.meta["host"] = load(root.params.get("plugins") or ())
+    return root.meta["host"]  # type: ignore[no-any-return]
+
+
 def open_ledger(ctx: click.Context) -> Ledger:
     from ledger.api import Ledger
 
-    root = ctx.find_root()
-    ledger = Ledger(root.params.get("url"), plugins=root.params.get("plugins") or ())
+    ledger = Ledger(ctx.find_root().params.get("url"), host=plugin_host(ctx))
     ctx.call_on_close(ledger.close)
     return ledger
 
@@ -85,10 +95,9 @@ class LedgerGroup(click.Group):
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         from ledger.errors import LedgerError
-        from ledger.host import load
 
         try:
-            host = load(ctx.find_root().params.get("plugins") or ())
+            host = plugin_host(ctx)
         except LedgerError:
             return {}
         return {command.name: command for command in host.commands() if command.name}
@@ -242,10 +251,9 @@ class ViewGroup(click.Group):
     @staticmethod
     def _host(ctx: click.Context) -> Any:
         from ledger.errors import LedgerError
-        from ledger.host import load
 
         try:
-            return load(ctx.find_root().params.get("plugins") or ())
+            return plugin_host(ctx)
         except LedgerError as error:
             raise click.ClickException(str(error)) from None
 
@@ -389,9 +397,7 @@ def check(ctx: click.Context, as_of: str | None) -> None:
 @click.pass_context
 def plugins(ctx: click.Context, fmt: str) -> None:
     """Installed views and fact kinds, with the plugin that provides each."""
-    from ledger.host import load
-
-    host = load(ctx.find_root().params.get("plugins") or ())
+    host = plugin_host(ctx)
     rows = [
         {"type": "view", "name": n, "plugin": host.view_providers[n], "help": first_line(v.help)}
         for n, v in sorted(host.views.items())
@@ -456,9 +462,7 @@ def schema(ctx: click.Context) -> None:
     """Print the JSON Schema of one fact (every kind, plugins' included)."""
     import json
 
-    from ledger.host import load
-
-    host = load(ctx.find_root().params.get("plugins") or ())
+    host = plugin_host(ctx)
     click.echo(json.dumps(host.catalogue.json_schema(), indent=2))
 
 
