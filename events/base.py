@@ -52,6 +52,14 @@ class Fact:
         """Every party slug this fact refers to."""
         return [slug for _, slug in fields.party_fields(self)]
 
+    def subjects(self) -> list[str]:
+        """What the fact is about, for the ledger's index: its parties, and for some kinds more (an escrow account).
+
+        Everything a fact can change must be reachable through its subjects: validation of a
+        batch reads only the facts that share a subject with it.
+        """
+        return self.parties()
+
     def party_fields(self) -> list[tuple[str, str]]:
         """(field path, slug) for every party, to name the field when a slug is unknown."""
         return fields.party_fields(self)

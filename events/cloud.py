@@ -59,6 +59,9 @@ class EscrowDeposited(Fact):
     currency: str = fields.currency()
     purpose: str | None = fields.text(optional=True)
 
+    def subjects(self) -> list[str]:
+        return [*self.parties(), escrow_subject(self.account)]
+
     def check(self) -> None:
         if self.depositor == self.beneficiary:
             raise FactError("depositor and beneficiary are the same", "beneficiary")
@@ -75,6 +78,18 @@ class EscrowReleased(Fact):
     currency: str = fields.currency()
     to: str = fields.party(doc="the party paid")
     purpose: str | None = fields.text(optional=True)
+
+    def subjects(self) -> list[str]:
+        return [*self.parties(), escrow_subject(self.account)]
+
+
+def escrow_subject(account: str) -> str:
+    """An escrow account as a subject of the index (party slugs never hold a colon); long labels are hashed to fit."""
+    if len(account) > 200:
+        import hashlib
+
+        account = hashlib.sha256(account.encode("utf-8")).hexdigest()
+    return f"escrow:{account}"
 
 
 __all__ = ["CreditsConsumed", "CreditsGranted", "EscrowDeposited", "EscrowReleased"]

@@ -45,6 +45,10 @@ class Codec:
     def dump(self, value: Any) -> Any:
         return value
 
+    def load(self, value: Any, catalogue: Catalogue) -> Any:
+        """The parsed value from what ``dump`` wrote, without checking it again (see ``load_record``)."""
+        return value
+
     def schema(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -145,6 +149,9 @@ class IsoDate(Codec):
         except ValueError as error:
             raise FactError(f"{value!r} is not a valid date ({error})") from None
 
+    def load(self, value: Any, catalogue: Catalogue) -> date:
+        return date.fromisoformat(value)
+
     def dump(self, value: date) -> str:
         return value.isoformat()
 
@@ -201,6 +208,9 @@ class NonNegativeDecimal(Codec):
         if number < 0 or (self.positive and number == 0):
             raise FactError(f"must be {'positive' if self.positive else 'zero or more'}, got {value}")
         return number
+
+    def load(self, value: Any, catalogue: Catalogue) -> Decimal:
+        return Decimal(value)
 
     def dump(self, value: Decimal) -> str:
         return plain_decimal(value)
@@ -291,6 +301,10 @@ class ListOf(Codec):
                 raise error.within(f"[{index}]") from None
         return tuple(items)
 
+    def load(self, value: Any, catalogue: Catalogue) -> tuple[Any, ...]:
+        load = self.item.load
+        return tuple(load(element, catalogue) for element in value)
+
     def dump(self, value: tuple[Any, ...]) -> list[Any]:
         return [self.item.dump(element) for element in value]
 
@@ -317,6 +331,9 @@ class Nested(Codec):
             raise FactError(f"expected an object, got {_describe(value)}")
         return build(self.record, value, catalogue)
 
+    def load(self, value: Any, catalogue: Catalogue) -> Any:
+        return load_record(self.record, value, catalogue)
+
     def dump(self, value: Any) -> dict[str, Any]:
         return dump_fields(value)
 
@@ -336,6 +353,9 @@ class AnyFact(Codec):
         if not isinstance(value, Mapping):
             raise FactError(f"expected a whole fact as an object, got {_describe(value)}")
         return catalogue.parse(value)
+
+    def load(self, value: Any, catalogue: Catalogue) -> Any:
+        return catalogue.load(value)
 
     def dump(self, value: Any) -> dict[str, Any]:
         return value.to_dict()
@@ -455,6 +475,27 @@ def build(record: type, data: Mapping[str, Any], catalogue: Catalogue, skip: fro
     if check is not None:
         check()
     return instance
+
+
+_LOADERS: dict[type, list[tuple[str, Codec | None]]] = {}
+
+
+def load_record(record: type, data: Mapping[str, Any], catalogue: Catalogue) -> Any:
+    """An instance of ``record`` from the interchange form ``dump_fields`` wrote, trusted: nothing is checked again.
+
+    Stored facts were checked field by field when appended, and the hash chain shows whether
+    they changed since, so reading them back need not pay for parsing again (about four times
+    faster than ``build``). Never use it on input from outside the store.
+    """
+    loaders = _LOADERS.get(record)
+    if loaders is None:
+        loaders = _LOADERS[record] = [(name, None if codec.plain else codec) for name, codec, _ in codec_fields(record)]
+    values: dict[str, Any] = {}
+    for name, codec in loaders:
+        value = data.get(name)
+        if value is not None:
+            values[name] = value if codec is None else codec.load(value, catalogue)
+    return record(**values)
 
 
 _WRITERS: dict[type, tuple[list[tuple[str, Codec | None]], list[tuple[str, Codec]]]] = {}

@@ -12,13 +12,14 @@ from typing import Any
 
 from events.errors import closest
 from ledger.appending import AppendResult, BatchBuilder, Incoming
-from ledger.errors import PluginError, ViewError
+from ledger.engine import Engine, Folding, answer, start
+from ledger.errors import ViewError
 from ledger.host import PluginHost, load
 from ledger.memory import collector_paused
 from ledger.problems import Problem
 from ledger.records import Recorded
-from ledger.store import Store, write_with_retries
-from ledger.timeline import known, registered_parties, resolve, story
+from ledger.store import CORRECTION_KINDS, Store, write_with_retries
+from ledger.timeline import registered_parties, resolve, story, until
 from ledger.views import Query, Row, View
 
 
@@ -28,6 +29,7 @@ class Ledger:
     def __init__(self, url: str | None = None, *, plugins: Iterable[str] = (), host: PluginHost | None = None) -> None:
         self.host = host or load(plugins)
         self.store = Store(url, self.host)
+        self.engine = Engine(self.store)
 
     def close(self) -> None:
         self.store.close()
@@ -47,25 +49,41 @@ class Ledger:
     def append(self, incoming: Iterable[Incoming]) -> AppendResult:
         """Store the facts as one all-or-nothing batch; facts whose key is already there are skipped."""
         with collector_paused():
-            builder = BatchBuilder(self.host, list(incoming))
+            builder = BatchBuilder(self.host, list(incoming), self.store)
             return write_with_retries(self.store, builder.build)  # type: ignore[no-any-return]
 
     # --- reading ------------------------------------------------------------------------
 
     def records(self, known_at: datetime | None = None) -> Sequence[Recorded]:
-        """Stored facts in recording order, as stored (corrections are facts of their own here).
-
-        A copy: the store's own list grows with every append, and a caller's snapshot must not.
-        """
-        return list(known(self.store.records(), known_at))
+        """Stored facts in recording order, as stored (corrections are facts of their own here)."""
+        with collector_paused():
+            return self.store.records(self.store.known_position(known_at))
 
     def story(self, as_of: date | None = None, known_at: datetime | None = None) -> Sequence[Recorded]:
-        return story(self.store.records(), as_of=as_of, known_at=known_at)
+        """The whole story at a moment, resolved and in effective order (read whole: for checks and tests)."""
+        return story(self.records(known_at), as_of=as_of)
 
     def view(self, name: str, query: Query) -> list[Row]:
         view = self.host.view(name)
         self._check_parties(view, query)
-        return run_view(view, self.host.view_providers[name], self.story(query.as_of, query.known_at), query)
+        with collector_paused():
+            state = self.state(view, query)
+        return answer(view, self.host.view_providers[name], state, query)
+
+    def state(self, view: View[Any], query: Query) -> Any:
+        """The view's state for the query: folded from the facts it needs, or from its best checkpoint."""
+        plugin = self.host.view_providers[view.name]
+        head = self.store.known_position(query.known_at)
+        subjects = view.subjects(query)
+        if subjects is not None:
+            return self.engine.scoped_state(view, plugin, query, frozenset(subjects), head)
+        return self.engine.states([(view, plugin)], query.as_of, head)[0]
+
+    def states(self, views: Sequence[View[Any]], as_of: date | None, known_at: datetime | None) -> list[Any]:
+        """Several views' states at one moment, in one pass over the facts."""
+        head = self.store.known_position(known_at)
+        with collector_paused():
+            return self.engine.states([(view, self.host.view_providers[view.name]) for view in views], as_of, head)
 
     def _check_parties(self, view: View[Any], query: Query) -> None:
         """A party option must name a registered party: a typo would otherwise answer with nothing."""
@@ -74,9 +92,21 @@ class Ledger:
             if option.kind == "party" and value is not None:
                 self.require_party(f"--{option.name.replace('_', '-')}", value)
 
+    def parties(self) -> set[str]:
+        """Registered parties now (a retracted registration no longer counts), read from registrations alone."""
+        head = self.store.head().position
+        records = self.store.with_targets(self.store.of_kinds(["party.registered", *CORRECTION_KINDS], head), head)
+        return registered_parties(resolve(records))
+
+    def registrations(self, as_of: date | None = None, known_at: datetime | None = None) -> list[Recorded]:
+        """The party registrations in force at a moment, corrections applied."""
+        head = self.store.known_position(known_at)
+        records = self.store.with_targets(self.store.of_kinds(["party.registered", *CORRECTION_KINDS], head), head)
+        return [r for r in until(resolve(records), as_of) if r.kind == "party.registered"]
+
     def require_party(self, where: str, slug: str) -> None:
         """Raise a one-line error, with the closest registered slug, unless ``slug`` names a party."""
-        known = registered_parties(resolve(self.store.records()))  # a retracted registration no longer counts
+        known = self.parties()
         if slug not in known:
             raise ViewError(f"{where}: unknown party {slug!r}{_closest(slug, known)}")
 
@@ -91,31 +121,11 @@ class Ledger:
 
 
 def run_view(view: View[Any], plugin: str, records: Sequence[Recorded], query: Query) -> list[Row]:
-    """Fold and answer; a failure inside a plugin names the plugin and the fact it was folding."""
-    from ledger.errors import LedgerError
-
-    try:
-        state = view.initial(query)
-    except LedgerError:
-        raise
-    except Exception as error:
-        raise PluginError(f"plugin {plugin}: view {view.name} failed to start: {type(error).__name__}: {error}") from error
-    apply = view.apply
+    """Fold ``records`` (already resolved and ordered) from scratch and answer; failures name the plugin and fact."""
+    folding = Folding(view, plugin, start(view, plugin, query), None)
     for record in records:
-        try:
-            state = apply(state, record)
-        except LedgerError:
-            raise
-        except Exception as error:
-            raise PluginError(
-                f"plugin {plugin}: view {view.name} failed on {record.describe()}: {type(error).__name__}: {error}"
-            ) from error
-    try:
-        return view.rows(state, query)
-    except LedgerError:
-        raise
-    except Exception as error:
-        raise PluginError(f"plugin {plugin}: view {view.name} failed to answer: {type(error).__name__}: {error}") from error
+        folding.apply(record)
+    return answer(view, plugin, folding.state, query)
 
 
 def _closest(word: str, known: set[str]) -> str:

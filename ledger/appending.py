@@ -2,6 +2,10 @@
 
 Everything here runs before anything is written, and any problem rejects the whole batch
 with a message that names the place (file and line) and the field.
+
+The cost follows the batch, not the ledger: keys and ids are looked up in the index,
+registrations and corrections (few) are read whole, and plugin validations see only the
+facts that share a subject (a party, an escrow account) with the batch.
 """
 
 from __future__ import annotations
@@ -12,10 +16,15 @@ from datetime import UTC, datetime, timedelta
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from events import Fact
+from events.corrections import FactCorrected, FactRetracted
 from events.errors import closest
+from events.parties import PartyRegistered
 from ledger.errors import RejectedError
 from ledger.host import PluginHost
+from ledger.indexing import index_rows
+from ledger.persistence import IndexRow
 from ledger.records import Recorded
+from ledger.store import Head, Store
 from ledger.timeline import CORRECTION_KINDS, FactIndex, registered_parties, resolve
 
 FACT_NAMESPACE = uuid5(NAMESPACE_URL, "dealledger:fact")
@@ -50,23 +59,28 @@ def fact_id(fact: Fact) -> str:
 
 
 class BatchBuilder:
-    """Checks a batch against the ledger as it stands and numbers its facts."""
+    """Checks a batch against the ledger as it stands (``head``) and numbers its facts."""
 
-    def __init__(self, host: PluginHost, incoming: Sequence[Incoming]) -> None:
+    def __init__(self, host: PluginHost, incoming: Sequence[Incoming], store: Store) -> None:
         self.host = host
         self.incoming = incoming
+        self.store = store
+        self._ids = [fact_id(item.fact) if item.id is None else item.id for item in incoming]
 
-    def build(self, existing: Sequence[Recorded]) -> tuple[list[Recorded], AppendResult]:
-        index = FactIndex(existing)
-        retracted = {record.fact.fact for record in existing if record.kind == "fact.retracted"}  # type: ignore[attr-defined]
-        parties = self._parties(existing)
+    def build(self, head: Head) -> tuple[list[Recorded], list[IndexRow], AppendResult]:
+        store = self.store
+        upto = head.position
+        index = FactIndex(self._known(upto))
+        amendments = store.of_kinds(["party.registered", *CORRECTION_KINDS], upto)
+        retracted = {record.fact.fact for record in amendments if isinstance(record.fact, FactRetracted)}
+        parties = self._parties(amendments)
         batch: list[Recorded] = []
         places: dict[str, str] = {}
         unchanged = 0
-        seq = existing[-1].seq if existing else 0
-        recorded = recorded_time(existing)
-        reregistered: list[str] = []  # places of corrections or retractions of a party's registration
-        for item in self.incoming:
+        seq = upto
+        recorded = recorded_time(head)
+        reregistered: list[tuple[str, str]] = []  # (place, slug) of corrections or retractions of a registration
+        for item, new_id in zip(self.incoming, self._ids, strict=True):
             fact = item.fact
             known = index.by_id.get(item.id) if item.id is not None else None
             if known is None and fact.key is not None:
@@ -82,28 +96,49 @@ class BatchBuilder:
                     " to change it, append a fact.corrected naming it"
                 )
             self._check_parties(item, parties)
-            if fact.kind in CORRECTION_KINDS and self._check_target(item, index, retracted).kind == "party.registered":
-                reregistered.append(item.place)
+            if isinstance(fact, FactCorrected | FactRetracted):
+                target = self._check_target(item, fact, index, retracted, upto)
+                if isinstance(target.fact, PartyRegistered):
+                    reregistered.append((item.place, target.fact.party))
             if item.recorded is not None:
-                recorded = self._imported_time(item, existing, batch)
+                recorded = self._imported_time(item, head, batch)
             seq += 1
-            record = Recorded(item.id or fact_id(fact), seq, recorded, fact)
+            record = Recorded(new_id, seq, recorded, fact)
             batch.append(record)
             places[record.id] = item.place
             index.add(record)
-            if fact.kind == "fact.retracted":
-                retracted.add(fact.fact)  # type: ignore[attr-defined]
-        if reregistered:
-            self._check_registrations([*existing, *batch], reregistered[0])
+            if isinstance(fact, FactRetracted):
+                retracted.add(fact.fact)
         if batch:
+            rows = index_rows(batch, store)
+            existing = self._neighbourhood(rows, amendments, upto)
+            if reregistered:
+                self._check_registrations(existing, batch, reregistered)
             self._validate(existing, batch, places)
-        return batch, AppendResult(tuple(batch), unchanged)
+        else:
+            rows = []
+        return batch, rows, AppendResult(tuple(batch), unchanged)
 
-    @staticmethod
-    def _check_registrations(records: Sequence[Recorded], place: str) -> None:
+    def _known(self, upto: int) -> list[Recorded]:
+        """The stored facts that share an id or key with the batch: all a key check needs."""
+        keys = [item.fact.key for item in self.incoming if item.fact.key is not None]
+        entries = self.store.entries(ids=self._ids, keys=keys)
+        return self.store.at_positions(entry.position for entry in entries if entry.position <= upto)
+
+    def _neighbourhood(self, rows: Sequence[IndexRow], amendments: Sequence[Recorded], upto: int) -> list[Recorded]:
+        """Every stored fact that shares a subject with the batch, plus registrations, corrections and their targets."""
+        subjects = {subject for row in rows for subject in row.subjects}
+        return self.store.with_targets([*self.store.about(subjects, upto), *amendments], upto)
+
+    def _check_registrations(
+        self, existing: Sequence[Recorded], batch: Sequence[Recorded], changed: list[tuple[str, str]]
+    ) -> None:
         """After a registration is retracted or corrected, every fact in force must still name registered parties."""
-        story = resolve(records)
+        upto = existing[-1].seq if existing else 0
+        naming = self.store.with_targets([*existing, *self.store.about({slug for _, slug in changed}, upto)], upto)
+        story = resolve([*naming, *batch])
         registered = registered_parties(story)
+        place = changed[0][0]
         for record in story:
             for path, slug in record.fact.party_fields():
                 if slug not in registered and not (record.kind == "party.registered" and path == "party"):
@@ -113,7 +148,7 @@ class BatchBuilder:
                     )
 
     @staticmethod
-    def _imported_time(item: Incoming, existing: Sequence[Recorded], batch: Sequence[Recorded]) -> datetime:
+    def _imported_time(item: Incoming, head: Head, batch: Sequence[Recorded]) -> datetime:
         """An imported fact keeps its recorded time, which must not go back in time."""
         assert item.recorded is not None
         if item.recorded > datetime.now(UTC) + CLOCK_SKEW:
@@ -121,24 +156,23 @@ class BatchBuilder:
                 f"{item.place}: recorded: {item.recorded.isoformat()} is in the future; every later append would be"
                 " recorded after it and --known-at would stop making sense"
             )
-        if existing and item.recorded <= existing[-1].recorded:
+        if head.recorded is not None and item.recorded <= head.recorded:
             raise RejectedError(
                 f"{item.place}: recorded: {item.recorded.isoformat()} is not after the ledger's last recorded time"
-                f" {existing[-1].recorded.isoformat()}; an export can only be imported into an empty ledger or continue it"
+                f" {head.recorded.isoformat()}; an export can only be imported into an empty ledger or continue it"
             )
         if batch and item.recorded < batch[-1].recorded:
             raise RejectedError(f"{item.place}: recorded: {item.recorded.isoformat()} goes back in time")
         return item.recorded
 
-    def _parties(self, existing: Sequence[Recorded]) -> set[str]:
+    def _parties(self, amendments: Sequence[Recorded]) -> set[str]:
         """Registered slugs: in force in the ledger (not retracted), or anywhere in this batch (a batch is one whole)."""
-        registrations = [r for r in existing if r.kind == "party.registered" or r.kind in CORRECTION_KINDS]
-        known = registered_parties(resolve(registrations))
+        known = registered_parties(resolve(amendments))
         for fact in (i.fact for i in self.incoming):
-            if fact.kind == "party.registered":
-                known.add(fact.party)  # type: ignore[attr-defined]
-            elif fact.kind == "fact.corrected" and fact.replacement.kind == "party.registered":  # type: ignore[attr-defined]
-                known.add(fact.replacement.party)  # type: ignore[attr-defined]
+            if isinstance(fact, PartyRegistered):
+                known.add(fact.party)
+            elif isinstance(fact, FactCorrected) and isinstance(fact.replacement, PartyRegistered):
+                known.add(fact.replacement.party)
         return known
 
     def _check_parties(self, item: Incoming, parties: set[str]) -> None:
@@ -152,18 +186,24 @@ class BatchBuilder:
                     f"{item.place}: {path}: unknown party {slug!r}; {hint}register it first with a party.registered fact"
                 )
 
-    def _check_target(self, item: Incoming, index: FactIndex, retracted: set[str]) -> Recorded:
-        fact = item.fact
-        ref: str = fact.fact  # type: ignore[attr-defined]
+    def _check_target(
+        self, item: Incoming, fact: FactCorrected | FactRetracted, index: FactIndex, retracted: set[str], upto: int
+    ) -> Recorded:
+        ref = fact.fact
         target = index.find(ref)
+        if target is None:
+            entry = self.store.entry(ref, upto)
+            if entry is not None:
+                target = self.store.at_positions([entry.position])[0]
+                index.add(target)
         if target is None:
             raise RejectedError(f"{item.place}: fact: no recorded fact has the id or key {ref!r}")
         if target.kind in CORRECTION_KINDS:
             raise RejectedError(f"{item.place}: fact: {ref!r} is a {target.kind}; correct or retract the original fact")
         if target.id in retracted or (target.key is not None and target.key in retracted) or ref in retracted:
             raise RejectedError(f"{item.place}: fact: {ref!r} was retracted; record a new fact instead")
-        if fact.kind == "fact.corrected":
-            replacement: Fact = fact.replacement  # type: ignore[attr-defined]
+        if isinstance(fact, FactCorrected):
+            replacement = fact.replacement
             if replacement.kind != target.kind:
                 raise RejectedError(
                     f"{item.place}: replacement.kind: a correction must keep the kind {target.kind!r}, not {replacement.kind!r}"
@@ -193,11 +233,9 @@ class BatchBuilder:
         raise RejectedError(f"{place}: {first}{more}")
 
 
-def recorded_time(existing: Sequence[Recorded]) -> datetime:
+def recorded_time(head: Head) -> datetime:
     """Now, in UTC, but always later than the last batch: recorded times strictly increase batch by batch."""
     now = datetime.now(UTC)
-    if existing and now <= existing[-1].recorded:
-        now = existing[-1].recorded + timedelta(microseconds=1)
+    if head.recorded is not None and now <= head.recorded:
+        now = head.recorded + timedelta(microseconds=1)
     return now
-
-

@@ -1,35 +1,51 @@
-"""The fact store: an eventsourcing application whose one event stream is the ledger.
+"""The fact store: an eventsourcing application whose one event stream is the ledger, and its index.
 
 Every fact is one ``FactRecorded`` event in a single stream; its version is the fact's
-position. That stream's version is also the optimistic lock: two writers who read the
-same head both try to store the next version, the database keeps one, and the loser
-re-reads, re-validates and tries again. One ``insert_events`` call is one transaction, so a
-batch is stored whole or not at all.
+position. That stream's version is also the optimistic lock: two writers who read the same
+head both try to store the next version, the database keeps one, and the loser re-reads,
+re-validates and tries again. One ``insert_events`` call is one transaction, so a batch is
+stored whole or not at all, with its index rows (``ledger.persistence``) in the same
+transaction.
+
+Reads go through the index: by position, by subject (a party or an escrow account), by kind,
+or along the effective-date axis, so a question reads the facts it needs rather than the
+whole ledger. Stored facts are decoded on a trusted fast path (``Catalogue.load``): they
+were checked when appended, and the hash chain tells whether they changed since.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from types import ModuleType
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError, Transcoder
 
 from events import FactError
-from ledger import backends
+from ledger import persistence
 from ledger.errors import ConcurrencyError, LedgerError
 from ledger.host import PluginHost
-from ledger.memory import collector_paused
+from ledger.persistence import FACTS_TABLE, GENESIS_HASH, LEDGER_ID, SUBJECTS_TABLE, IndexRow
 from ledger.records import Recorded
 from ledger.transcoding import FastJSONTranscoder
 
-LEDGER_ID = uuid5(NAMESPACE_URL, "dealledger:ledger")
-"""The id of the one stream that holds every fact."""
-
 PAGE_SIZE = 5_000
+IN_CHUNK = 500
+"""Values in one ``IN (...)`` list: well under every backend's limit on bound parameters."""
 MAX_ATTEMPTS = 50
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CORRECTION_KINDS = ("fact.corrected", "fact.retracted")
+
+_RECORDS = (
+    f"SELECT f.position, f.fact_id, f.recorded_us, e.state FROM {FACTS_TABLE} f "
+    "JOIN {events} e ON e.originator_id = ? AND e.originator_version = f.position "
+)
 
 
 class FactRecorded(DomainEvent):
@@ -43,8 +59,8 @@ class FactRecorded(DomainEvent):
     fact: dict[str, Any]
 
 
-class LedgerApplication(Application[UUID]):
-    """The eventsourcing application behind a ledger; its recorder and mapper do all storage."""
+class LedgerApplication(Application[Any]):
+    """The eventsourcing application behind a ledger; its recorder and mapper do all storage of events."""
 
     name = "dealledger"
 
@@ -54,69 +70,232 @@ class LedgerApplication(Application[UUID]):
         return transcoder
 
 
+@dataclass(frozen=True)
+class Head:
+    """The last stored fact: its position, recorded time and chain hash (position 0: an empty ledger)."""
+
+    position: int
+    recorded: datetime | None
+    hash: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A fact's index row, read back: enough to find it, order it and tell what it can change."""
+
+    position: int
+    fact_id: str
+    key: str | None
+    kind: str
+    effective: date
+    touch: date
+
+
+def to_us(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def datetime_now_us() -> int:
+    return to_us(datetime.now(UTC))
+
+
+def from_us(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
 class Store:
-    """Reads and writes facts through the eventsourcing recorder; knows nothing of validation."""
+    """Reads and writes facts through the eventsourcing recorder and the index; knows nothing of validation."""
 
     def __init__(self, url: str | None, host: PluginHost) -> None:
-        self.backend = backends.backend_for(backends.resolve_url(url))
+        self.backend = persistence.backend_for(persistence.resolve_url(url))
         self.host = host
-        backends.prepare(self.backend)
         try:
+            module: ModuleType = importlib.import_module(f"ledger.persistence.{self.backend.kind}")
+            if self.backend.kind == "postgres":
+                module.prepare(self.backend)
             self.app = LedgerApplication(env={"CREATE_TABLE": "y", **self.backend.env})
-            backends.guard(self.backend, self.app.recorder)
+            module.guard(self.app.recorder)
+            database_class = {"sqlite": "SQLiteDatabase", "postgres": "PostgresDatabase", "sqlalchemy": "SQLAlchemyDatabase"}
+            self.db: persistence.Database = getattr(module, database_class[self.backend.kind])(self.app.recorder)
+            self._catch_up_index()
         except PersistenceError as error:
             raise LedgerError(f"cannot open the store {self.backend.safe_url}: {_first_line(error)}") from None
         except ImportError as error:
             raise LedgerError(f"the store {self.backend.safe_url} needs a driver that is not installed: {error}") from None
-        self._records: list[Recorded] = []
-        self._last_notification = 0
 
     def close(self) -> None:
         self.app.close()
 
-    # --- reading ------------------------------------------------------------------------
-
-    def records(self) -> list[Recorded]:
-        """Every stored fact in recording order (read incrementally: only what is new is fetched)."""
-        with collector_paused():
-            return self._read_new()
-
-    def _read_new(self) -> list[Recorded]:
-        recorder = self.app.recorder
-        to_domain_event = self.app.mapper.to_domain_event
-        parse = self.host.catalogue.parse
-        while True:
-            try:
-                page = recorder.select_notifications(
-                    start=self._last_notification, limit=PAGE_SIZE, inclusive_of_start=False
-                )
-            except PersistenceError as error:
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self.db.rows(sql, params)
+        except PersistenceError as error:
+            raise LedgerError(f"cannot read the store {self.backend.safe_url}: {_first_line(error)}") from None
+        except Exception as error:  # the drivers' own errors (sqlite3, psycopg) when not wrapped by the library
+            if type(error).__module__.split(".")[0] in ("sqlite3", "psycopg", "sqlalchemy", "pymysql"):
                 raise LedgerError(f"cannot read the store {self.backend.safe_url}: {_first_line(error)}") from None
-            for notification in page:
-                event = to_domain_event(notification)
-                if not isinstance(event, FactRecorded):
-                    continue
-                try:
-                    fact = parse(event.fact)
-                except FactError as error:
-                    raise LedgerError(
-                        f"stored fact #{event.originator_version} cannot be read: {error}"
-                        " (is the plugin that provides its kind installed?)"
-                    ) from None
-                self._records.append(Recorded(event.fact_id, event.originator_version, event.timestamp, fact))
-            if page:
-                self._last_notification = page[-1].id
-            if len(page) < PAGE_SIZE:
-                return self._records
+            raise
 
-    @property
-    def head(self) -> int:
-        return self._records[-1].seq if self._records else 0
+    # --- the index ----------------------------------------------------------------------
+
+    def head(self) -> Head:
+        found = self._rows(f"SELECT position, recorded_us, hash FROM {FACTS_TABLE} ORDER BY position DESC LIMIT 1")
+        if not found:
+            return Head(0, None, GENESIS_HASH)
+        position, micros, digest = found[0]
+        return Head(int(position), from_us(int(micros)), digest)
+
+    def known_position(self, known_at: datetime | None) -> int:
+        """The last position recorded at or before ``known_at`` (the head when None)."""
+        if known_at is None:
+            return self.head().position
+        found = self._rows(f"SELECT MAX(position) FROM {FACTS_TABLE} WHERE recorded_us <= ?", (to_us(known_at),))
+        return int(found[0][0] or 0)
+
+    def hash_at(self, position: int) -> str | None:
+        if position == 0:
+            return GENESIS_HASH
+        found = self._rows(f"SELECT hash FROM {FACTS_TABLE} WHERE position = ?", (position,))
+        return found[0][0] if found else None
+
+    def min_touch(self, after: int, upto: int) -> date | None:
+        """The earliest date any fact in positions (after, upto] can change: what invalidates a checkpoint."""
+        if upto <= after:
+            return None
+        found = self._rows(f"SELECT MIN(touch) FROM {FACTS_TABLE} WHERE position > ? AND position <= ?", (after, upto))
+        return date.fromisoformat(found[0][0]) if found and found[0][0] else None
+
+    def entries(self, *, ids: Iterable[str] = (), keys: Iterable[str] = ()) -> list[Entry]:
+        """Index rows of the facts with these ids or keys."""
+        found: list[Entry] = []
+        for column, values in (("fact_id", list(dict.fromkeys(ids))), ("fact_key", list(dict.fromkeys(keys)))):
+            for start in range(0, len(values), IN_CHUNK):
+                chunk = values[start : start + IN_CHUNK]
+                found += self._entries(f"{column} IN ({', '.join('?' * len(chunk))})", chunk)
+        return found
+
+    def entry(self, ref: str, upto: int | None = None) -> Entry | None:
+        """The fact a reference names: its id, its key, or a unique id prefix of 8 characters or more."""
+        for entry in self.entries(ids=[ref], keys=[ref]):
+            if upto is None or entry.position <= upto:
+                return entry
+        if len(ref) >= 8 and all(c in "0123456789abcdef" for c in ref):
+            matches = self._entries("fact_id LIKE ?", [f"{ref}%"])
+            matches = [m for m in matches if upto is None or m.position <= upto]
+            if len(matches) == 1:
+                return matches[0]
+        return None
+
+    def _entries(self, where: str, params: Sequence[Any]) -> list[Entry]:
+        rows = self._rows(f"SELECT position, fact_id, fact_key, kind, effective, touch FROM {FACTS_TABLE} WHERE {where}", params)
+        return [
+            Entry(int(p), i, k, kind, date.fromisoformat(e), date.fromisoformat(t)) for p, i, k, kind, e, t in rows
+        ]
+
+    # --- reading facts ------------------------------------------------------------------
+
+    def records(self, upto: int | None = None) -> list[Recorded]:
+        """Every stored fact up to position ``upto`` (all when None), in recording order."""
+        return list(self.iter_records(upto))
+
+    def iter_records(self, upto: int | None = None) -> Iterator[Recorded]:
+        last = 0
+        limit = upto if upto is not None else self.head().position
+        while last < limit:
+            page = self._decode(
+                self._rows(
+                    _RECORDS + "WHERE f.position > ? AND f.position <= ? ORDER BY f.position LIMIT ?",
+                    (self.db.ledger_id, last, limit, PAGE_SIZE),
+                )
+            )
+            if not page:
+                return
+            yield from page
+            last = page[-1].seq
+
+    def at_positions(self, positions: Iterable[int]) -> list[Recorded]:
+        wanted = sorted(set(positions))
+        found: list[Recorded] = []
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            found += self._decode(
+                self._rows(
+                    _RECORDS + f"WHERE f.position IN ({', '.join('?' * len(chunk))}) ORDER BY f.position",
+                    (self.db.ledger_id, *chunk),
+                )
+            )
+        return found
+
+    def about(self, subjects: Iterable[str], upto: int) -> list[Recorded]:
+        """Facts up to ``upto`` that name any of the subjects (parties, escrow accounts), in recording order."""
+        wanted = sorted(set(subjects))
+        positions: set[int] = set()
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            rows = self._rows(
+                f"SELECT position FROM {SUBJECTS_TABLE} WHERE subject IN ({', '.join('?' * len(chunk))}) AND position <= ?",
+                (*chunk, upto),
+            )
+            positions.update(int(row[0]) for row in rows)
+        return self.at_positions(positions)
+
+    def of_kinds(self, kinds: Iterable[str], upto: int) -> list[Recorded]:
+        """Facts of these kinds up to ``upto``, in recording order."""
+        wanted = sorted(set(kinds))
+        if not wanted:
+            return []
+        rows = self._rows(
+            _RECORDS + f"WHERE f.kind IN ({', '.join('?' * len(wanted))}) AND f.position <= ? ORDER BY f.position",
+            (self.db.ledger_id, *wanted, upto),
+        )
+        return self._decode(rows)
+
+    def effective_between(self, after: date | None, through: date | None, upto: int) -> Iterator[Recorded]:
+        """Facts (corrections and retractions left out) with ``after < effective <= through``, stored at or before
+        ``upto``, in effective order (recording order within a date), read a page at a time."""
+        day = after.isoformat() if after else ""
+        end = through.isoformat() if through else "9999-99-99"
+        position = 0
+        excluded = ", ".join(f"'{kind}'" for kind in CORRECTION_KINDS)
+        sql = _RECORDS + (
+            f"WHERE f.position <= ? AND f.kind NOT IN ({excluded}) AND f.effective <= ? "
+            "AND (f.effective > ? OR (f.effective = ? AND f.position > ?)) ORDER BY f.effective, f.position LIMIT ?"
+        )
+        while True:
+            rows = self._rows(sql, (self.db.ledger_id, upto, end, day, day, position, PAGE_SIZE))
+            page = self._decode(rows)
+            yield from page
+            if len(page) < PAGE_SIZE:
+                return
+            day, position = page[-1].fact.effective.isoformat(), page[-1].seq
+
+    def with_targets(self, records: Iterable[Recorded], upto: int) -> list[Recorded]:
+        """``records`` plus the facts their corrections and retractions name, in recording order (for ``resolve``)."""
+        found = {record.seq: record for record in records}
+        refs = {record.fact.fact for record in found.values() if record.kind in CORRECTION_KINDS}  # type: ignore[attr-defined]
+        wanted = [entry.position for ref in refs if (entry := self.entry(ref, upto)) and entry.position not in found]
+        found.update((record.seq, record) for record in self.at_positions(wanted))
+        return [found[seq] for seq in sorted(found)]
+
+    def _decode(self, rows: Sequence[tuple[Any, ...]]) -> list[Recorded]:
+        load = self.host.catalogue.load
+        loads = orjson.loads
+        records: list[Recorded] = []
+        for position, fact_id, micros, state in rows:
+            data = loads(bytes(state))
+            try:
+                fact = load(data["fact"])
+            except (FactError, KeyError, TypeError, ValueError) as error:
+                raise LedgerError(
+                    f"stored fact #{position} cannot be read: {error} (is the plugin that provides its kind installed?)"
+                ) from None
+            records.append(Recorded(fact_id, int(position), from_us(int(micros)), fact))
+        return records
 
     # --- writing ------------------------------------------------------------------------
 
-    def write(self, batch: Sequence[Recorded]) -> bool:
-        """Store the batch in one transaction. False when another writer took those positions first."""
+    def write(self, batch: Sequence[Recorded], index: Sequence[IndexRow]) -> bool:
+        """Store the batch and its index rows in one transaction. False when another writer took those positions first."""
         if not batch:
             return True
         to_stored_event = self.app.mapper.to_stored_event
@@ -133,7 +312,7 @@ class Store:
             for record in batch
         ]
         try:
-            notification_ids = self.app.recorder.insert_events(stored)
+            self.app.recorder.insert_events(stored, index=index)
         except IntegrityError:
             return False
         except OperationalError as error:
@@ -142,23 +321,39 @@ class Store:
             raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {_first_line(error)}") from None
         except PersistenceError as error:
             raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {_first_line(error)}") from None
-        if self.head == batch[0].seq - 1 and notification_ids:
-            # The write took the positions right after what we had read, so nobody wrote in
-            # between: the batch joins the cache without being read back and parsed again.
-            self._records.extend(batch)
-            self._last_notification = max(notification_ids)
         return True
+
+    def _catch_up_index(self) -> None:
+        """Index events stored before the index existed (a ledger from an earlier version), once, in one transaction."""
+        indexed = self.head().position
+        recorder = self.app.recorder
+        newest = recorder.select_events(LEDGER_ID, desc=True, limit=1)
+        if not newest or newest[0].originator_version <= indexed:
+            return
+        from ledger.indexing import index_rows
+
+        previous = self.hash_at(indexed) or GENESIS_HASH
+        events = recorder.select_events(LEDGER_ID, gt=indexed)
+        to_domain_event = self.app.mapper.to_domain_event
+        records = []
+        for stored in events:
+            event = to_domain_event(stored)
+            fact = self.host.catalogue.load(event.fact)
+            records.append(Recorded(event.fact_id, event.originator_version, event.timestamp, fact))
+        rows = index_rows(records, self)
+        facts, subjects = persistence.index_parameters(rows, [stored.state for stored in events], previous)
+        self.db.write([(persistence.INSERT_FACT, facts), (persistence.INSERT_SUBJECT, subjects)])
 
 
 def write_with_retries(store: Store, build: Any) -> Any:
-    """Run ``build(records) -> (batch, result)`` against fresh state until its batch is stored.
+    """Run ``build(head) -> (batch, index, result)`` against fresh state until its batch is stored.
 
-    ``build`` re-validates from scratch each time, so a writer who lost a race sees the
-    winner's facts (its keys, its holdings) before trying again.
+    ``build`` re-validates each time, so a writer who lost a race sees the winner's facts
+    (its keys, its holdings) before trying again.
     """
     for _ in range(MAX_ATTEMPTS):
-        batch, result = build(store.records())
-        if store.write(batch):
+        batch, index, result = build(store.head())
+        if store.write(batch, index):
             return result
     raise ConcurrencyError(f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the ledger; try again")
 
@@ -166,4 +361,3 @@ def write_with_retries(store: Store, build: Any) -> Any:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-

@@ -55,17 +55,31 @@ class Query:
 class View(Generic[State]):
     """Base class of projections; subclass it and register an instance through ``dealledger_views``.
 
-    ``apply`` may update the state in place, but must return it: the host owns each state
-    and never shares one between two replays.
+    The state is one fold for every party: ``initial`` is called without options (the host
+    shares a state between questions and saves it as checkpoints), and ``rows`` answers the
+    options asked. ``apply`` may update the state in place, but must return it: the host owns
+    each state and never shares one between two folds. Bump ``state_version`` whenever the
+    state's shape changes, so checkpoints of the old shape are never read.
     """
 
     name: str = ""
     help: str = ""
     columns: tuple[str, ...] = ()
     options: tuple[Option, ...] = ()
+    state_version: str = "1"
+    always: tuple[str, ...] = ()
+    """Kinds a scoped fold (see ``subjects``) reads whatever they name (rates, registrations)."""
 
     def initial(self, query: Query) -> State:
         raise NotImplementedError
+
+    def subjects(self, query: Query) -> frozenset[str] | None:
+        """The parties whose facts (plus the ``always`` kinds) are all this query needs, or None for the whole story.
+
+        Return a set only when the rows asked for depend on nothing else: the host then reads
+        just those facts through the index instead of folding the ledger.
+        """
+        return None
 
     def apply(self, state: State, record: Recorded) -> State:
         raise NotImplementedError

@@ -43,12 +43,8 @@ class Valuation(NamedTuple):
 
 @dataclass
 class Holdings:
-    """The fold behind ``ownership`` and ``portfolio``: cap tables, what each holder paid, valuations, rates.
+    """The fold behind ``ownership`` and ``portfolio``: cap tables, what each holder paid, valuations, rates."""
 
-    ``company`` narrows the fold to one company, which is all ``ownership --company`` needs.
-    """
-
-    company: str | None = None
     tables: CapTables = field(default_factory=CapTables)
     payments: dict[tuple[str, str], list[Payment]] = field(default_factory=dict)
     valuations: dict[str, Valuation] = field(default_factory=dict)
@@ -60,7 +56,7 @@ class Holdings:
             self.rates.add(fact)
             return
         company = getattr(fact, "company", None)
-        if company is None or (self.company is not None and company != self.company):
+        if company is None:
             return
         if fact.kind in OWNERSHIP_KINDS:
             self.tables.apply(fact)
@@ -105,7 +101,12 @@ class OwnershipView(View[Holdings]):
     options = (Option("company", "the company (default: every company, one row per company and holder)", kind="party"),)
 
     def initial(self, query: Query) -> Holdings:
-        return Holdings(company=query.get("company"))
+        return Holdings()
+
+    def subjects(self, query: Query) -> frozenset[str] | None:
+        """One company's holders depend only on the facts that name it."""
+        company = query.get("company")
+        return frozenset({company}) if company else None
 
     def apply(self, state: Holdings, record: Recorded) -> Holdings:
         state.apply(record)
@@ -113,7 +114,8 @@ class OwnershipView(View[Holdings]):
 
     def rows(self, state: Holdings, query: Query) -> list[Row]:
         money = Money(state.rates, None)
-        companies = [state.company] if state.company else sorted(state.tables.companies)
+        company = query.get("company")
+        companies = [company] if company else sorted(state.tables.companies)
         rows: list[Row] = []
         for company in companies:
             holders = sorted(state.tables.holders(company).items(), key=lambda item: (-item[1], item[0]))
@@ -147,7 +149,6 @@ class PortfolioView(View[Holdings]):
     )
 
     def initial(self, query: Query) -> Holdings:
-        required(query, "investor", self.name)
         return Holdings()
 
     def apply(self, state: Holdings, record: Recorded) -> Holdings:
@@ -256,7 +257,6 @@ class LeagueView(View[Commitments]):
     )
 
     def initial(self, query: Query) -> Commitments:
-        option_date(query, "since")
         return Commitments()
 
     def apply(self, state: Commitments, record: Recorded) -> Commitments:

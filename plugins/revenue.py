@@ -28,31 +28,41 @@ from plugins.common import PERIODS, Money, Number, Parties, Period, Rates, choic
 
 
 class Entry(NamedTuple):
-    """One movement in the provider's books: ``granted``, ``consumed``, ``released`` or ``breakage``."""
+    """One movement in a provider's books: ``granted``, ``consumed``, ``released`` or ``breakage``.
+
+    ``group`` is the provider's group (its top parent) and ``payer_groups`` the groups holding
+    a stake in the payer, both as they stood when the amount moved: the entry is from an
+    investee when the two meet.
+    """
 
     day: date
     kind: str
     amount: Decimal
     currency: str
-    from_investee: bool = False
+    group: str = ""
+    payer_groups: frozenset[str] = frozenset()
+
+    @property
+    def from_investee(self) -> bool:
+        return self.group in self.payer_groups
 
 
 @dataclass
 class RevenueBook:
-    """The fold behind ``revenue``, and behind the credit and escrow checks when ``provider`` is None.
+    """The fold behind ``revenue`` (every provider at once), and behind the credit and escrow checks.
 
     It keeps every grant and escrow account (consumption and releases must be checked against
-    all of them), and, for the provider, its entries and what it needs to tell an investee:
-    cap tables and parent links as they stood when each amount was recognised.
+    all of them), and, when ``books`` is set, every provider's entries with what tells an
+    investee: cap tables and parent links as they stood when each amount was recognised.
     """
 
-    provider: str | None = None
+    books: bool = True
     credits: Credits = field(default_factory=Credits)
     escrow: Escrow = field(default_factory=Escrow)
     tables: CapTables = field(default_factory=CapTables)
     parties: Parties = field(default_factory=Parties)
     rates: Rates = field(default_factory=Rates)
-    entries: list[Entry] = field(default_factory=list)
+    entries: dict[str, list[Entry]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     last_day: date | None = None
 
@@ -64,15 +74,14 @@ class RevenueBook:
             self.last_day = fact.effective
         if isinstance(fact, CreditsGranted):
             self.credits.grant(fact, record.id)
-            if fact.grantor == self.provider:
-                self.entries.append(Entry(fact.effective, "granted", fact.amount, fact.currency))
+            self._book(fact.grantor, Entry(fact.effective, "granted", fact.amount, fact.currency))
         elif isinstance(fact, CreditsConsumed):
             self._consumed(record, fact)
         elif isinstance(fact, EscrowDeposited):
             self.escrow.deposit(fact)
         elif isinstance(fact, EscrowReleased):
             self._released(record, fact)
-        elif self.provider is None:
+        elif not self.books:
             return
         elif fact.kind in OWNERSHIP_KINDS:
             self.tables.apply(fact)
@@ -80,6 +89,10 @@ class RevenueBook:
             self.parties.add(fact)
         elif isinstance(fact, FxRate):
             self.rates.add(fact)
+
+    def _book(self, provider: str, entry: Entry) -> None:
+        if self.books:
+            self.entries.setdefault(provider, []).append(entry)
 
     def _consumed(self, record: Recorded, fact: CreditsConsumed) -> None:
         drawn, missing = self.credits.consume(fact)
@@ -92,9 +105,9 @@ class RevenueBook:
                     (record.id,),
                 )
             )
-        if drawn and fact.grantor == self.provider:
+        if drawn and self.books:
             used = fact.amount - missing
-            self.entries.append(Entry(fact.effective, "consumed", used, fact.currency, self._from_investee(fact.grantee)))
+            self._book(fact.grantor, self._paid(fact.effective, "consumed", used, fact.currency, fact.grantor, fact.grantee))
 
     def _released(self, record: Recorded, fact: EscrowReleased) -> None:
         account, paid, missing = self.escrow.release(fact)
@@ -106,36 +119,34 @@ class RevenueBook:
                     (record.id,),
                 )
             )
-        if paid and fact.to == self.provider:
-            self.entries.append(Entry(fact.effective, "released", paid, fact.currency, self._from_investee(account.beneficiary)))
+        if paid and self.books:
+            self._book(fact.to, self._paid(fact.effective, "released", paid, fact.currency, fact.to, account.beneficiary))
 
     def _broken(self, grant: Grant, left: Decimal) -> None:
-        if grant.grantor == self.provider and grant.expires is not None:
-            self.entries.append(Entry(grant.expires, "breakage", left, grant.currency))
+        if grant.expires is not None:
+            self._book(grant.grantor, Entry(grant.expires, "breakage", left, grant.currency))
 
-    def _from_investee(self, payer: str | None) -> bool:
-        """Whether anyone in the provider's group (everyone under its top parent) holds a stake in the payer now."""
-        if payer is None or self.provider is None:
-            return False
-        group = self.parties.root(self.provider)
-        return any(self.parties.root(holder) == group for holder in self.tables.stakeholders(payer))
+    def _paid(self, day: date, kind: str, amount: Decimal, currency: str, provider: str, payer: str | None) -> Entry:
+        """Revenue paid by ``payer``, with the groups that held a stake in it then (everyone under a top parent)."""
+        holders = frozenset(self.parties.root(holder) for holder in self.tables.stakeholders(payer)) if payer else frozenset()
+        return Entry(day, kind, amount, currency, self.parties.root(provider), holders)
 
-    def horizon(self) -> date:
+    def horizon(self, provider: str) -> date:
         """The last date the facts speak of: the last fact's, or a later expiry of one of the provider's grants."""
         assert self.last_day is not None
         expiries = [
             grant.expires
             for grant in self.credits.grants
-            if grant.grantor == self.provider and grant.expires is not None and grant.outstanding
+            if grant.grantor == provider and grant.expires is not None and grant.outstanding
         ]
         return max([self.last_day, *expiries])
 
-    def breakage_through(self, day: date) -> list[Entry]:
+    def breakage_through(self, provider: str, day: date) -> list[Entry]:
         """The provider's breakage of grants expiring from the last fact's date to ``day`` (not yet folded)."""
         return [
             Entry(grant.expires, "breakage", left, grant.currency)
             for grant, left in self.credits.due_through(day)
-            if grant.grantor == self.provider and grant.expires is not None
+            if grant.grantor == provider and grant.expires is not None
         ]
 
 
@@ -175,25 +186,25 @@ class RevenueView(View[RevenueBook]):
     )
 
     def initial(self, query: Query) -> RevenueBook:
-        choice(query, "period", PERIODS, "quarter")
-        return RevenueBook(provider=required(query, "provider", self.name))
+        return RevenueBook()
 
     def apply(self, state: RevenueBook, record: Recorded) -> RevenueBook:
         state.apply(record)
         return state
 
     def rows(self, state: RevenueBook, query: Query) -> list[Row]:
+        provider = required(query, "provider", self.name)
+        length = choice(query, "period", PERIODS, "quarter")
         if state.last_day is None:
             return []
-        length = choice(query, "period", PERIODS, "quarter")
         # Without --as-of the view runs to the last date the facts speak of: the last fact, or a
         # later expiry of the provider's open grants (its breakage is known already). With --as-of
         # it runs to that date, quiet periods included: a year-end shows its deferred balance.
-        through = query.as_of or state.horizon()
+        through = query.as_of or state.horizon(provider)
         money = Money(state.rates, query.get("currency"))
         flows: dict[str, Flows] = {}
         changes: dict[str, dict[Period, Decimal]] = {}
-        for entry in [*state.entries, *state.breakage_through(through)]:
+        for entry in [*state.entries.get(provider, ()), *state.breakage_through(provider, through)]:
             period = Period.of(entry.day, length)
             sums = flows.setdefault(money.currency(entry.currency), Flows(money)).at(period)
             if entry.kind in LIABILITY:
@@ -248,7 +259,7 @@ def dealledger_validate(story: Sequence[Recorded], new: Sequence[Recorded]) -> l
     """Credits consumed beyond what the grantee has outstanding, escrow released beyond what the account holds."""
     if not any(record.kind in ACCOUNT_KINDS or record.kind in ("fact.corrected", "fact.retracted") for record in new):
         return []
-    book = RevenueBook()
+    book = RevenueBook(books=False)
     for record in story:
         if record.kind in ACCOUNT_KINDS:
             book.apply(record)
@@ -258,7 +269,7 @@ def dealledger_validate(story: Sequence[Recorded], new: Sequence[Recorded]) -> l
 @hookimpl
 def dealledger_check(story: Sequence[Recorded]) -> list[Problem]:
     """The validation problems, plus conservation of every grant and escrow account."""
-    book = RevenueBook()
+    book = RevenueBook(books=False)
     for record in story:
         book.apply(record)
     problems = list(book.problems)

@@ -245,9 +245,10 @@ def test_a_large_batch_is_stored_whole_or_not_at_all(store_url: str) -> None:
     big = [party(f"co-{n}") for n in range(2_500)]
     with Ledger(store_url) as ledger:
         ledger.append(facts(ledger, party("seed-co")))
-        batch, _ = BatchBuilder(ledger.host, facts(ledger, *big)).build(ledger.store.records())
+        batch, index, _ = BatchBuilder(ledger.host, facts(ledger, *big), ledger.store).build(ledger.store.head())
         clashing = [*batch[:2_000], replace(batch[2_000], seq=1), *batch[2_001:]]  # position 1 is taken
-        assert ledger.store.write(clashing) is False
+        clashing_index = [*index[:2_000], replace(index[2_000], position=1), *index[2_001:]]
+        assert ledger.store.write(clashing, clashing_index) is False
         assert len(ledger.records()) == 1
     with Ledger(store_url) as fresh:
         assert len(fresh.records()) == 1

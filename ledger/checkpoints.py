@@ -1,0 +1,210 @@
+"""View states saved along the effective-date axis, so a question folds only the facts after one.
+
+A checkpoint is a view's state after folding the story *as known at position H* up to
+effective date E (its *cut*). It answers a question ``(as_of A, known head P)`` exactly iff
+``E <= A``, ``H <= P`` and no fact stored in ``(H, P]`` can change anything on or before E
+(its *touch*, kept in the index, is after E). Old checkpoints are never wrong, only bounded:
+they keep serving ``--known-at`` questions about the past.
+
+Checkpoints are derived data and must not become a back door: each carries the chain hash
+of the fact at H (a checkpoint whose ledger was rewritten under it is ignored) and a digest
+of its bytes (a damaged one is dropped and rebuilt). States are encoded exactly (``Fraction``
+and ``Decimal`` round-trip) with pickle, read back by an unpickler that builds only the
+classes a view's state may hold, and versioned by the view's ``state_version``: a plugin
+upgrade that changes its state shape bumps it, and the old checkpoints are never read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from ledger.persistence import CHECKPOINTS_TABLE
+
+if TYPE_CHECKING:
+    from ledger.store import Store
+    from ledger.views import View
+
+KEEP = 12
+"""Checkpoints kept per view: enough for the dates people ask about again, bounded in space."""
+SAFE_CLASSES = {
+    ("fractions", "Fraction"),
+    ("decimal", "Decimal"),
+    ("datetime", "date"),
+    ("datetime", "datetime"),
+    ("datetime", "timedelta"),
+    ("datetime", "timezone"),
+    ("collections", "deque"),
+    ("collections", "OrderedDict"),
+    ("collections", "defaultdict"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "bytearray"),
+    ("copyreg", "_reconstructor"),
+    ("builtins", "object"),
+}
+"""Standard classes a state may hold besides the view's own and the fact classes."""
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be trusted: it is dropped and the answer is folded without it."""
+
+
+class _StateUnpickler(pickle.Unpickler):
+    """Builds only safe standard classes and classes of the packages the view names: never a function."""
+
+    def __init__(self, data: bytes, packages: tuple[str, ...]) -> None:
+        super().__init__(io.BytesIO(data))
+        self.packages = packages
+
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = (module, name) in SAFE_CLASSES or module.split(".")[0] in self.packages
+        if allowed:
+            found = super().find_class(module, name)
+            if isinstance(found, type) or (module, name) == ("copyreg", "_reconstructor"):
+                return found
+        raise CheckpointError(f"a checkpoint names {module}.{name}, which a view state may not hold")
+
+
+def packages_of(view: View[Any]) -> tuple[str, ...]:
+    """The top-level packages whose classes this view's state may hold: the fact catalogue's and the view's own."""
+    own = type(view).__module__.split(".")[0]
+    return ("events", own, *getattr(view, "state_packages", ()))
+
+
+def encode(state: Any) -> bytes:
+    return pickle.dumps(state, protocol=5)
+
+
+def decode(data: bytes, view: View[Any]) -> Any:
+    try:
+        return _StateUnpickler(data, packages_of(view)).load()
+    except CheckpointError:
+        raise
+    except Exception as error:  # a damaged blob can fail in any way; it is never trusted
+        raise CheckpointError(f"{type(error).__name__}: {error}") from None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    view: str
+    version: str
+    cut: date
+    head: int
+    head_hash: str
+    digest: str
+
+
+class Checkpoints:
+    """The checkpoint table of one ledger: find the best one for a question, save, prune, clear."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db = store.db
+
+    def best(self, view: View[Any], head: int, as_of: date | None) -> tuple[Checkpoint, Any] | None:
+        """The latest checkpoint still exact for (as_of, head), with its state; damaged ones are dropped on the way."""
+        params: list[Any] = [view.name, state_version(view), head]
+        where = "view = ? AND state_version = ? AND head <= ?"
+        if as_of is not None:
+            where += " AND cut <= ?"
+            params.append(as_of.isoformat())
+        rows = self.db.rows(
+            f"SELECT view, state_version, cut, head, head_hash, digest FROM {CHECKPOINTS_TABLE} WHERE {where} "
+            "ORDER BY cut DESC, head DESC",
+            params,
+        )
+        for row in rows:
+            checkpoint = Checkpoint(row[0], row[1], date.fromisoformat(row[2]), int(row[3]), row[4], row[5])
+            touch = self.store.min_touch(checkpoint.head, head)
+            if touch is not None and touch <= checkpoint.cut:
+                continue  # a later fact changed something on or before its cut
+            if self.store.hash_at(checkpoint.head) != checkpoint.head_hash:
+                self.drop(checkpoint)  # the ledger under it is not the one it was folded from
+                continue
+            try:
+                return checkpoint, self._load(checkpoint, view)
+            except CheckpointError:
+                self.drop(checkpoint)
+        return None
+
+    def _load(self, checkpoint: Checkpoint, view: View[Any]) -> Any:
+        found = self.db.rows(
+            f"SELECT state FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?",
+            (checkpoint.view, checkpoint.version, checkpoint.cut.isoformat(), checkpoint.head),
+        )
+        if not found:
+            raise CheckpointError("gone")
+        data = bytes(found[0][0])
+        if hashlib.sha256(data).hexdigest() != checkpoint.digest:
+            raise CheckpointError("its bytes do not match its digest")
+        loader = getattr(view, "load_state", None)
+        return loader(data) if loader is not None else decode(data, view)
+
+    def save(self, view: View[Any], state: Any, cut: date, head: int) -> None:
+        """Keep ``state`` as the fold of the story known at ``head`` up to ``cut``; the oldest beyond ``KEEP`` go."""
+        dumper = getattr(view, "dump_state", None)
+        data = dumper(state) if dumper is not None else encode(state)
+        head_hash = self.store.hash_at(head)
+        if head_hash is None:
+            return
+        from ledger.store import datetime_now_us
+
+        version = state_version(view)
+        key = (view.name, version, cut.isoformat(), head)
+        row = (*key, head_hash, hashlib.sha256(data).hexdigest(), datetime_now_us(), data)
+        self.db.write(
+            [
+                (f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND (state_version <> ? OR (cut = ? AND head = ?))",
+                 [(view.name, version, cut.isoformat(), head)]),
+                (
+                    f"INSERT INTO {CHECKPOINTS_TABLE} (view, state_version, cut, head, head_hash, digest, created_us, state) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [row],
+                ),
+            ]
+        )
+        self._prune(view.name)
+
+    def _prune(self, name: str) -> None:
+        rows = self.db.rows(
+            f"SELECT state_version, cut, head FROM {CHECKPOINTS_TABLE} WHERE view = ? ORDER BY created_us DESC", (name,)
+        )
+        old = [(name, *row) for row in rows[KEEP:]]
+        if old:
+            self.db.write(
+                [(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?", old)]
+            )
+
+    def drop(self, checkpoint: Checkpoint) -> None:
+        self.db.write(
+            [
+                (
+                    f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?",
+                    [(checkpoint.view, checkpoint.version, checkpoint.cut.isoformat(), checkpoint.head)],
+                )
+            ]
+        )
+
+    def clear(self) -> int:
+        count = int(self.db.rows(f"SELECT COUNT(*) FROM {CHECKPOINTS_TABLE}")[0][0])
+        self.db.write([(f"DELETE FROM {CHECKPOINTS_TABLE}", [()])])
+        return count
+
+    def listing(self) -> list[dict[str, Any]]:
+        rows = self.db.rows(
+            f"SELECT view, state_version, cut, head, digest, created_us FROM {CHECKPOINTS_TABLE} ORDER BY view, cut, head"
+        )
+        return [
+            {"view": v, "state_version": s, "cut": date.fromisoformat(c), "head": int(h), "digest": d[:12]}
+            for v, s, c, h, d, _ in rows
+        ]
+
+
+def state_version(view: View[Any]) -> str:
+    """The view's own ``state_version`` and its class, so a renamed or replaced view never reads another's state."""
+    return f"{type(view).__module__}.{type(view).__qualname__}:{getattr(view, 'state_version', '1')}"

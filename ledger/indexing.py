@@ -1,0 +1,94 @@
+"""What the index holds for each fact: its subjects, and its *touch*, the earliest date it can change.
+
+A fact changes the story from its effective date on. A correction changes it from the
+earliest date the corrected fact has ever stood at (its own date, every earlier replacement's,
+and the new replacement's); a retraction likewise. A checkpoint folded up to date E stays
+exact until a fact whose touch is on or before E is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING
+
+from events.corrections import FactCorrected, FactRetracted
+from ledger.persistence import IndexRow
+from ledger.records import Recorded
+
+if TYPE_CHECKING:
+    from ledger.store import Store
+
+
+class _Targets:
+    """The facts corrections name, and every date each has stood at, from the store and the batch so far."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.by_ref: dict[str, Recorded] = {}
+        self.dates: dict[str, set[date]] = {}
+        self._loaded = False
+
+    def add(self, record: Recorded) -> None:
+        self.by_ref[record.id] = record
+        if record.fact.key is not None:
+            self.by_ref[record.fact.key] = record
+
+    def find(self, ref: str) -> Recorded | None:
+        found = self.by_ref.get(ref)
+        if found is None:
+            entry = self.store.entry(ref)
+            if entry is not None:
+                found = next(iter(self.store.at_positions([entry.position])), None)
+                if found is not None:
+                    self.add(found)
+        return found
+
+    def history(self, target: Recorded) -> set[date]:
+        if not self._loaded:
+            self._loaded = True
+            for correction in self.store.of_kinds(["fact.corrected"], self.store.head().position):
+                self.corrected(correction)
+        return {target.fact.effective, *self.dates.get(target.id, ())}
+
+    def corrected(self, correction: Recorded) -> None:
+        fact = correction.fact
+        assert isinstance(fact, FactCorrected)
+        target = self.find(fact.fact)
+        if target is not None:
+            self.dates.setdefault(target.id, set()).add(fact.replacement.effective)
+
+
+def index_rows(batch: Sequence[Recorded], store: Store) -> list[IndexRow]:
+    """Index rows for a batch about to be stored (targets are looked up in the batch first, then the store)."""
+    from ledger.store import to_us
+
+    targets = _Targets(store)
+    rows: list[IndexRow] = []
+    for record in batch:
+        fact = record.fact
+        touch = fact.effective
+        subjects = set(fact.subjects())
+        if isinstance(fact, FactCorrected | FactRetracted):
+            target = targets.find(fact.fact)
+            if target is not None:
+                subjects.update(target.fact.subjects())
+                touch = min(touch, *targets.history(target))
+            if isinstance(fact, FactCorrected):
+                touch = min(touch, fact.replacement.effective)
+                subjects.update(fact.replacement.subjects())
+                targets.corrected(record)
+        targets.add(record)
+        rows.append(
+            IndexRow(
+                record.seq,
+                record.id,
+                fact.key,
+                fact.kind,
+                fact.effective.isoformat(),
+                touch.isoformat(),
+                to_us(record.recorded),
+                tuple(sorted(subjects)),
+            )
+        )
+    return rows

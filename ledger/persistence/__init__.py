@@ -1,0 +1,228 @@
+"""Which database stores the ledger, chosen by one URL; what every backend keeps beside the events.
+
+- ``sqlite:///path.db`` (the default, ``dealledger.db`` in the working directory) and
+  ``postgresql://user@host:port/db?schema=name`` use eventsourcing's own recorders, the
+  fastest paths measured (modules ``sqlite`` and ``postgres`` here).
+- Any other SQLAlchemy URL (``mysql+pymysql://...``, ``sqlite+pysqlite:///x.db``) goes through
+  eventsourcing-sqlalchemy (module ``sqlalchemy`` here), imported only then: it costs about a
+  third of a second at start-up.
+
+Beside the library's events table every backend keeps, written in the same transaction as
+the events themselves:
+
+- ``dealledger_facts``: one row per stored fact: position, id, key, kind, effective date,
+  *touch* (the earliest effective date the fact can change: its own, or for a correction or
+  retraction the earliest of its target's and its replacement's), recorded time, and the hash
+  that chains it to the fact before (tamper evidence). It answers "what is the head", "is this
+  key known", "what was known at T" and "which checkpoints does a new fact invalidate"
+  without reading a single event.
+- ``dealledger_subjects``: (subject, position) for every party (and escrow account) a fact
+  names, so a one-company question or an append's validation reads only that company's facts.
+- ``dealledger_checkpoints``: view states saved along the effective-date axis
+  (``ledger.checkpoints``); derived data, never trusted without checks.
+
+Whatever the backend, the events and index tables refuse UPDATE and DELETE in the database
+itself: immutability does not rest on this program's good behaviour alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import NAMESPACE_URL, uuid5
+
+from ledger.errors import LedgerError
+
+DEFAULT_URL = "sqlite:///dealledger.db"
+URL_ENV = "DEALLEDGER_URL"
+GUARDED_SQLALCHEMY_DIALECTS = ("sqlite", "mysql", "mariadb")
+"""Databases reached through SQLAlchemy whose tables this package can make append-only."""
+IMMUTABLE_MESSAGE = "dealledger: stored facts are immutable; record a correction or retraction instead"
+
+FACTS_TABLE = "dealledger_facts"
+SUBJECTS_TABLE = "dealledger_subjects"
+CHECKPOINTS_TABLE = "dealledger_checkpoints"
+LEDGER_ID = uuid5(NAMESPACE_URL, "dealledger:ledger")
+"""The id of the one event stream that holds every fact."""
+GENESIS_HASH = "0" * 64
+"""The hash the first fact chains to."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The eventsourcing environment for a URL, and how to guard its events table."""
+
+    kind: str  # "sqlite", "postgres" or "sqlalchemy"
+    url: str
+    env: dict[str, str] = field(default_factory=dict)
+    schema: str | None = None
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden, for messages."""
+        parts = urlsplit(self.url)
+        if parts.password:
+            return self.url.replace(f":{parts.password}@", ":***@", 1)
+        return self.url
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """What the index tables hold for one fact; the hash is computed inside the write's transaction."""
+
+    position: int
+    fact_id: str
+    key: str | None
+    kind: str
+    effective: str
+    touch: str
+    recorded_us: int
+    subjects: tuple[str, ...]
+
+
+def chain(previous: str, position: int, state: bytes) -> str:
+    """The hash of a stored fact: its exact stored bytes and position, chained to the previous fact's hash."""
+    digest = hashlib.sha256(previous.encode("ascii"))
+    digest.update(b"\n%d\n" % position)
+    digest.update(state)
+    return digest.hexdigest()
+
+
+def resolve_url(url: str | None) -> str:
+    return url or os.environ.get(URL_ENV) or DEFAULT_URL
+
+
+def backend_for(url: str) -> Backend:
+    """Parse a store URL; a one-line ``LedgerError`` explains what is wrong with a bad one."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "sqlite":
+        return _sqlite(url)
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        return _postgres(url)
+    if scheme.split("+")[0] in GUARDED_SQLALCHEMY_DIALECTS:
+        env = {"PERSISTENCE_MODULE": "ledger.persistence.sqlalchemy:IndexedSQLAlchemyFactory", "SQLALCHEMY_URL": url}
+        return Backend("sqlalchemy", url, env)
+    raise LedgerError(
+        f"unsupported store URL {url!r}: use sqlite:///FILE, postgresql://USER@HOST:PORT/DB,"
+        " or mysql+DRIVER://, mariadb+DRIVER://, sqlite+DRIVER:// through SQLAlchemy"
+    )
+
+
+def _sqlite(url: str) -> Backend:
+    rest = url[len("sqlite:") :]
+    if rest in ("", "//", "///:memory:"):
+        path = ":memory:"
+    elif rest.startswith("///"):
+        path = unquote(rest[3:].split("?", 1)[0])
+    else:
+        raise LedgerError(f"bad SQLite URL {url!r}: write sqlite:///relative/path.db or sqlite:////absolute/path.db")
+    if path != ":memory:":
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise LedgerError(f"cannot create the ledger {path!r}: folder {directory!r} does not exist")
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": path,
+        "APPLICATION_RECORDER_TOPIC": "ledger.persistence.sqlite:IndexedSQLiteApplicationRecorder",
+    }
+    return Backend("sqlite", url, env)
+
+
+def _postgres(url: str) -> Backend:
+    parts = urlsplit(url)
+    options = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+    dbname = unquote(parts.path.lstrip("/")) or "postgres"
+    schema = options.get("schema")
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": dbname,
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or os.environ.get("PGUSER", "postgres")),
+        "POSTGRES_PASSWORD": unquote(parts.password or os.environ.get("PGPASSWORD", "")),
+        "POSTGRES_CONNECT_TIMEOUT": options.get("connect_timeout", "5"),
+        "APPLICATION_RECORDER_TOPIC": "ledger.persistence.postgres:IndexedPostgresApplicationRecorder",
+    }
+    if schema:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
+            raise LedgerError(f"bad schema name {schema!r} in the store URL: use letters, digits and _ (not first)")
+        env["POSTGRES_SCHEMA"] = schema
+    return Backend("postgres", url, env, schema)
+
+
+# --- the index and checkpoint tables, one SQL text for every backend ------------------------------
+
+INDEX_COLUMNS = "position, fact_id, fact_key, kind, effective, touch, recorded_us, hash"
+
+
+def index_ddl(blob: str, text: str) -> list[str]:
+    """CREATE statements for the tables kept beside the events (``blob``/``text``: the backend's type names)."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {FACTS_TABLE} ("
+        "position BIGINT PRIMARY KEY, fact_id CHAR(32) NOT NULL UNIQUE, "
+        f"fact_key {text}, kind VARCHAR(100) NOT NULL, effective CHAR(10) NOT NULL, touch CHAR(10) NOT NULL, "
+        "recorded_us BIGINT NOT NULL, hash CHAR(64) NOT NULL)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {FACTS_TABLE}_key ON {FACTS_TABLE} (fact_key)",
+        f"CREATE INDEX IF NOT EXISTS {FACTS_TABLE}_effective ON {FACTS_TABLE} (effective, position)",
+        f"CREATE INDEX IF NOT EXISTS {FACTS_TABLE}_kind ON {FACTS_TABLE} (kind, position)",
+        f"CREATE INDEX IF NOT EXISTS {FACTS_TABLE}_recorded ON {FACTS_TABLE} (recorded_us)",
+        f"CREATE TABLE IF NOT EXISTS {SUBJECTS_TABLE} ("
+        "subject VARCHAR(255) NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (subject, position))",
+        f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} ("
+        "view VARCHAR(200) NOT NULL, state_version VARCHAR(200) NOT NULL, cut CHAR(10) NOT NULL, "
+        "head BIGINT NOT NULL, head_hash CHAR(64) NOT NULL, digest CHAR(64) NOT NULL, "
+        f"created_us BIGINT NOT NULL, state {blob} NOT NULL, PRIMARY KEY (view, state_version, cut, head))",
+    ]
+
+
+INSERT_FACT = f"INSERT INTO {FACTS_TABLE} ({INDEX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_SUBJECT = f"INSERT INTO {SUBJECTS_TABLE} (subject, position) VALUES (?, ?)"
+SELECT_HASH = f"SELECT hash FROM {FACTS_TABLE} WHERE position = ?"
+
+
+def index_parameters(
+    rows: Sequence[IndexRow], states: Sequence[bytes], previous: str
+) -> tuple[list[tuple[Any, ...]], list[tuple[str, int]]]:
+    """The parameter rows for ``INSERT_FACT`` and ``INSERT_SUBJECT``, hashes chained from ``previous``."""
+    if len(rows) != len(states):
+        raise LedgerError("internal error: index rows and stored events differ in number")
+    facts: list[tuple[Any, ...]] = []
+    subjects: list[tuple[str, int]] = []
+    for row, state in zip(rows, states, strict=True):
+        previous = chain(previous, row.position, state)
+        facts.append((row.position, row.fact_id, row.key, row.kind, row.effective, row.touch, row.recorded_us, previous))
+        subjects.extend((subject, row.position) for subject in row.subjects)
+    return facts, subjects
+
+
+class Database(ABC):
+    """Plain SQL on the ledger's own database, for the index and checkpoint tables.
+
+    Statements are written with ``?`` placeholders and unqualified table names; each backend
+    translates them (``%s``, a schema) and runs them on the library's own connections.
+    """
+
+    events_table: str
+    ledger_id: Any
+    """The ledger stream's originator id as this backend stores it (for joins with the events table)."""
+
+    @abstractmethod
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query in a read transaction and return every row as a tuple."""
+
+    @abstractmethod
+    def write(self, statements: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """Run each statement once per parameter row, all in one transaction."""
+
+    def table(self, name: str) -> str:
+        return name
+
+    def sql(self, text: str) -> str:
+        """``text`` with the events table named as this backend names it."""
+        return text.replace("{events}", self.events_table)

@@ -1,0 +1,111 @@
+"""Any other database SQLAlchemy speaks (MySQL, MariaDB, SQLite through a driver), through eventsourcing-sqlalchemy.
+
+The library's recorder, extended like the others to write the batch's index rows and hash
+chain in the events' own transaction; the factory subclass is how the library lets a recorder
+class be chosen for this backend. Imported only for such URLs: SQLAlchemy is slow to import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from sqlalchemy import text
+
+from ledger.errors import LedgerError
+from ledger.persistence import FACTS_TABLE, IMMUTABLE_MESSAGE, LEDGER_ID, SUBJECTS_TABLE, Database, IndexRow, index_ddl
+from ledger.persistence.sqlite import trigger, write_index
+
+
+class IndexedSQLAlchemyApplicationRecorder(SQLAlchemyApplicationRecorder):
+    def _insert_events(
+        self, session: Any, stored_events: Sequence[StoredEvent], *, index: Sequence[IndexRow] = (), **_: Any
+    ) -> Sequence[int] | None:
+        if stored_events:
+            raw = session.connection().connection.cursor()
+            try:
+                write_index(_Placeholders(raw, session.get_bind().dialect.paramstyle), stored_events, index)
+            except Exception as error:
+                if type(error).__name__ == "IntegrityError":  # the driver's own: another writer took the positions
+                    raise IntegrityError(str(error)) from error
+                raise
+            finally:
+                raw.close()
+        return None
+
+
+class IndexedSQLAlchemyFactory(SQLAlchemyFactory):
+    application_recorder_class = IndexedSQLAlchemyApplicationRecorder
+
+
+class _Placeholders:
+    """A DB-API cursor that takes ``?`` placeholders whatever the driver's own style."""
+
+    def __init__(self, cursor: Any, paramstyle: str) -> None:
+        self.cursor = cursor
+        self.convert = (lambda sql: sql) if paramstyle == "qmark" else (lambda sql: sql.replace("?", "%s"))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.cursor.execute(self.convert(sql), tuple(params))
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        if params:
+            self.cursor.executemany(self.convert(sql), [tuple(p) for p in params])
+
+    def fetchone(self) -> Any:
+        row = self.cursor.fetchone()
+        return None if row is None else tuple(row)
+
+
+class SQLAlchemyDatabase(Database):
+    def __init__(self, recorder: IndexedSQLAlchemyApplicationRecorder) -> None:
+        from sqlalchemy_utils.types.uuid import UUIDType
+
+        self.engine = recorder.datastore.engine
+        assert self.engine is not None
+        self.events_table = recorder.events_table_name
+        self.ledger_id = UUIDType().process_bind_param(LEDGER_ID, self.engine.dialect)
+        self.paramstyle = self.engine.dialect.paramstyle
+
+    def sql(self, text_: str) -> str:
+        text_ = super().sql(text_)
+        return text_ if self.paramstyle == "qmark" else text_.replace("?", "%s")
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.engine.connect() as connection:
+            return [tuple(row) for row in connection.exec_driver_sql(self.sql(sql), tuple(params)).fetchall()]
+
+    def write(self, statements: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        with self.engine.begin() as connection:
+            for sql, parameters in statements:
+                if parameters:
+                    connection.exec_driver_sql(self.sql(sql), [tuple(p) for p in parameters])
+
+
+def guard(recorder: Any) -> None:
+    """Create the index tables and make them and the events table refuse UPDATE and DELETE."""
+    engine = recorder.datastore.engine
+    dialect = engine.dialect.name
+    tables = (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE)
+    statements = index_ddl("BLOB" if dialect == "sqlite" else "LONGBLOB", "TEXT" if dialect == "sqlite" else "VARCHAR(255)")
+    if dialect == "sqlite":
+        statements += [trigger(table, action) for table in tables for action in ("UPDATE", "DELETE")]
+    elif dialect in ("mysql", "mariadb"):
+        with engine.connect() as connection:
+            existing = {row[0] for row in connection.execute(text("SHOW TRIGGERS"))}
+        for table in tables:
+            for action in ("UPDATE", "DELETE"):
+                name = f"{table}_no_{action.lower()}"
+                if name not in existing:
+                    statements.append(
+                        f"CREATE TRIGGER {name} BEFORE {action} ON {table} FOR EACH ROW "
+                        f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{IMMUTABLE_MESSAGE}'"
+                    )
+    else:
+        raise LedgerError(f"the {dialect} database has no append-only guard here; use SQLite, PostgreSQL or MySQL/MariaDB")
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)

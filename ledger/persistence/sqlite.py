@@ -1,0 +1,95 @@
+"""SQLite, the embedded default: eventsourcing's recorder with two changes, its guard and plain SQL.
+
+The recorder inserts a batch with one ``executemany`` (the library inserts application events
+one ``execute`` at a time to collect each row id; within one write transaction SQLite hands out
+row ids in sequence, so the ids are the last ``len(batch)`` ids, read once: the same result in
+about a third of the time), and writes the index rows and hash chain of the batch in the same
+transaction, so the index can never disagree with the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecorder, SQLiteCursor
+
+from ledger.errors import LedgerError
+from ledger.persistence import (
+    FACTS_TABLE,
+    GENESIS_HASH,
+    IMMUTABLE_MESSAGE,
+    INSERT_FACT,
+    INSERT_SUBJECT,
+    LEDGER_ID,
+    SELECT_HASH,
+    SUBJECTS_TABLE,
+    Database,
+    IndexRow,
+    index_ddl,
+    index_parameters,
+)
+
+
+class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *index_ddl("BLOB", "TEXT")]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], *, index: Sequence[IndexRow] = (), **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        write_index(c, stored_events, index)
+        SQLiteAggregateRecorder._insert_events(self, c, stored_events, **kwargs)
+        last = self._max_notification_id(c)
+        return list(range(last - len(stored_events) + 1, last + 1))
+
+
+def write_index(cursor: Any, stored_events: Sequence[StoredEvent], index: Sequence[IndexRow]) -> None:
+    """Index rows for the batch, chained to the hash of the fact before it, read inside this transaction."""
+    first = index[0].position if index else 0
+    previous = GENESIS_HASH
+    if first > 1:
+        cursor.execute(SELECT_HASH, (first - 1,))
+        found = cursor.fetchone()
+        if found is None:
+            raise LedgerError(f"the index has no fact #{first - 1}: open the ledger again to rebuild it")
+        previous = found[0]
+    facts, subjects = index_parameters(index, [event.state for event in stored_events], previous)
+    cursor.executemany(INSERT_FACT, facts)
+    cursor.executemany(INSERT_SUBJECT, subjects)
+
+
+class SQLiteDatabase(Database):
+    def __init__(self, recorder: IndexedSQLiteApplicationRecorder) -> None:
+        self.recorder = recorder
+        self.events_table = recorder.events_table_name
+        self.ledger_id: Any = LEDGER_ID.hex
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self.sql(sql), tuple(params))
+            return [tuple(row) for row in cursor.fetchall()]
+
+    def write(self, statements: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        with self.recorder.datastore.transaction(commit=True) as cursor:
+            for sql, parameters in statements:
+                cursor.executemany(self.sql(sql), [tuple(p) for p in parameters])
+
+
+def guard(recorder: Any) -> None:
+    """Triggers that make the events and index tables refuse UPDATE and DELETE."""
+    with recorder.datastore.transaction(commit=True) as cursor:
+        for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE):
+            for action in ("UPDATE", "DELETE"):
+                cursor.execute(trigger(table, action))
+
+
+def trigger(table: str, action: str) -> str:
+    return (
+        f'CREATE TRIGGER IF NOT EXISTS "{table}_no_{action.lower()}" BEFORE {action} ON "{table}" '
+        f"BEGIN SELECT RAISE(ABORT, '{IMMUTABLE_MESSAGE}'); END"
+    )
+
