@@ -81,6 +81,7 @@ class Engine:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.checkpoints = Checkpoints(store)
+        self.save_after = SAVE_AFTER
 
     def scoped_state(self, view: View[Any], plugin: str, query: Query, subjects: frozenset[str], head: int) -> Any:
         """The fold of just the facts naming ``subjects`` (plus the kinds the view always needs), from scratch."""
@@ -114,7 +115,7 @@ class Engine:
                     folding.apply(record)
         if head == current:
             for folding in foldings:
-                if folding.folded >= SAVE_AFTER:
+                if folding.folded >= self.save_after:
                     cut = as_of or last_day
                     if cut is not None:
                         self.checkpoints.save(folding.view, folding.state, cut, head)

@@ -14,10 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+"""CI: the same examples every run, so a property fails for a reason, never by chance; the blob reproduces it."""
+settings.register_profile("explore", max_examples=500, deadline=None)
+"""For a developer hunting bugs: many more, random examples (HYPOTHESIS_PROFILE=explore)."""
 
 PG_BASE = os.environ.get("DEALLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 DATA = Path(__file__).parent / "data"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "default"))
 
 
 def postgres_reachable() -> str | None:
