@@ -6,6 +6,7 @@ errors in arguments answer at once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from ledger.host import PluginHost
 
 FORMATS = ("table", "json", "csv")
+PLUGINS_ENV = "DEALLEDGER_PLUGINS"  # the same name as ledger.host.PLUGINS_ENV, without importing the host
 
 
 # --- shared options and helpers ---------------------------------------------------------------
@@ -88,7 +90,13 @@ class LedgerGroup(click.Group):
             raise click.ClickException(str(error)) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
+        """Built-in commands, and those of plugins named with --plugin or DEALLEDGER_PLUGINS.
+
+        Installed plugins' commands work when called and are listed by ``dealledger plugins``;
+        finding them needs every plugin imported, which ``--help`` and completion should not pay.
+        """
+        named = ctx.find_root().params.get("plugins") or os.environ.get(PLUGINS_ENV, "").strip()
+        return sorted({*super().list_commands(ctx), *(self._plugin_commands(ctx) if named else ())})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
@@ -390,6 +398,31 @@ def check(ctx: click.Context, as_of: str | None) -> None:
     if problems:
         raise click.ClickException(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
     click.echo(f"ok: {len(ledger.records())} facts checked, no problems")
+
+
+@main.command()
+@click.option("--clear", is_flag=True, help="Drop every checkpoint (they are rebuilt as questions are asked).")
+@format_option
+@click.pass_context
+def checkpoints(ctx: click.Context, clear: bool, fmt: str) -> None:
+    """The view states saved to answer quickly: which view, folded up to which date, at which ledger head.
+
+    Checkpoints are derived from the facts and never change an answer: a damaged one is dropped
+    and rebuilt, and one that a later back-dated fact affects is not used.
+
+    \b
+    Examples:
+      dealledger checkpoints
+      dealledger checkpoints --clear
+    """
+    from ledger.checkpoints import Checkpoints
+
+    ledger = open_ledger(ctx)
+    saved = Checkpoints(ledger.store)
+    if clear:
+        click.echo(f"dropped {saved.clear()} checkpoint(s)")
+        return
+    render(saved.listing(), fmt, columns=("view", "state_version", "cut", "head", "digest"))
 
 
 @main.command()
