@@ -36,6 +36,8 @@ from ledger.records import Recorded
 from ledger.transcoding import FastJSONTranscoder
 
 PAGE_SIZE = 5_000
+CACHE_LIMIT = 200_000
+"""Facts kept decoded per process for the small reads (keys, registrations, one party's facts): bounded memory."""
 IN_CHUNK = 500
 """Values in one ``IN (...)`` list: well under every backend's limit on bound parameters."""
 MAX_ATTEMPTS = 50
@@ -117,6 +119,7 @@ class Store:
             module.guard(self.app.recorder)
             database_class = {"sqlite": "SQLiteDatabase", "postgres": "PostgresDatabase", "sqlalchemy": "SQLAlchemyDatabase"}
             self.db: persistence.Database = getattr(module, database_class[self.backend.kind])(self.app.recorder)
+            self._cache: dict[int, Recorded] = {}
             self._catch_up_index()
         except PersistenceError as error:
             raise LedgerError(f"cannot open the store {self.backend.safe_url}: {_first_line(error)}") from None
@@ -214,8 +217,11 @@ class Store:
             last = page[-1].seq
 
     def at_positions(self, positions: Iterable[int]) -> list[Recorded]:
+        """The facts at these positions, in recording order (decoded once per process: a stored fact never changes)."""
         wanted = sorted(set(positions))
-        found: list[Recorded] = []
+        cache = self._cache
+        found = [cache[p] for p in wanted if p in cache]
+        wanted = [p for p in wanted if p not in cache]
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
             found += self._decode(
@@ -224,7 +230,9 @@ class Store:
                     (self.db.ledger_id, *chunk),
                 )
             )
-        return found
+        if len(cache) < CACHE_LIMIT:
+            cache.update((record.seq, record) for record in found)
+        return sorted(found, key=lambda record: record.seq)
 
     def about(self, subjects: Iterable[str], upto: int) -> list[Recorded]:
         """Facts up to ``upto`` that name any of the subjects (parties, escrow accounts), in recording order."""
@@ -245,10 +253,10 @@ class Store:
         if not wanted:
             return []
         rows = self._rows(
-            _RECORDS + f"WHERE f.kind IN ({', '.join('?' * len(wanted))}) AND f.position <= ? ORDER BY f.position",
-            (self.db.ledger_id, *wanted, upto),
+            f"SELECT position FROM {FACTS_TABLE} WHERE kind IN ({', '.join('?' * len(wanted))}) AND position <= ?",
+            (*wanted, upto),
         )
-        return self._decode(rows)
+        return self.at_positions(int(row[0]) for row in rows)
 
     def effective_between(self, after: date | None, through: date | None, upto: int) -> Iterator[Recorded]:
         """Facts (corrections and retractions left out) with ``after < effective <= through``, stored at or before
@@ -273,8 +281,10 @@ class Store:
         """``records`` plus the facts their corrections and retractions name, in recording order (for ``resolve``)."""
         found = {record.seq: record for record in records}
         refs = {record.fact.fact for record in found.values() if record.kind in CORRECTION_KINDS}  # type: ignore[attr-defined]
-        wanted = [entry.position for ref in refs if (entry := self.entry(ref, upto)) and entry.position not in found]
-        found.update((record.seq, record) for record in self.at_positions(wanted))
+        direct = {entry.fact_id: entry for entry in self.entries(ids=refs, keys=refs) if entry.position <= upto}
+        direct.update({entry.key: entry for entry in direct.values() if entry.key is not None})
+        wanted = [entry.position for ref in refs if (entry := direct.get(ref) or self.entry(ref, upto))]
+        found.update((record.seq, record) for record in self.at_positions(p for p in wanted if p not in found))
         return [found[seq] for seq in sorted(found)]
 
     def _decode(self, rows: Sequence[tuple[Any, ...]]) -> list[Recorded]:

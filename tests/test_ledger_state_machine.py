@@ -306,7 +306,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def replay_from_scratch_equals_the_live_ledger(self) -> None:
-        with Ledger(self.url) as fresh:
+        with Ledger(self.url, host=self.ledger.host) as fresh:  # a fresh store, the same plugins
             assert list(fresh.records()) == list(self.ledger.records())
             query = Query(options={})
             assert fresh.view("ownership", query) == self.ledger.view("ownership", query)

@@ -139,18 +139,19 @@ def test_as_of_after_the_last_fact_equals_the_current_view(facts: list[dict[str,
         # the last date the facts speak of: an effective date, or an expiry that is still to come
         last = max([r.effective for r in ledger.records()] + [date(2025, 6, 30)] * any("expires" in f for f in facts))
         now = answers(ledger)
-        assert answers(ledger, last) == now
-        later = answers(ledger, last + timedelta(days=400))
         revenue = [n for n, (name, _) in enumerate(QUERIES) if name == "revenue"]
-        for n, rows in enumerate(later):
-            if n in revenue and now[n]:
-                # revenue also runs on the calendar: a later date adds quiet periods, nothing else
-                assert rows[: len(now[n])] == now[n]
-                quiet = rows[len(now[n]) :]
-                assert all(row["recognized"] == row["breakage"] == 0 for row in quiet)
-                assert all(row["deferred"] == now[n][-1]["deferred"] for row in quiet)
-            else:
-                assert rows == now[n]
+        for moment in (last, last + timedelta(days=400)):
+            for n, rows in enumerate(answers(ledger, moment)):
+                if n in revenue and now[n]:
+                    # revenue also runs on the calendar: a later date adds quiet periods, nothing else
+                    # (the current view stops at the last date the facts speak of, an expiry of credits
+                    # still outstanding included; an expiry of credits used up first adds nothing)
+                    assert rows[: len(now[n])] == now[n]
+                    quiet = rows[len(now[n]) :]
+                    assert all(row["recognized"] == row["breakage"] == 0 for row in quiet)
+                    assert all(row["deferred"] == now[n][-1]["deferred"] for row in quiet)
+                else:
+                    assert rows == now[n]
 
 
 @PROPERTY
