@@ -33,6 +33,7 @@ KEEP = 12
 """Checkpoints kept per view: enough for the dates people ask about again, bounded in space."""
 SAFE_CLASSES = {
     ("fractions", "Fraction"),
+    ("quicktions", "Fraction"),
     ("decimal", "Decimal"),
     ("datetime", "date"),
     ("datetime", "datetime"),

@@ -263,14 +263,14 @@ class Store:
         ``upto``, in effective order (recording order within a date), read a page at a time."""
         day = after.isoformat() if after else ""
         end = through.isoformat() if through else "9999-99-99"
-        position = 0
+        position = 1 << 62  # after every position of the date ``after``: a page starts past the whole date
         excluded = ", ".join(f"'{kind}'" for kind in CORRECTION_KINDS)
         sql = _RECORDS + (
-            f"WHERE f.position <= ? AND f.kind NOT IN ({excluded}) AND f.effective <= ? "
-            "AND (f.effective > ? OR (f.effective = ? AND f.position > ?)) ORDER BY f.effective, f.position LIMIT ?"
+            f"WHERE (f.effective, f.position) > (?, ?) AND f.effective <= ? AND f.position <= ? "
+            f"AND f.kind NOT IN ({excluded}) ORDER BY f.effective, f.position LIMIT ?"
         )
         while True:
-            rows = self._rows(sql, (self.db.ledger_id, upto, end, day, day, position, PAGE_SIZE))
+            rows = self._rows(sql, (self.db.ledger_id, day, position, end, upto, PAGE_SIZE))
             page = self._decode(rows)
             yield from page
             if len(page) < PAGE_SIZE:

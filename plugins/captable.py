@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from events import Fact
 from events.funding import RoundClosed, StakeAcquired, StakeDivested
+from ledger.exact import Fraction
 from ledger.records import Recorded
 from plugins.common import shown
 

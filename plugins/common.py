@@ -10,12 +10,12 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
 from events.markets import FxRate
 from events.parties import PartyRegistered
 from ledger.errors import ViewError
+from ledger.exact import Fraction
 from ledger.views import Query
 
 FRACTION_PLACES = 6
@@ -119,9 +119,11 @@ class Parties:
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
         self.sectors: dict[str, frozenset[str]] = {}
+        self._roots: dict[str, str] = {}
 
     def add(self, fact: PartyRegistered) -> None:
         """A later registration of the same slug (or a correction) replaces the earlier one."""
+        self._roots.clear()
         if fact.parent:
             self.parent[fact.party] = fact.parent
         else:
@@ -130,6 +132,12 @@ class Parties:
 
     def root(self, party: str) -> str:
         """The top of the party's group: follow parent links up (a loop stops where it closes)."""
+        found = self._roots.get(party)
+        if found is None:
+            found = self._roots[party] = self._climb(party)
+        return found
+
+    def _climb(self, party: str) -> str:
         seen = {party}
         while (parent := self.parent.get(party)) is not None and parent not in seen:
             seen.add(parent)

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, NamedTuple
 
 from events.funding import OwnershipAsserted, RoundClosed, StakeAcquired, StakeDivested, ValuationMarked
 from events.markets import FxRate
 from events.parties import PartyRegistered
+from ledger.exact import Fraction
 from ledger.hookspecs import hookimpl
 from ledger.problems import Problem
 from ledger.records import Recorded
