@@ -3,29 +3,84 @@
 Files are streamed: a reader yields ``(line, mapping)`` pairs and never holds the whole
 file, so a million-fact import does not first sit in memory as text. Numbers are read
 as ``Decimal`` (never float), so money stays exact from the first byte.
+
+Input is treated as hostile: whatever the bytes, a reader either yields mappings or raises
+``SourceError`` naming the file and line, in time and memory that grow with the input's size
+and no faster. The limits below make that so; each is far above what any real fact needs.
+A stream may give bytes (preferred: a bad byte is then reported on its own line) or text.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import IO, Any
 
 FORMATS = ("jsonl", "yaml", "csv")
 
+MAX_LINE_BYTES = 1 << 20
+"""The longest line (1 MiB, line break not counted; characters when the stream is text).
+
+A fact is about 200 bytes and the largest real one (a round with hundreds of investors) a
+few KiB. Without a cap, a file with no line break (``/dev/zero``, a 10-million-digit number)
+is read whole into memory before anything can be said about it."""
+
+MAX_FACT_BYTES = MAX_LINE_BYTES
+"""The most text one fact may take when it spans lines: a CSV row with quoted line breaks, or
+a YAML mapping; the same bound as a JSON Lines fact, which is one line. YAML is also held to it
+between two values (a block scalar that never ends, or a megabyte of comments): the parser
+would otherwise gather all of it before saying a word."""
+
+MAX_DEPTH = 32
+"""The deepest nesting of lists and objects, counting the fact itself as 1.
+
+The deepest real fact is 4 levels (a correction whose replacement is a round with investors).
+Parsing and checking facts recurse once per level; a line of 100,000 ``[`` would otherwise
+exhaust Python's recursion limit (about 1,000) and crash instead of being refused."""
+
+MAX_NUMBER_CHARS = 600
+"""The longest number literal, in characters (sign, point and exponent included).
+
+Amounts hold at most 40 digits before and after the point, so no field accepts more than
+about 90 characters. 600 is below 640, the lowest limit Python may be configured with for
+converting text to ``int`` (``sys.set_int_max_str_digits``; 4,300 by default), so no setting
+can turn a long number into a crash, and converting it stays cheap."""
+
+SHOWN_CHARS = 200
+"""How much of a field name or file name an error message shows; messages show at most 5 times
+as much. An error is one line on a terminal, not a copy of the hostile input."""
+
+_BLOCK = 1 << 16
+_SNIFF_BYTES = 4096
+
 
 class SourceError(ValueError):
-    """Bad input at a place in a file: ``path:line: field: message``."""
+    """Bad input at a place in a file: ``path:line: field: message``.
+
+    The parts are made printable on one line (line breaks and control characters escaped,
+    long text cut), since they may quote the input.
+    """
 
     def __init__(self, path: str, line: int | None, message: str, field: str | None = None) -> None:
-        self.path = path
+        self.path = printable(path, limit=5 * SHOWN_CHARS)
         self.line = line
-        self.field = field
-        self.message = message
-        place = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{place}: {field}: {message}" if field else f"{place}: {message}")
+        self.field = printable(field) if field is not None else None
+        self.message = printable(message, limit=5 * SHOWN_CHARS)
+        place = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{place}: {self.field}: {self.message}" if self.field else f"{place}: {self.message}")
+
+
+def printable(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` fit for a one-line message: control characters and line breaks escaped, cut to ``limit``."""
+    text = text[: limit + 1]
+    if not text.isprintable():
+        text = "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def guess_format(path: str, head: str = "") -> str:
@@ -37,7 +92,7 @@ def guess_format(path: str, head: str = "") -> str:
         return "yaml"
     if lowered.endswith(".csv"):
         return "csv"
-    lines = [line.strip() for line in head.splitlines()]
+    lines = [line.strip() for line in head.lstrip("\ufeff").splitlines()]
     stripped = "\n".join(line for line in lines if line and not line.startswith("#"))
     if stripped.startswith("{"):
         return "jsonl"
@@ -47,8 +102,11 @@ def guess_format(path: str, head: str = "") -> str:
     return "yaml"
 
 
-def read_facts(stream: IO[str], path: str, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line, mapping)`` for each fact in ``stream``; ``SourceError`` on malformed text."""
+def read_facts(stream: IO[Any], path: str, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line, mapping)`` for each fact in ``stream``; ``SourceError`` on malformed text.
+
+    ``stream`` gives bytes (UTF-8; a leading byte-order mark is skipped) or text.
+    """
     if fmt == "jsonl":
         return _read_jsonl(stream, path)
     if fmt == "csv":
@@ -58,8 +116,186 @@ def read_facts(stream: IO[str], path: str, fmt: str) -> Iterator[tuple[int, dict
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
+def sniff(stream: IO[Any], path: str) -> tuple[str, Any]:
+    """The format of a stream that has no file name (stdin), and a stream that still gives every byte."""
+    try:
+        head = stream.read(_SNIFF_BYTES)
+    except (OSError, ValueError) as error:
+        raise SourceError(path, 1, f"cannot read: {_reason(error)}") from None
+    head = head or b""
+    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+    return guess_format(path, text), _Replayed(head, stream)
+
+
+class _Replayed:
+    """A stream whose first bytes were already read (to guess its format), giving them again first."""
+
+    def __init__(self, head: Any, rest: IO[Any]) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1) -> Any:
+        if self._head:
+            head, self._head = self._head, self._head[:0]
+            return head
+        return self._rest.read(size)
+
+
+# --- lines ----------------------------------------------------------------------------------------------------------
+
+_TEXT_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+def _lines(stream: IO[Any], path: str) -> Iterator[tuple[int, str]]:
+    """``(number, text)`` for each physical line, its line break kept (``\\n``, ``\\r\\n`` or ``\\r``).
+
+    Every line is checked before it is handed on: at most ``MAX_LINE_BYTES`` long, valid
+    UTF-8, without NUL characters. Reading stops at the first bad line. Blocks are checked
+    whole (the usual case, at C speed) and only a block that fails is gone through line by
+    line to say where.
+    """
+    number = 0
+    carry: Any = None  # the start of a line the next block continues
+    while True:
+        try:
+            block = stream.read(_BLOCK)
+        except UnicodeDecodeError as error:  # a text stream decoding for itself: the line is approximate
+            raise SourceError(path, number + 1, f"not UTF-8 ({error.reason})", "text") from None
+        except (OSError, ValueError) as error:
+            raise SourceError(path, number + 1, f"cannot read: {_reason(error)}") from None
+        if not block:
+            if carry:
+                yield number + 1, _checked(carry, path, number + 1)
+            return
+        if carry:
+            block = carry + block
+        binary = isinstance(block, bytes)
+        newline, cr = (b"\n", b"\r") if binary else ("\n", "\r")
+        # complete lines end with "\n", or with a "\r" that is not the block's last character (its "\n" may follow)
+        end = max(block.rfind(newline), block.rfind(cr, 0, len(block) - 1)) + 1
+        whole, carry = block[:end], block[end:] or None
+        if whole:
+            text = _valid_text(whole, first=number == 0)
+            if text is not None:
+                for line in io.StringIO(text, newline=""):  # splits at "\n", "\r\n" and "\r", as bytes.splitlines
+                    number += 1
+                    yield number, line
+            else:
+                for piece in whole.splitlines(keepends=True) if binary else _TEXT_LINE.findall(whole):
+                    number += 1
+                    yield number, _checked(piece, path, number)
+        if carry is not None and len(carry) > MAX_LINE_BYTES + 1:
+            raise _too_long(path, number + 1)
+
+
+def _valid_text(whole: Any, first: bool) -> str | None:
+    """Complete lines as text when nothing is wrong with any of them (none too long), else None."""
+    if len(whole) > MAX_LINE_BYTES:
+        return None
+    if isinstance(whole, bytes):
+        if b"\x00" in whole or (first and whole.startswith((b"\xff\xfe", b"\xfe\xff"))):
+            return None
+        try:
+            text = whole.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    else:
+        text = whole
+        if "\x00" in text:
+            return None
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+    return text[1:] if first and text.startswith("\ufeff") else text
+
+
+def _too_long(path: str, number: int) -> SourceError:
+    return SourceError(path, number, f"longer than {MAX_LINE_BYTES:,} bytes, the most one line may hold", "line")
+
+
+def _checked(piece: Any, path: str, number: int) -> str:
+    """One line as text, or ``SourceError`` saying why it cannot be read."""
+    content = piece.rstrip(b"\r\n" if isinstance(piece, bytes) else "\r\n")
+    if len(content) > MAX_LINE_BYTES:
+        raise _too_long(path, number)
+    if isinstance(piece, bytes):
+        if number == 1 and piece.startswith((b"\xff\xfe", b"\xfe\xff")):
+            message = "not UTF-8 but UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+            raise SourceError(path, number, message, "text")
+        if b"\x00" in piece:
+            column = len(piece[: piece.index(b"\x00")].decode("utf-8", "replace")) + 1
+            raise SourceError(path, number, f"a NUL byte at column {column}; is this a binary or UTF-16 file?", "text")
+        try:
+            text = piece.decode("utf-8")
+        except UnicodeDecodeError as error:
+            column = len(piece[: error.start].decode("utf-8", "replace")) + 1
+            byte = piece[error.start]
+            raise SourceError(path, number, f"not UTF-8: byte 0x{byte:02x} at column {column} ({error.reason})", "text") from None
+    else:
+        text = piece
+        if "\x00" in text:
+            raise SourceError(path, number, f"a NUL character at column {text.index(chr(0)) + 1}", "text")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as error:
+                code = ord(text[error.start])
+                what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"lone surrogate \\u{code:04x}"
+                raise SourceError(path, number, f"not UTF-8: {what} at column {error.start + 1}", "text") from None
+    if number == 1 and text.startswith("\ufeff"):
+        text = text[1:]  # a byte-order mark is not data
+    return text
+
+
+# --- values ---------------------------------------------------------------------------------------------------------
+
+
+def _text_problem(text: str) -> str | None:
+    """Why a decoded string cannot be stored (an escape may give what raw bytes cannot), or None."""
+    if "\x00" in text:
+        return "holds a NUL character (\\u0000), which text may not"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            return f"holds a lone surrogate \\u{ord(text[error.start]):04x}, which is not a character"
+    return None
+
+
+def _check_value(value: Any, path: str, line: int | None, depth: int = 1, where: str | None = None) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` and text that cannot be stored, naming the field. Not recursive."""
+    stack = [(value, depth, where)]
+    while stack:
+        item, level, at = stack.pop()
+        if isinstance(item, str):
+            problem = _text_problem(item)
+            if problem:
+                raise SourceError(path, line, problem, at or "text")
+        elif isinstance(item, dict | list):
+            if level > MAX_DEPTH:
+                raise SourceError(path, line, f"nested deeper than {MAX_DEPTH} levels of lists and objects", at or "nesting")
+            if isinstance(item, dict):
+                for name, inner in item.items():
+                    problem = _text_problem(name)
+                    if problem:
+                        raise SourceError(path, line, f"a field name {problem}", at or "text")
+                    stack.append((inner, level + 1, f"{at}.{name}" if at else name))
+            else:
+                stack.extend((inner, level + 1, f"{at or ''}[{index}]") for index, inner in enumerate(item))
+
+
 class DuplicateFieldError(ValueError):
     """A fact names the same field twice: which value was meant cannot be known."""
+
+
+class _NumberTooLong(ValueError):
+    pass
 
 
 def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -71,123 +307,315 @@ def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return mapping
 
 
-def _read_jsonl(stream: IO[str], path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    decoder = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=_no_repeats)
-    for number, line in enumerate(stream, start=1):
-        text = line.lstrip("\ufeff").strip() if number == 1 else line.strip()
+def _short_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberTooLong(text)
+    return int(text)
+
+
+def _short_decimal(text: str) -> Decimal:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberTooLong(text)
+    return Decimal(text)
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=_no_repeats)
+_CAREFUL_DECODER = json.JSONDecoder(parse_float=_short_decimal, parse_int=_short_int, object_pairs_hook=_no_repeats)
+_LONG_RUN = re.compile(rf"[-+.0-9eE]{{{MAX_NUMBER_CHARS + 1},}}")  # maybe a long number, maybe text
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")  # may decode to a NUL or a lone surrogate
+
+
+def decode_json(text: str, path: str, line: int | None, field: str | None = None) -> Any:
+    """One JSON value from stripped text, within the limits; ``json.JSONDecodeError`` when it is not JSON.
+
+    ``SourceError`` (naming ``path``, ``line`` and ``field``) when it is JSON beyond the limits:
+    too deep, a number too long or out of range, a NUL or a lone surrogate in its text.
+    """
+    decoder = _CAREFUL_DECODER if len(text) > MAX_NUMBER_CHARS and _LONG_RUN.search(text) else _DECODER
+    try:
+        # ``decode`` without its Python-level wrapping, which costs as much as the scan of a short line
+        try:
+            value, end = decoder.scan_once(text, 0)
+        except StopIteration as stop:
+            raise json.JSONDecodeError("Expecting value", text, stop.value) from None
+        if end != len(text):  # ``text`` is stripped: anything after the value is more data
+            raise json.JSONDecodeError("Extra data", text, _JSON_SPACE.match(text, end).end())  # type: ignore[union-attr]
+    except DuplicateFieldError as error:
+        raise SourceError(path, line, "the field is given twice", f"{field}.{error}" if field else str(error)) from None
+    except RecursionError:
+        raise SourceError(path, line, f"nested deeper than {MAX_DEPTH} levels of lists and objects", field or "nesting") from None
+    except _NumberTooLong as error:
+        column = text.find(str(error)) + 1
+        message = f"longer than {MAX_NUMBER_CHARS} characters" + (f" at column {column}" if column else "")
+        raise SourceError(path, line, message, field or "number") from None
+    except ArithmeticError:  # Decimal refuses an exponent beyond its range (1e99999999999999999999)
+        raise SourceError(path, line, "a number out of any range", field or "number") from None
+    if text.count("[") + text.count("{") > MAX_DEPTH or ("\\u" in text and _RISKY_ESCAPE.search(text)):
+        _check_value(value, path, line, where=field)
+    return value
+
+
+# --- JSON Lines -----------------------------------------------------------------------------------------------------
+
+
+def _read_jsonl(stream: IO[Any], path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in _lines(stream, path):
+        text = line.strip()
+        if text.startswith("\ufeff"):  # files joined with cat keep each one's byte-order mark
+            text = text[1:].strip()
         if not text or text.startswith("#"):
             continue
         try:
-            value = decoder.decode(text)
+            value = decode_json(text, path, number)
         except json.JSONDecodeError as error:
             raise SourceError(path, number, f"not valid JSON ({error.msg} at column {error.colno})") from None
-        except DuplicateFieldError as error:
-            raise SourceError(path, number, "the field is given twice", str(error)) from None
         if not isinstance(value, dict):
             raise SourceError(path, number, "each line must be one JSON object (a fact)")
         yield number, value
 
 
-def _cell(text: str) -> Any:
+# --- CSV ------------------------------------------------------------------------------------------------------------
+
+
+def _cell(text: str, path: str, line: int, field: str) -> Any:
     """A CSV cell: nested lists and objects may be written as JSON."""
     stripped = text.strip()
     if stripped[:1] in ("[", "{"):
         try:
-            return json.loads(stripped, parse_float=Decimal)
+            return decode_json(stripped, path, line, field)
         except json.JSONDecodeError:
-            return stripped
+            return stripped  # text that merely starts with a bracket, such as "[Beta] Corp"
     return stripped
 
 
-def _read_csv(stream: IO[str], path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(stream)
+def _read_csv(stream: IO[Any], path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """A header naming the fields (``kind`` among them), then one fact per row; blank cells are absent.
+
+    One cell is held to the csv module's ``field_size_limit`` (128 KiB unless changed), one row
+    to ``MAX_FACT_BYTES`` whatever that limit is, so a quote that is never closed cannot make
+    the module gather the rest of the file.
+    """
+    lines = _lines(stream, path)
+    row_start = 1
+    size = 0
+
+    def feed() -> Iterator[str]:
+        nonlocal size
+        for _, text in lines:
+            size += len(text)
+            if size > MAX_FACT_BYTES:
+                raise SourceError(path, row_start, f"longer than {MAX_FACT_BYTES:,} bytes, the most one row may hold", "row")
+            yield text
+
+    reader = csv.reader(feed())
+
+    def next_row() -> list[str] | None:
+        nonlocal row_start, size
+        row_start, size = reader.line_num + 1, 0
+        return next(reader, None)
+
     try:
-        header = next(reader, None)
+        header = next_row()
         while header is not None and (not header or header[0].lstrip("\ufeff").startswith("#")):
-            header = next(reader, None)  # blank or comment lines before the header
+            header = next_row()  # blank or comment lines before the header
         if header is None:
             return
+        header_line = row_start
         header = [name.strip().lstrip("\ufeff") for name in header]
         if "kind" not in header:
-            raise SourceError(path, 1, "the header has no 'kind' column")
-        repeated = sorted({name for name in header if header.count(name) > 1 and name})
+            raise SourceError(path, header_line, "the header has no 'kind' column")
+        repeated = sorted(name for name, count in Counter(header).items() if count > 1 and name)
         if repeated:
-            raise SourceError(path, 1, f"the header names {', '.join(repeated)} more than once")
+            raise SourceError(path, header_line, f"the header names {', '.join(repeated)} more than once")
         while True:
-            before = reader.line_num
-            row = next(reader, None)
+            row = next_row()
             if row is None:
                 return
             if not row:  # a blank line
                 continue
             # the row starts on the first line not yet read (blank lines before it were skipped above)
-            start = before + 1
+            start = row_start
             if len(row) > len(header):
                 raise SourceError(path, start, f"more cells than the header's {len(header)} columns")
-            fact = {name: _cell(value) for name, value in zip(header, row, strict=False) if value.strip() != ""}
+            fact = {
+                name: _cell(value, path, start, name) for name, value in zip(header, row, strict=False) if value.strip() != ""
+            }
             if fact:
                 yield start, fact
-    except csv.Error as error:
-        raise SourceError(path, reader.line_num, f"not valid CSV ({error})") from None
+    except csv.Error as error:  # such as a cell longer than csv.field_size_limit
+        raise SourceError(path, row_start, f"not valid CSV ({error})") from None
 
 
-def _read_yaml(stream: IO[str], path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """A YAML list of facts, or one fact per document (``---``); numbers stay exact."""
-    import yaml
+# --- YAML -----------------------------------------------------------------------------------------------------------
 
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        for document in yaml.compose_all(stream, Loader=loader_class):
-            if document is None or (isinstance(document, yaml.ScalarNode) and document.tag.endswith(":null")):
-                continue  # an empty document (``---`` with nothing after it) holds no fact
-            nodes = document.value if isinstance(document, yaml.SequenceNode) else [document]
-            for node in nodes:
-                line = node.start_mark.line + 1
-                if not isinstance(node, yaml.MappingNode):
-                    raise SourceError(path, line, "each fact must be a mapping of fields")
-                try:
-                    yield line, _construct(node, loader_class)
-                except _YamlShapeError as error:
-                    raise SourceError(path, error.line, error.message, error.field) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise SourceError(path, line, f"not valid YAML ({getattr(error, 'problem', None) or error})") from None
-    except RecursionError:
-        raise SourceError(path, None, "not valid YAML for facts (an alias refers to itself)") from None
+_YAML_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map")
+)
+"""The tags a fact may carry, written or implied. Others (``!!python/object``, ``!!binary``, ``!mine``) mean
+something facts cannot hold, and are refused rather than silently read as text."""
 
 
-class _YamlShapeError(ValueError):
-    def __init__(self, line: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.line, self.message, self.field = line, message, field
+def _read_yaml(stream: IO[Any], path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """A YAML list of facts, or one fact per document (``---``); numbers stay exact.
+
+    Read event by event, so a fact is built only from what it says: aliases (``*name``) are
+    refused, which rules out "billion laughs" (a few hundred bytes whose aliases expand to
+    gigabytes), and each fact is checked against the limits as it is read.
+    """
+    events = _YamlEvents(stream, path)
+    yaml = events.yaml
+    events.next()  # the start of the stream
+    while not isinstance(events.next(), yaml.StreamEndEvent):  # the start of a document
+        event = events.next()
+        if isinstance(event, yaml.SequenceStartEvent):
+            events.tag(event, "tag:yaml.org,2002:seq", None)
+            while not isinstance(event := events.next(), yaml.SequenceEndEvent):
+                yield events.fact(event)
+        elif not (isinstance(event, yaml.ScalarEvent) and events.scalar(event, None) is None):
+            yield events.fact(event)  # an empty document (``---`` with nothing after it) holds no fact
+        events.next()  # the end of the document
 
 
-def _construct(node: Any, loader_class: type) -> dict[str, Any]:
-    """Build one mapping, keeping numbers as Decimal and dates as text."""
-    import yaml
+_YAML_REFUSES = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters YAML does not allow in a stream (control characters; NUL and surrogates never get this far)."""
 
-    if isinstance(node, yaml.MappingNode):
-        mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise _YamlShapeError(line, "a field name must be plain text")
-            if key_node.value in mapping:
-                raise _YamlShapeError(line, "the field is given twice", key_node.value)
-            mapping[key_node.value] = _construct(value_node, loader_class)
-        return mapping  # type: ignore[return-value]
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, loader_class) for item in node.value]  # type: ignore[return-value]
-    tag = node.tag
-    if tag.endswith((":int", ":float")):
+
+class _YamlEvents:
+    """The parser's events for one stream, fed line by line through ``_lines``, and facts built from them.
+
+    What the parser holds is bounded too: no fact, and no stretch of input between two events
+    (a block scalar that never ends), may take more than ``MAX_FACT_BYTES``.
+    """
+
+    def __init__(self, stream: IO[Any], path: str) -> None:
+        import yaml
+
+        self.yaml = yaml
+        self.path = path
+        self._lines = _lines(stream, path)
+        self._failed: SourceError | None = None
+        self._line = 0  # the last line handed to the parser
+        self._fed = 0  # characters handed to the parser
+        self._since = 0  # ``_fed`` when the current fact began, or at the last event outside a fact
+        self._since_line = 1  # where that was
+        self._in_fact = False
+        loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        self.loader = loader_class(self)
+
+    def read(self, size: int) -> str:
+        """The parser's input, a line at a time; a bad line ends the input and is reported by ``next``."""
+        if self._failed is not None:
+            return ""
         try:
-            return Decimal(node.value.replace("_", ""))  # type: ignore[return-value]
-        except ArithmeticError:
-            return node.value  # type: ignore[no-any-return]
-    if tag.endswith(":bool"):
-        # Kept as written: YAML 1.1 reads NO (Norway) and yes as booleans; the field's codec decides.
-        return node.value  # type: ignore[no-any-return]
-    if tag.endswith(":null"):
-        return None  # type: ignore[return-value]
-    return node.value  # type: ignore[no-any-return]
+            for number, text in self._lines:
+                self._line = number
+                refused = _YAML_REFUSES.search(text)
+                if refused:  # found here, it is reported with its line and column
+                    char = ascii(refused.group())[1:-1]
+                    message = f"a control character {char} at column {refused.start() + 1}, which YAML does not allow"
+                    raise SourceError(self.path, number, message, "text")
+                self._fed += len(text)
+                if self._fed - self._since > MAX_FACT_BYTES + MAX_LINE_BYTES:  # a line's worth of read-ahead allowed
+                    what = "fact" if self._in_fact else "value"
+                    message = f"longer than {MAX_FACT_BYTES:,} bytes, the most one {what} may hold"
+                    raise SourceError(self.path, self._since_line, message, what)
+                if text:
+                    return text
+        except SourceError as error:
+            self._failed = error
+        return ""
+
+    def next(self) -> Any:
+        try:
+            event = self.loader.get_event()
+        except self.yaml.YAMLError as error:
+            if self._failed is not None:
+                raise self._failed from None
+            mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+            line = mark.line + 1 if mark is not None else self._line
+            raise SourceError(self.path, line, f"not valid YAML ({getattr(error, 'problem', None) or error})") from None
+        if self._failed is not None:
+            raise self._failed
+        if event is None:  # past the end: cannot happen after a stream's end event, but never loop on it
+            raise SourceError(self.path, self._line, "not valid YAML (it ends early)")
+        if not self._in_fact:
+            self._since, self._since_line = self._fed, event.end_mark.line + 1
+        return event
+
+    def fact(self, event: Any) -> tuple[int, dict[str, Any]]:
+        line = event.start_mark.line + 1
+        if isinstance(event, self.yaml.AliasEvent):
+            self.value(event, 1, None)  # refused
+        if not isinstance(event, self.yaml.MappingStartEvent):
+            raise SourceError(self.path, line, "each fact must be a mapping of fields")
+        self._in_fact, self._since_line = True, line
+        mapping = self.value(event, 1, None)
+        self._in_fact = False
+        return line, mapping
+
+    def value(self, event: Any, depth: int, where: str | None) -> Any:
+        yaml = self.yaml
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            message = f"YAML aliases (*{event.anchor}) are not accepted; write the value out in full"
+            raise SourceError(self.path, line, message, where or "alias")
+        if isinstance(event, yaml.ScalarEvent):
+            return self.scalar(event, where)
+        if depth > MAX_DEPTH:
+            raise SourceError(self.path, line, f"nested deeper than {MAX_DEPTH} levels of lists and mappings", where or "nesting")
+        if isinstance(event, yaml.SequenceStartEvent):
+            self.tag(event, "tag:yaml.org,2002:seq", where)
+            items = []
+            while not isinstance(item := self.next(), yaml.SequenceEndEvent):
+                items.append(self.value(item, depth + 1, f"{where or ''}[{len(items)}]"))
+            return items
+        self.tag(event, "tag:yaml.org,2002:map", where)
+        mapping: dict[str, Any] = {}
+        while not isinstance(key := self.next(), yaml.MappingEndEvent):
+            key_line = key.start_mark.line + 1
+            if isinstance(key, yaml.AliasEvent):
+                self.value(key, depth + 1, where)  # refused
+            if not isinstance(key, yaml.ScalarEvent):
+                raise SourceError(self.path, key_line, "a field name must be plain text", where)
+            self.tag(key, None, where)
+            name = key.value
+            problem = _text_problem(name)
+            if problem:
+                raise SourceError(self.path, key_line, f"a field name {problem}", where or "text")
+            if name in mapping:
+                raise SourceError(self.path, key_line, "the field is given twice", f"{where}.{name}" if where else name)
+            mapping[name] = self.value(self.next(), depth + 1, f"{where}.{name}" if where else name)
+        return mapping
+
+    def tag(self, event: Any, implied: str | None, where: str | None) -> str:
+        """The tag of a node: as written (one of ``_YAML_TAGS``), else as the plain text implies."""
+        tag: str | None = event.tag
+        if tag is None or tag == "!":
+            if implied is not None:
+                return implied
+            return self.loader.resolve(self.yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-any-return]
+        if tag not in _YAML_TAGS:
+            shown = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+            raise SourceError(self.path, event.start_mark.line + 1, f"the YAML tag {shown} is not accepted", where or "tag")
+        return tag
+
+    def scalar(self, event: Any, where: str | None) -> Any:
+        """A plain value: numbers as ``Decimal``, null as None, everything else (dates, booleans) as written."""
+        tag = self.tag(event, None, where)
+        value: str = event.value
+        line = event.start_mark.line + 1
+        problem = _text_problem(value)
+        if problem:
+            raise SourceError(self.path, line, problem, where or "text")
+        if tag.endswith((":int", ":float")):
+            if len(value) > MAX_NUMBER_CHARS:
+                raise SourceError(self.path, line, f"longer than {MAX_NUMBER_CHARS} characters", where or "number")
+            try:
+                return Decimal(value.replace("_", ""))
+            except ArithmeticError:
+                return value  # 0x1F, 1:30, .inf: the field's codec says what is wrong with it
+        if tag.endswith(":null"):
+            return None
+        # Booleans are kept as written: YAML 1.1 reads NO (Norway) and yes as booleans; the field's codec decides.
+        return value

@@ -17,6 +17,7 @@ from events import Catalogue, FactError
 from events.readers import SourceError, read_facts
 from ledger.appending import Incoming
 from ledger.errors import RejectedError
+from ledger.importing import place, readable
 from ledger.records import Recorded
 
 FIELDS = ("seq", "id", "recorded", "fact")
@@ -28,40 +29,51 @@ def export_lines(records: Iterable[Recorded]) -> Iterator[str]:
         yield json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def import_stream(catalogue: Catalogue, stream: IO[str], name: str) -> Iterator[Incoming]:
-    """Exported lines back into facts that keep their ids and recorded times."""
+def import_stream(catalogue: Catalogue, stream: IO[Any], name: str) -> Iterator[Incoming]:
+    """Exported lines back into facts that keep their ids and recorded times.
+
+    A text stream is read through the bytes under it when it has them (an export is UTF-8),
+    so a bad byte is reported on its own line; every problem is a one-line ``RejectedError``.
+    """
+    source = readable(stream, name)
     previous: int | None = None
     try:
-        for line, data in read_facts(stream, name, "jsonl"):
-            item = _incoming(catalogue, data, f"{name}:{line}")
+        for line, data in read_facts(source, name, "jsonl"):
+            item = _incoming(catalogue, data, name, line)
             seq = data["seq"]
             if not isinstance(seq, int) or isinstance(seq, bool) or (previous is not None and seq != previous + 1):
                 expected = "a whole number" if previous is None else str(previous + 1)
-                raise RejectedError(
-                    f"{item.place}: seq: expected {expected}, got {seq!r}: the export is out of order or incomplete"
-                )
+                message = f"expected {expected}, got {_shown(seq)}: the export is out of order or incomplete"
+                raise SourceError(name, line, message, "seq")
             previous = seq
             yield item
     except SourceError as error:
         raise RejectedError(str(error)) from None
 
 
-def _incoming(catalogue: Catalogue, data: dict[str, Any], place: str) -> Incoming:
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _incoming(catalogue: Catalogue, data: dict[str, Any], name: str, line: int) -> Incoming:
     if set(data) != set(FIELDS):
-        raise RejectedError(f"{place}: an exported line has exactly the fields {', '.join(FIELDS)}; got {', '.join(data)}")
+        got = ", ".join(data) if data else "none"
+        raise SourceError(name, line, f"an exported line has exactly the fields {', '.join(FIELDS)}; got {got}")
     fact_id = data["id"]
     if not (isinstance(fact_id, str) and len(fact_id) == 32 and all(c in "0123456789abcdef" for c in fact_id)):
-        raise RejectedError(f"{place}: id: expected 32 lower-case hex digits, got {fact_id!r}")
+        raise SourceError(name, line, f"expected 32 lower-case hex digits, got {_shown(fact_id)}", "id")
     try:
         recorded = datetime.fromisoformat(data["recorded"]) if isinstance(data["recorded"], str) else None
     except ValueError:
         recorded = None
     if recorded is None or recorded.tzinfo is None:
-        raise RejectedError(f"{place}: recorded: expected an ISO 8601 time with its UTC offset, got {data['recorded']!r}")
+        message = f"expected an ISO 8601 time with its UTC offset, got {_shown(data['recorded'])}"
+        raise SourceError(name, line, message, "recorded")
     if not isinstance(data["fact"], dict):
-        raise RejectedError(f"{place}: fact: expected an object")
+        raise SourceError(name, line, "expected an object", "fact")
     try:
         fact = catalogue.parse(data["fact"])
     except FactError as error:
-        raise RejectedError(f"{place}: fact.{error}") from None
-    return Incoming(place, fact, id=fact_id, recorded=recorded)
+        raise SourceError(name, line, error.message, f"fact.{error.field}" if error.field else "fact") from None
+    return Incoming(place(name, line), fact, id=fact_id, recorded=recorded)
