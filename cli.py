@@ -87,7 +87,9 @@ class LedgerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LedgerError as error:
-            raise click.ClickException(str(error)) from None
+            from events.readers import printable
+
+            raise click.ClickException(printable(str(error), 1000)) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Built-in commands, and those of plugins named with --plugin or DEALLEDGER_PLUGINS.
@@ -172,9 +174,9 @@ def append(ctx: click.Context, kind: str | None, path: str | None, input_format:
 def one_fact(ledger: Ledger, kind: str, args: Sequence[str]) -> Incoming:
     """A fact from ``--field value`` pairs; a field given twice becomes a list."""
     import json
-    from decimal import Decimal
 
     from events import FactError
+    from events.readers import SourceError, decode_json
     from ledger.appending import Incoming
     from ledger.errors import RejectedError
 
@@ -194,9 +196,11 @@ def one_fact(ledger: Ledger, kind: str, args: Sequence[str]) -> Incoming:
         parsed: Any = value
         if value[:1] in ("[", "{"):
             try:
-                parsed = json.loads(value, parse_float=Decimal)
+                parsed = decode_json(value.strip(), "command line", None, name)
             except json.JSONDecodeError:
                 parsed = value  # text that merely starts with a bracket, such as "[Beta] Corp"
+            except SourceError as error:
+                raise RejectedError(str(error)) from None
         if name in data:
             previous = data[name]
             data[name] = [*previous, parsed] if isinstance(previous, list) else [previous, parsed]
@@ -482,8 +486,8 @@ def import_(ctx: click.Context, path: str) -> None:
     ledger = open_ledger(ctx)
     try:
         stream = click.open_file(path, "r", encoding="utf-8")
-    except OSError as error:
-        raise RejectedError(f"{path}: cannot read: {error.strerror}") from None
+    except (OSError, ValueError) as error:
+        raise RejectedError(f"{path}: cannot read: {getattr(error, "strerror", None) or error}") from None
     with stream:
         result = ledger.append(import_stream(ledger.catalogue, stream, "<stdin>" if path == "-" else path))
     click.echo(f"imported {len(result.added)} fact(s); {result.unchanged} already there, unchanged")
