@@ -487,7 +487,7 @@ def import_(ctx: click.Context, path: str) -> None:
     try:
         stream = click.open_file(path, "r", encoding="utf-8")
     except (OSError, ValueError) as error:
-        raise RejectedError(f"{path}: cannot read: {getattr(error, "strerror", None) or error}") from None
+        raise RejectedError(f"{path}: cannot read: {getattr(error, 'strerror', None) or error}") from None
     with stream:
         result = ledger.append(import_stream(ledger.catalogue, stream, "<stdin>" if path == "-" else path))
     click.echo(f"imported {len(result.added)} fact(s); {result.unchanged} already there, unchanged")
