@@ -405,6 +405,28 @@ def check(ctx: click.Context, as_of: str | None) -> None:
 
 
 @main.command()
+@click.pass_context
+def verify(ctx: click.Context) -> None:
+    """Recompute the hash chain of every stored fact, its positions and recorded-time order; exit 1 at a broken link.
+
+    Every fact is chained to the one before it by a SHA-256 hash written in the same
+    transaction, so a fact changed, removed or slipped in by any means shows here.
+
+    \b
+    Example:
+      dealledger verify
+    """
+    ledger = open_ledger(ctx)
+    problems = ledger.store.verify()
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        raise click.ClickException("the ledger's hash chain is broken: see above")
+    head = ledger.store.head()
+    click.echo(f"ok: {head.position} facts, hash chain intact; head hash {head.hash}")
+
+
+@main.command()
 @click.option("--clear", is_flag=True, help="Drop every checkpoint (they are rebuilt as questions are asked).")
 @format_option
 @click.pass_context

@@ -121,6 +121,7 @@ class Store:
             self.db: persistence.Database = getattr(module, database_class[self.backend.kind])(self.app.recorder)
             self._cache: dict[int, Recorded] = {}
             self._catch_up_index()
+            self._check_head()
         except PersistenceError as error:
             raise LedgerError(f"cannot open the store {self.backend.safe_url}: {_first_line(error)}") from None
         except ImportError as error:
@@ -265,12 +266,16 @@ class Store:
         end = through.isoformat() if through else "9999-99-99"
         position = 1 << 62  # after every position of the date ``after``: a page starts past the whole date
         excluded = ", ".join(f"'{kind}'" for kind in CORRECTION_KINDS)
-        sql = _RECORDS + (
-            f"WHERE (f.effective, f.position) > (?, ?) AND f.effective <= ? AND f.position <= ? "
-            f"AND f.kind NOT IN ({excluded}) ORDER BY f.effective, f.position LIMIT ?"
+        # the page is chosen in the index first, then joined with the events: a planner left to
+        # itself may walk the events table and sort it for every page
+        sql = (
+            f"SELECT f.position, f.fact_id, f.recorded_us, e.state FROM (SELECT position, fact_id, recorded_us, effective "
+            f"FROM {FACTS_TABLE} WHERE (effective, position) > (?, ?) AND effective <= ? AND position <= ? "
+            f"AND kind NOT IN ({excluded}) ORDER BY effective, position LIMIT ?) f "
+            "JOIN {events} e ON e.originator_id = ? AND e.originator_version = f.position ORDER BY f.effective, f.position"
         )
         while True:
-            rows = self._rows(sql, (self.db.ledger_id, day, position, end, upto, PAGE_SIZE))
+            rows = self._rows(sql, (day, position, end, upto, PAGE_SIZE, self.db.ledger_id))
             page = self._decode(rows)
             yield from page
             if len(page) < PAGE_SIZE:
@@ -292,7 +297,7 @@ class Store:
         loads = orjson.loads
         records: list[Recorded] = []
         for position, fact_id, micros, state in rows:
-            data = loads(bytes(state))
+            data = loads(as_bytes(state))
             try:
                 fact = load(data["fact"])
             except (FactError, KeyError, TypeError, ValueError) as error:
@@ -334,8 +339,14 @@ class Store:
         return True
 
     def _catch_up_index(self) -> None:
-        """Index events stored before the index existed (a ledger from an earlier version), once, in one transaction."""
+        """Index events stored before the index existed (a ledger from an earlier version), once, in one transaction.
+
+        Only a ledger with no index at all is migrated: events beyond an existing index were not
+        written by dealledger, and ``_check_head`` refuses them.
+        """
         indexed = self.head().position
+        if indexed:
+            return
         recorder = self.app.recorder
         newest = recorder.select_events(LEDGER_ID, desc=True, limit=1)
         if not newest or newest[0].originator_version <= indexed:
@@ -355,6 +366,78 @@ class Store:
         self.db.write([(persistence.INSERT_FACT, facts), (persistence.INSERT_SUBJECT, subjects)])
 
 
+    # --- tamper evidence ----------------------------------------------------------------
+
+    def _check_head(self) -> None:
+        """Refuse a store whose last fact no longer matches its chain: cheap (one event), done on every open."""
+        head = self.head()
+        newest = self.app.recorder.select_events(LEDGER_ID, desc=True, limit=1)
+        stored_head = newest[0].originator_version if newest else 0
+        broken = None
+        if stored_head != head.position:
+            broken = f"its events end at #{stored_head} but its index at #{head.position}"
+        elif newest:
+            previous = self.hash_at(head.position - 1)
+            if previous is None or persistence.chain(previous, head.position, as_bytes(newest[0].state)) != head.hash:
+                broken = f"fact #{head.position} does not match the hash chain"
+        if broken:
+            raise LedgerError(
+                f"the store {self.backend.safe_url} was changed outside dealledger ({broken}); "
+                "run 'dealledger verify' to find the first broken link"
+            )
+
+    def verify(self) -> list[str]:
+        """Recompute the whole hash chain, positions and recorded-time order; one message per broken link (first first)."""
+        problems: list[str] = []
+        previous, expected, last_recorded = GENESIS_HASH, 1, -1
+        index_rows = iter(self._index_pages())
+        for events in self._event_pages():
+            for stored in events:
+                row = next(index_rows, None)
+                position = stored.originator_version
+                where = f"fact #{position}"
+                if row is None:
+                    problems.append(f"{where}: stored, but missing from the index")
+                    return problems
+                index_position, fact_id, micros, digest = row
+                where = f"fact #{position} (id {fact_id}, recorded {from_us(int(micros)).isoformat()})"
+                if position != expected or index_position != position:
+                    problems.append(f"{where}: position out of sequence (expected #{expected})")
+                    return problems
+                previous = persistence.chain(previous, position, as_bytes(stored.state))
+                if previous != digest:
+                    problems.append(f"{where}: its content does not match the hash chain")
+                    return problems
+                if int(micros) < last_recorded:
+                    problems.append(f"{where}: recorded before the fact ahead of it")
+                    return problems
+                last_recorded, expected = int(micros), expected + 1
+        if next(index_rows, None) is not None:
+            problems.append(f"the index lists facts after #{expected - 1} that the events table no longer holds")
+        return problems
+
+    def _event_pages(self) -> Iterator[Sequence[Any]]:
+        last = 0
+        while True:
+            page = self.app.recorder.select_events(LEDGER_ID, gt=last, limit=PAGE_SIZE)
+            if not page:
+                return
+            yield page
+            last = page[-1].originator_version
+
+    def _index_pages(self) -> Iterator[tuple[Any, ...]]:
+        last = 0
+        while True:
+            rows = self._rows(
+                f"SELECT position, fact_id, recorded_us, hash FROM {FACTS_TABLE} WHERE position > ? ORDER BY position LIMIT ?",
+                (last, PAGE_SIZE),
+            )
+            yield from rows
+            if len(rows) < PAGE_SIZE:
+                return
+            last = int(rows[-1][0])
+
+
 def write_with_retries(store: Store, build: Any) -> Any:
     """Run ``build(head) -> (batch, index, result)`` against fresh state until its batch is stored.
 
@@ -366,6 +449,11 @@ def write_with_retries(store: Store, build: Any) -> Any:
         if store.write(batch, index):
             return result
     raise ConcurrencyError(f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the ledger; try again")
+
+
+def as_bytes(state: Any) -> bytes:
+    """A stored event's bytes as the driver hands them (bytes, memoryview; text where someone wrote text)."""
+    return state.encode("utf-8") if isinstance(state, str) else bytes(state)
 
 
 def _first_line(error: BaseException) -> str:

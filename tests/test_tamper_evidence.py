@@ -1,0 +1,119 @@
+"""History that raw SQL rewrites does not go unnoticed: every tampering is caught, on SQLite and PostgreSQL.
+
+Each test writes the sample ledger, then changes the database behind the ledger's back the
+way a hostile user with SQL access would (dropping the guard first, or switching triggers off
+on PostgreSQL), and checks that ``verify`` names the first broken link and that opening the
+store refuses to answer when the head itself no longer matches.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from ledger.api import Ledger
+from ledger.errors import LedgerError
+from ledger.importing import incoming_from_path
+
+from .conftest import drop_schema, postgres_url, require_postgres
+
+STORY = str(Path(__file__).parent.parent / "examples" / "story.jsonl")
+Tamper = Callable[[str], None]
+"""Run one SQL statement on the store behind the ledger's back, guards off."""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Tamper]]:
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.db"
+
+        def tamper(statement: str) -> None:
+            with sqlite3.connect(path) as connection:
+                for name, in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+                    connection.execute(f'DROP TRIGGER "{name}"')
+                connection.execute(statement)
+
+        yield f"sqlite:///{path}", tamper
+        return
+    require_postgres()
+    import uuid
+
+    import psycopg
+
+    from .conftest import PG_BASE
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+
+    def tamper_pg(statement: str) -> None:
+        with psycopg.connect(PG_BASE, autocommit=True) as connection:
+            connection.execute(f"SET search_path TO {schema}")
+            connection.execute("SET session_replication_role = replica")  # switches ordinary triggers off
+            connection.execute(statement.replace("stored_events", "dealledger_events"))
+
+    yield postgres_url(schema), tamper_pg
+    drop_schema(schema)
+
+
+def written(url: str) -> int:
+    with Ledger(url) as ledger:
+        ledger.append(incoming_from_path(ledger.catalogue, STORY))
+        return ledger.store.head().position
+
+
+def verify(url: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["--url", url, "verify"])
+    return result.exit_code, result.output
+
+
+def test_an_untouched_ledger_verifies(store: tuple[str, Tamper]) -> None:
+    url, _ = store
+    head = written(url)
+    code, output = verify(url)
+    assert code == 0 and output.startswith(f"ok: {head} facts, hash chain intact; head hash ")
+
+
+def test_a_fact_rewritten_in_the_middle_is_named_by_verify(store: tuple[str, Tamper]) -> None:
+    url, tamper = store
+    written(url)
+    tamper("UPDATE stored_events SET state = state || state WHERE originator_version = 20")
+    code, output = verify(url)
+    assert code == 1
+    assert output.splitlines()[0].startswith("fact #20 (id ")
+    assert "does not match the hash chain" in output
+
+
+def test_a_rewritten_head_makes_every_command_refuse(store: tuple[str, Tamper]) -> None:
+    url, tamper = store
+    head = written(url)
+    tamper(f"UPDATE stored_events SET state = state || state WHERE originator_version = {head}")
+    with pytest.raises(LedgerError, match=rf"changed outside dealledger \(fact #{head} does not match .*dealledger verify"):
+        Ledger(url)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["DELETE FROM stored_events WHERE originator_version = {head}", "DELETE FROM stored_events"],
+    ids=["last fact deleted", "every fact deleted"],
+)
+def test_deleted_facts_are_never_an_empty_or_shorter_ledger(store: tuple[str, Tamper], statement: str) -> None:
+    url, tamper = store
+    head = written(url)
+    tamper(statement.format(head=head))
+    with pytest.raises(LedgerError, match=rf"its events end at #\d+ but its index at #{head}"):
+        Ledger(url)
+
+
+def test_a_fact_slipped_in_after_the_head_is_refused(store: tuple[str, Tamper]) -> None:
+    url, tamper = store
+    head = written(url)
+    tamper(
+        "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+        f"SELECT originator_id, {head + 1}, topic, state FROM stored_events WHERE originator_version = {head}"
+    )
+    with pytest.raises(LedgerError, match=rf"its events end at #{head + 1} but its index at #{head}"):
+        Ledger(url)
