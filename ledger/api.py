@@ -14,6 +14,7 @@ from events.errors import closest
 from ledger.appending import AppendResult, BatchBuilder, Incoming
 from ledger.engine import Engine, Folding, answer, start
 from ledger.errors import ViewError
+from ledger.exact import exact_decimals
 from ledger.host import PluginHost, load
 from ledger.memory import collector_paused
 from ledger.problems import Problem
@@ -48,7 +49,7 @@ class Ledger:
 
     def append(self, incoming: Iterable[Incoming]) -> AppendResult:
         """Store the facts as one all-or-nothing batch; facts whose key is already there are skipped."""
-        with collector_paused():
+        with collector_paused(), exact_decimals():
             builder = BatchBuilder(self.host, list(incoming), self.store)
             return write_with_retries(self.store, builder.build)  # type: ignore[no-any-return]
 
@@ -66,9 +67,9 @@ class Ledger:
     def view(self, name: str, query: Query) -> list[Row]:
         view = self.host.view(name)
         self._check_parties(view, query)
-        with collector_paused():
+        with collector_paused(), exact_decimals():
             state = self.state(view, query)
-        return answer(view, self.host.view_providers[name], state, query)
+            return answer(view, self.host.view_providers[name], state, query)
 
     def state(self, view: View[Any], query: Query) -> Any:
         """The view's state for the query: folded from the facts it needs, or from its best checkpoint."""
@@ -82,7 +83,7 @@ class Ledger:
     def states(self, views: Sequence[View[Any]], as_of: date | None, known_at: datetime | None) -> list[Any]:
         """Several views' states at one moment, in one pass over the facts."""
         head = self.store.known_position(known_at)
-        with collector_paused():
+        with collector_paused(), exact_decimals():
             return self.engine.states([(view, self.host.view_providers[view.name]) for view in views], as_of, head)
 
     def _check_parties(self, view: View[Any], query: Query) -> None:
@@ -117,7 +118,8 @@ class Ledger:
             raise ViewError(f"{where}: unknown kind {kind!r}{_closest(kind, known)}")
 
     def check(self, as_of: date | None = None) -> list[Problem]:
-        return self.host.check(self.story(as_of=as_of), as_of)
+        with exact_decimals():
+            return self.host.check(self.story(as_of=as_of), as_of)
 
 
 def run_view(view: View[Any], plugin: str, records: Sequence[Recorded], query: Query) -> list[Row]:

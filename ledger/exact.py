@@ -8,6 +8,23 @@ against 13.9 µs). Ownership arithmetic runs on every round, sale and query, so 
 
 from __future__ import annotations
 
+import decimal
+
 from quicktions import Fraction
 
-__all__ = ["Fraction"]
+__all__ = ["EXACT_DIGITS", "Fraction", "exact_decimals"]
+
+
+EXACT_DIGITS = 400
+"""Significant digits decimal arithmetic may use: amounts hold at most 40 digits each side of the point
+(80 in all), so sums of up to 10**300 amounts stay exact; anything that would round raises instead."""
+
+
+def exact_decimals() -> decimal.localcontext:  # type: ignore[valid-type]
+    """A decimal context in which every sum, difference and comparison is exact, or raises ``decimal.Inexact``.
+
+    Python's default context keeps 28 significant digits and rounds silently: a balance of
+    0.33333333333333333333333333333334 less 0.5 would then never reach zero. Folds and
+    validations run inside this context, so a ledger's numbers are exact or refused.
+    """
+    return decimal.localcontext(prec=EXACT_DIGITS, traps=[decimal.Inexact, decimal.Rounded, decimal.InvalidOperation])

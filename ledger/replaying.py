@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from events.parties import PartyRegistered
 from ledger.engine import answer
+from ledger.exact import exact_decimals
 from ledger.records import Recorded
 from ledger.views import Query, View
 
@@ -28,6 +29,13 @@ Answer = tuple[tuple[str, ...], list[dict[str, Any]]]
 def replay_all(ledger: Ledger, as_of: date | None, known_at: datetime | None) -> dict[str, Answer]:
     views = [view for _, view in sorted(ledger.host.views.items()) if _replayable(view)]
     states = ledger.states(views, as_of, known_at)
+    with exact_decimals():
+        return _answers(ledger, views, states, as_of, known_at)
+
+
+def _answers(
+    ledger: Ledger, views: list[View[Any]], states: list[Any], as_of: date | None, known_at: datetime | None
+) -> dict[str, Answer]:
     registrations = ledger.registrations(as_of, known_at)
     answers: dict[str, Answer] = {}
     for view, state in zip(views, states, strict=True):

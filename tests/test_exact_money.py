@@ -1,0 +1,109 @@
+"""Money is exact to every digit the ledger accepts: sums and comparisons never round, folds always end.
+
+Amounts carry up to 40 digits before and after the point. Python's default decimal context
+keeps 28 significant digits and rounds silently; the ledger folds inside an exact context,
+so what it accepts adds up exactly, what adds up is accepted, and nothing loops.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import given, settings
+
+from ledger.api import Ledger
+from ledger.appending import Incoming
+from ledger.errors import RejectedError
+from ledger.exact import exact_decimals
+from ledger.views import Query
+
+PARTIES = [
+    {"kind": "party.registered", "effective": "2020-01-01", "party": "cloud", "name": "Cloud", "type": "cloud"},
+    {"kind": "party.registered", "effective": "2020-01-01", "party": "co", "name": "Co", "type": "company"},
+]
+
+
+def grant(amount: str, day: str = "2024-01-01") -> dict[str, Any]:
+    return {"kind": "credits.granted", "effective": day, "grantor": "cloud", "grantee": "co", "amount": amount, "currency": "USD"}
+
+
+def consume(amount: str, day: str = "2024-02-01") -> dict[str, Any]:
+    return {"kind": "credits.consumed", "effective": day, "grantor": "cloud", "grantee": "co", "amount": amount,
+            "currency": "USD"}
+
+
+def deposit(amount: str) -> dict[str, Any]:
+    return {"kind": "escrow.deposited", "effective": "2024-01-01", "account": "a", "depositor": "cloud", "beneficiary": "co",
+            "amount": amount, "currency": "USD"}
+
+
+def release(amount: str, day: str = "2024-02-01") -> dict[str, Any]:
+    return {"kind": "escrow.released", "effective": day, "account": "a", "amount": amount, "currency": "USD", "to": "cloud"}
+
+
+def append(ledger: Ledger, *facts: dict[str, Any]) -> None:
+    ledger.append([Incoming(f"test:{n}", ledger.catalogue.parse(f)) for n, f in enumerate(facts, 1)])
+
+
+def test_a_grant_past_28_digits_is_drawn_down_exactly_and_over_consumption_is_refused(sqlite_url: str) -> None:
+    with Ledger(sqlite_url) as ledger:
+        append(ledger, *PARTIES, grant("0.33333333333333333333333333333334"))
+        with pytest.raises(RejectedError, match=r"has 0.33333333333333333333333333333334 USD .* cannot consume 0.5$"):
+            append(ledger, consume("0.5"))
+        append(ledger, consume("0.33333333333333333333333333333333"))
+        rows = ledger.view("revenue", Query(options={"provider": "cloud"}))
+        assert rows[-1]["deferred"] == Decimal("0.00000000000000000000000000000001")
+
+
+def test_a_release_one_unit_in_the_32nd_place_beyond_the_deposit_is_refused(sqlite_url: str) -> None:
+    with Ledger(sqlite_url) as ledger:
+        append(ledger, *PARTIES, deposit("1.99999999999999999999999999999999"))
+        with pytest.raises(RejectedError, match=r"holds 1.99999999999999999999999999999999 USD, cannot release 2$"):
+            append(ledger, release("2"))
+        assert ledger.check() == []
+
+
+def test_forty_digit_amounts_that_add_up_are_accepted(sqlite_url: str) -> None:
+    big = "1234567890123456789012345678901234567890.1234567890123456789012345678901234567891"
+    with Ledger(sqlite_url) as ledger:
+        append(ledger, *PARTIES, deposit(big), release(big[:-1] + "0"), release("0." + "0" * 39 + "1", "2024-03-01"))
+        rows = ledger.view("revenue", Query(options={"provider": "cloud"}))
+        assert [row["recognized"] for row in rows] == [Decimal(big)]
+        assert ledger.check() == []
+
+
+def amounts() -> st.SearchStrategy[Decimal]:
+    """Positive amounts with up to 40 digits on each side of the point, as the catalogue accepts."""
+    return st.builds(
+        lambda whole, places, digits: Decimal(whole) + Decimal(digits).scaleb(-places),
+        st.integers(min_value=0, max_value=10**40 - 1),
+        st.integers(min_value=0, max_value=40),
+        st.integers(min_value=0, max_value=10**40 - 1),
+    ).filter(lambda amount: 0 < amount < Decimal(10) ** 40 and len(amount.as_tuple().digits) <= 80)
+
+
+@settings(max_examples=25, deadline=None)
+@given(granted=st.lists(amounts(), min_size=1, max_size=3), spent=st.lists(amounts(), min_size=1, max_size=3))
+def test_what_the_ledger_accepts_adds_up_exactly(tmp_path_factory: pytest.TempPathFactory, granted: list[Decimal],
+                                                 spent: list[Decimal]) -> None:
+    url = f"sqlite:///{Path(tmp_path_factory.mktemp('exact')) / 'ledger.db'}"
+    with Ledger(url) as ledger:
+        append(ledger, *PARTIES, *(grant(format(a, "f")) for a in granted))
+        with exact_decimals():
+            fits = sum(spent, Decimal(0)) <= sum(granted, Decimal(0))
+        try:
+            append(ledger, *(consume(format(a, "f")) for a in spent))
+            accepted = True
+        except RejectedError:
+            accepted = False
+        assert accepted == fits
+        rows = ledger.view("revenue", Query(options={"provider": "cloud", "period": "year"}))
+        with exact_decimals():  # the test's own sums must not round either
+            recognized = sum((row["recognized"] for row in rows), Decimal(0))
+            assert recognized == (sum(spent, Decimal(0)) if accepted else 0)
+            assert rows[-1]["deferred"] == sum(granted, Decimal(0)) - recognized
+        assert ledger.check() == []
