@@ -16,6 +16,8 @@ were checked when appended, and the hash chain tells whether they changed since.
 from __future__ import annotations
 
 import importlib
+import random
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -113,14 +115,14 @@ class Store:
         self.host = host
         try:
             module: ModuleType = importlib.import_module(f"ledger.persistence.{self.backend.kind}")
-            if self.backend.kind == "postgres":
-                module.prepare(self.backend)
-            self.app = LedgerApplication(env={"CREATE_TABLE": "y", **self.backend.env})
-            module.guard(self.app.recorder)
-            database_class = {"sqlite": "SQLiteDatabase", "postgres": "PostgresDatabase", "sqlalchemy": "SQLAlchemyDatabase"}
-            self.db: persistence.Database = getattr(module, database_class[self.backend.kind])(self.app.recorder)
-            self._cache: dict[int, Recorded] = {}
-            self._catch_up_index()
+            self.module = module
+            with module.opening(self.backend) as create:
+                self.app = LedgerApplication(env={**self.backend.env, "CREATE_TABLE": "y" if create else "n"})
+                module.guard(self.app.recorder, create)
+                database_class = {"sqlite": "SQLiteDatabase", "postgres": "PostgresDatabase", "sqlalchemy": "SQLAlchemyDatabase"}
+                self.db: persistence.Database = getattr(module, database_class[self.backend.kind])(self.app.recorder)
+                self._cache: dict[int, Recorded] = {}
+                self._catch_up_index()
             self._check_head()
         except PersistenceError as error:
             raise LedgerError(f"cannot open the store {self.backend.safe_url}: {_first_line(error)}") from None
@@ -344,17 +346,19 @@ class Store:
         Only a ledger with no index at all is migrated: events beyond an existing index were not
         written by dealledger, and ``_check_head`` refuses them.
         """
-        indexed = self.head().position
-        if indexed:
+        indexed, stored = self._ends()
+        if indexed or not stored:
             return
         recorder = self.app.recorder
-        newest = recorder.select_events(LEDGER_ID, desc=True, limit=1)
-        if not newest or newest[0].originator_version <= indexed:
-            return
+        with self.module.writing(recorder):
+            indexed, stored = self._ends()  # again, now that no dealledger writer can be between the two
+            if not indexed and stored:
+                self._index_all()
+
+    def _index_all(self) -> None:
         from ledger.indexing import index_rows
 
-        previous = self.hash_at(indexed) or GENESIS_HASH
-        events = recorder.select_events(LEDGER_ID, gt=indexed)
+        events = self.app.recorder.select_events(LEDGER_ID)
         to_domain_event = self.app.mapper.to_domain_event
         records = []
         for stored in events:
@@ -362,29 +366,38 @@ class Store:
             fact = self.host.catalogue.load(event.fact)
             records.append(Recorded(event.fact_id, event.originator_version, event.timestamp, fact))
         rows = index_rows(records, self)
-        facts, subjects = persistence.index_parameters(rows, [stored.state for stored in events], previous)
+        facts, subjects = persistence.index_parameters(rows, [as_bytes(stored.state) for stored in events], GENESIS_HASH)
         self.db.write([(persistence.INSERT_FACT, facts), (persistence.INSERT_SUBJECT, subjects)])
-
 
     # --- tamper evidence ----------------------------------------------------------------
 
     def _check_head(self) -> None:
         """Refuse a store whose last fact no longer matches its chain: cheap (one event), done on every open."""
-        head = self.head()
-        newest = self.app.recorder.select_events(LEDGER_ID, desc=True, limit=1)
-        stored_head = newest[0].originator_version if newest else 0
+        indexed, stored = self._ends()
         broken = None
-        if stored_head != head.position:
-            broken = f"its events end at #{stored_head} but its index at #{head.position}"
-        elif newest:
-            previous = self.hash_at(head.position - 1)
-            if previous is None or persistence.chain(previous, head.position, as_bytes(newest[0].state)) != head.hash:
-                broken = f"fact #{head.position} does not match the hash chain"
+        if stored != indexed:
+            broken = f"its events end at #{stored} but its index at #{indexed}"
+        elif indexed:
+            event = self.app.recorder.select_events(LEDGER_ID, gt=indexed - 1, lte=indexed)
+            previous, digest = self.hash_at(indexed - 1), self.hash_at(indexed)
+            if not event or previous is None or persistence.chain(previous, indexed, as_bytes(event[0].state)) != digest:
+                broken = f"fact #{indexed} does not match the hash chain"
         if broken:
             raise LedgerError(
                 f"the store {self.backend.safe_url} was changed outside dealledger ({broken}); "
                 "run 'dealledger verify' to find the first broken link"
             )
+
+    def _ends(self) -> tuple[int, int]:
+        """The last indexed position and the last stored event, read in one statement (one snapshot):
+        a writer committing meanwhile cannot make the two differ."""
+        ends = self._rows(
+            f"SELECT (SELECT MAX(position) FROM {FACTS_TABLE}) AS indexed, "
+            "(SELECT MAX(originator_version) FROM {events} WHERE originator_id = ?) AS stored",
+            (self.db.ledger_id,),
+        )
+        indexed, stored = (int(value or 0) for value in ends[0])
+        return indexed, stored
 
     def verify(self) -> list[str]:
         """Recompute the whole hash chain, positions and recorded-time order; one message per broken link (first first)."""
@@ -444,10 +457,12 @@ def write_with_retries(store: Store, build: Any) -> Any:
     ``build`` re-validates each time, so a writer who lost a race sees the winner's facts
     (its keys, its holdings) before trying again.
     """
-    for _ in range(MAX_ATTEMPTS):
-        batch, index, result = build(store.head())
-        if store.write(batch, index):
-            return result
+    with store.module.writing(store.app.recorder):
+        for attempt in range(MAX_ATTEMPTS):
+            batch, index, result = build(store.head())
+            if store.write(batch, index):
+                return result
+            time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))  # back off, with jitter
     raise ConcurrencyError(f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the ledger; try again")
 
 

@@ -19,6 +19,7 @@ from cli import main
 from ledger.api import Ledger
 from ledger.errors import LedgerError
 from ledger.importing import incoming_from_path
+from ledger.views import Query
 
 from .conftest import drop_schema, postgres_url, require_postgres
 
@@ -117,3 +118,19 @@ def test_a_fact_slipped_in_after_the_head_is_refused(store: tuple[str, Tamper]) 
     )
     with pytest.raises(LedgerError, match=rf"its events end at #{head + 1} but its index at #{head}"):
         Ledger(url)
+
+
+def test_a_ledger_written_before_the_index_existed_is_indexed_once_on_open(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    head = written(url)
+    with Ledger(url) as ledger:
+        before = ledger.view("league", Query(options={"currency": "USD", "sector": "china-ai"}))
+    with sqlite3.connect(tmp_path / "ledger.db") as connection:  # what a ledger of an earlier version holds
+        for name, in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            connection.execute(f'DROP TRIGGER "{name}"')
+        connection.execute("DROP TABLE dealledger_facts")
+        connection.execute("DROP TABLE dealledger_subjects")
+    with Ledger(url) as ledger:
+        assert ledger.store.head().position == head
+        assert ledger.store.verify() == []
+        assert ledger.view("league", Query(options={"currency": "USD", "sector": "china-ai"})) == before

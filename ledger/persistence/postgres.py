@@ -11,7 +11,8 @@ in that same transaction, so a batch stays all or nothing and the index never di
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -98,10 +99,17 @@ class PostgresDatabase(Database):
                     cursor.executemany(self.sql(sql), [tuple(p) for p in parameters])
 
 
-def prepare(backend: Backend) -> None:
-    """What must exist before the library creates its tables (a PostgreSQL schema)."""
-    if not backend.schema:
-        return
+TRIGGERS = ("{table}_immutable", "{table}_no_truncate")
+
+
+@contextmanager
+def opening(backend: Backend) -> Iterator[bool]:
+    """Whether the tables and guards must be created, and the server-wide opening lock while they are.
+
+    Creating tables and replacing triggers from several processes at once fails on the server
+    ("tuple concurrently updated", deadlocks with writers), so a store that is ready is only
+    checked, and one process at a time creates what is missing, under an advisory lock.
+    """
     import psycopg
     from psycopg import sql
 
@@ -116,37 +124,86 @@ def prepare(backend: Backend) -> None:
             connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
             autocommit=True,
         ) as connection:
-            connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(backend.schema)))
+            schema = backend.schema or "public"
+            if _ready(connection, schema):
+                yield False
+                return
+            connection.execute("SELECT pg_advisory_lock(hashtext('dealledger-open'))")
+            try:
+                connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                yield not _ready(connection, schema)
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(hashtext('dealledger-open'))")
     except psycopg.Error as error:
         raise LedgerError(f"cannot reach the store {backend.safe_url}: {str(error).strip().splitlines()[0]}") from None
 
 
-def guard(recorder: Any) -> None:
-    """Create the index tables, and make them and the events table refuse UPDATE, DELETE and TRUNCATE."""
+def _ready(connection: Any, schema: str) -> bool:
+    """The events and index tables exist, each with its guard triggers."""
+    names = [name.format(table=table) for table in ("dealledger_events", FACTS_TABLE, SUBJECTS_TABLE) for name in TRIGGERS]
+    found = connection.execute(
+        "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND t.tgname = ANY(%s) AND t.tgenabled <> 'D'",
+        (schema, names),
+    ).fetchone()
+    return bool(found and found[0] == len(names)) and connection.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{CHECKPOINTS_TABLE}',)
+    ).fetchone()[0]
+
+
+@contextmanager
+def writing(recorder: Any) -> Iterator[None]:
+    """One writer at a time per ledger, first come first served, from validation to commit.
+
+    The optimistic lock alone keeps the ledger consistent, but a large batch could then lose
+    the race forever to a stream of small ones; PostgreSQL grants advisory locks in order.
+    """
+    key = f"dealledger-writer:{recorder.datastore.schema or 'public'}"
+    with recorder.datastore.get_connection() as connection:
+        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
+def guard(recorder: Any, create: bool = True) -> None:
+    """Create the index tables, and make them and the events table refuse UPDATE, DELETE and TRUNCATE.
+
+    Tables are taken in the order writers take them (events first), so creating guards while
+    others write cannot deadlock.
+    """
+    if not create:
+        return
     from psycopg import sql
 
     schema = recorder.datastore.schema or "public"
     function = sql.Identifier(schema, "dealledger_refuse_change")
     statements: list[Any] = [sql.SQL(f"SET LOCAL search_path TO {quote(schema)}")]
-    statements += [sql.SQL(statement) for statement in index_ddl("BYTEA", "TEXT")]  # type: ignore[arg-type]
     statements.append(
         sql.SQL(
             "CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{m}'; END $$"
         ).format(f=function, m=sql.SQL(IMMUTABLE_MESSAGE))  # type: ignore[arg-type]
     )
-    for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE):
-        target = sql.Identifier(schema, table)
-        statements.append(
-            sql.SQL(
-                "CREATE OR REPLACE TRIGGER {t} BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {f}()"
-            ).format(t=sql.Identifier(f"{table}_immutable"), table=target, f=function)
-        )
-        statements.append(
-            sql.SQL(
-                "CREATE OR REPLACE TRIGGER {t} BEFORE TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {f}()"
-            ).format(t=sql.Identifier(f"{table}_no_truncate"), table=target, f=function)
-        )
+    triggers = {table: _triggers(schema, table, function) for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE)}
+    statements += triggers[recorder.events_table_name]
+    statements += [sql.SQL(statement) for statement in index_ddl("BYTEA", "TEXT")]  # type: ignore[arg-type]
+    statements += triggers[FACTS_TABLE] + triggers[SUBJECTS_TABLE]
     with recorder.datastore.transaction(commit=True) as cursor:
         cursor.execute(sql.SQL("SELECT pg_advisory_xact_lock(hashtext('dealledger-guard'))"))
         for statement in statements:
             cursor.execute(statement)
+
+
+def _triggers(schema: str, table: str, function: Any) -> list[Any]:
+    from psycopg import sql
+
+    target = sql.Identifier(schema, table)
+    return [
+        sql.SQL(
+            "CREATE OR REPLACE TRIGGER {t} BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {f}()"
+        ).format(t=sql.Identifier(TRIGGERS[0].format(table=table)), table=target, f=function),
+        sql.SQL(
+            "CREATE OR REPLACE TRIGGER {t} BEFORE TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {f}()"
+        ).format(t=sql.Identifier(TRIGGERS[1].format(table=table)), table=target, f=function),
+    ]

@@ -7,7 +7,8 @@ class be chosen for this backend. Imported only for such URLs: SQLAlchemy is slo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -85,7 +86,19 @@ class SQLAlchemyDatabase(Database):
                     connection.exec_driver_sql(self.sql(sql), [tuple(p) for p in parameters])
 
 
-def guard(recorder: Any) -> None:
+@contextmanager
+def opening(backend: Any) -> Iterator[bool]:
+    """Always create what is missing (``IF NOT EXISTS``)."""
+    yield True
+
+
+@contextmanager
+def writing(recorder: Any) -> Iterator[None]:
+    """Writers here rely on the optimistic lock alone (with back-off)."""
+    yield
+
+
+def guard(recorder: Any, create: bool = True) -> None:
     """Create the index tables and make them and the events table refuse UPDATE and DELETE."""
     engine = recorder.datastore.engine
     dialect = engine.dialect.name

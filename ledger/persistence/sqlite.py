@@ -9,7 +9,8 @@ transaction, so the index can never disagree with the events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -79,7 +80,34 @@ class SQLiteDatabase(Database):
                 cursor.executemany(self.sql(sql), [tuple(p) for p in parameters])
 
 
-def guard(recorder: Any) -> None:
+@contextmanager
+def opening(backend: Any) -> Iterator[bool]:
+    """Always create what is missing (``IF NOT EXISTS``): SQLite's own file lock serialises it."""
+    yield True
+
+
+@contextmanager
+def writing(recorder: Any) -> Iterator[None]:
+    """One writer at a time per ledger file, from validation to commit (a lock file beside the database).
+
+    The optimistic lock alone keeps the ledger consistent, but a large batch could then lose
+    the race again and again to a stream of small ones.
+    """
+    path = recorder.datastore.pool.db_name
+    if path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    import fcntl
+
+    with open(f"{path}.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def guard(recorder: Any, create: bool = True) -> None:
     """Triggers that make the events and index tables refuse UPDATE and DELETE."""
     with recorder.datastore.transaction(commit=True) as cursor:
         for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE):

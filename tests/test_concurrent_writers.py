@@ -1,0 +1,106 @@
+"""Several writer processes at once: nothing lost, nothing refused that was not the user's fault.
+
+Real processes, as several analysts on one PostgreSQL server or several shells on one SQLite
+file would be: eight writers append 500 facts each in small batches, all at once; then writers
+race to sell the same stake, and exactly the sales that fit are kept.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.api import Ledger
+from ledger.appending import Incoming
+from ledger.errors import RejectedError
+
+from .conftest import drop_schema, postgres_url, require_postgres
+
+WRITERS = 8
+FACTS = 500
+BATCH = 10
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield postgres_url(schema)
+    drop_schema(schema)
+
+
+def _party(slug: str) -> dict[str, Any]:
+    return {"kind": "party.registered", "effective": "2020-01-01", "key": f"p-{slug}", "party": slug, "name": slug,
+            "type": "company"}
+
+
+def _writer(url: str, writer: int, errors: Any) -> None:
+    try:
+        with Ledger(url) as ledger:
+            for start in range(0, FACTS, BATCH):
+                facts = [_party(f"w{writer}-{n}") for n in range(start, start + BATCH)]
+                ledger.append([Incoming(f"w{writer}:{n}", ledger.catalogue.parse(f)) for n, f in enumerate(facts)])
+    except BaseException as error:  # reported to the parent, which fails the test with it
+        errors.put(f"writer {writer}: {type(error).__name__}: {error}")
+
+
+def _seller(url: str, seller: int, outcomes: Any) -> None:
+    sale = {"kind": "stake.divested", "effective": "2024-06-01", "holder": "alibaba", "company": "moonshot-ai",
+            "fraction": "0.2", "key": f"sale-{seller}"}
+    try:
+        with Ledger(url) as ledger:
+            ledger.append([Incoming(f"seller {seller}", ledger.catalogue.parse(sale))])
+        outcomes.put("sold")
+    except RejectedError as error:
+        outcomes.put("refused" if "cannot divest" in str(error) else f"other: {error}")
+    except BaseException as error:
+        outcomes.put(f"failed: {type(error).__name__}: {error}")
+
+
+def _run(target: Any, url: str, count: int) -> list[str]:
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter each, like separate shells
+    results = context.Queue()
+    processes = [context.Process(target=target, args=(url, n, results)) for n in range(count)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=600)
+    found = []
+    while not results.empty():
+        found.append(results.get())
+    return found
+
+
+def test_eight_writers_append_500_facts_each_and_none_is_lost(url: str) -> None:
+    Ledger(url).close()  # the store exists before the race, as for a team's shared server
+    errors = _run(_writer, url, WRITERS)
+    assert errors == []
+    with Ledger(url) as ledger:
+        records = ledger.records()
+        assert len(records) == WRITERS * FACTS
+        assert [r.seq for r in records] == list(range(1, WRITERS * FACTS + 1))
+        assert {r.fact.party for r in records} == {f"w{w}-{n}" for w in range(WRITERS) for n in range(FACTS)}  # type: ignore[attr-defined]
+        assert ledger.store.verify() == []
+
+
+def test_racing_sales_of_one_stake_keep_exactly_those_that_fit(url: str) -> None:
+    setup = [
+        _party("moonshot-ai"),
+        {"kind": "party.registered", "effective": "2020-01-01", "party": "alibaba", "name": "Alibaba", "type": "investor"},
+        {"kind": "stake.acquired", "effective": "2024-01-01", "holder": "alibaba", "company": "moonshot-ai",
+         "fraction": "0.5"},
+    ]
+    with Ledger(url) as ledger:
+        ledger.append([Incoming(f"setup:{n}", ledger.catalogue.parse(f)) for n, f in enumerate(setup)])
+    outcomes = _run(_seller, url, 4)
+    assert sorted(outcomes) == ["refused", "refused", "sold", "sold"]  # 0.5 held: two sales of 0.2 fit, a third does not
+    with Ledger(url) as ledger:
+        assert ledger.check() == []
