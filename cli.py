@@ -455,7 +455,7 @@ def checkpoints(ctx: click.Context, clear: bool, fmt: str) -> None:
 @format_option
 @click.pass_context
 def plugins(ctx: click.Context, fmt: str) -> None:
-    """Installed views and fact kinds, with the plugin that provides each."""
+    """Installed views, fact kinds and plugin commands, with the plugin that provides each."""
     host = plugin_host(ctx)
     rows = [
         {"type": "view", "name": n, "plugin": host.view_providers[n], "help": first_line(v.help)}
@@ -464,6 +464,10 @@ def plugins(ctx: click.Context, fmt: str) -> None:
     rows += [
         {"type": "kind", "name": k, "plugin": host.kind_providers[k], "help": first_line(c.__doc__)}
         for k, c in sorted(host.catalogue.kinds.items())
+    ]
+    rows += [
+        {"type": "command", "name": c.name, "plugin": "", "help": first_line(c.help)}
+        for c in sorted(host.commands(), key=lambda command: command.name or "")
     ]
     render(rows, fmt, columns=("type", "name", "plugin", "help"))
 
