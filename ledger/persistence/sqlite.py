@@ -49,8 +49,13 @@ class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
 
 
 def write_index(cursor: Any, stored_events: Sequence[StoredEvent], index: Sequence[IndexRow]) -> None:
-    """Index rows for the batch, chained to the hash of the fact before it, read inside this transaction."""
-    first = index[0].position if index else 0
+    """Index rows for the batch, chained to the hash of the fact before it, read inside this transaction.
+
+    Without index rows the recorder behaves exactly as the library's (its own contract tests).
+    """
+    if not index:
+        return
+    first = index[0].position
     previous = GENESIS_HASH
     if first > 1:
         cursor.execute(SELECT_HASH, (first - 1,))
