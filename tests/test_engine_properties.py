@@ -174,3 +174,18 @@ def test_a_back_dated_fact_invalidates_only_checkpoints_at_or_after_its_date(sql
         best_late = ledger.engine.checkpoints.best(view, head, late)
         assert best_late is not None and best_late[0].cut == early  # the 2024 one no longer holds
         assert ledger.view("regulatory", Query(as_of=late)) == from_scratch(ledger, "regulatory", Query(as_of=late))
+
+
+def test_a_store_that_cannot_keep_checkpoints_still_answers(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    query = Query(options={"currency": "USD", "sector": "china-ai"})
+    with _sample_ledger(sqlite_url) as ledger:
+        expected = from_scratch(ledger, "league", query)
+
+        def refuse(statements: Any) -> None:
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+
+        monkeypatch.setattr(ledger.store.db, "write", refuse)
+        assert ledger.view("league", query) == expected
+        assert ledger.engine.checkpoints.listing() == []
