@@ -18,7 +18,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from events.corrections import FactCorrected, FactRetracted
@@ -66,13 +67,31 @@ def start(view: View[Any], plugin: str, query: Query) -> Any:
         raise PluginError(f"plugin {plugin}: view {view.name} failed to start: {type(error).__name__}: {error}") from error
 
 
+ROW_TYPES = (type(None), bool, int, str, Decimal, date, datetime)
+"""What a row may hold: values every format (table, JSON, CSV) writes exactly."""
+
+
 def answer(view: View[Any], plugin: str, state: Any, query: Query) -> list[dict[str, Any]]:
+    """The view's rows, checked: a dict per row, only the declared columns, only ``ROW_TYPES`` values."""
     try:
-        return view.rows(state, query)
+        rows = view.rows(state, query)
     except LedgerError:
         raise
     except Exception as error:
         raise PluginError(f"plugin {plugin}: view {view.name} failed to answer: {type(error).__name__}: {error}") from error
+    columns = set(view.columns)
+    for row in rows if isinstance(rows, list) else [rows]:
+        if not isinstance(row, dict):
+            raise PluginError(f"plugin {plugin}: view {view.name} answered {type(row).__name__} where a row (a dict) belongs")
+        for name, value in row.items():
+            if columns and name not in columns:
+                raise PluginError(f"plugin {plugin}: view {view.name} answered column {name!r}, not among its columns")
+            if not isinstance(value, ROW_TYPES):
+                raise PluginError(
+                    f"plugin {plugin}: view {view.name} answered {name}={value!r} ({type(value).__name__}); rows hold "
+                    "None, bool, int, str, Decimal, date or datetime (fraction_out and money_out turn Fractions into decimals)"
+                )
+    return rows
 
 
 class Engine:

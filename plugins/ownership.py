@@ -17,12 +17,14 @@ from events.funding import OwnershipAsserted, RoundClosed, StakeAcquired, StakeD
 from events.markets import FxRate
 from events.parties import PartyRegistered
 from ledger.exact import Fraction
+from ledger.folds.captable import FOUNDERS, OWNERSHIP_KINDS, UNDISCLOSED, ZERO, CapTables
+from ledger.folds.groups import Parties
+from ledger.folds.money import Money, Number, Rates, fraction_out, money_out, shown
 from ledger.hookspecs import hookimpl
+from ledger.options import option_date, required
 from ledger.problems import Problem
 from ledger.records import Recorded
 from ledger.views import Option, Query, Row, View
-from plugins.captable import FOUNDERS, OWNERSHIP_KINDS, UNDISCLOSED, ZERO, CapTables
-from plugins.common import Money, Number, Parties, Rates, fraction_out, money_out, option_date, required, shown
 
 CURRENCY_OPTION = Option("currency", "convert every amount into this currency (ISO 4217)", kind="currency")
 

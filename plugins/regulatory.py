@@ -15,10 +15,10 @@ from typing import Any
 from events import Fact
 from events.funding import StakeAcquired, StakeDivested
 from events.regulation import DivestmentOrdered, ExportBanImposed, ExportBanLifted, PenaltyImposed
+from ledger.folds.captable import OWNERSHIP_KINDS, CapTables
 from ledger.hookspecs import hookimpl
 from ledger.records import Recorded
 from ledger.views import Query, Row, View
-from plugins.captable import OWNERSHIP_KINDS, CapTables
 
 
 @dataclass(eq=False)

@@ -18,13 +18,16 @@ from typing import Any, NamedTuple
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
 from events.markets import FxRate
 from events.parties import PartyRegistered
+from ledger.folds.captable import OWNERSHIP_KINDS, CapTables
+from ledger.folds.credits import Credits, Escrow, Grant
+from ledger.folds.groups import Parties
+from ledger.folds.money import Money, Number, Rates
+from ledger.folds.periods import PERIODS, Period
 from ledger.hookspecs import hookimpl
+from ledger.options import choice, required
 from ledger.problems import Problem
 from ledger.records import Recorded
 from ledger.views import Option, Query, Row, View
-from plugins.accounts import Credits, Escrow, Grant
-from plugins.captable import OWNERSHIP_KINDS, CapTables
-from plugins.common import PERIODS, Money, Number, Parties, Period, Rates, choice, required
 
 
 class Entry(NamedTuple):

@@ -27,8 +27,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from ledger.api import Ledger
 from ledger.appending import Incoming
 from ledger.errors import RejectedError
+from ledger.plugin import CapTables
 from ledger.views import Query
-from plugins.captable import CapTables
 
 COMPANIES = ("moonshot-ai", "minimax")
 INVESTORS = ("alibaba", "tencent", "meituan")

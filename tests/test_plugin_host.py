@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -186,3 +188,36 @@ def test_local_plugin_module_by_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("DEALLEDGER_PLUGINS", "tests.no_such_module")
     with pytest.raises(LedgerError, match=r"cannot load plugin module 'tests.no_such_module'"):
         plugin_manager(entry_points=False)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"n": Fraction(1, 3)}, r"answered n=Fraction\(1, 3\) \(Fraction\); rows hold None, bool, int, str, Decimal"),
+        ({"n": 1, "extra": 2}, r"answered column 'extra', not among its columns"),
+    ],
+)
+def test_rows_are_checked_against_columns_and_types(tmp_path: Path, row: dict, message: str) -> None:
+    class Loose(View[int]):
+        name = "loose"
+        columns = ("n",)
+
+        def initial(self, query: Query) -> int:
+            return 0
+
+        def apply(self, state: int, record: Recorded) -> int:
+            return state
+
+        def rows(self, state: int, query: Query) -> list[dict]:
+            return [row]
+
+    class Plugin:
+        @hookimpl
+        def dealledger_views(self) -> list[View[Any]]:
+            return [Loose()]
+
+    manager = plugin_manager(entry_points=False)
+    manager.register(Plugin(), name="loose-plugin")
+    with Ledger(f"sqlite:///{tmp_path / 'l.db'}", host=PluginHost(manager)) as ledger, \
+            pytest.raises(PluginError, match=rf"^plugin loose-plugin: view loose {message}"):
+        ledger.view("loose", Query())

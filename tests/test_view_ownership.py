@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 
 from ledger.errors import ViewError
 from ledger.host import load
+from ledger.plugin import CapTables, fraction_out, money_out
 from ledger.timeline import story
 from ledger.views import Query
 from plugins import ownership
-from plugins.captable import CapTables
-from plugins.common import fraction_out, money_out
 from plugins.ownership import LeagueView, OwnershipView, PortfolioView
 from tests.viewkit import party, records, rows
 

@@ -7,14 +7,9 @@ computed exactly from the same cap tables the built-in ``ownership`` view uses.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
-from ledger.hookspecs import hookimpl
-from ledger.records import Recorded
-from ledger.views import Option, Query, View
-from plugins.captable import CapTables
-from plugins.common import fraction_out
+from ledger.plugin import CapTables, Fraction, Option, Query, Recorded, View, fraction_out, hookimpl
 
 
 class ConcentrationView(View[CapTables]):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from events import Fact
 from events.funding import RoundClosed, StakeAcquired, StakeDivested
 from ledger.exact import Fraction
+from ledger.folds.money import shown
 from ledger.records import Recorded
-from plugins.common import shown
 
 FOUNDERS = "founders"
 UNDISCLOSED = "undisclosed"

@@ -1,0 +1,50 @@
+"""Calendar periods for time series: months, quarters and years, ordered and labelled as views show them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+PERIODS = ("month", "quarter", "year")
+_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A calendar month, quarter or year, ordered by time; ``start`` counts months since year 0."""
+
+    start: int
+    length: int
+
+    @classmethod
+    def of(cls, day: date, kind: str) -> Period:
+        length = _MONTHS[kind]
+        month = day.year * 12 + day.month - 1
+        return cls(month - month % length, length)
+
+    @property
+    def label(self) -> str:
+        """``2024-07``, ``2024-Q3`` or ``2024``: sortable, and the form the view's contract promises."""
+        year, month = divmod(self.start, 12)
+        if self.length == 1:
+            return f"{year:04d}-{month + 1:02d}"
+        if self.length == 3:
+            return f"{year:04d}-Q{month // 3 + 1}"
+        return f"{year:04d}"
+
+    @property
+    def last_day(self) -> date:
+        year, month = divmod(self.start + self.length, 12)
+        return date(year, month + 1, 1) - timedelta(days=1)
+
+    def next(self) -> Period:
+        return Period(self.start + self.length, self.length)
+
+    def span(self, last: Period) -> list[Period]:
+        """This period and every one after it up to ``last``, quiet ones included."""
+        periods: list[Period] = []
+        period = self
+        while period <= last:
+            periods.append(period)
+            period = period.next()
+        return periods

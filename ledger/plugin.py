@@ -1,0 +1,87 @@
+"""The public face of dealledger for plugin authors: everything a plugin needs, in one import.
+
+    from ledger.plugin import Fraction, Option, Query, Recorded, Row, View, hookimpl
+
+Names exported here are supported: they keep their meaning across releases, and a change that
+breaks them is announced. Everything else under ``ledger``, ``events`` and ``plugins`` is
+internal and may change without notice.
+
+What a plugin gets:
+
+- **Hooks** — ``hookimpl`` marks a plugin's functions; the hooks are documented in
+  ``HOOKS`` (``ledger.hookspecs``): ``dealledger_views``, ``dealledger_fact_kinds``,
+  ``dealledger_validate``, ``dealledger_check``, ``dealledger_commands``.
+- **Views** — subclass ``View`` (a fold: ``initial``, ``apply``, ``rows``), declare
+  ``columns`` and ``Option`` values; answers are lists of ``Row`` dicts whose values are
+  ``None``, ``bool``, ``int``, ``str``, ``Decimal``, ``date`` or ``datetime`` (use
+  ``fraction_out`` and ``money_out`` to turn exact ``Fraction`` values into decimals).
+  A view folds every party at once; its ``rows`` answers the options asked, read with
+  ``option_date``, ``required`` and ``choice``.
+- **Facts** — each ``Recorded`` has ``id``, ``seq`` (position), ``recorded`` (UTC),
+  ``effective``, ``kind``, ``key`` and ``fact``, the typed fact; corrections arrive already
+  applied (``corrected_by`` names the correction) and retracted facts never arrive. New kinds
+  subclass ``Fact`` with ``fact_class`` and declare fields with ``fields``.
+- **Problems** — validation and checks return ``Problem`` values naming the facts involved.
+- **Folds to build on** — ``CapTables`` (exact ownership), ``Credits`` and ``Escrow``
+  (draw-down of credits, escrow balances), ``Rates`` and ``Money`` (exchange rates, totals per
+  currency or converted), ``Parties`` (groups and sectors), ``Period`` (months, quarters,
+  years).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from events import Fact, fact_class
+from events import codecs as fields
+from ledger import hookspecs as HOOKS
+from ledger.exact import Fraction
+from ledger.folds.captable import FOUNDERS, OWNERSHIP_KINDS, UNDISCLOSED, CapTables, Shortfall
+from ledger.folds.credits import Credits, Escrow, Grant
+from ledger.folds.groups import Parties
+from ledger.folds.money import FRACTION_PLACES, MONEY_PLACES, Money, Number, Rates, fraction_out, money_out, rounded, shown
+from ledger.folds.periods import PERIODS, Period
+from ledger.hookspecs import hookimpl
+from ledger.options import choice, option_date, required
+from ledger.problems import Problem
+from ledger.records import Recorded
+from ledger.views import Option, Query, Row, View
+
+__all__ = [
+    "FOUNDERS",
+    "FRACTION_PLACES",
+    "HOOKS",
+    "MONEY_PLACES",
+    "OWNERSHIP_KINDS",
+    "PERIODS",
+    "UNDISCLOSED",
+    "CapTables",
+    "Credits",
+    "Decimal",
+    "Escrow",
+    "Fact",
+    "Fraction",
+    "Grant",
+    "Money",
+    "Number",
+    "Option",
+    "Parties",
+    "Period",
+    "Problem",
+    "Query",
+    "Rates",
+    "Recorded",
+    "Row",
+    "Shortfall",
+    "View",
+    "choice",
+    "fact_class",
+    "fields",
+    "fraction_out",
+    "hookimpl",
+    "money_out",
+    "option_date",
+    "required",
+    "rounded",
+    "shown",
+]
