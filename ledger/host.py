@@ -56,16 +56,25 @@ class PluginHost:
                 self.view_providers[view.name] = plugin
 
     def _each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call a hook plugin by plugin, so each answer (or failure) is tied to its plugin's name."""
+        """Call a hook through pluggy, plugin by plugin, so each answer (or failure) is tied to its plugin's name.
+
+        Each call goes through pluggy's own hook caller (``subset_hook_caller``), so wrappers
+        (``wrapper=True``), tracing and hook-call monitoring work as pluggy documents them.
+        """
+        impls = getattr(self.manager.hook, hook_name).get_hookimpls()
+        answering = [impl for impl in reversed(impls) if not (impl.wrapper or impl.hookwrapper)]
         results = []
-        for impl in reversed(getattr(self.manager.hook, hook_name).get_hookimpls()):
-            wanted = {name: kwargs[name] for name in impl.argnames}
+        for impl in answering:
+            others = {other.plugin for other in answering if other.plugin is not impl.plugin}
+            caller = self.manager.subset_hook_caller(hook_name, remove_plugins=others)
             try:
-                results.append((impl.plugin_name, impl.function(**wanted)))
+                answers = caller(**kwargs)
             except LedgerError:
                 raise
             except Exception as error:
-                raise PluginError(f"plugin {impl.plugin_name} failed in {hook_name}: {type(error).__name__}: {error}") from error
+                blamed = _blame(error, impls) or impl.plugin_name
+                raise PluginError(f"plugin {blamed} failed in {hook_name}: {type(error).__name__}: {error}") from error
+            results.extend((impl.plugin_name, answer) for answer in answers)
         return results
 
     def view(self, name: str) -> View[Any]:
@@ -93,6 +102,17 @@ class PluginHost:
 
     def commands(self) -> list[Any]:
         return [command for _, commands in self._each("dealledger_commands") for command in commands or ()]
+
+
+def _blame(error: BaseException, impls: Sequence[Any]) -> str | None:
+    """The plugin whose hook function raised ``error`` (a wrapper's, maybe): its frame is in the traceback."""
+    codes = {impl.function.__code__: impl.plugin_name for impl in impls if hasattr(impl.function, "__code__")}
+    blamed = None
+    trace = error.__traceback__
+    while trace is not None:
+        blamed = codes.get(trace.tb_frame.f_code, blamed)
+        trace = trace.tb_next
+    return blamed
 
 
 def plugin_manager(extra: Iterable[str] = (), *, entry_points: bool = True) -> pluggy.PluginManager:

@@ -221,3 +221,42 @@ def test_rows_are_checked_against_columns_and_types(tmp_path: Path, row: dict, m
     with Ledger(f"sqlite:///{tmp_path / 'l.db'}", host=PluginHost(manager)) as ledger, \
             pytest.raises(PluginError, match=rf"^plugin loose-plugin: view loose {message}"):
         ledger.view("loose", Query())
+
+
+def test_hooks_go_through_pluggy_so_wrappers_and_tracing_work(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    class Watcher:
+        @hookimpl(wrapper=True)
+        def dealledger_validate(self, new: Any) -> Any:
+            seen.append(f"before {len(new)}")
+            problems = yield
+            seen.append(f"after {len(problems)}")
+            return problems
+
+    manager = plugin_manager(entry_points=False)
+    manager.register(Watcher(), name="watcher")
+    traced: list[str] = []
+    manager.trace.root.setwriter(traced.append)
+    manager.enable_tracing()
+    with Ledger(f"sqlite:///{tmp_path / 'l.db'}", host=PluginHost(manager)) as ledger:
+        party = {"kind": "party.registered", "effective": "2020-01-01", "party": "co", "name": "Co", "type": "company"}
+        ledger.append([Incoming("test:1", ledger.catalogue.parse(party))])
+    assert seen and seen[0] == "before 1" and all(s.startswith(("before", "after")) for s in seen)
+    assert any("dealledger_validate" in line for line in traced)
+
+
+def test_a_failing_wrapper_is_named(tmp_path: Path) -> None:
+    class Broken:
+        @hookimpl(wrapper=True)
+        def dealledger_validate(self) -> Any:
+            raise RuntimeError("boom")
+            yield  # a generator, as a wrapper must be
+
+    manager = plugin_manager(entry_points=False)
+    manager.register(Broken(), name="broken-wrapper")
+    with Ledger(f"sqlite:///{tmp_path / 'l.db'}", host=PluginHost(manager)) as ledger:
+        party = {"kind": "party.registered", "effective": "2020-01-01", "party": "co", "name": "Co", "type": "company"}
+        with pytest.raises(PluginError, match=r"^plugin broken-wrapper failed in dealledger_validate: RuntimeError: boom"):
+            ledger.append([Incoming("test:1", ledger.catalogue.parse(party))])
+        assert ledger.records() == []
