@@ -39,8 +39,11 @@ def parse_timestamp(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
+        # a bare date, in either ISO form (2026-11-28 or 20261128), means the end of that day
+        return datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 timestamp", param_hint=name) from None

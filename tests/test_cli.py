@@ -243,3 +243,13 @@ def test_a_plugin_adds_a_command(run, monkeypatch: pytest.MonkeyPatch) -> None: 
     monkeypatch.setenv("DEALLEDGER_PLUGINS", "tests.local_plugin")
     assert run("count-facts").output == "22 facts\n"
     assert "count-facts" in run("--help").output
+
+
+def test_a_bare_date_means_the_end_of_that_day_in_either_iso_form() -> None:
+    from datetime import UTC, datetime
+
+    from cli import parse_timestamp
+
+    end = datetime(2026, 11, 28, 23, 59, 59, 999999, tzinfo=UTC)
+    assert parse_timestamp("2026-11-28", "--known-at") == parse_timestamp("20261128", "--known-at") == end
+    assert parse_timestamp("2026-11-28T10:00", "--known-at") == datetime(2026, 11, 28, 10, tzinfo=UTC)
