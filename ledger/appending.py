@@ -110,6 +110,7 @@ class BatchBuilder:
             if isinstance(fact, FactRetracted):
                 retracted.add(fact.fact)
         if batch:
+            self._check_parents(amendments, batch, places)
             rows = index_rows(batch, store)
             existing = self._neighbourhood(rows, amendments, upto)
             if reregistered:
@@ -146,6 +147,22 @@ class BatchBuilder:
                         f"{place}: fact: {record.describe()} still names {slug!r} in {path}; "
                         "correct or retract it first, or keep the party registered"
                     )
+
+    @staticmethod
+    def _check_parents(amendments: Sequence[Recorded], batch: Sequence[Recorded], places: dict[str, str]) -> None:
+        """A party's parent chain must end: a group whose parent links loop has no top to roll up to."""
+        registrations = [r for r in resolve([*amendments, *batch]) if isinstance(r.fact, PartyRegistered)]
+        parent = {r.fact.party: r.fact.parent for r in registrations if r.fact.parent}  # type: ignore[attr-defined]
+        for record in registrations:
+            if record.id not in places and not (record.corrected_by and record.corrected_by in places):
+                continue
+            chain = [record.fact.party]  # type: ignore[attr-defined]
+            while (up := parent.get(chain[-1])) is not None:
+                if up in chain:
+                    loop = " -> ".join([*chain[chain.index(up) :], up])
+                    place = places.get(record.id) or places[record.corrected_by]  # type: ignore[index]
+                    raise RejectedError(f"{place}: parent: {loop} is a loop; a group's parent chain must end at its top")
+                chain.append(up)
 
     @staticmethod
     def _imported_time(item: Incoming, head: Head, batch: Sequence[Recorded]) -> datetime:

@@ -270,3 +270,16 @@ def test_a_party_in_use_keeps_its_registration(store_url: str) -> None:
         with pytest.raises(RejectedError, match=r"unknown party 'spare-co'"):
             ledger.append(facts(ledger, {"kind": "valuation.marked", "effective": "2024-01-01", "company": "spare-co",
                                          "valuation": "1", "currency": "USD"}))
+
+
+def test_a_loop_of_parents_is_refused(sqlite_url: str) -> None:
+    with Ledger(sqlite_url) as ledger:
+        ledger.append(facts(ledger, {**party("a"), "parent": "b"}, party("b")))
+        looping = {**party("b"), "key": "b-again", "parent": "a", "effective": "2021-01-01"}
+        with pytest.raises(RejectedError, match=r"^test:1: parent: b -> a -> b is a loop"):
+            ledger.append(facts(ledger, looping))
+        correction = {"kind": "fact.corrected", "effective": "2021-01-01", "fact": "p-b",
+                      "replacement": {**party("b"), "parent": "a"}}
+        with pytest.raises(RejectedError, match=r"^test:1: parent: b -> a -> b is a loop"):
+            ledger.append(facts(ledger, correction))
+        assert len(ledger.records()) == 2

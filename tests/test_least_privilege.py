@@ -1,0 +1,81 @@
+"""On PostgreSQL the ledger runs with a role that may only read and insert its history.
+
+The store is created once by its owner; analysts then use a role granted SELECT and INSERT on
+the events and index tables (and the derived checkpoints), and nothing else: appends, views,
+replays and verify all work, while changing history is refused by the server's privileges
+before any trigger is consulted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ledger.api import Ledger
+from ledger.appending import Incoming
+from ledger.views import Query
+
+from .conftest import PG_BASE, drop_schema, postgres_url, require_postgres
+
+pytestmark = pytest.mark.postgres
+
+GRANTS = """
+GRANT USAGE ON SCHEMA {schema} TO {role};
+GRANT SELECT, INSERT ON {schema}.dealledger_events, {schema}.dealledger_facts, {schema}.dealledger_subjects TO {role};
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role};
+GRANT SELECT, INSERT, DELETE ON {schema}.dealledger_checkpoints TO {role};
+"""
+"""What a team's analysts need (the README documents the same lines); checkpoints are derived data they may drop."""
+
+
+@pytest.fixture
+def limited() -> Iterator[tuple[str, str]]:
+    """(owner's URL, limited role's URL) of a fresh store."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    role = f"r_{uuid.uuid4().hex[:12]}"
+    owner_url = postgres_url(schema)
+    Ledger(owner_url).close()  # the owner creates the store once
+    with psycopg.connect(PG_BASE, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        for statement in GRANTS.strip().splitlines():
+            connection.execute(sql.SQL(statement).format(schema=sql.Identifier(schema), role=sql.Identifier(role)))
+    yield owner_url, owner_url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+    drop_schema(schema)
+    with psycopg.connect(PG_BASE, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
+        connection.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_select_and_insert_role_appends_asks_and_verifies(limited: tuple[str, str]) -> None:
+    _, url = limited
+    facts = [
+        {"kind": "party.registered", "effective": "2020-01-01", "party": "co", "name": "Co", "type": "company"},
+        {"kind": "party.registered", "effective": "2020-01-01", "party": "fund", "name": "Fund", "type": "investor"},
+        {"kind": "stake.acquired", "effective": "2024-01-01", "holder": "fund", "company": "co", "fraction": "0.25"},
+    ]
+    with Ledger(url) as ledger:
+        ledger.engine.save_after = 0  # checkpoints are written too
+        ledger.append([Incoming(f"t:{n}", ledger.catalogue.parse(f)) for n, f in enumerate(facts)])
+        rows = ledger.view("ownership", Query())
+        assert [(row["holder"], str(row["fraction"])) for row in rows] == [("founders", "0.750000"), ("fund", "0.250000")]
+        assert ledger.engine.checkpoints.listing()
+        assert ledger.store.verify() == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE dealledger_events SET topic = 'x'", "DELETE FROM dealledger_facts", "TRUNCATE dealledger_subjects"],
+)
+def test_the_role_cannot_change_history(limited: tuple[str, str], statement: str) -> None:
+    owner_url, url = limited
+    role = url.split("://", 1)[1].split("@", 1)[0]
+    schema = owner_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(PG_BASE.replace("postgres@", f"{role}@", 1), autocommit=True) as connection:
+        connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            connection.execute(statement)
