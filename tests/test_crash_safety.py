@@ -1,0 +1,69 @@
+"""A writer killed at any moment leaves the ledger whole: the batch is stored entirely or not at all.
+
+Real processes appending a few thousand facts are killed with SIGKILL at moments spread over
+the append; after each kill the ledger opens (its hash chain intact), holds either none or all
+of the batch, and verifies end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.api import Ledger
+
+from .conftest import drop_schema, postgres_url, require_postgres
+
+FACTS = 3_000
+KILLS = (0.3, 0.6, 0.9, 1.2, 1.5, 1.8)
+"""Seconds after the start of the append: from start-up, through validation, into the commit."""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield postgres_url(schema)
+    drop_schema(schema)
+
+
+def _batch(path: Path, round_: int) -> None:
+    lines = [
+        {"kind": "party.registered", "effective": "2020-01-01", "key": f"p-{round_}-{n}", "party": f"co-{round_}-{n}",
+         "name": f"Company {n}", "type": "company", "sectors": ["ai"]}
+        for n in range(FACTS)
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_a_killed_append_leaves_all_or_nothing(url: str, tmp_path: Path) -> None:
+    Ledger(url).close()
+    expected = 0
+    for round_, delay in enumerate(KILLS):
+        batch = tmp_path / f"batch-{round_}.jsonl"
+        _batch(batch, round_)
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import cli; cli.main()", "--url", url, "append", "--file", str(batch)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        with Ledger(url) as ledger:  # opening checks the chain's head
+            head = ledger.store.head().position
+            assert head in (expected, expected + FACTS), f"kill {round_} at {delay}s left {head} facts"
+            expected = head
+            assert ledger.store.verify() == []
