@@ -20,7 +20,7 @@ from ledger.memory import collector_paused
 from ledger.problems import Problem
 from ledger.records import Recorded
 from ledger.store import CORRECTION_KINDS, Store, write_with_retries
-from ledger.timeline import registered_parties, resolve, story, until
+from ledger.timeline import resolve, story, until
 from ledger.views import Query, Row, View
 
 
@@ -95,9 +95,7 @@ class Ledger:
 
     def parties(self) -> set[str]:
         """Registered parties now (a retracted registration no longer counts), read from registrations alone."""
-        head = self.store.head().position
-        records = self.store.with_targets(self.store.of_kinds(["party.registered", *CORRECTION_KINDS], head), head)
-        return registered_parties(resolve(records))
+        return self.store.registered(None, self.store.head().position)
 
     def registrations(self, as_of: date | None = None, known_at: datetime | None = None) -> list[Recorded]:
         """The party registrations in force at a moment, corrections applied."""
@@ -107,9 +105,9 @@ class Ledger:
 
     def require_party(self, where: str, slug: str) -> None:
         """Raise a one-line error, with the closest registered slug, unless ``slug`` names a party."""
-        known = self.parties()
-        if slug not in known:
-            raise ViewError(f"{where}: unknown party {slug!r}{_closest(slug, known)}")
+        head = self.store.head().position
+        if slug not in self.store.registered([slug], head):
+            raise ViewError(f"{where}: unknown party {slug!r}{_closest(slug, self.store.registered(None, head))}")
 
     def require_kind(self, where: str, kind: str) -> None:
         """Raise a one-line error unless ``kind`` is a kind or a family of kinds (``round``, ``export``)."""

@@ -71,9 +71,11 @@ class BatchBuilder:
         store = self.store
         upto = head.position
         index = FactIndex(self._known(upto))
-        amendments = store.of_kinds(["party.registered", *CORRECTION_KINDS], upto)
+        # every registration and correction is read only for a batch that registers or amends
+        amending = any(isinstance(item.fact, FactCorrected | FactRetracted | PartyRegistered) for item in self.incoming)
+        amendments = store.of_kinds(["party.registered", *CORRECTION_KINDS], upto) if amending else []
         retracted = {record.fact.fact for record in amendments if isinstance(record.fact, FactRetracted)}
-        parties = self._parties(amendments)
+        parties = self._parties(upto)
         batch: list[Recorded] = []
         places: dict[str, str] = {}
         unchanged = 0
@@ -95,7 +97,7 @@ class BatchBuilder:
                     f"{item.place}: {field}: {value!r} is already recorded {where} with different content;"
                     " to change it, append a fact.corrected naming it"
                 )
-            self._check_parties(item, parties)
+            self._check_parties(item, parties, upto)
             if isinstance(fact, FactCorrected | FactRetracted):
                 target = self._check_target(item, fact, index, retracted, upto)
                 if isinstance(target.fact, PartyRegistered):
@@ -110,9 +112,10 @@ class BatchBuilder:
             if isinstance(fact, FactRetracted):
                 retracted.add(fact.fact)
         if batch:
-            self._check_parents(amendments, batch, places)
+            if amending:
+                self._check_parents(amendments, batch, places)
             rows = index_rows(batch, store)
-            existing = self._neighbourhood(rows, amendments, upto)
+            existing = self._neighbourhood(rows, upto)
             if reregistered:
                 self._check_registrations(existing, batch, reregistered)
             self._validate(existing, batch, places)
@@ -126,10 +129,11 @@ class BatchBuilder:
         entries = self.store.entries(ids=self._ids, keys=keys)
         return self.store.at_positions(entry.position for entry in entries if entry.position <= upto)
 
-    def _neighbourhood(self, rows: Sequence[IndexRow], amendments: Sequence[Recorded], upto: int) -> list[Recorded]:
-        """Every stored fact that shares a subject with the batch, plus registrations, corrections and their targets."""
+    def _neighbourhood(self, rows: Sequence[IndexRow], upto: int) -> list[Recorded]:
+        """Every stored fact that shares a subject with the batch (its parties' registrations and the corrections
+        of its facts included: they share the subjects), and the facts those corrections name."""
         subjects = {subject for row in rows for subject in row.subjects}
-        return self.store.with_targets([*self.store.about(subjects, upto), *amendments], upto)
+        return self.store.with_targets(self.store.about(subjects, upto), upto)
 
     def _check_registrations(
         self, existing: Sequence[Recorded], batch: Sequence[Recorded], changed: list[tuple[str, str]]
@@ -182,9 +186,10 @@ class BatchBuilder:
             raise RejectedError(f"{item.place}: recorded: {item.recorded.isoformat()} goes back in time")
         return item.recorded
 
-    def _parties(self, amendments: Sequence[Recorded]) -> set[str]:
-        """Registered slugs: in force in the ledger (not retracted), or anywhere in this batch (a batch is one whole)."""
-        known = registered_parties(resolve(amendments))
+    def _parties(self, upto: int) -> set[str]:
+        """The slugs the batch names that are registered: in force in the ledger, or anywhere in this batch."""
+        named = {slug for item in self.incoming for _, slug in item.fact.party_fields()}
+        known = self.store.registered(named, upto)
         for fact in (i.fact for i in self.incoming):
             if isinstance(fact, PartyRegistered):
                 known.add(fact.party)
@@ -192,12 +197,13 @@ class BatchBuilder:
                 known.add(fact.replacement.party)
         return known
 
-    def _check_parties(self, item: Incoming, parties: set[str]) -> None:
+    def _check_parties(self, item: Incoming, parties: set[str], upto: int) -> None:
         for path, slug in item.fact.party_fields():
             if item.fact.kind == "party.registered" and path == "party":
                 continue
             if slug not in parties:
-                close = closest(slug, parties)
+                every = self.store.registered(None, upto) | parties  # read whole only to suggest a slug
+                close = closest(slug, every)
                 hint = f"did you mean {close!r}? " if close else ""
                 raise RejectedError(
                     f"{item.place}: {path}: unknown party {slug!r}; {hint}register it first with a party.registered fact"

@@ -51,9 +51,9 @@ def dealledger_validate(story: Sequence[Recorded], new: Sequence[Recorded]) -> S
     Fires before every append, after the batch has been parsed and checked field by field.
     ``story`` holds, with the batch included and corrections applied, in effective order
     (recording order within a date), every fact that shares a subject with the batch (a party
-    it names, an escrow account; for a correction or retraction, its target's too), plus every
-    registration, correction and retraction: so back-dated facts are checked against
-    everything after them, and an append costs what its subjects hold, not what the ledger
+    it names, an escrow account; for a correction or retraction, its target's too), the
+    registrations of those parties and the corrections of those facts among them: so
+    back-dated facts are checked against everything after them, and an append costs what its subjects hold, not what the ledger
     holds. ``new`` is the batch. Return ``ledger.problems.Problem`` values naming the facts
     involved; any problem not already present without the batch (asked with the same ``new``)
     rejects it.

@@ -284,6 +284,23 @@ class Store:
                 return
             day, position = page[-1].fact.effective.isoformat(), page[-1].seq
 
+    def registered(self, slugs: Iterable[str] | None, upto: int) -> set[str]:
+        """Which of ``slugs`` (every slug when None) are registered parties as known at ``upto``, built-in holders included.
+
+        A registration, its corrections and its retraction all name the slug, so asking about a
+        few slugs reads just their facts through the index.
+        """
+        from events.parties import BUILT_IN_HOLDERS
+        from ledger.timeline import registered_parties, resolve
+
+        kinds = ("party.registered", *CORRECTION_KINDS)
+        if slugs is None:
+            records = self.of_kinds(kinds, upto)
+        else:
+            records = [r for r in self.about(set(slugs) - set(BUILT_IN_HOLDERS), upto) if r.kind in kinds]
+        found = registered_parties(resolve(self.with_targets(records, upto)))
+        return found if slugs is None else found & {*slugs, *BUILT_IN_HOLDERS}
+
     def with_targets(self, records: Iterable[Recorded], upto: int) -> list[Recorded]:
         """``records`` plus the facts their corrections and retractions name, in recording order (for ``resolve``)."""
         found = {record.seq: record for record in records}

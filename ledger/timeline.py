@@ -8,6 +8,7 @@ in recording order.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
@@ -24,10 +25,13 @@ class FactIndex:
     def __init__(self, records: Iterable[Recorded] = ()) -> None:
         self.by_id: dict[str, Recorded] = {}
         self.by_key: dict[str, Recorded] = {}
+        self._sorted: list[str] | None = None
         for record in records:
             self.add(record)
 
     def add(self, record: Recorded) -> None:
+        if self._sorted is not None and record.id not in self.by_id:
+            insort(self._sorted, record.id)
         self.by_id[record.id] = record
         if record.fact.key is not None:
             self.by_key[record.fact.key] = record
@@ -35,9 +39,14 @@ class FactIndex:
     def find(self, ref: str) -> Recorded | None:
         found = self.by_id.get(ref) or self.by_key.get(ref)
         if found is None and len(ref) >= 8:
-            matches = [r for i, r in self.by_id.items() if i.startswith(ref)]
+            # ids in order, so the ids a prefix names sit together: two bisections, not a scan
+            if self._sorted is None:
+                self._sorted = sorted(self.by_id)
+            start = bisect_left(self._sorted, ref)
+            matches = self._sorted[start : start + 2]
+            matches = [i for i in matches if i.startswith(ref)]
             if len(matches) == 1:
-                found = matches[0]
+                found = self.by_id[matches[0]]
         return found
 
 
