@@ -105,7 +105,8 @@ class Engine:
     def scoped_state(self, view: View[Any], plugin: str, query: Query, subjects: frozenset[str], head: int) -> Any:
         """The fold of just the facts naming ``subjects`` (plus the kinds the view always needs), from scratch."""
         store = self.store
-        records = [*store.about(subjects, head), *store.of_kinds([*getattr(view, "always", ()), *CORRECTION_KINDS], head)]
+        # the corrections of these facts name the same subjects (the index gives a correction its target's)
+        records = [*store.about(subjects, head), *store.of_kinds(getattr(view, "always", ()), head)]
         story = until(resolve(store.with_targets(records, head)), query.as_of)
         folding = Folding(view, plugin, start(view, plugin, ORIGIN), None)
         for record in story:

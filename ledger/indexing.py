@@ -1,8 +1,8 @@
 """What the index holds for each fact: its subjects, and its *touch*, the earliest date it can change.
 
-A fact changes the story from its effective date on. A correction changes it from the
-earliest date the corrected fact has ever stood at (its own date, every earlier replacement's,
-and the new replacement's); a retraction likewise. A checkpoint folded up to date E stays
+A fact changes the story from its effective date on, for the parties it names. A correction
+changes it from the earliest date the corrected fact has ever stood at (its own date, every earlier replacement's,
+and the new replacement's), for every party any version of it named; a retraction likewise. A checkpoint folded up to date E stays
 exact until a fact whose touch is on or before E is recorded.
 """
 
@@ -27,6 +27,7 @@ class _Targets:
         self.store = store
         self.by_ref: dict[str, Recorded] = {}
         self.dates: dict[str, set[date]] = {}
+        self.subjects: dict[str, set[str]] = {}
         self._loaded = False
 
     def add(self, record: Recorded) -> None:
@@ -44,12 +45,14 @@ class _Targets:
                     self.add(found)
         return found
 
-    def history(self, target: Recorded) -> set[date]:
+    def history(self, target: Recorded) -> tuple[set[date], set[str]]:
+        """Every date the target has stood at and every subject it has named, through all its corrections."""
         if not self._loaded:
             self._loaded = True
             for correction in self.store.of_kinds(["fact.corrected"], self.store.head().position):
                 self.corrected(correction)
-        return {target.fact.effective, *self.dates.get(target.id, ())}
+        dates = {target.fact.effective, *self.dates.get(target.id, ())}
+        return dates, {*target.fact.subjects(), *self.subjects.get(target.id, ())}
 
     def corrected(self, correction: Recorded) -> None:
         fact = correction.fact
@@ -57,6 +60,7 @@ class _Targets:
         target = self.find(fact.fact)
         if target is not None:
             self.dates.setdefault(target.id, set()).add(fact.replacement.effective)
+            self.subjects.setdefault(target.id, set()).update(fact.replacement.subjects())
 
 
 def index_rows(batch: Sequence[Recorded], store: Store) -> list[IndexRow]:
@@ -72,8 +76,9 @@ def index_rows(batch: Sequence[Recorded], store: Store) -> list[IndexRow]:
         if isinstance(fact, FactCorrected | FactRetracted):
             target = targets.find(fact.fact)
             if target is not None:
-                subjects.update(target.fact.subjects())
-                touch = min(touch, *targets.history(target))
+                dates, named = targets.history(target)
+                subjects.update(named)  # a question about any party it ever named must see this change
+                touch = min(touch, *dates)
             if isinstance(fact, FactCorrected):
                 touch = min(touch, fact.replacement.effective)
                 subjects.update(fact.replacement.subjects())

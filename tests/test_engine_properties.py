@@ -189,3 +189,23 @@ def test_a_store_that_cannot_keep_checkpoints_still_answers(sqlite_url: str, mon
         monkeypatch.setattr(ledger.store.db, "write", refuse)
         assert ledger.view("league", query) == expected
         assert ledger.engine.checkpoints.listing() == []
+
+
+def test_a_second_correction_reaches_every_party_the_fact_ever_named(sqlite_url: str) -> None:
+    """A stake moved from one company to another and then to a third leaves the second's story too."""
+    stake = {"kind": "stake.acquired", "effective": "2024-01-01", "key": "stake", "holder": "alibaba",
+             "company": "moonshot-ai", "fraction": "0.1"}
+    moved = {k: v for k, v in stake.items() if k != "key"}
+    facts = [*REGISTRATIONS, stake,
+             {"kind": "fact.corrected", "effective": "2024-02-01", "key": "c1", "fact": "stake",
+              "replacement": {**moved, "company": "minimax"}},
+             {"kind": "fact.corrected", "effective": "2024-03-01", "key": "c2", "fact": "stake",
+              "replacement": {**moved, "company": "zhipu-ai"}}]
+    with Ledger(sqlite_url) as ledger:
+        for n, fact in enumerate(facts):  # one batch each: the second correction finds the first in the store
+            ledger.append([Incoming(f"t:{n}", ledger.catalogue.parse(fact))])
+        for company in ("moonshot-ai", "minimax", "zhipu-ai"):
+            query = Query(options={"company": company})
+            assert ledger.view("ownership", query) == from_scratch(ledger, "ownership", query)
+        minimax = ledger.view("ownership", Query(options={"company": "minimax"}))
+        assert [(row["holder"], str(row["fraction"])) for row in minimax] == [("founders", "1.000000")]
