@@ -95,6 +95,7 @@ class OwnershipView(View[Holdings]):
     """Who owns a company, and what each holder paid for it."""
 
     name = "ownership"
+    state_version = "2"  # cap tables keep each holder's companies
     help = (
         "Holders of a company and their fractions, with what each paid. A holder who paid in several currencies "
         "gets one row per currency (its fraction repeated). Example: dealledger view ownership --company moonshot-ai"
@@ -139,6 +140,7 @@ class PortfolioView(View[Holdings]):
     """What one investor holds, what it paid and what its stakes are worth at the latest valuations."""
 
     name = "portfolio"
+    state_version = "2"  # cap tables keep each holder's companies
     help = (
         "An investor's stakes: fraction, amount invested, and implied value (fraction x the company's latest valuation "
         "or round post-money, in implied_currency); one row per currency paid in unless --currency converts. "
@@ -161,9 +163,7 @@ class PortfolioView(View[Holdings]):
         investor = required(query, "investor", self.name)
         money = Money(state.rates, query.get("currency"))
         rows: list[Row] = []
-        for company in sorted(state.tables.companies):
-            if investor not in state.tables.stakeholders(company):
-                continue
+        for company in sorted(state.tables.holdings(investor)):
             share = state.tables.held(investor, company)
             value, value_currency = self._implied(state, company, share, money)
             for currency, amount in _per_currency(state.invested(company, investor, money), money):

@@ -118,6 +118,7 @@ class RegulatoryView(View[Regulation]):
     """Regulatory facts in effective order, each with whether it was still in force."""
 
     name = "regulatory"
+    state_version = "2"  # cap tables keep each holder's companies
     help = (
         "Export bans and lifts, penalties and divestment orders effective on or before --as-of, with whether each was "
         "in force then (a ban until lifted, an order until met or past its deadline) and each order's status. "

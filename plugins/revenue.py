@@ -176,6 +176,7 @@ class RevenueView(View[RevenueBook]):
     """A provider's revenue per period: recognised, breakage, deferred, and how much came from its own investees."""
 
     name = "revenue"
+    state_version = "2"  # cap tables keep each holder's companies
     help = (
         "Revenue a cloud provider recognises from credits consumed and escrow released to it, breakage of expired "
         "credits, credits still deferred at period end, and the part paid by companies its group holds stakes in. "

@@ -86,6 +86,8 @@ class CapTables:
 
     def __init__(self) -> None:
         self.companies: dict[str, Table] = {}
+        self.positions: dict[str, set[str]] = {}
+        """The companies each holder has a stake in (founders only where a table exists), kept as facts fold."""
 
     def holders(self, company: str) -> dict[str, Fraction]:
         """Each holder's fraction of the company; before any ownership fact, founders hold it all."""
@@ -97,6 +99,10 @@ class CapTables:
         table = self.companies.get(company)
         return table.shares.keys() if table is not None else (FOUNDERS,)
 
+    def holdings(self, holder: str) -> set[str]:
+        """The companies in which ``holder`` holds a positive stake (those with an ownership fact)."""
+        return self.positions.get(holder, set())
+
     def held(self, holder: str, company: str) -> Fraction:
         table = self.companies.get(company)
         if table is None:
@@ -105,13 +111,23 @@ class CapTables:
 
     def apply(self, fact: Fact) -> Shortfall | None:
         """Change the tables for an ownership fact (other kinds are ignored)."""
+        if not isinstance(fact, RoundClosed | StakeAcquired | StakeDivested):
+            return None
+        table = self.companies.get(fact.company)
+        before = set(table.shares) if table is not None else set()
+        shortfall = None
         if isinstance(fact, RoundClosed):
             self._round(fact)
         elif isinstance(fact, StakeAcquired):
-            return self._acquire(fact)
-        elif isinstance(fact, StakeDivested):
-            return self._divest(fact)
-        return None
+            shortfall = self._acquire(fact)
+        else:
+            shortfall = self._divest(fact)
+        after = self.companies[fact.company].shares.keys()
+        for holder in after - before:
+            self.positions.setdefault(holder, set()).add(fact.company)
+        for holder in before - after:
+            self.positions[holder].discard(fact.company)
+        return shortfall
 
     def _table(self, company: str) -> Table:
         table = self.companies.get(company)
