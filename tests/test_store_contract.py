@@ -283,3 +283,32 @@ def test_a_loop_of_parents_is_refused(sqlite_url: str) -> None:
         with pytest.raises(RejectedError, match=r"^test:1: parent: b -> a -> b is a loop"):
             ledger.append(facts(ledger, correction))
         assert len(ledger.records()) == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://[::1", r"^bad store URL 'postgresql://\[::1': Invalid IPv6 URL$"),
+        ("postgresql://h:99999/x", r"^bad store URL .*: Port out of range"),
+    ],
+)
+def test_a_malformed_url_is_one_clear_error(url: str, message: str) -> None:
+    with pytest.raises(LedgerError, match=message):
+        Ledger(url)
+
+
+def test_a_file_that_is_not_a_ledger_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.db").write_text("shopping list\n")
+    with pytest.raises(LedgerError, match=r"^cannot open the store sqlite:///.*notes.db: file is not a database$"):
+        Ledger(f"sqlite:///{tmp_path / 'notes.db'}")
+
+
+def test_views_answer_at_the_edges_of_the_calendar(sqlite_url: str) -> None:
+    from datetime import date
+
+    with Ledger(sqlite_url) as ledger:
+        ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
+        for day in (date.min, date.max):
+            for name, options in (("revenue", {"provider": "alibaba-cloud", "period": "year"}), ("regulatory", {}),
+                                  ("league", {}), ("ownership", {})):
+                ledger.view(name, Query(as_of=day, options=options))

@@ -35,6 +35,8 @@ class Period:
     @property
     def last_day(self) -> date:
         year, month = divmod(self.start + self.length, 12)
+        if year > date.max.year:  # the last period of the calendar ends on its last day
+            return date.max
         return date(year, month + 1, 1) - timedelta(days=1)
 
     def next(self) -> Period:

@@ -100,6 +100,13 @@ def resolve_url(url: str | None) -> str:
 
 def backend_for(url: str) -> Backend:
     """Parse a store URL; a one-line ``LedgerError`` explains what is wrong with a bad one."""
+    try:
+        return _backend_for(url)
+    except ValueError as error:  # what urllib says of a malformed URL (a bad port, an unclosed [)
+        raise LedgerError(f"bad store URL {url!r}: {error}") from None
+
+
+def _backend_for(url: str) -> Backend:
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "sqlite":
         return _sqlite(url)
