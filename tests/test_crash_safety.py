@@ -67,3 +67,33 @@ def test_a_killed_append_leaves_all_or_nothing(url: str, tmp_path: Path) -> None
             assert head in (expected, expected + FACTS), f"kill {round_} at {delay}s left {head} facts"
             expected = head
             assert ledger.store.verify() == []
+
+
+def test_a_full_disk_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    """The file may not grow past a limit (as on a full disk): the append fails whole, the ledger stays as it was."""
+    import resource
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    _batch(first, 0)
+    _batch(second, 1)
+    with Ledger(url) as ledger:
+        from ledger.importing import incoming_from_path
+
+        ledger.append(incoming_from_path(ledger.catalogue, str(first)))
+    size = (tmp_path / "ledger.db").stat().st_size
+
+    def full_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 100_000, size + 100_000))
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import cli; cli.main()", "--url", url, "append", "--file", str(second)],
+        capture_output=True, text=True, preexec_fn=full_disk, cwd=Path(__file__).parent.parent,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: cannot write to the store {url}: ") and result.stderr.count("\n") == 1
+    with Ledger(url) as ledger:
+        assert ledger.store.head().position == FACTS
+        assert ledger.store.verify() == []
