@@ -8,9 +8,6 @@ race to sell the same stake, and exactly the sales that fit are kept.
 from __future__ import annotations
 
 import multiprocessing
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,22 +16,14 @@ from ledger.api import Ledger
 from ledger.appending import Incoming
 from ledger.errors import RejectedError
 
-from .conftest import drop_schema, postgres_url, require_postgres
-
 WRITERS = 8
 FACTS = 500
 BATCH = 10
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
-    require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield postgres_url(schema)
-    drop_schema(schema)
+@pytest.fixture
+def url(ledger_url: str) -> str:
+    return ledger_url
 
 
 def _party(slug: str) -> dict[str, Any]:

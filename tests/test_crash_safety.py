@@ -13,30 +13,20 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ledger.api import Ledger
 
-from .conftest import drop_schema, postgres_url, require_postgres
-
 FACTS = 3_000
 KILLS = (0.3, 0.6, 0.9, 1.2, 1.5, 1.8)
 """Seconds after the start of the append: from start-up, through validation, into the commit."""
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
-    require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield postgres_url(schema)
-    drop_schema(schema)
+@pytest.fixture
+def url(ledger_url: str) -> str:
+    return ledger_url
 
 
 def _batch(path: Path, round_: int) -> None:
