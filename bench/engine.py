@@ -1,0 +1,717 @@
+"""The engine benchmark: dealledger's commands against baselines measured in the same run, at several ledger sizes.
+
+    python bench/engine.py --sizes 10000,100000 [--timeout 900] [--report bench/report.md]
+    python bench/engine.py --sizes 10k --url-template 'postgresql://postgres@127.0.0.1:5432/test?schema=bench_{size}_{stamp}'
+
+Absolute figures depend on the machine; what this measures is how dealledger compares with
+the floor it is built on (raw ``sqlite3``), with a tool users already know (ledger-cli), and
+with itself as the ledger grows. Every dealledger figure is a real command line in a fresh
+process, as a user runs it, so interpreter start-up, imports, reading the store and writing
+the answer all count. Baselines run in this process, on the same facts, in the same run, so
+the ratios hold on any machine. For each size it:
+
+1. generates a realistic ledger (``bench/generate.py``) in a temporary folder;
+2. bulk append: ``dealledger append --file`` vs ``sqlite3`` ``executemany`` of the same lines;
+3. single-fact append into the ledger of that size (median of 5);
+4. replay of every view, cold (checkpoints cleared) and warm (best of two more runs), vs
+   ``SELECT`` + ``json.loads`` of every stored event from the same database file, and its peak RSS;
+5. ``view ownership`` of a typical company at a mid-range date (median of 5) vs ``ledger -f J
+   bal --end D`` over a journal of the same holdings (median of 5);
+
+then ``dealledger --help`` vs a bare ``python -c "import click"``, and prints a Markdown table
+with each target, met or missed. A command that runs past ``--timeout`` is killed and reported
+as timed out; the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from generate import Summary, generate
+
+REPEATS = 5
+HELP_REPEATS = 10
+TARGETS = {
+    "bulk": 0.5,  # dealledger append facts/s >= 0.5 x executemany
+    "cold": 0.25,  # cold replay >= 0.25 x raw read
+    "warm": 1.0,  # warm replay >= 1 x raw read
+    "view_growth": 2.0,  # view at the largest size <= 2 x at the smallest
+    "view_vs_ledger": 5.0,  # view >= 5 x faster than ledger-cli
+    "single_growth": 2.0,  # single-fact append at the largest size <= 2 x at the smallest
+    "help": 1.5,  # --help <= 1.5 x bare import click
+    "rss_mib": 300.0,  # 1M-fact replay peak RSS < 300 MiB
+}
+RSS_TARGET_SIZE = 1_000_000
+
+
+def progress(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+# --- running commands -------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One finished (or killed) command: wall time, its own peak RSS, exit code (None when timed out)."""
+
+    command: list[str]
+    seconds: float
+    rss_mib: float
+    code: int | None
+    stdout: str
+    stderr: str
+    timeout: float
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+    @property
+    def failure(self) -> str:
+        """What went wrong, short enough for a table cell."""
+        if self.code is None:
+            return f"timed out after {self.timeout:g} s"
+        lines = [line for line in self.stderr.strip().splitlines() if line.strip()]
+        last = lines[-1] if lines else f"exit code {self.code}"
+        return f"failed: {last[:160]}"
+
+
+def run(command: Sequence[str], timeout: float, cwd: Path | None = None) -> Run:
+    """Run ``command`` in its own session; kill the whole session at ``timeout``.
+
+    ``os.wait4`` in a helper thread gives this child's own resource usage (its peak RSS, not
+    the largest of all children so far, which is what ``RUSAGE_CHILDREN`` reports) and the
+    moment it ended, while the main thread enforces the timeout.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(list(command), stdout=out, stderr=err, cwd=cwd, start_new_session=True)
+        reaped: list[tuple[float, int, resource.struct_rusage]] = []
+
+        def reap() -> None:
+            _, status, usage = os.wait4(process.pid, 0)
+            reaped.append((time.perf_counter(), status, usage))
+
+        waiter = threading.Thread(target=reap, daemon=True)
+        waiter.start()
+        waiter.join(timeout)
+        timed_out = waiter.is_alive()
+        if timed_out:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            waiter.join()
+        ended, status, usage = reaped[0]
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped above: keep Popen from waiting again
+        out.seek(0)
+        err.seek(0)
+        return Run(
+            command=list(command),
+            seconds=ended - start,
+            rss_mib=usage.ru_maxrss / 1024,
+            code=None if timed_out else process.returncode,
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+            timeout=timeout,
+        )
+
+
+def repeated(command: Sequence[str], count: int, timeout: float, label: str) -> tuple[list[Run], Run | None]:
+    """Run ``count`` times; stop at the first failure (a command that timed out once would again)."""
+    runs: list[Run] = []
+    for number in range(1, count + 1):
+        result = run(command, timeout)
+        if not result.ok:
+            progress(f"  {label} run {number}: {result.failure}")
+            return runs, result
+        runs.append(result)
+        progress(f"  {label} run {number}: {result.seconds:.3f} s")
+    return runs, None
+
+
+def median(runs: Sequence[Run]) -> float:
+    return statistics.median(result.seconds for result in runs)
+
+
+# --- baselines ------------------------------------------------------------------------------
+
+
+def executemany_baseline(facts: Path, db_path: Path) -> float:
+    """stdlib sqlite3: the same JSON lines, decoded and re-encoded, one executemany, one transaction (seconds).
+
+    The floor any store on SQLite pays for durably keeping these facts; dealledger's append
+    does this plus parsing, validating and indexing.
+    """
+    start = time.perf_counter()
+    connection = sqlite3.connect(db_path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE facts (seq INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
+    with facts.open(encoding="utf-8") as lines, connection:
+        connection.executemany(
+            "INSERT INTO facts (seq, payload) VALUES (?, ?)",
+            ((n, json.dumps(json.loads(line), separators=(",", ":"))) for n, line in enumerate(lines, 1)),
+        )
+    connection.close()
+    return time.perf_counter() - start
+
+
+def events_table(connection: sqlite3.Connection) -> str | None:
+    """The table the store keeps events in: one with a ``state`` column (eventsourcing's recorder), events first."""
+    tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    candidates = []
+    for name in tables:
+        columns = {row[1] for row in connection.execute(f'PRAGMA table_info("{name}")')}
+        if "state" in columns:
+            rows = connection.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+            candidates.append(("event" not in name.lower(), -rows, name))
+    return min(candidates)[2] if candidates else None
+
+
+def raw_read(db_path: Path, table: str | None = None, column: str = "state") -> tuple[int, float]:
+    """stdlib sqlite3: SELECT every stored event's payload and json.loads it: (rows, seconds). The floor for any replay."""
+    connection = sqlite3.connect(db_path)
+    try:
+        table = table or events_table(connection)
+        if table is None:
+            raise LookupError(f"{db_path}: no table with a {column!r} column")
+        start = time.perf_counter()
+        rows = 0
+        for (payload,) in connection.execute(f'SELECT "{column}" FROM "{table}"'):
+            json.loads(payload)
+            rows += 1
+        return rows, time.perf_counter() - start
+    finally:
+        connection.close()
+
+
+# --- ledger-cli -----------------------------------------------------------------------------
+
+
+def ledger_cli(install: bool) -> str | None:
+    """The ledger-cli binary, installing it with apt-get when asked and missing."""
+    found = shutil.which("ledger")
+    if found or not install:
+        return found
+    progress("ledger-cli missing: apt-get update && apt-get install -y ledger")
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "ledger"]):
+        result = run(command, 600)
+        if not result.ok:
+            progress(f"  {' '.join(command)}: {result.failure}")
+            return None
+    return shutil.which("ledger")
+
+
+def ledger_fractions(output: str) -> dict[str, Fraction]:
+    """Holder -> fraction from ``ledger bal --flat --no-total`` lines ("123.4 "co"  Shares:co:holder")."""
+    balances: dict[str, Fraction] = {}
+    for line in output.splitlines():
+        match = re.match(r"\s*(-?[\d,.]+)\s+\S+\s+Shares:[^:]+:(\S+)\s*$", line)
+        if match:
+            balances[match.group(2)] = Fraction(match.group(1).replace(",", ""))
+    total = sum(balances.values(), Fraction(0))
+    return {holder: amount / total for holder, amount in balances.items() if amount} if total else {}
+
+
+def dealledger_fractions(output: str) -> dict[str, Fraction]:
+    return {row["holder"]: Fraction(row["fraction"]) for row in csv.DictReader(io.StringIO(output)) if row.get("holder")}
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+@dataclass
+class Store:
+    """Where one size's ledger lives, and how to empty its checkpoints for a cold replay."""
+
+    url: str
+    sqlite_path: Path | None
+
+    def clear_checkpoints(self, dealledger: Sequence[str], supported: bool, timeout: float) -> tuple[bool, str]:
+        """(cleared, how): ``dealledger checkpoints --clear``, else delete rows of checkpoint tables directly."""
+        if supported:
+            result = run([*dealledger, "--url", self.url, "checkpoints", "--clear"], timeout)
+            if result.ok:
+                return True, "checkpoints --clear"
+            progress(f"  checkpoints --clear: {result.failure}")
+        try:
+            tables = self._delete_checkpoint_rows()
+        except Exception as error:  # a store we cannot reach directly: say so rather than stop the run
+            progress(f"  clearing checkpoint tables directly: {error}")
+            return False, "no checkpoint support"
+        return (True, f"deleted rows of {', '.join(tables)}") if tables else (False, "no checkpoint support")
+
+    def _delete_checkpoint_rows(self) -> list[str]:
+        if self.sqlite_path is not None:
+            connection = sqlite3.connect(self.sqlite_path)
+            try:
+                names = [
+                    n
+                    for (n,) in connection.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%checkpoint%'"
+                    )
+                ]
+                with connection:
+                    for name in names:
+                        connection.execute(f'DELETE FROM "{name}"')
+                return names
+            finally:
+                connection.close()
+        import psycopg  # the PostgreSQL driver dealledger already depends on (eventsourcing[postgres])
+
+        parts = urlsplit(self.url)
+        schema = parse_qs(parts.query).get("schema", ["public"])[0]
+        with psycopg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, "", ""))) as connection:
+            names = [
+                name
+                for (name,) in connection.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_name LIKE %s",
+                    (schema, "%checkpoint%"),
+                )
+            ]
+            for name in names:
+                connection.execute(f'DELETE FROM "{schema}"."{name}"')
+            return names
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    measure: str
+    size: str
+    result: str
+    baseline: str = "—"
+    ratio: str = "—"
+    target: str = "—"
+    verdict: str = "—"
+
+
+@dataclass
+class SizeResult:
+    """What one size measured; None where the measurement did not finish (``failures`` says why)."""
+
+    size: int
+    summary: Summary | None = None
+    bulk: float | None = None
+    executemany: float | None = None
+    single: float | None = None
+    cold: float | None = None
+    cold_label: str = "cold"
+    warm: float | None = None
+    raw: tuple[int, float] | None = None
+    raw_label: str = "raw read"
+    rss: float | None = None
+    view: float | None = None
+    ledger: float | None = None
+    company: str = ""
+    as_of: str = ""
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def short(size: int) -> str:
+    for unit, name in ((1_000_000, "M"), (1_000, "k")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit}{name}"
+    return f"{size:,}"
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower().replace("_", "")
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text[:-1] if factor > 1 else text) * factor)
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:,.0f} facts/s ({seconds:.2f} s)"
+
+
+# --- the benchmark --------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.timeout: float = args.timeout
+        self.dealledger: list[str] = args.dealledger
+        self.stamp = datetime.now().strftime("%Y%m%d%H%M%S")
+        self.ledger_cli = ledger_cli(args.install_ledger_cli) if not args.no_ledger_cli else None
+        self.notes: list[str] = []
+        self.checkpoints = run([*self.dealledger, "checkpoints", "--help"], self.timeout).ok
+
+    def store(self, size: int, folder: Path) -> Store:
+        if self.args.url_template:
+            return Store(self.args.url_template.format(size=size, stamp=self.stamp), None)
+        path = folder / "ledger.db"
+        return Store(f"sqlite:///{path}", path)
+
+    def measure(self, size: int, folder: Path) -> SizeResult:
+        result = SizeResult(size)
+        facts = folder / "facts.jsonl"
+        journal = folder / "holdings.ledger" if self.ledger_cli else None
+        progress(f"{short(size)}: generating {size:,} facts")
+        summary = result.summary = generate(size, facts, journal=journal)
+        result.company, late = summary.typical_company(), summary.last.isoformat()
+        result.as_of = summary.middle().isoformat()
+        progress(
+            f"{short(size)}: {summary.bytes / size:.0f} bytes a fact, {summary.backdated:,} back-dated, "
+            f"{len(summary.companies):,} companies; typical company {result.company}, as-of {result.as_of}"
+        )
+
+        progress(f"{short(size)}: baseline executemany")
+        result.executemany = executemany_baseline(facts, folder / "baseline.db")
+        store = self.store(size, folder)
+        base = [*self.dealledger, "--url", store.url]
+
+        progress(f"{short(size)}: dealledger append --file")
+        bulk = run([*base, "append", "--file", str(facts)], self.timeout)
+        if not bulk.ok or f"appended {size} facts" not in bulk.stdout:
+            why = bulk.failure if not bulk.ok else f"the store was not empty: {bulk.stdout.strip()[:120]}"
+            result.failures["bulk"] = why
+            progress(f"  {why}; nothing else to measure at this size")
+            return result
+        result.bulk = bulk.seconds
+        progress(f"  {rate(size, bulk.seconds)}")
+        if self.args.check:
+            checked = run([*base, "check"], self.timeout)
+            progress(f"  check: {checked.stdout.strip()[-120:] if checked.ok else checked.failure}")
+            if not checked.ok:
+                self.notes.append(f"{short(size)}: `dealledger check` did not pass: {checked.failure}")
+
+        progress(f"{short(size)}: single-fact append")
+        singles: list[Run] = []
+        for number in range(1, REPEATS + 1):
+            fields = {"company": result.company, "valuation": str(1_000_000 * number), "currency": "USD", "effective": late}
+            flags = [part for name, value in fields.items() for part in (f"--{name}", value)]
+            one = run([*base, "append", "valuation.marked", *flags, "--key", f"bench-single-{number}"], self.timeout)
+            if not one.ok:
+                result.failures["single"] = one.failure
+                progress(f"  run {number}: {one.failure}")
+                break
+            singles.append(one)
+            progress(f"  run {number}: {one.seconds:.3f} s")
+        if len(singles) == REPEATS:
+            result.single = median(singles)
+
+        self.replay(result, store, base, folder, late)
+        self.view(result, base, journal)
+        return result
+
+    def replay(self, result: SizeResult, store: Store, base: list[str], folder: Path, late: str) -> None:
+        label = short(result.size)
+        progress(f"{label}: raw read baseline")
+        try:
+            if store.sqlite_path is not None:
+                result.raw = raw_read(store.sqlite_path)
+            else:
+                result.raw = raw_read(folder / "baseline.db", "facts", "payload")
+                result.raw_label = "raw read (SQLite copy: the store is PostgreSQL)"
+            progress(f"  {rate(*result.raw)}")
+        except (LookupError, sqlite3.Error) as error:
+            result.failures["raw"] = str(error)
+            progress(f"  {error}")
+        cleared, how = store.clear_checkpoints(self.dealledger, self.checkpoints, self.timeout)
+        result.cold_label = "cold" if cleared else "cold (no checkpoint support)"
+        progress(f"{label}: replay, cold ({how})")
+        command = [*base, "replay", "--as-of", late, "--format", "csv", "--out"]
+        cold = run([*command, str(folder / "replay-cold")], self.timeout)
+        result.rss = cold.rss_mib
+        if not cold.ok:
+            result.failures["cold"] = cold.failure
+            progress(f"  {cold.failure}")
+        else:
+            result.cold = cold.seconds
+            progress(f"  {cold.seconds:.2f} s, peak RSS {cold.rss_mib:.0f} MiB")
+        warm: list[Run] = []
+        if cold.code is None:  # no checkpoint survives a killed run: a second one would only time out again
+            result.failures["warm"] = "skipped: the cold run timed out"
+        for number in (2, 3) if cold.code is not None else ():
+            again = run([*command, str(folder / f"replay-{number}")], self.timeout)
+            result.rss = max(result.rss or 0.0, again.rss_mib)
+            if not again.ok:
+                result.failures["warm"] = again.failure
+                progress(f"  run {number}: {again.failure}")
+                break
+            warm.append(again)
+            progress(f"  run {number}: {again.seconds:.2f} s, peak RSS {again.rss_mib:.0f} MiB")
+        if warm:
+            result.warm = min(r.seconds for r in warm)
+
+    def view(self, result: SizeResult, base: list[str], journal: Path | None) -> None:
+        label = short(result.size)
+        progress(f"{label}: view ownership --company {result.company} --as-of {result.as_of}")
+        command = [*base, "view", "ownership", "--company", result.company, "--as-of", result.as_of, "--format", "csv"]
+        runs, failed = repeated(command, REPEATS, self.timeout, "view")
+        if failed is not None:
+            result.failures["view"] = failed.failure
+        else:
+            result.view = median(runs)
+        if self.ledger_cli is None or journal is None:
+            result.failures["ledger"] = "ledger-cli not installed (apt-get install ledger)"
+            return
+        end = (date.fromisoformat(result.as_of) + timedelta(days=1)).isoformat()  # --end is exclusive
+        progress(f"{label}: ledger -f holdings.ledger bal --end {end} ^Shares:{result.company}:")
+        ledger = [self.ledger_cli, "-f", str(journal), "bal", "--flat", "--no-total", "--end", end, f"^Shares:{result.company}:"]
+        ledger_runs, failed = repeated(ledger, REPEATS, self.timeout, "ledger-cli")
+        if failed is not None:
+            result.failures["ledger"] = failed.failure
+            return
+        result.ledger = median(ledger_runs)
+        if runs:
+            ours, theirs = dealledger_fractions(runs[0].stdout), ledger_fractions(ledger_runs[0].stdout)
+            differ = sorted(h for h in ours.keys() | theirs.keys() if abs(ours.get(h, 0) - theirs.get(h, 0)) > Fraction(1, 10**5))
+            if differ:
+                self.notes.append(f"{label}: dealledger and ledger-cli disagree on {result.company} for {', '.join(differ)}")
+            else:
+                progress(f"  both agree on {len(ours)} holders of {result.company}")
+
+    def help_ratio(self) -> tuple[list[Run], list[Run], str | None]:
+        progress("--help vs python -c 'import click'")
+        interpreter = script_interpreter(self.dealledger)
+        helped, failed = repeated([*self.dealledger, "--help"], HELP_REPEATS, self.timeout, "dealledger --help")
+        if failed is not None:
+            return [], [], failed.failure
+        bare, failed = repeated([interpreter, "-c", "import click"], HELP_REPEATS, self.timeout, "import click")
+        if failed is not None:
+            return [], [], failed.failure
+        return helped, bare, None
+
+
+def script_interpreter(dealledger: Sequence[str]) -> str:
+    """The interpreter the dealledger command runs under (its #! line), so the click baseline uses the same one."""
+    if len(dealledger) > 1:
+        return dealledger[0]
+    try:
+        first = Path(dealledger[0]).read_bytes().split(b"\n", 1)[0].decode()
+    except (OSError, UnicodeDecodeError):
+        return sys.executable
+    if first.startswith("#!") and "/" in first:
+        return first[2:].strip().split()[0]
+    return sys.executable
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def seconds(value: float | None, failure: str | None = None) -> str:
+    if value is None:
+        return failure or "—"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def times(ratio: float | None, places: int = 3, suffix: str = "x") -> str:
+    return "—" if ratio is None else f"{ratio:.{places}f}{suffix}"
+
+
+def judged(ok: bool | None, shown: str = "") -> str:
+    """Met or missed when measured; a command that timed out or failed misses its target too."""
+    if ok is not None:
+        return "met" if ok else "**missed**"
+    return "**missed**" if shown.startswith(("timed out", "failed")) else "—"
+
+
+def why_not(r: SizeResult, key: str) -> str:
+    if r.bulk is None and key != "bulk":
+        return f"skipped: bulk append {r.failures.get('bulk', 'did not finish')}"
+    return r.failures.get(key, "skipped")
+
+
+def bulk_rows(results: list[SizeResult]) -> list[Row]:
+    target, rows = TARGETS["bulk"], []
+    for r in results:
+        ratio = r.executemany / r.bulk if r.bulk and r.executemany else None
+        shown = rate(r.size, r.bulk) if r.bulk else why_not(r, "bulk")
+        base = f"executemany {rate(r.size, r.executemany)}" if r.executemany else "—"
+        ok = None if ratio is None else ratio >= target
+        rows.append(
+            Row("bulk append (`append --file`)", short(r.size), shown, base, times(ratio), f"≥ {target}x", judged(ok, shown))
+        )
+    return rows
+
+
+def replay_rows(results: list[SizeResult]) -> list[Row]:
+    rows = []
+    for which, target in (("cold", TARGETS["cold"]), ("warm", TARGETS["warm"])):
+        for r in results:
+            value = r.cold if which == "cold" else r.warm
+            name = r.cold_label if which == "cold" else "warm (best of runs 2 and 3)"
+            raw = f"{r.raw_label} {rate(*r.raw)}" if r.raw else r.failures.get("raw", "—")
+            ratio = (r.size / value) / (r.raw[0] / r.raw[1]) if value and r.raw else None
+            shown = rate(r.size, value) if value else why_not(r, which)
+            ok = None if ratio is None else ratio >= target
+            rows.append(
+                Row(f"replay, every view: {name}", short(r.size), shown, raw, times(ratio), f"≥ {target:g}x", judged(ok, shown))
+            )
+    for r in results:
+        if r.rss is not None:
+            ok = r.rss < TARGETS["rss_mib"] if r.size == RSS_TARGET_SIZE else None
+            rows.append(
+                Row(
+                    "replay peak RSS (largest run)",
+                    short(r.size),
+                    f"{r.rss:.0f} MiB",
+                    target="< 300 MiB at 1M",
+                    verdict=judged(ok),
+                )
+            )
+    return rows
+
+
+def growth(what: str, results: list[SizeResult], pick: str, target: float) -> list[Row]:
+    """The largest size's time over the smallest's: a command whose cost follows the question keeps it near 1."""
+    if len(results) < 2:
+        return []
+    small, large = results[0], results[-1]
+    before, after = getattr(small, pick), getattr(large, pick)
+    ratio = after / before if before and after else None
+    shown = f"{seconds(after)} vs {seconds(before)}" if ratio else why_not(large if after is None else small, pick)
+    ok = None if ratio is None else ratio <= target
+    span = f"{short(large.size)} vs {short(small.size)}"
+    return [Row(f"{what}: growth", span, shown, ratio=times(ratio, 2), target=f"≤ {target:g}x", verdict=judged(ok, shown))]
+
+
+def single_rows(results: list[SizeResult]) -> list[Row]:
+    rows = [Row("single-fact append (median of 5)", short(r.size), seconds(r.single, why_not(r, "single"))) for r in results]
+    return [*rows, *growth("single-fact append", results, "single", TARGETS["single_growth"])]
+
+
+def view_rows(results: list[SizeResult]) -> list[Row]:
+    target, rows = TARGETS["view_vs_ledger"], []
+    for r in results:
+        ratio = r.ledger / r.view if r.view and r.ledger else None
+        shown = seconds(r.view, why_not(r, "view"))
+        theirs = f"ledger-cli {seconds(r.ledger, r.failures.get('ledger'))}"
+        ok = None if ratio is None else ratio >= target
+        measure = "`view ownership --company X --as-of D` (median of 5)"
+        rows.append(
+            Row(measure, short(r.size), shown, theirs, times(ratio, 2, "x as fast"), f"≥ {target:g}x as fast", judged(ok, shown))
+        )
+    return [*rows, *growth("as-of view", results, "view", TARGETS["view_growth"])]
+
+
+def help_row(help_runs: tuple[list[Run], list[Run], str | None]) -> Row:
+    helped, bare, failure = help_runs
+    ratio = median(helped) / median(bare) if helped and bare else None
+    shown = seconds(median(helped)) if helped else failure or "—"
+    base = f"`python -c 'import click'` {seconds(median(bare))}" if bare else "—"
+    ok = None if ratio is None else ratio <= TARGETS["help"]
+    return Row(
+        "`dealledger --help` (median of 10)", "—", shown, base, times(ratio, 2), f"≤ {TARGETS['help']}x", judged(ok, shown)
+    )
+
+
+def table(results: list[SizeResult], help_runs: tuple[list[Run], list[Run], str | None]) -> list[Row]:
+    return [*bulk_rows(results), *single_rows(results), *replay_rows(results), *view_rows(results), help_row(help_runs)]
+
+
+def markdown(rows: list[Row], header: list[str], notes: list[str]) -> str:
+    lines = [
+        *header,
+        "",
+        "| measure | size | dealledger | baseline (same run) | ratio | target | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [row.measure, row.size, row.result, row.baseline, row.ratio, row.target, row.verdict]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells) + " |")
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
+    return "\n".join(lines) + "\n"
+
+
+def default_dealledger() -> list[str]:
+    beside = Path(sys.executable).parent / "dealledger"
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("dealledger")
+    return [found] if found else [str(beside)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="dealledger's commands against same-run baselines at several ledger sizes.")
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated fact counts (10k, 1M allowed)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds before a command is killed (default 900)")
+    parser.add_argument("--report", type=Path, help="also write the Markdown table here")
+    parser.add_argument(
+        "--url-template", help="store URL with {size} (and {stamp}, this run's time) instead of a temporary SQLite file"
+    )
+    parser.add_argument(
+        "--dealledger",
+        type=lambda text: text.split(),
+        default=default_dealledger(),
+        help="the command to run (default: the dealledger beside this interpreter)",
+    )
+    parser.add_argument("--check", action="store_true", help="run `dealledger check` after each bulk append (untimed)")
+    parser.add_argument("--no-ledger-cli", action="store_true", help="skip the ledger-cli comparison")
+    parser.add_argument("--install-ledger-cli", action="store_true", help="apt-get install ledger when it is missing")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    sizes = [parse_size(text) for text in args.sizes.split(",") if text.strip()]
+    if any(size < 100 for size in sizes):
+        parser.error("sizes must be at least 100")
+    bench = Bench(args)
+    if args.url_template:
+        bench.notes.append(
+            "The store is " + re.sub(r"//[^@/]*@", "//…@", args.url_template.split("?")[0]) + "; the raw baselines stay SQLite."
+        )
+    if not bench.checkpoints:
+        bench.notes.append(
+            "`dealledger checkpoints --clear` does not exist: cold runs clear tables named like '%checkpoint%', if any."
+        )
+    if bench.ledger_cli is None and not args.no_ledger_cli:
+        bench.notes.append("ledger-cli is not installed (`apt-get install ledger`, or --install-ledger-cli): no comparison.")
+    results: list[SizeResult] = []
+    with tempfile.TemporaryDirectory(prefix="dealledger-bench-") as scratch:
+        root = args.keep or Path(scratch)
+        for size in sizes:
+            folder = root / f"n{size}"
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            results.append(bench.measure(size, folder))
+            if not args.keep:
+                shutil.rmtree(folder, ignore_errors=True)
+        help_runs = bench.help_ratio()
+    header = [
+        f"dealledger engine benchmark, {datetime.now():%Y-%m-%d %H:%M}: {os.cpu_count()} CPUs, {platform.platform()}, "
+        f"Python {platform.python_version()}; command `{' '.join(bench.dealledger)}`; timeout {args.timeout:g} s.",
+    ]
+    for r in results:
+        if r.summary is not None:
+            s = r.summary
+            header.append(
+                f"- {short(r.size)}: {s.bytes / r.size:.0f} bytes a fact, {s.backdated:,} back-dated, "
+                f"{len(s.companies):,} companies, effective {s.first} to {s.last}; "
+                f"X = `{r.company}` ({s.ownership.get(r.company, 0)} ownership facts), D = {r.as_of}"
+            )
+    report = markdown(table(results, help_runs), header, bench.notes)
+    sys.stdout.write(report)
+    if args.report:
+        args.report.write_text(report, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
