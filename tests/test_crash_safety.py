@@ -87,3 +87,37 @@ def test_a_full_disk_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     with Ledger(url) as ledger:
         assert ledger.store.head().position == FACTS
         assert ledger.store.verify() == []
+
+
+def test_a_plugin_that_never_finishes_corrupts_nothing(url: str, tmp_path: Path) -> None:
+    """Readers go on answering while it hangs; killed, it leaves the ledger as it was and the next writer goes on."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    first = tmp_path / "first.jsonl"
+    _batch(first, 0)
+    runner = CliRunner()
+    assert runner.invoke(main, ["--url", url, "append", "--file", str(first)]).exit_code == 0
+    hang = json.dumps({"kind": "party.registered", "effective": "2021-01-01", "key": "hang", "party": "hanger",
+                       "name": "Hanger", "type": "company"})
+    (tmp_path / "hang.jsonl").write_text(hang + "\n")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import cli; cli.main()", "--url", url, "--plugin", "tests.hanging_plugin",
+         "append", "--file", str(tmp_path / "hang.jsonl")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    time.sleep(3)
+    assert process.poll() is None  # still hanging
+    view = runner.invoke(main, ["--url", url, "view", "ownership", "--format", "json"])
+    assert view.exit_code == 0  # readers are not held up
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    other = tmp_path / "other.jsonl"
+    _batch(other, 1)
+    assert runner.invoke(main, ["--url", url, "append", "--file", str(other)]).exit_code == 0
+    with Ledger(url) as ledger:
+        assert ledger.store.head().position == 2 * FACTS
+        assert "hanger" not in ledger.parties()
+        assert ledger.store.verify() == []
