@@ -70,7 +70,7 @@ def plugin_host(ctx: click.Context) -> PluginHost:
     root = ctx.find_root()
     if "host" not in root.meta:
         root.meta["host"] = load(root.params.get("plugins") or ())
-    return root.meta["host"]  # type: ignore[no-any-return]
+    return root.meta["host"]
 
 
 def open_ledger(ctx: click.Context) -> Ledger:

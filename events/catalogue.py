@@ -72,7 +72,7 @@ class Catalogue:
         kind = self.kinds.get(data.get("kind"))  # type: ignore[arg-type]
         if kind is None:
             raise FactError(f"unknown kind {data.get('kind')!r}", "kind")
-        return load_record(kind, data, self)  # type: ignore[no-any-return]
+        return load_record(kind, data, self)
 
     def json_schema(self) -> dict[str, Any]:
         """A JSON Schema (draft 2020-12) of one fact in its interchange form."""

@@ -336,7 +336,7 @@ def decode_json(text: str, path: str, line: int | None, field: str | None = None
     try:
         # ``decode`` without its Python-level wrapping, which costs as much as the scan of a short line
         try:
-            value, end = decoder.scan_once(text, 0)
+            value, end = decoder.scan_once(text, 0)  # type: ignore[attr-defined]  # the C scanner json.decode uses
         except StopIteration as stop:
             raise json.JSONDecodeError("Expecting value", text, stop.value) from None
         if end != len(text):  # ``text`` is stripped: anything after the value is more data
@@ -501,7 +501,7 @@ class _YamlEvents:
         self._since_line = 1  # where that was
         self._in_fact = False
         loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        self.loader = loader_class(self)
+        self.loader = loader_class(self)  # type: ignore[arg-type]  # a stream of events, which the loader only hands to its parser
 
     def read(self, size: int) -> str:
         """The parser's input, a line at a time; a bad line ends the input and is reported by ``next``."""
@@ -566,7 +566,7 @@ class _YamlEvents:
             raise SourceError(self.path, line, f"nested deeper than {MAX_DEPTH} levels of lists and mappings", where or "nesting")
         if isinstance(event, yaml.SequenceStartEvent):
             self.tag(event, "tag:yaml.org,2002:seq", where)
-            items = []
+            items: list[Any] = []
             while not isinstance(item := self.next(), yaml.SequenceEndEvent):
                 items.append(self.value(item, depth + 1, f"{where or ''}[{len(items)}]"))
             return items
@@ -594,7 +594,7 @@ class _YamlEvents:
         if tag is None or tag == "!":
             if implied is not None:
                 return implied
-            return self.loader.resolve(self.yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-any-return]
+            return self.loader.resolve(self.yaml.ScalarNode, event.value, event.implicit)
         if tag not in _YAML_TAGS:
             shown = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
             raise SourceError(self.path, event.start_mark.line + 1, f"the YAML tag {shown} is not accepted", where or "tag")

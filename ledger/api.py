@@ -51,7 +51,7 @@ class Ledger:
         """Store the facts as one all-or-nothing batch; facts whose key is already there are skipped."""
         with collector_paused(), exact_decimals():
             builder = BatchBuilder(self.host, list(incoming), self.store)
-            return write_with_retries(self.store, builder.build)  # type: ignore[no-any-return]
+            return write_with_retries(self.store, builder.build)
 
     # --- reading ------------------------------------------------------------------------
 

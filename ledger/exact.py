@@ -9,6 +9,7 @@ against 13.9 µs). Ownership arithmetic runs on every round, sale and query, so 
 from __future__ import annotations
 
 import decimal
+from contextlib import AbstractContextManager
 
 from quicktions import Fraction
 
@@ -20,11 +21,13 @@ EXACT_DIGITS = 400
 (80 in all), so sums of up to 10**300 amounts stay exact; anything that would round raises instead."""
 
 
-def exact_decimals() -> decimal.localcontext:  # type: ignore[valid-type]
+def exact_decimals() -> AbstractContextManager[decimal.Context]:
     """A decimal context in which every sum, difference and comparison is exact, or raises ``decimal.Inexact``.
 
     Python's default context keeps 28 significant digits and rounds silently: a balance of
     0.33333333333333333333333333333334 less 0.5 would then never reach zero. Folds and
     validations run inside this context, so a ledger's numbers are exact or refused.
     """
-    return decimal.localcontext(prec=EXACT_DIGITS, traps=[decimal.Inexact, decimal.Rounded, decimal.InvalidOperation])
+    traps = dict(decimal.Context().traps)  # every signal, with the default traps (invalid, division by zero, overflow)
+    traps.update({decimal.Inexact: True, decimal.Rounded: True})
+    return decimal.localcontext(prec=EXACT_DIGITS, traps=traps)

@@ -63,7 +63,7 @@ class PluginHost:
         """
         impls = getattr(self.manager.hook, hook_name).get_hookimpls()
         answering = [impl for impl in reversed(impls) if not (impl.wrapper or impl.hookwrapper)]
-        results = []
+        results: list[tuple[str, Any]] = []
         for impl in answering:
             others = {other.plugin for other in answering if other.plugin is not impl.plugin}
             caller = self.manager.subset_hook_caller(hook_name, remove_plugins=others)

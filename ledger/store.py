@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from eventsourcing.application import Application
@@ -339,7 +339,7 @@ class Store:
         to_stored_event = self.app.mapper.to_stored_event
         stored = [
             to_stored_event(
-                FactRecorded(
+                FactRecorded(  # type: ignore[call-arg]  # the library makes events dataclasses at class creation
                     originator_id=LEDGER_ID,
                     originator_version=record.seq,
                     timestamp=record.recorded,
@@ -383,7 +383,7 @@ class Store:
         to_domain_event = self.app.mapper.to_domain_event
         records = []
         for stored in events:
-            event = to_domain_event(stored)
+            event = cast(FactRecorded, to_domain_event(stored))
             fact = self.host.catalogue.load(event.fact)
             records.append(Recorded(event.fact_id, event.originator_version, event.timestamp, fact))
         rows = index_rows(records, self)

@@ -87,7 +87,8 @@ class Holdings:
         totals: dict[str, Number] = {}
         for payment in self.payments.get((company, holder), ()):
             currency = money.currency(payment.currency)
-            totals[currency] = totals.get(currency, money.zero()) + money.value(payment.amount, payment.currency, payment.day)
+            total: Number = totals.get(currency, money.zero())
+            totals[currency] = total + money.value(payment.amount, payment.currency, payment.day)
         return totals
 
 
@@ -223,7 +224,7 @@ class Commitments:
     def apply(self, record: Recorded) -> None:
         fact = record.fact
         if isinstance(fact, RoundClosed):
-            deal = ("round", fact.company, fact.round)
+            deal: tuple[str, ...] = ("round", fact.company, fact.round)
             for investment in fact.investors:
                 self._commit(investment.party, fact, deal, investment.paid_in, investment.amount, fact.currency)
         elif isinstance(fact, StakeAcquired):
@@ -278,9 +279,8 @@ class LeagueView(View[Commitments]):
             if item.amount is None or item.currency is None:
                 continue
             split = totals.setdefault((item.investor, money.currency(item.currency)), {})
-            split[item.consideration] = split.get(item.consideration, money.zero()) + money.value(
-                item.amount, item.currency, item.day
-            )
+            so_far: Number = split.get(item.consideration, money.zero())
+            split[item.consideration] = so_far + money.value(item.amount, item.currency, item.day)
         for investor in deals:
             if not any(key[0] == investor for key in totals):
                 totals[(investor, money.target)] = {}
@@ -318,7 +318,7 @@ def dealledger_validate(story: Sequence[Recorded], new: Sequence[Recorded]) -> l
 
 def _with_sales(story: Sequence[Recorded]) -> set[str]:
     return {
-        r.fact.company  # type: ignore[attr-defined]
+        r.fact.company
         for r in story
         if isinstance(r.fact, StakeDivested) or (isinstance(r.fact, StakeAcquired) and r.fact.seller is not None)
     }

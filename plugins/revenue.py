@@ -231,7 +231,7 @@ class RevenueView(View[RevenueBook]):
             for period in min(book.periods).span(last):
                 recognized, breakage, from_investees = book.at(period)
                 at = min(period.last_day, through)
-                deferred = money.zero()
+                deferred: Number = money.zero()
                 for source in sources:
                     balances[source] += changes[source].get(period, Decimal(0))
                     if balances[source]:

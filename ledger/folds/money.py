@@ -9,6 +9,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from datetime import date
 from decimal import Decimal
+from typing import TypeAlias
 
 from events.markets import FxRate
 from ledger.errors import ViewError
@@ -20,7 +21,7 @@ FRACTION_PLACES = 6
 MONEY_PLACES = 2
 """Derived money (converted amounts, implied values) is rounded to hundredths; recorded amounts stay exact."""
 
-Number = Decimal | Fraction
+Number: TypeAlias = Decimal | Fraction
 
 
 def rounded(value: Fraction, places: int) -> Decimal:

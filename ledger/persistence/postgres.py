@@ -185,11 +185,11 @@ def guard(recorder: Any, create: bool = True) -> None:
     statements.append(
         sql.SQL(
             "CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{m}'; END $$"
-        ).format(f=function, m=sql.SQL(IMMUTABLE_MESSAGE))  # type: ignore[arg-type]
+        ).format(f=function, m=sql.SQL(IMMUTABLE_MESSAGE))
     )
     triggers = {table: _triggers(schema, table, function) for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE)}
     statements += triggers[recorder.events_table_name]
-    statements += [sql.SQL(statement) for statement in index_ddl("BYTEA", "TEXT")]  # type: ignore[arg-type]
+    statements += [sql.SQL(statement) for statement in index_ddl("BYTEA", "TEXT")]
     statements += triggers[FACTS_TABLE] + triggers[SUBJECTS_TABLE]
     with recorder.datastore.transaction(commit=True) as cursor:
         cursor.execute(sql.SQL("SELECT pg_advisory_xact_lock(hashtext('dealledger-guard'))"))

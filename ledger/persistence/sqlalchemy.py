@@ -65,7 +65,7 @@ class SQLAlchemyDatabase(Database):
     def __init__(self, recorder: IndexedSQLAlchemyApplicationRecorder) -> None:
         from sqlalchemy_utils.types.uuid import UUIDType
 
-        self.engine = recorder.datastore.engine
+        self.engine: Any = recorder.datastore.engine  # an Engine for every URL this backend accepts
         assert self.engine is not None
         self.events_table = recorder.events_table_name
         self.ledger_id = UUIDType().process_bind_param(LEDGER_ID, self.engine.dialect)
