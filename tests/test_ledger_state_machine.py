@@ -13,6 +13,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -21,7 +22,8 @@ from fractions import Fraction
 from typing import Any
 
 import hypothesis.strategies as st
-from hypothesis import HealthCheck, settings
+import pytest
+from hypothesis import HealthCheck, assume, note, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from ledger.api import Ledger
@@ -29,6 +31,8 @@ from ledger.appending import Incoming
 from ledger.errors import RejectedError
 from ledger.plugin import CapTables
 from ledger.views import Query
+
+from .conftest import drop_schema, postgres_url, require_postgres
 
 COMPANIES = ("moonshot-ai", "minimax")
 INVESTORS = ("alibaba", "tencent", "meituan")
@@ -172,11 +176,14 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.folder = tempfile.mkdtemp(prefix="dealledger-sm-")
-        self.url = f"sqlite:///{self.folder}/ledger.db"
+        self.url = self.store_url()
         self.ledger = Ledger(self.url)
         self.model = Model()
         self.counter = itertools.count(1)
         self.rejections = 0
+
+    def store_url(self) -> str:
+        return f"sqlite:///{self.folder}/ledger.db"
 
     def teardown(self) -> None:
         self.ledger.close()
@@ -195,6 +202,7 @@ class LedgerMachine(RuleBasedStateMachine):
         """Append to the store; the model says whether it must be accepted."""
         data = {"key": f"f{next(self.counter)}", **data}
         valid, _, _ = Model.replay(self.model.with_fact(data))
+        note(f"{'append' if valid else 'expect refusal of'} {data}")
         before = len(self.ledger.records())
         if valid:
             self.ledger.append(self.incoming(data))
@@ -225,8 +233,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(company=companies, day=days, holder=investors, seller=st.sampled_from(("founders", *INVESTORS)),
           fraction=small_fractions)
     def buy_from_a_holder(self, company: str, day: date, holder: str, seller: str, fraction: Decimal) -> None:
-        if seller == holder:
-            return
+        assume(seller != holder)
         self.submit({"kind": "stake.acquired", "effective": day.isoformat(), "holder": holder, "company": company,
                      "fraction": str(fraction), "seller": seller})
 
@@ -274,9 +281,9 @@ class LedgerMachine(RuleBasedStateMachine):
         gone = {f.data["fact"] for f in self.model.facts if f.data["kind"] == "fact.retracted"}
         candidates = [f for f in self.model.facts[len(parties()):]
                       if f.data["kind"] not in ("fact.corrected", "fact.retracted") and f.key not in gone]
-        if candidates:
-            target = data.draw(st.sampled_from(candidates))
-            self.submit({"kind": "fact.retracted", "effective": target.effective, "fact": target.key, "reason": "test"})
+        assume(candidates)
+        target = data.draw(st.sampled_from(candidates))
+        self.submit({"kind": "fact.retracted", "effective": target.effective, "fact": target.key, "reason": "test"})
 
     # --- invariants -------------------------------------------------------------------------
 
@@ -316,3 +323,22 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 TestLedgerMachine = LedgerMachine.TestCase
+
+
+class PostgresLedgerMachine(LedgerMachine):
+    """The same machine against the PostgreSQL server, each example in a schema of its own."""
+
+    def store_url(self) -> str:
+        require_postgres()
+        self.schema = f"t_{uuid.uuid4().hex[:12]}"
+        return postgres_url(self.schema)
+
+    def teardown(self) -> None:
+        super().teardown()
+        drop_schema(self.schema)
+
+
+PostgresLedgerMachine.TestCase.settings = settings(
+    LedgerMachine.TestCase.settings, max_examples=int(os.environ.get("DEALLEDGER_STATEFUL_PG_EXAMPLES", "10"))
+)
+TestPostgresLedgerMachine = pytest.mark.postgres(PostgresLedgerMachine.TestCase)
