@@ -51,9 +51,7 @@ def parse_timestamp(value: str | None, name: str) -> datetime | None:
 
 
 def moment_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    function = click.option("--known-at", help="Only facts recorded at or before this time (ISO 8601, UTC by default).")(
-        function
-    )
+    function = click.option("--known-at", help="Only facts recorded at or before this time (ISO 8601, UTC by default).")(function)
     return click.option("--as-of", help="Only facts effective on or before this date (YYYY-MM-DD).")(function)
 
 
@@ -224,9 +222,7 @@ def one_fact(ledger: Ledger, kind: str, args: Sequence[str]) -> Incoming:
 @moment_options
 @format_option
 @click.pass_context
-def log(
-    ctx: click.Context, kind: str | None, party: str | None, as_of: str | None, known_at: str | None, fmt: str
-) -> None:
+def log(ctx: click.Context, kind: str | None, party: str | None, as_of: str | None, known_at: str | None, fmt: str) -> None:
     """The facts as recorded, in recording order, with their ids and recorded times.
 
     \b

@@ -85,9 +85,7 @@ class Slug(Text):
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         text = super().parse(value, catalogue)
         if not _SLUG.match(text):
-            raise FactError(
-                f"{text!r} is not a slug (lower-case letters, digits and single '-', '_' or '.' between them)"
-            )
+            raise FactError(f"{text!r} is not a slug (lower-case letters, digits and single '-', '_' or '.' between them)")
         return text
 
     def schema(self) -> dict[str, Any]:
@@ -124,7 +122,14 @@ class Boolean(Codec):
     plain = True
 
     _WORDS: ClassVar[dict[str, bool]] = {
-        "true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False
+        "true": True,
+        "yes": True,
+        "on": True,
+        "1": True,
+        "false": False,
+        "no": False,
+        "off": False,
+        "0": False,
     }
 
     def parse(self, value: Any, catalogue: Catalogue) -> bool:
@@ -556,4 +561,3 @@ def object_schema(record: type, extra: Mapping[str, dict[str, Any]] | None = Non
 def _suggest(name: str, known: set[str]) -> str:
     close = closest(name, known)
     return f" (did you mean {close!r}?)" if close else f" (known fields: {', '.join(sorted(known))})"
-

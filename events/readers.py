@@ -449,9 +449,7 @@ def _read_csv(stream: IO[Any], path: str) -> Iterator[tuple[int, dict[str, Any]]
 
 # --- YAML -----------------------------------------------------------------------------------------------------------
 
-_YAML_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map")
-)
+_YAML_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map"))
 """The tags a fact may carry, written or implied. Others (``!!python/object``, ``!!binary``, ``!mine``) mean
 something facts cannot hold, and are refused rather than silently read as text."""
 

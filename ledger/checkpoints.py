@@ -173,8 +173,10 @@ class Checkpoints:
         row = (*key, head_hash, hashlib.sha256(data).hexdigest(), datetime_now_us(), data)
         self._write(
             [
-                (f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND (state_version <> ? OR (cut = ? AND head = ?))",
-                 [(view.name, version, cut.isoformat(), head)]),
+                (
+                    f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND (state_version <> ? OR (cut = ? AND head = ?))",
+                    [(view.name, version, cut.isoformat(), head)],
+                ),
                 (
                     f"INSERT INTO {CHECKPOINTS_TABLE} (view, state_version, cut, head, head_hash, digest, created_us, state) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -190,9 +192,7 @@ class Checkpoints:
         )
         old = [(name, *row) for row in rows[KEEP:]]
         if old:
-            self._write(
-                [(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?", old)]
-            )
+            self._write([(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?", old)])
 
     def drop(self, checkpoint: Checkpoint) -> None:
         self._write(

@@ -144,9 +144,7 @@ class Engine:
     def story_after(self, after: date | None, through: date | None, head: int) -> Iterator[Recorded]:
         """The story known at ``head``, effective in (after, through], in effective order, corrections applied."""
         replaced, dropped = self._amendments(head)
-        moved = sorted(
-            (record for record in replaced.values() if _within(record.fact.effective, after, through)), key=_order
-        )
+        moved = sorted((record for record in replaced.values() if _within(record.fact.effective, after, through)), key=_order)
         stream = (r for r in self.store.effective_between(after, through, head) if r.id not in dropped and r.id not in replaced)
         return heapq.merge(stream, moved, key=_order)
 
@@ -185,4 +183,3 @@ def _order(record: Recorded) -> tuple[date, int]:
 
 def _within(day: date, after: date | None, through: date | None) -> bool:
     return (after is None or day > after) and (through is None or day <= through)
-

@@ -198,9 +198,7 @@ class Store:
 
     def _entries(self, where: str, params: Sequence[Any]) -> list[Entry]:
         rows = self._rows(f"SELECT position, fact_id, fact_key, kind, effective, touch FROM {FACTS_TABLE} WHERE {where}", params)
-        return [
-            Entry(int(p), i, k, kind, date.fromisoformat(e), date.fromisoformat(t)) for p, i, k, kind, e, t in rows
-        ]
+        return [Entry(int(p), i, k, kind, date.fromisoformat(e), date.fromisoformat(t)) for p, i, k, kind, e, t in rows]
 
     # --- reading facts ------------------------------------------------------------------
 

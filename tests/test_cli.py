@@ -51,8 +51,18 @@ def test_a_bad_line_gives_file_line_and_field_and_writes_nothing(run, tmp_path: 
 
 def test_unknown_party_suggests_the_closest_slug(run) -> None:  # type: ignore[no-untyped-def]
     run("append", "--file", CATALOGUE)
-    result = run("append", "valuation.marked", "--company", "moonshot", "--valuation", "1", "--currency", "USD",
-                 "--effective", "2024-01-01")
+    result = run(
+        "append",
+        "valuation.marked",
+        "--company",
+        "moonshot",
+        "--valuation",
+        "1",
+        "--currency",
+        "USD",
+        "--effective",
+        "2024-01-01",
+    )
     assert result.exit_code == 1
     assert result.output == (
         "Error: command line: company: unknown party 'moonshot'; did you mean 'moonshot-ai'? "
@@ -61,8 +71,24 @@ def test_unknown_party_suggests_the_closest_slug(run) -> None:  # type: ignore[n
 
 
 def test_append_one_fact_from_flags(run) -> None:  # type: ignore[no-untyped-def]
-    result = run("append", "party.registered", "--party", "zhipu-ai", "--name", "Zhipu AI", "--type", "company",
-                 "--effective", "2019-06-11", "--sectors", "ai", "--sectors", "llm", "--key", "p-zhipu")
+    result = run(
+        "append",
+        "party.registered",
+        "--party",
+        "zhipu-ai",
+        "--name",
+        "Zhipu AI",
+        "--type",
+        "company",
+        "--effective",
+        "2019-06-11",
+        "--sectors",
+        "ai",
+        "--sectors",
+        "llm",
+        "--key",
+        "p-zhipu",
+    )
     assert result.exit_code == 0, result.output
     assert result.output == "appended 1 fact; ledger head #1\n"
     rows = json.loads(run("log", "--format", "json").output)
@@ -138,7 +164,9 @@ def test_view_with_options_and_formats(run) -> None:  # type: ignore[no-untyped-
     run("append", "--file", CATALOGUE)
     rows = json.loads(run("view", "ownership", "--company", "moonshot-ai", "--as-of", "2024-03-01", "--format", "json").output)
     assert {row["holder"]: row["fraction"] for row in rows} == {
-        "founders": "0.600000", "alibaba": "0.320000", "undisclosed": "0.080000"
+        "founders": "0.600000",
+        "alibaba": "0.320000",
+        "undisclosed": "0.080000",
     }
     csv_text = run("view", "revenue", "--provider", "alibaba-cloud", "--period", "year", "--format", "csv").output
     assert csv_text.splitlines()[0] == "period,recognized,breakage,deferred,from_investees,currency"
@@ -189,8 +217,13 @@ def test_plugins_lists_views_and_kinds_with_their_providers(run) -> None:  # typ
     views = {row["name"]: row["plugin"] for row in rows if row["type"] == "view"}
     kinds = {row["name"]: row["plugin"] for row in rows if row["type"] == "kind"}
     built_in = {name: plugin for name, plugin in views.items() if plugin.startswith("plugins.")}
-    assert built_in == {"ownership": "plugins.ownership", "portfolio": "plugins.ownership", "league": "plugins.ownership",
-                        "revenue": "plugins.revenue", "regulatory": "plugins.regulatory"}
+    assert built_in == {
+        "ownership": "plugins.ownership",
+        "portfolio": "plugins.ownership",
+        "league": "plugins.ownership",
+        "revenue": "plugins.revenue",
+        "regulatory": "plugins.regulatory",
+    }
     assert len(kinds) == 17 and kinds["round.closed"] == "dealledger (built in)"
 
 
@@ -231,7 +264,9 @@ def test_errors_go_to_stderr_and_results_to_stdout(run, tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("# exported by hand\nkind,effective,base,quote,rate\nfx.rate,2024-01-02,USD,CNX,7.1\n")
     result = run("append", "--file", "bad.csv")
     assert (result.exit_code, result.stdout, result.stderr) == (
-        1, "", "Error: bad.csv:3: quote: 'CNX' is not an ISO 4217 currency code (fx.rate)\n"
+        1,
+        "",
+        "Error: bad.csv:3: quote: 'CNX' is not an ISO 4217 currency code (fx.rate)\n",
     )
     ok = run("append", "--file", CATALOGUE)
     assert ok.stderr == "" and ok.stdout.startswith("appended 22 facts")

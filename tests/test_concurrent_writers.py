@@ -27,8 +27,14 @@ def url(ledger_url: str) -> str:
 
 
 def _party(slug: str) -> dict[str, Any]:
-    return {"kind": "party.registered", "effective": "2020-01-01", "key": f"p-{slug}", "party": slug, "name": slug,
-            "type": "company"}
+    return {
+        "kind": "party.registered",
+        "effective": "2020-01-01",
+        "key": f"p-{slug}",
+        "party": slug,
+        "name": slug,
+        "type": "company",
+    }
 
 
 def _writer(url: str, writer: int, errors: Any) -> None:
@@ -42,8 +48,14 @@ def _writer(url: str, writer: int, errors: Any) -> None:
 
 
 def _seller(url: str, seller: int, outcomes: Any) -> None:
-    sale = {"kind": "stake.divested", "effective": "2024-06-01", "holder": "alibaba", "company": "moonshot-ai",
-            "fraction": "0.2", "key": f"sale-{seller}"}
+    sale = {
+        "kind": "stake.divested",
+        "effective": "2024-06-01",
+        "holder": "alibaba",
+        "company": "moonshot-ai",
+        "fraction": "0.2",
+        "key": f"sale-{seller}",
+    }
     try:
         with Ledger(url) as ledger:
             ledger.append([Incoming(f"seller {seller}", ledger.catalogue.parse(sale))])
@@ -84,8 +96,7 @@ def test_racing_sales_of_one_stake_keep_exactly_those_that_fit(url: str) -> None
     setup = [
         _party("moonshot-ai"),
         {"kind": "party.registered", "effective": "2020-01-01", "party": "alibaba", "name": "Alibaba", "type": "investor"},
-        {"kind": "stake.acquired", "effective": "2024-01-01", "holder": "alibaba", "company": "moonshot-ai",
-         "fraction": "0.5"},
+        {"kind": "stake.acquired", "effective": "2024-01-01", "holder": "alibaba", "company": "moonshot-ai", "fraction": "0.5"},
     ]
     with Ledger(url) as ledger:
         ledger.append([Incoming(f"setup:{n}", ledger.catalogue.parse(f)) for n, f in enumerate(setup)])

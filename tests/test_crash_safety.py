@@ -31,8 +31,15 @@ def url(ledger_url: str) -> str:
 
 def _batch(path: Path, round_: int) -> None:
     lines = [
-        {"kind": "party.registered", "effective": "2020-01-01", "key": f"p-{round_}-{n}", "party": f"co-{round_}-{n}",
-         "name": f"Company {n}", "type": "company", "sectors": ["ai"]}
+        {
+            "kind": "party.registered",
+            "effective": "2020-01-01",
+            "key": f"p-{round_}-{n}",
+            "party": f"co-{round_}-{n}",
+            "name": f"Company {n}",
+            "type": "company",
+            "sectors": ["ai"],
+        }
         for n in range(FACTS)
     ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -46,7 +53,9 @@ def test_a_killed_append_leaves_all_or_nothing(url: str, tmp_path: Path) -> None
         _batch(batch, round_)
         process = subprocess.Popen(
             [sys.executable, "-c", "import cli; cli.main()", "--url", url, "append", "--file", str(batch)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=Path(__file__).parent.parent,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
         )
         time.sleep(delay)
@@ -79,7 +88,10 @@ def test_a_full_disk_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
 
     result = subprocess.run(
         [sys.executable, "-c", "import cli; cli.main()", "--url", url, "append", "--file", str(second)],
-        capture_output=True, text=True, preexec_fn=full_disk, cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        preexec_fn=full_disk,
+        cwd=Path(__file__).parent.parent,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
     )
     assert result.returncode == 1
@@ -99,13 +111,33 @@ def test_a_plugin_that_never_finishes_corrupts_nothing(url: str, tmp_path: Path)
     _batch(first, 0)
     runner = CliRunner()
     assert runner.invoke(main, ["--url", url, "append", "--file", str(first)]).exit_code == 0
-    hang = json.dumps({"kind": "party.registered", "effective": "2021-01-01", "key": "hang", "party": "hanger",
-                       "name": "Hanger", "type": "company"})
+    hang = json.dumps(
+        {
+            "kind": "party.registered",
+            "effective": "2021-01-01",
+            "key": "hang",
+            "party": "hanger",
+            "name": "Hanger",
+            "type": "company",
+        }
+    )
     (tmp_path / "hang.jsonl").write_text(hang + "\n")
     process = subprocess.Popen(
-        [sys.executable, "-c", "import cli; cli.main()", "--url", url, "--plugin", "tests.hanging_plugin",
-         "append", "--file", str(tmp_path / "hang.jsonl")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent,
+        [
+            sys.executable,
+            "-c",
+            "import cli; cli.main()",
+            "--url",
+            url,
+            "--plugin",
+            "tests.hanging_plugin",
+            "append",
+            "--file",
+            str(tmp_path / "hang.jsonl"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=Path(__file__).parent.parent,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
     )
     time.sleep(3)

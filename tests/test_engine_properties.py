@@ -42,11 +42,11 @@ def amendments(draw: st.DrawFn, facts: list[dict[str, Any]]) -> list[dict[str, A
         if draw(st.booleans()):
             replacement = {k: v for k, v in target.items() if k != "key"}
             replacement["effective"] = day
-            found.append({"kind": "fact.corrected", "effective": told, "key": f"c{n}", "fact": target["key"],
-                          "replacement": replacement})
+            found.append(
+                {"kind": "fact.corrected", "effective": told, "key": f"c{n}", "fact": target["key"], "replacement": replacement}
+            )
         else:
-            found.append({"kind": "fact.retracted", "effective": told, "key": f"r{n}", "fact": target["key"],
-                          "reason": "test"})
+            found.append({"kind": "fact.retracted", "effective": told, "key": f"r{n}", "fact": target["key"], "reason": "test"})
     return found
 
 
@@ -165,8 +165,15 @@ def test_a_back_dated_fact_invalidates_only_checkpoints_at_or_after_its_date(sql
         early, late = date(2022, 12, 31), date(2024, 12, 31)
         for day in (early, late):
             ledger.view("regulatory", Query(as_of=day))
-        fact = {"kind": "penalty.imposed", "effective": "2023-06-01", "authority": "samr", "target": "alibaba",
-                "amount": "1", "currency": "CNY", "key": "late-news"}
+        fact = {
+            "kind": "penalty.imposed",
+            "effective": "2023-06-01",
+            "authority": "samr",
+            "target": "alibaba",
+            "amount": "1",
+            "currency": "CNY",
+            "key": "late-news",
+        }
         ledger.append([Incoming("test", ledger.catalogue.parse(fact))])
         head = ledger.store.head().position
         kept = ledger.engine.checkpoints.best(view, head, early)
@@ -193,14 +200,33 @@ def test_a_store_that_cannot_keep_checkpoints_still_answers(sqlite_url: str, mon
 
 def test_a_second_correction_reaches_every_party_the_fact_ever_named(sqlite_url: str) -> None:
     """A stake moved from one company to another and then to a third leaves the second's story too."""
-    stake = {"kind": "stake.acquired", "effective": "2024-01-01", "key": "stake", "holder": "alibaba",
-             "company": "moonshot-ai", "fraction": "0.1"}
+    stake = {
+        "kind": "stake.acquired",
+        "effective": "2024-01-01",
+        "key": "stake",
+        "holder": "alibaba",
+        "company": "moonshot-ai",
+        "fraction": "0.1",
+    }
     moved = {k: v for k, v in stake.items() if k != "key"}
-    facts = [*REGISTRATIONS, stake,
-             {"kind": "fact.corrected", "effective": "2024-02-01", "key": "c1", "fact": "stake",
-              "replacement": {**moved, "company": "minimax"}},
-             {"kind": "fact.corrected", "effective": "2024-03-01", "key": "c2", "fact": "stake",
-              "replacement": {**moved, "company": "zhipu-ai"}}]
+    facts = [
+        *REGISTRATIONS,
+        stake,
+        {
+            "kind": "fact.corrected",
+            "effective": "2024-02-01",
+            "key": "c1",
+            "fact": "stake",
+            "replacement": {**moved, "company": "minimax"},
+        },
+        {
+            "kind": "fact.corrected",
+            "effective": "2024-03-01",
+            "key": "c2",
+            "fact": "stake",
+            "replacement": {**moved, "company": "zhipu-ai"},
+        },
+    ]
     with Ledger(sqlite_url) as ledger:
         for n, fact in enumerate(facts):  # one batch each: the second correction finds the first in the store
             ledger.append([Incoming(f"t:{n}", ledger.catalogue.parse(fact))])

@@ -32,13 +32,26 @@ def grant(amount: str, day: str = "2024-01-01") -> dict[str, Any]:
 
 
 def consume(amount: str, day: str = "2024-02-01") -> dict[str, Any]:
-    return {"kind": "credits.consumed", "effective": day, "grantor": "cloud", "grantee": "co", "amount": amount,
-            "currency": "USD"}
+    return {
+        "kind": "credits.consumed",
+        "effective": day,
+        "grantor": "cloud",
+        "grantee": "co",
+        "amount": amount,
+        "currency": "USD",
+    }
 
 
 def deposit(amount: str) -> dict[str, Any]:
-    return {"kind": "escrow.deposited", "effective": "2024-01-01", "account": "a", "depositor": "cloud", "beneficiary": "co",
-            "amount": amount, "currency": "USD"}
+    return {
+        "kind": "escrow.deposited",
+        "effective": "2024-01-01",
+        "account": "a",
+        "depositor": "cloud",
+        "beneficiary": "co",
+        "amount": amount,
+        "currency": "USD",
+    }
 
 
 def release(amount: str, day: str = "2024-02-01") -> dict[str, Any]:
@@ -88,8 +101,9 @@ def amounts() -> st.SearchStrategy[Decimal]:
 
 @settings(max_examples=25, deadline=None)
 @given(granted=st.lists(amounts(), min_size=1, max_size=3), spent=st.lists(amounts(), min_size=1, max_size=3))
-def test_what_the_ledger_accepts_adds_up_exactly(tmp_path_factory: pytest.TempPathFactory, granted: list[Decimal],
-                                                 spent: list[Decimal]) -> None:
+def test_what_the_ledger_accepts_adds_up_exactly(
+    tmp_path_factory: pytest.TempPathFactory, granted: list[Decimal], spent: list[Decimal]
+) -> None:
     url = f"sqlite:///{Path(tmp_path_factory.mktemp('exact')) / 'ledger.db'}"
     with Ledger(url) as ledger:
         append(ledger, *PARTIES, *(grant(format(a, "f")) for a in granted))

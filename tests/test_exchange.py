@@ -50,8 +50,11 @@ def test_export_import_round_trip_over_many_batches(facts: list[dict[str, Any]],
     ordered = [f for f in facts if f["kind"] not in spending] + [f for f in facts if f["kind"] in spending]
     bounds = sorted({0, len(ordered), *(min(c, len(ordered)) for c in cuts)})
     batches = [REGISTRATIONS] + [ordered[a:b] for a, b in itertools.pairwise(bounds)]
-    with tempfile.TemporaryDirectory() as folder, appended(Path(folder), "a", batches) as source, \
-            Ledger(f"sqlite:///{folder}/b.db") as copy:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        appended(Path(folder), "a", batches) as source,
+        Ledger(f"sqlite:///{folder}/b.db") as copy,
+    ):
         import_text(copy, export_text(source))
         assert copy.records() == source.records()
         assert {r.recorded for r in copy.records()} == {r.recorded for r in source.records()}

@@ -89,9 +89,7 @@ def as_csv(facts: list[dict[str, Any]]) -> bytes:
     writer = csv.writer(out)
     writer.writerow(names)
     for fact in facts:
-        writer.writerow(
-            [json.dumps(fact[n]) if isinstance(fact.get(n), list | dict) else fact.get(n, "") for n in names]
-        )
+        writer.writerow([json.dumps(fact[n]) if isinstance(fact.get(n), list | dict) else fact.get(n, "") for n in names])
     return out.getvalue().encode()
 
 
@@ -200,8 +198,12 @@ JSONL_CASES = [
     ("deep-nesting", b"[" * 100_000 + b"\n", f"nesting: nested deeper than {MAX_DEPTH} levels", True),
     ("deep-in-a-field", b'{"kind": "fx.rate", "note": ' + b"[" * 40 + b"]" * 40 + b"}\n", "nested deeper than", True),
     ("ten-million-digits", b'{"kind": "fx.rate", "rate": ' + b"9" * 10_000_000 + b"}\n", "line: longer than 1,048,576", True),
-    ("long-integer", b'{"kind": "fx.rate", "rate": ' + b"9" * 5000 + b"}\n", "number: longer than 600 characters at column 29",
-     True),
+    (
+        "long-integer",
+        b'{"kind": "fx.rate", "rate": ' + b"9" * 5000 + b"}\n",
+        "number: longer than 600 characters at column 29",
+        True,
+    ),
     ("long-decimal", b'{"kind": "fx.rate", "rate": 0.' + b"1" * 700 + b"}\n", "number: longer than 600 characters", True),
     ("huge-exponent", b'{"kind": "fx.rate", "rate": 1e99999999999999999999}\n', "number: a number out of any range", True),
     ("long-line", b'{"note": "' + b"x" * (MAX_LINE_BYTES + 1) + b'"}\n', "line: longer than 1,048,576 bytes", True),
@@ -211,16 +213,18 @@ JSONL_CASES = [
     ("field-twice", b'{"kind": "fx.rate", "rate": 1, "rate": 2}\n', "rate: the field is given twice", True),
     ("not-an-object", b"[1, 2]\n", "each line must be one JSON object", True),
     ("broken-json", b'{"kind": "fx.rate", \n', "not valid JSON", True),
-    ("newline-in-a-field-name", b'{"kind": "fx.rate", "effective": "2024-01-01", "na\\nme": 1}\n', "na\\nme: unknown field",
-     False),
+    (
+        "newline-in-a-field-name",
+        b'{"kind": "fx.rate", "effective": "2024-01-01", "na\\nme": 1}\n',
+        "na\\nme: unknown field",
+        False,
+    ),
     ("long-slug", b'{"kind": "fx.rate", "effective": "2024-01-01", "base": "' + b"x\\n" * 100_000 + b'"}\n', "base:", False),
 ]
 
 
 @pytest.mark.parametrize(("line", "says", "by_reader"), [c[1:] for c in JSONL_CASES], ids=[c[0] for c in JSONL_CASES])
-def test_jsonl_refused_on_its_line_through_every_route(
-    cli: Cli, seeded: Path, line: bytes, says: str, by_reader: bool
-) -> None:
+def test_jsonl_refused_on_its_line_through_every_route(cli: Cli, seeded: Path, line: bytes, says: str, by_reader: bool) -> None:
     data = b"".join(LINES[:2]) + line + LINES[2]  # two facts already recorded, then the bad line
     Path("bad.jsonl").write_bytes(data)
     cli.refuses("append", "--file", "bad.jsonl", place="bad.jsonl", line=3, says=says)
@@ -244,19 +248,20 @@ def test_a_file_name_with_a_line_break_stays_on_one_line(cli: Cli) -> None:
 
 # --- YAML -----------------------------------------------------------------------------------------------------------
 
-LAUGHS = (
-    b'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    + b"".join(
-        f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n".encode() for p, c in zip("abcdefgh", "bcdefghi", strict=True)
-    )
+LAUGHS = b'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + b"".join(
+    f"{c}: &{c} [{','.join([f'*{p}'] * 9)}]\n".encode() for p, c in zip("abcdefgh", "bcdefghi", strict=True)
 )
 """Nine levels of nine aliases: 800 bytes that PyYAML's SafeLoader expands to 9**9 (387 million) strings."""
 
 YAML_CASES = [
     ("billion-laughs", LAUGHS, 2, "b[0]: YAML aliases (*a) are not accepted"),
     ("recursive-alias", b"- kind: &a [*a]\n", 1, "kind[0]: YAML aliases (*a) are not accepted"),
-    ("alias-fact", b"- &f {kind: fx.rate, effective: 2024-06-01, base: EUR, quote: USD, rate: '1.08'}\n- *f\n", 2,
-     "alias: YAML aliases (*f) are not accepted"),
+    (
+        "alias-fact",
+        b"- &f {kind: fx.rate, effective: 2024-06-01, base: EUR, quote: USD, rate: '1.08'}\n- *f\n",
+        2,
+        "alias: YAML aliases (*f) are not accepted",
+    ),
     ("alias-key", b"- {&k kind: fx.rate, *k : x}\n", 1, "YAML aliases (*k) are not accepted"),
     ("python-tag", b"- kind: !!python/object/apply:os.system [echo]\n", 1, "kind: the YAML tag !!python/object/apply:os.system"),
     ("local-tag", b"- !fact {kind: fx.rate}\n", 1, "tag: the YAML tag !fact is not accepted"),
@@ -264,16 +269,24 @@ YAML_CASES = [
     ("sequence-key", b"- kind: fx.rate\n  ? [a, b]\n  : c\n", 2, "a field name must be plain text"),
     ("mapping-key", b"- {kind: fx.rate, {a: 1}: x}\n", 1, "a field name must be plain text"),
     ("flow-nesting", b"- kind: " + b"[" * 100_000 + b"\n", 1, "nest"),
-    ("block-nesting", b"- kind: fx.rate\n  note:\n" + b"".join(b"  " * (i + 2) + b"- \n" for i in range(60)), None,
-     "nested deeper"),
+    (
+        "block-nesting",
+        b"- kind: fx.rate\n  note:\n" + b"".join(b"  " * (i + 2) + b"- \n" for i in range(60)),
+        None,
+        "nested deeper",
+    ),
     ("not-utf8", b"- kind: fx.rate\n  note: caf\xe9\n", 2, "text: not UTF-8: byte 0xe9 at column 12"),
     ("nul-byte", b"- kind: fx.rate\n  note: a\x00b\n", 2, "text: a NUL byte at column 10"),
     ("control-character", b"- kind: fx.rate\n  note: a\x07b\n", 2, "text: a control character \\x07 at column 10"),
     ("escaped-nul", b'- kind: fx.rate\n  note: "a\\0b"\n', 2, "note: holds a NUL character"),
     ("long-number", b"- kind: fx.rate\n  rate: " + b"9" * 700 + b"\n", 2, "rate: longer than 600 characters"),
     ("long-line", b"- kind: fx.rate\n  note: " + b"x" * (MAX_LINE_BYTES + 1) + b"\n", 2, "line: longer than 1,048,576"),
-    ("long-fact", b"- kind: fx.rate\n  note: |\n" + (b"    " + b"x" * 1000 + b"\n") * 2200, 1,
-     "fact: longer than 1,048,576 bytes"),
+    (
+        "long-fact",
+        b"- kind: fx.rate\n  note: |\n" + (b"    " + b"x" * 1000 + b"\n") * 2200,
+        1,
+        "fact: longer than 1,048,576 bytes",
+    ),
     ("field-twice", b"- kind: fx.rate\n  rate: 1\n  rate: 2\n", 3, "rate: the field is given twice"),
     ("broken", b"- kind: fx.rate\n  base: [USD\n- x: y: z\n", None, "not valid YAML"),
 ]
@@ -321,8 +334,11 @@ CSV_CASES = [
     ("enormous-cell", b'kind,note\nfx.rate,"' + b"x" * 200_000 + b'"\n', 2, "not valid CSV (field larger than field limit"),
     (
         "enormous-row",
-        b"kind," + b",".join(b"c%d" % i for i in range(12)) + b"\nfx.rate"
-        + b"".join(b',"' + b"y" * 50_000 + b"\n" + b"y" * 50_000 + b'"' for _ in range(12)) + b"\n",
+        b"kind,"
+        + b",".join(b"c%d" % i for i in range(12))
+        + b"\nfx.rate"
+        + b"".join(b',"' + b"y" * 50_000 + b"\n" + b"y" * 50_000 + b'"' for _ in range(12))
+        + b"\n",
         2,
         "row: longer than 1,048,576 bytes",
     ),
@@ -330,8 +346,12 @@ CSV_CASES = [
     ("nul-byte", b"kind,note\nfx.rate,a\x00b\n", 2, "text: a NUL byte at column 10"),
     ("not-utf8", b"kind,note\nfx.rate,caf\xe9\n", 2, "text: not UTF-8: byte 0xe9 at column 12"),
     ("deep-json-cell", b"kind,investors\nround.closed," + b"[" * 100_000 + b"\n", 2, "investors: nested deeper than 32"),
-    ("long-number-cell", b'kind,investors\nround.closed,"[{""amount"": ' + b"9" * 700 + b'}]"\n', 2,
-     "investors: longer than 600"),
+    (
+        "long-number-cell",
+        b'kind,investors\nround.closed,"[{""amount"": ' + b"9" * 700 + b'}]"\n',
+        2,
+        "investors: longer than 600",
+    ),
     ("escaped-nul-cell", b'kind,investors\nround.closed,"[""a\\u0000""]"\n', 2, "investors[0]: holds a NUL character"),
     ("long-line", b"kind,note\nfx.rate," + b"x" * (MAX_LINE_BYTES + 1) + b"\n", 2, "line: longer than 1,048,576"),
     ("too-many-cells", b"kind,note\nfx.rate,a,b\n", 2, "more cells than the header's 2 columns"),
@@ -450,7 +470,7 @@ def test_mixed_line_endings_count_as_lines(fmt: str) -> None:
     texts = {
         "jsonl": LINES[0].rstrip() + b"\r\n" + LINES[1].rstrip() + b"\r" + LINES[2].rstrip() + b"\n" + b"{bad\r\n",
         "csv": b"kind,effective,fact,reason\r\nfact.retracted,2024-01-01,a,x\rfact.retracted,2024-01-01,b,y\n"
-        b"fact.retracted,2024-01-01,c,\"two\r\nlines\"\rfact.retracted,2024-01-01,d,z,extra\n",
+        b'fact.retracted,2024-01-01,c,"two\r\nlines"\rfact.retracted,2024-01-01,d,z,extra\n',
         "yaml": b"- kind: fact.retracted\r\n  fact: a\r- kind: fact.retracted\n  fact: b\r\n- x: y: z\r- kind: x\n",
     }
     lines = {"jsonl": [1, 2, 3], "csv": [2, 3, 4], "yaml": [1, 3]}
@@ -503,7 +523,14 @@ def test_the_limits_are_where_they_say() -> None:
         ("csv", b"kind,note\n", b"x,"),
     ],
     ids=[
-        "jsonl-brackets", "jsonl-digits", "jsonl-bad-bytes", "yaml-block", "yaml-document", "yaml-flow", "csv-cell", "csv-cells"
+        "jsonl-brackets",
+        "jsonl-digits",
+        "jsonl-bad-bytes",
+        "yaml-block",
+        "yaml-document",
+        "yaml-flow",
+        "csv-cell",
+        "csv-cells",
     ],
 )
 def test_an_endless_stream_is_refused_after_bounded_reading(fmt: str, head: bytes, pattern: bytes) -> None:
@@ -529,10 +556,44 @@ def test_messages_are_one_printable_line() -> None:
 # --- fuzz -----------------------------------------------------------------------------------------------------------
 
 TOKENS = [
-    b"\x00", b"\r", b"\r\n", b"\n", BOM, b"\xff", b"\xc3", b"\xed\xa0\x80", b"\\ud800", b"\\u0000", b'"', b"{", b"}",
-    b"[", b"]", b",", b":", b"\\n", b"9" * 700, b"1e99999999999999999999", b"NaN", b"-Infinity", b"&a ", b"*a",
-    b"!!python/object:os.system ", b"!x ", b"? ", b"- ", b"|\n", b"---\n", b"#", b"\t", b"\xc2\x85", b"\xe2\x80\xa8",
-    b'""', b"null", b"true", b"\x07",
+    b"\x00",
+    b"\r",
+    b"\r\n",
+    b"\n",
+    BOM,
+    b"\xff",
+    b"\xc3",
+    b"\xed\xa0\x80",
+    b"\\ud800",
+    b"\\u0000",
+    b'"',
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b"\\n",
+    b"9" * 700,
+    b"1e99999999999999999999",
+    b"NaN",
+    b"-Infinity",
+    b"&a ",
+    b"*a",
+    b"!!python/object:os.system ",
+    b"!x ",
+    b"? ",
+    b"- ",
+    b"|\n",
+    b"---\n",
+    b"#",
+    b"\t",
+    b"\xc2\x85",
+    b"\xe2\x80\xa8",
+    b'""',
+    b"null",
+    b"true",
+    b"\x07",
 ]
 OPERATIONS = ("flip", "set", "truncate", "duplicate", "nest", "token", "line", "delete")
 FORMATS = ("jsonl", "yaml", "csv", "import")

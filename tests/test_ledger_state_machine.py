@@ -221,48 +221,121 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(company=companies, day=days, amount=money, pre=money, investor=investors, part=st.sampled_from([1, 2]))
     def close_round(self, company: str, day: date, amount: Decimal, pre: Decimal, investor: str, part: int) -> None:
-        self.submit({"kind": "round.closed", "effective": day.isoformat(), "company": company, "round": f"r{self.model.seq}",
-                     "amount": str(amount), "currency": "USD", "pre_money": str(pre * 4),
-                     "investors": [{"party": investor, "amount": str(amount / part)}]})
+        self.submit(
+            {
+                "kind": "round.closed",
+                "effective": day.isoformat(),
+                "company": company,
+                "round": f"r{self.model.seq}",
+                "amount": str(amount),
+                "currency": "USD",
+                "pre_money": str(pre * 4),
+                "investors": [{"party": investor, "amount": str(amount / part)}],
+            }
+        )
 
     @rule(company=companies, day=days, holder=investors, fraction=small_fractions)
     def acquire_new_shares(self, company: str, day: date, holder: str, fraction: Decimal) -> None:
-        self.submit({"kind": "stake.acquired", "effective": day.isoformat(), "holder": holder, "company": company,
-                     "fraction": str(fraction), "price": "1000000", "currency": "USD"})
+        self.submit(
+            {
+                "kind": "stake.acquired",
+                "effective": day.isoformat(),
+                "holder": holder,
+                "company": company,
+                "fraction": str(fraction),
+                "price": "1000000",
+                "currency": "USD",
+            }
+        )
 
-    @rule(company=companies, day=days, holder=investors, seller=st.sampled_from(("founders", *INVESTORS)),
-          fraction=small_fractions)
+    @rule(
+        company=companies, day=days, holder=investors, seller=st.sampled_from(("founders", *INVESTORS)), fraction=small_fractions
+    )
     def buy_from_a_holder(self, company: str, day: date, holder: str, seller: str, fraction: Decimal) -> None:
         assume(seller != holder)
-        self.submit({"kind": "stake.acquired", "effective": day.isoformat(), "holder": holder, "company": company,
-                     "fraction": str(fraction), "seller": seller})
+        self.submit(
+            {
+                "kind": "stake.acquired",
+                "effective": day.isoformat(),
+                "holder": holder,
+                "company": company,
+                "fraction": str(fraction),
+                "seller": seller,
+            }
+        )
 
-    @rule(company=companies, day=days, holder=investors, amount=st.one_of(
-        small_fractions.map(lambda f: ("fraction", f)), small_fractions.map(lambda f: ("portion", f * 2))))
+    @rule(
+        company=companies,
+        day=days,
+        holder=investors,
+        amount=st.one_of(small_fractions.map(lambda f: ("fraction", f)), small_fractions.map(lambda f: ("portion", f * 2))),
+    )
     def divest(self, company: str, day: date, holder: str, amount: tuple[str, Decimal]) -> None:
         field, value = amount
-        self.submit({"kind": "stake.divested", "effective": day.isoformat(), "holder": holder, "company": company,
-                     field: str(value), "proceeds": "1000", "currency": "USD"})
+        self.submit(
+            {
+                "kind": "stake.divested",
+                "effective": day.isoformat(),
+                "holder": holder,
+                "company": company,
+                field: str(value),
+                "proceeds": "1000",
+                "currency": "USD",
+            }
+        )
 
     @rule(company=companies, day=days, amount=money)
     def grant_credits(self, company: str, day: date, amount: Decimal) -> None:
-        self.submit({"kind": "credits.granted", "effective": day.isoformat(), "grantor": CLOUD, "grantee": company,
-                     "amount": str(amount), "currency": "USD"})
+        self.submit(
+            {
+                "kind": "credits.granted",
+                "effective": day.isoformat(),
+                "grantor": CLOUD,
+                "grantee": company,
+                "amount": str(amount),
+                "currency": "USD",
+            }
+        )
 
     @rule(company=companies, day=days, amount=money)
     def consume_credits(self, company: str, day: date, amount: Decimal) -> None:
-        self.submit({"kind": "credits.consumed", "effective": day.isoformat(), "grantor": CLOUD, "grantee": company,
-                     "amount": str(amount / 2), "currency": "USD"})
+        self.submit(
+            {
+                "kind": "credits.consumed",
+                "effective": day.isoformat(),
+                "grantor": CLOUD,
+                "grantee": company,
+                "amount": str(amount / 2),
+                "currency": "USD",
+            }
+        )
 
     @rule(account=st.sampled_from(ACCOUNTS), day=days, amount=money)
     def deposit(self, account: str, day: date, amount: Decimal) -> None:
-        self.submit({"kind": "escrow.deposited", "effective": day.isoformat(), "account": account, "depositor": "alibaba",
-                     "beneficiary": "moonshot-ai", "amount": str(amount), "currency": "USD"})
+        self.submit(
+            {
+                "kind": "escrow.deposited",
+                "effective": day.isoformat(),
+                "account": account,
+                "depositor": "alibaba",
+                "beneficiary": "moonshot-ai",
+                "amount": str(amount),
+                "currency": "USD",
+            }
+        )
 
     @rule(account=st.sampled_from(ACCOUNTS), day=days, amount=money)
     def release(self, account: str, day: date, amount: Decimal) -> None:
-        self.submit({"kind": "escrow.released", "effective": day.isoformat(), "account": account, "amount": str(amount),
-                     "currency": "USD", "to": CLOUD})
+        self.submit(
+            {
+                "kind": "escrow.released",
+                "effective": day.isoformat(),
+                "account": account,
+                "amount": str(amount),
+                "currency": "USD",
+                "to": CLOUD,
+            }
+        )
 
     @precondition(lambda self: any(f.data["kind"] == "round.closed" for f in self.model.facts))
     @rule(data=st.data(), amount=money)
@@ -272,15 +345,17 @@ class LedgerMachine(RuleBasedStateMachine):
         replacement = {k: v for k, v in target.data.items() if k != "key"}
         replacement["amount"] = str(amount)
         replacement["investors"] = [{**replacement["investors"][0], "amount": str(amount)}]
-        self.submit({"kind": "fact.corrected", "effective": target.effective, "fact": target.key,
-                     "replacement": replacement})
+        self.submit({"kind": "fact.corrected", "effective": target.effective, "fact": target.key, "replacement": replacement})
 
     @precondition(lambda self: len(self.model.facts) > len(parties()))
     @rule(data=st.data())
     def retract_a_fact(self, data: st.DataObject) -> None:
         gone = {f.data["fact"] for f in self.model.facts if f.data["kind"] == "fact.retracted"}
-        candidates = [f for f in self.model.facts[len(parties()):]
-                      if f.data["kind"] not in ("fact.corrected", "fact.retracted") and f.key not in gone]
+        candidates = [
+            f
+            for f in self.model.facts[len(parties()) :]
+            if f.data["kind"] not in ("fact.corrected", "fact.retracted") and f.key not in gone
+        ]
         assume(candidates)
         target = data.draw(st.sampled_from(candidates))
         self.submit({"kind": "fact.retracted", "effective": target.effective, "fact": target.key, "reason": "test"})

@@ -28,7 +28,12 @@ def _transcoder(transcoder: Any) -> Any:
 
 
 SUBCLASSES_AND_TUPLES = [
-    (), ((1, "a"),), library.MyInt(3), library.MyStr("a"), library.MyList([1]), library.Mydict({"a": 1}),
+    (),
+    ((1, "a"),),
+    library.MyInt(3),
+    library.MyStr("a"),
+    library.MyList([1]),
+    library.Mydict({"a": 1}),
     {"a": [(), library.MyInt(1)]},
 ]
 """What the library's JSONTranscoder itself writes as base types (its test case expects more of other transcoders)."""
@@ -43,8 +48,15 @@ class TestFastJSONTranscoder(library.TranscoderTestCase):
         from decimal import Decimal
 
         ours, theirs = self.transcoder, _transcoder(JSONTranscoder())
-        samples = [*SUBCLASSES_AND_TUPLES, {"timestamp": datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "n": Decimal("1.50"),
-                                            "id": uuid.UUID(int=7), "fact": {"kind": "x", "list": [1, "é", None, True]}}]
+        samples = [
+            *SUBCLASSES_AND_TUPLES,
+            {
+                "timestamp": datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+                "n": Decimal("1.50"),
+                "id": uuid.UUID(int=7),
+                "fact": {"kind": "x", "list": [1, "é", None, True]},
+            },
+        ]
         for sample in samples:
             self.assertEqual(ours.encode(sample), theirs.encode(sample))
             self.assertEqual(ours.decode(ours.encode(sample)), theirs.decode(theirs.encode(sample)))
@@ -103,4 +115,3 @@ class TestIndexedPostgresApplicationRecorder(library.ApplicationRecorderTestCase
 
     def test_concurrent_throughput(self) -> None:
         """The library's throughput exercise, left out: a benchmark, not a contract (bench/ measures ours)."""
-

@@ -85,12 +85,31 @@ def host() -> Iterator[PluginHost]:
 
 def rumour(host: PluginHost, amount: str, place: str = "test:1") -> list[Incoming]:
     return [
-        Incoming("test:0", host.catalogue.parse(
-            {"kind": "party.registered", "effective": "2020-01-01", "key": "p-m", "party": "moonshot-ai", "name": "M",
-             "type": "company"})),
-        Incoming(place, host.catalogue.parse(
-            {"kind": "deal.rumoured", "effective": "2024-01-01", "company": "moonshot-ai", "amount": amount,
-             "currency": "USD"})),
+        Incoming(
+            "test:0",
+            host.catalogue.parse(
+                {
+                    "kind": "party.registered",
+                    "effective": "2020-01-01",
+                    "key": "p-m",
+                    "party": "moonshot-ai",
+                    "name": "M",
+                    "type": "company",
+                }
+            ),
+        ),
+        Incoming(
+            place,
+            host.catalogue.parse(
+                {
+                    "kind": "deal.rumoured",
+                    "effective": "2024-01-01",
+                    "company": "moonshot-ai",
+                    "amount": amount,
+                    "currency": "USD",
+                }
+            ),
+        ),
     ]
 
 
@@ -145,9 +164,19 @@ def test_a_failing_plugin_names_itself_and_the_fact(sqlite_url: str) -> None:
 def rumour_free(host: PluginHost) -> list[Incoming]:
     """Just the party, for hosts without the rumour kind."""
     return [
-        Incoming("test:0", host.catalogue.parse(
-            {"kind": "party.registered", "effective": "2020-01-01", "key": "p-m", "party": "moonshot-ai", "name": "M",
-             "type": "company"})),
+        Incoming(
+            "test:0",
+            host.catalogue.parse(
+                {
+                    "kind": "party.registered",
+                    "effective": "2020-01-01",
+                    "key": "p-m",
+                    "party": "moonshot-ai",
+                    "name": "M",
+                    "type": "company",
+                }
+            ),
+        ),
     ]
 
 
@@ -218,8 +247,10 @@ def test_rows_are_checked_against_columns_and_types(tmp_path: Path, row: dict, m
 
     manager = plugin_manager(entry_points=False)
     manager.register(Plugin(), name="loose-plugin")
-    with Ledger(f"sqlite:///{tmp_path / 'l.db'}", host=PluginHost(manager)) as ledger, \
-            pytest.raises(PluginError, match=rf"^plugin loose-plugin: view loose {message}"):
+    with (
+        Ledger(f"sqlite:///{tmp_path / 'l.db'}", host=PluginHost(manager)) as ledger,
+        pytest.raises(PluginError, match=rf"^plugin loose-plugin: view loose {message}"),
+    ):
         ledger.view("loose", Query())
 
 

@@ -26,8 +26,7 @@ PARTIES: list[dict[str, Any]] = [
     {"party": "us-bis", "type": "regulator"},
 ]
 REGISTRATIONS = [
-    {"kind": "party.registered", "effective": "2020-01-01", "key": f"p-{p['party']}", "name": p["party"], **p}
-    for p in PARTIES
+    {"kind": "party.registered", "effective": "2020-01-01", "key": f"p-{p['party']}", "name": p["party"], **p} for p in PARTIES
 ]
 QUERIES = [
     ("ownership", {}),
@@ -53,35 +52,102 @@ def order_free_facts(draw: st.DrawFn) -> list[dict[str, Any]]:
         amount = draw(st.integers(min_value=1, max_value=40)) * 1_000_000
         choice = draw(st.integers(min_value=0, max_value=5))
         if choice == 0:
-            facts.append({"kind": "round.closed", "effective": day, "company": company, "round": f"r{n}",
-                          "amount": str(amount), "currency": draw(st.sampled_from(["USD", "CNY"])),
-                          "pre_money": str(amount * 3),
-                          "investors": [{"party": investor, "amount": str(amount // 2),
-                                         "consideration": draw(st.sampled_from(["cash", "credits", "services"]))}]})
+            facts.append(
+                {
+                    "kind": "round.closed",
+                    "effective": day,
+                    "company": company,
+                    "round": f"r{n}",
+                    "amount": str(amount),
+                    "currency": draw(st.sampled_from(["USD", "CNY"])),
+                    "pre_money": str(amount * 3),
+                    "investors": [
+                        {
+                            "party": investor,
+                            "amount": str(amount // 2),
+                            "consideration": draw(st.sampled_from(["cash", "credits", "services"])),
+                        }
+                    ],
+                }
+            )
         elif choice == 1:
-            facts.append({"kind": "stake.acquired", "effective": day, "holder": investor, "company": company,
-                          "fraction": str(Decimal(draw(st.integers(min_value=1, max_value=300))) / 1000),
-                          "price": str(amount), "currency": "USD"})
+            facts.append(
+                {
+                    "kind": "stake.acquired",
+                    "effective": day,
+                    "holder": investor,
+                    "company": company,
+                    "fraction": str(Decimal(draw(st.integers(min_value=1, max_value=300))) / 1000),
+                    "price": str(amount),
+                    "currency": "USD",
+                }
+            )
         elif choice == 2:
-            facts.append({"kind": "valuation.marked", "effective": day, "company": company,
-                          "valuation": str(amount * 10), "currency": "USD"})
+            facts.append(
+                {
+                    "kind": "valuation.marked",
+                    "effective": day,
+                    "company": company,
+                    "valuation": str(amount * 10),
+                    "currency": "USD",
+                }
+            )
         elif choice == 3:
-            grant = {"kind": "credits.granted", "effective": day, "grantor": "alibaba-cloud", "grantee": company,
-                     "amount": str(amount), "currency": "USD"}
+            grant = {
+                "kind": "credits.granted",
+                "effective": day,
+                "grantor": "alibaba-cloud",
+                "grantee": company,
+                "amount": str(amount),
+                "currency": "USD",
+            }
             if draw(st.booleans()):
                 grant["expires"] = "2025-06-30"  # after the consumption below: what is left becomes breakage
             facts.append(grant)
-            facts.append({"kind": "credits.consumed", "effective": "2025-01-01", "grantor": "alibaba-cloud",
-                          "grantee": company, "amount": str(amount // 4), "currency": "USD"})
+            facts.append(
+                {
+                    "kind": "credits.consumed",
+                    "effective": "2025-01-01",
+                    "grantor": "alibaba-cloud",
+                    "grantee": company,
+                    "amount": str(amount // 4),
+                    "currency": "USD",
+                }
+            )
         elif choice == 4:
             account = f"escrow-{n}"
-            facts.append({"kind": "escrow.deposited", "effective": day, "account": account, "depositor": investor,
-                          "beneficiary": company, "amount": str(amount), "currency": "USD"})
-            facts.append({"kind": "escrow.released", "effective": "2025-02-01", "account": account,
-                          "amount": str(amount // 2), "currency": "USD", "to": "alibaba-cloud"})
+            facts.append(
+                {
+                    "kind": "escrow.deposited",
+                    "effective": day,
+                    "account": account,
+                    "depositor": investor,
+                    "beneficiary": company,
+                    "amount": str(amount),
+                    "currency": "USD",
+                }
+            )
+            facts.append(
+                {
+                    "kind": "escrow.released",
+                    "effective": "2025-02-01",
+                    "account": account,
+                    "amount": str(amount // 2),
+                    "currency": "USD",
+                    "to": "alibaba-cloud",
+                }
+            )
         else:
-            facts.append({"kind": "export.ban_imposed", "effective": day, "rule": f"rule-{n}", "authority": "us-bis",
-                          "items": ["nvidia-h800"], "targets": ["CN", company]})
+            facts.append(
+                {
+                    "kind": "export.ban_imposed",
+                    "effective": day,
+                    "rule": f"rule-{n}",
+                    "authority": "us-bis",
+                    "items": ["nvidia-h800"],
+                    "targets": ["CN", company],
+                }
+            )
     for n, fact in enumerate(facts):
         fact["key"] = f"k{n}"
     return facts
@@ -125,8 +191,11 @@ def test_append_order_across_dates_does_not_change_any_view(data: st.DataObject,
     spending = ("credits.consumed", "escrow.released")
     early = [f for f in other[:cut] if f["kind"] not in spending]
     late = [f for f in other if f not in early]
-    with tempfile.TemporaryDirectory() as folder, appended(Path(folder), "a", [REGISTRATIONS + facts]) as first, \
-            appended(Path(folder), "b", [REGISTRATIONS, early, late]) as second:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        appended(Path(folder), "a", [REGISTRATIONS + facts]) as first,
+        appended(Path(folder), "b", [REGISTRATIONS, early, late]) as second,
+    ):
         assert answers(first) == answers(second)
         for day in DAYS:
             assert answers(first, day) == answers(second, day)
@@ -161,18 +230,36 @@ def test_as_of_after_the_last_fact_equals_the_current_view(facts: list[dict[str,
     retract=st.booleans(),
 )
 def test_known_at_before_a_correction_shows_the_original(first: int, second: int, retract: bool) -> None:
-    original = {"kind": "valuation.marked", "effective": "2024-06-30", "key": "mark", "company": "moonshot-ai",
-                "valuation": str(first), "currency": "USD"}
+    original = {
+        "kind": "valuation.marked",
+        "effective": "2024-06-30",
+        "key": "mark",
+        "company": "moonshot-ai",
+        "valuation": str(first),
+        "currency": "USD",
+    }
     fix: dict[str, Any] = (
         {"kind": "fact.retracted", "effective": "2024-07-01", "fact": "mark", "reason": "wrong company"}
         if retract
-        else {"kind": "fact.corrected", "effective": "2024-07-01", "fact": "mark",
-              "replacement": {**original, "valuation": str(second)}}
+        else {
+            "kind": "fact.corrected",
+            "effective": "2024-07-01",
+            "fact": "mark",
+            "replacement": {**original, "valuation": str(second)},
+        }
     )
-    holding = {"kind": "stake.acquired", "effective": "2024-01-01", "key": "buy", "holder": "alibaba",
-               "company": "moonshot-ai", "fraction": "0.5"}
-    with tempfile.TemporaryDirectory() as folder, \
-            appended(Path(folder), "a", [[*REGISTRATIONS, holding, original], [fix]]) as ledger:
+    holding = {
+        "kind": "stake.acquired",
+        "effective": "2024-01-01",
+        "key": "buy",
+        "holder": "alibaba",
+        "company": "moonshot-ai",
+        "fraction": "0.5",
+    }
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        appended(Path(folder), "a", [[*REGISTRATIONS, holding, original], [fix]]) as ledger,
+    ):
         before = ledger.records()[-2].recorded
         query = {"investor": "alibaba"}
         then = ledger.view("portfolio", Query(known_at=before, options=query))

@@ -77,8 +77,13 @@ def test_a_rejected_batch_leaves_earlier_batches_alone(store_url: str) -> None:
                 facts(
                     ledger,
                     party("moonshot-ai"),
-                    {"kind": "valuation.marked", "effective": "2024-01-01", "company": "moonshot", "valuation": 1,
-                     "currency": "USD"},
+                    {
+                        "kind": "valuation.marked",
+                        "effective": "2024-01-01",
+                        "company": "moonshot",
+                        "valuation": 1,
+                        "currency": "USD",
+                    },
                 )
             )
         assert [r.key for r in ledger.records()] == ["p-alibaba"]
@@ -168,8 +173,13 @@ def test_a_correction_replaces_the_fact_from_when_it_was_known(store_url: str) -
                     "effective": "2024-07-01",
                     "key": "mark-fix-2",
                     "fact": mark.id,
-                    "replacement": {"kind": "valuation.marked", "effective": "2024-06-30", "company": "moonshot-ai",
-                                    "valuation": "3500000000", "currency": "USD"},
+                    "replacement": {
+                        "kind": "valuation.marked",
+                        "effective": "2024-06-30",
+                        "company": "moonshot-ai",
+                        "valuation": "3500000000",
+                        "currency": "USD",
+                    },
                 },
             )
         )
@@ -193,8 +203,13 @@ def test_corrections_must_name_a_live_fact_of_the_same_kind(store_url: str) -> N
             correction = {
                 "kind": "fact.corrected",
                 "effective": "2024-07-01",
-                "replacement": {"kind": "valuation.marked", "effective": "2024-06-30", "company": "moonshot-ai",
-                                "valuation": "1", "currency": "USD"},
+                "replacement": {
+                    "kind": "valuation.marked",
+                    "effective": "2024-06-30",
+                    "company": "moonshot-ai",
+                    "valuation": "1",
+                    "currency": "USD",
+                },
                 **change,
             }
             with pytest.raises(RejectedError, match=message):
@@ -206,11 +221,27 @@ def test_a_divestment_larger_than_the_holding_is_refused_even_back_dated(store_u
     with Ledger(store_url) as ledger:
         ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
         # Tencent holds 0.02 from 2024-04-01 and sells half of it on 2024-06-01; it sells 0.008 more on 2024-07-01.
-        ledger.append(facts(ledger, {"kind": "stake.divested", "effective": "2024-07-01", "key": "july-sale",
-                                     "holder": "tencent", "company": "moonshot-ai", "fraction": "0.008"}))
+        ledger.append(
+            facts(
+                ledger,
+                {
+                    "kind": "stake.divested",
+                    "effective": "2024-07-01",
+                    "key": "july-sale",
+                    "holder": "tencent",
+                    "company": "moonshot-ai",
+                    "fraction": "0.008",
+                },
+            )
+        )
         # Selling 0.015 on 2024-05-01 is fine on that day, but leaves too little for the July sale.
-        back_dated = {"kind": "stake.divested", "effective": "2024-05-01", "holder": "tencent", "company": "moonshot-ai",
-                      "fraction": "0.015"}
+        back_dated = {
+            "kind": "stake.divested",
+            "effective": "2024-05-01",
+            "holder": "tencent",
+            "company": "moonshot-ai",
+            "fraction": "0.015",
+        }
         with pytest.raises(RejectedError, match=r"^test:1: .*'july-sale' of 2024-07-01: tencent holds 0.0025 .*0.008"):
             ledger.append(facts(ledger, back_dated))
         assert len(ledger.records()) == 23
@@ -268,8 +299,18 @@ def test_a_party_in_use_keeps_its_registration(store_url: str) -> None:
         ledger.append(facts(ledger, party("spare-co")))
         ledger.append(facts(ledger, {**retract, "fact": "p-spare-co"}))
         with pytest.raises(RejectedError, match=r"unknown party 'spare-co'"):
-            ledger.append(facts(ledger, {"kind": "valuation.marked", "effective": "2024-01-01", "company": "spare-co",
-                                         "valuation": "1", "currency": "USD"}))
+            ledger.append(
+                facts(
+                    ledger,
+                    {
+                        "kind": "valuation.marked",
+                        "effective": "2024-01-01",
+                        "company": "spare-co",
+                        "valuation": "1",
+                        "currency": "USD",
+                    },
+                )
+            )
 
 
 def test_a_loop_of_parents_is_refused(sqlite_url: str) -> None:
@@ -278,8 +319,12 @@ def test_a_loop_of_parents_is_refused(sqlite_url: str) -> None:
         looping = {**party("b"), "key": "b-again", "parent": "a", "effective": "2021-01-01"}
         with pytest.raises(RejectedError, match=r"^test:1: parent: b -> a -> b is a loop"):
             ledger.append(facts(ledger, looping))
-        correction = {"kind": "fact.corrected", "effective": "2021-01-01", "fact": "p-b",
-                      "replacement": {**party("b"), "parent": "a"}}
+        correction = {
+            "kind": "fact.corrected",
+            "effective": "2021-01-01",
+            "fact": "p-b",
+            "replacement": {**party("b"), "parent": "a"},
+        }
         with pytest.raises(RejectedError, match=r"^test:1: parent: b -> a -> b is a loop"):
             ledger.append(facts(ledger, correction))
         assert len(ledger.records()) == 2
@@ -309,6 +354,10 @@ def test_views_answer_at_the_edges_of_the_calendar(sqlite_url: str) -> None:
     with Ledger(sqlite_url) as ledger:
         ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
         for day in (date.min, date.max):
-            for name, options in (("revenue", {"provider": "alibaba-cloud", "period": "year"}), ("regulatory", {}),
-                                  ("league", {}), ("ownership", {})):
+            for name, options in (
+                ("revenue", {"provider": "alibaba-cloud", "period": "year"}),
+                ("regulatory", {}),
+                ("league", {}),
+                ("ownership", {}),
+            ):
                 ledger.view(name, Query(as_of=day, options=options))

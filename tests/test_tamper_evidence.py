@@ -35,7 +35,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str,
 
         def tamper(statement: str) -> None:
             with sqlite3.connect(path) as connection:
-                for name, in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+                for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
                     connection.execute(f'DROP TRIGGER "{name}"')
                 connection.execute(statement)
 
@@ -126,7 +126,7 @@ def test_a_ledger_written_before_the_index_existed_is_indexed_once_on_open(tmp_p
     with Ledger(url) as ledger:
         before = ledger.view("league", Query(options={"currency": "USD", "sector": "china-ai"}))
     with sqlite3.connect(tmp_path / "ledger.db") as connection:  # what a ledger of an earlier version holds
-        for name, in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
             connection.execute(f'DROP TRIGGER "{name}"')
         connection.execute("DROP TABLE dealledger_facts")
         connection.execute("DROP TABLE dealledger_subjects")

@@ -148,9 +148,10 @@ def _ready(connection: Any, schema: str) -> bool:
         "WHERE n.nspname = %s AND t.tgname = ANY(%s) AND t.tgenabled <> 'D'",
         (schema, names),
     ).fetchone()
-    return bool(found and found[0] == len(names)) and connection.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{CHECKPOINTS_TABLE}',)
-    ).fetchone()[0]
+    return (
+        bool(found and found[0] == len(names))
+        and connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{CHECKPOINTS_TABLE}',)).fetchone()[0]
+    )
 
 
 @contextmanager
@@ -202,10 +203,10 @@ def _triggers(schema: str, table: str, function: Any) -> list[Any]:
 
     target = sql.Identifier(schema, table)
     return [
-        sql.SQL(
-            "CREATE OR REPLACE TRIGGER {t} BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {f}()"
-        ).format(t=sql.Identifier(TRIGGERS[0].format(table=table)), table=target, f=function),
-        sql.SQL(
-            "CREATE OR REPLACE TRIGGER {t} BEFORE TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {f}()"
-        ).format(t=sql.Identifier(TRIGGERS[1].format(table=table)), table=target, f=function),
+        sql.SQL("CREATE OR REPLACE TRIGGER {t} BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {f}()").format(
+            t=sql.Identifier(TRIGGERS[0].format(table=table)), table=target, f=function
+        ),
+        sql.SQL("CREATE OR REPLACE TRIGGER {t} BEFORE TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {f}()").format(
+            t=sql.Identifier(TRIGGERS[1].format(table=table)), table=target, f=function
+        ),
     ]

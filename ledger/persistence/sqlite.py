@@ -125,4 +125,3 @@ def trigger(table: str, action: str) -> str:
         f'CREATE TRIGGER IF NOT EXISTS "{table}_no_{action.lower()}" BEFORE {action} ON "{table}" '
         f"BEGIN SELECT RAISE(ABORT, '{IMMUTABLE_MESSAGE}'); END"
     )
-

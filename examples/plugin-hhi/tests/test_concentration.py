@@ -24,11 +24,25 @@ FACTS = [
     {"kind": "party.registered", "effective": "2020-01-01", "party": "alibaba", "name": "Alibaba", "type": "investor"},
     {"kind": "party.registered", "effective": "2020-01-01", "party": "moonshot-ai", "name": "Moonshot", "type": "company"},
     # founders 1 -> alibaba 0.25, founders 0.75 (HHI 0.625)
-    {"kind": "round.closed", "effective": "2024-02-01", "company": "moonshot-ai", "round": "a", "amount": "25",
-     "currency": "USD", "pre_money": "75", "investors": [{"party": "alibaba", "amount": "25"}]},
+    {
+        "kind": "round.closed",
+        "effective": "2024-02-01",
+        "company": "moonshot-ai",
+        "round": "a",
+        "amount": "25",
+        "currency": "USD",
+        "pre_money": "75",
+        "investors": [{"party": "alibaba", "amount": "25"}],
+    },
     # alibaba buys 0.25 more from founders -> 0.5 / 0.5 (HHI 0.5)
-    {"kind": "stake.acquired", "effective": "2024-06-01", "holder": "alibaba", "company": "moonshot-ai",
-     "fraction": "0.25", "seller": "founders"},
+    {
+        "kind": "stake.acquired",
+        "effective": "2024-06-01",
+        "holder": "alibaba",
+        "company": "moonshot-ai",
+        "fraction": "0.25",
+        "seller": "founders",
+    },
 ]
 
 
@@ -64,8 +78,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tmp_path_factory.mktemp("source") / "plugin-hhi"  # a copy: building leaves files behind
     shutil.copytree(HERE, source, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
         check=True,
     )
     assert (target / "dealledger_hhi" / "__init__.py").exists()
