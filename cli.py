@@ -409,13 +409,18 @@ def verify(ctx: click.Context) -> None:
     """Recompute the hash chain of every stored fact, its positions and recorded-time order; exit 1 at a broken link.
 
     Every fact is chained to the one before it by a SHA-256 hash written in the same
-    transaction, so a fact changed, removed or slipped in by any means shows here.
+    transaction, so a fact changed, removed or slipped in by any means shows here. It opens a
+    store other commands refuse (its head broken, its append-only guard removed), and puts a
+    removed guard back.
 
     \b
     Example:
       dealledger verify
     """
-    ledger = open_ledger(ctx)
+    from ledger.api import Ledger
+
+    ledger = Ledger(ctx.find_root().params.get("url"), host=plugin_host(ctx), verifying=True)
+    ctx.call_on_close(ledger.close)
     problems = ledger.store.verify()
     for problem in problems:
         click.echo(problem)

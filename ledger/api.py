@@ -27,9 +27,11 @@ from ledger.views import Query, Row, View
 class Ledger:
     """A ledger at a store URL, with its plugins loaded."""
 
-    def __init__(self, url: str | None = None, *, plugins: Iterable[str] = (), host: PluginHost | None = None) -> None:
+    def __init__(
+        self, url: str | None = None, *, plugins: Iterable[str] = (), host: PluginHost | None = None, verifying: bool = False
+    ) -> None:
         self.host = host or load(plugins)
-        self.store = Store(url, self.host)
+        self.store = Store(url, self.host, verifying=verifying)
         self.engine = Engine(self.store)
 
     def close(self) -> None:

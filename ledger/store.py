@@ -110,7 +110,8 @@ def from_us(micros: int) -> datetime:
 class Store:
     """Reads and writes facts through the eventsourcing recorder and the index; knows nothing of validation."""
 
-    def __init__(self, url: str | None, host: PluginHost) -> None:
+    def __init__(self, url: str | None, host: PluginHost, *, verifying: bool = False) -> None:
+        """Open (or create) the store; ``verifying`` opens a damaged one too, to report on it and put its guard back."""
         self.backend = persistence.backend_for(persistence.resolve_url(url))
         self.host = host
         try:
@@ -118,12 +119,13 @@ class Store:
             self.module = module
             with module.opening(self.backend) as create:
                 self.app = LedgerApplication(env={**self.backend.env, "CREATE_TABLE": "y" if create else "n"})
-                module.guard(self.app.recorder, create)
+                module.guard(self.app.recorder, create, repair=verifying)
                 database_class = {"sqlite": "SQLiteDatabase", "postgres": "PostgresDatabase", "sqlalchemy": "SQLAlchemyDatabase"}
                 self.db: persistence.Database = getattr(module, database_class[self.backend.kind])(self.app.recorder)
                 self._cache: dict[int, Recorded] = {}
                 self._catch_up_index()
-            self._check_head()
+            if not verifying:
+                self._check_head()
         except PersistenceError as error:
             raise LedgerError(f"cannot open the store {self.backend.safe_url}: {_first_line(error)}") from None
         except ImportError as error:

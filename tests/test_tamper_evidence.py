@@ -34,10 +34,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str,
         path = tmp_path / "ledger.db"
 
         def tamper(statement: str) -> None:
+            """Drop the guard, change the history, put the guard back: only the hash chain can tell."""
             with sqlite3.connect(path) as connection:
-                for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+                triggers = connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+                for name, _ in triggers:
                     connection.execute(f'DROP TRIGGER "{name}"')
                 connection.execute(statement)
+                for _, definition in triggers:
+                    connection.execute(definition)
 
         yield f"sqlite:///{path}", tamper
         return
@@ -126,11 +130,31 @@ def test_a_ledger_written_before_the_index_existed_is_indexed_once_on_open(tmp_p
     with Ledger(url) as ledger:
         before = ledger.view("league", Query(options={"currency": "USD", "sector": "china-ai"}))
     with sqlite3.connect(tmp_path / "ledger.db") as connection:  # what a ledger of an earlier version holds
-        for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-            connection.execute(f'DROP TRIGGER "{name}"')
         connection.execute("DROP TABLE dealledger_facts")
         connection.execute("DROP TABLE dealledger_subjects")
     with Ledger(url) as ledger:
         assert ledger.store.head().position == head
         assert ledger.store.verify() == []
         assert ledger.view("league", Query(options={"currency": "USD", "sector": "china-ai"})) == before
+
+
+def test_a_removed_guard_is_an_error_until_verify_puts_it_back(store: tuple[str, Tamper], tmp_path: Path) -> None:
+    url, _ = store
+    written(url)
+    if url.startswith("sqlite"):
+        with sqlite3.connect(tmp_path / "ledger.db") as connection:
+            connection.execute("DROP TRIGGER stored_events_no_update")
+    else:
+        import psycopg
+
+        from .conftest import PG_BASE
+
+        schema = url.rsplit("schema=", 1)[1]
+        with psycopg.connect(PG_BASE, autocommit=True) as connection:
+            connection.execute(f"ALTER TABLE {schema}.dealledger_events DISABLE TRIGGER dealledger_events_immutable")
+    with pytest.raises(LedgerError, match=r"append-only guard of \w+ was removed outside dealledger; run 'dealledger verify'"):
+        Ledger(url)
+    code, output = verify(url)
+    assert code == 0 and "hash chain intact" in output
+    with Ledger(url) as ledger:  # the guard is back
+        assert ledger.store.head().position > 0

@@ -43,6 +43,10 @@ DEFAULT_URL = "sqlite:///dealledger.db"
 URL_ENV = "DEALLEDGER_URL"
 GUARDED_SQLALCHEMY_DIALECTS = ("sqlite", "mysql", "mariadb")
 """Databases reached through SQLAlchemy whose tables this package can make append-only."""
+GUARD_GONE = (
+    "the append-only guard of {table} was removed outside dealledger; "
+    "run 'dealledger verify' to check the history and put the guard back"
+)
 IMMUTABLE_MESSAGE = "dealledger: stored facts are immutable; record a correction or retraction instead"
 
 FACTS_TABLE = "dealledger_facts"

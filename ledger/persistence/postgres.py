@@ -22,6 +22,7 @@ from ledger.errors import LedgerError
 from ledger.persistence import (
     CHECKPOINTS_TABLE,
     FACTS_TABLE,
+    GUARD_GONE,
     IMMUTABLE_MESSAGE,
     LEDGER_ID,
     SUBJECTS_TABLE,
@@ -170,7 +171,7 @@ def writing(recorder: Any) -> Iterator[None]:
             connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
-def guard(recorder: Any, create: bool = True) -> None:
+def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     """Create the index tables, and make them and the events table refuse UPDATE, DELETE and TRUNCATE.
 
     Tables are taken in the order writers take them (events first), so creating guards while
@@ -181,6 +182,8 @@ def guard(recorder: Any, create: bool = True) -> None:
     from psycopg import sql
 
     schema = recorder.datastore.schema or "public"
+    if not repair:
+        _refuse_a_removed_guard(recorder, schema)
     function = sql.Identifier(schema, "dealledger_refuse_change")
     statements: list[Any] = [sql.SQL(f"SET LOCAL search_path TO {quote(schema)}")]
     statements.append(
@@ -196,6 +199,27 @@ def guard(recorder: Any, create: bool = True) -> None:
         cursor.execute(sql.SQL("SELECT pg_advisory_xact_lock(hashtext('dealledger-guard'))"))
         for statement in statements:
             cursor.execute(statement)
+
+
+def _refuse_a_removed_guard(recorder: Any, schema: str) -> None:
+    """A table that holds facts but has lost (or disabled) its triggers was opened to change behind the ledger's back."""
+    with recorder.datastore.transaction(commit=False) as cursor:
+        for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE):
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (f"{quote(schema)}.{quote(table)}",))
+            if not cursor.fetchone()["found"]:
+                continue
+            names = [name.format(table=table) for name in TRIGGERS]
+            cursor.execute(
+                "SELECT count(*) AS n FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND t.tgname = ANY(%s) "
+                "AND t.tgenabled <> 'D'",
+                (schema, names),
+            )
+            if cursor.fetchone()["n"] == len(names):
+                continue
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {quote(schema)}.{quote(table)}) AS held")
+            if cursor.fetchone()["held"]:
+                raise LedgerError(GUARD_GONE.format(table=table))
 
 
 def _triggers(schema: str, table: str, function: Any) -> list[Any]:

@@ -98,7 +98,7 @@ def writing(recorder: Any) -> Iterator[None]:
     yield
 
 
-def guard(recorder: Any, create: bool = True) -> None:
+def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     """Create the index tables and make them and the events table refuse UPDATE and DELETE."""
     engine = recorder.datastore.engine
     dialect = engine.dialect.name

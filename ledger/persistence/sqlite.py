@@ -20,6 +20,7 @@ from ledger.errors import LedgerError
 from ledger.persistence import (
     FACTS_TABLE,
     GENESIS_HASH,
+    GUARD_GONE,
     IMMUTABLE_MESSAGE,
     INSERT_FACT,
     INSERT_SUBJECT,
@@ -112,10 +113,21 @@ def writing(recorder: Any) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def guard(recorder: Any, create: bool = True) -> None:
-    """Triggers that make the events and index tables refuse UPDATE and DELETE."""
+def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
+    """Triggers that make the events and index tables refuse UPDATE and DELETE.
+
+    A table that holds facts but has lost its triggers was opened to change behind the
+    ledger's back: that is an error until ``verify`` has checked the history and puts them back.
+    """
     with recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        present = {row[0] for row in cursor.fetchall()}
         for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE):
+            names = {f"{table}_no_{action.lower()}" for action in ("UPDATE", "DELETE")}
+            if not repair and not names <= present:
+                cursor.execute(f'SELECT 1 FROM "{table}" LIMIT 1')
+                if cursor.fetchone() is not None:
+                    raise LedgerError(GUARD_GONE.format(table=table))
             for action in ("UPDATE", "DELETE"):
                 cursor.execute(trigger(table, action))
 
