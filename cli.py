@@ -25,15 +25,6 @@ PLUGINS_ENV = "DEALLEDGER_PLUGINS"  # the same name as ledger.host.PLUGINS_ENV, 
 # --- shared options and helpers ---------------------------------------------------------------
 
 
-def parse_date(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
-
-
 def parse_timestamp(value: str | None, name: str) -> datetime | None:
     """ISO 8601; UTC when no offset is given; a bare date means the end of that day (UTC)."""
     if value is None:
@@ -50,9 +41,79 @@ def parse_timestamp(value: str | None, name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+class DateParam(click.ParamType):
+    """An ISO date (YYYY-MM-DD), handed to views as a ``datetime.date``."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
+
+
+class CurrencyParam(click.ParamType):
+    """An ISO 4217 code, upper-cased."""
+
+    name = "currency"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from events.iso import currency_codes
+
+        code = str(value).strip().upper()
+        if code not in currency_codes():
+            self.fail(f"{value!r} is not an ISO 4217 currency code", param, ctx)
+        return code
+
+
+class TimestampParam(click.ParamType):
+    """A moment in transaction time for ``--known-at``: ISO 8601, UTC unless an offset is given;
+    a bare date (``2026-11-28`` or ``20261128``) means the end of that day."""
+
+    name = "timestamp"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        moment = parse_timestamp(str(value), f"--{param.name.replace('_', '-')}" if param and param.name else "value")
+        assert moment is not None
+        return moment
+
+
+class PartyParam(click.ParamType):
+    """A party slug; the shell completes it from the parties registered in the ledger the command names."""
+
+    name = "party"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        return str(value).strip()
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        try:
+            from ledger.api import Ledger
+
+            with Ledger(ctx.find_root().params.get("url"), plugins=ctx.find_root().params.get("plugins") or ()) as ledger:
+                slugs = sorted(ledger.parties())
+        except Exception:  # completion must never fail loudly: no ledger yet, no server, a broken plugin
+            return []
+        return [CompletionItem(slug) for slug in slugs if slug.startswith(incomplete)]
+
+
+DATE = DateParam()
+TIMESTAMP = TimestampParam()
+PARTY = PartyParam()
+
+
 def moment_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    function = click.option("--known-at", help="Only facts recorded at or before this time (ISO 8601, UTC by default).")(function)
-    return click.option("--as-of", help="Only facts effective on or before this date (YYYY-MM-DD).")(function)
+    function = click.option(
+        "--known-at", type=TIMESTAMP, help="Only facts recorded at or before this time (ISO 8601, UTC by default)."
+    )(function)
+    return click.option("--as-of", type=DATE, help="Only facts effective on or before this date (YYYY-MM-DD).")(function)
 
 
 def format_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -218,11 +279,11 @@ def one_fact(ledger: Ledger, kind: str, args: Sequence[str]) -> Incoming:
 
 @main.command()
 @click.option("--kind", help="Only facts of this kind (or family: 'round', 'export').")
-@click.option("--party", help="Only facts that name this party.")
+@click.option("--party", type=PARTY, help="Only facts that name this party.")
 @moment_options
 @format_option
 @click.pass_context
-def log(ctx: click.Context, kind: str | None, party: str | None, as_of: str | None, known_at: str | None, fmt: str) -> None:
+def log(ctx: click.Context, kind: str | None, party: str | None, as_of: date | None, known_at: datetime | None, fmt: str) -> None:
     """The facts as recorded, in recording order, with their ids and recorded times.
 
     \b
@@ -237,10 +298,10 @@ def log(ctx: click.Context, kind: str | None, party: str | None, as_of: str | No
     if party is not None:
         ledger.require_party("--party", party)
     rows = log_rows(
-        ledger.records(parse_timestamp(known_at, "--known-at")),
+        ledger.records(known_at),
         kind=kind,
         party=party,
-        as_of=parse_date(as_of, "--as-of"),
+        as_of=as_of,
         detailed=fmt != "table",
     )
     table_columns = ("seq", "id", "key", "kind", "effective", "recorded", "status", "fields")
@@ -272,15 +333,17 @@ class ViewGroup(click.Group):
 def view_command(view: Any, plugin: str) -> click.Command:
     from ledger.views import Query
 
-    def callback(as_of: str | None, known_at: str | None, fmt: str, **options: Any) -> None:
+    def callback(as_of: date | None, known_at: datetime | None, fmt: str, **options: Any) -> None:
         ctx = click.get_current_context()
         ledger = open_ledger(ctx)
-        query = Query(parse_date(as_of, "--as-of"), parse_timestamp(known_at, "--known-at"), options)
+        query = Query(as_of, known_at, options)
         render(ledger.view(view.name, query), fmt, columns=tuple(view.columns) or None)
 
     params: list[click.Parameter] = [
-        click.Option(["--as-of"], help="Replay facts effective on or before this date."),
-        click.Option(["--known-at"], help="Replay facts recorded at or before this time (ISO 8601, UTC by default)."),
+        click.Option(["--as-of"], type=DATE, help="Replay facts effective on or before this date."),
+        click.Option(
+            ["--known-at"], type=TIMESTAMP, help="Replay facts recorded at or before this time (ISO 8601, UTC by default)."
+        ),
         click.Option(["--format", "fmt"], type=click.Choice(FORMATS), default="table", show_default=True),
     ]
     for option in view.options:
@@ -299,34 +362,6 @@ def view_command(view: Any, plugin: str) -> click.Command:
     return click.Command(view.name, callback=callback, params=params, help=help_text, short_help=view.help)
 
 
-class DateParam(click.ParamType):
-    """An ISO date (YYYY-MM-DD), handed to views as a ``datetime.date``."""
-
-    name = "date"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
-        if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
-
-
-class CurrencyParam(click.ParamType):
-    """An ISO 4217 code, upper-cased."""
-
-    name = "currency"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from events.iso import currency_codes
-
-        code = str(value).strip().upper()
-        if code not in currency_codes():
-            self.fail(f"{value!r} is not an ISO 4217 currency code", param, ctx)
-        return code
-
-
 def _option_type(option: Any) -> Any:
     if option.kind == "choice":
         return click.Choice(option.choices)
@@ -334,6 +369,8 @@ def _option_type(option: Any) -> Any:
         return DateParam()
     if option.kind == "currency":
         return CurrencyParam()
+    if option.kind == "party":
+        return PARTY
     return click.STRING
 
 
@@ -349,12 +386,12 @@ def view() -> None:
 
 
 @main.command()
-@click.option("--as-of", required=True, help="Replay facts effective on or before this date.")
-@click.option("--known-at", help="Replay facts recorded at or before this time.")
+@click.option("--as-of", type=DATE, required=True, help="Replay facts effective on or before this date.")
+@click.option("--known-at", type=TIMESTAMP, help="Replay facts recorded at or before this time.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write one file per view into this folder.")
 @format_option
 @click.pass_context
-def replay(ctx: click.Context, as_of: str, known_at: str | None, out_dir: str | None, fmt: str) -> None:
+def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: str | None, fmt: str) -> None:
     """Every installed view at one moment; files in --out, or all of them printed.
 
     \b
@@ -366,7 +403,7 @@ def replay(ctx: click.Context, as_of: str, known_at: str | None, out_dir: str | 
     from ledger.replaying import replay_all
 
     ledger = open_ledger(ctx)
-    answers = replay_all(ledger, parse_date(as_of, "--as-of"), parse_timestamp(known_at, "--known-at"))
+    answers = replay_all(ledger, as_of, known_at)
     if out_dir is None:
         for name, (columns, rows) in answers.items():
             click.echo(f"== {name} ({len(rows)} row{'s' if len(rows) != 1 else ''})")
@@ -385,9 +422,9 @@ def replay(ctx: click.Context, as_of: str, known_at: str | None, out_dir: str | 
 
 
 @main.command()
-@click.option("--as-of", help="Check the facts effective on or before this date.")
+@click.option("--as-of", type=DATE, help="Check the facts effective on or before this date.")
 @click.pass_context
-def check(ctx: click.Context, as_of: str | None) -> None:
+def check(ctx: click.Context, as_of: date | None) -> None:
     """Replay and check every ownership.asserted figure and invariant; exit 1 on any mismatch.
 
     \b
@@ -395,7 +432,7 @@ def check(ctx: click.Context, as_of: str | None) -> None:
       dealledger check --as-of 2024-12-31
     """
     ledger = open_ledger(ctx)
-    problems = ledger.check(parse_date(as_of, "--as-of"))
+    problems = ledger.check(as_of)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -478,9 +515,9 @@ def plugins(ctx: click.Context, fmt: str) -> None:
 
 @main.command()
 @click.option("--out", "path", default="-", show_default=True, help="File to write; - writes to standard output.")
-@click.option("--known-at", help="Only facts recorded at or before this time.")
+@click.option("--known-at", type=TIMESTAMP, help="Only facts recorded at or before this time.")
 @click.pass_context
-def export(ctx: click.Context, path: str, known_at: str | None) -> None:
+def export(ctx: click.Context, path: str, known_at: datetime | None) -> None:
     """Write the ledger as JSON Lines that `import` reproduces exactly (ids, recorded times, order).
 
     \b
@@ -490,7 +527,7 @@ def export(ctx: click.Context, path: str, known_at: str | None) -> None:
     from ledger.exchange import export_lines
 
     ledger = open_ledger(ctx)
-    records = ledger.records(parse_timestamp(known_at, "--known-at"))
+    records = ledger.records(known_at)
     try:
         with click.open_file(path, "w", encoding="utf-8") as out:
             out.writelines(export_lines(records))

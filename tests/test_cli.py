@@ -127,7 +127,7 @@ def test_log_filters(run) -> None:  # type: ignore[no-untyped-def]
 def test_bad_dates_and_usage(run) -> None:  # type: ignore[no-untyped-def]
     result = run("log", "--as-of", "2024-13-01")
     assert result.exit_code == 2
-    assert "Invalid value for --as-of: '2024-13-01' is not a date (YYYY-MM-DD)" in result.output
+    assert "Invalid value for '--as-of': '2024-13-01' is not a date (YYYY-MM-DD)" in result.output
     result = run("append")
     assert result.exit_code == 2
     assert "give either --file PATH or a KIND with --field value pairs" in result.output
@@ -288,3 +288,22 @@ def test_a_bare_date_means_the_end_of_that_day_in_either_iso_form() -> None:
     end = datetime(2026, 11, 28, 23, 59, 59, 999999, tzinfo=UTC)
     assert parse_timestamp("2026-11-28", "--known-at") == parse_timestamp("20261128", "--known-at") == end
     assert parse_timestamp("2026-11-28T10:00", "--known-at") == datetime(2026, 11, 28, 10, tzinfo=UTC)
+
+
+def test_the_shell_completes_party_slugs_from_the_ledger(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    url = f"sqlite:///{tmp_path / 'dealledger.db'}"
+    words = f"dealledger --url {url} view ownership --company moon"
+    env = {"_DEALLEDGER_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+    result = CliRunner().invoke(main, [], env=env, prog_name="dealledger")
+    assert result.output.split() == ["plain,moonshot-ai"]
+
+
+def test_dates_and_times_are_read_once_for_every_command(run) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    for args in (["view", "league"], ["replay"], ["check"], ["log"]):
+        bad = run(*args, "--as-of", "2024-13-01")
+        assert bad.exit_code == 2 and "'2024-13-01' is not a date (YYYY-MM-DD)" in bad.stderr
+    for args in (["view", "league"], ["log"], ["export"]):
+        bad = run(*args, "--known-at", "yesterday")
+        assert bad.exit_code == 2 and "'yesterday' is not an ISO 8601 timestamp" in bad.stderr
