@@ -470,7 +470,8 @@ class Bench:
         else:
             result.view = median(runs)
         if self.ledger_cli is None or journal is None:
-            result.failures["ledger"] = "ledger-cli not installed (apt-get install ledger)"
+            skipped = "not run (--no-ledger-cli)" if self.args.no_ledger_cli else "not installed (apt-get install ledger)"
+            result.failures["ledger"] = skipped
             return
         end = (date.fromisoformat(result.as_of) + timedelta(days=1)).isoformat()  # --end is exclusive
         progress(f"{label}: ledger -f holdings.ledger bal --end {end} ^Shares:{result.company}:")

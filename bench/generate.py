@@ -144,7 +144,7 @@ class Summary:
     first: date
     last: date
     companies: dict[str, int]
-    """Facts naming each company (rounds, stakes, marks, grants, escrow), by slug."""
+    """Facts naming each company by slug (as company, grantee or beneficiary)."""
     ownership: dict[str, int]
     """Ownership facts (rounds, stakes, divestments) of each company that has any."""
 
