@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from ledger.persistence import CHECKPOINTS_TABLE
+from ledger.persistence import CHECKPOINTS_TABLE, driver_error
 
 if TYPE_CHECKING:
     from ledger.store import Store
@@ -117,7 +117,7 @@ class Checkpoints:
         except PersistenceError:
             pass
         except Exception as error:
-            if type(error).__module__.split(".")[0] not in ("sqlite3", "psycopg", "sqlalchemy", "pymysql"):
+            if not driver_error(error):
                 raise
 
     def best(self, view: View[Any], head: int, as_of: date | None) -> tuple[Checkpoint, Any] | None:

@@ -131,7 +131,7 @@ class Store:
         except ImportError as error:
             raise LedgerError(f"the store {self.backend.safe_url} needs a driver that is not installed: {error}") from None
         except Exception as error:
-            if not _driver_error(error):
+            if not persistence.driver_error(error):
                 raise
             raise LedgerError(f"cannot open the store {self.backend.safe_url}: {_first_line(error)}") from None
 
@@ -144,7 +144,7 @@ class Store:
         except PersistenceError as error:
             raise LedgerError(f"cannot read the store {self.backend.safe_url}: {_first_line(error)}") from None
         except Exception as error:  # the drivers' own errors (sqlite3, psycopg) when not wrapped by the library
-            if _driver_error(error):
+            if persistence.driver_error(error):
                 raise LedgerError(f"cannot read the store {self.backend.safe_url}: {_first_line(error)}") from None
             raise
 
@@ -485,11 +485,6 @@ def write_with_retries(store: Store, build: Any) -> Any:
                 return result
             time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))  # back off, with jitter
     raise ConcurrencyError(f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the ledger; try again")
-
-
-def _driver_error(error: BaseException) -> bool:
-    """An error of a database driver (or an OS error under it): the store, not this program, is at fault."""
-    return isinstance(error, OSError) or type(error).__module__.split(".")[0] in ("sqlite3", "psycopg", "sqlalchemy", "pymysql")
 
 
 def as_bytes(state: Any) -> bytes:

@@ -212,6 +212,36 @@ def index_parameters(
     return facts, subjects
 
 
+class QmarkCursor:
+    """A DB-API cursor that takes ``?`` placeholders whatever the driver's own style, and gives rows as tuples,
+    so the index SQL is written once for every backend."""
+
+    def __init__(self, cursor: Any, paramstyle: str = "format") -> None:
+        self.cursor = cursor
+        self.qmark = paramstyle == "qmark"
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.qmark else sql.replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.cursor.execute(self._sql(sql), tuple(params))
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        if params:
+            self.cursor.executemany(self._sql(sql), [tuple(p) for p in params])
+
+    def fetchone(self) -> Any:
+        row = self.cursor.fetchone()
+        if row is None:
+            return None
+        return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+def driver_error(error: BaseException) -> bool:
+    """An error of a database driver (or an OS error under it): the store, not this program, is at fault."""
+    return isinstance(error, OSError) or type(error).__module__.split(".")[0] in ("sqlite3", "psycopg", "sqlalchemy", "pymysql")
+
+
 class Database(ABC):
     """Plain SQL on the ledger's own database, for the index and checkpoint tables.
 

@@ -29,6 +29,7 @@ from ledger.persistence import (
     Backend,
     Database,
     IndexRow,
+    QmarkCursor,
     index_ddl,
 )
 from ledger.persistence.sqlite import write_index
@@ -50,29 +51,11 @@ class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"dealledger-insert:{self.datastore.schema}",))
             self._notify_channel(cursor)
             cursor.execute(f"SET LOCAL search_path TO {quote(self.datastore.schema or 'public')}")
-            write_index(_Qmark(cursor), stored_events, index)
+            write_index(QmarkCursor(cursor), stored_events, index)
             for start in range(0, len(stored_events), CHUNK):
                 PostgresAggregateRecorder._insert_stored_events(self, cursor, stored_events[start : start + CHUNK])
                 notification_ids.extend(row["notification_id"] for row in cursor.fetchall())
         return notification_ids
-
-
-class _Qmark:
-    """A psycopg cursor that takes ``?`` placeholders, so the index SQL is written once for every backend."""
-
-    def __init__(self, cursor: Any) -> None:
-        self.cursor = cursor
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.cursor.execute(sql.replace("?", "%s"), params)
-
-    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
-        if params:
-            self.cursor.executemany(sql.replace("?", "%s"), params)
-
-    def fetchone(self) -> Any:
-        row = self.cursor.fetchone()
-        return None if row is None else tuple(row.values())
 
 
 def quote(identifier: str) -> str:

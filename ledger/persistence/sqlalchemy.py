@@ -17,7 +17,16 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import text
 
 from ledger.errors import LedgerError
-from ledger.persistence import FACTS_TABLE, IMMUTABLE_MESSAGE, LEDGER_ID, SUBJECTS_TABLE, Database, IndexRow, index_ddl
+from ledger.persistence import (
+    FACTS_TABLE,
+    IMMUTABLE_MESSAGE,
+    LEDGER_ID,
+    SUBJECTS_TABLE,
+    Database,
+    IndexRow,
+    QmarkCursor,
+    index_ddl,
+)
 from ledger.persistence.sqlite import trigger, write_index
 
 
@@ -28,7 +37,7 @@ class IndexedSQLAlchemyApplicationRecorder(SQLAlchemyApplicationRecorder):
         if stored_events:
             raw = session.connection().connection.cursor()
             try:
-                write_index(_Placeholders(raw, session.get_bind().dialect.paramstyle), stored_events, index)
+                write_index(QmarkCursor(raw, session.get_bind().dialect.paramstyle), stored_events, index)
             except Exception as error:
                 if type(error).__name__ == "IntegrityError":  # the driver's own: another writer took the positions
                     raise IntegrityError(str(error)) from error
@@ -40,25 +49,6 @@ class IndexedSQLAlchemyApplicationRecorder(SQLAlchemyApplicationRecorder):
 
 class IndexedSQLAlchemyFactory(SQLAlchemyFactory):
     application_recorder_class = IndexedSQLAlchemyApplicationRecorder
-
-
-class _Placeholders:
-    """A DB-API cursor that takes ``?`` placeholders whatever the driver's own style."""
-
-    def __init__(self, cursor: Any, paramstyle: str) -> None:
-        self.cursor = cursor
-        self.convert = (lambda sql: sql) if paramstyle == "qmark" else (lambda sql: sql.replace("?", "%s"))
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.cursor.execute(self.convert(sql), tuple(params))
-
-    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
-        if params:
-            self.cursor.executemany(self.convert(sql), [tuple(p) for p in params])
-
-    def fetchone(self) -> Any:
-        row = self.cursor.fetchone()
-        return None if row is None else tuple(row)
 
 
 class SQLAlchemyDatabase(Database):
