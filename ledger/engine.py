@@ -15,6 +15,7 @@ the tests checks it for random ledgers, back-dated facts, corrections and moment
 
 from __future__ import annotations
 
+import fractions
 import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ from typing import Any
 from events.corrections import FactCorrected, FactRetracted
 from ledger.checkpoints import Checkpoints
 from ledger.errors import LedgerError, PluginError
+from ledger.exact import Fraction
 from ledger.records import Recorded
 from ledger.store import CORRECTION_KINDS, Store
 from ledger.timeline import resolve, until
@@ -67,7 +69,7 @@ def start(view: View[Any], plugin: str, query: Query) -> Any:
         raise PluginError(f"plugin {plugin}: view {view.name} failed to start: {type(error).__name__}: {error}") from error
 
 
-ROW_TYPES = (type(None), bool, int, str, Decimal, date, datetime)
+ROW_TYPES = (type(None), bool, int, str, Decimal, Fraction, fractions.Fraction, date, datetime)
 """What a row may hold: values every format (table, JSON, CSV) writes exactly."""
 
 
@@ -89,7 +91,7 @@ def answer(view: View[Any], plugin: str, state: Any, query: Query) -> list[dict[
             if not isinstance(value, ROW_TYPES):
                 raise PluginError(
                     f"plugin {plugin}: view {view.name} answered {name}={value!r} ({type(value).__name__}); rows hold "
-                    "None, bool, int, str, Decimal, date or datetime (fraction_out and money_out turn Fractions into decimals)"
+                    "None, bool, int, str, Decimal, Fraction, date or datetime"
                 )
     return rows
 
