@@ -69,7 +69,8 @@ class Catalogue:
 
     def load(self, data: Mapping[str, Any]) -> Fact:
         """A fact from its stored interchange form, trusted (``codecs.load_record``); unknown kinds still fail."""
-        kind = self.kinds.get(data.get("kind"))  # type: ignore[arg-type]
+        name = data.get("kind")
+        kind = self.kinds.get(name) if isinstance(name, str) else None
         if kind is None:
             raise FactError(f"unknown kind {data.get('kind')!r}", "kind")
         return load_record(kind, data, self)

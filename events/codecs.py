@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from events.errors import FactError, closest
 from events.iso import country_codes, currency_codes
@@ -25,6 +25,7 @@ _SLUG = re.compile(SLUG_PATTERN)
 MAX_PLACES = 40
 """Amounts and fractions have at most this many digits before and after the point: an exponent of a
 million would otherwise be stored digit by digit and make exact arithmetic on it run forever."""
+R = TypeVar("R")  # a record class built from, or loaded from, its interchange form
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -70,10 +71,10 @@ class Text(Codec):
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str):
             raise FactError(f"expected text, got {_describe(value)}")
-        value = value.strip()
-        if not value:
+        text: str = value.strip()
+        if not text:
             raise FactError("must not be empty")
-        return value
+        return text
 
     def schema(self) -> dict[str, Any]:
         return {"type": "string", "minLength": 1}
@@ -190,7 +191,8 @@ def to_decimal(value: Any) -> Decimal:
     if not number.is_finite():
         raise FactError(f"expected a finite decimal number, got {_describe(value)}")
     too_large = bool(number) and not -MAX_PLACES <= number.adjusted() < MAX_PLACES
-    if too_large or -number.as_tuple().exponent > MAX_PLACES:  # type: ignore[operator]
+    exponent = number.as_tuple().exponent
+    if too_large or (isinstance(exponent, int) and -exponent > MAX_PLACES):
         raise FactError(f"{_describe(value)} is out of range: at most {MAX_PLACES} digits before and after the point")
     return number
 
@@ -363,7 +365,8 @@ class AnyFact(Codec):
         return catalogue.load(value)
 
     def dump(self, value: Any) -> dict[str, Any]:
-        return value.to_dict()
+        dumped: dict[str, Any] = value.to_dict()
+        return dumped
 
     def party_paths(self, value: Any, path: str) -> list[tuple[str, str]]:
         return [(f"{path}.{inner}", slug_) for inner, slug_ in party_fields(value)]
@@ -458,7 +461,7 @@ def _layout(record: type) -> tuple[list[tuple[str, Codec, bool]], frozenset[str]
     return layout
 
 
-def build(record: type, data: Mapping[str, Any], catalogue: Catalogue, skip: frozenset[str] = frozenset()) -> Any:
+def build(record: type[R], data: Mapping[str, Any], catalogue: Catalogue, skip: frozenset[str] = frozenset()) -> R:
     """An instance of ``record`` from its interchange mapping: every field checked, unknown fields refused."""
     declared, names = _layout(record)
     if not names.issuperset(data.keys() - skip):
@@ -485,7 +488,7 @@ def build(record: type, data: Mapping[str, Any], catalogue: Catalogue, skip: fro
 _LOADERS: dict[type, list[tuple[str, Codec | None]]] = {}
 
 
-def load_record(record: type, data: Mapping[str, Any], catalogue: Catalogue) -> Any:
+def load_record(record: type[R], data: Mapping[str, Any], catalogue: Catalogue) -> R:
     """An instance of ``record`` from the interchange form ``dump_fields`` wrote, trusted: nothing is checked again.
 
     Stored facts were checked field by field when appended, and the hash chain shows whether

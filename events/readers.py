@@ -302,9 +302,15 @@ def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     mapping = dict(pairs)
     if len(mapping) != len(pairs):
         seen: set[str] = set()
-        repeated = next(name for name, _ in pairs if name in seen or seen.add(name))  # type: ignore[func-returns-value]
+        repeated = next(name for name, _ in pairs if name in seen or _remember(seen, name))
         raise DuplicateFieldError(repeated)
     return mapping
+
+
+def _remember(seen: set[str], name: str) -> bool:
+    """Add ``name`` to ``seen``; False, so a search for the first repeated name goes on."""
+    seen.add(name)
+    return False
 
 
 def _short_int(text: str) -> int:
@@ -340,7 +346,8 @@ def decode_json(text: str, path: str, line: int | None, field: str | None = None
         except StopIteration as stop:
             raise json.JSONDecodeError("Expecting value", text, stop.value) from None
         if end != len(text):  # ``text`` is stripped: anything after the value is more data
-            raise json.JSONDecodeError("Extra data", text, _JSON_SPACE.match(text, end).end())  # type: ignore[union-attr]
+            space = _JSON_SPACE.match(text, end)  # always matches: it may be empty
+            raise json.JSONDecodeError("Extra data", text, space.end() if space else end)
     except DuplicateFieldError as error:
         raise SourceError(path, line, "the field is given twice", f"{field}.{error}" if field else str(error)) from None
     except RecursionError:
@@ -592,7 +599,8 @@ class _YamlEvents:
         if tag is None or tag == "!":
             if implied is not None:
                 return implied
-            return self.loader.resolve(self.yaml.ScalarNode, event.value, event.implicit)
+            resolved: str = self.loader.resolve(self.yaml.ScalarNode, event.value, event.implicit)
+            return resolved
         if tag not in _YAML_TAGS:
             shown = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
             raise SourceError(self.path, event.start_mark.line + 1, f"the YAML tag {shown} is not accepted", where or "tag")

@@ -155,16 +155,16 @@ class BatchBuilder:
     @staticmethod
     def _check_parents(amendments: Sequence[Recorded], batch: Sequence[Recorded], places: dict[str, str]) -> None:
         """A party's parent chain must end: a group whose parent links loop has no top to roll up to."""
-        registrations = [r for r in resolve([*amendments, *batch]) if isinstance(r.fact, PartyRegistered)]
-        parent = {r.fact.party: r.fact.parent for r in registrations if r.fact.parent}  # type: ignore[attr-defined]
-        for record in registrations:
-            if record.id not in places and not (record.corrected_by and record.corrected_by in places):
+        registrations = [(r, r.fact) for r in resolve([*amendments, *batch]) if isinstance(r.fact, PartyRegistered)]
+        parent = {fact.party: fact.parent for _, fact in registrations if fact.parent}
+        for record, fact in registrations:
+            place = places.get(record.id) or (places.get(record.corrected_by) if record.corrected_by else None)
+            if place is None:
                 continue
-            chain = [record.fact.party]  # type: ignore[attr-defined]
+            chain = [fact.party]
             while (up := parent.get(chain[-1])) is not None:
                 if up in chain:
                     loop = " -> ".join([*chain[chain.index(up) :], up])
-                    place = places.get(record.id) or places[record.corrected_by]  # type: ignore[index]
                     raise RejectedError(f"{place}: parent: {loop} is a loop; a group's parent chain must end at its top")
                 chain.append(up)
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from events.corrections import FactCorrected, FactRetracted
 from ledger.records import Recorded
 from ledger.timeline import FactIndex
 
@@ -18,10 +19,10 @@ def fates(records: Sequence[Recorded]) -> dict[str, str]:
     status: dict[str, str] = {}
     for record in records:
         fact = record.fact
-        if fact.kind in ("fact.corrected", "fact.retracted"):
-            target = index.find(fact.fact)  # type: ignore[attr-defined]
+        if isinstance(fact, (FactCorrected, FactRetracted)):
+            target = index.find(fact.fact)
             if target is not None:
-                verb = "corrected" if fact.kind == "fact.corrected" else "retracted"
+                verb = "corrected" if isinstance(fact, FactCorrected) else "retracted"
                 status[target.id] = f"{verb} by {record.id[:12]}"
         index.add(record)
     return status

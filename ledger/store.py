@@ -18,11 +18,11 @@ from __future__ import annotations
 import importlib
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import ModuleType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from eventsourcing.application import Application
@@ -30,6 +30,7 @@ from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError, Transcoder
 
 from events import FactError
+from events.corrections import FactCorrected, FactRetracted
 from ledger import persistence
 from ledger.errors import ConcurrencyError, LedgerError
 from ledger.host import PluginHost
@@ -37,6 +38,7 @@ from ledger.persistence import FACTS_TABLE, GENESIS_HASH, LEDGER_ID, SUBJECTS_TA
 from ledger.records import Recorded
 from ledger.transcoding import FastJSONTranscoder
 
+T = TypeVar("T")
 PAGE_SIZE = 5_000
 CACHE_LIMIT = 200_000
 """Facts kept decoded per process for the small reads (keys, registrations, one party's facts): bounded memory."""
@@ -308,7 +310,7 @@ class Store:
     def with_targets(self, records: Iterable[Recorded], upto: int) -> list[Recorded]:
         """``records`` plus the facts their corrections and retractions name, in recording order (for ``resolve``)."""
         found = {record.seq: record for record in records}
-        refs = {record.fact.fact for record in found.values() if record.kind in CORRECTION_KINDS}  # type: ignore[attr-defined]
+        refs = {record.fact.fact for record in found.values() if isinstance(record.fact, (FactCorrected, FactRetracted))}
         direct = {entry.fact_id: entry for entry in self.entries(ids=refs, keys=refs) if entry.position <= upto}
         direct.update({entry.key: entry for entry in direct.values() if entry.key is not None})
         wanted = [entry.position for ref in refs if (entry := direct.get(ref) or self.entry(ref, upto))]
@@ -472,7 +474,7 @@ class Store:
             last = int(rows[-1][0])
 
 
-def write_with_retries(store: Store, build: Any) -> Any:
+def write_with_retries(store: Store, build: Callable[[Head], tuple[Sequence[Recorded], Sequence[IndexRow], T]]) -> T:
     """Run ``build(head) -> (batch, index, result)`` against fresh state until its batch is stored.
 
     ``build`` re-validates each time, so a writer who lost a race sees the winner's facts

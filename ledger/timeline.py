@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
-from events.parties import BUILT_IN_HOLDERS
+from events.corrections import FactCorrected, FactRetracted
+from events.parties import BUILT_IN_HOLDERS, PartyRegistered
 from ledger.records import Recorded
 
 CORRECTION_KINDS = ("fact.corrected", "fact.retracted")
@@ -72,12 +73,12 @@ def resolve(records: Sequence[Recorded]) -> list[Recorded]:
     current: dict[str, Recorded] = {}
     for record in records:
         fact = record.fact
-        if fact.kind == "fact.corrected":
-            target = index.find(fact.fact)  # type: ignore[attr-defined]
+        if isinstance(fact, FactCorrected):
+            target = index.find(fact.fact)
             if target is not None and target.id in current:
-                current[target.id] = replace(target, fact=fact.replacement, corrected_by=record.id)  # type: ignore[attr-defined]
-        elif fact.kind == "fact.retracted":
-            target = index.find(fact.fact)  # type: ignore[attr-defined]
+                current[target.id] = replace(target, fact=fact.replacement, corrected_by=record.id)
+        elif isinstance(fact, FactRetracted):
+            target = index.find(fact.fact)
             if target is not None:
                 current.pop(target.id, None)
         else:
@@ -88,7 +89,7 @@ def resolve(records: Sequence[Recorded]) -> list[Recorded]:
 
 def registered_parties(story: Iterable[Recorded]) -> set[str]:
     """The slugs registered by the facts of a resolved story, plus the built-in holders."""
-    return set(BUILT_IN_HOLDERS) | {r.fact.party for r in story if r.kind == "party.registered"}  # type: ignore[attr-defined]
+    return set(BUILT_IN_HOLDERS) | {r.fact.party for r in story if isinstance(r.fact, PartyRegistered)}
 
 
 def effective_order(record: Recorded) -> tuple[date, int]:
