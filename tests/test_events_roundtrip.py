@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from events import BUILT_IN_KINDS, Catalogue, Fact
 from events.readers import read_facts
+from tests.facts import fact as example
 from tests.strategies import CORRECTABLE_KINDS, KINDS, SLUGS, decimal_strings, fact_dicts, fractions
 
 CATALOGUE = Catalogue()
@@ -122,23 +123,10 @@ def test_party_fields_point_at_the_slugs(kind: str, data: st.DataObject) -> None
 
 
 def test_party_fields_of_a_correction_are_inside_the_replacement() -> None:
-    fact = CATALOGUE.parse(
-        {
-            "kind": "fact.corrected",
-            "effective": "2024-03-01",
-            "fact": "moonshot-b",
-            "replacement": {
-                "kind": "round.closed",
-                "effective": "2024-02-15",
-                "company": "moonshot-ai",
-                "round": "series-b",
-                "amount": "1000000000",
-                "currency": "USD",
-                "post_money": "2500000000",
-                "investors": [{"party": "alibaba", "amount": "600000000"}, {"party": "tencent", "amount": "1"}],
-            },
-        }
+    replacement = example(
+        "round.closed", investors=[{"party": "alibaba", "amount": "600000000"}, {"party": "tencent", "amount": "1"}]
     )
+    fact = CATALOGUE.parse(example("fact.corrected", fact="moonshot-b", replacement=replacement))
     assert fact.party_fields() == [
         ("replacement.company", "moonshot-ai"),
         ("replacement.investors[0].party", "alibaba"),
