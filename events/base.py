@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from events import codecs as fields
+from events import fields, layout
 from events.errors import FactError
 
 if TYPE_CHECKING:
@@ -42,15 +42,15 @@ class Fact:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], catalogue: Catalogue) -> Fact:
-        return fields.build(cls, data, catalogue, skip=frozenset({"kind"}))
+        return layout.build(cls, data, catalogue, skip=frozenset({"kind"}))
 
     def to_dict(self) -> dict[str, Any]:
         """The interchange form: ``kind`` first, absent optional fields left out."""
-        return {"kind": self.kind, **fields.dump_fields(self)}
+        return {"kind": self.kind, **layout.dump_fields(self)}
 
     def parties(self) -> list[str]:
         """Every party slug this fact refers to."""
-        return [slug for _, slug in fields.party_fields(self)]
+        return [slug for _, slug in layout.party_fields(self)]
 
     def subjects(self) -> list[str]:
         """What the fact is about, for the ledger's index: its parties, and for some kinds more (an escrow account).
@@ -62,11 +62,11 @@ class Fact:
 
     def party_fields(self) -> list[tuple[str, str]]:
         """(field path, slug) for every party, to name the field when a slug is unknown."""
-        return fields.party_fields(self)
+        return layout.party_fields(self)
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
-        schema = fields.object_schema(cls, extra={"kind": {"const": cls.kind}})
+        schema = layout.object_schema(cls, extra={"kind": {"const": cls.kind}})
         schema["required"] = ["kind", *schema["required"]]
         schema["title"] = cls.kind
         if cls.__doc__:

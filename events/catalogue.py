@@ -10,10 +10,10 @@ from typing import Any
 
 from events.base import Fact
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
-from events.codecs import load_record
 from events.corrections import FactCorrected, FactRetracted
 from events.errors import FactError, closest
 from events.funding import OwnershipAsserted, RoundClosed, StakeAcquired, StakeDivested, ValuationMarked
+from events.layout import load_record
 from events.markets import FxRate
 from events.parties import PartyRegistered
 from events.regulation import DivestmentOrdered, ExportBanImposed, ExportBanLifted, PenaltyImposed
@@ -68,7 +68,7 @@ class Catalogue:
         return kind.from_dict(data, self)
 
     def load(self, data: Mapping[str, Any]) -> Fact:
-        """A fact from its stored interchange form, trusted (``codecs.load_record``); unknown kinds still fail."""
+        """A fact from its stored interchange form, trusted (``layout.load_record``); unknown kinds still fail."""
         name = data.get("kind")
         kind = self.kinds.get(name) if isinstance(name, str) else None
         if kind is None:

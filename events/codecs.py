@@ -1,20 +1,18 @@
-"""Field codecs: how one field of a fact is read from, and written to, its interchange form.
+"""Field codecs: how one value of a fact is read from, and written to, its interchange form.
 
-Every fact class declares its fields with the helpers at the bottom of this module
-(``party()``, ``amount()``, ...). Parsing, serialising and the JSON Schema are all
-derived from those declarations, so a new kind needs no parsing code of its own.
+Fact classes do not use these directly: they declare fields with ``events.fields``
+(``party()``, ``amount()``, ...), and ``events.layout`` builds, dumps and describes whole
+records from those declarations, so a new kind needs no parsing code of its own.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from events.errors import FactError, closest
+from events.errors import FactError
 from events.iso import country_codes, currency_codes
 
 if TYPE_CHECKING:
@@ -25,7 +23,6 @@ _SLUG = re.compile(SLUG_PATTERN)
 MAX_PLACES = 40
 """Amounts and fractions have at most this many digits before and after the point: an exponent of a
 million would otherwise be stored digit by digit and make exact arithmetic on it run forever."""
-R = TypeVar("R")  # a record class built from, or loaded from, its interchange form
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -39,6 +36,7 @@ class Codec:
 
     plain = False
     names_parties = False
+    is_record = False  # the value is a whole record (an object in JSON), not one scalar
 
     def parse(self, value: Any, catalogue: Catalogue) -> Any:
         raise NotImplementedError
@@ -58,7 +56,8 @@ class Codec:
         return []
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """A value as an error message quotes it: its repr, shortened."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -70,7 +69,7 @@ class Text(Codec):
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str):
-            raise FactError(f"expected text, got {_describe(value)}")
+            raise FactError(f"expected text, got {describe_value(value)}")
         text: str = value.strip()
         if not text:
             raise FactError("must not be empty")
@@ -112,7 +111,7 @@ class OneOf(Codec):
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if value not in self.choices:
-            raise FactError(f"expected one of {', '.join(self.choices)}, got {_describe(value)}")
+            raise FactError(f"expected one of {', '.join(self.choices)}, got {describe_value(value)}")
         return str(value)
 
     def schema(self) -> dict[str, Any]:
@@ -138,7 +137,7 @@ class Boolean(Codec):
             return value
         if isinstance(value, str) and value.strip().lower() in self._WORDS:
             return self._WORDS[value.strip().lower()]
-        raise FactError(f"expected true or false, got {_describe(value)}")
+        raise FactError(f"expected true or false, got {describe_value(value)}")
 
     def schema(self) -> dict[str, Any]:
         return {"type": "boolean"}
@@ -149,7 +148,7 @@ class IsoDate(Codec):
         if isinstance(value, date):
             return value
         if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
-            raise FactError(f"expected an ISO date YYYY-MM-DD, got {_describe(value)}")
+            raise FactError(f"expected an ISO date YYYY-MM-DD, got {describe_value(value)}")
         try:
             return date.fromisoformat(value.strip())
         except ValueError as error:
@@ -172,9 +171,9 @@ def to_decimal(value: Any) -> Decimal:
         try:
             number = Decimal(value.strip().replace("_", ""))
         except InvalidOperation:
-            raise FactError(f"expected a decimal number, got {_describe(value)}") from None
+            raise FactError(f"expected a decimal number, got {describe_value(value)}") from None
     elif isinstance(value, bool):
-        raise FactError(f"expected a decimal number, got {_describe(value)}")
+        raise FactError(f"expected a decimal number, got {describe_value(value)}")
     elif isinstance(value, Decimal):
         number = value
     elif isinstance(value, int):
@@ -185,15 +184,15 @@ def to_decimal(value: Any) -> Decimal:
         try:
             number = Decimal(value.strip().replace("_", ""))
         except InvalidOperation:
-            raise FactError(f"expected a decimal number, got {_describe(value)}") from None
+            raise FactError(f"expected a decimal number, got {describe_value(value)}") from None
     else:
-        raise FactError(f"expected a decimal number, got {_describe(value)}")
+        raise FactError(f"expected a decimal number, got {describe_value(value)}")
     if not number.is_finite():
-        raise FactError(f"expected a finite decimal number, got {_describe(value)}")
+        raise FactError(f"expected a finite decimal number, got {describe_value(value)}")
     too_large = bool(number) and not -MAX_PLACES <= number.adjusted() < MAX_PLACES
     exponent = number.as_tuple().exponent
     if too_large or (isinstance(exponent, int) and -exponent > MAX_PLACES):
-        raise FactError(f"{_describe(value)} is out of range: at most {MAX_PLACES} digits before and after the point")
+        raise FactError(f"{describe_value(value)} is out of range: at most {MAX_PLACES} digits before and after the point")
     return number
 
 
@@ -248,7 +247,7 @@ class CurrencyCode(Codec):
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str) or value.strip().upper() not in currency_codes():
-            raise FactError(f"{_describe(value)} is not an ISO 4217 currency code")
+            raise FactError(f"{describe_value(value)} is not an ISO 4217 currency code")
         return value.strip().upper()
 
     def schema(self) -> dict[str, Any]:
@@ -260,7 +259,7 @@ class CountryCode(Codec):
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str) or value.strip().upper() not in country_codes():
-            raise FactError(f"{_describe(value)} is not an ISO 3166 alpha-2 country code")
+            raise FactError(f"{describe_value(value)} is not an ISO 3166 alpha-2 country code")
         return value.strip().upper()
 
     def schema(self) -> dict[str, Any]:
@@ -294,10 +293,10 @@ class ListOf(Codec):
         self.names_parties = item.names_parties
 
     def parse(self, value: Any, catalogue: Catalogue) -> tuple[Any, ...]:
-        if isinstance(value, str) and not isinstance(self.item, Nested):
+        if isinstance(value, str) and not self.item.is_record:
             value = [part for part in (p.strip() for p in value.split(";")) if part]
         if not isinstance(value, (list, tuple)):
-            raise FactError(f"expected a list, got {_describe(value)}")
+            raise FactError(f"expected a list, got {describe_value(value)}")
         if len(value) < self.min_items:
             raise FactError(f"needs at least {self.min_items} item(s)")
         items = []
@@ -320,247 +319,13 @@ class ListOf(Codec):
 
     def schema(self) -> dict[str, Any]:
         listed = {"type": "array", "items": self.item.schema(), "minItems": self.min_items}
-        if isinstance(self.item, Nested):
+        if self.item.is_record:
             return listed
         return {"anyOf": [listed, {"type": "string", "description": "items separated by ';' (as in CSV)"}]}
 
 
-class Nested(Codec):
-    """An embedded record (a dataclass whose fields are declared with these codecs)."""
-
-    names_parties = True
-
-    def __init__(self, record: type) -> None:
-        self.record = record
-
-    def parse(self, value: Any, catalogue: Catalogue) -> Any:
-        if not isinstance(value, Mapping):
-            raise FactError(f"expected an object, got {_describe(value)}")
-        return build(self.record, value, catalogue)
-
-    def load(self, value: Any, catalogue: Catalogue) -> Any:
-        return load_record(self.record, value, catalogue)
-
-    def dump(self, value: Any) -> dict[str, Any]:
-        return dump_fields(value)
-
-    def party_paths(self, value: Any, path: str) -> list[tuple[str, str]]:
-        return [(f"{path}.{inner}", slug_) for inner, slug_ in party_fields(value)]
-
-    def schema(self) -> dict[str, Any]:
-        return object_schema(self.record)
-
-
-class AnyFact(Codec):
-    """A whole fact of any registered kind (the replacement inside a correction)."""
-
-    names_parties = True
-
-    def parse(self, value: Any, catalogue: Catalogue) -> Any:
-        if not isinstance(value, Mapping):
-            raise FactError(f"expected a whole fact as an object, got {_describe(value)}")
-        return catalogue.parse(value)
-
-    def load(self, value: Any, catalogue: Catalogue) -> Any:
-        return catalogue.load(value)
-
-    def dump(self, value: Any) -> dict[str, Any]:
-        dumped: dict[str, Any] = value.to_dict()
-        return dumped
-
-    def party_paths(self, value: Any, path: str) -> list[tuple[str, str]]:
-        return [(f"{path}.{inner}", slug_) for inner, slug_ in party_fields(value)]
-
-    def schema(self) -> dict[str, Any]:
-        return {"$ref": "#", "description": "a whole fact"}
-
-
-# --- declaring fields -------------------------------------------------------------------------
-
-_REQUIRED = dataclasses.MISSING
-
-
-def declare(codec: Codec, *, optional: bool = False, default: Any = _REQUIRED, doc: str = "") -> Any:
-    """A dataclass field read and written by ``codec``."""
-    metadata = {"codec": codec, "doc": doc}
-    if optional or default is not _REQUIRED:
-        return dataclasses.field(default=None if default is _REQUIRED else default, metadata=metadata)
-    return dataclasses.field(metadata=metadata)
-
-
-def text(**kw: Any) -> Any:
-    return declare(Text(), **kw)
-
-
-def slug(**kw: Any) -> Any:
-    return declare(Slug(), **kw)
-
-
-def party(**kw: Any) -> Any:
-    return declare(PartyRef(), **kw)
-
-
-def parties(**kw: Any) -> Any:
-    return declare(ListOf(PartyRef()), **kw)
-
-
-def amount(**kw: Any) -> Any:
-    return declare(NonNegativeDecimal(), **kw)
-
-
-def positive(**kw: Any) -> Any:
-    return declare(NonNegativeDecimal(positive=True), **kw)
-
-
-def fraction(**kw: Any) -> Any:
-    return declare(UnitInterval(), **kw)
-
-
-def currency(**kw: Any) -> Any:
-    return declare(CurrencyCode(), **kw)
-
-
-def country(**kw: Any) -> Any:
-    return declare(CountryCode(), **kw)
-
-
-def day(**kw: Any) -> Any:
-    return declare(IsoDate(), **kw)
-
-
-def choice(*choices: str, **kw: Any) -> Any:
-    return declare(OneOf(*choices), **kw)
-
-
-def flag(**kw: Any) -> Any:
-    return declare(Boolean(), **kw)
-
-
-# --- building, dumping, describing records ----------------------------------------------------
-
-
-def codec_fields(record: type) -> list[tuple[str, Codec, bool]]:
-    """(name, codec, required) for each declared field of a record class, in declaration order."""
-    return _layout(record)[0]
-
-
-_LAYOUTS: dict[type, tuple[list[tuple[str, Codec, bool]], frozenset[str]]] = {}
-
-
-def _layout(record: type) -> tuple[list[tuple[str, Codec, bool]], frozenset[str]]:
-    """Declared fields and their names, worked out once per class: parsing is on every fact's path."""
-    layout = _LAYOUTS.get(record)
-    if layout is None:
-        declared = [
-            (f.name, f.metadata["codec"], f.default is dataclasses.MISSING)
-            for f in dataclasses.fields(record)
-            if "codec" in f.metadata
-        ]
-        layout = (declared, frozenset(name for name, _, _ in declared))
-        _LAYOUTS[record] = layout
-    return layout
-
-
-def build(record: type[R], data: Mapping[str, Any], catalogue: Catalogue, skip: frozenset[str] = frozenset()) -> R:
-    """An instance of ``record`` from its interchange mapping: every field checked, unknown fields refused."""
-    declared, names = _layout(record)
-    if not names.issuperset(data.keys() - skip):
-        unknown = next(name for name in data if name not in names and name not in skip)
-        raise FactError(f"unknown field{_suggest(unknown, set(names))}", unknown)
-    values: dict[str, Any] = {}
-    for name, codec, required in declared:
-        raw = data.get(name)
-        if raw is None or (type(raw) is str and not raw):
-            if required:
-                raise FactError("missing required field", name)
-            continue
-        try:
-            values[name] = codec.parse(raw, catalogue)
-        except FactError as error:
-            raise error.within(name) from None
-    instance = record(**values)
-    check = getattr(instance, "check", None)
-    if check is not None:
-        check()
-    return instance
-
-
-_LOADERS: dict[type, list[tuple[str, Codec | None]]] = {}
-
-
-def load_record(record: type[R], data: Mapping[str, Any], catalogue: Catalogue) -> R:
-    """An instance of ``record`` from the interchange form ``dump_fields`` wrote, trusted: nothing is checked again.
-
-    Stored facts were checked field by field when appended, and the hash chain shows whether
-    they changed since, so reading them back need not pay for parsing again (about four times
-    faster than ``build``). Never use it on input from outside the store.
-    """
-    loaders = _LOADERS.get(record)
-    if loaders is None:
-        loaders = _LOADERS[record] = [(name, None if codec.plain else codec) for name, codec, _ in codec_fields(record)]
-    values: dict[str, Any] = {}
-    for name, codec in loaders:
-        value = data.get(name)
-        if value is not None:
-            values[name] = value if codec is None else codec.load(value, catalogue)
-    return record(**values)
-
-
-_WRITERS: dict[type, tuple[list[tuple[str, Codec | None]], list[tuple[str, Codec]]]] = {}
-
-
-def _writers(record: type) -> tuple[list[tuple[str, Codec | None]], list[tuple[str, Codec]]]:
-    """Per class, once: each field with its codec (None where the value is written as is), and the party fields."""
-    writers = _WRITERS.get(record)
-    if writers is None:
-        declared = codec_fields(record)
-        writers = (
-            [(name, None if codec.plain else codec) for name, codec, _ in declared],
-            [(name, codec) for name, codec, _ in declared if codec.names_parties],
-        )
-        _WRITERS[record] = writers
-    return writers
-
-
-def dump_fields(instance: Any) -> dict[str, Any]:
-    """The interchange mapping of a record, leaving out absent optional fields."""
-    out: dict[str, Any] = {}
-    for name, codec in _writers(type(instance))[0]:
-        value = getattr(instance, name)
-        if value is not None:
-            out[name] = value if codec is None else codec.dump(value)
-    return out
-
-
-def party_fields(instance: Any) -> list[tuple[str, str]]:
-    """(field path, slug) for every party a record refers to."""
-    found: list[tuple[str, str]] = []
-    for name, codec in _writers(type(instance))[1]:
-        value = getattr(instance, name)
-        if value is None:
-            continue
-        if type(codec) is PartyRef:
-            found.append((name, value))
-        else:
-            found.extend(codec.party_paths(value, name))
-    return found
-
-
-def object_schema(record: type, extra: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    properties: dict[str, Any] = dict(extra or {})
-    required: list[str] = []
-    for f in dataclasses.fields(record):
-        if "codec" not in f.metadata:
-            continue
-        schema = dict(f.metadata["codec"].schema())
-        if f.metadata.get("doc"):
-            schema["description"] = f.metadata["doc"]
-        properties[f.name] = schema
-        if f.default is dataclasses.MISSING:
-            required.append(f.name)
-    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
-
-
-def _suggest(name: str, known: set[str]) -> str:
-    close = closest(name, known)
-    return f" (did you mean {close!r}?)" if close else f" (known fields: {', '.join(sorted(known))})"
+def __getattr__(name: str) -> Any:
+    """Declarations moved to ``events.fields``; a module still importing them from here finds them there."""
+    from events import fields
+
+    return getattr(fields, name)

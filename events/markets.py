@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from events import codecs as fields
+from events import fields
 from events.base import Fact, fact_class
 from events.errors import FactError
 

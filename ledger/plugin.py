@@ -32,8 +32,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from events import Fact, fact_class
-from events import codecs as fields
+from events import Fact, fact_class, fields
 from ledger import hookspecs as HOOKS
 from ledger.exact import Fraction
 from ledger.folds.captable import FOUNDERS, OWNERSHIP_KINDS, UNDISCLOSED, CapTables, Shortfall
