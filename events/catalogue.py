@@ -11,7 +11,7 @@ from typing import Any
 from events.base import Fact
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
 from events.corrections import FactCorrected, FactRetracted
-from events.errors import FactError, closest
+from events.errors import FactError, did_you_mean
 from events.funding import OwnershipAsserted, RoundClosed, StakeAcquired, StakeDivested, ValuationMarked
 from events.layout import load_record
 from events.markets import FxRate
@@ -62,9 +62,7 @@ class Catalogue:
             raise FactError("missing required field", "kind")
         kind = self.kinds.get(name) if isinstance(name, str) else None
         if kind is None:
-            close = closest(str(name), self.kinds)
-            hint = f" (did you mean {close!r}?)" if close else ""
-            raise FactError(f"unknown kind {name!r}{hint}", "kind")
+            raise FactError(f"unknown kind {name!r}{did_you_mean(str(name), self.kinds)}", "kind")
         return kind.from_dict(data, self)
 
     def load(self, data: Mapping[str, Any]) -> Fact:

@@ -28,6 +28,21 @@ class FactError(ValueError):
         return f"{self.field}: {self.message}" if self.field else self.message
 
 
+def did_you_mean(word: str, known: Iterable[str], *, listing: str | None = None) -> str:
+    """The one hint every "unknown name" error ends with: ``; did you mean 'x'?``.
+
+    When nothing is close and ``listing`` names the known things (``"installed views"``), the
+    hint lists them instead; otherwise it is empty.
+    """
+    names = sorted(set(known))
+    close = closest(word, names)
+    if close is not None:
+        return f"; did you mean {close!r}?"
+    if listing is not None and names:
+        return f"; {listing}: {', '.join(names)}"
+    return ""
+
+
 def closest(word: str, known: Iterable[str]) -> str | None:
     """The known name nearest to a mistyped one, for "did you mean" hints; None when nothing is close."""
     import difflib

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from events.codecs import Codec, PartyRef, describe_value
-from events.errors import FactError, closest
+from events.errors import FactError, did_you_mean
 
 if TYPE_CHECKING:
     from events.catalogue import Catalogue
@@ -98,7 +98,7 @@ def build(record: type[R], data: Mapping[str, Any], catalogue: Catalogue, skip: 
     declared, names = _layout(record)
     if not names.issuperset(data.keys() - skip):
         unknown = next(name for name in data if name not in names and name not in skip)
-        raise FactError(f"unknown field{_suggest(unknown, set(names))}", unknown)
+        raise FactError(f"unknown field{did_you_mean(unknown, names, listing='known fields')}", unknown)
     values: dict[str, Any] = {}
     for name, codec, required in declared:
         raw = data.get(name)
@@ -191,8 +191,3 @@ def object_schema(record: type, extra: Mapping[str, dict[str, Any]] | None = Non
         if f.default is dataclasses.MISSING:
             required.append(f.name)
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
-
-
-def _suggest(name: str, known: set[str]) -> str:
-    close = closest(name, known)
-    return f" (did you mean {close!r}?)" if close else f" (known fields: {', '.join(sorted(known))})"

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from events.errors import closest
+from events.errors import did_you_mean
 from ledger.appending import AppendResult, BatchBuilder, Incoming
 from ledger.engine import Engine, Folding, answer, start
 from ledger.errors import ViewError
@@ -109,13 +109,13 @@ class Ledger:
         """Raise a one-line error, with the closest registered slug, unless ``slug`` names a party."""
         head = self.store.head().position
         if slug not in self.store.registered([slug], head):
-            raise ViewError(f"{where}: unknown party {slug!r}{_closest(slug, self.store.registered(None, head))}")
+            raise ViewError(f"{where}: unknown party {slug!r}{did_you_mean(slug, self.store.registered(None, head))}")
 
     def require_kind(self, where: str, kind: str) -> None:
         """Raise a one-line error unless ``kind`` is a kind or a family of kinds (``round``, ``export``)."""
         known = set(self.catalogue.kinds) | {name.split(".")[0] for name in self.catalogue.kinds}
         if kind not in known:
-            raise ViewError(f"{where}: unknown kind {kind!r}{_closest(kind, known)}")
+            raise ViewError(f"{where}: unknown kind {kind!r}{did_you_mean(kind, known)}")
 
     def check(self, as_of: date | None = None) -> list[Problem]:
         with exact_decimals():
@@ -128,8 +128,3 @@ def run_view(view: View[Any], plugin: str, records: Sequence[Recorded], query: Q
     for record in records:
         folding.apply(record)
     return answer(view, plugin, folding.state, query)
-
-
-def _closest(word: str, known: set[str]) -> str:
-    close = closest(word, known)
-    return f"; did you mean {close!r}?" if close else ""

@@ -17,7 +17,7 @@ from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from events import Fact
 from events.corrections import FactCorrected, FactRetracted
-from events.errors import closest
+from events.errors import did_you_mean
 from events.parties import PartyRegistered
 from ledger.errors import RejectedError
 from ledger.host import PluginHost
@@ -203,10 +203,9 @@ class BatchBuilder:
                 continue
             if slug not in parties:
                 every = self.store.registered(None, upto) | parties  # read whole only to suggest a slug
-                close = closest(slug, every)
-                hint = f"did you mean {close!r}? " if close else ""
                 raise RejectedError(
-                    f"{item.place}: {path}: unknown party {slug!r}; {hint}register it first with a party.registered fact"
+                    f"{item.place}: {path}: unknown party {slug!r}{did_you_mean(slug, every)}; "
+                    "register it first with a party.registered fact"
                 )
 
     def _check_target(

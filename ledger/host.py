@@ -16,14 +16,14 @@ from typing import Any
 import pluggy
 
 from events import Catalogue
-from events.errors import closest
+from events.errors import did_you_mean
 from ledger import hookspecs
 from ledger.errors import LedgerError, PluginError
 from ledger.problems import Problem
 from ledger.records import Recorded
 from ledger.views import View
 
-BUILT_IN_PLUGINS = ("plugins.ownership", "plugins.revenue", "plugins.regulatory")
+BUILT_IN_PLUGINS = ("plugins.ownership", "plugins.revenue", "plugins.regulatory", "plugins.roundtrip")
 ENTRY_POINT_GROUP = "dealledger"
 PLUGINS_ENV = "DEALLEDGER_PLUGINS"
 
@@ -81,9 +81,7 @@ class PluginHost:
         try:
             return self.views[name]
         except KeyError:
-            close = closest(name, self.views)
-            hint = f"; did you mean {close!r}?" if close else f"; installed views: {', '.join(sorted(self.views))}"
-            raise LedgerError(f"no view named {name!r}{hint}") from None
+            raise LedgerError(f"no view named {name!r}{did_you_mean(name, self.views, listing='installed views')}") from None
 
     def validate(self, story: Sequence[Recorded], new: Sequence[Recorded]) -> list[Problem]:
         return self._problems("dealledger_validate", story=story, new=new)

@@ -40,7 +40,7 @@ def test_unknown_kind_suggests_the_closest() -> None:
     error = rejected(
         fact("round.closed", kind="round.close"), "kind", "unknown kind 'round.close'", "did you mean 'round.closed'?"
     )
-    assert str(error) == "kind: unknown kind 'round.close' (did you mean 'round.closed'?)"
+    assert str(error) == "kind: unknown kind 'round.close'; did you mean 'round.closed'?"
 
 
 def test_unknown_kind_far_from_any_suggests_nothing() -> None:

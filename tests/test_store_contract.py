@@ -11,6 +11,7 @@ import pytest
 from ledger.api import Ledger
 from ledger.appending import Incoming
 from ledger.errors import LedgerError, RejectedError
+from ledger.exact import Fraction
 from ledger.importing import incoming_from_path
 from ledger.views import Query
 
@@ -256,7 +257,7 @@ def test_views_answer_for_any_moment(store_url: str) -> None:
         ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
         rows = ledger.view("ownership", Query(options={"company": "moonshot-ai"}))
         fractions = {row["holder"]: row["fraction"] for row in rows}
-        assert str(fractions["alibaba"]) == "0.320000"
+        assert fractions["alibaba"] == Fraction(8, 25)  # 800M of a 2.5B post-money, exactly
         assert sum(fractions.values()) == 1
 
 
