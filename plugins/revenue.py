@@ -2,22 +2,32 @@
 
 Nothing is revenue when credits are granted or money is deposited: a grant is a contract
 liability (``deferred``) until the grantee consumes it (``recognized``) or it expires
-(``breakage``); escrow becomes the provider's revenue only when released to it. The part
+(``breakage``); escrow becomes the provider's revenue only when released to it, and what the
+provider's group still holds in escrow is shown beside the revenue (``escrow_held``). The part
 paid by companies the provider's own group holds a stake in is shown as ``from_investees``,
 because that revenue is, in substance, the group's investment coming back.
+
+Translated into another currency (``--currency``), the contract liability stays at the rate of
+the day the credits were granted (ASC 830 / IFRIC 22: the date of the advance consideration),
+revenue is translated at the rate of the day it is recognised, and the difference between the
+two is its own column, ``fx_difference``, so that deferred + recognized + breakage +
+fx_difference always adds up to the consideration at the rates of its own dates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
+from events.funding import RoundClosed
 from events.markets import FxRate
 from events.parties import PartyRegistered
+from ledger.errors import ViewError
+from ledger.exact import Fraction
 from ledger.folds.captable import OWNERSHIP_KINDS, CapTables
 from ledger.folds.credits import Credits, Escrow, Grant
 from ledger.folds.groups import Parties
@@ -29,34 +39,66 @@ from ledger.problems import Problem
 from ledger.records import Recorded
 from ledger.views import Option, Query, Row, View
 
+NO_STAKE = Fraction(0)
+
 
 class Entry(NamedTuple):
     """One movement in a provider's books: ``granted``, ``consumed``, ``released`` or ``breakage``.
 
-    ``group`` is the provider's group (its top parent) and ``payer_groups`` the groups holding
-    a stake in the payer, both as they stood when the amount moved: the entry is from an
-    investee when the two meet.
+    ``payer`` is the company the amount comes from (the grantee of credits, the beneficiary of
+    an escrow account); ``group`` is the provider's group (its top parent) and ``stake`` the
+    part of the payer that group held, both as they stood when the amount moved: the entry is
+    from an investee when that stake is above the view's threshold. ``origin`` is the day the
+    consideration was received (the grant's date for consumption and breakage), whose rate
+    the contract liability keeps.
     """
 
     day: date
     kind: str
     amount: Decimal
     currency: str
+    payer: str | None = None
     group: str = ""
-    payer_groups: frozenset[str] = frozenset()
+    stake: Fraction = NO_STAKE
+    origin: date | None = None
 
     @property
-    def from_investee(self) -> bool:
-        return self.group in self.payer_groups
+    def received(self) -> date:
+        """The day the consideration behind this amount was received: the rate its liability is kept at."""
+        return self.origin or self.day
+
+
+class EscrowMove(NamedTuple):
+    """Money into (``deposited``) or out of (``released``) an escrow account, or its balance handed on
+    to a new beneficiary (``reassigned-out`` of the old one, ``reassigned-in`` to the new one).
+
+    ``group`` is the depositor's group for a deposit ("" otherwise): an account belongs to every
+    group that has paid into it. ``beneficiary`` is the company the money is held for.
+    """
+
+    day: date
+    kind: str
+    account: str
+    currency: str
+    amount: Decimal
+    beneficiary: str | None
+    group: str = ""
+    to: str | None = None
+
+    @property
+    def change(self) -> Decimal:
+        """How the move changes what is held for ``beneficiary``."""
+        return -self.amount if self.kind in ("released", "reassigned-out") else self.amount
 
 
 @dataclass
 class RevenueBook:
-    """The fold behind ``revenue`` (every provider at once), and behind the credit and escrow checks.
+    """The fold behind ``revenue`` and ``roundtrip`` (every provider at once), and behind the credit and escrow checks.
 
     It keeps every grant and escrow account (consumption and releases must be checked against
-    all of them), and, when ``books`` is set, every provider's entries with what tells an
-    investee: cap tables and parent links as they stood when each amount was recognised.
+    all of them), and, when ``books`` is set, every provider's entries and every escrow
+    movement with what tells an investee: cap tables and parent links as they stood when each
+    amount moved.
     """
 
     books: bool = True
@@ -66,6 +108,7 @@ class RevenueBook:
     parties: Parties = field(default_factory=Parties)
     rates: Rates = field(default_factory=Rates)
     entries: dict[str, list[Entry]] = field(default_factory=dict)
+    escrow_moves: list[EscrowMove] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     last_day: date | None = None
 
@@ -77,11 +120,11 @@ class RevenueBook:
             self.last_day = fact.effective
         if isinstance(fact, CreditsGranted):
             self.credits.grant(fact, record.id)
-            self._book(fact.grantor, Entry(fact.effective, "granted", fact.amount, fact.currency))
+            self._book(fact.grantor, Entry(fact.effective, "granted", fact.amount, fact.currency, fact.grantee))
         elif isinstance(fact, CreditsConsumed):
             self._consumed(record, fact)
         elif isinstance(fact, EscrowDeposited):
-            self.escrow.deposit(fact)
+            self._deposited(fact)
         elif isinstance(fact, EscrowReleased):
             self._released(record, fact)
         elif not self.books:
@@ -108,9 +151,24 @@ class RevenueBook:
                     (record.id,),
                 )
             )
-        if drawn and self.books:
-            used = fact.amount - missing
-            self._book(fact.grantor, self._paid(fact.effective, "consumed", used, fact.currency, fact.grantor, fact.grantee))
+        if self.books:
+            # One entry per grant drawn on: each keeps the rate of its own grant's date.
+            for grant, taken in drawn:
+                entry = self._paid(fact.effective, "consumed", taken, fact.currency, fact.grantor, fact.grantee)
+                self._book(fact.grantor, entry._replace(origin=grant.effective))
+
+    def _deposited(self, fact: EscrowDeposited) -> None:
+        before = self.escrow.accounts.get((fact.account, fact.currency))
+        previous, held = (before.beneficiary, before.held) if before is not None else (None, Decimal(0))
+        self.escrow.deposit(fact)
+        if not self.books:
+            return
+        moves = self.escrow_moves
+        if previous is not None and previous != fact.beneficiary and held > 0:
+            moves.append(EscrowMove(fact.effective, "reassigned-out", fact.account, fact.currency, held, previous))
+            moves.append(EscrowMove(fact.effective, "reassigned-in", fact.account, fact.currency, held, fact.beneficiary))
+        group = self.parties.root(fact.depositor)
+        moves.append(EscrowMove(fact.effective, "deposited", fact.account, fact.currency, fact.amount, fact.beneficiary, group))
 
     def _released(self, record: Recorded, fact: EscrowReleased) -> None:
         account, paid, missing = self.escrow.release(fact)
@@ -123,16 +181,26 @@ class RevenueBook:
                 )
             )
         if paid and self.books:
+            move = EscrowMove(fact.effective, "released", fact.account, fact.currency, paid, account.beneficiary, to=fact.to)
+            self.escrow_moves.append(move)
             self._book(fact.to, self._paid(fact.effective, "released", paid, fact.currency, fact.to, account.beneficiary))
 
     def _broken(self, grant: Grant, left: Decimal) -> None:
         if grant.expires is not None:
-            self._book(grant.grantor, Entry(grant.expires, "breakage", left, grant.currency))
+            self._book(grant.grantor, breakage(grant, left))
 
     def _paid(self, day: date, kind: str, amount: Decimal, currency: str, provider: str, payer: str | None) -> Entry:
-        """Revenue paid by ``payer``, with the groups that held a stake in it then (everyone under a top parent)."""
-        holders = frozenset(self.parties.root(holder) for holder in self.tables.stakeholders(payer)) if payer else frozenset()
-        return Entry(day, kind, amount, currency, self.parties.root(provider), holders)
+        """Revenue paid by ``payer``, with the provider's group and the part of the payer that group held then."""
+        group = self.parties.root(provider)
+        return Entry(day, kind, amount, currency, payer, group, self.stake(group, payer) if payer else NO_STAKE)
+
+    def stake(self, group: str, company: str) -> Fraction:
+        """The part of ``company`` held by the parties of ``group`` together, as the tables stand."""
+        held = NO_STAKE
+        for holder in list(self.tables.stakeholders(company)):
+            if self.parties.root(holder) == group:
+                held += self.tables.held(holder, company)
+        return held
 
     def horizon(self, provider: str) -> date:
         """The last date the facts speak of: the last fact's, or a later expiry of one of the provider's grants."""
@@ -147,46 +215,123 @@ class RevenueBook:
     def breakage_through(self, provider: str, day: date) -> list[Entry]:
         """The provider's breakage of grants expiring from the last fact's date to ``day`` (not yet folded)."""
         return [
-            Entry(grant.expires, "breakage", left, grant.currency)
+            breakage(grant, left)
             for grant, left in self.credits.due_through(day)
             if grant.grantor == provider and grant.expires is not None
         ]
 
+    def group_accounts(self, group: str) -> set[tuple[str, str]]:
+        """The escrow accounts (label, currency) the parties of ``group`` have paid into."""
+        return {(move.account, move.currency) for move in self.escrow_moves if move.kind == "deposited" and move.group == group}
 
-RECOGNIZED, BREAKAGE, FROM_INVESTEES = range(3)
-LIABILITY = {"granted": 1, "consumed": -1, "breakage": -1}
-"""How each kind of entry moves the contract liability (deferred revenue); a release never does."""
+
+def breakage(grant: Grant, left: Decimal) -> Entry:
+    """What was left of a grant on its expiry date, recognised then; its liability was kept at the grant's rate."""
+    assert grant.expires is not None
+    return Entry(grant.expires, "breakage", left, grant.currency, grant.grantee, origin=grant.effective)
 
 
-class Flows:
-    """One output currency's totals per period: recognized, breakage, from_investees (deferred is a balance)."""
+def investee_threshold(query: Query) -> Fraction:
+    """``--investee-threshold``: the stake the provider's group must hold, above which a payer is its investee."""
+    value = query.get("investee_threshold", "0")
+    try:
+        threshold = Decimal(str(value).strip())
+    except InvalidOperation:
+        threshold = Decimal("NaN")
+    if not threshold.is_finite() or not 0 <= threshold < 1:
+        raise ViewError(f"--investee-threshold: {value!r} is not a fraction from 0 up to (but not including) 1, such as 0.2")
+    return Fraction(threshold)
+
+
+@dataclass
+class Sheet:
+    """One output currency's figures for one period: flows, and the change in the contract liability."""
+
+    recognized: Number
+    breakage: Number
+    fx_difference: Number
+    from_investees: Number
+    liability: Number
+
+
+class Sheets:
+    """One output currency's sheets by period."""
 
     def __init__(self, money: Money) -> None:
         self.money = money
-        self.periods: dict[Period, list[Number]] = {}
+        self.periods: dict[Period, Sheet] = {}
 
-    def at(self, period: Period) -> list[Number]:
-        sums = self.periods.get(period)
-        if sums is None:
-            sums = self.periods[period] = [self.money.zero()] * 3
-        return sums
+    def at(self, period: Period) -> Sheet:
+        sheet = self.periods.get(period)
+        if sheet is None:
+            zero = self.money.zero()
+            sheet = self.periods[period] = Sheet(zero, zero, zero, zero, zero)
+        return sheet
+
+
+def translate(entries: Iterable[Entry], money: Money, length: str, threshold: Fraction) -> dict[str, Sheets]:
+    """Every entry into its output currency's sheet for its period.
+
+    Granted credits raise the liability at the grant date's rate; consumption and breakage
+    lower it by the same amount at that same rate, while the revenue they recognise is
+    translated at the rate of their own date; the difference is ``fx_difference``. In the
+    contract's own currency both rates are 1 and the difference is always zero.
+    """
+    sheets: dict[str, Sheets] = {}
+    for entry in entries:
+        sheet = sheets.setdefault(money.currency(entry.currency), Sheets(money)).at(Period.of(entry.day, length))
+        at_receipt = money.value(entry.amount, entry.currency, entry.received)
+        if entry.kind == "granted":
+            sheet.liability += at_receipt
+            continue
+        earned = money.value(entry.amount, entry.currency, entry.day)
+        if entry.kind in ("consumed", "breakage"):
+            sheet.liability -= at_receipt
+            sheet.fx_difference += at_receipt - earned
+        if entry.kind == "breakage":
+            sheet.breakage += earned
+            continue
+        sheet.recognized += earned
+        if entry.stake > threshold:
+            sheet.from_investees += earned
+    return sheets
+
+
+def held_changes(book: RevenueBook, group: str, length: str) -> dict[str, dict[Period, Decimal]]:
+    """How what the group's escrow accounts hold changes, per account currency and period."""
+    accounts = book.group_accounts(group)
+    changes: dict[str, dict[Period, Decimal]] = {}
+    for move in book.escrow_moves:
+        if (move.account, move.currency) in accounts and move.kind in ("deposited", "released"):
+            native = changes.setdefault(move.currency, {})
+            period = Period.of(move.day, length)
+            native[period] = native.get(period, Decimal(0)) + move.change
+    return changes
+
+
+INVESTEE_THRESHOLD = Option(
+    "investee_threshold",
+    "count a payer as an investee only when the provider's group holds more than this fraction of it (default 0: any stake)",
+)
 
 
 class RevenueView(View[RevenueBook]):
     """A provider's revenue per period: recognised, breakage, deferred, and how much came from its own investees."""
 
     name = "revenue"
-    state_version = "2"  # cap tables keep each holder's companies
+    state_version = "3"  # entries keep their payer, the group's stake in it and the consideration's date; escrow moves
     help = (
         "Revenue a cloud provider recognises from credits consumed and escrow released to it, breakage of expired "
-        "credits, credits still deferred at period end, and the part paid by companies its group holds stakes in. "
+        "credits, credits still deferred and escrow its group still holds at period end, the part paid by companies "
+        "its group holds stakes in, and, with --currency, the translation difference. "
         "Example: dealledger view revenue --provider alibaba-cloud --period quarter --as-of 2024-09-30"
     )
-    columns = ("period", "recognized", "breakage", "deferred", "from_investees", "currency")
+    columns = ("period", "recognized", "breakage", "deferred", "from_investees", "currency", "fx_difference", "escrow_held")
     options = (
         Option("provider", "the cloud provider", kind="party", required=True, replay_over=("cloud",)),
         Option("period", "length of each row's period", kind="choice", choices=PERIODS, default="quarter"),
         Option("currency", "convert every amount into this currency (ISO 4217)", kind="currency"),
+        INVESTEE_THRESHOLD,
     )
 
     def initial(self, query: Query) -> RevenueBook:
@@ -199,6 +344,7 @@ class RevenueView(View[RevenueBook]):
     def rows(self, state: RevenueBook, query: Query) -> list[Row]:
         provider = required(query, "provider", self.name)
         length = choice(query, "period", PERIODS, "quarter")
+        threshold = investee_threshold(query)
         if state.last_day is None:
             return []
         # Without --as-of the view runs to the last date the facts speak of: the last fact, or a
@@ -206,43 +352,38 @@ class RevenueView(View[RevenueBook]):
         # it runs to that date, quiet periods included: a year-end shows its deferred balance.
         through = query.as_of or state.horizon(provider)
         money = Money(state.rates, query.get("currency"))
-        flows: dict[str, Flows] = {}
-        changes: dict[str, dict[Period, Decimal]] = {}
-        for entry in [*state.entries.get(provider, ()), *state.breakage_through(provider, through)]:
-            period = Period.of(entry.day, length)
-            sums = flows.setdefault(money.currency(entry.currency), Flows(money)).at(period)
-            if entry.kind in LIABILITY:
-                native = changes.setdefault(entry.currency, {})
-                native[period] = native.get(period, Decimal(0)) + LIABILITY[entry.kind] * entry.amount
-            if entry.kind == "granted":
-                continue
-            value = money.value(entry.amount, entry.currency, entry.day)
-            if entry.kind == "breakage":
-                sums[BREAKAGE] += value
-            else:
-                sums[RECOGNIZED] += value
-                if entry.from_investee:
-                    sums[FROM_INVESTEES] += value
+        entries = [*state.entries.get(provider, ()), *state.breakage_through(provider, through)]
+        sheets = translate(entries, money, length, threshold)
+        held = held_changes(state, state.parties.root(provider), length)
+        for source, changes in held.items():
+            book = sheets.setdefault(money.currency(source), Sheets(money))
+            for period in changes:
+                book.at(period)
         last = Period.of(through, length)
         rows: list[tuple[Period, str, Row]] = []
-        for currency, book in flows.items():
-            sources = [source for source in changes if money.currency(source) == currency]
+        for currency, book in sheets.items():
+            sources = [source for source in held if money.currency(source) == currency]
             balances = dict.fromkeys(sources, Decimal(0))
+            deferred: Number = money.zero()
             for period in min(book.periods).span(last):
-                recognized, breakage, from_investees = book.at(period)
+                sheet = book.at(period)
+                deferred += sheet.liability
+                # Cash held in escrow is a monetary balance: translated at the rate of the period's end.
                 at = min(period.last_day, through)
-                deferred: Number = money.zero()
+                escrow_held: Number = money.zero()
                 for source in sources:
-                    balances[source] += changes[source].get(period, Decimal(0))
+                    balances[source] += held[source].get(period, Decimal(0))
                     if balances[source]:
-                        deferred += money.value(balances[source], source, at)
+                        escrow_held += money.value(balances[source], source, at)
                 row = {
                     "period": period.label,
-                    "recognized": money.out(recognized),
-                    "breakage": money.out(breakage),
+                    "recognized": money.out(sheet.recognized),
+                    "breakage": money.out(sheet.breakage),
                     "deferred": money.out(deferred),
-                    "from_investees": money.out(from_investees),
+                    "from_investees": money.out(sheet.from_investees),
                     "currency": currency,
+                    "fx_difference": money.out(sheet.fx_difference),
+                    "escrow_held": money.out(escrow_held),
                 }
                 rows.append((period, currency, row))
         rows.sort(key=lambda item: (item[0], item[1]))
@@ -272,7 +413,7 @@ def dealledger_validate(story: Sequence[Recorded], new: Sequence[Recorded]) -> l
 
 @hookimpl
 def dealledger_check(story: Sequence[Recorded]) -> list[Problem]:
-    """The validation problems, plus conservation of every grant and escrow account."""
+    """The validation problems, conservation of every grant and escrow account, and credits promised against granted."""
     book = RevenueBook(books=False)
     for record in story:
         book.apply(record)
@@ -281,4 +422,74 @@ def dealledger_check(story: Sequence[Recorded]) -> list[Problem]:
         problems.append(Problem(f"credits of {grantor} to {grantee} in {currency}: {message}"))
     for (account, currency), message in book.escrow.conservation():
         problems.append(Problem(f"escrow account {account!r} in {currency}: {message}"))
+    problems.extend(reconcile_round_credits(story))
+    return problems
+
+
+@dataclass
+class Promise:
+    """Credits one group promised a company in rounds of one label, and the credits its clouds granted for them."""
+
+    rounds: list[Recorded] = field(default_factory=list)
+    grants: list[Recorded] = field(default_factory=list)
+    promised: dict[str, Decimal] = field(default_factory=dict)
+    granted: dict[str, Decimal] = field(default_factory=dict)
+    undisclosed: bool = False
+
+
+def reconcile_round_credits(story: Sequence[Recorded]) -> list[Problem]:
+    """Credits an investor's group promised in a round (``consideration: credits``) against the
+    ``credits.granted`` facts of the same group's clouds that name that round, per currency.
+
+    A round is matched by the grantee (its company) and the label (``round``); grants without a
+    round label are never matched. A promised amount left undisclosed cannot be compared and is
+    not reported.
+    """
+    parties = Parties()
+    for record in story:
+        if isinstance(record.fact, PartyRegistered):
+            parties.add(record.fact)
+    promises: dict[tuple[str, str, str], Promise] = {}
+    for record in story:
+        fact = record.fact
+        if isinstance(fact, RoundClosed):
+            for investment in fact.investors:
+                if investment.paid_in != "credits":
+                    continue
+                promise = promises.setdefault((fact.company, fact.round, parties.root(investment.party)), Promise())
+                if not promise.rounds or promise.rounds[-1] is not record:
+                    promise.rounds.append(record)
+                amount: Decimal | None = investment.amount
+                if amount is None:
+                    promise.undisclosed = True
+                else:
+                    promise.promised[fact.currency] = promise.promised.get(fact.currency, Decimal(0)) + amount
+        elif isinstance(fact, CreditsGranted) and fact.round is not None:
+            promise = promises.setdefault((fact.grantee, fact.round, parties.root(fact.grantor)), Promise())
+            promise.grants.append(record)
+            promise.granted[fact.currency] = promise.granted.get(fact.currency, Decimal(0)) + fact.amount
+    problems: list[Problem] = []
+    for (company, label, group), promise in promises.items():
+        if promise.undisclosed:
+            continue
+        ids = tuple(record.id for record in [*promise.rounds, *promise.grants])
+        for currency in sorted({*promise.promised, *promise.granted}):
+            promised = promise.promised.get(currency, Decimal(0))
+            granted = promise.granted.get(currency, Decimal(0))
+            if promised == granted:
+                continue
+            gap = f"shortfall {promised - granted}" if promised > granted else f"excess {granted - promised}"
+            if promise.rounds:
+                where = ", ".join(record.describe() for record in promise.rounds)
+                message = (
+                    f"{where}: {group}'s group promised {promised} {currency} of credits to {company} in round {label!r}, "
+                    f"its clouds granted {granted} {currency} for it ({gap} {currency})"
+                )
+            else:
+                where = ", ".join(record.describe() for record in promise.grants)
+                message = (
+                    f"{where}: {group}'s group granted {granted} {currency} of credits to {company} for round {label!r}, "
+                    f"which promises no credits from it ({gap} {currency})"
+                )
+            problems.append(Problem(message, ids))
     return problems

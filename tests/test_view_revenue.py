@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -10,7 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from events.cloud import CreditsGranted, EscrowDeposited, EscrowReleased
 from ledger.errors import ViewError
+from ledger.problems import Problem
+from ledger.records import Recorded
 from ledger.timeline import story
 from plugins import revenue
 from plugins.revenue import RevenueView
@@ -28,7 +32,7 @@ PARTIES = [
 ]
 
 
-def validate(story_: list) -> list:  # type: ignore[type-arg]
+def validate(story_: Sequence[Recorded]) -> list[Problem]:
     """Validation as if every fact were in the batch being appended."""
     return revenue.dealledger_validate(story=story_, new=story_)
 
@@ -116,19 +120,22 @@ YEAR = [
 
 
 def revenue_rows(facts: list[dict[str, Any]], **options: Any) -> list[tuple[Any, ...]]:
+    """Rows as tuples: period, recognized, breakage, deferred, from_investees, currency, fx_difference, escrow_held."""
     found = rows(RevenueView(), facts, provider=options.pop("provider", "alibaba-cloud"), **options)
     return [tuple(row[column] for column in RevenueView.columns) for row in found]
 
 
 def test_a_year_by_quarter() -> None:
     assert revenue_rows(YEAR, as_of=date(2024, 12, 31)) == [
-        # period, recognized, breakage, deferred, from_investees, currency
-        ("2024-Q1", D(0), D(0), D(500), D(0), "USD"),  # granted 400 + 100; nothing recognised at grant or deposit
-        ("2024-Q2", D(50), D(0), D(500), D(50), "USD"),  # consumed 50 by moonshot-ai (alibaba's investee); granted 50
+        # period, recognized, breakage, deferred, from_investees, currency, fx_difference, escrow_held
+        # granted 400 + 100; nothing recognised at grant or deposit; alibaba (the provider's parent) holds 500 in escrow
+        ("2024-Q1", D(0), D(0), D(500), D(0), "USD", D(0), D(500)),
+        ("2024-Q2", D(50), D(0), D(500), D(50), "USD", D(0), D(500)),  # consumed 50 by moonshot-ai; granted 50
         # consumed 150 + 30 + 20, released 120; breakage 200; left 70 (zhipu) + 30 (minimax);
-        # from investees: moonshot-ai 150, its escrow 120, minimax 20 (held by taobao, the provider's sibling)
-        ("2024-Q3", D(320), D(200), D(100), D(290), "USD"),
-        ("2024-Q4", D(0), D(0), D(100), D(0), "USD"),  # a quiet quarter still shows the liability
+        # from investees: moonshot-ai 150, its escrow 120, minimax 20 (held by taobao, the provider's sibling);
+        # escrow held 500 - 120 (to the provider) - 80 (to moonshot-ai) = 300
+        ("2024-Q3", D(320), D(200), D(100), D(290), "USD", D(0), D(300)),
+        ("2024-Q4", D(0), D(0), D(100), D(0), "USD", D(0), D(300)),  # a quiet quarter still shows both balances
     ]
 
 
@@ -139,14 +146,28 @@ def test_without_as_of_the_rows_end_with_the_last_facts_period() -> None:
 def test_by_month_and_by_year() -> None:
     months = revenue_rows(YEAR, period="month")
     assert [row[0] for row in months] == [f"2024-{month:02d}" for month in range(2, 10)]
-    assert months[-2] == ("2024-08", D(0), D(200), D(120), D(0), "USD")
-    assert revenue_rows(YEAR, period="year") == [("2024", D(370), D(200), D(100), D(340), "USD")]
+    # August: breakage 200; deferred 70 + 50 (minimax's grant, nothing used yet); escrow untouched
+    assert months[-2] == ("2024-08", D(0), D(200), D(120), D(0), "USD", D(0), D(500))
+    # 50 + 150 + 30 + 20 consumed + 120 released = 370; 370 - 30 (zhipu, no stake) = 340
+    assert revenue_rows(YEAR, period="year") == [("2024", D(370), D(200), D(100), D(340), "USD", D(0), D(300))]
+
+
+def test_from_investees_counts_only_stakes_above_the_threshold() -> None:
+    # Both investees are held exactly 100 / (300 + 100) = 0.25 by the provider's group; the test is "more than".
+    by_threshold = {
+        threshold: [row[4] for row in revenue_rows(YEAR, period="year", investee_threshold=threshold)]
+        for threshold in ("0", "0.2", "0.25", "0.5")
+    }
+    assert by_threshold == {"0": [D(340)], "0.2": [D(340)], "0.25": [D(0)], "0.5": [D(0)]}
+    for bad in ("1", "-0.1", "a lot", "NaN"):
+        with pytest.raises(ViewError, match=r"^--investee-threshold: .* is not a fraction from 0 up to"):
+            revenue_rows(YEAR, investee_threshold=bad)
 
 
 def test_breakage_is_dated_at_expiry_even_with_no_later_fact() -> None:
     facts = [*PARTIES, grant("zhipu", "2024-02-01", "100", expires="2024-08-15"), consume("zhipu", "2024-07-10", "40")]
-    assert revenue_rows(facts, as_of=date(2024, 8, 14))[-1] == ("2024-Q3", D(40), D(0), D(60), D(0), "USD")
-    assert revenue_rows(facts, as_of=date(2024, 8, 15))[-1] == ("2024-Q3", D(40), D(60), D(0), D(0), "USD")
+    assert revenue_rows(facts, as_of=date(2024, 8, 14))[-1] == ("2024-Q3", D(40), D(0), D(60), D(0), "USD", D(0), D(0))
+    assert revenue_rows(facts, as_of=date(2024, 8, 15))[-1] == ("2024-Q3", D(40), D(60), D(0), D(0), "USD", D(0), D(0))
 
 
 def test_credits_can_be_used_on_their_expiry_date_and_are_drawn_oldest_first() -> None:
@@ -156,7 +177,7 @@ def test_credits_can_be_used_on_their_expiry_date_and_are_drawn_oldest_first() -
         grant("zhipu", "2024-03-01", "100"),
         consume("zhipu", "2024-08-15", "150"),  # 100 from the first grant, 50 from the second
     ]
-    assert revenue_rows(facts, as_of=date(2024, 9, 30))[-1] == ("2024-Q3", D(150), D(0), D(50), D(0), "USD")
+    assert revenue_rows(facts, as_of=date(2024, 9, 30))[-1] == ("2024-Q3", D(150), D(0), D(50), D(0), "USD", D(0), D(0))
     assert validate(story(records(facts))) == []
 
 
@@ -172,43 +193,90 @@ def test_from_investees_depends_on_holdings_at_that_moment() -> None:
             release("2024-05-01", "10", to=to),
         ]
 
+    # escrow deposited by alibaba, the provider's parent: 500 - 10 = 490 held, then 480
     assert revenue_rows(ledger("alibaba-cloud")) == [
-        ("2024-Q1", D(10), D(0), D(0), D(10), "USD"),
-        ("2024-Q2", D(10), D(0), D(0), D(0), "USD"),
+        ("2024-Q1", D(10), D(0), D(0), D(10), "USD", D(0), D(490)),
+        ("2024-Q2", D(10), D(0), D(0), D(0), "USD", D(0), D(480)),
     ]
-    # A provider outside the group: the same payments are not from its investees.
+    # A provider outside the group: the same payments are not from its investees, and the escrow is not its group's.
     assert revenue_rows(ledger("other-cloud"), provider="other-cloud") == [
-        ("2024-Q1", D(10), D(0), D(0), D(0), "USD"),
-        ("2024-Q2", D(10), D(0), D(0), D(0), "USD"),
+        ("2024-Q1", D(10), D(0), D(0), D(0), "USD", D(0), D(0)),
+        ("2024-Q2", D(10), D(0), D(0), D(0), "USD", D(0), D(0)),
     ]
 
 
-def test_conversion_uses_each_amounts_date_and_the_period_end_for_deferred() -> None:
+def usd_cny(day: str, rate: str) -> dict[str, Any]:
+    return {"kind": "fx.rate", "effective": day, "base": "USD", "quote": "CNY", "rate": rate}
+
+
+def test_the_contract_liability_keeps_the_grant_dates_rate() -> None:
+    """The sample's Moonshot credits in millions: before, 45.9 of the 2,769 granted in CNY went unexplained."""
     facts = [
         *PARTIES,
-        {"kind": "fx.rate", "effective": "2024-01-01", "base": "USD", "quote": "CNY", "rate": "7"},
-        grant("zhipu", "2024-02-01", "700", currency="CNY"),
-        consume("zhipu", "2024-04-01", "350", currency="CNY"),
-        {"kind": "fx.rate", "effective": "2024-05-01", "base": "USD", "quote": "CNY", "rate": "8"},
+        usd_cny("2024-01-01", "7.10"),
+        invest("moonshot-ai", "alibaba", "2024-02-01"),  # every payment is from an investee
+        grant("moonshot-ai", "2024-02-15", "390"),
+        consume("moonshot-ai", "2024-03-31", "40"),
+        consume("moonshot-ai", "2024-06-30", "80"),
+        usd_cny("2024-07-01", "7.27"),
+        consume("moonshot-ai", "2024-09-30", "100"),
+        consume("moonshot-ai", "2024-12-31", "110"),
     ]
+    assert revenue_rows(facts, currency="CNY") == [
+        # Granted 390 x 7.10 = 2769. Q1: 40 x 7.10 = 284 recognised, liability 2769 - 284 = 2485.
+        ("2024-Q1", D("284.00"), D(0), D("2485.00"), D("284.00"), "CNY", D(0), D(0)),
+        # Q2: 80 x 7.10 = 568; liability 2485 - 568 = 1917.
+        ("2024-Q2", D("568.00"), D(0), D("1917.00"), D("568.00"), "CNY", D(0), D(0)),
+        # Q3: recognised 100 x 7.27 = 727, the liability released at the grant's rate 100 x 7.10 = 710:
+        # fx_difference 710 - 727 = -17; liability 1917 - 710 = 1207.
+        ("2024-Q3", D("727.00"), D(0), D("1207.00"), D("727.00"), "CNY", D("-17.00"), D(0)),
+        # Q4: 110 x 7.27 = 799.70 against 110 x 7.10 = 781: fx_difference -18.70; liability 1207 - 781 = 426 = 60 x 7.10.
+        # 426 + (284 + 568 + 727 + 799.70) + (-17 - 18.70) = 2769: every yuan of the consideration is explained.
+        ("2024-Q4", D("799.70"), D(0), D("426.00"), D("799.70"), "CNY", D("-18.70"), D(0)),
+    ]
+
+
+def test_breakage_and_escrow_in_another_currency() -> None:
+    facts = [
+        *PARTIES,
+        usd_cny("2024-01-01", "7"),
+        grant("zhipu", "2024-02-01", "100", expires="2024-08-15"),
+        deposit("2024-02-01", "50"),
+        consume("zhipu", "2024-04-01", "30"),
+        usd_cny("2024-05-01", "8"),
+        release("2024-06-01", "20"),
+    ]
+    assert revenue_rows(facts, currency="CNY") == [
+        # granted 100 x 7 = 700; escrow held 50 USD, at the quarter's closing rate 7 = 350
+        ("2024-Q1", D(0), D(0), D("700.00"), D(0), "CNY", D(0), D("350.00")),
+        # consumed 30 x 7 = 210 (no fx difference: same rate as the grant); released 20 x 8 = 160 (received and
+        # recognised the same day); liability 700 - 210 = 490; escrow 30 USD x 8 = 240
+        ("2024-Q2", D("370.00"), D(0), D("490.00"), D(0), "CNY", D(0), D("240.00")),
+        # 2024-08-15: 70 expire, breakage 70 x 8 = 560, liability released 70 x 7 = 490: fx_difference -70
+        # 0 + (210 + 160) + 560 - 70 = 860 = 700 granted + 160 released, each at its own date's rate
+        ("2024-Q3", D(0), D("560.00"), D(0), D(0), "CNY", D("-70.00"), D("240.00")),
+    ]
+    # In the contract currency nothing is translated: no fx difference, and the figures add up to what was received.
     assert revenue_rows(facts) == [
-        ("2024-Q1", D(0), D(0), D(700), D(0), "CNY"),
-        ("2024-Q2", D(350), D(0), D(350), D(0), "CNY"),
+        ("2024-Q1", D(0), D(0), D(100), D(0), "USD", D(0), D(50)),
+        ("2024-Q2", D(50), D(0), D(70), D(0), "USD", D(0), D(30)),
+        ("2024-Q3", D(0), D(70), D(0), D(0), "USD", D(0), D(30)),
     ]
-    assert revenue_rows(facts, currency="USD") == [
-        ("2024-Q1", D(0), D(0), D(100), D(0), "USD"),
-        ("2024-Q2", D(50), D(0), D("43.75"), D(0), "USD"),  # 350 CNY at 7, then 350 CNY still owed at 8
-    ]
-    with pytest.raises(ViewError, match=r"^no fx.rate for CNY->EUR on or before 2024-04-01$"):
-        revenue_rows(facts, currency="EUR")
+
+
+def test_translation_needs_a_rate_on_the_grants_date() -> None:
+    facts = [*PARTIES, grant("zhipu", "2024-02-01", "700", currency="CNY"), usd_cny("2024-03-01", "7")]
+    assert revenue_rows(facts) == [("2024-Q1", D(0), D(0), D(700), D(0), "CNY", D(0), D(0))]
+    with pytest.raises(ViewError, match=r"^no fx.rate for CNY->USD on or before 2024-02-01$"):
+        revenue_rows(facts, currency="USD")
 
 
 def test_currencies_are_never_summed_silently() -> None:
     facts = [*PARTIES, grant("zhipu", "2024-02-01", "700", currency="CNY"), grant("zhipu", "2024-05-01", "10")]
     assert revenue_rows(facts) == [
-        ("2024-Q1", D(0), D(0), D(700), D(0), "CNY"),
-        ("2024-Q2", D(0), D(0), D(700), D(0), "CNY"),
-        ("2024-Q2", D(0), D(0), D(10), D(0), "USD"),
+        ("2024-Q1", D(0), D(0), D(700), D(0), "CNY", D(0), D(0)),
+        ("2024-Q2", D(0), D(0), D(700), D(0), "CNY", D(0), D(0)),
+        ("2024-Q2", D(0), D(0), D(10), D(0), "USD", D(0), D(0)),
     ]
 
 
@@ -260,12 +328,13 @@ def credit_facts(draw: st.DrawFn) -> list[dict[str, Any]]:
         amount = str(draw(st.integers(min_value=1, max_value=100)))
         who = draw(st.sampled_from(["moonshot-ai", "zhipu"]))
         what = draw(st.sampled_from(["grant", "consume", "deposit", "release"]))
+        currency = draw(st.sampled_from(["USD", "EUR"]))
         if what == "grant":
             days = draw(st.none() | st.integers(min_value=1, max_value=200))
             expiry = date.fromordinal(day.toordinal() + days).isoformat() if days else None
-            facts.append(grant(who, day.isoformat(), amount, expires=expiry))
+            facts.append(grant(who, day.isoformat(), amount, expires=expiry, currency=currency))
         elif what == "consume":
-            facts.append(consume(who, day.isoformat(), amount))
+            facts.append(consume(who, day.isoformat(), amount, currency=currency))
         elif what == "deposit":
             facts.append(deposit(day.isoformat(), amount, beneficiary=who))
         else:
@@ -292,16 +361,80 @@ def test_credits_and_escrow_are_conserved(facts: list[dict[str, Any]]) -> None:
     released = sum((account.released for account in book.escrow.accounts.values()), D(0))
     recognized = sum((row["recognized"] + row["breakage"] for row in found), D(0))
     assert recognized <= granted + released  # recognised never exceeds the consideration
-    if found:
-        assert found[-1]["deferred"] == sum((g.outstanding for g in book.credits.grants if g.expires is None), D(0))
+    for currency in {row["currency"] for row in found}:
+        last = [row for row in found if row["currency"] == currency][-1]
+        never_expire = [g for g in book.credits.grants if g.expires is None and g.currency == currency]
+        assert last["deferred"] == sum((g.outstanding for g in never_expire), D(0))
+
+
+@st.composite
+def ledgers_with_rates(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, list[tuple[date, D]]]]:
+    """Credit and escrow facts in USD and EUR, and rates of both into CNY that move during the year.
+
+    Rates have two decimals and amounts are whole, so every translated amount is exact in hundredths.
+    """
+    rates: dict[str, list[tuple[date, D]]] = {}
+    facts: list[dict[str, Any]] = []
+    for base in ("USD", "EUR"):
+        days = draw(st.sets(st.dates(date(2024, 1, 2), date(2025, 6, 30)), max_size=6))
+        for day in [date(2024, 1, 1), *sorted(days)]:
+            rate = D(draw(st.integers(min_value=100, max_value=999))) / 100
+            rates.setdefault(base, []).append((day, rate))
+            facts.append({"kind": "fx.rate", "effective": day.isoformat(), "base": base, "quote": "CNY", "rate": str(rate)})
+    return [*facts, *draw(credit_facts())], rates
+
+
+@settings(max_examples=100, deadline=None)
+@given(ledgers_with_rates())
+def test_translated_figures_add_up_to_the_consideration_at_its_own_rates(
+    drawn: tuple[list[dict[str, Any]], dict[str, list[tuple[date, D]]]],
+) -> None:
+    facts, rates = drawn
+
+    def rate(currency: str, day: date) -> D:
+        return [value for since, value in rates[currency] if since <= day][-1]
+
+    ledger = story(records([*PARTIES, *facts]))
+    # The consideration, worked out without the view: every grant, and what escrow really paid the provider.
+    held = D(0)
+    received: dict[str, D] = {}  # contract currency -> amount
+    in_cny = D(0)  # each amount at the rate of the day it was received
+    for record in ledger:
+        fact = record.fact
+        if isinstance(fact, CreditsGranted):
+            received[fact.currency] = received.get(fact.currency, D(0)) + fact.amount
+            in_cny += fact.amount * rate(fact.currency, fact.effective)
+        elif isinstance(fact, EscrowDeposited):
+            held += fact.amount
+        elif isinstance(fact, EscrowReleased):
+            paid = min(held, fact.amount)
+            held -= paid
+            if fact.to == "alibaba-cloud" and paid:
+                received[fact.currency] = received.get(fact.currency, D(0)) + paid
+                in_cny += paid * rate(fact.currency, fact.effective)
+    as_of = date(2025, 12, 31)
+    native = rows(RevenueView(), ledger, provider="alibaba-cloud", as_of=as_of, period="year")
+    for currency in received:
+        mine = [row for row in native if row["currency"] == currency]
+        recognized = sum((row["recognized"] for row in mine), D(0))
+        breakage = sum((row["breakage"] for row in mine), D(0))
+        assert recognized <= received[currency]  # never more than the consideration, in the contract's currency
+        assert mine[-1]["deferred"] + recognized + breakage == received[currency]
+        assert all(row["fx_difference"] == 0 for row in mine)
+    translated = rows(RevenueView(), ledger, provider="alibaba-cloud", as_of=as_of, period="year", currency="CNY")
+    if not translated:
+        assert in_cny == 0
+        return
+    flows = sum((row["recognized"] + row["breakage"] + row["fx_difference"] for row in translated), D(0))
+    assert translated[-1]["deferred"] + flows == in_cny
 
 
 def test_without_as_of_breakage_still_to_come_is_shown() -> None:
     """The current view runs to the last expiry the facts already schedule, not only to the last fact."""
     facts = [*PARTIES, grant("zhipu", "2024-02-01", "100", expires="2024-08-15"), consume("zhipu", "2024-02-10", "30")]
     assert revenue_rows(facts) == [
-        ("2024-Q1", D(30), D(0), D(70), D(0), "USD"),
-        ("2024-Q2", D(0), D(0), D(70), D(0), "USD"),
-        ("2024-Q3", D(0), D(70), D(0), D(0), "USD"),
+        ("2024-Q1", D(30), D(0), D(70), D(0), "USD", D(0), D(0)),
+        ("2024-Q2", D(0), D(0), D(70), D(0), "USD", D(0), D(0)),
+        ("2024-Q3", D(0), D(70), D(0), D(0), "USD", D(0), D(0)),
     ]
     assert revenue_rows(facts, as_of=date(2024, 9, 30)) == revenue_rows(facts)

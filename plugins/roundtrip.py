@@ -1,0 +1,207 @@
+"""Round-tripping: what a cloud provider's group put into each investee, and what came back as the provider's revenue.
+
+When a group invests in a start-up partly in its own cloud's credits, or holds the cash in
+escrow until the start-up spends it on that cloud, part of the cloud's revenue is the group's
+own money coming back. This view sets the two sides beside each other, per company and
+period: investment by the group (cash, credits, services; from rounds and stake
+acquisitions), credits the provider granted and the company consumed, escrow the group paid
+in, released and still held for it, and the revenue the provider recognised from the company
+with its exact share of all the provider's revenue in that period and currency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from events.funding import RoundClosed, StakeAcquired
+from ledger.exact import Fraction
+from ledger.folds.periods import PERIODS, Period
+from ledger.hookspecs import hookimpl
+from ledger.options import choice, required
+from ledger.records import Recorded
+from ledger.views import Option, Query, Row, View
+from plugins.revenue import RevenueBook
+
+CONSIDERATIONS = ("cash", "credits", "services")
+FLOWS = (
+    "invested_cash",
+    "invested_credits",
+    "invested_services",
+    "credits_granted",
+    "credits_consumed",
+    "escrow_deposited",
+    "escrow_released",
+    "recognized",
+)
+"""The columns that sum what moved during a period (``escrow_held`` is a balance at its end)."""
+
+
+class Invested(NamedTuple):
+    """One investor's money into a company (a round's part, or a stake bought); ``amount`` None when undisclosed."""
+
+    day: date
+    company: str
+    group: str
+    consideration: str
+    amount: Decimal | None
+    currency: str | None
+
+
+@dataclass
+class RoundTripBook:
+    """The revenue fold (entries, escrow movements, cap tables, groups) plus every investment, by group."""
+
+    book: RevenueBook = field(default_factory=RevenueBook)
+    investments: list[Invested] = field(default_factory=list)
+
+    def apply(self, record: Recorded) -> None:
+        self.book.apply(record)
+        fact = record.fact
+        root = self.book.parties.root
+        if isinstance(fact, RoundClosed):
+            for investment in fact.investors:
+                amount: Decimal | None = investment.amount
+                self.investments.append(
+                    Invested(fact.effective, fact.company, root(investment.party), investment.paid_in, amount, fact.currency)
+                )
+        elif isinstance(fact, StakeAcquired):
+            paid_in = fact.consideration or "cash"
+            self.investments.append(Invested(fact.effective, fact.company, root(fact.holder), paid_in, fact.price, fact.currency))
+
+
+@dataclass
+class Cell:
+    """One company's figures for one period in one currency."""
+
+    flows: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(FLOWS, Decimal(0)))
+    undisclosed: int = 0
+    held_change: Decimal = Decimal(0)
+
+
+Key = tuple[str, str | None]
+"""(company, currency); the currency is None for a stake bought at an undisclosed price in no stated currency."""
+
+
+class RoundTripView(View[RoundTripBook]):
+    """Per investee and period: the provider's group's money in, and the provider's revenue out of it."""
+
+    name = "roundtrip"
+    state_version = "1"
+    help = (
+        "Per company and period, what a cloud provider's group invested in it (cash, credits, services), the "
+        "credits the provider granted and the company consumed, escrow the group deposited, released and still "
+        "holds for it, and the revenue the provider recognised from it with its exact share of the provider's "
+        "revenue. Example: dealledger view roundtrip --provider alibaba-cloud --period year --as-of 2024-12-31"
+    )
+    columns = (
+        "period",
+        "company",
+        *FLOWS[:3],
+        "undisclosed",
+        *FLOWS[3:7],
+        "escrow_held",
+        "recognized",
+        "share_of_revenue",
+        "currency",
+    )
+    options = (
+        Option(
+            "provider",
+            "the cloud provider; its group is everyone under its top parent",
+            kind="party",
+            required=True,
+            replay_over=("cloud",),
+        ),
+        Option("period", "length of each row's period", kind="choice", choices=PERIODS, default="quarter"),
+    )
+
+    def initial(self, query: Query) -> RoundTripBook:
+        return RoundTripBook()
+
+    def apply(self, state: RoundTripBook, record: Recorded) -> RoundTripBook:
+        state.apply(record)
+        return state
+
+    def rows(self, state: RoundTripBook, query: Query) -> list[Row]:
+        provider = required(query, "provider", self.name)
+        length = choice(query, "period", PERIODS, "quarter")
+        book = state.book
+        if book.last_day is None:
+            return []
+        through = query.as_of or book.last_day
+        group = book.parties.root(provider)
+        cells: dict[Key, dict[Period, Cell]] = {}
+        related: set[str] = set()
+
+        def cell(company: str, currency: str | None, day: date) -> Cell:
+            periods = cells.setdefault((company, currency), {})
+            period = Period.of(day, length)
+            found = periods.get(period)
+            if found is None:
+                found = periods[period] = Cell()
+            return found
+
+        revenue: dict[tuple[str, Period], Decimal] = {}
+        for entry in book.entries.get(provider, ()):
+            if entry.kind in ("consumed", "released"):
+                period_key = (entry.currency, Period.of(entry.day, length))
+                revenue[period_key] = revenue.get(period_key, Decimal(0)) + entry.amount
+                if entry.stake > 0 and entry.payer is not None:
+                    related.add(entry.payer)
+            if entry.payer is None:
+                continue
+            flows = cell(entry.payer, entry.currency, entry.day).flows
+            if entry.kind == "granted":
+                flows["credits_granted"] += entry.amount
+            elif entry.kind == "consumed":
+                flows["credits_consumed"] += entry.amount
+                flows["recognized"] += entry.amount
+            elif entry.kind == "released":
+                flows["recognized"] += entry.amount
+        for investment in state.investments:
+            if investment.group != group:
+                continue
+            related.add(investment.company)
+            target = cell(investment.company, investment.currency, investment.day)
+            if investment.amount is None:
+                target.undisclosed += 1
+            else:
+                target.flows[f"invested_{investment.consideration}"] += investment.amount
+        accounts = book.group_accounts(group)
+        for move in book.escrow_moves:
+            if (move.account, move.currency) not in accounts or move.beneficiary is None:
+                continue
+            related.add(move.beneficiary)
+            target = cell(move.beneficiary, move.currency, move.day)
+            target.held_change += move.change
+            if move.kind in ("deposited", "released"):
+                target.flows[f"escrow_{move.kind}"] += move.amount
+        last = Period.of(through, length)
+        rows: list[tuple[Period, str, str, Row]] = []
+        for (company, currency), periods in cells.items():
+            if company not in related:
+                continue
+            held = Decimal(0)
+            for period in min(periods).span(last):
+                found = periods.get(period) or Cell()
+                held += found.held_change
+                if not (held or found.undisclosed or any(found.flows.values())):
+                    continue
+                total = revenue.get((currency or "", period), Decimal(0))
+                recognized = found.flows["recognized"]
+                row: Row = {"period": period.label, "company": company, **found.flows}
+                row["undisclosed"] = found.undisclosed
+                row["escrow_held"] = held
+                row["share_of_revenue"] = Fraction(recognized) / Fraction(total) if total else None
+                row["currency"] = currency
+                rows.append((period, company, currency or "", row))
+        rows.sort(key=lambda item: item[:3])
+        return [{column: row[column] for column in self.columns} for *_, row in rows]
+
+
+@hookimpl
+def dealledger_views() -> list[View[Any]]:
+    return [RoundTripView()]
