@@ -204,8 +204,8 @@ class BatchBuilder:
             if slug not in parties:
                 every = self.store.registered(None, upto) | parties  # read whole only to suggest a slug
                 raise RejectedError(
-                    f"{item.place}: {path}: unknown party {slug!r}{did_you_mean(slug, every)}; "
-                    "register it first with a party.registered fact"
+                    f"{item.place}: {path}: unknown party {slug!r} (register it first with a party.registered fact)"
+                    f"{did_you_mean(slug, every)}"
                 )
 
     def _check_target(

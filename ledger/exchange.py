@@ -9,7 +9,7 @@ changes nothing. Facts are checked exactly as appended ones are.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from datetime import datetime
 from typing import IO, Any
 
@@ -17,14 +17,16 @@ from events import Catalogue, FactError
 from events.readers import SourceError, read_facts
 from ledger.appending import Incoming
 from ledger.errors import RejectedError
-from ledger.importing import place, readable
+from ledger.importing import Progress, counted, place, readable
 from ledger.records import Recorded
 
 FIELDS = ("seq", "id", "recorded", "fact")
 
 
-def export_lines(records: Iterable[Recorded]) -> Iterator[str]:
-    for record in records:
+def export_lines(records: Iterable[Recorded], progress: Progress | None = None) -> Iterator[str]:
+    """One line per stored fact; ``progress`` (optional) hears ``(lines written, facts to write)``."""
+    total = len(records) if isinstance(records, Sized) else None
+    for record in counted(records, progress, total):
         line = {"seq": record.seq, "id": record.id, "recorded": record.recorded.isoformat(), "fact": record.fact.to_dict()}
         yield json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
 

@@ -3,13 +3,17 @@
 Files are read as bytes, so a byte that is not UTF-8 is reported on its own line; what the
 readers refuse (and why) is in ``events.readers``. Every problem, whatever the input, is a
 ``RejectedError`` with a one-line message: nothing else escapes, so nothing is ever written.
+
+Reading a large file takes a while, so the readers take an optional ``progress`` callback,
+called with ``(done, total)`` now and then (``total`` None when unknown): the command line
+draws a bar from it on a terminal, and the core never prints.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, TypeVar
 
 from events import Catalogue, FactError
 from events.readers import SourceError, guess_format, printable, read_facts, sniff
@@ -17,10 +21,22 @@ from ledger.appending import Incoming
 from ledger.errors import RejectedError
 
 STDIN = "<stdin>"
+PROGRESS_STEP = 500
+"""Facts (or lines) between two progress reports: often enough for a bar, rare enough to cost nothing."""
+
+Progress = Callable[[int, int | None], None]
+"""Told ``(done, total)`` as work advances; ``total`` is None while unknown."""
+
+Item = TypeVar("Item")
 
 
-def incoming_from_path(catalogue: Catalogue, path: str, fmt: str | None = None) -> Iterator[Incoming]:
-    """Parse the file at ``path`` (``-`` for standard input); the first bad fact raises ``RejectedError``."""
+def incoming_from_path(
+    catalogue: Catalogue, path: str, fmt: str | None = None, progress: Progress | None = None
+) -> Iterator[Incoming]:
+    """Parse the file at ``path`` (``-`` for standard input); the first bad fact raises ``RejectedError``.
+
+    ``progress`` hears the line reached out of the file's lines (out of None for standard input).
+    """
     if path == "-":
         stream = standard_input()
         if fmt is None:
@@ -28,14 +44,48 @@ def incoming_from_path(catalogue: Catalogue, path: str, fmt: str | None = None) 
                 fmt, stream = sniff(stream, STDIN)
             except SourceError as error:
                 raise RejectedError(str(error)) from None
-        yield from incoming_from_stream(catalogue, stream, STDIN, fmt)
+        yield from incoming_from_stream(catalogue, stream, STDIN, fmt, progress)
         return
     try:
         stream = open(path, "rb")  # noqa: SIM115  (closed below, also when the caller stops early)
     except (OSError, ValueError) as error:  # ValueError: a NUL in the name
         raise RejectedError(f"{printable(path, 1000)}: cannot read: {getattr(error, 'strerror', None) or error}") from None
     with stream:
-        yield from incoming_from_stream(catalogue, stream, path, fmt or guess_format(path))
+        total = line_count(path) if progress is not None else None
+        yield from incoming_from_stream(catalogue, stream, path, fmt or guess_format(path), progress, total)
+
+
+def line_count(path: str) -> int | None:
+    """The lines of a regular file (a last line without a newline counts), or None when it cannot be known.
+
+    One quick pass over the bytes: what a progress bar needs as its total.
+    """
+    if path == "-":
+        return None
+    lines, last = 0, b"\n"
+    try:
+        with open(path, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+    except (OSError, ValueError):
+        return None  # the reader itself reports the problem
+    return lines + (last != b"\n")
+
+
+def counted(items: Iterable[Item], progress: Progress | None, total: int | None = None) -> Iterator[Item]:
+    """``items`` unchanged, telling ``progress`` how many have passed (every ``PROGRESS_STEP``, and at the end)."""
+    if progress is None:
+        yield from items
+        return
+    done = 0
+    progress(0, total)
+    for item in items:
+        yield item
+        done += 1
+        if done % PROGRESS_STEP == 0:
+            progress(done, total)
+    progress(done, done)  # the true total, now known: the bar ends full
 
 
 def standard_input() -> IO[Any]:
@@ -65,11 +115,26 @@ def place(name: str, line: int) -> str:
     return f"{printable(name, 1000)}:{line}"
 
 
-def incoming_from_stream(catalogue: Catalogue, stream: IO[Any], name: str, fmt: str) -> Iterator[Incoming]:
-    """Parse ``stream`` (bytes, or text) in format ``fmt``; ``name`` is the file named in messages."""
+def incoming_from_stream(
+    catalogue: Catalogue,
+    stream: IO[Any],
+    name: str,
+    fmt: str,
+    progress: Progress | None = None,
+    total: int | None = None,
+) -> Iterator[Incoming]:
+    """Parse ``stream`` (bytes, or text) in format ``fmt``; ``name`` is the file named in messages.
+
+    ``progress`` hears the line reached (a CSV row or a YAML document spans lines), out of ``total`` lines.
+    """
     parse = catalogue.parse
+    next_report = 0
+    line = 0
     try:
         for line, data in read_facts(stream, name, fmt):
+            if progress is not None and line >= next_report:
+                progress(line, total)
+                next_report = line + PROGRESS_STEP
             try:
                 yield Incoming(place(name, line), parse(data))
             except FactError as error:
@@ -78,3 +143,5 @@ def incoming_from_stream(catalogue: Catalogue, stream: IO[Any], name: str, fmt: 
                 raise SourceError(name, line, error.message + where, error.field) from None
     except SourceError as error:
         raise RejectedError(str(error)) from None
+    if progress is not None:
+        progress(total or line, total or line)

@@ -1,24 +1,80 @@
 """Rows to text: an aligned table for people, JSON and CSV for programs.
 
-Money and fractions are ``Decimal`` and are written as exact decimal strings in every
-format (JSON included), so no reader ever sees a float.
+The rule for numbers, in one place, so that no reader ever sees a float or a silently
+rounded figure:
+
+- **JSON and CSV are exact.** A ``Decimal`` is written in full, never in exponent notation
+  (``1E+3`` is written ``1000``, ``1.50`` stays ``1.50``). A ``Fraction`` whose decimal
+  expansion terminates is written as that decimal in full (``21/64`` is ``0.328125``);
+  any other is written as its exact ratio (``53/165``). Both are strings in JSON, so
+  ``Fraction(text)`` (or ``Decimal(text)`` for a decimal) reads back exactly the number
+  the view answered.
+- **Tables are for reading.** Money and other ``Decimal`` values are shown as given; a
+  ``Fraction`` is shown as a decimal with six places, rounded half to even (``53/165`` is
+  ``0.321212``). Numbers are right-aligned.
+
+Plain text is the table when the output is piped; on a terminal the same table is drawn by
+``rich`` (imported only then).
 """
 
 from __future__ import annotations
 
 import csv
+import fractions
 import io
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ledger.exact import Fraction
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+TABLE_PLACES = 6
+"""Places a table shows for a fraction (JSON and CSV write it exactly)."""
+
+FRACTIONS = (Fraction, fractions.Fraction)
+
+
+def exact_text(value: Decimal | Fraction | fractions.Fraction) -> str:
+    """The exact decimal text of a number, or ``n/d`` for a fraction whose decimal never ends."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    numerator, denominator = value.numerator, value.denominator
+    if denominator == 1:
+        return str(numerator)
+    twos = fives = 0
+    rest = denominator
+    while rest % 2 == 0:
+        rest, twos = rest // 2, twos + 1
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    if rest != 1:
+        return f"{numerator}/{denominator}"
+    places = max(twos, fives)  # denominator divides 10**places, so the quotient below is whole
+    return _point(numerator * 10**places // denominator, places)
+
+
+def table_text(value: Fraction | fractions.Fraction) -> str:
+    """A fraction as a decimal of ``TABLE_PLACES`` places, rounded half to even (``round`` on a Fraction is)."""
+    return _point(round(value * 10**TABLE_PLACES), TABLE_PLACES)
+
+
+def _point(scaled: int, places: int) -> str:
+    """``scaled / 10**places`` as decimal text, with exactly ``places`` digits after the point."""
+    sign = "-" if scaled < 0 else ""
+    digits = str(abs(scaled)).rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}" if places else f"{sign}{digits}"
 
 
 def plain(value: Any) -> Any:
-    """A JSON-ready value: Decimal and dates as strings, tuples as lists."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
+    """A JSON-ready value: numbers (exact) and dates as strings, tuples as lists."""
+    if isinstance(value, (Decimal, *FRACTIONS)):
+        return exact_text(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):
@@ -30,13 +86,16 @@ def plain(value: Any) -> Any:
     return value
 
 
-def cell(value: Any) -> str:
+def cell(value: Any, *, exact: bool = True) -> str:
+    """One value as text: exact for CSV, fractions at six places for a table (``exact=False``)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if not exact and isinstance(value, FRACTIONS):
+        return table_text(value)
     if isinstance(value, (list, tuple)):
-        return ";".join(cell(v) for v in value)
+        return ";".join(cell(v, exact=exact) for v in value)
     if isinstance(value, dict):
         return json.dumps(plain(value), separators=(",", ":"))
     return str(plain(value))
@@ -56,10 +115,11 @@ def as_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def as_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """Plain aligned text: what a pipe, a file or a test reads."""
     if not rows:
         return "(no rows)\n"
-    texts = [[cell(row.get(name)) for name in columns] for row in rows]
-    numeric = [all(_is_number(row.get(name)) for row in rows if row.get(name) is not None) for name in columns]
+    texts = [[cell(row.get(name), exact=False) for name in columns] for row in rows]
+    numeric = numeric_columns(rows, columns)
     widths = [max(len(name), *(len(t[i]) for t in texts)) for i, name in enumerate(columns)]
     lines = ["  ".join(name.ljust(w) for name, w in zip(columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
@@ -69,5 +129,32 @@ def as_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rich_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Table:
+    """The same table for a terminal: ``rich`` draws it, numbers right-aligned, the header styled."""
+    from rich.table import Table
+    from rich.text import Text
+
+    numeric = numeric_columns(rows, columns)
+    table = Table(header_style="bold cyan", show_edge=False, pad_edge=False)
+    for name, num in zip(columns, numeric, strict=True):
+        table.add_column(Text(name), justify="right" if num else "left", overflow="fold")
+    for row in rows:  # Text, not str: a name such as "[Beta] Corp" is data, not rich markup
+        table.add_row(*(Text(cell(row.get(name), exact=False)) for name in columns))
+    return table
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], console: Console) -> None:
+    """Draw ``rows`` on ``console`` (``(no rows)`` when there are none, as in plain text)."""
+    if not rows:
+        console.print("(no rows)", markup=False, highlight=False)
+        return
+    console.print(rich_table(rows, columns))
+
+
+def numeric_columns(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[bool]:
+    """For each column, whether every value it holds is a number (those are right-aligned)."""
+    return [all(_is_number(row.get(name)) for row in rows if row.get(name) is not None) for name in columns]
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+    return isinstance(value, (int, Decimal, *FRACTIONS)) and not isinstance(value, bool)
