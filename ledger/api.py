@@ -18,6 +18,7 @@ from ledger.exact import exact_decimals
 from ledger.host import PluginHost, load
 from ledger.memory import collector_paused
 from ledger.problems import Problem
+from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.store import CORRECTION_KINDS, Store, write_with_retries
 from ledger.timeline import resolve, story, until
@@ -82,11 +83,14 @@ class Ledger:
             return self.engine.scoped_state(view, plugin, query, frozenset(subjects), head)
         return self.engine.states([(view, plugin)], query.as_of, head)[0]
 
-    def states(self, views: Sequence[View[Any]], as_of: date | None, known_at: datetime | None) -> list[Any]:
-        """Several views' states at one moment, in one pass over the facts."""
+    def states(
+        self, views: Sequence[View[Any]], as_of: date | None, known_at: datetime | None, progress: Progress | None = None
+    ) -> list[Any]:
+        """Several views' states at one moment, in one pass over the facts (``progress`` told how far it is)."""
         head = self.store.known_position(known_at)
+        pairs = [(view, self.host.view_providers[view.name]) for view in views]
         with collector_paused(), exact_decimals():
-            return self.engine.states([(view, self.host.view_providers[view.name]) for view in views], as_of, head)
+            return self.engine.states(pairs, as_of, head, progress)
 
     def _check_parties(self, view: View[Any], query: Query) -> None:
         """A party option must name a registered party: a typo would otherwise answer with nothing."""

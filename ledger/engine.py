@@ -27,6 +27,7 @@ from events.corrections import FactCorrected, FactRetracted
 from ledger.checkpoints import Checkpoints
 from ledger.errors import LedgerError, PluginError
 from ledger.exact import Fraction
+from ledger.progress import Progress, counted
 from ledger.records import Recorded
 from ledger.store import CORRECTION_KINDS, Store
 from ledger.timeline import resolve, until
@@ -115,8 +116,14 @@ class Engine:
             folding.apply(record)
         return folding.state
 
-    def states(self, views: Sequence[tuple[View[Any], str]], as_of: date | None, head: int) -> list[Any]:
-        """Each view's state for (as_of, head), in one pass over the facts after the earliest checkpoint among them."""
+    def states(
+        self, views: Sequence[tuple[View[Any], str]], as_of: date | None, head: int, progress: Progress | None = None
+    ) -> list[Any]:
+        """Each view's state for (as_of, head), in one pass over the facts after the earliest checkpoint among them.
+
+        ``progress`` is told how many facts the pass has read out of the ``head`` known; facts
+        before a checkpoint are never read, so the count may end short and then jumps to the end.
+        """
         current = self.store.head().position
         foldings: list[Folding] = []
         for view, plugin in views:
@@ -129,7 +136,7 @@ class Engine:
         cuts = [f.cut for f in foldings]
         first = None if any(cut is None for cut in cuts) else min(c for c in cuts if c is not None)
         last_day: date | None = None
-        for record in self.story_after(first, as_of, head):
+        for record in counted(self.story_after(first, as_of, head), progress, head):
             day = record.fact.effective
             last_day = day
             for folding in foldings:

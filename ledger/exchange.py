@@ -17,7 +17,8 @@ from events import Catalogue, FactError
 from events.readers import SourceError, read_facts
 from ledger.appending import Incoming
 from ledger.errors import RejectedError
-from ledger.importing import Progress, counted, place, readable
+from ledger.importing import place, readable
+from ledger.progress import Progress, counted
 from ledger.records import Recorded
 
 FIELDS = ("seq", "id", "recorded", "fact")

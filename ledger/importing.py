@@ -12,22 +12,16 @@ draws a bar from it on a terminal, and the core never prints.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any, TypeVar
+from collections.abc import Iterator
+from typing import IO, Any
 
 from events import Catalogue, FactError
 from events.readers import SourceError, guess_format, printable, read_facts, sniff
 from ledger.appending import Incoming
 from ledger.errors import RejectedError
+from ledger.progress import PROGRESS_STEP, Progress
 
 STDIN = "<stdin>"
-PROGRESS_STEP = 500
-"""Facts (or lines) between two progress reports: often enough for a bar, rare enough to cost nothing."""
-
-Progress = Callable[[int, int | None], None]
-"""Told ``(done, total)`` as work advances; ``total`` is None while unknown."""
-
-Item = TypeVar("Item")
 
 
 def incoming_from_path(
@@ -71,21 +65,6 @@ def line_count(path: str) -> int | None:
     except (OSError, ValueError):
         return None  # the reader itself reports the problem
     return lines + (last != b"\n")
-
-
-def counted(items: Iterable[Item], progress: Progress | None, total: int | None = None) -> Iterator[Item]:
-    """``items`` unchanged, telling ``progress`` how many have passed (every ``PROGRESS_STEP``, and at the end)."""
-    if progress is None:
-        yield from items
-        return
-    done = 0
-    progress(0, total)
-    for item in items:
-        yield item
-        done += 1
-        if done % PROGRESS_STEP == 0:
-            progress(done, total)
-    progress(done, done)  # the true total, now known: the bar ends full
 
 
 def standard_input() -> IO[Any]:

@@ -11,15 +11,14 @@ optional ``progress`` callback told ``(facts folded, facts known)``; it never pr
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from events.parties import PartyRegistered
-from ledger.engine import Engine, answer
+from ledger.engine import answer
 from ledger.exact import exact_decimals
-from ledger.importing import Progress, counted
+from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.views import Query, View
 
@@ -35,34 +34,9 @@ def replay_all(
     ledger: Ledger, as_of: date | None, known_at: datetime | None, progress: Progress | None = None
 ) -> dict[str, Answer]:
     views = [view for _, view in sorted(ledger.host.views.items()) if _replayable(view)]
-    states = _observed(ledger, progress).states(views, as_of, known_at)
+    states = ledger.states(views, as_of, known_at, progress)
     with exact_decimals():
         return _answers(ledger, views, states, as_of, known_at)
-
-
-class CountingEngine(Engine):
-    """The same engine, telling ``progress`` how many facts its pass has read (out of the facts known).
-
-    Facts before a checkpoint's cut are never read, so the count may end short of the total;
-    it then reports the true total and the bar ends full.
-    """
-
-    def __init__(self, engine: Engine, progress: Progress) -> None:
-        super().__init__(engine.store)
-        self.save_after = engine.save_after
-        self.progress = progress
-
-    def story_after(self, after: date | None, through: date | None, head: int) -> Iterator[Any]:
-        return counted(super().story_after(after, through, head), self.progress, head)  # head: the facts known
-
-
-def _observed(ledger: Ledger, progress: Progress | None) -> Ledger:
-    """``ledger`` itself, or (to report progress) a shallow copy sharing its store and plugins with a counting engine."""
-    if progress is None:
-        return ledger
-    watched = copy.copy(ledger)
-    watched.engine = CountingEngine(ledger.engine, progress)
-    return watched
 
 
 def _answers(

@@ -208,7 +208,8 @@ def test_every_command_that_prints_rows_takes_format(run, tmp_path: Path) -> Non
 
 def test_progress_is_counted_in_the_core_and_ends_full(tmp_path: Path) -> None:
     from ledger.api import Ledger
-    from ledger.importing import counted, incoming_from_path, line_count
+    from ledger.importing import incoming_from_path, line_count
+    from ledger.progress import counted
     from ledger.replaying import replay_all
 
     seen: list[tuple[int, int | None]] = []
