@@ -335,8 +335,7 @@ def _follow(
 
 
 def touches(view: View[Any], plugin: str, record: Recorded, query: Query) -> bool:
-    """Whether ``record`` can change the view's rows for ``query``: the view's ``explains(record, query)`` when it has
-    one, else yes.
+    """Whether ``record`` can change the view's rows for ``query``: the view's ``explains(record, query)``.
 
     Without it every fact is followed by a fresh answer, which is exact for any view but costs
     one ``rows`` call per fact; a view whose ``rows`` read the whole state (``league``) can
@@ -344,11 +343,8 @@ def touches(view: View[Any], plugin: str, record: Recorded, query: Query) -> boo
     a fact that changes the answer: the sum of the effects would then still add up, but the
     change would be put on a later fact.
     """
-    explains = getattr(view, "explains", None)
-    if explains is None:
-        return True
     try:
-        return bool(explains(record, query))
+        return bool(view.explains(record, query))
     except LedgerError:
         raise
     except Exception as error:

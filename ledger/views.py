@@ -87,6 +87,16 @@ class View(Generic[State]):
     def rows(self, state: State, query: Query) -> list[Row]:
         raise NotImplementedError
 
+    def explains(self, record: Recorded, query: Query) -> bool:
+        """Whether ``record`` can change the rows ``query`` asks for (``dealledger explain`` asks it of every fact).
+
+        The default, yes, is exact for any view but makes ``explain`` answer after every fact. A
+        view whose ``rows`` read its whole state can say no to kinds it never folds, and an
+        explanation then costs about one fold. Never say no to a fact that can change the rows:
+        its effect would be put on a later fact.
+        """
+        return True
+
 
 def fold(view: View[Any], records: Sequence[Recorded], query: Query) -> Any:
     """The view's state after every record, in the order given (already resolved and sorted)."""

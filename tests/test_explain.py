@@ -274,12 +274,11 @@ def test_a_view_that_says_which_facts_touch_it_is_asked_less(tmp_path: Path) -> 
             explain(ledger, "portfolio", Query(options={"investor": "alibaba"}), {"company": "moonshot-ai"})
             every = len(calls)
             calls.clear()
-            view.explains = lambda record, query: record.kind != "party.registered"  # type: ignore[attr-defined]
+            view.explains = lambda record, query: record.kind != "party.registered"  # type: ignore[method-assign]
             told = explain(ledger, "portfolio", Query(options={"investor": "alibaba"}), {"company": "moonshot-ai"})
         finally:
             del view.rows
-            if hasattr(view, "explains"):
-                del view.explains
+            vars(view).pop("explains", None)
         assert every == len(HOLDING) + 2  # the answer as asked, the empty state, then once after each fact
         assert len(calls) == every - len(REGISTRATIONS)
         assert [fact_key(s) for s in told.steps] == ["r1", "mark"]
@@ -288,12 +287,12 @@ def test_a_view_that_says_which_facts_touch_it_is_asked_less(tmp_path: Path) -> 
 def test_a_failing_explains_names_the_plugin(tmp_path: Path) -> None:
     with appended(tmp_path, "f", [HOLDING]) as ledger:
         view = ledger.host.view("ownership")
-        view.explains = lambda record, query: 1 / 0  # type: ignore[attr-defined]
+        view.explains = lambda record, query: 1 / 0  # type: ignore[method-assign]
         try:
             with pytest.raises(LedgerError, match=r"view ownership failed to tell whether .* ZeroDivisionError"):
                 explain(ledger, "ownership", Query(), {"holder": "alibaba"})
         finally:
-            del view.explains  # type: ignore[attr-defined]
+            del view.explains
 
 
 # --- the command line -------------------------------------------------------------------------
