@@ -341,6 +341,18 @@ class RevenueView(View[RevenueBook]):
         state.apply(record)
         return state
 
+    def explains(self, record: Recorded, query: Query) -> bool:
+        """Another provider's credits never move this provider's rows, nor do kinds the book does not fold.
+
+        Without ``--as-of`` the rows run to the last fact's date, so then any fact can add a period.
+        """
+        fact = record.fact
+        if query.as_of is None:
+            return True
+        if isinstance(fact, (CreditsGranted, CreditsConsumed)):
+            return fact.grantor == query.get("provider")
+        return isinstance(fact, (EscrowDeposited, EscrowReleased, PartyRegistered, FxRate)) or fact.kind in OWNERSHIP_KINDS
+
     def rows(self, state: RevenueBook, query: Query) -> list[Row]:
         provider = required(query, "provider", self.name)
         length = choice(query, "period", PERIODS, "quarter")
