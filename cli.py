@@ -7,8 +7,10 @@ errors in arguments answer at once.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, time
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -17,6 +19,11 @@ if TYPE_CHECKING:
     from ledger.api import Ledger
     from ledger.appending import Incoming
     from ledger.host import PluginHost
+    from ledger.progress import Progress
+
+    ParamBase = click.ParamType[Any, Any]  # generic in the type stubs of click 8.2 and later
+else:
+    ParamBase = click.ParamType  # a plain class at run time, whichever click is installed
 
 FORMATS = ("table", "json", "csv")
 PLUGINS_ENV = "DEALLEDGER_PLUGINS"  # the same name as ledger.host.PLUGINS_ENV, without importing the host
@@ -26,36 +33,35 @@ PLUGINS_ENV = "DEALLEDGER_PLUGINS"  # the same name as ledger.host.PLUGINS_ENV, 
 
 
 def parse_timestamp(value: str | None, name: str) -> datetime | None:
-    """ISO 8601; UTC when no offset is given; a bare date means the end of that day (UTC)."""
+    """ISO 8601; UTC when no offset is given; a bare date means the end of that day (UTC): ``ledger.moments``' rule."""
+    from ledger.moments import MomentError
+    from ledger.moments import parse_timestamp as parse
+
     if value is None:
         return None
     try:
-        # a bare date, in either ISO form (2026-11-28 or 20261128), means the end of that day
-        return datetime.combine(date.fromisoformat(value), time.max, tzinfo=UTC)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 timestamp", param_hint=name) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse(value)
+    except MomentError as error:
+        raise click.BadParameter(str(error), param_hint=name) from None
 
 
-class DateParam(click.ParamType):
+class DateParam(ParamBase):
     """An ISO date (YYYY-MM-DD), handed to views as a ``datetime.date``."""
 
     name = "date"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
-        if isinstance(value, date):
-            return value
+        from ledger.moments import MomentError, as_of_date
+
         try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
+            day = as_of_date(value if isinstance(value, date) else str(value))
+        except MomentError as error:
+            self.fail(str(error), param, ctx)
+        assert day is not None
+        return day
 
 
-class CurrencyParam(click.ParamType):
+class CurrencyParam(ParamBase):
     """An ISO 4217 code, upper-cased."""
 
     name = "currency"
@@ -69,7 +75,7 @@ class CurrencyParam(click.ParamType):
         return code
 
 
-class TimestampParam(click.ParamType):
+class TimestampParam(ParamBase):
     """A moment in transaction time for ``--known-at``: ISO 8601, UTC unless an offset is given;
     a bare date (``2026-11-28`` or ``20261128``) means the end of that day."""
 
@@ -83,7 +89,7 @@ class TimestampParam(click.ParamType):
         return moment
 
 
-class PartyParam(click.ParamType):
+class PartyParam(ParamBase):
     """A party slug; the shell completes it from the parties registered in the ledger the command names."""
 
     name = "party"
@@ -116,10 +122,68 @@ def moment_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--as-of", type=DATE, help="Only facts effective on or before this date (YYYY-MM-DD).")(function)
 
 
+FORMAT_SETTINGS: dict[str, Any] = {
+    "type": click.Choice(FORMATS),
+    "default": "table",
+    "show_default": True,
+    "help": "How to print rows: a table (drawn by rich on a terminal), or exact JSON or CSV.",
+}
+"""``--format table|json|csv``: one definition, for the commands that print rows and for every view."""
+
+
+def format_param() -> click.Option:
+    return click.Option(["--format", "fmt"], **FORMAT_SETTINGS)
+
+
 def format_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="How to print rows."
-    )(function)
+    return click.option("--format", "fmt", **FORMAT_SETTINGS)(function)
+
+
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a person's terminal rather than a pipe, a file or a test runner's buffer."""
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def stdout_is_terminal() -> bool:
+    return is_terminal(sys.stdout)
+
+
+def stderr_is_terminal() -> bool:
+    return is_terminal(sys.stderr)
+
+
+@contextmanager
+def progress_tasks() -> Iterator[Callable[[str], Progress | None]]:
+    """A factory of progress callbacks, one bar each, drawn on standard error while it is a terminal.
+
+    When standard error is not a terminal the factory answers None (the core then counts
+    nothing) and rich is never imported, so pipes, logs and tests stay clean.
+    """
+    if not stderr_is_terminal():
+        yield lambda description: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bars
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Bars(*columns, console=Console(stderr=True), transient=True) as bars:
+
+        def task(description: str) -> Progress:
+            for earlier in bars.tasks:  # a new stage means the one before it is over
+                if not earlier.finished:
+                    bars.update(earlier.id, total=earlier.completed or 1, completed=earlier.completed or 1)
+            task_id = bars.add_task(description, total=None)
+
+            def advance(done: int, total: int | None) -> None:
+                bars.update(task_id, completed=done, total=total)
+
+            return advance
+
+        yield task
 
 
 def plugin_host(ctx: click.Context) -> PluginHost:
@@ -129,7 +193,8 @@ def plugin_host(ctx: click.Context) -> PluginHost:
     root = ctx.find_root()
     if "host" not in root.meta:
         root.meta["host"] = load(root.params.get("plugins") or ())
-    return root.meta["host"]
+    host: PluginHost = root.meta["host"]
+    return host
 
 
 def open_ledger(ctx: click.Context) -> Ledger:
@@ -344,22 +409,25 @@ def view_command(view: Any, plugin: str) -> click.Command:
         click.Option(
             ["--known-at"], type=TIMESTAMP, help="Replay facts recorded at or before this time (ISO 8601, UTC by default)."
         ),
-        click.Option(["--format", "fmt"], type=click.Choice(FORMATS), default="table", show_default=True),
+        format_param(),
     ]
-    for option in view.options:
-        # A default of None must not be passed: click then treats the option as given, even if required.
-        default = {"default": option.default, "show_default": True} if option.default is not None else {}
-        params.append(
-            click.Option(
-                [f"--{option.name.replace('_', '-')}", option.name],
-                type=_option_type(option),
-                required=option.required,
-                help=option.help,
-                **default,
-            )
-        )
+    params.extend(view_option(option) for option in view.options)
     help_text = f"{view.help}\n\nColumns: {', '.join(view.columns)}. Provided by {plugin}."
     return click.Command(view.name, callback=callback, params=params, help=help_text, short_help=view.help)
+
+
+def view_option(option: Any) -> click.Option:
+    """A view's ``Option`` as a click option, the same for ``view`` and ``explain``."""
+    # A default of None must not be passed: click then treats the option as given, even if required.
+    default = {"default": option.default, "show_default": True} if option.default is not None else {}
+    return click.Option(
+        [f"--{option.name.replace('_', '-')}", option.name],
+        type=_option_type(option),
+        is_flag=option.kind == "flag",
+        required=option.required,
+        help=option.help,
+        **default,
+    )
 
 
 def _option_type(option: Any) -> Any:
@@ -371,6 +439,8 @@ def _option_type(option: Any) -> Any:
         return CurrencyParam()
     if option.kind == "party":
         return PARTY
+    if option.kind == "flag":  # an on/off switch, such as --group
+        return click.BOOL
     return click.STRING
 
 
@@ -382,6 +452,76 @@ def view() -> None:
     Examples:
       dealledger view ownership --company moonshot-ai --as-of 2024-03-01
       dealledger view league --sector ai --since 2023-01-01 --currency USD
+    """
+
+
+# --- explain --------------------------------------------------------------------------------
+
+
+class ExplainGroup(ViewGroup):
+    """``dealledger explain NAME``: one sub-command per installed view, its options from the view, plus ``--row``."""
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        host = self._host(ctx)
+        if name not in host.views:
+            host.view(name)  # raises a helpful error naming the installed views
+        return explain_command(host.views[name], host.view_providers[name])
+
+
+def explain_command(view: Any, plugin: str) -> click.Command:
+    from ledger.views import Query
+
+    def callback(
+        selected: tuple[str, ...], column: str | None, as_of: date | None, known_at: datetime | None, fmt: str, **options: Any
+    ) -> None:
+        from ledger.explaining import STEP_COLUMNS, explain, selection_of
+
+        ledger = open_ledger(click.get_current_context())
+        explanation = explain(ledger, view.name, Query(as_of, known_at, options), selection_of(view, selected), column)
+        rows = explanation.rows()
+        if fmt != "table":
+            render(rows, fmt, columns=STEP_COLUMNS)
+            return
+        for line in explanation.summary():
+            click.echo(line)
+        # a table leaves out the facts' optional fields when no step has them; JSON and CSV keep every column
+        optional = ("key", "source", "confidence", "corrected_by", "retracted_by", "with")
+        shown = [c for c in STEP_COLUMNS if c not in optional or any(row[c] is not None for row in rows)]
+        render([{c: row[c] for c in shown} for row in rows], fmt, columns=shown)
+
+    params: list[click.Parameter] = [
+        click.Option(
+            ["--row", "selected"],
+            multiple=True,
+            metavar="COLUMN=VALUE",
+            help="Pick the row whose COLUMN shows VALUE (repeatable; an empty VALUE matches an empty cell).",
+        ),
+        click.Option(["--column", "column"], help="Explain only this numeric column (default: every numeric column)."),
+        click.Option(["--as-of"], type=DATE, help="Explain the row as of this date."),
+        click.Option(
+            ["--known-at"],
+            type=TIMESTAMP,
+            help="Explain the row as the ledger knew it at this time, and count the facts known later that change it.",
+        ),
+        format_param(),
+    ]
+    params.extend(view_option(option) for option in view.options)
+    help_text = (
+        f"Where the numbers of one row of {view.name} came from: each fact that moved them, with its effect.\n\n"
+        f"Columns of {view.name}: {', '.join(view.columns)}. Provided by {plugin}."
+    )
+    return click.Command(view.name, callback=callback, params=params, help=help_text, short_help=view.help)
+
+
+@main.group(cls=ExplainGroup)
+def explain() -> None:
+    """Where a number came from: the facts behind one row of a view, each with its effect (before, after, delta).
+
+    \b
+    Examples:
+      dealledger explain ownership --company moonshot-ai --row holder=alibaba --as-of 2024-03-01
+      dealledger explain league --currency USD --row investor=alibaba --column total --format json
+      dealledger explain portfolio --investor alibaba --row company=moonshot-ai --known-at 2024-06-01
     """
 
 
@@ -403,7 +543,8 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
     from ledger.replaying import replay_all
 
     ledger = open_ledger(ctx)
-    answers = replay_all(ledger, as_of, known_at)
+    with progress_tasks() as task:
+        answers = replay_all(ledger, as_of, known_at, progress=task("folding facts"))
     if out_dir is None:
         for name, (columns, rows) in answers.items():
             click.echo(f"== {name} ({len(rows)} row{'s' if len(rows) != 1 else ''})")
@@ -422,27 +563,62 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
 
 
 @main.command()
-@click.option("--as-of", type=DATE, help="Check the facts effective on or before this date.")
+@click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@moment_options
+@click.option("--currency", type=CurrencyParam(), help="Convert portfolio, revenue and league amounts into this currency.")
 @click.pass_context
-def check(ctx: click.Context, as_of: date | None) -> None:
-    """Replay and check every ownership.asserted figure and invariant; exit 1 on any mismatch.
+def report(ctx: click.Context, path: str, as_of: date | None, known_at: datetime | None, currency: str | None) -> None:
+    """One self-contained HTML file of charts and tables that opens offline: ownership and portfolios over
+    time, revenue per quarter, the regulatory timeline and the league table.
 
     \b
     Example:
+      dealledger report --out report.html --as-of 2024-12-31
+    """
+    from pathlib import Path
+
+    from ledger.report import write_report
+
+    ledger = open_ledger(ctx)
+    written = write_report(ledger, Path(path), as_of=as_of, known_at=known_at, currency=currency)
+    click.echo(f"report: {written.charts} chart(s), {written.tables} table(s), {written.bytes:,} bytes -> {written.path}")
+
+
+@main.command()
+@click.option("--as-of", type=DATE, help="Check the facts effective on or before this date.")
+@format_option
+@click.pass_context
+def check(ctx: click.Context, as_of: date | None, fmt: str) -> None:
+    """Replay and check every ownership.asserted figure and invariant; exit 1 on any mismatch.
+
+    As a table, one line per problem and a summary; as JSON or CSV, one row per problem
+    (plugin, message, the ids of the facts involved), none when all is well.
+
+    \b
+    Examples:
       dealledger check --as-of 2024-12-31
+      dealledger check --format json
     """
     ledger = open_ledger(ctx)
     problems = ledger.check(as_of)
+    found = f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found"
+    if fmt != "table":
+        rows = [{"plugin": p.plugin, "message": p.message, "facts": list(p.facts)} for p in problems]
+        render(rows, fmt, columns=("plugin", "message", "facts"))
+        if problems:
+            raise click.ClickException(found)
+        return
     for problem in problems:
         click.echo(str(problem))
     if problems:
-        raise click.ClickException(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
+        raise click.ClickException(found)
     click.echo(f"ok: {len(ledger.records())} facts checked, no problems")
 
 
 @main.command()
+@format_option
 @click.pass_context
-def verify(ctx: click.Context) -> None:
+def verify(ctx: click.Context, fmt: str) -> None:
     """Recompute the hash chain of every stored fact, its positions and recorded-time order; exit 1 at a broken link.
 
     Every fact is chained to the one before it by a SHA-256 hash written in the same
@@ -450,15 +626,30 @@ def verify(ctx: click.Context) -> None:
     store other commands refuse (its head broken, its append-only guard removed), and puts a
     removed guard back.
 
+    As JSON or CSV, one row: ``intact``, ``facts``, ``head_hash`` and the first ``problem``.
+
     \b
-    Example:
+    Examples:
       dealledger verify
+      dealledger verify --format json
     """
     from ledger.api import Ledger
 
     ledger = Ledger(ctx.find_root().params.get("url"), host=plugin_host(ctx), verifying=True)
     ctx.call_on_close(ledger.close)
     problems = ledger.store.verify()
+    if fmt != "table":
+        head = ledger.store.head()
+        row = {
+            "intact": not problems,
+            "facts": head.position,
+            "head_hash": None if problems else head.hash,
+            "problem": problems[0] if problems else None,
+        }
+        render([row], fmt, columns=("intact", "facts", "head_hash", "problem"))
+        if problems:
+            raise click.ClickException("the ledger's hash chain is broken")
+        return
     for problem in problems:
         click.echo(problem)
     if problems:
@@ -514,16 +705,36 @@ def plugins(ctx: click.Context, fmt: str) -> None:
 
 
 @main.command()
-@click.option("--out", "path", default="-", show_default=True, help="File to write; - writes to standard output.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("jsonl", "ocf")),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: every fact, for `import`; ocf: one company's cap table as an Open Cap Table Format package.",
+)
+@click.option("--out", "path", help="jsonl: file to write, - (the default) for standard output; ocf: directory (required).")
+@click.option("--company", type=PARTY, help="ocf: the company whose cap table to write (required).")
+@click.option("--as-of", type=DATE, help="ocf: the cap table on this date (default: the latest fact's date).")
 @click.option("--known-at", type=TIMESTAMP, help="Only facts recorded at or before this time.")
 @click.pass_context
-def export(ctx: click.Context, path: str, known_at: datetime | None) -> None:
-    """Write the ledger as JSON Lines that `import` reproduces exactly (ids, recorded times, order).
+def export(
+    ctx: click.Context, fmt: str, path: str | None, company: str | None, as_of: date | None, known_at: datetime | None
+) -> None:
+    """Write the ledger as JSON Lines that `import` reproduces exactly (ids, recorded times, order),
+    or one company's cap table as an OCF package (--format ocf).
 
     \b
-    Example:
+    Examples:
       dealledger export --out ledger-2024.jsonl && dealledger --url sqlite:///copy.db import ledger-2024.jsonl
+      dealledger export --format ocf --company moonshot-ai --as-of 2024-12-31 --out ocf/moonshot-ai
     """
+    if fmt == "ocf":
+        export_ocf(ctx, company, path, as_of, known_at)
+        return
+    if company is not None or as_of is not None:
+        raise Misuse(f"{'--company' if company is not None else '--as-of'} applies to --format ocf only")
+    path = path or "-"
     from ledger.exchange import export_lines
 
     ledger = open_ledger(ctx)
@@ -535,6 +746,28 @@ def export(ctx: click.Context, path: str, known_at: datetime | None) -> None:
         raise click.ClickException(f"{path}: cannot write: {error.strerror}") from None
     if path != "-":
         click.echo(f"exported {len(records)} fact{'s' if len(records) != 1 else ''} to {path}")
+
+
+def export_ocf(ctx: click.Context, company: str | None, path: str | None, as_of: date | None, known_at: datetime | None) -> None:
+    """Build the package (checked against the OCF schemas) before writing anything, then write it."""
+    if company is None:
+        raise Misuse("--company is required with --format ocf")
+    if path in (None, "-"):
+        raise Misuse("--out DIR is required with --format ocf: the package is a directory of files")
+    assert path is not None
+    from ledger import ocf
+
+    package = ocf.build(open_ledger(ctx), company, as_of, known_at)
+    ocf.write(package, path)
+    click.echo(
+        f"wrote {company}'s OCF package ({package.stakeholders} stakeholders, {package.transactions} transactions) to {path}"
+    )
+
+
+class Misuse(click.ClickException):
+    """A misused option, told in one line (exit 2) rather than click's usage block."""
+
+    exit_code = 2
 
 
 @main.command(name="import")
@@ -549,14 +782,20 @@ def import_(ctx: click.Context, path: str) -> None:
     """
     from ledger.errors import RejectedError
     from ledger.exchange import import_stream
+    from ledger.importing import line_count
+    from ledger.progress import counted
 
     ledger = open_ledger(ctx)
     try:
         stream = click.open_file(path, "r", encoding="utf-8")
     except (OSError, ValueError) as error:
         raise RejectedError(f"{path}: cannot read: {getattr(error, 'strerror', None) or error}") from None
-    with stream:
-        result = ledger.append(import_stream(ledger.catalogue, stream, "<stdin>" if path == "-" else path))
+    with stream, progress_tasks() as task:
+        reading = task("reading facts")
+        total = line_count(path) if reading is not None else None  # an export holds one fact a line
+        facts = list(counted(import_stream(ledger.catalogue, stream, "<stdin>" if path == "-" else path), reading, total))
+        task("checking and writing")
+        result = ledger.append(facts)
     click.echo(f"imported {len(result.added)} fact(s); {result.unchanged} already there, unchanged")
 
 
@@ -577,21 +816,36 @@ def first_line(text: str | None) -> str:
 # --- rendering ------------------------------------------------------------------------------
 
 
-def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None) -> None:
+def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None, terminal: bool | None = None) -> None:
+    """Print rows: a table drawn by rich when standard output is a terminal (``terminal`` forces either way), else text."""
+    if fmt == "table" and (stdout_is_terminal() if terminal is None else terminal):
+        from rich.console import Console
+
+        from ledger.rendering import print_table
+
+        print_table(rows, column_names(rows, columns), Console(file=sys.stdout))
+        return
     click.echo(format_rows(rows, fmt, columns), nl=False)
 
 
 def format_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None) -> str:
+    """Rows as plain text in ``fmt``: what a pipe or a file gets (see ``ledger.rendering`` for the rule on numbers)."""
     from ledger.rendering import as_csv, as_json, as_table
 
     if fmt == "json":
         return as_json(rows)
-    names = list(columns or [])
-    for row in rows:
-        names.extend(name for name in row if name not in names)
+    names = column_names(rows, columns)
     if fmt == "csv":
         return as_csv(rows, names)
     return as_table(rows, names)
+
+
+def column_names(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None) -> list[str]:
+    """The declared columns, then any other a row holds, in order of appearance."""
+    names = list(columns or [])
+    for row in rows:
+        names.extend(name for name in row if name not in names)
+    return names
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from events import codecs as fields
+from events import fields
 from events.base import Fact, fact_class
 from events.errors import FactError
 

@@ -322,10 +322,3 @@ class ListOf(Codec):
         if self.item.is_record:
             return listed
         return {"anyOf": [listed, {"type": "string", "description": "items separated by ';' (as in CSV)"}]}
-
-
-def __getattr__(name: str) -> Any:
-    """Declarations moved to ``events.fields``; a module still importing them from here finds them there."""
-    from events import fields
-
-    return getattr(fields, name)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from events import codecs as fields
+from events import fields
 from events.base import CONSIDERATION, Fact, fact_class, require_one_of, require_with
 from events.errors import FactError
 
 
 @fact_class
 class Investment:
-    """One investor's part of a round."""
+    """One investor's part of a round; ``amount`` is None for a participant whose amount was not reported.
+
+    A participant without an amount is still named (the league counts its deal), but no money
+    is invented for it: the round's unattributed money stays with ``undisclosed`` unless a view
+    is asked to split it among the undisclosed participants.
+    """
 
     party: str = fields.party()
-    amount: Decimal = fields.amount()
+    amount: Decimal | None = fields.amount(optional=True, doc="left out when not reported")
     lead: bool | None = fields.flag(optional=True)
     consideration: str | None = fields.choice(*CONSIDERATION, optional=True, doc="default cash")
 
@@ -41,7 +46,7 @@ class RoundClosed(Fact):
         require_one_of(self, "pre_money", "post_money")
         if self.post_money is not None and self.post_money < self.amount:
             raise FactError(f"post-money {self.post_money} is below the round's amount {self.amount}", "post_money")
-        attributed = sum((i.amount for i in self.investors), Decimal(0))
+        attributed = self.attributed
         if attributed > self.amount:
             raise FactError(f"investors' amounts add up to {attributed}, more than the round's {self.amount}", "investors")
         seen: set[tuple[str, str]] = set()
@@ -53,6 +58,16 @@ class RoundClosed(Fact):
             seen.add((investment.party, investment.paid_in))
             if investment.party == self.company:
                 raise FactError("a company cannot invest in its own round", f"investors[{index}].party")
+
+    @property
+    def attributed(self) -> Decimal:
+        """The part of ``amount`` reported against named investors."""
+        return sum((i.amount for i in self.investors if i.amount is not None), Decimal(0))
+
+    @property
+    def undisclosed_participants(self) -> tuple[str, ...]:
+        """Investors named without an amount, each once, in the order given."""
+        return tuple(dict.fromkeys(i.party for i in self.investors if i.amount is None))
 
     @property
     def post(self) -> Decimal:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from events import codecs as fields
+from events import fields
 from events.base import Fact, fact_class
 
 PARTY_TYPES = ("company", "investor", "cloud", "regulator", "government", "other")

@@ -2,8 +2,11 @@
 
 Whether a ban or order is in force is judged at the query's ``as_of`` or, without one, at the
 latest effective date folded, so the answer depends on the facts alone, never on today's date.
-A divestment order is met on the day the target's stakes in the ordered companies (listed, or
-every company it held when ordered) reach zero, by a divestment or by a sale to another holder.
+A divestment order is met on the day the stakes of the target's whole group — the target and
+every party below it through ``parent`` links, as they stand that day — in the ordered companies
+(listed, or every company the group held when ordered) reach zero, by a divestment or by a sale
+to another holder. An order against a parent whose stake sits in a subsidiary is therefore met
+only when the subsidiary has sold too; a subsidiary that leaves the group takes its stakes out.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from typing import Any
 
 from events import Fact
 from events.funding import StakeAcquired, StakeDivested
+from events.parties import PartyRegistered
 from events.regulation import DivestmentOrdered, ExportBanImposed, ExportBanLifted, PenaltyImposed
 from ledger.folds.captable import OWNERSHIP_KINDS, CapTables
+from ledger.folds.groups import Parties
 from ledger.hookspecs import hookimpl
 from ledger.records import Recorded
 from ledger.views import Query, Row, View
@@ -43,12 +48,16 @@ class Regulation:
     bans: dict[tuple[str, str], list[Action]] = field(default_factory=dict)
     watched: dict[str, list[Action]] = field(default_factory=dict)
     tables: CapTables = field(default_factory=CapTables)
+    parties: Parties = field(default_factory=Parties)
     last_day: date | None = None
 
     def apply(self, record: Recorded) -> None:
         fact = record.fact
         self.last_day = fact.effective
-        if fact.kind in OWNERSHIP_KINDS:
+        if isinstance(fact, PartyRegistered):
+            self.parties.add(fact)
+            self._review(fact.effective, None, None)
+        elif fact.kind in OWNERSHIP_KINDS:
             self.tables.apply(fact)
             self._divested(fact)
         elif isinstance(fact, ExportBanImposed):
@@ -76,8 +85,9 @@ class Regulation:
             companies = tuple(fact.companies)
             detail = f"companies {', '.join(companies)}; deadline {fact.deadline.isoformat()}"
         else:
-            held = self.tables.companies.items()
-            companies = tuple(sorted(company for company, table in held if fact.target in table.shares))
+            group = self.parties.members(fact.target)
+            held = self.tables.companies
+            companies = tuple(sorted(c for c in held if any(m in self.tables.stakeholders(c) for m in group)))
             detail = f"all stakes held ({', '.join(companies) or 'none'}); deadline {fact.deadline.isoformat()}"
         order = self._add(Action(fact, fact.authority, fact.target, detail, companies=companies, deadline=fact.deadline))
         if self._cleared(fact.target, companies):
@@ -86,25 +96,30 @@ class Regulation:
             self.watched.setdefault(fact.target, []).append(order)
 
     def _divested(self, fact: Fact) -> None:
-        """After a sale, see whether the seller has now met any order it was under."""
+        """After a sale, see whether the seller's sale has met any order on it or on a party above it."""
         if isinstance(fact, StakeDivested):
             seller, company = fact.holder, fact.company
         elif isinstance(fact, StakeAcquired) and fact.seller is not None:
             seller, company = fact.seller, fact.company
         else:
             return
-        orders = self.watched.get(seller)
-        if not orders:
-            return
-        for order in list(orders):
-            if order.deadline is not None and fact.effective > order.deadline:
-                orders.remove(order)
-            elif company in order.companies and self._cleared(seller, order.companies):
-                order.met = fact.effective
-                orders.remove(order)
+        self._review(fact.effective, seller, company)
+
+    def _review(self, day: date, seller: str | None, company: str | None) -> None:
+        """Mark met the watched orders whose group no longer holds any ordered company (all of them when a parent changed)."""
+        for target, orders in self.watched.items():
+            if seller is not None and not self.parties.within(seller, target):
+                continue
+            for order in list(orders):
+                if order.deadline is not None and day > order.deadline:
+                    orders.remove(order)
+                elif (company is None or company in order.companies) and self._cleared(target, order.companies):
+                    order.met = day
+                    orders.remove(order)
 
     def _cleared(self, target: str, companies: tuple[str, ...]) -> bool:
-        return not any(target in self.tables.stakeholders(company) for company in companies)
+        group = self.parties.members(target)
+        return not any(member in self.tables.stakeholders(company) for company in companies for member in group)
 
 
 def order_status(action: Action, reference: date) -> str:
@@ -118,7 +133,7 @@ class RegulatoryView(View[Regulation]):
     """Regulatory facts in effective order, each with whether it was still in force."""
 
     name = "regulatory"
-    state_version = "2"  # cap tables keep each holder's companies
+    state_version = "3"  # orders roll up to the target's group
     help = (
         "Export bans and lifts, penalties and divestment orders effective on or before --as-of, with whether each was "
         "in force then (a ban until lifted, an order until met or past its deadline) and each order's status. "

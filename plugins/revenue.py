@@ -350,7 +350,7 @@ class RevenueView(View[RevenueBook]):
         if query.as_of is None:
             return True
         if isinstance(fact, (CreditsGranted, CreditsConsumed)):
-            return fact.grantor == query.get("provider")
+            return bool(fact.grantor == query.get("provider"))
         return isinstance(fact, (EscrowDeposited, EscrowReleased, PartyRegistered, FxRate)) or fact.kind in OWNERSHIP_KINDS
 
     def rows(self, state: RevenueBook, query: Query) -> list[Row]:

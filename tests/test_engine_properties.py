@@ -234,4 +234,4 @@ def test_a_second_correction_reaches_every_party_the_fact_ever_named(sqlite_url:
             query = Query(options={"company": company})
             assert ledger.view("ownership", query) == from_scratch(ledger, "ownership", query)
         minimax = ledger.view("ownership", Query(options={"company": "minimax"}))
-        assert [(row["holder"], str(row["fraction"])) for row in minimax] == [("founders", "1.000000")]
+        assert [(row["holder"], row["fraction"]) for row in minimax] == [("founders", 1)]

@@ -4,7 +4,10 @@ Each rule appends one fact, valid or not, to the real store (SQLite) and to a mo
 knows nothing of the plugins: a list of facts replayed in effective order with simple
 Fraction and Decimal arithmetic. The model predicts whether the store must accept the fact;
 after every step the ledger's invariants are checked on the real ledger and
-compared with the model.
+compared with the model: ownership sums to exactly 1 (also with undisclosed participants'
+pools split among them), cost relieved plus cost kept is what was paid, every realised gain is
+proceeds less relieved cost, and a group's portfolio is the sum of its entities' portfolios
+while parent links change.
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from ledger.api import Ledger
 from ledger.appending import Incoming
 from ledger.errors import RejectedError
+from ledger.exact import exact_decimals
+from ledger.folds.money import Money
 from ledger.plugin import CapTables
 from ledger.views import Query
+from plugins.holdings import Holdings
 
 from .conftest import drop_schema, postgres_url, require_postgres
 
@@ -39,6 +45,8 @@ INVESTORS = ("alibaba", "tencent", "meituan")
 CLOUD = "alibaba-cloud"
 DAYS = tuple(date(2024, 1, 1) + timedelta(days=30 * n) for n in range(8))
 ACCOUNTS = ("escrow-a", "escrow-b")
+PARENTS = {"meituan": (None, "alibaba", "tencent"), "tencent": (None, "alibaba")}
+"""Parent links the machine may change: never a loop, alibaba stays on top."""
 
 days = st.sampled_from(DAYS)
 companies = st.sampled_from(COMPANIES)
@@ -219,8 +227,19 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # --- rules ------------------------------------------------------------------------------
 
-    @rule(company=companies, day=days, amount=money, pre=money, investor=investors, part=st.sampled_from([1, 2]))
-    def close_round(self, company: str, day: date, amount: Decimal, pre: Decimal, investor: str, part: int) -> None:
+    @rule(
+        company=companies,
+        day=days,
+        amount=money,
+        pre=money,
+        investor=investors,
+        part=st.sampled_from([1, 2]),
+        silent=st.lists(investors, max_size=2, unique=True),
+    )
+    def close_round(
+        self, company: str, day: date, amount: Decimal, pre: Decimal, investor: str, part: int, silent: list[str]
+    ) -> None:
+        """A round with one named amount, and maybe co-investors named without one (``silent``)."""
         self.submit(
             {
                 "kind": "round.closed",
@@ -230,9 +249,23 @@ class LedgerMachine(RuleBasedStateMachine):
                 "amount": str(amount),
                 "currency": "USD",
                 "pre_money": str(pre * 4),
-                "investors": [{"party": investor, "amount": str(amount / part)}],
+                "investors": [
+                    {"party": investor, "amount": str(amount / part)},
+                    *({"party": other} for other in silent if other != investor),
+                ],
             }
         )
+
+    @rule(data=st.data(), day=days)
+    def change_a_parent(self, data: st.DataObject, day: date) -> None:
+        """Register a party again under another parent (or none): groups change over time."""
+        party = data.draw(st.sampled_from(sorted(PARENTS)))
+        parent = data.draw(st.sampled_from(PARENTS[party]))
+        fact: dict[str, Any] = {"kind": "party.registered", "effective": day.isoformat(), "party": party}
+        fact |= {"name": party, "type": "investor"}
+        if parent is not None:
+            fact["parent"] = parent
+        self.submit(fact)
 
     @rule(company=companies, day=days, holder=investors, fraction=small_fractions)
     def acquire_new_shares(self, company: str, day: date, holder: str, fraction: Decimal) -> None:
@@ -269,20 +302,20 @@ class LedgerMachine(RuleBasedStateMachine):
         day=days,
         holder=investors,
         amount=st.one_of(small_fractions.map(lambda f: ("fraction", f)), small_fractions.map(lambda f: ("portion", f * 2))),
+        proceeds=st.none() | money,
     )
-    def divest(self, company: str, day: date, holder: str, amount: tuple[str, Decimal]) -> None:
+    def divest(self, company: str, day: date, holder: str, amount: tuple[str, Decimal], proceeds: Decimal | None) -> None:
         field, value = amount
-        self.submit(
-            {
-                "kind": "stake.divested",
-                "effective": day.isoformat(),
-                "holder": holder,
-                "company": company,
-                field: str(value),
-                "proceeds": "1000",
-                "currency": "USD",
-            }
-        )
+        fact: dict[str, Any] = {
+            "kind": "stake.divested",
+            "effective": day.isoformat(),
+            "holder": holder,
+            "company": company,
+            field: str(value),
+        }
+        if proceeds is not None:
+            fact |= {"proceeds": str(proceeds), "currency": "USD"}
+        self.submit(fact)
 
     @rule(company=companies, day=days, amount=money)
     def grant_credits(self, company: str, day: date, amount: Decimal) -> None:
@@ -354,7 +387,7 @@ class LedgerMachine(RuleBasedStateMachine):
         candidates = [
             f
             for f in self.model.facts[len(parties()) :]
-            if f.data["kind"] not in ("fact.corrected", "fact.retracted") and f.key not in gone
+            if f.data["kind"] not in ("fact.corrected", "fact.retracted", "party.registered") and f.key not in gone
         ]
         assume(candidates)
         target = data.draw(st.sampled_from(candidates))
@@ -373,6 +406,66 @@ class LedgerMachine(RuleBasedStateMachine):
             assert sum(holders.values()) == 1, (company, holders)
             assert all(share >= 0 for share in holders.values())
             assert {h: s for h, s in holders.items() if s} == expected.get(company, {"founders": Fraction(1)})
+
+    @invariant()
+    def split_pools_keep_ownership_whole(self) -> None:
+        """Splitting undisclosed participants' pools moves only what undisclosed held, and still sums to exactly 1."""
+        tables = CapTables()
+        for record in self.ledger.story():
+            tables.apply(record.fact)
+        for company in COMPANIES:
+            plain, split = tables.holders(company), tables.holders(company, split=True)
+            assert sum(split.values()) == 1, (company, split)
+            named = set(plain) - {"undisclosed"}
+            assert all(split.get(holder, 0) >= share for holder, share in plain.items() if holder in named)
+            moved = sum(
+                split.get(holder, Fraction(0)) - plain.get(holder, Fraction(0)) for holder in split if holder in INVESTORS
+            )
+            assert plain.get("undisclosed", 0) - split.get("undisclosed", 0) == moved
+
+    @invariant()
+    def cost_is_conserved_and_gains_are_proceeds_less_cost(self) -> None:
+        state = Holdings()
+        for record in self.ledger.story():
+            state.apply(record)
+        with exact_decimals():
+            for (company, holder), position in state.positions.items():
+                paid = sum((Fraction(p.amount) for p in state.payments.get((company, holder), ())), Fraction(0))
+                kept = sum((Fraction(lot.payment.amount) * lot.kept for lot in position.lots), Fraction(0))
+                relieved = sum(
+                    (
+                        Fraction(p.amount) * part
+                        for d in state.disposals
+                        if (d.company, d.holder) == (company, holder)
+                        for p, part in d.relieved
+                    ),
+                    Fraction(0),
+                )
+                assert relieved + kept == paid, (company, holder)
+            money = Money(state.rates, None)
+            for disposal in state.disposals:
+                figures = state.figures(disposal, money)
+                if disposal.proceeds is not None and disposal.priced:
+                    assert figures.proceeds is not None and figures.relieved is not None
+                    assert figures.gain == figures.proceeds - figures.relieved
+                else:
+                    assert figures.gain is None
+
+    @invariant()
+    def a_group_is_the_sum_of_its_entities(self) -> None:
+        group = self.ledger.view("portfolio", Query(options={"investor": "alibaba", "group": True}))
+        entities = self.ledger.view("portfolio", Query(options={"investor": "alibaba", "group": True, "by_entity": True}))
+        for row in group:
+            shares = {r["held_by"]: r["fraction"] for r in entities if r["company"] == row["company"]}
+            assert row["fraction"] == sum(shares.values(), Fraction(0))
+            parts = [r for r in entities if r["company"] == row["company"] and r["currency"] == row["currency"]]
+            for column in ("invested", "proceeds"):
+                found = [r[column] for r in parts if r[column] is not None]
+                assert row[column] == (sum(found, Decimal(0)) if found else None), column
+        gains = self.ledger.view("gains", Query(options={"investor": "alibaba", "group": True}))
+        for row in gains:
+            if row["undetermined"] == 0 and row["proceeds"] is not None:
+                assert row["realised_gain"] == row["proceeds"] - row["cost_relieved"]
 
     @invariant()
     def credits_and_escrow_are_conserved(self) -> None:

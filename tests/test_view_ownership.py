@@ -17,7 +17,9 @@ from ledger.plugin import CapTables, fraction_out, money_out
 from ledger.timeline import story
 from ledger.views import Query
 from plugins import ownership
-from plugins.ownership import LeagueView, OwnershipView, PortfolioView
+from plugins.league import LeagueView
+from plugins.ownership import OwnershipView
+from plugins.portfolio import PortfolioView
 from tests.viewkit import party, records, rows
 
 D = Decimal
@@ -96,11 +98,12 @@ def test_two_rounds_dilute_exactly() -> None:
     ]
 
 
-def test_fractions_come_out_rounded_to_six_places() -> None:
+def test_fractions_come_out_exact() -> None:
     facts = [*PARTIES, round_closed("minimax", "seed", "2023-05-01", "1", [line("investor-a", "1")], pre_money="2")]
     found = rows(OwnershipView(), facts, company="minimax")
-    assert [(row["holder"], row["fraction"]) for row in found] == [("founders", D("0.666667")), ("investor-a", D("0.333333"))]
-    assert str(found[1]["fraction"]) == "0.333333"
+    # 1 at 2 pre-money: post 3, investor-a 1/3, founders 2/3, exactly (no six-place rounding in the row).
+    assert [(row["holder"], row["fraction"]) for row in found] == [("founders", Fraction(2, 3)), ("investor-a", Fraction(1, 3))]
+    assert sum((row["fraction"] for row in found), Fraction(0)) == 1
 
 
 def test_rounding_is_half_to_even_and_exact() -> None:
@@ -239,6 +242,10 @@ def test_portfolio_implied_value_uses_the_latest_valuation() -> None:
             "currency": "CNY",
             "implied_value": D("10.00"),
             "implied_currency": "CNY",
+            "cost": D("10"),
+            "proceeds": None,
+            "realised_gain": None,
+            "held_by": "investor-a",
         },
         {
             "company": "moonshot-ai",
@@ -248,6 +255,10 @@ def test_portfolio_implied_value_uses_the_latest_valuation() -> None:
             # 0.2 of the series-b post-money of 250M
             "implied_value": D("50000000"),
             "implied_currency": "USD",
+            "cost": D("30000000"),
+            "proceeds": None,
+            "realised_gain": None,
+            "held_by": "investor-a",
         },
     ]
     marked = valuation("moonshot-ai", "2024-09-01", "400000000", "USD")
@@ -278,9 +289,18 @@ def test_portfolio_converts_at_each_amounts_own_date() -> None:
     )
 
 
-def test_portfolio_drops_divested_stakes_and_needs_an_investor() -> None:
-    facts = [*TWO_ROUNDS, divest("investor-b", "2024-03-01", portion="1")]
-    assert rows(PortfolioView(), facts, investor="investor-b") == []
+def test_portfolio_keeps_exited_stakes_at_zero_and_needs_an_investor() -> None:
+    facts = [*TWO_ROUNDS, divest("investor-b", "2024-03-01", portion="1", proceeds="45000000", currency="USD")]
+    [row] = rows(PortfolioView(), facts, investor="investor-b")
+    # investor-b paid 30M for 0.12 and sold all of it for 45M: cost relieved 30M, gain 45M - 30M = 15M, none kept.
+    assert (row["company"], row["fraction"], row["invested"], row["cost"], row["proceeds"], row["realised_gain"]) == (
+        "moonshot-ai",
+        0,
+        D("30000000"),
+        D("0"),
+        D("45000000"),
+        D("15000000"),
+    )
     with pytest.raises(ViewError, match="needs --investor"):
         rows(PortfolioView(), facts)
 
@@ -314,28 +334,33 @@ def league(facts: list[dict[str, Any]], **options: Any) -> list[tuple[Any, ...]]
     return [tuple(row[column] for column in LeagueView.columns) for row in rows(LeagueView(), facts, **options)]
 
 
-def test_league_ranks_by_total_per_currency_split_by_consideration() -> None:
+def test_league_counts_deals_per_currency_and_ranks_within_each_currency() -> None:
     assert league(LEAGUE) == [
-        # investor, deals, cash, credits, services, total, currency
-        ("alibaba", 2, D(650), D(400), D(0), D(1050), "USD"),
-        ("tencent", 2, D(700), D(0), D(0), D(700), "CNY"),
-        ("tencent", 2, D(250), D(0), D(0), D(250), "USD"),
-        ("xiaohongshu", 1, D(0), D(0), D(50), D(50), "USD"),
+        # investor, deals, cash, credits, services, total, currency, undisclosed_deals, rank, entities
+        # CNY first: tencent's one CNY deal (meituan, 700), rank 1 among CNY rows only.
+        ("tencent", 1, D(700), D(0), D(0), D(700), "CNY", 0, 1, None),
+        # USD: alibaba's moonshot round (600 cash + 400 credits, one deal) and its 50 stake: 2 deals, 1050.
+        ("alibaba", 2, D(650), D(400), D(0), D(1050), "USD", 0, 1, None),
+        # tencent's USD row counts only its USD deal (minimax 250), not its CNY one.
+        ("tencent", 1, D(250), D(0), D(0), D(250), "USD", 0, 2, None),
+        ("xiaohongshu", 1, D(0), D(0), D(50), D(50), "USD", 0, 3, None),
     ]
 
 
 def test_league_filters_by_sector_and_date() -> None:
-    assert league(LEAGUE, sector="ai", since=date(2024, 1, 1)) == [("alibaba", 2, D(650), D(400), D(0), D(1050), "USD")]
+    assert league(LEAGUE, sector="ai", since=date(2024, 1, 1)) == [
+        ("alibaba", 2, D(650), D(400), D(0), D(1050), "USD", 0, 1, None)
+    ]
     assert [row[0] for row in league(LEAGUE, sector="retail")] == ["tencent"]
-    assert league(LEAGUE, since="2023-01-01")[-1] == ("xiaohongshu", 1, D(0), D(0), D(50), D(50), "USD")
+    assert league(LEAGUE, since="2023-01-01")[-1] == ("xiaohongshu", 1, D(0), D(0), D(50), D(50), "USD", 0, 3, None)
 
 
-def test_league_converts_into_one_currency() -> None:
+def test_league_converts_into_one_currency_and_ranks_everyone() -> None:
     rate = {"kind": "fx.rate", "effective": "2022-01-01", "base": "USD", "quote": "CNY", "rate": "7"}
     assert league([rate, *LEAGUE], currency="USD") == [
-        ("alibaba", 2, D(650), D(400), D(0), D(1050), "USD"),
-        ("tencent", 2, D(350), D(0), D(0), D(350), "USD"),  # 250 USD + 700 CNY / 7
-        ("xiaohongshu", 1, D(0), D(0), D(50), D(50), "USD"),
+        ("alibaba", 2, D(650), D(400), D(0), D(1050), "USD", 0, 1, None),
+        ("tencent", 2, D(350), D(0), D(0), D(350), "USD", 0, 2, None),  # 250 USD + 700 CNY / 7, two deals
+        ("xiaohongshu", 1, D(0), D(0), D(50), D(50), "USD", 0, 3, None),
     ]
 
 
@@ -345,9 +370,9 @@ def test_league_without_a_rate_names_the_pair_and_date() -> None:
         rows(LeagueView(), [late, *LEAGUE], currency="USD")
 
 
-def test_league_counts_unpriced_deals_and_skips_builtin_holders() -> None:
+def test_league_counts_unpriced_deals_as_undisclosed_never_as_zero_and_skips_builtin_holders() -> None:
     facts = [*PARTIES, acquired("tencent", "2024-01-01", "0.1", seller="founders")]
-    assert league(facts) == [("tencent", 1, D(0), D(0), D(0), D(0), None)]
+    assert league(facts) == [("tencent", 1, None, None, None, None, None, 1, None, None)]
     facts = [*PARTIES, round_closed("minimax", "seed", "2024-01-01", "10", [], pre_money="10")]
     assert league(facts) == []
 
@@ -466,6 +491,9 @@ def ownership_facts(draw: st.DrawFn) -> list[dict[str, Any]]:
                 paid = draw(st.integers(min_value=0, max_value=left))
                 left -= paid
                 lines.append(line(name, str(paid), draw(st.sampled_from([None, "cash", "credits", "services"]))))
+            named = {paid["party"] for paid in lines}
+            silent = draw(st.lists(st.sampled_from([name for name in INVESTORS if name not in named]), max_size=2, unique=True))
+            lines += [{"party": name} for name in silent]  # co-investors named without an amount
             pre = draw(st.integers(min_value=0, max_value=10**7))
             facts.append(round_closed("moonshot-ai", f"r{n}", day, str(amount), lines, pre_money=str(pre)))
         elif what == "new-shares":
@@ -496,10 +524,15 @@ def test_ownership_sums_to_one_and_never_goes_negative(facts: list[dict[str, Any
         holders = state.tables.holders("moonshot-ai")
         assert sum(holders.values(), Fraction(0)) == 1
         assert all(share > 0 for share in holders.values())
+        split = state.tables.holders("moonshot-ai", split=True)
+        assert sum(split.values(), Fraction(0)) == 1  # splitting pools among participants keeps the whole
+        assert all(split.get(holder, 0) >= share for holder, share in holders.items() if holder != "undisclosed")
     assert validate(ledger) == []
     assert ownership.dealledger_check(story=ledger) == []
-    shown = {row["holder"]: row["fraction"] for row in view.rows(state, query)}
-    assert abs(sum(shown.values()) - 1) <= D("0.0000005") * len(shown)
+    for options in ({}, {"split_undisclosed": True}):
+        asked = Query(options={"company": "moonshot-ai", **options})
+        shares = {row["holder"]: row["fraction"] for row in view.rows(state, asked)}  # one per holder, whatever currencies
+        assert sum(shares.values(), Fraction(0)) == 1  # exact in the rows too
 
 
 @settings(max_examples=50, deadline=None)
@@ -516,3 +549,104 @@ def test_selling_more_than_the_holding_is_always_reported(facts: list[dict[str, 
     ledger = story(records([*PARTIES, *facts, divest(holder, "2030-01-01", key="over", fraction=str(too_much))]))
     [problem] = validate(ledger)
     assert problem.message.startswith(f"stake.divested 'over' of 2030-01-01: {holder} holds ")
+
+
+# --- co-investors named without an amount --------------------------------------------------
+
+WITH_PARTICIPANTS = [
+    *PARTIES,
+    # 300 at 3300 post (3000 pre): founders keep 3000/3300 = 10/11; alibaba named with 100 -> 100/3300 = 1/33;
+    # tencent and investor-a named without amounts: the unattributed 200 -> 200/3300 = 2/33 stays with undisclosed.
+    round_closed(
+        "moonshot-ai",
+        "2024-08",
+        "2024-08-05",
+        "300",
+        [{"party": "alibaba", "amount": "100", "lead": True}, {"party": "tencent"}, {"party": "investor-a"}],
+        pre_money="3000",
+    ),
+]
+
+
+def test_a_participant_without_an_amount_holds_nothing_by_default() -> None:
+    found = rows(OwnershipView(), WITH_PARTICIPANTS, company="moonshot-ai")
+    assert [(r["holder"], r["fraction"], r["invested"]) for r in found] == [
+        ("founders", Fraction(10, 11), None),
+        ("undisclosed", Fraction(2, 33), D(200)),
+        ("alibaba", Fraction(1, 33), D(100)),
+    ]
+    assert rows(PortfolioView(), WITH_PARTICIPANTS, investor="tencent") == []
+
+
+def test_split_undisclosed_divides_the_unattributed_money_equally_among_the_participants() -> None:
+    found = rows(OwnershipView(), WITH_PARTICIPANTS, company="moonshot-ai", split_undisclosed=True)
+    # 200 unattributed / 2 participants = 100 each -> 100/3300 = 1/33 each; undisclosed keeps nothing.
+    assert [(r["holder"], r["fraction"], r["invested"]) for r in found] == [
+        ("founders", Fraction(10, 11), None),
+        ("alibaba", Fraction(1, 33), D(100)),
+        ("investor-a", Fraction(1, 33), D(100)),
+        ("tencent", Fraction(1, 33), D(100)),
+    ]
+    assert sum((r["fraction"] for r in found), Fraction(0)) == 1
+    [row] = rows(PortfolioView(), WITH_PARTICIPANTS, investor="tencent", split_undisclosed=True)
+    assert (row["fraction"], row["invested"], row["cost"]) == (Fraction(1, 33), D(100), None)  # cost undisclosed
+
+
+def test_a_split_pool_is_diluted_like_any_holding() -> None:
+    later = round_closed("moonshot-ai", "2025", "2025-01-01", "1100", [line("investor-b", "1100")], pre_money="3300")
+    found = {r["holder"]: r["fraction"] for r in rows(OwnershipView(), [*WITH_PARTICIPANTS, later], split_undisclosed=True)}
+    # post 4400: everyone x 3300/4400 = 3/4; tencent 1/33 x 3/4 = 1/44; investor-b 1100/4400 = 1/4.
+    assert found["tencent"] == Fraction(1, 44) and found["investor-b"] == Fraction(1, 4)
+    assert sum(found.values(), Fraction(0)) == 1
+
+
+def test_undisclosed_selling_takes_from_its_pools_pro_rata() -> None:
+    sale = divest("undisclosed", "2024-09-01", fraction="0.01", buyer="investor-b")
+    # undisclosed held 2/33 (all of it the pool); after 1/100 goes: 2/33 - 1/100 = 167/3300, split in two.
+    found = {r["holder"]: r["fraction"] for r in rows(OwnershipView(), [*WITH_PARTICIPANTS, sale], split_undisclosed=True)}
+    assert found["tencent"] == found["investor-a"] == Fraction(167, 6600)
+    assert found["investor-b"] == Fraction(1, 100)
+    assert sum(found.values(), Fraction(0)) == 1
+
+
+def test_league_counts_a_participant_without_an_amount_as_an_undisclosed_deal() -> None:
+    found = {r["investor"]: r for r in rows(LeagueView(), WITH_PARTICIPANTS)}
+    # alibaba: 100 disclosed; tencent: one deal, no amount: None, never 0, and no rank.
+    assert (found["alibaba"]["total"], found["alibaba"]["undisclosed_deals"], found["alibaba"]["rank"]) == (D(100), 0, 1)
+    tencent = found["tencent"]
+    assert (tencent["deals"], tencent["undisclosed_deals"], tencent["cash"], tencent["total"], tencent["rank"]) == (
+        1,
+        1,
+        None,
+        None,
+        None,
+    )
+    assert tencent["currency"] == "USD"
+
+
+def test_a_round_reads_participants_without_amounts() -> None:
+    [record] = records([WITH_PARTICIPANTS[-1]])
+    fact = record.fact
+    assert fact.attributed == D(100)  # type: ignore[attr-defined]
+    assert fact.undisclosed_participants == ("tencent", "investor-a")  # type: ignore[attr-defined]
+    assert "amount" not in fact.to_dict()["investors"][1]
+
+
+def test_cap_tables_saved_before_pools_existed_still_load() -> None:
+    """A plugin's checkpoint of CapTables from before undisclosed participants reads as tables without pools."""
+    import pickle
+
+    tables = CapTables()
+    for record in records(TWO_ROUNDS):
+        tables.apply(record.fact)
+    older = pickle.loads(pickle.dumps(tables))
+    del older.__dict__["participations"], older.__dict__["last_pool"]
+    table = older.companies["moonshot-ai"]
+    object.__delattr__(table, "pools")
+    old_bytes = pickle.dumps(older)
+    again = pickle.loads(old_bytes)
+    # founders 0.64, investor-a 0.2, investor-b 0.12, undisclosed 0.04, as before; a new round with a participant works.
+    assert again.holders("moonshot-ai") == tables.holders("moonshot-ai")
+    [record] = records([WITH_PARTICIPANTS[-1]])
+    again.apply(record.fact)
+    assert sum(again.holders("moonshot-ai", split=True).values(), Fraction(0)) == 1

@@ -192,3 +192,53 @@ def test_a_ban_reimposed_after_a_lift_is_in_force_again() -> None:
     ]
     assert [row[5] for row in regulatory(facts)] == [False, False, True]
     assert regulatory(PARTIES) == []
+
+
+# --- orders roll up to the target's group ------------------------------------------------
+
+GROUP = [*PARTIES, party("taobao-china", "investor", parent="alibaba")]
+
+
+def held_by(holder: str, company: str, day: str, fraction: str) -> dict[str, Any]:
+    return {"kind": "stake.acquired", "effective": day, "holder": holder, "company": company, "fraction": fraction}
+
+
+def sold_by(holder: str, company: str, day: str) -> dict[str, Any]:
+    return {"kind": "stake.divested", "effective": day, "holder": holder, "company": company, "portion": "1"}
+
+
+def order_status_of(facts: list[dict[str, Any]], as_of: date) -> tuple[str, bool]:
+    [found] = [row for row in rows(RegulatoryView(), facts, as_of=as_of) if row["kind"] == "divestment.ordered"]
+    return found["status"], found["in_force"]
+
+
+def test_an_order_on_a_parent_is_not_met_while_a_subsidiary_holds_the_company() -> None:
+    # The stake sits in taobao-china, below alibaba: alibaba itself holds nothing of zhipu, yet the group does.
+    facts = [*GROUP, held_by("taobao-china", "zhipu", "2020-01-01", "0.1"), order("2021-04-10", "2024-12-31", ["zhipu"])]
+    assert order_status_of(facts, date(2021, 4, 10)) == ("pending", True)
+    # Only the subsidiary's sale clears the group's stake.
+    facts.append(sold_by("taobao-china", "zhipu", "2022-05-01"))
+    assert order_status_of(facts, date(2022, 5, 1)) == ("met 2022-05-01", False)
+
+
+def test_an_order_on_all_stakes_covers_the_groups_holdings_and_needs_every_entity_to_sell() -> None:
+    facts = [
+        *GROUP,
+        held_by("alibaba", "minimax", "2020-01-01", "0.2"),
+        held_by("taobao-china", "zhipu", "2020-01-01", "0.1"),
+        order("2021-04-10", "2024-12-31"),  # every company the group held: minimax (alibaba) and zhipu (taobao-china)
+        sold_by("alibaba", "minimax", "2022-01-01"),
+    ]
+    [found] = [row for row in rows(RegulatoryView(), facts) if row["kind"] == "divestment.ordered"]
+    assert found["detail"] == "all stakes held (minimax, zhipu); deadline 2024-12-31"
+    assert order_status_of(facts, date(2022, 1, 1)) == ("pending", True)
+    facts.append(sold_by("taobao-china", "zhipu", "2023-01-01"))
+    assert order_status_of(facts, date(2023, 1, 1)) == ("met 2023-01-01", False)
+
+
+def test_a_subsidiary_leaving_the_group_takes_its_stake_out_of_the_order() -> None:
+    facts = [*GROUP, held_by("taobao-china", "zhipu", "2020-01-01", "0.1"), order("2021-04-10", "2024-12-31", ["zhipu"])]
+    # A later registration gives taobao-china no parent: from then on the group holds nothing of zhipu.
+    facts.append(party("taobao-china", "investor") | {"effective": "2023-03-01"})
+    assert order_status_of(facts, date(2023, 3, 1)) == ("met 2023-03-01", False)
+    assert order_status_of(facts, date(2023, 2, 28)) == ("pending", True)

@@ -24,6 +24,7 @@ OWNERSHIP_KINDS = frozenset({"round.closed", "stake.acquired", "stake.divested"}
 
 ZERO = Fraction(0)
 ONE = Fraction(1)
+POOL_PREFIX = f"{UNDISCLOSED}:"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class Shortfall:
         return f"{record.describe()}: {self.holder} holds {held} of {self.company}, cannot {self.verb} {wanted}"
 
 
+def is_pool(holder: str) -> bool:
+    """A share count kept for a round's unattributed money whose participants were named without amounts."""
+    return holder.startswith(POOL_PREFIX)
+
+
 @dataclass(eq=False, slots=True)
 class Table:
     """One company's holders as share counts plus their total, like a real cap table.
@@ -53,17 +59,57 @@ class Table:
     Counting shares instead of fractions makes a round cost one update per investor rather
     than one per holder: issuing shares dilutes everyone else without touching them. A
     holder's fraction is its shares over the total, exact because both are ``Fraction``.
+
+    The unattributed part of a round that names participants without amounts is counted apart,
+    in a *pool* (``undisclosed:N``) that remembers those participants. Every answer shows a pool
+    as ``undisclosed`` unless asked to split it equally among its participants, so the split is
+    a way of reading the table, never a fact the ledger invents.
     """
 
     shares: dict[str, Fraction] = field(default_factory=lambda: {FOUNDERS: ONE})
     total: Fraction = ONE
+    pools: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def fraction(self, holder: str) -> Fraction:
-        return self.shares.get(holder, ZERO) / self.total
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        """Read a table saved before pools existed (a plugin's checkpoint of an older shape) as one without pools."""
+        slots = state[1]
+        for name, value in slots.items():
+            object.__setattr__(self, name, value)
+        if "pools" not in slots:
+            object.__setattr__(self, "pools", {})
 
-    def fractions(self) -> dict[str, Fraction]:
+    def count(self, holder: str) -> Fraction:
+        """The holder's shares; ``undisclosed`` includes every pool."""
+        if holder == UNDISCLOSED and self.pools:
+            return sum((n for h, n in self.shares.items() if h == UNDISCLOSED or is_pool(h)), ZERO)
+        return self.shares.get(holder, ZERO)
+
+    def fraction(self, holder: str, split: bool = False) -> Fraction:
+        if not split or not self.pools:
+            return self.count(holder) / self.total
+        return self.fractions(split=True).get(holder, ZERO)
+
+    def fractions(self, split: bool = False) -> dict[str, Fraction]:
+        """Each holder's fraction; pools shown as ``undisclosed``, or divided equally among their participants."""
         total = self.total
-        return {holder: count / total for holder, count in self.shares.items()}
+        if not self.pools:
+            return {holder: count / total for holder, count in self.shares.items()}
+        counts: dict[str, Fraction] = {}
+        for holder, count in self.shares.items():
+            if is_pool(holder):
+                participants = self.pools[holder] if split else (UNDISCLOSED,)
+                each = count / len(participants)
+                for participant in participants:
+                    counts[participant] = counts.get(participant, ZERO) + each
+            else:
+                counts[holder] = counts.get(holder, ZERO) + count
+        return {holder: count / total for holder, count in counts.items()}
+
+    def holders(self) -> Iterable[str]:
+        """Who holds a positive stake, pools shown as ``undisclosed``."""
+        if not self.pools:
+            return self.shares.keys()
+        return dict.fromkeys(UNDISCLOSED if is_pool(h) else h for h in self.shares).keys()
 
     def issue(self, holder: str, count: Fraction) -> None:
         if count:
@@ -71,14 +117,23 @@ class Table:
             self.total += count
 
     def move(self, seller: str, buyer: str, count: Fraction) -> None:
+        """Move ``count`` shares; ``undisclosed`` sells from its own shares and its pools pro rata."""
         if not count:
             return
+        if seller == UNDISCLOSED and self.pools:
+            held = self.count(UNDISCLOSED)
+            for holder in [h for h in self.shares if h == UNDISCLOSED or is_pool(h)]:
+                self._take(holder, self.shares[holder] * count / held)
+        else:
+            self._take(seller, count)
+        self.shares[buyer] = self.shares.get(buyer, ZERO) + count
+
+    def _take(self, seller: str, count: Fraction) -> None:
         left = self.shares[seller] - count
         if left:
             self.shares[seller] = left
         else:
             del self.shares[seller]
-        self.shares[buyer] = self.shares.get(buyer, ZERO) + count
 
 
 class CapTables:
@@ -88,41 +143,60 @@ class CapTables:
         self.companies: dict[str, Table] = {}
         self.positions: dict[str, set[str]] = {}
         """The companies each holder has a stake in (founders only where a table exists), kept as facts fold."""
+        self.participations: dict[str, set[str]] = {}
+        """The companies in whose pools each undisclosed participant is named (a stake only when split)."""
+        self.last_pool: str | None = None
+        """The pool the last round applied opened, if any: the fold that keeps payments files them under it."""
 
-    def holders(self, company: str) -> dict[str, Fraction]:
-        """Each holder's fraction of the company; before any ownership fact, founders hold it all."""
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Read cap tables saved before undisclosed participants were kept (a plugin's older checkpoint)."""
+        self.__dict__.update(state)
+        self.__dict__.setdefault("participations", {})
+        self.__dict__.setdefault("last_pool", None)
+
+    def holders(self, company: str, split: bool = False) -> dict[str, Fraction]:
+        """Each holder's fraction of the company; before any ownership fact, founders hold it all.
+
+        ``split`` divides each pool of unattributed money equally among the round's participants
+        named without an amount; otherwise it stays with ``undisclosed``.
+        """
         table = self.companies.get(company)
-        return table.fractions() if table is not None else {FOUNDERS: ONE}
+        return table.fractions(split) if table is not None else {FOUNDERS: ONE}
 
     def stakeholders(self, company: str) -> Iterable[str]:
         """Who holds a positive stake, without computing how much (cheap enough to ask for every fact)."""
         table = self.companies.get(company)
-        return table.shares.keys() if table is not None else (FOUNDERS,)
+        return table.holders() if table is not None else (FOUNDERS,)
 
-    def holdings(self, holder: str) -> set[str]:
+    def holdings(self, holder: str, split: bool = False) -> set[str]:
         """The companies in which ``holder`` holds a positive stake (those with an ownership fact)."""
-        return self.positions.get(holder, set())
+        held = self.positions.get(holder, set())
+        if not split:
+            return held
+        pooled = {c for c in self.participations.get(holder, ()) if self.held(holder, c, split=True) > 0}
+        return held | pooled
 
-    def held(self, holder: str, company: str) -> Fraction:
+    def held(self, holder: str, company: str, split: bool = False) -> Fraction:
         table = self.companies.get(company)
         if table is None:
             return ONE if holder == FOUNDERS else ZERO
-        return table.fraction(holder)
+        return table.fraction(holder, split)
 
     def apply(self, fact: Fact) -> Shortfall | None:
         """Change the tables for an ownership fact (other kinds are ignored)."""
         if not isinstance(fact, RoundClosed | StakeAcquired | StakeDivested):
             return None
         table = self.companies.get(fact.company)
-        before = set(table.shares) if table is not None else set()
+        before = set(table.holders()) if table is not None else set()
         shortfall = None
+        self.last_pool = None
         if isinstance(fact, RoundClosed):
             self._round(fact)
         elif isinstance(fact, StakeAcquired):
             shortfall = self._acquire(fact)
         else:
             shortfall = self._divest(fact)
-        after = self.companies[fact.company].shares.keys()
+        after = set(self.companies[fact.company].holders())
         for holder in after - before:
             self.positions.setdefault(holder, set()).add(fact.company)
         for holder in before - after:
@@ -153,10 +227,21 @@ class CapTables:
             per_unit = table.total / (post - amount)
         attributed = ZERO
         for investment in fact.investors:
+            if investment.amount is None:
+                continue
             paid = Fraction(investment.amount)
             attributed += paid
             table.issue(investment.party, paid * per_unit)
-        table.issue(UNDISCLOSED, (amount - attributed) * per_unit)
+        rest = (amount - attributed) * per_unit
+        participants = fact.undisclosed_participants
+        if rest and participants:
+            pool = self.last_pool = f"{POOL_PREFIX}{len(table.pools) + 1}"
+            table.pools[pool] = participants
+            for participant in participants:
+                self.participations.setdefault(participant, set()).add(fact.company)
+            table.issue(pool, rest)
+        else:
+            table.issue(UNDISCLOSED, rest)
 
     def _acquire(self, fact: StakeAcquired) -> Shortfall | None:
         table = self._table(fact.company)
@@ -164,14 +249,14 @@ class CapTables:
         if fact.seller is None:
             table.issue(fact.holder, wanted * table.total / (ONE - wanted))
             return None
-        held = table.shares.get(fact.seller, ZERO)
+        held = table.count(fact.seller)
         count = wanted * table.total
         table.move(fact.seller, fact.holder, min(count, held))
         return Shortfall(fact.seller, fact.company, held / table.total, wanted, "sell") if count > held else None
 
     def _divest(self, fact: StakeDivested) -> Shortfall | None:
         table = self._table(fact.company)
-        held = table.shares.get(fact.holder, ZERO)
+        held = table.count(fact.holder)
         shortfall = None
         if fact.fraction is not None:
             wanted = Fraction(fact.fraction)

@@ -1,4 +1,10 @@
-"""Registered parties as a fold reads them: who belongs to which group (parent links), and sector tags."""
+"""Registered parties as a fold reads them: who belongs to which group (parent links), and sector tags.
+
+A group is a party and everything below it through ``parent`` links; its *ultimate parent* is
+the top of the chain. Links change over time (a later registration or a correction of one
+replaces the earlier), so a fold asks about groups as they stand at the fact it is folding, and
+a view's rows about groups as they stand at the question's date.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +41,21 @@ class Parties:
             seen.add(parent)
             party = parent
         return party
+
+    def members(self, top: str) -> list[str]:
+        """``top`` and every registered party below it, in slug order (a group answers for all of them)."""
+        return sorted({top, *(party for party in self.sectors if self.within(party, top))})
+
+    def within(self, party: str, top: str) -> bool:
+        """Whether ``top`` is ``party`` or one of its parents, grandparents..."""
+        seen = {party}
+        while party != top:
+            parent = self.parent.get(party)
+            if parent is None or parent in seen:
+                return False
+            seen.add(parent)
+            party = parent
+        return True
 
     def in_sector(self, party: str, tag: str) -> bool:
         return tag in self.sectors.get(party, ())

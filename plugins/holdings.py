@@ -1,0 +1,268 @@
+"""The fold behind ``ownership``, ``portfolio`` and ``gains``: cap tables, what each holder paid and kept, what it sold.
+
+Cost follows the shares. A sale of part of a holding relieves that part of every payment
+still kept (``cost x sold / held``, an exact ``Fraction``), so cost relieved plus cost kept is
+always exactly what was paid. Each sale is kept as a ``Disposal`` with its proceeds; gains are
+worked out when rows are asked for, because the currency they are shown in is the question's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import NamedTuple
+
+from events.funding import RoundClosed, StakeAcquired, StakeDivested, ValuationMarked
+from events.markets import FxRate
+from events.parties import PartyRegistered
+from ledger.errors import ViewError
+from ledger.exact import Fraction
+from ledger.folds.captable import FOUNDERS, OWNERSHIP_KINDS, UNDISCLOSED, ZERO, CapTables, is_pool
+from ledger.folds.groups import Parties
+from ledger.folds.money import Money, Number, Rates
+from ledger.records import Recorded
+
+ONE = Fraction(1)
+
+
+class Payment(NamedTuple):
+    """Money a holder put into a company, kept with its date so it can be converted at that date."""
+
+    day: date
+    amount: Decimal
+    currency: str
+
+
+class Valuation(NamedTuple):
+    day: date
+    amount: Decimal
+    currency: str
+
+
+@dataclass(eq=False)
+class Lot:
+    """One payment for part of a position, and the part of it the holder still keeps after its sales."""
+
+    payment: Payment
+    kept: Fraction = ONE
+
+
+@dataclass(eq=False)
+class Position:
+    """A holder's cost in one company: its lots, and whether some shares came without a reported price."""
+
+    lots: list[Lot] = field(default_factory=list)
+    unpriced: bool = False
+
+
+class Disposal(NamedTuple):
+    """One sale by a holder: the part of its holding sold, the cost it relieved, what it brought."""
+
+    day: date
+    holder: str
+    company: str
+    sold: Fraction
+    """The part of the holding sold, exactly (1 = all of it)."""
+    relieved: tuple[tuple[Payment, Fraction], ...]
+    """(payment, part of that payment's amount relieved by this sale)."""
+    priced: bool
+    """False when some of the shares sold had no reported cost: relieved cost and gain are then unknown."""
+    proceeds: Decimal | None
+    currency: str | None
+
+
+class Figures(NamedTuple):
+    """A disposal's money in one currency: proceeds, cost relieved and realised gain (None when unknown)."""
+
+    currency: str | None
+    proceeds: Number | None
+    relieved: Number | None
+    gain: Number | None
+
+
+@dataclass
+class Holdings:
+    """Cap tables, payments, cost lots and disposals per (company, holder), valuations, rates and groups."""
+
+    tables: CapTables = field(default_factory=CapTables)
+    payments: dict[tuple[str, str], list[Payment]] = field(default_factory=dict)
+    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
+    disposals: list[Disposal] = field(default_factory=list)
+    sales: dict[tuple[str, str], list[Disposal]] = field(default_factory=dict)
+    """The same disposals by (company, holder), so a portfolio row reads only its own."""
+    companies_of: dict[str, set[str]] = field(default_factory=dict)
+    """Every company a holder ever paid into or sold out of: exited positions stay in the portfolio."""
+    valuations: dict[str, Valuation] = field(default_factory=dict)
+    rates: Rates = field(default_factory=Rates)
+    parties: Parties = field(default_factory=Parties)
+
+    def apply(self, record: Recorded) -> None:
+        fact = record.fact
+        if isinstance(fact, FxRate):
+            self.rates.add(fact)
+            return
+        if isinstance(fact, PartyRegistered):
+            self.parties.add(fact)
+            return
+        if isinstance(fact, ValuationMarked):
+            self.valuations[fact.company] = Valuation(fact.effective, fact.valuation, fact.currency)
+            return
+        if fact.kind not in OWNERSHIP_KINDS:
+            return
+        seller = _seller(fact)
+        before = self.tables.held(seller, fact.company) if seller else ZERO  # type: ignore[attr-defined]
+        self.tables.apply(fact)
+        if isinstance(fact, RoundClosed):
+            self._paid_in_round(fact)
+            self.valuations[fact.company] = Valuation(fact.effective, fact.post, fact.currency)
+        elif isinstance(fact, StakeAcquired):
+            payment = Payment(fact.effective, fact.price, fact.currency) if fact.price is not None and fact.currency else None
+            self._bought(fact.company, fact.holder, payment)
+        elif isinstance(fact, StakeDivested) and fact.buyer not in (None, UNDISCLOSED):
+            self._bought(fact.company, fact.buyer, None)
+        if seller and before:
+            after = self.tables.held(seller, fact.company)  # type: ignore[attr-defined]
+            proceeds, currency = _proceeds(fact)
+            self._sold(fact.effective, seller, fact.company, (before - after) / before, proceeds, currency)  # type: ignore[attr-defined]
+
+    def _paid_in_round(self, fact: RoundClosed) -> None:
+        """Each investor paid its amount; the unattributed rest was paid by ``undisclosed`` (or its round's pool)."""
+        for investment in fact.investors:
+            if investment.amount is not None:
+                self._bought(fact.company, investment.party, Payment(fact.effective, investment.amount, fact.currency))
+        rest = fact.amount - fact.attributed
+        if rest > 0:
+            self._pay(fact.company, self.tables.last_pool or UNDISCLOSED, Payment(fact.effective, rest, fact.currency))
+
+    def _bought(self, company: str, holder: str, payment: Payment | None) -> None:
+        position = self.positions.setdefault((company, holder), Position())
+        if payment is None:
+            position.unpriced = True
+        else:
+            position.lots.append(Lot(payment))
+            self._pay(company, holder, payment)
+        self.companies_of.setdefault(holder, set()).add(company)
+
+    def _pay(self, company: str, holder: str, payment: Payment) -> None:
+        self.payments.setdefault((company, holder), []).append(payment)
+
+    def _sold(self, day: date, holder: str, company: str, sold: Fraction, proceeds: Decimal | None, currency: str | None) -> None:
+        if holder in (FOUNDERS, UNDISCLOSED) or is_pool(holder) or not sold:
+            return
+        position = self.positions.setdefault((company, holder), Position(unpriced=True))
+        relieved = []
+        for lot in position.lots:
+            part = lot.kept * sold
+            relieved.append((lot.payment, part))
+            lot.kept -= part
+        disposal = Disposal(day, holder, company, sold, tuple(relieved), not position.unpriced, proceeds, currency)
+        self.disposals.append(disposal)
+        self.sales.setdefault((company, holder), []).append(disposal)
+        self.companies_of.setdefault(holder, set()).add(company)
+
+    def invested(self, company: str, holder: str, money: Money) -> dict[str, Number]:
+        """What the holder paid for its stake, per currency (a single currency when converting)."""
+        totals: dict[str, Number] = {}
+        for payment in self.payments.get((company, holder), ()):
+            currency = money.currency(payment.currency)
+            total: Number = totals.get(currency, money.zero())
+            totals[currency] = total + money.value(payment.amount, payment.currency, payment.day)
+        return totals
+
+    def pooled(self, company: str, holder: str, money: Money) -> dict[str, Number]:
+        """The holder's equal share of the unattributed money of each pool of the company naming it."""
+        table = self.tables.companies.get(company)
+        totals: dict[str, Number] = {}
+        for pool, participants in table.pools.items() if table is not None else ():
+            if holder not in participants:
+                continue
+            for currency, amount in self.invested(company, pool, money).items():
+                totals[currency] = totals.get(currency, Fraction(0)) + Fraction(amount) / len(participants)
+        return totals
+
+    def kept_cost(self, company: str, holder: str, money: Money) -> dict[str, Number] | None:
+        """The cost of the shares still held, per currency; None when some shares had no reported price."""
+        position = self.positions.get((company, holder))
+        if position is None or position.unpriced:
+            return None
+        totals: dict[str, Number] = {}
+        for lot in position.lots:
+            if lot.kept:
+                payment = lot.payment
+                currency = money.currency(payment.currency)
+                value = Fraction(money.value(payment.amount, payment.currency, payment.day)) * lot.kept
+                totals[currency] = totals.get(currency, Fraction(0)) + value
+        return totals
+
+    def figures(self, disposal: Disposal, money: Money) -> Figures:
+        """A disposal's proceeds, relieved cost and gain in the question's currency, or in the proceeds' currency.
+
+        Without ``--currency``, cost paid in another currency than the proceeds is converted at
+        the sale date; with no rate for that date the gain is left unknown (None). With
+        ``--currency`` every amount is converted at its own date (cost when paid, proceeds when
+        received), and a missing rate is an error naming the pair.
+        """
+        currencies = {payment.currency for payment, _ in disposal.relieved}
+        currency = money.target or disposal.currency or (next(iter(currencies)) if len(currencies) == 1 else None)
+        proceeds: Number | None = None
+        if disposal.proceeds is not None and disposal.currency is not None:
+            proceeds = Fraction(money.value(disposal.proceeds, disposal.currency, disposal.day))
+        relieved: Number | None = None
+        if disposal.priced and currency is not None:
+            try:
+                relieved = sum(
+                    (self._relieved_in(payment, part, currency, disposal.day, money) for payment, part in disposal.relieved),
+                    Fraction(0),
+                )
+            except ViewError:
+                if money.target:
+                    raise
+                relieved = None
+        gain = proceeds - relieved if proceeds is not None and relieved is not None else None
+        return Figures(currency, proceeds, relieved, gain)
+
+    def _relieved_in(self, payment: Payment, part: Fraction, currency: str, day: date, money: Money) -> Fraction:
+        if money.target:
+            return Fraction(money.value(payment.amount, payment.currency, payment.day)) * part
+        return self.rates.convert(payment.amount, payment.currency, currency, day) * part
+
+
+def _seller(fact: object) -> str | None:
+    if isinstance(fact, StakeDivested):
+        return fact.holder
+    if isinstance(fact, StakeAcquired):
+        return fact.seller
+    return None
+
+
+def _proceeds(fact: object) -> tuple[Decimal | None, str | None]:
+    if isinstance(fact, StakeDivested):
+        return fact.proceeds, fact.currency
+    if isinstance(fact, StakeAcquired):
+        return fact.price, fact.currency
+    return None, None
+
+
+def money_cell(value: Number | None, money: Money) -> Decimal | Fraction | None:
+    """Money for a row: converted amounts to hundredths (the documented rule for derived money), others exact."""
+    if value is None:
+        return None
+    return money.out(value) if money.target else exact_money(value)
+
+
+def exact_money(value: Number | None) -> Decimal | Fraction | None:
+    """Money for a row without rounding: a ``Decimal`` when the value has a finite decimal form, else the exact ``Fraction``."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    denominator = value.denominator
+    for prime in (2, 5):
+        while denominator % prime == 0:
+            denominator //= prime
+    if denominator != 1:
+        return value
+    places = 0
+    while (value * 10**places).denominator != 1:
+        places += 1
+    scaled = int(value * 10**places)
+    return Decimal(scaled).scaleb(-places)

@@ -1,0 +1,216 @@
+"""Exits: cost relieved pro rata, proceeds and realised gains, in portfolio and in the gains view, worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import pytest
+
+from ledger.errors import ViewError
+from ledger.host import load
+from plugins.gains import GainsView
+from plugins.portfolio import PortfolioView
+from tests.viewkit import party, rows
+
+D = Decimal
+
+PARTIES = [
+    party("alibaba", "company"),
+    party("taobao-china", "investor", parent="alibaba"),
+    party("tencent", "company"),
+    party("xpeng"),
+    party("bilibili"),
+]
+
+
+def bought(holder: str, company: str, day: str, fraction: str, price: str | None, currency: str = "USD") -> dict[str, Any]:
+    fact: dict[str, Any] = {
+        "kind": "stake.acquired",
+        "effective": day,
+        "holder": holder,
+        "company": company,
+        "fraction": fraction,
+        "seller": "founders",
+    }
+    if price is not None:
+        fact |= {"price": price, "currency": currency}
+    return fact
+
+
+def sold(holder: str, company: str, day: str, proceeds: str | None = None, currency: str = "USD", **how: str) -> dict[str, Any]:
+    fact: dict[str, Any] = {"kind": "stake.divested", "effective": day, "holder": holder, "company": company, **how}
+    if proceeds is not None:
+        fact |= {"proceeds": proceeds, "currency": currency}
+    return fact
+
+
+TWO_SALES = [
+    *PARTIES,
+    bought("taobao-china", "xpeng", "2020-08-27", "0.2", "300"),
+    # A quarter of the holding (0.05 of the company) for 120: relieves 300 x 1/4 = 75, gain 120 - 75 = 45, 225 kept.
+    sold("taobao-china", "xpeng", "2024-03-20", "120", portion="0.25"),
+    # 0.05 of the company out of 0.15 held = 1/3 of the holding for 100: relieves 225 x 1/3 = 75, gain 25, 150 kept.
+    sold("taobao-china", "xpeng", "2024-11-02", "100", fraction="0.05"),
+]
+
+
+def test_a_partial_sale_relieves_cost_pro_rata_and_records_the_gain() -> None:
+    [row] = rows(PortfolioView(), TWO_SALES, investor="taobao-china")
+    # Still 0.1 held; paid 300, 150 kept; proceeds 120 + 100 = 220; gains 45 + 25 = 70 (= 220 - 150 relieved).
+    assert (row["fraction"], row["invested"], row["cost"], row["proceeds"], row["realised_gain"]) == (
+        Fraction(1, 10),
+        D(300),
+        D(150),
+        D(220),
+        D(70),
+    )
+
+
+def test_gains_per_period() -> None:
+    found = rows(GainsView(), TWO_SALES, investor="taobao-china", period="quarter")
+    assert found == [
+        {
+            "period": "2024-Q1",
+            "disposals": 1,
+            "proceeds": D(120),
+            "cost_relieved": D(75),
+            "realised_gain": D(45),
+            "undetermined": 0,
+            "currency": "USD",
+        },
+        {
+            "period": "2024-Q4",
+            "disposals": 1,
+            "proceeds": D(100),
+            "cost_relieved": D(75),
+            "realised_gain": D(25),
+            "undetermined": 0,
+            "currency": "USD",
+        },
+    ]
+    [year] = rows(GainsView(), TWO_SALES, investor="taobao-china")
+    assert (year["period"], year["disposals"], year["proceeds"], year["cost_relieved"], year["realised_gain"]) == (
+        "2024",
+        2,
+        D(220),
+        D(150),
+        D(70),
+    )
+
+
+def test_an_inexact_ratio_keeps_cost_and_gain_exact() -> None:
+    facts = [
+        *PARTIES,
+        bought("tencent", "bilibili", "2020-01-01", "0.3", "100"),
+        sold("tencent", "bilibili", "2024-01-02", "50", fraction="0.1"),
+    ]
+    [row] = rows(GainsView(), facts, investor="tencent")
+    # 0.1 of 0.3 = 1/3 of the holding: relieves 100/3 (no finite decimal), gain 50 - 100/3 = 50/3: exact, never rounded.
+    assert (row["cost_relieved"], row["realised_gain"]) == (Fraction(100, 3), Fraction(50, 3))
+    [held] = rows(PortfolioView(), facts, investor="tencent")
+    assert held["cost"] == Fraction(200, 3)  # 100/3 relieved + 200/3 kept = 100 paid
+
+
+def test_cost_in_another_currency_is_converted_at_the_sale_date() -> None:
+    rate = {"kind": "fx.rate", "effective": "2024-01-01", "base": "USD", "quote": "CNY", "rate": "7"}
+    facts = [
+        *PARTIES,
+        bought("tencent", "bilibili", "2020-01-01", "0.1", "700", "CNY"),
+        rate,
+        sold("tencent", "bilibili", "2024-03-01", "150", portion="1"),
+    ]
+    [row] = rows(GainsView(), facts, investor="tencent")
+    # 700 CNY at 7 CNY per USD on the sale date = 100 USD relieved; gain 150 - 100 = 50 USD.
+    assert (row["proceeds"], row["cost_relieved"], row["realised_gain"], row["currency"]) == (D(150), D(100), D(50), "USD")
+    # Without a rate on or before the sale date the gain is unknown, not guessed.
+    early = [
+        *PARTIES,
+        bought("tencent", "bilibili", "2020-01-01", "0.1", "700", "CNY"),
+        sold("tencent", "bilibili", "2023-03-01", "150", portion="1"),
+    ]
+    [row] = rows(GainsView(), early, investor="tencent")
+    assert (row["proceeds"], row["cost_relieved"], row["realised_gain"], row["undetermined"]) == (D(150), None, None, 1)
+
+
+def test_with_currency_each_amount_converts_at_its_own_date() -> None:
+    rates = [
+        {"kind": "fx.rate", "effective": "2019-01-01", "base": "USD", "quote": "CNY", "rate": "7"},
+        {"kind": "fx.rate", "effective": "2024-01-01", "base": "USD", "quote": "CNY", "rate": "8"},
+    ]
+    facts = [
+        *PARTIES,
+        *rates,
+        bought("tencent", "bilibili", "2020-01-01", "0.1", "700", "CNY"),
+        sold("tencent", "bilibili", "2024-03-01", "800", "CNY", portion="1"),
+    ]
+    [row] = rows(GainsView(), facts, investor="tencent", currency="USD")
+    # cost 700 CNY at 7 (paid 2020) = 100 USD; proceeds 800 CNY at 8 (2024) = 100 USD; gain 0.
+    assert (row["proceeds"], row["cost_relieved"], row["realised_gain"], row["currency"]) == (D(100), D(100), D(0), "USD")
+    with pytest.raises(ViewError, match=r"no fx\.rate for CNY->EUR"):
+        rows(GainsView(), facts, investor="tencent", currency="EUR")
+
+
+def test_unknown_cost_or_proceeds_leave_the_gain_unknown() -> None:
+    facts = [
+        *PARTIES,
+        bought("alibaba", "bilibili", "2019-02-14", "0.08", None),  # no price reported
+        sold("alibaba", "bilibili", "2024-03-21", "357.8", portion="1"),
+        bought("tencent", "xpeng", "2020-01-01", "0.1", "50"),
+        sold("tencent", "xpeng", "2021-09-23", None, portion="1"),  # no proceeds reported
+    ]
+    [bili] = rows(PortfolioView(), facts, investor="alibaba")
+    assert (bili["fraction"], bili["invested"], bili["cost"], bili["proceeds"], bili["realised_gain"]) == (
+        0,
+        None,
+        None,
+        D("357.8"),
+        None,
+    )
+    [xpeng] = rows(GainsView(), facts, investor="tencent")
+    # The whole 50 is relieved; no proceeds, so no gain.
+    assert (xpeng["proceeds"], xpeng["cost_relieved"], xpeng["realised_gain"], xpeng["undetermined"]) == (None, D(50), None, 1)
+
+
+def test_a_secondary_sale_brings_its_price_as_proceeds() -> None:
+    facts = [
+        *PARTIES,
+        bought("tencent", "xpeng", "2020-01-01", "0.2", "100"),
+        {
+            "kind": "stake.acquired",
+            "effective": "2022-01-01",
+            "holder": "alibaba",
+            "company": "xpeng",
+            "fraction": "0.05",
+            "seller": "tencent",
+            "price": "40",
+            "currency": "USD",
+        },
+    ]
+    [row] = rows(GainsView(), facts, investor="tencent")
+    # 0.05 of 0.2 held = 1/4: relieves 25; the buyer's price 40 is the seller's proceeds: gain 15.
+    assert (row["proceeds"], row["cost_relieved"], row["realised_gain"]) == (D(40), D(25), D(15))
+
+
+def test_gains_for_a_group_add_up_its_entities() -> None:
+    facts = [
+        *TWO_SALES,
+        bought("alibaba", "bilibili", "2019-01-01", "0.1", "10"),
+        sold("alibaba", "bilibili", "2024-05-01", "30", portion="1"),
+    ]
+    [group] = rows(GainsView(), facts, investor="alibaba", group=True)
+    [own] = rows(GainsView(), facts, investor="alibaba")
+    [sub] = rows(GainsView(), facts, investor="taobao-china")
+    # alibaba: 30 - 10 = 20; taobao-china: 70; the group: 3 disposals, 250 proceeds, 160 relieved, 90 gain.
+    assert (group["disposals"], group["proceeds"], group["cost_relieved"], group["realised_gain"]) == (3, D(250), D(160), D(90))
+    for column in ("disposals", "proceeds", "cost_relieved", "realised_gain"):
+        assert group[column] == own[column] + sub[column]
+
+
+def test_gains_needs_an_investor_and_is_a_registered_view() -> None:
+    with pytest.raises(ViewError, match="needs --investor"):
+        rows(GainsView(), TWO_SALES)
+    assert load(entry_points=False).view_providers["gains"] == "plugins.ownership"
+    assert rows(GainsView(), TWO_SALES, investor="taobao-china", as_of=date(2024, 1, 1)) == []
