@@ -1,0 +1,116 @@
+"""``dealledger report``: the ledger at a moment as one self-contained HTML page of charts and tables.
+
+Three steps, one module each: ``series`` folds the story once and collects every view's rows
+and their history; ``figures`` draws them with plotly; ``page`` lays them out in one HTML file
+that needs nothing but itself. The page is built whole in memory and then moved into place,
+so a failure leaves no half-written report behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ledger.errors import LedgerError
+from ledger.report.series import Gathered, gather
+
+if TYPE_CHECKING:
+    from ledger.api import Ledger
+
+__all__ = ["Written", "build", "gather", "write_report"]
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a report holds, for the command's one-line summary."""
+
+    path: Path
+    charts: int
+    tables: int
+    bytes: int
+
+
+def build(gathered: Gathered) -> tuple[str, int, int]:
+    """The page's HTML, and how many charts and tables it holds."""
+    from ledger.report import figures
+    from ledger.report.page import Page, Section, table
+
+    page = Page()
+    moment, columns = gathered.moment, gathered.columns
+    charts = tables = 0
+
+    def add(section: Section, chart: figures.Chart, rows_table: str) -> None:
+        nonlocal charts, tables
+        section.parts.append(page.figure(chart, rows_table))
+        charts += 1
+        tables += bool(rows_table)
+
+    ownership = Section("ownership", "Ownership over time", "One chart per company with an ownership fact.")
+    for company, history in sorted(gathered.ownership.items()):
+        rows = table(
+            columns["ownership"],
+            history.last,
+            f"Holders of {company} at the report's moment (exact)",
+            f"table-ownership-{company}",
+        )
+        add(ownership, figures.ownership_chart(company, history, moment), rows)
+    portfolio = Section("portfolio", "Portfolios over time", "One chart per investor that has held a stake.")
+    for investor, steps in sorted(gathered.portfolio.items()):
+        now = gathered.portfolio_now[investor]
+        rows = table(
+            now.columns, now.rows, f"Portfolio of {investor} at the report's moment (exact)", f"table-portfolio-{investor}"
+        )
+        add(portfolio, figures.portfolio_chart(investor, steps, moment), rows)
+    revenue = Section("revenue", "Revenue per quarter", "One chart per cloud provider with credits or escrow revenue.")
+    for provider, answer in sorted(gathered.revenue.items()):
+        rows = table(answer.columns, answer.rows, f"Revenue of {provider} (exact)", f"table-revenue-{provider}")
+        charts_of = figures.revenue_charts(provider, answer, moment, {"period": "quarter", **gathered.options})
+        for index, chart in enumerate(charts_of, 1):
+            add(revenue, chart, rows if index == len(charts_of) else "")
+    regulatory = Section("regulatory", "Regulatory timeline", "Bans, lifts, penalties and divestment orders.")
+    if gathered.regulatory.rows:
+        answer = gathered.regulatory
+        rows = table(answer.columns, answer.rows, "Regulatory facts (exact)", "table-regulatory")
+        add(regulatory, figures.regulatory_chart(answer, gathered.ended, moment), rows)
+    league = Section("league", "League table", "Investors ranked by capital committed.")
+    if gathered.league.rows:
+        answer = gathered.league
+        for chart in figures.league_charts(answer, moment, gathered.options):
+            add(league, chart, "")
+        league.parts.append(
+            table(answer.columns, answer.rows, f"League of investors, {moment.caption()} (exact)", "table-league")
+        )
+        tables += 1
+    caption = moment.caption()
+    html = page.render(
+        "dealledger report", caption[:1].upper() + caption[1:], [ownership, portfolio, revenue, regulatory, league]
+    )
+    return html, charts, tables
+
+
+def write_report(
+    ledger: Ledger, path: Path, *, as_of: date | None = None, known_at: datetime | None = None, currency: str | None = None
+) -> Written:
+    """Gather, draw and write the report to ``path`` (replaced whole, or left as it was on any failure)."""
+    html, charts, tables = build(gather(ledger, as_of, known_at, currency))
+    data = html.encode("utf-8")
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(handle, 0o666 & ~umask)  # an ordinary file, not mkstemp's owner-only one
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as error:
+        raise LedgerError(f"{path}: cannot write the report: {error.strerror or error}") from None
+    return Written(path, charts, tables, len(data))
