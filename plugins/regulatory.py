@@ -139,7 +139,7 @@ class RegulatoryView(View[Regulation]):
         "in force then (a ban until lifted, an order until met or past its deadline) and each order's status. "
         "Example: dealledger view regulatory --as-of 2023-11-01"
     )
-    columns = ("effective", "kind", "authority", "target", "detail", "in_force", "status")
+    columns = ("effective", "kind", "authority", "target", "detail", "in_force", "status", "deadline", "ended")
     options = ()
 
     def initial(self, query: Query) -> Regulation:
@@ -171,6 +171,8 @@ class RegulatoryView(View[Regulation]):
                     "detail": action.detail,
                     "in_force": in_force,
                     "status": status,
+                    "deadline": action.deadline,
+                    "ended": action.lifted or action.met,
                 }
             )
         return rows

@@ -281,7 +281,7 @@ def test_a_lifted_ban_ends_on_its_lift_and_a_met_order_on_its_sale(tmp_path: Pat
     assert dealledger(url, "append", "--file", str(source)).exit_code == 0
     with Ledger(url) as ledger:
         gathered = gather(ledger, date(2024, 1, 31), None)
-    spans = {span.category: span for span in regulatory_spans(gathered.regulatory, gathered.ended, gathered.moment)}
+    spans = {span.category: span for span in regulatory_spans(gathered.regulatory, gathered.moment)}
     ban, order = spans["ban lifted"], spans["order met"]
     assert (ban.start, ban.end) == (date(2023, 1, 10), date(2023, 6, 1))
     assert (order.start, order.end, order.deadline) == (date(2023, 2, 1), date(2023, 7, 15), date(2023, 12, 31))

@@ -82,8 +82,8 @@ def regulatory(facts: list[dict[str, Any]], as_of: date | None = None) -> list[t
 
 def test_what_was_in_force_before_the_lift() -> None:
     assert regulatory(STORY, date(2024, 1, 1)) == [
-        # effective, kind, authority, target, detail, in_force, status
-        (date(2021, 4, 10), "penalty.imposed", "samr", "alibaba", "18228000000 CNY: abuse of dominance", False, None),
+        # effective, kind, authority, target, detail, in_force, status, deadline, ended
+        (date(2021, 4, 10), "penalty.imposed", "samr", "alibaba", "18228000000 CNY: abuse of dominance", False, None, None, None),
         (
             date(2022, 1, 1),
             "divestment.ordered",
@@ -92,6 +92,8 @@ def test_what_was_in_force_before_the_lift() -> None:
             "companies zhipu; deadline 2022-12-31",
             False,
             "met 2022-06-01",
+            date(2022, 12, 31),
+            date(2022, 6, 1),
         ),
         (
             date(2022, 7, 1),
@@ -101,8 +103,20 @@ def test_what_was_in_force_before_the_lift() -> None:
             "all stakes held (minimax); deadline 2023-06-30",
             False,
             "missed",
+            date(2023, 6, 30),
+            None,
         ),
-        (date(2022, 10, 7), "export.ban_imposed", "us-bis", "CN", "items nvidia-a100, nvidia-h100; rule us-bis-2022", True, None),
+        (
+            date(2022, 10, 7),
+            "export.ban_imposed",
+            "us-bis",
+            "CN",
+            "items nvidia-a100, nvidia-h100; rule us-bis-2022",
+            True,
+            None,
+            None,
+            None,
+        ),
         (
             date(2023, 10, 17),
             "export.ban_imposed",
@@ -111,8 +125,12 @@ def test_what_was_in_force_before_the_lift() -> None:
             "items nvidia-a800, nvidia-h800; rule us-bis-2023",
             True,
             None,
+            None,
+            None,  # lifted only in 2025: not yet as of 2024-01-01
         ),
     ]
+    lifted = regulatory(STORY, date(2025, 2, 1))[4]
+    assert (lifted[5], lifted[8]) == (False, date(2025, 1, 15))  # the day us-bis itself lifted it
 
 
 def test_a_ban_is_out_of_force_after_its_lift() -> None:

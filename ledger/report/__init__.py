@@ -75,7 +75,7 @@ def build(gathered: Gathered) -> tuple[str, int, int]:
     if gathered.regulatory.rows:
         answer = gathered.regulatory
         rows = table(answer.columns, answer.rows, "Regulatory facts (exact)", "table-regulatory")
-        add(regulatory, figures.regulatory_chart(answer, gathered.ended, moment), rows)
+        add(regulatory, figures.regulatory_chart(answer, moment), rows)
     league = Section("league", "League table", "Investors ranked by capital committed.")
     if gathered.league.rows:
         answer = gathered.league

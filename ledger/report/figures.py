@@ -7,7 +7,6 @@ returns a ``Chart``: the figure and the caption that says what it shows and as o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -29,7 +28,6 @@ DAY_MS = 86_400_000
 BAN, ORDER, LIFT = "export.ban_imposed", "divestment.ordered", "export.ban_lifted"
 COLOURWAY = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880", "#ff97ff", "#fecb52"]
 """Trace colours in order (plotly's own default sequence, given here because no template is used)."""
-DAY_PATTERN = r"(\d{4}-\d{2}-\d{2})"
 
 
 @dataclass
@@ -205,11 +203,11 @@ class Span:
     met: date | None = None
 
 
-def regulatory_spans(answer: Answer, ended: dict[int, date], moment: Moment) -> list[Span]:
+def regulatory_spans(answer: Answer, moment: Moment) -> list[Span]:
     """Bans as bars until lifted, orders as bars until met (or their deadline, or now), penalties as points."""
     spans: list[Span] = []
     stop = moment.end
-    for index, row in enumerate(answer.rows):
+    for row in answer.rows:
         kind = str(row.get("kind"))
         start = row.get("effective")
         if not isinstance(start, date) or kind == LIFT:
@@ -218,12 +216,11 @@ def regulatory_spans(answer: Answer, ended: dict[int, date], moment: Moment) -> 
         status = row.get("status")
         hover = f"{kind}: {row.get('detail')}" + (f"; {status}" if status else "")
         if kind == BAN:
-            lifted = ended.get(index)
+            lifted = _day(row.get("ended"))
             state = f"lifted {lifted.isoformat()}" if lifted else "in force"
             spans.append(Span(label, start, lifted or stop, "ban lifted" if lifted else "ban in force", f"{hover}; {state}"))
         elif kind == ORDER:
-            deadline = row.get("deadline") if isinstance(row.get("deadline"), date) else _day_after("deadline", row.get("detail"))
-            met = _day_after("met", status)
+            deadline, met = _day(row.get("deadline")), _day(row.get("ended"))
             if met is not None:
                 spans.append(Span(label, start, met, "order met", hover, deadline, met))
             elif row.get("in_force"):
@@ -241,10 +238,9 @@ def _length(span: Span) -> int:
     return max((span.end - span.start).days, 1) * DAY_MS
 
 
-def _day_after(word: str, text: Any) -> date | None:
-    """The date that follows ``word`` in a row's text (``met 2024-03-21``, ``deadline 2024-12-31``)."""
-    found = re.search(rf"\b{word} {DAY_PATTERN}", str(text or ""))
-    return date.fromisoformat(found.group(1)) if found else None
+def _day(value: Any) -> date | None:
+    """A row's date cell, or None when it is empty."""
+    return value if isinstance(value, date) else None
 
 
 COLOURS = {
@@ -256,8 +252,8 @@ COLOURS = {
 }
 
 
-def regulatory_chart(answer: Answer, ended: dict[int, date], moment: Moment) -> Chart:
-    spans = regulatory_spans(answer, ended, moment)
+def regulatory_chart(answer: Answer, moment: Moment) -> Chart:
+    spans = regulatory_spans(answer, moment)
     traces: list[dict[str, Any]] = []
     bars = [span for span in spans if span.end is not None]
     for category in sorted({span.category for span in bars}):

@@ -18,7 +18,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from events.regulation import ExportBanLifted
 from ledger.engine import ORIGIN, Folding, answer, start
 from ledger.exact import exact_decimals
 from ledger.folds.captable import OWNERSHIP_KINDS
@@ -34,8 +33,6 @@ VIEWS = ("ownership", "portfolio", "revenue", "regulatory", "league")
 """The views the report draws; each must be installed (the built-in plugins provide them)."""
 HOLDER, FRACTION = "holder", "fraction"
 """The ``ownership`` columns (public contract) that an investor's history is read from."""
-SNAPSHOT_KINDS = frozenset({ExportBanLifted.kind})
-"""Kinds on whose dates the regulatory rows are snapshotted: the only facts that end a ban."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +112,6 @@ class Gathered:
     portfolio_now: dict[str, Answer]
     revenue: dict[str, Answer]
     regulatory: Answer
-    ended: dict[int, date]
     """Regulatory row index -> the date it stopped being in force (seen in a snapshot)."""
     league: Answer
     columns: dict[str, tuple[str, ...]]
@@ -179,7 +175,6 @@ class _Folding:
         self.providers = parties_of_type(registrations, self.provider_option.replay_over)
         self.ownership: dict[str, History] = {}
         self.portfolio: dict[str, Steps] = {}
-        self.ended: dict[int, date] = {}
 
     def _answer(self, name: str, day: date | None, **options: Any) -> list[Row]:
         view = self.views[name]
@@ -207,10 +202,6 @@ class _Folding:
             after = _fractions(rows)
             for holder in sorted((before.keys() | after.keys()) & self.investors):
                 self.portfolio.setdefault(holder, Steps()).add(day, company, after.get(holder, 0))
-        if any(record.kind in SNAPSHOT_KINDS for record in records):
-            for index, row in enumerate(self._answer("regulatory", day)):
-                if row.get("in_force") is False and index not in self.ended and row["kind"] != ExportBanLifted.kind:
-                    self.ended[index] = day
 
     def finish(self, moment: Moment) -> Gathered:
         portfolio_now = {
@@ -234,7 +225,6 @@ class _Folding:
             portfolio_now=portfolio_now,
             revenue=revenue,
             regulatory=regulatory,
-            ended=self.ended,
             league=league,
             columns={name: view.columns for name, view in self.views.items()},
         )
