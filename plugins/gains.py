@@ -43,6 +43,9 @@ class GainsView(View[Holdings]):
         state.apply(record)
         return state
 
+    def explains(self, record: Recorded, query: Query) -> bool:
+        return Holdings.folds(record)
+
     def rows(self, state: Holdings, query: Query) -> list[Row]:
         investor = required(query, "investor", self.name)
         period = choice(query, "period", PERIODS, "year")

@@ -97,6 +97,12 @@ class Holdings:
     rates: Rates = field(default_factory=Rates)
     parties: Parties = field(default_factory=Parties)
 
+    @staticmethod
+    def folds(record: Recorded) -> bool:
+        """Whether ``apply`` does anything with this fact: every other kind leaves the holdings as they were."""
+        fact = record.fact
+        return isinstance(fact, (FxRate, PartyRegistered, ValuationMarked)) or fact.kind in OWNERSHIP_KINDS
+
     def apply(self, record: Recorded) -> None:
         fact = record.fact
         if isinstance(fact, FxRate):

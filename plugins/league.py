@@ -110,6 +110,10 @@ class LeagueView(View[Commitments]):
         state.apply(record)
         return state
 
+    def explains(self, record: Recorded, query: Query) -> bool:
+        """Only the kinds the league folds can move it."""
+        return isinstance(record.fact, (RoundClosed, StakeAcquired, PartyRegistered, FxRate))
+
     def rows(self, state: Commitments, query: Query) -> list[Row]:
         since = option_date(query, "since")
         sector = query.get("sector")

@@ -64,6 +64,9 @@ class PortfolioView(View[Holdings]):
         state.apply(record)
         return state
 
+    def explains(self, record: Recorded, query: Query) -> bool:
+        return Holdings.folds(record)
+
     def rows(self, state: Holdings, query: Query) -> list[Row]:
         investor = required(query, "investor", self.name)
         money = Money(state.rates, query.get("currency"))
