@@ -185,8 +185,8 @@ def test_alibabas_stake_in_moonshot_is_two_rounds(story: Ledger) -> None:
     ]
     assert steps[2][:2] == ("moonshot-2024-08-round", "fraction")
     assert exact(steps[2][2]) == Fraction(8, 25)
-    # a row that shows fractions to six places moves by exactly what it shows; an exact row by exactly -8/275
-    assert (steps[2][3], steps[2][4]) in ((Fraction(16, 55), Fraction(-8, 275)), (exact("0.290909"), exact("-0.029091")))
+    # Moonshot's August round dilutes alibaba from 8/25 to 16/55 (8/25 * 3000/3300), a move of exactly -8/275
+    assert (steps[2][3], steps[2][4]) == (Fraction(16, 55), Fraction(-8, 275))
     assert len(steps) == 3
     first = explanation.rows()[0]
     assert first["kind"] == "round.closed" and first["effective"] == date(2024, 2, 15)

@@ -17,6 +17,7 @@ from psycopg import sql
 
 from ledger.api import Ledger
 from ledger.appending import Incoming
+from ledger.exact import Fraction
 from ledger.views import Query
 
 from .conftest import PG_BASE, drop_schema, postgres_url, require_postgres
@@ -62,7 +63,7 @@ def test_a_select_and_insert_role_appends_asks_and_verifies(limited: tuple[str, 
         ledger.engine.save_after = 0  # checkpoints are written too
         ledger.append([Incoming(f"t:{n}", ledger.catalogue.parse(f)) for n, f in enumerate(facts)])
         rows = ledger.view("ownership", Query())
-        assert [(row["holder"], str(row["fraction"])) for row in rows] == [("founders", "0.750000"), ("fund", "0.250000")]
+        assert [(row["holder"], row["fraction"]) for row in rows] == [("founders", Fraction(3, 4)), ("fund", Fraction(1, 4))]
         assert ledger.engine.checkpoints.listing()
         assert ledger.store.verify() == []
 
