@@ -740,8 +740,8 @@ def export(
     ledger = open_ledger(ctx)
     records = ledger.records(known_at)
     try:
-        with click.open_file(path, "w", encoding="utf-8") as out:
-            out.writelines(export_lines(records))
+        with click.open_file(path, "w", encoding="utf-8") as out, progress_tasks() as task:
+            out.writelines(export_lines(records, progress=task("writing facts")))
     except OSError as error:
         raise click.ClickException(f"{path}: cannot write: {error.strerror}") from None
     if path != "-":

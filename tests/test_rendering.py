@@ -243,3 +243,6 @@ def test_progress_bars_only_on_a_terminal(run, tmp_path: Path, monkeypatch: pyte
     assert drawn.stdout == "imported 22 fact(s); 0 already there, unchanged\n"  # the bar never reaches stdout
     replayed = run("replay", "--as-of", "2024-12-31", "--out", "out2")
     assert replayed.exit_code == 0 and "folding facts" not in replayed.stdout
+    exported = run("export", "--out", "again.jsonl")  # the bar goes to stderr; the file is the same export
+    assert exported.exit_code == 0 and "writing facts" not in exported.stdout
+    assert (tmp_path / "again.jsonl").read_text() == (tmp_path / "ledger.jsonl").read_text()
