@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
+from events.corrections import FactRetracted
 from ledger.engine import ORIGIN, Folding, answer, start
 from ledger.errors import LedgerError, PluginError, ViewError
 from ledger.exact import Fraction, exact_decimals
@@ -263,8 +264,8 @@ class _Story:
         index = FactIndex(r for r in self.amendments if r.kind not in CORRECTION_KINDS)
         removed: dict[str, Recorded] = {}
         for record in self.amendments:
-            if record.kind == "fact.retracted":
-                target = index.find(record.fact.fact)  # type: ignore[attr-defined]
+            if isinstance(record.fact, FactRetracted):
+                target = index.find(record.fact.fact)
                 if target is not None and target.id not in removed:
                     removed[target.id] = record
         return removed

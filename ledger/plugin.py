@@ -35,7 +35,7 @@ from decimal import Decimal
 from events import Fact, fact_class, fields
 from ledger import hookspecs as HOOKS
 from ledger.exact import Fraction
-from ledger.folds.captable import FOUNDERS, OWNERSHIP_KINDS, UNDISCLOSED, CapTables, Shortfall
+from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, CapTables, Shortfall
 from ledger.folds.credits import Credits, Escrow, Grant
 from ledger.folds.groups import Parties
 from ledger.folds.money import FRACTION_PLACES, MONEY_PLACES, Money, Number, Rates, fraction_out, money_out, rounded, shown
@@ -51,6 +51,7 @@ __all__ = [
     "FRACTION_PLACES",
     "HOOKS",
     "MONEY_PLACES",
+    "OWNERSHIP_FACTS",
     "OWNERSHIP_KINDS",
     "PERIODS",
     "UNDISCLOSED",

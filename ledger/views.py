@@ -25,9 +25,10 @@ class Option:
     """A question a view can be asked (``--company moonshot-ai``); becomes a CLI option.
 
     ``kind`` tells the CLI how to read it: ``text``, ``party`` (a slug), ``currency``,
-    ``date``, ``choice`` (one of ``choices``) or ``flag`` (an on/off switch such as ``--group``). ``replay_over`` names party types (``cloud``,
-    ``investor``...): ``dealledger replay`` answers a view whose required party option has them
-    once for each registered party of those types, instead of leaving the view out.
+    ``date``, ``choice`` (one of ``choices``) or ``flag`` (an on/off switch such as
+    ``--group``). ``replay_over`` names party types (``cloud``, ``investor``...): ``dealledger
+    replay`` answers a view whose required party option has them once for each registered party
+    of those types, instead of leaving the view out.
     """
 
     name: str

@@ -18,7 +18,7 @@ from events.markets import FxRate
 from events.parties import PartyRegistered
 from ledger.errors import ViewError
 from ledger.exact import Fraction
-from ledger.folds.captable import FOUNDERS, OWNERSHIP_KINDS, UNDISCLOSED, ZERO, CapTables, is_pool
+from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, ZERO, CapTables, is_pool
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
 from ledger.records import Recorded
@@ -114,10 +114,10 @@ class Holdings:
         if isinstance(fact, ValuationMarked):
             self.valuations[fact.company] = Valuation(fact.effective, fact.valuation, fact.currency)
             return
-        if fact.kind not in OWNERSHIP_KINDS:
+        if not isinstance(fact, OWNERSHIP_FACTS):
             return
         seller = _seller(fact)
-        before = self.tables.held(seller, fact.company) if seller else ZERO  # type: ignore[attr-defined]
+        before = self.tables.held(seller, fact.company) if seller else ZERO
         self.tables.apply(fact)
         if isinstance(fact, RoundClosed):
             self._paid_in_round(fact)
@@ -128,9 +128,9 @@ class Holdings:
         elif isinstance(fact, StakeDivested) and fact.buyer not in (None, UNDISCLOSED):
             self._bought(fact.company, fact.buyer, None)
         if seller and before:
-            after = self.tables.held(seller, fact.company)  # type: ignore[attr-defined]
+            after = self.tables.held(seller, fact.company)
             proceeds, currency = _proceeds(fact)
-            self._sold(fact.effective, seller, fact.company, (before - after) / before, proceeds, currency)  # type: ignore[attr-defined]
+            self._sold(fact.effective, seller, fact.company, (before - after) / before, proceeds, currency)
 
     def _paid_in_round(self, fact: RoundClosed) -> None:
         """Each investor paid its amount; the unattributed rest was paid by ``undisclosed`` (or its round's pool)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from events.funding import OwnershipAsserted, StakeAcquired, StakeDivested
 from ledger.exact import Fraction
-from ledger.folds.captable import OWNERSHIP_KINDS, ZERO, CapTables
+from ledger.folds.captable import OWNERSHIP_FACTS, ZERO, CapTables
 from ledger.folds.money import Money, Number, shown
 from ledger.hookspecs import hookimpl
 from ledger.problems import Problem
@@ -127,8 +127,8 @@ def _touched(new: Sequence[Recorded]) -> set[str] | _Everything:
     for record in new:
         if record.kind in ("fact.corrected", "fact.retracted"):
             return _Everything()
-        if record.kind in OWNERSHIP_KINDS:
-            touched.add(record.fact.company)  # type: ignore[attr-defined]
+        if isinstance(record.fact, OWNERSHIP_FACTS):
+            touched.add(record.fact.company)
     return touched
 
 
@@ -150,12 +150,12 @@ def _replay(story: Sequence[Recorded], *, check: bool) -> list[Problem]:
     problems: list[Problem] = []
     for record in story:
         fact = record.fact
-        if fact.kind in OWNERSHIP_KINDS:
+        if isinstance(fact, OWNERSHIP_FACTS):
             shortfall = tables.apply(fact)
             if shortfall is not None:
                 problems.append(Problem(shortfall.message(record), (record.id,)))
             if check:
-                problems.extend(_invariants(tables, fact.company, record))  # type: ignore[attr-defined]
+                problems.extend(_invariants(tables, fact.company, record))
         elif check and isinstance(fact, OwnershipAsserted):
             computed = tables.held(fact.holder, fact.company)
             if abs(computed - Fraction(fact.fraction)) > Fraction(fact.tolerance):

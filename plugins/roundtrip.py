@@ -6,7 +6,9 @@ own money coming back. This view sets the two sides beside each other, per compa
 period: investment by the group (cash, credits, services; from rounds and stake
 acquisitions), credits the provider granted and the company consumed, escrow the group paid
 in, released and still held for it, and the revenue the provider recognised from the company
-with its exact share of all the provider's revenue in that period and currency.
+with its exact share of all the provider's revenue in that period and currency. A company's
+commitment to spend with the group's cloud (``spend.committed``) is set beside them: it is the
+promise that turns the investment into revenue, so a reader sees it even before any is spent.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from events.base import Fact
+from events.cloud import SpendCommitted
 from events.funding import RoundClosed, StakeAcquired
 from ledger.exact import Fraction
 from ledger.folds.periods import PERIODS, Period
@@ -30,6 +34,7 @@ FLOWS = (
     "invested_cash",
     "invested_credits",
     "invested_services",
+    "committed",
     "credits_granted",
     "credits_consumed",
     "escrow_deposited",
@@ -50,12 +55,23 @@ class Invested(NamedTuple):
     currency: str | None
 
 
+class Committed(NamedTuple):
+    """A company's commitment to spend with a provider, under the provider's group as it stood that day."""
+
+    day: date
+    company: str
+    group: str
+    amount: Decimal
+    currency: str
+
+
 @dataclass
 class RoundTripBook:
-    """The revenue fold (entries, escrow movements, cap tables, groups) plus every investment, by group."""
+    """The revenue fold (entries, escrow movements, cap tables, groups) plus every investment and spending commitment."""
 
     book: RevenueBook = field(default_factory=RevenueBook)
     investments: list[Invested] = field(default_factory=list)
+    commitments: list[Committed] = field(default_factory=list)
 
     def apply(self, record: Recorded) -> None:
         self.book.apply(record)
@@ -70,6 +86,8 @@ class RoundTripBook:
         elif isinstance(fact, StakeAcquired):
             paid_in = fact.consideration or "cash"
             self.investments.append(Invested(fact.effective, fact.company, root(fact.holder), paid_in, fact.price, fact.currency))
+        elif isinstance(fact, SpendCommitted):
+            self.commitments.append(Committed(fact.effective, fact.customer, root(fact.provider), fact.amount, fact.currency))
 
 
 @dataclass
@@ -89,19 +107,20 @@ class RoundTripView(View[RoundTripBook]):
     """Per investee and period: the provider's group's money in, and the provider's revenue out of it."""
 
     name = "roundtrip"
-    state_version = "1"
+    state_version = "2"
     help = (
-        "Per company and period, what a cloud provider's group invested in it (cash, credits, services), the "
-        "credits the provider granted and the company consumed, escrow the group deposited, released and still "
-        "holds for it, and the revenue the provider recognised from it with its exact share of the provider's "
-        "revenue. Example: dealledger view roundtrip --provider alibaba-cloud --period year --as-of 2024-12-31"
+        "Per company and period, what a cloud provider's group invested in it (cash, credits, services), what the "
+        "company committed to spend with the group, the credits the provider granted and the company consumed, "
+        "escrow the group deposited, released and still holds for it, and the revenue the provider recognised from "
+        "it with its exact share of the provider's revenue. "
+        "Example: dealledger view roundtrip --provider alibaba-cloud --period year --as-of 2024-12-31"
     )
     columns = (
         "period",
         "company",
         *FLOWS[:3],
         "undisclosed",
-        *FLOWS[3:7],
+        *FLOWS[3:8],
         "escrow_held",
         "recognized",
         "share_of_revenue",
@@ -170,6 +189,11 @@ class RoundTripView(View[RoundTripBook]):
                 target.undisclosed += 1
             else:
                 target.flows[f"invested_{investment.consideration}"] += investment.amount
+        for commitment in state.commitments:
+            if commitment.group != group:
+                continue
+            related.add(commitment.company)
+            cell(commitment.company, commitment.currency, commitment.day).flows["committed"] += commitment.amount
         accounts = book.group_accounts(group)
         for move in book.escrow_moves:
             if (move.account, move.currency) not in accounts or move.beneficiary is None:
@@ -205,3 +229,9 @@ class RoundTripView(View[RoundTripBook]):
 @hookimpl
 def dealledger_views() -> list[View[Any]]:
     return [RoundTripView()]
+
+
+@hookimpl
+def dealledger_fact_kinds() -> list[type[Fact]]:
+    """The spending commitment this view reads; every ledger loads this plugin, so every ledger accepts it."""
+    return [SpendCommitted]

@@ -21,6 +21,8 @@ FOUNDERS = "founders"
 UNDISCLOSED = "undisclosed"
 OWNERSHIP_KINDS = frozenset({"round.closed", "stake.acquired", "stake.divested"})
 """The kinds that change who owns a company."""
+OWNERSHIP_FACTS = (RoundClosed, StakeAcquired, StakeDivested)
+"""Their fact classes: ``isinstance(fact, OWNERSHIP_FACTS)`` also tells a type checker the fact has a ``company``."""
 
 ZERO = Fraction(0)
 ONE = Fraction(1)

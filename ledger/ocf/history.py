@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from events.funding import RoundClosed, StakeAcquired, StakeDivested
 from ledger.exact import Fraction
-from ledger.folds.captable import FOUNDERS, ONE, OWNERSHIP_KINDS, UNDISCLOSED, ZERO, CapTables
+from ledger.folds.captable import FOUNDERS, ONE, OWNERSHIP_FACTS, UNDISCLOSED, ZERO, CapTables
 from ledger.records import Recorded
 
 COMMON = "common"
@@ -67,7 +67,7 @@ Movement = Issued | Moved | Cancelled
 
 def ownership_records(story: Iterable[Recorded], company: str) -> list[Recorded]:
     """The facts that change who owns ``company``, in the story's (effective) order."""
-    return [r for r in story if r.kind in OWNERSHIP_KINDS and getattr(r.fact, "company", None) == company]
+    return [r for r in story if isinstance(r.fact, OWNERSHIP_FACTS) and r.fact.company == company]
 
 
 def movements(records: Iterable[Recorded], company: str, founded: date) -> tuple[list[Movement], CapTables]:

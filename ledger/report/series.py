@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.engine import ORIGIN, Folding, answer, start
 from ledger.exact import exact_decimals
-from ledger.folds.captable import OWNERSHIP_KINDS
+from ledger.folds.captable import OWNERSHIP_FACTS
 from ledger.memory import collector_paused
 from ledger.records import Recorded
 from ledger.replaying import parties_of_type
@@ -190,8 +190,8 @@ class _Folding:
                 folding.apply(record)
         changed: dict[str, list[Mark]] = {}
         for record in records:
-            if record.kind in OWNERSHIP_KINDS:
-                company = record.fact.company  # type: ignore[attr-defined]
+            if isinstance(record.fact, OWNERSHIP_FACTS):
+                company = record.fact.company
                 changed.setdefault(company, []).append(Mark(day, record.kind, _label(record)))
         for company, marks in changed.items():
             history = self.ownership.setdefault(company, History())
