@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from events.base import Fact
-from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
+from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased, SpendCommitted
 from events.corrections import FactCorrected, FactRetracted
 from events.errors import FactError, did_you_mean
 from events.funding import OwnershipAsserted, RoundClosed, StakeAcquired, StakeDivested, ValuationMarked
@@ -30,6 +30,7 @@ BUILT_IN_KINDS: tuple[type[Fact], ...] = (
     CreditsConsumed,
     EscrowDeposited,
     EscrowReleased,
+    SpendCommitted,
     ExportBanImposed,
     ExportBanLifted,
     PenaltyImposed,

@@ -83,6 +83,35 @@ class EscrowReleased(Fact):
         return [*self.parties(), escrow_subject(self.account)]
 
 
+@fact_class
+class SpendCommitted(Fact):
+    """A customer binds itself to spend ``amount`` with a cloud provider: often the other half of an investment.
+
+    When a cloud's group invests in a start-up and the start-up promises to spend on that
+    cloud, the promise is what makes the investment come back as revenue; recording it beside
+    the round lets the round-trip be read from facts instead of from a note. The commitment is
+    not revenue and not a liability of the provider: nothing is recognised until it is spent.
+    """
+
+    kind = "spend.committed"
+
+    customer: str = fields.party(doc="the party that committed to spend")
+    provider: str = fields.party(doc="the cloud provider the money is to be spent with")
+    amount: Decimal = fields.positive(doc="the whole amount committed, over the term")
+    currency: str = fields.currency()
+    term_end: date | None = fields.day(optional=True, doc="the day by which it is to be spent")
+    years: Decimal | None = fields.positive(optional=True, doc="the term in years, when the source gives no end date")
+    round: str | None = fields.text(optional=True, doc="label of the investment round it belongs with")
+
+    def check(self) -> None:
+        if self.customer == self.provider:
+            raise FactError("customer and provider are the same", "provider")
+        if self.term_end is not None and self.years is not None:
+            raise FactError("give either term_end or years, not both", "years")
+        if self.term_end is not None and self.term_end <= self.effective:
+            raise FactError("must be after the commitment's effective date", "term_end")
+
+
 def escrow_subject(account: str) -> str:
     """An escrow account as a subject of the index (party slugs never hold a colon); long labels are hashed to fit."""
     if len(account) > 200:
@@ -92,4 +121,4 @@ def escrow_subject(account: str) -> str:
     return f"escrow:{account}"
 
 
-__all__ = ["CreditsConsumed", "CreditsGranted", "EscrowDeposited", "EscrowReleased"]
+__all__ = ["CreditsConsumed", "CreditsGranted", "EscrowDeposited", "EscrowReleased", "SpendCommitted"]

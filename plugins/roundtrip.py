@@ -18,7 +18,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from events.base import Fact
 from events.cloud import SpendCommitted
 from events.funding import RoundClosed, StakeAcquired
 from ledger.exact import Fraction
@@ -229,9 +228,3 @@ class RoundTripView(View[RoundTripBook]):
 @hookimpl
 def dealledger_views() -> list[View[Any]]:
     return [RoundTripView()]
-
-
-@hookimpl
-def dealledger_fact_kinds() -> list[type[Fact]]:
-    """The spending commitment this view reads; every ledger loads this plugin, so every ledger accepts it."""
-    return [SpendCommitted]

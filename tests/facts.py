@@ -1,4 +1,4 @@
-"""Example facts shared by the tests: one valid fact of every built-in kind, and a way to vary one.
+"""Example facts shared by the tests: one valid fact of every kind every ledger accepts, and a way to vary one.
 
 Tests that need "a valid round" or "a valid ban" start here, so a change to a kind's fields is
 made in one place.
@@ -124,6 +124,15 @@ VALID: dict[str, dict[str, Any]] = {
         "replacement": {"kind": "fx.rate", "effective": "2024-01-02", "base": "USD", "quote": "CNY", "rate": "7.2"},
     },
     "fact.retracted": {"kind": "fact.retracted", "effective": "2024-03-01", "fact": "fx-1", "reason": "wrong source"},
+    "spend.committed": {
+        "kind": "spend.committed",
+        "effective": "2023-11-01",
+        "customer": "anthropic",
+        "provider": "aws",
+        "amount": "4000000000",
+        "currency": "USD",
+        "years": "5",
+    },
 }
 
 

@@ -265,6 +265,18 @@ def _credits_granted(draw: st.DrawFn, pool: Pool, effective: date) -> dict[str, 
     )
 
 
+def _spend_committed(draw: st.DrawFn, pool: Pool, effective: date) -> dict[str, Any]:
+    customer, provider = _distinct(draw, pool, 2)
+    term = draw(st.sampled_from(("years", "term_end", None)))
+    term_end = effective + timedelta(days=draw(st.integers(1, 10 * 366))) if term == "term_end" else None
+    return _put(
+        {"customer": customer, "provider": provider, "amount": draw(money()), "currency": draw(currencies)},
+        years=str(draw(st.integers(1, 10))) if term == "years" else None,
+        term_end=term_end.isoformat() if term_end else None,
+        round=_maybe(draw, texts),
+    )
+
+
 def _credits_consumed(draw: st.DrawFn, pool: Pool, effective: date) -> dict[str, Any]:
     grantor, grantee = _distinct(draw, pool, 2)
     return {"grantor": grantor, "grantee": grantee, "amount": draw(money()), "currency": draw(currencies)}
@@ -353,6 +365,7 @@ _BUILDERS: dict[str, Callable[[st.DrawFn, Pool, date], dict[str, Any]]] = {
     "credits.consumed": _credits_consumed,
     "escrow.deposited": _escrow_deposited,
     "escrow.released": _escrow_released,
+    "spend.committed": _spend_committed,
     "export.ban_imposed": _export_ban_imposed,
     "export.ban_lifted": _export_ban_lifted,
     "penalty.imposed": _penalty_imposed,

@@ -32,11 +32,11 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unt
 def test_append_a_file_then_again_is_a_no_op(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     first = run("append", "--file", CATALOGUE)
     assert first.exit_code == 0
-    assert first.output == "appended 22 facts; ledger head #22\n"
+    assert first.output == "appended 23 facts; ledger head #23\n"
     assert (tmp_path / "dealledger.db").exists()
     again = run("append", "--file", CATALOGUE)
     assert again.exit_code == 0
-    assert again.output == "nothing appended: all 22 fact(s) already recorded, unchanged\n"
+    assert again.output == "nothing appended: all 23 fact(s) already recorded, unchanged\n"
 
 
 def test_a_bad_line_gives_file_line_and_field_and_writes_nothing(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -139,7 +139,7 @@ def test_bad_dates_and_usage(run) -> None:  # type: ignore[no-untyped-def]
 def test_schema_is_json_schema_of_every_kind(run) -> None:  # type: ignore[no-untyped-def]
     schema = json.loads(run("schema").output)
     kinds = {option["properties"]["kind"]["const"] for option in schema["oneOf"]}
-    assert "round.closed" in kinds and "fact.corrected" in kinds and len(kinds) == 17
+    assert "round.closed" in kinds and "fact.corrected" in kinds and len(kinds) == 18
 
 
 def test_store_url_from_option_and_environment(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
@@ -147,15 +147,15 @@ def test_store_url_from_option_and_environment(run, tmp_path: Path, monkeypatch:
     assert run("--url", url, "append", "--file", CATALOGUE).exit_code == 0
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "dealledger.db").exists()
     monkeypatch.setenv("DEALLEDGER_URL", url)
-    assert len(json.loads(run("log", "--format", "json").output)) == 22
+    assert len(json.loads(run("log", "--format", "json").output)) == 23
 
 
 def test_export_then_import_into_another_store(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("append", "--file", CATALOGUE)
-    assert run("export", "--out", "ledger.jsonl").output == "exported 22 facts to ledger.jsonl\n"
+    assert run("export", "--out", "ledger.jsonl").output == "exported 23 facts to ledger.jsonl\n"
     copy = f"sqlite:///{tmp_path / 'copy.db'}"
     result = run("--url", copy, "import", "ledger.jsonl")
-    assert (result.exit_code, result.output) == (0, "imported 22 fact(s); 0 already there, unchanged\n")
+    assert (result.exit_code, result.output) == (0, "imported 23 fact(s); 0 already there, unchanged\n")
     assert run("--url", copy, "export").output == (tmp_path / "ledger.jsonl").read_text()
     assert run("--url", copy, "log", "--format", "json").output == run("log", "--format", "json").output
 
@@ -198,7 +198,7 @@ def test_replay_writes_one_file_per_view(run, tmp_path: Path) -> None:  # type: 
 def test_check_passes_then_reports_a_mismatch(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("append", "--file", CATALOGUE)
     ok = run("check")
-    assert (ok.exit_code, ok.output) == (0, "ok: 22 facts checked, no problems\n")
+    assert (ok.exit_code, ok.output) == (0, "ok: 23 facts checked, no problems\n")
     (tmp_path / "claim.jsonl").write_text(
         '{"kind": "ownership.asserted", "effective": "2024-04-03", "key": "press-claim", "holder": "alibaba",'
         ' "company": "moonshot-ai", "fraction": "0.36"}\n'
@@ -228,14 +228,14 @@ def test_plugins_lists_views_and_kinds_with_their_providers(run) -> None:  # typ
         "regulatory": "plugins.regulatory",
         "roundtrip": "plugins.roundtrip",
     }
-    assert len(kinds) == 17 and kinds["round.closed"] == "dealledger (built in)"
+    assert len(kinds) == 18 and kinds["round.closed"] == "dealledger (built in)"
 
 
 def test_a_local_plugin_module_by_option(run) -> None:  # type: ignore[no-untyped-def]
     run("append", "--file", CATALOGUE)
     result = run("--plugin", "tests.local_plugin", "view", "local-count", "--format", "json")
-    # 22 stored; the correction and the retraction fold away, and so does the fact retracted
-    assert json.loads(result.output) == [{"facts": 19}]
+    # 23 stored; the correction and the retraction fold away, and so does the fact retracted
+    assert json.loads(result.output) == [{"facts": 20}]
 
 
 def test_view_options_are_checked(run) -> None:  # type: ignore[no-untyped-def]
@@ -273,14 +273,14 @@ def test_errors_go_to_stderr_and_results_to_stdout(run, tmp_path: Path) -> None:
         "Error: bad.csv:3: quote: 'CNX' is not an ISO 4217 currency code (fx.rate)\n",
     )
     ok = run("append", "--file", CATALOGUE)
-    assert ok.stderr == "" and ok.stdout.startswith("appended 22 facts")
+    assert ok.stderr == "" and ok.stdout.startswith("appended 23 facts")
 
 
 def test_a_plugin_adds_a_command(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     run("append", "--file", CATALOGUE)
     assert run("count-facts").exit_code == 2  # not there without the plugin
     monkeypatch.setenv("DEALLEDGER_PLUGINS", "tests.local_plugin")
-    assert run("count-facts").output == "22 facts\n"
+    assert run("count-facts").output == "23 facts\n"
     assert "count-facts" in run("--help").output
 
 

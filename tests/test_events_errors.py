@@ -495,3 +495,19 @@ def test_the_first_unknown_field_in_the_input_is_named() -> None:
 @pytest.mark.parametrize("value", ["1e-300000000", "1e999999999", "1" + "0" * 41])
 def test_absurd_magnitudes_are_refused(value: str) -> None:
     rejected(fact("fx.rate", rate=value), "rate", "is out of range")
+
+
+# --- spending commitments ----------------------------------------------------------------------------------------
+
+
+def test_a_spending_commitment_names_two_different_parties() -> None:
+    rejected(fact("spend.committed", provider="anthropic"), "provider", "customer and provider are the same")
+
+
+def test_a_spending_commitment_has_one_term() -> None:
+    both = fact("spend.committed", term_end="2028-11-01")
+    rejected(both, "years", "give either term_end or years, not both")
+    rejected(fact("spend.committed", years=None, term_end="2023-11-01"), "term_end", "must be after")
+    rejected(fact("spend.committed", years="0"), "years", "must be positive")
+    rejected(fact("spend.committed", amount="0"), "amount", "must be positive")
+    assert CATALOGUE.parse(fact("spend.committed", years=None, term_end="2028-11-01")).to_dict()["term_end"] == "2028-11-01"

@@ -34,11 +34,11 @@ def test_export_import_reproduces_every_backend(store_url: str, tmp_path: Path) 
         text = export_text(source)
         expected = source.records()
     with Ledger(store_url) as copy:
-        assert len(import_text(copy, text).added) == 22
+        assert len(import_text(copy, text).added) == 23
         assert copy.records() == expected
         assert export_text(copy) == text
         again = import_text(copy, text)
-        assert again.added == () and again.unchanged == 22
+        assert again.added == () and again.unchanged == 23
     with Ledger(store_url) as reopened:
         assert reopened.records() == expected
 

@@ -162,7 +162,7 @@ def assert_refused(result: Result, place: str, line: int | None, says: str) -> N
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A ledger holding the sample's 22 facts, and its export; each test works on a copy."""
+    """A ledger holding the sample's 23 facts, and its export; each test works on a copy."""
     folder = tmp_path_factory.mktemp("seeded")
     url = f"sqlite:///{folder / 'ledger.db'}"
     with pytest.MonkeyPatch.context() as patch:

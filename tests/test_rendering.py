@@ -189,7 +189,7 @@ def test_every_command_that_prints_rows_takes_format(run, tmp_path: Path) -> Non
             json.loads(run(*args, "--format", "json").output)
     assert json.loads(run("check", "--format", "json").output) == []
     verified = json.loads(run("verify", "--format", "json").output)
-    assert [(row["intact"], row["facts"], row["problem"]) for row in verified] == [(True, 22, None)]
+    assert [(row["intact"], row["facts"], row["problem"]) for row in verified] == [(True, 23, None)]
     assert len(verified[0]["head_hash"]) == 64
     (tmp_path / "claim.jsonl").write_text(
         '{"kind": "ownership.asserted", "effective": "2024-04-03", "key": "press-claim", "holder": "alibaba",'
@@ -216,31 +216,31 @@ def test_progress_is_counted_in_the_core_and_ends_full(tmp_path: Path) -> None:
     assert list(counted(range(1201), lambda done, total: seen.append((done, total)), 1300)) == list(range(1201))
     # reports at the start, every 500 items, and the true total at the end
     assert seen == [(0, 1300), (500, 1300), (1000, 1300), (1201, 1201)]
-    assert line_count(CATALOGUE) == 22
+    assert line_count(CATALOGUE) == 23
     (tmp_path / "no-newline.jsonl").write_bytes(b"{}\n{}")
     assert line_count(str(tmp_path / "no-newline.jsonl")) == 2
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
         lines: list[tuple[int, int | None]] = []
         facts = list(incoming_from_path(ledger.catalogue, CATALOGUE, progress=lambda d, t: lines.append((d, t))))
-        assert len(facts) == 22 and lines[0] == (1, 22) and lines[-1] == (22, 22)
+        assert len(facts) == 23 and lines[0] == (1, 23) and lines[-1] == (23, 23)
         ledger.append(facts)
         folded: list[tuple[int, int | None]] = []
         with_progress = replay_all(ledger, date(2024, 12, 31), None, progress=lambda d, t: folded.append((d, t)))
         assert with_progress == replay_all(ledger, date(2024, 12, 31), None)
-        assert folded[0] == (0, 22) and folded[-1][0] == folded[-1][1] and 0 < folded[-1][0] <= 22
+        assert folded[0] == (0, 23) and folded[-1][0] == folded[-1][1] and 0 < folded[-1][0] <= 23
 
 
 def test_progress_bars_only_on_a_terminal(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     run("append", "--file", CATALOGUE)
     run("export", "--out", "ledger.jsonl")
     piped = run("--url", f"sqlite:///{tmp_path / 'copy.db'}", "import", "ledger.jsonl")
-    assert (piped.stdout, piped.stderr) == ("imported 22 fact(s); 0 already there, unchanged\n", "")
+    assert (piped.stdout, piped.stderr) == ("imported 23 fact(s); 0 already there, unchanged\n", "")
     assert run("replay", "--as-of", "2024-12-31", "--out", "out").stderr == ""
     with cli.progress_tasks() as task:
         assert task("anything") is None  # not a terminal: no bar, and nothing for the core to count
     monkeypatch.setattr(cli, "stderr_is_terminal", lambda: True)
     drawn = run("--url", f"sqlite:///{tmp_path / 'third.db'}", "import", "ledger.jsonl")
-    assert drawn.stdout == "imported 22 fact(s); 0 already there, unchanged\n"  # the bar never reaches stdout
+    assert drawn.stdout == "imported 23 fact(s); 0 already there, unchanged\n"  # the bar never reaches stdout
     replayed = run("replay", "--as-of", "2024-12-31", "--out", "out2")
     assert replayed.exit_code == 0 and "folding facts" not in replayed.stdout
     exported = run("export", "--out", "again.jsonl")  # the bar goes to stderr; the file is the same export

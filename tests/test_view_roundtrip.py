@@ -178,6 +178,57 @@ def test_a_new_beneficiary_takes_what_the_account_holds() -> None:
     assert (third[("minimax", "USD")]["escrow_deposited"], third[("minimax", "USD")]["escrow_held"]) == (D(1), D(31))
 
 
+def spend(day: str, customer: str, provider: str, amount: str, currency: str = "USD", **more: Any) -> dict[str, Any]:
+    return fact("spend.committed", day, customer=customer, provider=provider, amount=amount, currency=currency, **more)
+
+
+COMMITTED = [
+    *LEDGER,
+    party("stepfun"),
+    # moonshot-ai promises alibaba-cloud 100 USD of spend with the round that brought it alibaba's money
+    spend("2024-02-01", "moonshot-ai", "alibaba-cloud", "100", round="a"),
+    # stepfun: no investment, no credits, no escrow; only two promises to alibaba's cloud, in EUR
+    spend("2024-08-01", "stepfun", "alibaba-cloud", "70", "EUR", years="3"),
+    spend("2024-08-15", "stepfun", "alibaba-cloud", "30", "EUR", term_end="2026-08-15"),
+    # a promise to another group's cloud is none of alibaba's business
+    spend("2024-09-01", "zhipu", "other-cloud", "500"),
+]
+
+
+def test_a_spending_commitment_is_set_beside_the_money_in() -> None:
+    by_quarter = rows(RoundTripView(), COMMITTED, as_of=date(2024, 9, 30), provider="alibaba-cloud")
+    # committed, by hand: moonshot-ai 100 USD in 2024-Q1; stepfun 70 + 30 = 100 EUR in 2024-Q3; zhipu's 500 is
+    # promised to other-cloud, outside alibaba's group, so it shows nowhere here
+    assert [(row["period"], row["company"], row["currency"], row["committed"]) for row in by_quarter] == [
+        ("2024-Q1", "moonshot-ai", "USD", D(100)),
+        ("2024-Q2", "minimax", None, D(0)),
+        ("2024-Q2", "minimax", "USD", D(0)),
+        ("2024-Q2", "moonshot-ai", "USD", D(0)),
+        ("2024-Q3", "moonshot-ai", "USD", D(0)),
+        ("2024-Q3", "stepfun", "EUR", D(100)),
+    ]
+    # stepfun appears through its commitment alone; the provider earned nothing in EUR, so no share
+    assert by_quarter[-1] == {
+        "period": "2024-Q3",
+        "company": "stepfun",
+        **flows(committed=D(100)),
+        "share_of_revenue": None,
+        "currency": "EUR",
+    }
+    # everything else is what the same ledger answers without the commitments
+    without = roundtrip(LEDGER, as_of=date(2024, 9, 30))
+    assert [{**row, "committed": D(0)} for row in by_quarter[:-1]] == without
+    # by year: the promises add up within the year and the currency; the share of revenue does not move (13/16)
+    yearly = rows(RoundTripView(), COMMITTED, provider="alibaba-cloud", period="year")
+    by_year = {row["company"]: row for row in yearly}
+    assert (by_year["moonshot-ai"]["committed"], by_year["moonshot-ai"]["share_of_revenue"]) == (D(100), Fraction(13, 16))
+    assert by_year["stepfun"]["committed"] == D(100)
+    # seen from other-cloud, only zhipu's promise: 500 USD in 2024-Q3, nothing earned, so no share
+    assert rows(RoundTripView(), COMMITTED, provider="other-cloud") == [
+        {"period": "2024-Q3", "company": "zhipu", **flows(committed=D(500)), "share_of_revenue": None, "currency": "USD"}
+    ]
+
+
 def check(facts: list[dict[str, Any]]) -> list[str]:
     return [problem.message for problem in revenue.dealledger_check(story=story(records(facts)))]
 
@@ -297,6 +348,52 @@ def test_check_names_the_round_and_the_shortfall(run) -> None:  # type: ignore[n
     ]
 
 
+STORY = Path(__file__).parent.parent / "examples" / "story.jsonl"
+
+
+def test_the_sample_story_shows_anthropic_s_aws_commitment(run) -> None:  # type: ignore[no-untyped-def]
+    assert run("append", "--file", str(STORY)).exit_code == 0
+    result = run("view", "roundtrip", "--provider", "aws", "--period", "year", "--as-of", "2024-12-31", "--format", "json")
+    assert result.exit_code == 0, result.output
+    picked = [
+        (row["period"], row["company"], row["invested_cash"], row["committed"], row["recognized"], row["currency"])
+        for row in json.loads(result.output)
+    ]
+    # Amazon (AWS's parent) paid 1.25B in 2023 and 2.75B + 4B = 6.75B in 2024; Anthropic promised AWS 4B in 2023-11
+    assert picked == [
+        ("2023", "anthropic", "1250000000", "4000000000", "0", "USD"),
+        ("2024", "anthropic", "6750000000", "0", "0", "USD"),
+    ]
+    quarters = json.loads(run("view", "roundtrip", "--provider", "aws", "--as-of", "2023-12-31", "--format", "json").output)
+    # 2023-Q4 moved no money in: its row is there because of the commitment alone
+    assert [(row["period"], row["invested_cash"], row["committed"]) for row in quarters] == [
+        ("2023-Q3", "1250000000", "0"),
+        ("2023-Q4", "0", "4000000000"),
+    ]
+    # Google's ">$3B" of cloud spend is not in the story: Google Cloud shows Anthropic with no commitment
+    google = json.loads(run("view", "roundtrip", "--provider", "google-cloud", "--format", "json").output)
+    assert [(row["company"], row["invested_cash"], row["committed"]) for row in google] == [("anthropic", "2000000000", "0")]
+    # the fact is indexed under both parties, and explain names it as the whole of the number
+    for slug in ("aws", "anthropic"):
+        logged = json.loads(run("log", "--party", slug, "--kind", "spend.committed", "--format", "json").output)
+        assert [(entry["key"], entry["source"], entry["confidence"]) for entry in logged] == [
+            (
+                "anthropic-2023-11-aws-spend",
+                "https://www.livemint.com/ai/artificial-intelligence/the-ai-deals-enriching-silicon-valley-s-tech-giants-11698987966534.html",
+                "medium",
+            )
+        ]
+    question = "explain roundtrip --provider aws --period year --row period=2023 --column committed --format json"
+    explained = run(*question.split())
+    assert explained.exit_code == 0, explained.output
+    moved = [
+        (step["kind"], step["effective"], step["delta"])
+        for step in json.loads(explained.output)
+        if step["delta"] not in (None, "0")
+    ]
+    assert moved == [("spend.committed", "2023-11-01", "4000000000")]
+
+
 def test_answers_through_checkpoints_equal_the_fold_from_scratch(sqlite_url: str) -> None:
     """Both views asked again and again while back-dated facts arrive: checkpoints never change an answer."""
     from ledger.api import Ledger, run_view
@@ -308,6 +405,7 @@ def test_answers_through_checkpoints_equal_the_fold_from_scratch(sqlite_url: str
     back_dated = [
         cloud("credits.consumed", "2024-02-10", "zhipu", "1"),
         escrow("escrow.deposited", "2024-02-10", "5", depositor="taobao", beneficiary="moonshot-ai"),
+        spend("2024-02-10", "zhipu", "alibaba-cloud", "7"),  # makes zhipu appear from 2024-Q1 on
     ]
     questions = [
         (name, Query(as_of=as_of, options={"provider": "alibaba-cloud", "period": period}))
