@@ -18,10 +18,17 @@ class Parties:
         self.parent: dict[str, str] = {}
         self.sectors: dict[str, frozenset[str]] = {}
         self._roots: dict[str, str] = {}
+        self._members: dict[str, tuple[str, ...]] = {}  # both caches hold until the next registration
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """A state saved before the members cache existed still loads (checkpoints are pickles)."""
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_members", {})
 
     def add(self, fact: PartyRegistered) -> None:
         """A later registration of the same slug (or a correction) replaces the earlier one."""
         self._roots.clear()
+        self._members.clear()
         if fact.parent:
             self.parent[fact.party] = fact.parent
         else:
@@ -44,7 +51,10 @@ class Parties:
 
     def members(self, top: str) -> list[str]:
         """``top`` and every registered party below it, in slug order (a group answers for all of them)."""
-        return sorted({top, *(party for party in self.sectors if self.within(party, top))})
+        found = self._members.get(top)
+        if found is None:
+            found = self._members[top] = tuple(sorted({top, *(party for party in self.sectors if self.within(party, top))}))
+        return list(found)
 
     def within(self, party: str, top: str) -> bool:
         """Whether ``top`` is ``party`` or one of its parents, grandparents..."""
