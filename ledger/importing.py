@@ -78,15 +78,16 @@ def readable(stream: IO[Any] | None, name: str) -> IO[Any]:
     Python sets ``sys.stdin`` to None when the process starts with its standard input closed
     (``<&-``), and wrappers around it then fail on first use.
     """
+    source: IO[Any] | None
     try:
         source = getattr(stream, "buffer", None) or stream
         closed = source is None or getattr(source, "closed", False) or not callable(getattr(source, "read", None))
     except (AttributeError, ValueError):
-        closed = True
-    if closed:
+        source, closed = None, True
+    if closed or source is None:
         what = "standard input is closed" if name == STDIN else "the stream is closed"
         raise RejectedError(f"{printable(name, 1000)}: cannot read: {what}")
-    return source  # type: ignore[return-value]
+    return source
 
 
 def place(name: str, line: int) -> str:
