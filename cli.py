@@ -566,8 +566,15 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
 @click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
 @moment_options
 @click.option("--currency", type=CurrencyParam(), help="Convert portfolio, revenue and league amounts into this currency.")
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Draw at most this many companies (those with the most rounds and sales) and investors (most companies); 0: all.",
+)
 @click.pass_context
-def report(ctx: click.Context, path: str, as_of: date | None, known_at: datetime | None, currency: str | None) -> None:
+def report(ctx: click.Context, path: str, as_of: date | None, known_at: datetime | None, currency: str | None, top: int) -> None:
     """One self-contained HTML file of charts and tables that opens offline: ownership and portfolios over
     time, revenue per quarter, the regulatory timeline and the league table.
 
@@ -580,7 +587,7 @@ def report(ctx: click.Context, path: str, as_of: date | None, known_at: datetime
     from ledger.report import write_report
 
     ledger = open_ledger(ctx)
-    written = write_report(ledger, Path(path), as_of=as_of, known_at=known_at, currency=currency)
+    written = write_report(ledger, Path(path), as_of=as_of, known_at=known_at, currency=currency, top=top)
     click.echo(f"report: {written.charts} chart(s), {written.tables} table(s), {written.bytes:,} bytes -> {written.path}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from html.parser import HTMLParser
@@ -211,6 +212,30 @@ def test_a_chart_for_every_company_investor_provider_regulation_and_league(story
     expected |= {f"league-{row['currency']}" for row in rows("league") if row["currency"]}
     expected |= {"portfolio-alibaba", "revenue-alibaba-cloud", "regulatory"}
     assert len(expected) > 5 and expected <= set(parsed.figures)
+
+
+def test_top_draws_the_busiest_companies_and_investors_and_says_so(story: tuple[str, Path], tmp_path: Path) -> None:
+    url = story[0]
+    out = tmp_path / "top.html"
+    assert dealledger(url, "report", "--out", str(out), "--as-of", AS_OF, "--top", "2").exit_code == 0
+    page = Parsed()
+    page.feed(out.read_text(encoding="utf-8"))
+    companies = [f for f in page.figures if f.startswith("ownership-")]
+    investors = [f for f in page.figures if f.startswith("portfolio-")]
+    assert len(companies) == 2 and len(investors) == 2
+    # rounds and sales per company, counted from the file (its one correction replaces a stake with one of the same company)
+    deals = Counter(
+        fact["company"]
+        for fact in map(json.loads, STORY.read_text().splitlines())
+        if fact["kind"] in ("round.closed", "stake.acquired", "stake.divested")
+    )
+    busiest = sorted(deals, key=lambda company: (-deals[company], company))[:2]
+    assert sorted(companies) == sorted(f"ownership-{company}" for company in busiest)
+    assert "portfolio-alibaba" in investors  # alibaba holds the most companies
+    text = out.read_text(encoding="utf-8")
+    assert "Showing the 2 companies with the most rounds and sales of" in text
+    assert "Showing the 2 investors with the most companies held of" in text
+    assert "Showing the" not in story[1].read_text(encoding="utf-8")  # the default draws the whole sample
 
 
 def test_the_league_table_is_the_league_view(story: tuple[str, Path], parsed: Parsed) -> None:

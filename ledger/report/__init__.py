@@ -34,8 +34,26 @@ class Written:
     bytes: int
 
 
-def build(gathered: Gathered) -> tuple[str, int, int]:
-    """The page's HTML, and how many charts and tables it holds."""
+TOP = 50
+"""Companies and investors drawn by default: a ledger of 500 companies would otherwise be a page of 600 charts."""
+
+
+def busiest(counts: dict[str, int], top: int | None) -> list[str]:
+    """The ``top`` keys with the highest counts (ties by name), in name order; all of them when ``top`` is None or 0."""
+    if not top or len(counts) <= top:
+        return sorted(counts)
+    return sorted(sorted(counts, key=lambda key: (-counts[key], key))[:top])
+
+
+def _shown(what: str, shown: int, total: int, by: str) -> str:
+    """A section's note on what it leaves out, so a reader never mistakes a selection for the whole."""
+    if shown == total:
+        return ""
+    return f" Showing the {shown} {what} with the most {by} of {total} (report --top 0 draws every one)."
+
+
+def build(gathered: Gathered, top: int | None = TOP) -> tuple[str, int, int]:
+    """The page's HTML, and how many charts and tables it holds (``top``: at most that many companies and investors)."""
     from ledger.report import figures
     from ledger.report.page import Page, Section, table
 
@@ -49,8 +67,15 @@ def build(gathered: Gathered) -> tuple[str, int, int]:
         charts += 1
         tables += bool(rows_table)
 
-    ownership = Section("ownership", "Ownership over time", "One chart per company with an ownership fact.")
-    for company, history in sorted(gathered.ownership.items()):
+    companies = busiest({company: len(history.marks) for company, history in gathered.ownership.items()}, top)
+    ownership = Section(
+        "ownership",
+        "Ownership over time",
+        "One chart per company with an ownership fact."
+        + _shown("companies", len(companies), len(gathered.ownership), "rounds and sales"),
+    )
+    for company in companies:
+        history = gathered.ownership[company]
         rows = table(
             columns["ownership"],
             history.last,
@@ -58,8 +83,15 @@ def build(gathered: Gathered) -> tuple[str, int, int]:
             f"table-ownership-{company}",
         )
         add(ownership, figures.ownership_chart(company, history, moment), rows)
-    portfolio = Section("portfolio", "Portfolios over time", "One chart per investor that has held a stake.")
-    for investor, steps in sorted(gathered.portfolio.items()):
+    investors = busiest({investor: len(steps.companies) for investor, steps in gathered.portfolio.items()}, top)
+    portfolio = Section(
+        "portfolio",
+        "Portfolios over time",
+        "One chart per investor that has held a stake."
+        + _shown("investors", len(investors), len(gathered.portfolio), "companies held"),
+    )
+    for investor in investors:
+        steps = gathered.portfolio[investor]
         now = gathered.portfolio_now[investor]
         rows = table(
             now.columns, now.rows, f"Portfolio of {investor} at the report's moment (exact)", f"table-portfolio-{investor}"
@@ -93,10 +125,16 @@ def build(gathered: Gathered) -> tuple[str, int, int]:
 
 
 def write_report(
-    ledger: Ledger, path: Path, *, as_of: date | None = None, known_at: datetime | None = None, currency: str | None = None
+    ledger: Ledger,
+    path: Path,
+    *,
+    as_of: date | None = None,
+    known_at: datetime | None = None,
+    currency: str | None = None,
+    top: int | None = TOP,
 ) -> Written:
     """Gather, draw and write the report to ``path`` (replaced whole, or left as it was on any failure)."""
-    html, charts, tables = build(gather(ledger, as_of, known_at, currency))
+    html, charts, tables = build(gather(ledger, as_of, known_at, currency), top)
     data = html.encode("utf-8")
     folder = path.parent if str(path.parent) else Path(".")
     try:
