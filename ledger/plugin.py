@@ -13,8 +13,9 @@ What a plugin gets:
   ``dealledger_validate``, ``dealledger_check``, ``dealledger_commands``.
 - **Views** — subclass ``View`` (a fold: ``initial``, ``apply``, ``rows``), declare
   ``columns`` and ``Option`` values; answers are lists of ``Row`` dicts whose values are
-  ``None``, ``bool``, ``int``, ``str``, ``Decimal``, ``date`` or ``datetime`` (use
-  ``fraction_out`` and ``money_out`` to turn exact ``Fraction`` values into decimals).
+  ``None``, ``bool``, ``int``, ``str``, ``Decimal``, ``Fraction``, ``date`` or ``datetime``:
+  a ``Fraction`` stays exact in JSON and CSV (its decimal in full when it ends, else ``n/d``)
+  and shows six places in tables; ``fraction_out`` and ``money_out`` round on purpose.
   A view folds every party at once; its ``rows`` answers the options asked, read with
   ``option_date``, ``required`` and ``choice``.
 - **Facts** — each ``Recorded`` has ``id``, ``seq`` (position), ``recorded`` (UTC),
