@@ -35,7 +35,7 @@ from decimal import Decimal
 
 from events import Fact, fact_class, fields
 from ledger import hookspecs as HOOKS
-from ledger.exact import Fraction
+from ledger.exact import Fraction, parse_fraction
 from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, CapTables, Shortfall
 from ledger.folds.credits import Credits, Escrow, Grant
 from ledger.folds.groups import Parties
@@ -82,6 +82,7 @@ __all__ = [
     "hookimpl",
     "money_out",
     "option_date",
+    "parse_fraction",
     "required",
     "rounded",
     "shown",

@@ -27,6 +27,15 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "default"))
 
 
+@pytest.fixture(autouse=True)
+def _one_byte_cache_intact(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test after which CPython's shared ``b"\\x00"`` no longer holds a NUL (see ``ledger.exact``):
+    a library that overwrites it would make every later NUL check in the process wrong."""
+    yield
+    if bytes([0])[0] != 0:
+        pytest.fail(f"{request.node.nodeid} overwrote the one-byte cache: b'\\x00' now holds {bytes([0])!r}")
+
+
 def postgres_reachable() -> str | None:
     """None when the server answers, else why not."""
     try:

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, event, given, note, settings
 from cli import main
 from ledger.api import Ledger
 from ledger.errors import LedgerError, ViewError
-from ledger.exact import Fraction
+from ledger.exact import Fraction, parse_fraction
 from ledger.explaining import FACT, LATER, RETRACTED, START, Explanation, Step, explain, is_number, text
 from ledger.importing import incoming_from_path
 from ledger.views import Query
@@ -38,7 +38,9 @@ EXPLAINED = ("ownership", "portfolio", "league", "revenue")
 
 def exact(value: Any) -> Fraction:
     """A row's number as an exact rational, none counting as zero (the test's own arithmetic, not the module's)."""
-    return Fraction(0) if value is None else Fraction(value)
+    if value is None:
+        return Fraction(0)
+    return parse_fraction(value) if isinstance(value, str) else Fraction(value)
 
 
 def fact_key(step: Step) -> str | None:

@@ -27,7 +27,7 @@ from referencing.jsonschema import DRAFT7
 
 from cli import main
 from ledger.api import Ledger
-from ledger.exact import Fraction
+from ledger.exact import Fraction, parse_fraction
 from ledger.folds.money import fraction_out
 from ledger.ocf import MANIFEST, OcfError
 from ledger.ocf.numeric import numeric, share_price, share_scale
@@ -89,7 +89,7 @@ def holdings(transactions: list[dict[str, Any]]) -> dict[str, Fraction]:
     open_: dict[str, tuple[str, Fraction]] = {}
     pending: dict[str, Fraction] = {}  # securities a transfer promised, to be issued with exactly that quantity
     for tx in transactions:
-        kind, quantity = tx["object_type"], Fraction(tx["quantity"])
+        kind, quantity = tx["object_type"], parse_fraction(tx["quantity"])
         if kind == "TX_STOCK_ISSUANCE":
             assert tx["security_id"] not in open_
             if tx["security_id"] in pending:
