@@ -7,7 +7,7 @@ rounded figure:
   (``1E+3`` is written ``1000``, ``1.50`` stays ``1.50``). A ``Fraction`` whose decimal
   expansion terminates is written as that decimal in full (``21/64`` is ``0.328125``);
   any other is written as its exact ratio (``53/165``). Both are strings in JSON, so
-  ``Fraction(text)`` (or ``Decimal(text)`` for a decimal) reads back exactly the number
+  ``ledger.exact.parse_fraction(text)`` (or ``Decimal(text)`` for a decimal) reads back exactly the number
   the view answered.
 - **Tables are for reading.** Money and other ``Decimal`` values are shown as given; a
   ``Fraction`` is shown as a decimal with six places, rounded half to even (``53/165`` is

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from cli import main
 from ledger.api import Ledger
-from ledger.exact import Fraction
+from ledger.exact import Fraction, parse_fraction
 from ledger.rendering import cell
 from ledger.report import gather
 from ledger.report.figures import regulatory_spans
@@ -264,14 +264,14 @@ def test_ownership_history_is_the_view_at_each_date(story: tuple[str, Path]) -> 
     # The 2024-02 round: US$1B at US$2.5B post-money, US$800M of it from alibaba:
     # alibaba 800/2500 = 8/25, the unattributed 200/2500 = 2/25 to undisclosed, founders keep 1500/2500 = 3/5.
     assert first_day == date(2024, 2, 15)
-    assert {row["holder"]: Fraction(cell(row["fraction"])) for row in first} == {
+    assert {row["holder"]: parse_fraction(cell(row["fraction"])) for row in first} == {
         "alibaba": Fraction(8, 25),
         "undisclosed": Fraction(2, 25),
         "founders": Fraction(3, 5),
     }
     # alibaba's portfolio line for moonshot-ai starts at the same 8/25 on the same day
     day, fraction = gathered.portfolio["alibaba"].companies["moonshot-ai"][0]
-    assert (day, Fraction(cell(fraction))) == (date(2024, 2, 15), Fraction(8, 25))
+    assert (day, parse_fraction(cell(fraction))) == (date(2024, 2, 15), Fraction(8, 25))
     assert history.marks[0].day == date(2024, 2, 15) and history.marks[0].kind == "round.closed"
 
 
@@ -311,7 +311,7 @@ def test_a_lifted_ban_ends_on_its_lift_and_a_met_order_on_its_sale(tmp_path: Pat
     assert (ban.start, ban.end) == (date(2023, 1, 10), date(2023, 6, 1))
     assert (order.start, order.end, order.deadline) == (date(2023, 2, 1), date(2023, 7, 15), date(2023, 12, 31))
     # alibaba's line for zhipu: 0.1 from its purchase, 0 after the sale
-    assert [(d, Fraction(cell(f))) for d, f in gathered.portfolio["alibaba"].companies["zhipu"]] == [
+    assert [(d, parse_fraction(cell(f))) for d, f in gathered.portfolio["alibaba"].companies["zhipu"]] == [
         (date(2022, 1, 1), Fraction(1, 10)),
         (date(2023, 7, 15), Fraction(0)),
     ]
