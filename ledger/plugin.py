@@ -27,6 +27,8 @@ What a plugin gets:
   (draw-down of credits, escrow balances), ``Rates`` and ``Money`` (exchange rates, totals per
   currency or converted), ``Parties`` (groups and sectors), ``Period`` (months, quarters,
   years).
+- **Exact numbers** — ``Fraction`` for arithmetic; ``parse_fraction`` to read one from text
+  (never ``Fraction("...")``: see ``ledger.exact``).
 """
 
 from __future__ import annotations
