@@ -12,13 +12,12 @@ from ledger.exact import Fraction
 from ledger.folds.money import Money, Number
 from ledger.folds.periods import PERIODS, Period
 from ledger.options import choice, required
-from ledger.records import Recorded
-from ledger.views import Option, Query, Row, View
-from plugins.holdings import Holdings, money_cell
+from ledger.views import Option, Query, Row
+from plugins.holdings import Holdings, HoldingsView, money_cell
 from plugins.portfolio import CURRENCY_OPTION, GROUP_OPTION
 
 
-class GainsView(View[Holdings]):
+class GainsView(HoldingsView):
     """Disposals, proceeds, cost relieved and realised gain per period, for one investor or its group."""
 
     name = "gains"
@@ -35,16 +34,6 @@ class GainsView(View[Holdings]):
         CURRENCY_OPTION,
         GROUP_OPTION,
     )
-
-    def initial(self, query: Query) -> Holdings:
-        return Holdings()
-
-    def apply(self, state: Holdings, record: Recorded) -> Holdings:
-        state.apply(record)
-        return state
-
-    def explains(self, record: Recorded, query: Query) -> bool:
-        return Holdings.folds(record)
 
     def rows(self, state: Holdings, query: Query) -> list[Row]:
         investor = required(query, "investor", self.name)

@@ -22,6 +22,7 @@ from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UN
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
 from ledger.records import Recorded
+from ledger.views import Query, View
 
 ONE = Fraction(1)
 
@@ -272,3 +273,17 @@ def exact_money(value: Number | None) -> Decimal | Fraction | None:
         places += 1
     scaled = int(value * 10**places)
     return Decimal(scaled).scaleb(-places)
+
+
+class HoldingsView(View[Holdings]):
+    """A view over ``Holdings`` (ownership, portfolio, gains): one fold, which only some kinds move."""
+
+    def initial(self, query: Query) -> Holdings:
+        return Holdings()
+
+    def apply(self, state: Holdings, record: Recorded) -> Holdings:
+        state.apply(record)
+        return state
+
+    def explains(self, record: Recorded, query: Query) -> bool:
+        return Holdings.folds(record)

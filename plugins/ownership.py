@@ -22,12 +22,12 @@ from ledger.problems import Problem
 from ledger.records import Recorded
 from ledger.views import Option, Query, Row, View
 from plugins.gains import GainsView
-from plugins.holdings import Holdings, money_cell
+from plugins.holdings import Holdings, HoldingsView, money_cell
 from plugins.league import LeagueView
 from plugins.portfolio import SPLIT_OPTION, PortfolioView
 
 
-class OwnershipView(View[Holdings]):
+class OwnershipView(HoldingsView):
     """Who owns a company, and what each holder paid for it."""
 
     name = "ownership"
@@ -43,17 +43,10 @@ class OwnershipView(View[Holdings]):
         SPLIT_OPTION,
     )
 
-    def initial(self, query: Query) -> Holdings:
-        return Holdings()
-
     def subjects(self, query: Query) -> frozenset[str] | None:
         """One company's holders depend only on the facts that name it."""
         company = query.get("company")
         return frozenset({company}) if company else None
-
-    def apply(self, state: Holdings, record: Recorded) -> Holdings:
-        state.apply(record)
-        return state
 
     def rows(self, state: Holdings, query: Query) -> list[Row]:
         money = Money(state.rates, None)

@@ -13,9 +13,8 @@ from decimal import Decimal
 from ledger.exact import Fraction
 from ledger.folds.money import Money, Number, money_out
 from ledger.options import required
-from ledger.records import Recorded
-from ledger.views import Option, Query, Row, View
-from plugins.holdings import Holdings, money_cell
+from ledger.views import Option, Query, Row
+from plugins.holdings import Holdings, HoldingsView, money_cell
 
 CURRENCY_OPTION = Option("currency", "convert every amount into this currency (ISO 4217)", kind="currency")
 GROUP_OPTION = Option("group", "answer for the ultimate parent's whole group (parent links of party.registered)", kind="flag")
@@ -26,7 +25,7 @@ SPLIT_OPTION = Option(
 )
 
 
-class PortfolioView(View[Holdings]):
+class PortfolioView(HoldingsView):
     """What one investor holds, what it paid, kept and sold, and what its stakes are worth at the latest valuations."""
 
     name = "portfolio"
@@ -56,16 +55,6 @@ class PortfolioView(View[Holdings]):
         Option("by_entity", "with --group: one row per entity of the group instead of one per company", kind="flag"),
         SPLIT_OPTION,
     )
-
-    def initial(self, query: Query) -> Holdings:
-        return Holdings()
-
-    def apply(self, state: Holdings, record: Recorded) -> Holdings:
-        state.apply(record)
-        return state
-
-    def explains(self, record: Recorded, query: Query) -> bool:
-        return Holdings.folds(record)
 
     def rows(self, state: Holdings, query: Query) -> list[Row]:
         investor = required(query, "investor", self.name)
