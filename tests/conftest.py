@@ -36,6 +36,24 @@ def _one_byte_cache_intact(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.fail(f"{request.node.nodeid} overwrote the one-byte cache: b'\\x00' now holds {bytes([0])!r}")
 
 
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run ``dealledger`` in an empty folder, so the default store is a fresh dealledger.db there."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DEALLEDGER_URL", raising=False)
+    monkeypatch.delenv("DEALLEDGER_PLUGINS", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
 def postgres_reachable() -> str | None:
     """None when the server answers, else why not."""
     try:

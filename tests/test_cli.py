@@ -15,20 +15,6 @@ from .conftest import DATA
 CATALOGUE = str(DATA / "catalogue.jsonl")
 
 
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Run ``dealledger`` in an empty folder, so the default store is a fresh dealledger.db there."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DEALLEDGER_URL", raising=False)
-    monkeypatch.delenv("DEALLEDGER_PLUGINS", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
-        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
-
-    return invoke
-
-
 def test_append_a_file_then_again_is_a_no_op(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     first = run("append", "--file", CATALOGUE)
     assert first.exit_code == 0

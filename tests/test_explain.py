@@ -18,10 +18,8 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, note, settings
 
-from cli import main
 from ledger.api import Ledger
 from ledger.errors import LedgerError, ViewError
 from ledger.exact import Fraction, parse_fraction
@@ -309,13 +307,10 @@ def test_a_failing_explains_names_the_plugin(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DEALLEDGER_URL", raising=False)
-    monkeypatch.delenv("DEALLEDGER_PLUGINS", raising=False)
-    runner = CliRunner()
-    assert runner.invoke(main, ["append", "--file", str(STORY)], catch_exceptions=False).exit_code == 0
-    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
+def run(run: Any) -> Any:
+    """The command line in an empty folder (conftest's ``run``), with the sample story appended."""
+    assert run("append", "--file", str(STORY)).exit_code == 0
+    return run
 
 
 def test_cli_explains_a_row_as_json_and_as_a_table(run: Any) -> None:

@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from cli import main
 from ledger.api import Ledger
 from ledger.exact import Fraction, parse_fraction
 from ledger.folds.money import fraction_out
@@ -113,19 +111,6 @@ def holdings(transactions: list[dict[str, Any]]) -> dict[str, Fraction]:
 
 
 # --- running the command ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DEALLEDGER_URL", raising=False)
-    monkeypatch.delenv("DEALLEDGER_PLUGINS", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture

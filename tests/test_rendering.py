@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 import cli
-from cli import main
 from ledger.exact import Fraction
 from ledger.rendering import as_csv, as_json, as_table, exact_text, print_table, table_text
 
@@ -27,19 +25,6 @@ from .conftest import DATA
 
 CATALOGUE = str(DATA / "catalogue.jsonl")
 ROOT = Path(__file__).parent.parent
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DEALLEDGER_URL", raising=False)
-    monkeypatch.delenv("DEALLEDGER_PLUGINS", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 # --- exact numbers in JSON and CSV ------------------------------------------------------------
