@@ -145,3 +145,18 @@ def fact(of: str, /, **changes: Any) -> dict[str, Any]:
         else:
             data[name] = value
     return data
+
+
+def bought(holder: str, company: str, day: str, fraction: str, price: str | None = None, currency: str = "USD") -> dict[str, Any]:
+    """``holder`` buys ``fraction`` of ``company`` from its founders on ``day``, for ``price`` when given."""
+    fact: dict[str, Any] = {
+        "kind": "stake.acquired",
+        "effective": day,
+        "holder": holder,
+        "company": company,
+        "fraction": fraction,
+        "seller": "founders",
+    }
+    if price is not None:
+        fact |= {"price": price, "currency": currency}
+    return fact

@@ -16,6 +16,7 @@ from cli import main
 from ledger.plugin import Parties
 from plugins.league import LeagueView
 from plugins.portfolio import PortfolioView
+from tests.facts import bought
 from tests.viewkit import party, records, rows
 
 D = Decimal
@@ -29,20 +30,6 @@ PARTIES = [
     party("moonshot-ai", sectors=["ai"]),
     party("zhipu-ai", sectors=["ai"]),
 ]
-
-
-def bought(holder: str, company: str, day: str, fraction: str, price: str | None = None) -> dict[str, Any]:
-    fact: dict[str, Any] = {
-        "kind": "stake.acquired",
-        "effective": day,
-        "holder": holder,
-        "company": company,
-        "fraction": fraction,
-        "seller": "founders",
-    }
-    if price is not None:
-        fact |= {"price": price, "currency": "USD"}
-    return fact
 
 
 def round_in(company: str, day: str, investors: list[dict[str, Any]], amount: str, post: str) -> dict[str, Any]:

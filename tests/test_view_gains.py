@@ -13,6 +13,7 @@ from ledger.errors import ViewError
 from ledger.host import load
 from plugins.gains import GainsView
 from plugins.portfolio import PortfolioView
+from tests.facts import bought
 from tests.viewkit import party, rows
 
 D = Decimal
@@ -24,20 +25,6 @@ PARTIES = [
     party("xpeng"),
     party("bilibili"),
 ]
-
-
-def bought(holder: str, company: str, day: str, fraction: str, price: str | None, currency: str = "USD") -> dict[str, Any]:
-    fact: dict[str, Any] = {
-        "kind": "stake.acquired",
-        "effective": day,
-        "holder": holder,
-        "company": company,
-        "fraction": fraction,
-        "seller": "founders",
-    }
-    if price is not None:
-        fact |= {"price": price, "currency": currency}
-    return fact
 
 
 def sold(holder: str, company: str, day: str, proceeds: str | None = None, currency: str = "USD", **how: str) -> dict[str, Any]:
