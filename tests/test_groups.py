@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cli import main
 from ledger.plugin import Parties
@@ -69,6 +71,28 @@ def test_parties_know_a_groups_members_and_who_sits_under_whom() -> None:
     assert parties.members("taobao-china") == ["taobao-china"]
     assert parties.within("taobao-china", "alibaba") and not parties.within("alibaba", "taobao-china")
     assert parties.root("alibaba-cloud") == "alibaba"
+
+
+SLUGS = ("a", "b", "c", "d", "e")
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(SLUGS), st.none() | st.sampled_from(SLUGS)).filter(lambda link: link[0] != link[1]),
+        max_size=20,
+    )
+)
+def test_a_groups_members_are_the_parties_whose_chain_of_parents_passes_through_it(links: list[tuple[str, str | None]]) -> None:
+    # Registrations re-link parties at random (loops included); members, read through the children
+    # index and its cache, always equal the parties whose chain of parents reaches the top.
+    parties = Parties()
+    for slug, parent in links:
+        before = parties.parent.get(slug)
+        changed = parties.add(records([party(slug, parent=parent) if parent else party(slug)])[0].fact)  # type: ignore[arg-type]
+        assert changed == (before != parent)
+        for top in SLUGS:
+            expected = sorted({top, *(p for p in parties.sectors if parties.within(p, top))})
+            assert parties.members(top) == expected
 
 
 def test_a_parents_portfolio_with_group_includes_its_subsidiaries_stakes() -> None:
