@@ -55,8 +55,8 @@ class Regulation:
         fact = record.fact
         self.last_day = fact.effective
         if isinstance(fact, PartyRegistered):
-            self.parties.add(fact)
-            self._review(fact.effective, None, None)
+            if self.parties.add(fact):  # a parent link changed: a group may have lost its last stake
+                self._review(fact.effective, None, None)
         elif fact.kind in OWNERSHIP_KINDS:
             self.tables.apply(fact)
             self._divested(fact)

@@ -16,24 +16,39 @@ class Parties:
 
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
+        self.children: dict[str, set[str]] = {}
         self.sectors: dict[str, frozenset[str]] = {}
         self._roots: dict[str, str] = {}
-        self._members: dict[str, tuple[str, ...]] = {}  # both caches hold until the next registration
+        self._members: dict[str, tuple[str, ...]] = {}  # both caches hold until a parent link changes
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        """A state saved before the members cache existed still loads (checkpoints are pickles)."""
+        """A state saved before the members cache and the children index existed still loads (checkpoints are pickles)."""
         self.__dict__.update(state)
         self.__dict__.setdefault("_members", {})
+        if "children" not in state:
+            self.children = {}
+            for child, parent in self.parent.items():
+                self.children.setdefault(parent, set()).add(child)
 
-    def add(self, fact: PartyRegistered) -> None:
-        """A later registration of the same slug (or a correction) replaces the earlier one."""
+    def add(self, fact: PartyRegistered) -> bool:
+        """A later registration of the same slug (or a correction) replaces the earlier one.
+
+        Returns whether the party's parent link changed: only then can any group's members change.
+        """
+        self.sectors[fact.party] = frozenset(fact.sectors or ())
+        before, after = self.parent.get(fact.party), fact.parent or None
+        if before == after:
+            return False
         self._roots.clear()
         self._members.clear()
-        if fact.parent:
-            self.parent[fact.party] = fact.parent
+        if before is not None:
+            self.children[before].discard(fact.party)
+        if after is None:
+            del self.parent[fact.party]
         else:
-            self.parent.pop(fact.party, None)
-        self.sectors[fact.party] = frozenset(fact.sectors or ())
+            self.parent[fact.party] = after
+            self.children.setdefault(after, set()).add(fact.party)
+        return True
 
     def root(self, party: str) -> str:
         """The top of the party's group: follow parent links up (a loop stops where it closes)."""
@@ -53,7 +68,13 @@ class Parties:
         """``top`` and every registered party below it, in slug order (a group answers for all of them)."""
         found = self._members.get(top)
         if found is None:
-            found = self._members[top] = tuple(sorted({top, *(party for party in self.sectors if self.within(party, top))}))
+            below, waiting = {top}, [top]
+            while waiting:  # down the children links: the parties whose chain of parents passes through top
+                for child in self.children.get(waiting.pop(), ()):
+                    if child not in below:
+                        below.add(child)
+                        waiting.append(child)
+            found = self._members[top] = tuple(sorted(below))
         return list(found)
 
     def within(self, party: str, top: str) -> bool:
