@@ -41,9 +41,7 @@ class GainsView(HoldingsView):
         money = Money(state.rates, query.get("currency"))
         holders = set(state.parties.members(state.parties.root(investor))) if query.get("group", False) else {investor}
         sums: dict[tuple[Period, str | None], list[Number | int | None]] = {}
-        for disposal in state.disposals:
-            if disposal.holder not in holders:
-                continue
+        for disposal in state.disposals_of(holders):
             figures = state.figures(disposal, money)
             line = sums.setdefault((Period.of(disposal.day, period), figures.currency), [0, None, None, None, 0])
             line[0] = int(line[0] or 0) + 1

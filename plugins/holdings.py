@@ -168,6 +168,15 @@ class Holdings:
         self.sales.setdefault((company, holder), []).append(disposal)
         self.companies_of.setdefault(holder, set()).add(company)
 
+    def disposals_of(self, holders: set[str]) -> list[Disposal]:
+        """The sales by these holders, read through ``sales`` so a question costs its own sales, not every one."""
+        return [
+            disposal
+            for holder in holders
+            for company in self.companies_of.get(holder, ())
+            for disposal in self.sales.get((company, holder), ())
+        ]
+
     def invested(self, company: str, holder: str, money: Money) -> dict[str, Number]:
         """What the holder paid for its stake, per currency (a single currency when converting)."""
         totals: dict[str, Number] = {}

@@ -98,6 +98,8 @@ class Cell:
     held_change: Decimal = Decimal(0)
 
 
+NOTHING = Cell()
+"""A period in which nothing moved (read only: never added to)."""
 Key = tuple[str, str | None]
 """(company, currency); the currency is None for a stake bought at an undisclosed price in no stated currency."""
 
@@ -209,7 +211,7 @@ class RoundTripView(View[RoundTripBook]):
                 continue
             held = Decimal(0)
             for period in min(periods).span(last):
-                found = periods.get(period) or Cell()
+                found = periods.get(period, NOTHING)
                 held += found.held_change
                 if not (held or found.undisclosed or any(found.flows.values())):
                     continue
