@@ -24,6 +24,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ledger.persistence import CHECKPOINTS_TABLE, driver_error
+from ledger.views import fold_class, fold_name
 
 if TYPE_CHECKING:
     from ledger.store import Store
@@ -122,7 +123,7 @@ class Checkpoints:
 
     def best(self, view: View[Any], head: int, as_of: date | None) -> tuple[Checkpoint, Any] | None:
         """The latest checkpoint still exact for (as_of, head), with its state; damaged ones are dropped on the way."""
-        params: list[Any] = [view.name, state_version(view), head]
+        params: list[Any] = [fold_name(view), state_version(view), head]
         where = "view = ? AND state_version = ? AND head <= ?"
         if as_of is not None:
             where += " AND cut <= ?"
@@ -169,13 +170,14 @@ class Checkpoints:
         from ledger.store import datetime_now_us
 
         version = state_version(view)
-        key = (view.name, version, cut.isoformat(), head)
+        name = fold_name(view)
+        key = (name, version, cut.isoformat(), head)
         row = (*key, head_hash, hashlib.sha256(data).hexdigest(), datetime_now_us(), data)
         self._write(
             [
                 (
                     f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND (state_version <> ? OR (cut = ? AND head = ?))",
-                    [(view.name, version, cut.isoformat(), head)],
+                    [(name, version, cut.isoformat(), head)],
                 ),
                 (
                     f"INSERT INTO {CHECKPOINTS_TABLE} (view, state_version, cut, head, head_hash, digest, created_us, state) "
@@ -184,7 +186,7 @@ class Checkpoints:
                 ),
             ]
         )
-        self._prune(view.name)
+        self._prune(name)
 
     def _prune(self, name: str) -> None:
         rows = self.db.rows(
@@ -220,5 +222,7 @@ class Checkpoints:
 
 
 def state_version(view: View[Any]) -> str:
-    """The view's own ``state_version`` and its class, so a renamed or replaced view never reads another's state."""
-    return f"{type(view).__module__}.{type(view).__qualname__}:{getattr(view, 'state_version', '1')}"
+    """The view's ``state_version`` and the class whose ``apply`` folds it, so a renamed or replaced view never
+    reads another's state, and views sharing a fold (see ``View.fold_name``) read the same checkpoints."""
+    cls = fold_class(view)
+    return f"{cls.__module__}.{cls.__qualname__}:{getattr(view, 'state_version', '1')}"

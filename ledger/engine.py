@@ -24,14 +24,14 @@ from decimal import Decimal
 from typing import Any
 
 from events.corrections import FactCorrected, FactRetracted
-from ledger.checkpoints import Checkpoints
+from ledger.checkpoints import Checkpoints, state_version
 from ledger.errors import LedgerError, PluginError
 from ledger.exact import Fraction
 from ledger.progress import Progress, counted
 from ledger.records import Recorded
 from ledger.store import CORRECTION_KINDS, Store
 from ledger.timeline import resolve, until
-from ledger.views import Query, View
+from ledger.views import Query, View, fold_name
 
 SAVE_AFTER = 1_000
 """Facts a fold must have read before its end state is worth saving as a checkpoint."""
@@ -121,18 +121,24 @@ class Engine:
     ) -> list[Any]:
         """Each view's state for (as_of, head), in one pass over the facts after the earliest checkpoint among them.
 
+        Views that share a fold get the same state object: their ``rows`` must only read it.
+
         ``progress`` is told how many facts the pass has read out of the ``head`` known; facts
         before a checkpoint are never read, so the count may end short and then jumps to the end.
         """
         current = self.store.head().position
-        foldings: list[Folding] = []
+        shared: dict[tuple[str, str], Folding] = {}  # views sharing a fold (``View.fold_name``) fold it once
         for view, plugin in views:
+            key = (fold_name(view), state_version(view))
+            if key in shared:
+                continue
             best = self.checkpoints.best(view, head, as_of)
             if best is None:
-                foldings.append(Folding(view, plugin, start(view, plugin, ORIGIN), None))
+                shared[key] = Folding(view, plugin, start(view, plugin, ORIGIN), None)
             else:
                 checkpoint, state = best
-                foldings.append(Folding(view, plugin, state, checkpoint.cut))
+                shared[key] = Folding(view, plugin, state, checkpoint.cut)
+        foldings = list(shared.values())
         cuts = [f.cut for f in foldings]
         first = None if any(cut is None for cut in cuts) else min(c for c in cuts if c is not None)
         last_day: date | None = None
@@ -148,7 +154,7 @@ class Engine:
                     cut = as_of or last_day
                     if cut is not None:
                         self.checkpoints.save(folding.view, folding.state, cut, head)
-        return [folding.state for folding in foldings]
+        return [shared[(fold_name(view), state_version(view))].state for view, _ in views]
 
     def story_after(self, after: date | None, through: date | None, head: int) -> Iterator[Recorded]:
         """The story known at ``head``, effective in (after, through], in effective order, corrections applied."""

@@ -54,6 +54,25 @@ class PluginHost:
                     )
                 self.views[view.name] = view
                 self.view_providers[view.name] = plugin
+        self._check_shared_folds()
+
+    def _check_shared_folds(self) -> None:
+        """Views sharing a fold name must fold the same state the same way, or one would read the other's checkpoints."""
+        first: dict[str, View[Any]] = {}
+        for view in self.views.values():
+            if not view.fold_name:
+                continue
+            other = first.setdefault(view.fold_name, view)
+            same = (type(other).initial, type(other).apply, other.state_version) == (
+                type(view).initial,
+                type(view).apply,
+                view.state_version,
+            )
+            if not same:
+                raise PluginError(
+                    f"plugin {self.view_providers[view.name]}: view {view.name!r} shares fold {view.fold_name!r} with "
+                    f"{other.name!r} but not its initial, apply and state_version"
+                )
 
     def _each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook through pluggy, plugin by plugin, so each answer (or failure) is tied to its plugin's name.

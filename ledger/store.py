@@ -282,7 +282,8 @@ class Store:
             f"SELECT f.position, f.fact_id, f.recorded_us, e.state FROM (SELECT position, fact_id, recorded_us, effective "
             f"FROM {FACTS_TABLE} WHERE (effective, position) > (?, ?) AND effective <= ? AND position <= ? "
             f"AND kind NOT IN ({excluded}) ORDER BY effective, position LIMIT ?) f "
-            "CROSS JOIN {events} e WHERE e.originator_id = ? AND e.originator_version = f.position ORDER BY f.effective, f.position"
+            "CROSS JOIN {events} e WHERE e.originator_id = ? AND e.originator_version = f.position "
+            "ORDER BY f.effective, f.position"
         )
         while True:
             rows = self._rows(sql, (day, position, end, upto, PAGE_SIZE, self.db.ledger_id))

@@ -70,6 +70,10 @@ class View(Generic[State]):
     state_version: str = "1"
     always: tuple[str, ...] = ()
     """Kinds a scoped fold (see ``subjects``) reads whatever they name (rates, registrations)."""
+    fold_name: str = ""
+    """Views that give the same fold name share one state: the host folds it once for all of them
+    (``replay`` then pays for the fold once) and keeps one set of checkpoints under that name. They
+    must inherit the same ``initial``, ``apply`` and ``state_version``; the host refuses them otherwise."""
 
     def initial(self, query: Query) -> State:
         raise NotImplementedError
@@ -97,6 +101,16 @@ class View(Generic[State]):
         its effect would be put on a later fact.
         """
         return True
+
+
+def fold_name(view: View[Any]) -> str:
+    """The name of the state a view folds: its shared ``fold_name``, or its own name."""
+    return view.fold_name or view.name
+
+
+def fold_class(view: View[Any]) -> type:
+    """The class whose ``apply`` folds the view's state: what identifies the state's shape with ``state_version``."""
+    return next(cls for cls in type(view).__mro__ if "apply" in vars(cls))
 
 
 def fold(view: View[Any], records: Sequence[Recorded], query: Query) -> Any:

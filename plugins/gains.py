@@ -21,7 +21,6 @@ class GainsView(HoldingsView):
     """Disposals, proceeds, cost relieved and realised gain per period, for one investor or its group."""
 
     name = "gains"
-    state_version = "1"
     help = (
         "Realised gains of an investor's sales per period: disposals, proceeds, cost relieved (cost x sold/held) and "
         "realised gain (proceeds - cost relieved), per currency unless --currency converts; undetermined counts the "

@@ -285,7 +285,10 @@ def exact_money(value: Number | None) -> Decimal | Fraction | None:
 
 
 class HoldingsView(View[Holdings]):
-    """A view over ``Holdings`` (ownership, portfolio, gains): one fold, which only some kinds move."""
+    """A view over ``Holdings`` (ownership, portfolio, gains): one fold, which only some kinds move, folded once for all three."""
+
+    fold_name = "holdings"
+    state_version = "4"  # one fold shared by ownership, portfolio and gains
 
     def initial(self, query: Query) -> Holdings:
         return Holdings()

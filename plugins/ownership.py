@@ -31,7 +31,6 @@ class OwnershipView(HoldingsView):
     """Who owns a company, and what each holder paid for it."""
 
     name = "ownership"
-    state_version = "3"  # pools of undisclosed participants, cost lots, disposals
     help = (
         "Holders of a company and their exact fractions, with what each paid. A holder who paid in several currencies "
         "gets one row per currency (its fraction repeated). --split-undisclosed divides a round's unattributed money "

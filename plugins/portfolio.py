@@ -29,7 +29,6 @@ class PortfolioView(HoldingsView):
     """What one investor holds, what it paid, kept and sold, and what its stakes are worth at the latest valuations."""
 
     name = "portfolio"
-    state_version = "3"  # cost lots, disposals and groups
     help = (
         "An investor's stakes, exited ones included (fraction 0): fraction, amount invested, cost still held, "
         "proceeds and realised gain of sales, implied value (fraction x the latest valuation or round post-money); "

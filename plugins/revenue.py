@@ -22,8 +22,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
-from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
-from events.funding import RoundClosed
+from events import Fact
+from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased, SpendCommitted
+from events.funding import RoundClosed, StakeAcquired
 from events.markets import FxRate
 from events.parties import PartyRegistered
 from ledger.errors import ViewError
@@ -91,6 +92,27 @@ class EscrowMove(NamedTuple):
         return -self.amount if self.kind in ("released", "reassigned-out") else self.amount
 
 
+class Invested(NamedTuple):
+    """One investor's money into a company (a round's part, or a stake bought); ``amount`` None when undisclosed."""
+
+    day: date
+    company: str
+    group: str
+    consideration: str
+    amount: Decimal | None
+    currency: str | None
+
+
+class Committed(NamedTuple):
+    """A company's commitment to spend with a provider, under the provider's group as it stood that day."""
+
+    day: date
+    company: str
+    group: str
+    amount: Decimal
+    currency: str
+
+
 @dataclass
 class RevenueBook:
     """The fold behind ``revenue`` and ``roundtrip`` (every provider at once), and behind the credit and escrow checks.
@@ -109,6 +131,9 @@ class RevenueBook:
     rates: Rates = field(default_factory=Rates)
     entries: dict[str, list[Entry]] = field(default_factory=dict)
     escrow_moves: list[EscrowMove] = field(default_factory=list)
+    investments: list[Invested] = field(default_factory=list)
+    """Money into companies, under the investor's group as it stood: what ``roundtrip`` sets beside the revenue."""
+    commitments: list[Committed] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     last_day: date | None = None
 
@@ -131,10 +156,26 @@ class RevenueBook:
             return
         elif fact.kind in OWNERSHIP_KINDS:
             self.tables.apply(fact)
+            self._invested(fact)
+        elif isinstance(fact, SpendCommitted):
+            group = self.parties.root(fact.provider)
+            self.commitments.append(Committed(fact.effective, fact.customer, group, fact.amount, fact.currency))
         elif isinstance(fact, PartyRegistered):
             self.parties.add(fact)
         elif isinstance(fact, FxRate):
             self.rates.add(fact)
+
+    def _invested(self, fact: Fact) -> None:
+        root = self.parties.root
+        if isinstance(fact, RoundClosed):
+            for investment in fact.investors:
+                amount: Decimal | None = investment.amount
+                self.investments.append(
+                    Invested(fact.effective, fact.company, root(investment.party), investment.paid_in, amount, fact.currency)
+                )
+        elif isinstance(fact, StakeAcquired):
+            paid_in = fact.consideration or "cash"
+            self.investments.append(Invested(fact.effective, fact.company, root(fact.holder), paid_in, fact.price, fact.currency))
 
     def _book(self, provider: str, entry: Entry) -> None:
         if self.books:
@@ -315,11 +356,24 @@ INVESTEE_THRESHOLD = Option(
 )
 
 
-class RevenueView(View[RevenueBook]):
+class RevenueBookView(View[RevenueBook]):
+    """A view over ``RevenueBook`` (revenue, roundtrip): one fold for both."""
+
+    fold_name = "revenue-book"
+    state_version = "4"  # investments and spending commitments, folded once for revenue and roundtrip
+
+    def initial(self, query: Query) -> RevenueBook:
+        return RevenueBook()
+
+    def apply(self, state: RevenueBook, record: Recorded) -> RevenueBook:
+        state.apply(record)
+        return state
+
+
+class RevenueView(RevenueBookView):
     """A provider's revenue per period: recognised, breakage, deferred, and how much came from its own investees."""
 
     name = "revenue"
-    state_version = "3"  # entries keep their payer, the group's stake in it and the consideration's date; escrow moves
     help = (
         "Revenue a cloud provider recognises from credits consumed and escrow released to it, breakage of expired "
         "credits, credits still deferred and escrow its group still holds at period end, the part paid by companies "
@@ -333,13 +387,6 @@ class RevenueView(View[RevenueBook]):
         Option("currency", "convert every amount into this currency (ISO 4217)", kind="currency"),
         INVESTEE_THRESHOLD,
     )
-
-    def initial(self, query: Query) -> RevenueBook:
-        return RevenueBook()
-
-    def apply(self, state: RevenueBook, record: Recorded) -> RevenueBook:
-        state.apply(record)
-        return state
 
     def explains(self, record: Recorded, query: Query) -> bool:
         """Another provider's credits never move this provider's rows, nor do kinds the book does not fold.

@@ -16,17 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
-from events.cloud import SpendCommitted
-from events.funding import RoundClosed, StakeAcquired
 from ledger.exact import Fraction
 from ledger.folds.periods import PERIODS, Period
 from ledger.hookspecs import hookimpl
 from ledger.options import choice, required
-from ledger.records import Recorded
 from ledger.views import Option, Query, Row, View
-from plugins.revenue import RevenueBook
+from plugins.revenue import RevenueBook, RevenueBookView
 
 CONSIDERATIONS = ("cash", "credits", "services")
 FLOWS = (
@@ -41,52 +38,6 @@ FLOWS = (
     "recognized",
 )
 """The columns that sum what moved during a period (``escrow_held`` is a balance at its end)."""
-
-
-class Invested(NamedTuple):
-    """One investor's money into a company (a round's part, or a stake bought); ``amount`` None when undisclosed."""
-
-    day: date
-    company: str
-    group: str
-    consideration: str
-    amount: Decimal | None
-    currency: str | None
-
-
-class Committed(NamedTuple):
-    """A company's commitment to spend with a provider, under the provider's group as it stood that day."""
-
-    day: date
-    company: str
-    group: str
-    amount: Decimal
-    currency: str
-
-
-@dataclass
-class RoundTripBook:
-    """The revenue fold (entries, escrow movements, cap tables, groups) plus every investment and spending commitment."""
-
-    book: RevenueBook = field(default_factory=RevenueBook)
-    investments: list[Invested] = field(default_factory=list)
-    commitments: list[Committed] = field(default_factory=list)
-
-    def apply(self, record: Recorded) -> None:
-        self.book.apply(record)
-        fact = record.fact
-        root = self.book.parties.root
-        if isinstance(fact, RoundClosed):
-            for investment in fact.investors:
-                amount: Decimal | None = investment.amount
-                self.investments.append(
-                    Invested(fact.effective, fact.company, root(investment.party), investment.paid_in, amount, fact.currency)
-                )
-        elif isinstance(fact, StakeAcquired):
-            paid_in = fact.consideration or "cash"
-            self.investments.append(Invested(fact.effective, fact.company, root(fact.holder), paid_in, fact.price, fact.currency))
-        elif isinstance(fact, SpendCommitted):
-            self.commitments.append(Committed(fact.effective, fact.customer, root(fact.provider), fact.amount, fact.currency))
 
 
 @dataclass
@@ -104,11 +55,10 @@ Key = tuple[str, str | None]
 """(company, currency); the currency is None for a stake bought at an undisclosed price in no stated currency."""
 
 
-class RoundTripView(View[RoundTripBook]):
+class RoundTripView(RevenueBookView):
     """Per investee and period: the provider's group's money in, and the provider's revenue out of it."""
 
     name = "roundtrip"
-    state_version = "2"
     help = (
         "Per company and period, what a cloud provider's group invested in it (cash, credits, services), what the "
         "company committed to spend with the group, the credits the provider granted and the company consumed, "
@@ -138,17 +88,10 @@ class RoundTripView(View[RoundTripBook]):
         Option("period", "length of each row's period", kind="choice", choices=PERIODS, default="quarter"),
     )
 
-    def initial(self, query: Query) -> RoundTripBook:
-        return RoundTripBook()
-
-    def apply(self, state: RoundTripBook, record: Recorded) -> RoundTripBook:
-        state.apply(record)
-        return state
-
-    def rows(self, state: RoundTripBook, query: Query) -> list[Row]:
+    def rows(self, state: RevenueBook, query: Query) -> list[Row]:
         provider = required(query, "provider", self.name)
         length = choice(query, "period", PERIODS, "quarter")
-        book = state.book
+        book = state
         if book.last_day is None:
             return []
         through = query.as_of or book.last_day
