@@ -70,8 +70,9 @@ class PluginHost:
             )
             if not same:
                 raise PluginError(
-                    f"plugin {self.view_providers[view.name]}: view {view.name!r} shares fold {view.fold_name!r} with "
-                    f"{other.name!r} but not its initial, apply and state_version"
+                    f"views {other.name!r} (plugin {self.view_providers[other.name]}) and {view.name!r} (plugin "
+                    f"{self.view_providers[view.name]}) share fold {view.fold_name!r} but not its initial, apply and "
+                    "state_version"
                 )
 
     def _each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:

@@ -208,6 +208,45 @@ def test_two_plugins_cannot_claim_one_view_name() -> None:
         PluginHost(manager)
 
 
+def test_a_view_cannot_share_a_fold_it_does_not_fold_the_same_way() -> None:
+    # A view claiming the holdings fold with its own apply would read (and overwrite) that fold's checkpoints.
+    from plugins.holdings import HoldingsView
+
+    class Impostor(HoldingsView):
+        name = "impostor"
+        columns = ("x",)
+
+        def apply(self, state: Any, record: Recorded) -> Any:
+            return state
+
+    class ImpostorPlugin:
+        @hookimpl
+        def dealledger_views(self) -> list[View[Any]]:
+            return [Impostor()]
+
+    manager = plugin_manager(entry_points=False)
+    manager.register(ImpostorPlugin(), name="impostor-plugin")
+    with pytest.raises(PluginError, match=r"'impostor' \(plugin impostor-plugin\) and 'ownership' .* share fold 'holdings'"):
+        PluginHost(manager)
+
+
+def test_views_sharing_a_fold_fold_it_once_and_keep_one_checkpoint(tmp_path: Path) -> None:
+    from ledger.importing import incoming_from_path
+    from ledger.replaying import replay_all
+
+    with Ledger(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+        ledger.engine.save_after = 1
+        ledger.append(incoming_from_path(ledger.catalogue, str(Path(__file__).parent.parent / "examples" / "story.jsonl")))
+        first = replay_all(ledger, None, None)
+        assert [row["view"] for row in ledger.engine.checkpoints.listing()] == [
+            "holdings",
+            "league",
+            "regulatory",
+            "revenue-book",
+        ]
+        assert replay_all(ledger, None, None) == first  # the shared checkpoints answer every view of the fold
+
+
 def test_local_plugin_module_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEALLEDGER_PLUGINS", "tests.local_plugin")
     host = PluginHost(plugin_manager(entry_points=False))
