@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -540,24 +540,27 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
     """
     from pathlib import Path
 
-    from ledger.replaying import replay_all
+    from ledger.replaying import replay_each
 
     ledger = open_ledger(ctx)
-    with progress_tasks() as task:
-        answers = replay_all(ledger, as_of, known_at, progress=task("folding facts"))
+    with progress_tasks() as task:  # the fold happens here; each view's rows are answered as they are written
+        answers = list(replay_each(ledger, as_of, known_at, progress=task("folding facts")))
     if out_dir is None:
-        for name, (columns, rows) in answers.items():
-            click.echo(f"== {name} ({len(rows)} row{'s' if len(rows) != 1 else ''})")
-            render(rows, fmt, columns=columns)
+        for answer in answers:
+            rows = list(answer.rows)
+            click.echo(f"== {answer.name} ({len(rows)} row{'s' if len(rows) != 1 else ''})")
+            render(rows, fmt, columns=answer.columns)
             click.echo()
         return
     folder = Path(out_dir)
     extension = {"table": "txt", "json": "json", "csv": "csv"}[fmt]
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for name, (columns, rows) in answers.items():
-            (folder / f"{name}.{extension}").write_text(format_rows(rows, fmt, columns), encoding="utf-8")
-            click.echo(f"{name}: {len(rows)} row(s) -> {folder / f'{name}.{extension}'}")
+        for answer in answers:
+            path = folder / f"{answer.name}.{extension}"
+            with path.open("w", encoding="utf-8", newline="") as out:
+                count = write_rows(out, answer.rows, fmt, answer.columns)
+            click.echo(f"{answer.name}: {count} row(s) -> {path}")
     except OSError as error:
         raise click.ClickException(f"{error.filename or out_dir}: cannot write: {error.strerror}") from None
 
@@ -833,6 +836,19 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
         print_table(rows, column_names(rows, columns), Console(file=sys.stdout))
         return
     click.echo(format_rows(rows, fmt, columns), nl=False)
+
+
+def write_rows(out: TextIO, rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str]) -> int:
+    """Write rows in ``fmt`` as they come (CSV and JSON; a table needs them all for its widths); the count."""
+    from ledger.rendering import as_table, write_csv, write_json
+
+    if fmt == "json":
+        return write_json(out, rows)
+    if fmt == "csv":
+        return write_csv(out, rows, columns)
+    held = list(rows)
+    out.write(as_table(held, column_names(held, columns)))
+    return len(held)
 
 
 def format_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None) -> str:

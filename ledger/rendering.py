@@ -23,10 +23,10 @@ import csv
 import fractions
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ledger.exact import Fraction
 
@@ -102,16 +102,37 @@ def cell(value: Any, *, exact: bool = True) -> str:
 
 
 def as_json(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps([plain(row) for row in rows], indent=2, ensure_ascii=False) + "\n"
+    out = io.StringIO()
+    write_json(out, rows)
+    return out.getvalue()
 
 
 def as_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     out = io.StringIO()
+    write_csv(out, rows, columns)
+    return out.getvalue()
+
+
+def write_json(out: TextIO, rows: Iterable[dict[str, Any]]) -> int:
+    """Write ``rows`` as one JSON array, a row at a time (the same text as ``json.dumps(..., indent=2)``); the count."""
+    count = 0
+    for row in rows:
+        text = json.dumps(plain(row), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        out.write(f"{',' if count else '['}\n  {text}")
+        count += 1
+    out.write("\n]\n" if count else "[]\n")
+    return count
+
+
+def write_csv(out: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> int:
+    """Write a header and ``rows`` as CSV, a row at a time, so no answer has to be held whole as text; the count."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
+    count = 0
     for row in rows:
         writer.writerow([cell(row.get(name)) for name in columns])
-    return out.getvalue()
+        count += 1
+    return count
 
 
 def as_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

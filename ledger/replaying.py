@@ -5,13 +5,16 @@ is folded once: a view with a required party option (a portfolio needs an invest
 every registered party of the types its option names from that one state, with the party as
 the first column.
 
-The pass over the facts is what takes time on a large ledger, so ``replay_all`` takes an
-optional ``progress`` callback told ``(facts folded, facts known)``; it never prints.
+The pass over the facts is what takes time on a large ledger, so ``replay_each`` and
+``replay_all`` take an optional ``progress`` callback told ``(facts folded, facts known)``; they
+never print. ``replay_each`` hands out each view's rows as they are answered, so ``replay --out``
+writes a million-fact ledger's answers without holding them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,34 +33,52 @@ Answer = tuple[tuple[str, ...], list[dict[str, Any]]]
 """A view's columns and rows."""
 
 
+@dataclass
+class Replayed:
+    """One view's answer at the moment: its columns, and its rows produced as they are read (a party at a time)."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: Iterator[dict[str, Any]]
+
+
 def replay_all(
     ledger: Ledger, as_of: date | None, known_at: datetime | None, progress: Progress | None = None
 ) -> dict[str, Answer]:
+    """Every view's columns and rows, held whole (see ``replay_each`` to write them out as they come)."""
+    return {answer.name: (answer.columns, list(answer.rows)) for answer in replay_each(ledger, as_of, known_at, progress)}
+
+
+def replay_each(
+    ledger: Ledger, as_of: date | None, known_at: datetime | None, progress: Progress | None = None
+) -> Iterator[Replayed]:
+    """Every view at the moment, one after the other: the states come from one pass over the facts, and each
+    view's rows are answered only as they are read, so a writer never holds more than one party's rows."""
     views = [view for _, view in sorted(ledger.host.views.items()) if _replayable(view)]
     states = ledger.states(views, as_of, known_at, progress)
-    with exact_decimals():
-        return _answers(ledger, views, states, as_of, known_at)
-
-
-def _answers(
-    ledger: Ledger, views: list[View[Any]], states: list[Any], as_of: date | None, known_at: datetime | None
-) -> dict[str, Answer]:
     registrations = ledger.registrations(as_of, known_at)
-    answers: dict[str, Answer] = {}
     for view, state in zip(views, states, strict=True):
         plugin = ledger.host.view_providers[view.name]
         defaults = {option.name: option.default for option in view.options}
         required = [option for option in view.options if option.required]
         if not required:
-            answers[view.name] = (tuple(view.columns), answer(view, plugin, state, Query(as_of, known_at, defaults)))
+            yield Replayed(view.name, tuple(view.columns), _rows(view, plugin, state, [Query(as_of, known_at, defaults)]))
             continue
         option = required[0]
-        rows: list[dict[str, Any]] = []
-        for party in parties_of_type(registrations, option.replay_over):
-            query = Query(as_of, known_at, {**defaults, option.name: party})
-            rows.extend({option.name: party, **row} for row in answer(view, plugin, state, query))
-        answers[view.name] = ((option.name, *view.columns), rows)
-    return answers
+        parties = parties_of_type(registrations, option.replay_over)
+        queries = [Query(as_of, known_at, {**defaults, option.name: party}) for party in parties]
+        yield Replayed(view.name, (option.name, *view.columns), _rows(view, plugin, state, queries, option.name))
+
+
+def _rows(view: View[Any], plugin: str, state: Any, queries: list[Query], party: str | None = None) -> Iterator[dict[str, Any]]:
+    """The rows of each query in turn, the party's option first when the view is answered per party."""
+    for query in queries:
+        with exact_decimals():
+            rows = answer(view, plugin, state, query)
+        if party is None:
+            yield from rows
+        else:
+            yield from ({party: query.options[party], **row} for row in rows)
 
 
 def _replayable(view: View[Any]) -> bool:
