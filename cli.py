@@ -538,13 +538,16 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
     Example:
       dealledger replay --as-of 2024-12-31 --out out/2024 --format csv
     """
+    from itertools import chain
     from pathlib import Path
 
     from ledger.replaying import replay_each
 
     ledger = open_ledger(ctx)
-    with progress_tasks() as task:  # the fold happens here; each view's rows are answered as they are written
-        answers = list(replay_each(ledger, as_of, known_at, progress=task("folding facts")))
+    with progress_tasks() as task:
+        each = replay_each(ledger, as_of, known_at, progress=task("folding facts"))
+        first = next(each, None)  # the fold happens here; each view's rows are answered as they are written
+    answers = chain([first] if first is not None else [], each)
     if out_dir is None:
         for answer in answers:
             rows = list(answer.rows)

@@ -22,3 +22,18 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextmanager
+def heap_frozen() -> Iterator[None]:
+    """Keep the collector off everything alive now (folded states) while answering from it.
+
+    Answering a million-fact ledger's views creates millions of short-lived rows; each of the
+    collector's passes would otherwise walk the states too (28 % of a 1M-fact replay, measured).
+    ``gc.freeze`` sets them aside in O(1) and ``gc.unfreeze`` hands them back afterwards.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from events.parties import PartyRegistered
 from ledger.engine import answer
 from ledger.exact import exact_decimals
+from ledger.memory import heap_frozen
 from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.views import Query, View
@@ -53,9 +54,20 @@ def replay_each(
     ledger: Ledger, as_of: date | None, known_at: datetime | None, progress: Progress | None = None
 ) -> Iterator[Replayed]:
     """Every view at the moment, one after the other: the states come from one pass over the facts, and each
-    view's rows are answered only as they are read, so a writer never holds more than one party's rows."""
+    view's rows are answered only as they are read, so a writer never holds more than one party's rows.
+
+    Read each view's rows before taking the next view: the collector leaves the states alone
+    until the last view is taken (``heap_frozen``).
+    """
     views = [view for _, view in sorted(ledger.host.views.items()) if _replayable(view)]
     states = ledger.states(views, as_of, known_at, progress)
+    with heap_frozen():  # read each view's rows before asking for the next view
+        yield from _answers(ledger, views, states, as_of, known_at)
+
+
+def _answers(
+    ledger: Ledger, views: list[View[Any]], states: list[Any], as_of: date | None, known_at: datetime | None
+) -> Iterator[Replayed]:
     registrations = ledger.registrations(as_of, known_at)
     for view, state in zip(views, states, strict=True):
         plugin = ledger.host.view_providers[view.name]
