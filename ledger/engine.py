@@ -72,6 +72,7 @@ def start(view: View[Any], plugin: str, query: Query) -> Any:
 
 ROW_TYPES = (type(None), bool, int, str, Decimal, Fraction, fractions.Fraction, date, datetime)
 """What a row may hold: values every format (table, JSON, CSV) writes exactly."""
+ROW_TYPE_SET = frozenset(ROW_TYPES)
 
 
 def answer(view: View[Any], plugin: str, state: Any, query: Query) -> list[dict[str, Any]]:
@@ -84,6 +85,8 @@ def answer(view: View[Any], plugin: str, state: Any, query: Query) -> list[dict[
         raise PluginError(f"plugin {plugin}: view {view.name} failed to answer: {type(error).__name__}: {error}") from error
     columns = set(view.columns)
     for row in rows if isinstance(rows, list) else [rows]:
+        if type(row) is dict and not (columns and row.keys() - columns) and ROW_TYPE_SET.issuperset(map(type, row.values())):
+            continue  # the common case, checked without a Python call per value; anything else gets named below
         if not isinstance(row, dict):
             raise PluginError(f"plugin {plugin}: view {view.name} answered {type(row).__name__} where a row (a dict) belongs")
         for name, value in row.items():

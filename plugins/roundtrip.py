@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from ledger.exact import Fraction
@@ -49,6 +50,7 @@ class Cell:
     held_change: Decimal = Decimal(0)
 
 
+NO_SHARE = Fraction(0)
 NOTHING = Cell()
 """A period in which nothing moved (read only: never added to)."""
 Key = tuple[str, str | None]
@@ -153,21 +155,36 @@ class RoundTripView(RevenueBookView):
             if company not in related:
                 continue
             held = Decimal(0)
-            for period in min(periods).span(last):
+            for start in range(min(periods).start, last.start + 1, last.length):
+                period = Period(start, last.length)
                 found = periods.get(period, NOTHING)
                 held += found.held_change
-                if not (held or found.undisclosed or any(found.flows.values())):
+                flows = found.flows
+                if not (held or found.undisclosed or any(flows.values())):
                     continue
                 total = revenue.get((currency or "", period), Decimal(0))
-                recognized = found.flows["recognized"]
-                row: Row = {"period": period.label, "company": company, **found.flows}
-                row["undisclosed"] = found.undisclosed
-                row["escrow_held"] = held
-                row["share_of_revenue"] = Fraction(recognized) / Fraction(total) if total else None
-                row["currency"] = currency
+                recognized = flows["recognized"]
+                share = (Fraction(recognized) / Fraction(total) if recognized else NO_SHARE) if total else None
+                row: Row = {
+                    "period": period.label,
+                    "company": company,
+                    "invested_cash": flows["invested_cash"],
+                    "invested_credits": flows["invested_credits"],
+                    "invested_services": flows["invested_services"],
+                    "undisclosed": found.undisclosed,
+                    "committed": flows["committed"],
+                    "credits_granted": flows["credits_granted"],
+                    "credits_consumed": flows["credits_consumed"],
+                    "escrow_deposited": flows["escrow_deposited"],
+                    "escrow_released": flows["escrow_released"],
+                    "escrow_held": held,
+                    "recognized": recognized,
+                    "share_of_revenue": share,
+                    "currency": currency,
+                }
                 rows.append((period, company, currency or "", row))
-        rows.sort(key=lambda item: item[:3])
-        return [{column: row[column] for column in self.columns} for *_, row in rows]
+        rows.sort(key=itemgetter(0, 1, 2))
+        return [row for *_, row in rows]
 
 
 @hookimpl
