@@ -179,6 +179,12 @@ def test_replay_writes_one_file_per_view(run, tmp_path: Path) -> None:  # type: 
     assert {row["investor"] for row in portfolio} == {"alibaba", "tencent"}
     printed = run("replay", "--as-of", "2024-12-31").output
     assert "== ownership (" in printed and "== revenue (" in printed
+    # the files are written a row at a time; they hold what `view` answers whole
+    run("replay", "--as-of", "2024-12-31", "--out", "csv", "--format", "csv")
+    league = run("view", "league", "--as-of", "2024-12-31", "--format", "csv").output
+    assert (tmp_path / "csv" / "league.csv").read_text() == league
+    as_json = run("view", "league", "--as-of", "2024-12-31", "--format", "json").output
+    assert (tmp_path / "out" / "league.json").read_text() == as_json
 
 
 def test_check_passes_then_reports_a_mismatch(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import cli
 from ledger.exact import Fraction
-from ledger.rendering import as_csv, as_json, as_table, exact_text, print_table, table_text
+from ledger.rendering import as_csv, as_json, as_table, cell, exact_text, plain, print_table, table_text, write_csv, write_json
 
 from .conftest import DATA
 
@@ -50,6 +50,42 @@ def test_json_and_csv_read_back_exactly_the_number_written(value: Any) -> None:
     assert "e" not in text.lower()  # never exponent notation
     row = list(csv.reader(io.StringIO(as_csv([{"x": value}], ["x"]))))[1]
     assert row == [text]
+
+
+row_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(),
+    decimals,
+    quick_fractions,
+    std_fractions,
+    st.dates(),
+    st.datetimes(),
+)
+rows_of = st.lists(st.dictionaries(st.sampled_from(["a", "b", "c"]), row_values), max_size=5)
+
+
+@given(rows_of)
+def test_rows_streamed_to_a_file_are_the_text_written_whole(rows: list[dict[str, Any]]) -> None:
+    # replay --out writes a row at a time; the text must be what one json.dumps / csv.writer gives.
+    streamed_json, streamed_csv = io.StringIO(), io.StringIO()
+    assert write_json(streamed_json, iter(rows)) == len(rows)
+    assert streamed_json.getvalue() == json.dumps([plain(row) for row in rows], indent=2, ensure_ascii=False) + "\n"
+    assert write_csv(streamed_csv, iter(rows), ["a", "b", "c"]) == len(rows)
+    assert streamed_csv.getvalue() == as_csv(rows, ["a", "b", "c"])
+    assert list(csv.reader(io.StringIO(streamed_csv.getvalue(), newline="")))[1:] == [
+        [cell(row.get(name)) for name in "abc"] for row in rows
+    ]
+
+
+@given(row_values)
+def test_a_cell_written_by_its_type_is_the_general_rule(value: Any) -> None:
+    # The lookup by type is a shortcut: exact cells are str(plain(value)), booleans yes/no, None empty.
+    expected = "" if value is None else ("yes" if value else "no") if isinstance(value, bool) else str(plain(value))
+    assert cell(value) == expected
+    if isinstance(value, (Fraction, fractions.Fraction)):
+        assert cell(value, exact=False) == table_text(value)
 
 
 @given(st.one_of(quick_fractions, terminating))
