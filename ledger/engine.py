@@ -142,10 +142,12 @@ class Engine:
                 checkpoint, state = best
                 shared[key] = Folding(view, plugin, state, checkpoint.cut)
         foldings = list(shared.values())
+        declared = [folding.view.kinds for folding in foldings]
+        kinds = None if any(k is None for k in declared) else frozenset().union(*(k for k in declared if k is not None))
         cuts = [f.cut for f in foldings]
         first = None if any(cut is None for cut in cuts) else min(c for c in cuts if c is not None)
         last_day: date | None = None
-        for record in counted(self.story_after(first, as_of, head), progress, head):
+        for record in counted(self.story_after(first, as_of, head, kinds), progress, head):
             day = record.fact.effective
             last_day = day
             for folding in foldings:
@@ -159,11 +161,23 @@ class Engine:
                         self.checkpoints.save(folding.view, folding.state, cut, head)
         return [shared[(fold_name(view), state_version(view))].state for view, _ in views]
 
-    def story_after(self, after: date | None, through: date | None, head: int) -> Iterator[Recorded]:
-        """The story known at ``head``, effective in (after, through], in effective order, corrections applied."""
+    def story_after(
+        self, after: date | None, through: date | None, head: int, kinds: frozenset[str] | None = None
+    ) -> Iterator[Recorded]:
+        """The story known at ``head``, effective in (after, through], in effective order, corrections applied;
+        only facts of ``kinds`` when given (a correction keeps its target's kind)."""
         replaced, dropped = self._amendments(head)
-        moved = sorted((record for record in replaced.values() if _within(record.fact.effective, after, through)), key=_order)
-        stream = (r for r in self.store.effective_between(after, through, head) if r.id not in dropped and r.id not in replaced)
+        moved = sorted(
+            (
+                record
+                for record in replaced.values()
+                if _within(record.fact.effective, after, through) and (kinds is None or record.kind in kinds)
+            ),
+            key=_order,
+        )
+        stream = (
+            r for r in self.store.effective_between(after, through, head, kinds) if r.id not in dropped and r.id not in replaced
+        )
         return heapq.merge(stream, moved, key=_order)
 
     def _amendments(self, head: int) -> tuple[dict[str, Recorded], set[str]]:

@@ -269,24 +269,31 @@ class Store:
         )
         return self.at_positions(int(row[0]) for row in rows)
 
-    def effective_between(self, after: date | None, through: date | None, upto: int) -> Iterator[Recorded]:
+    def effective_between(
+        self, after: date | None, through: date | None, upto: int, kinds: frozenset[str] | None = None
+    ) -> Iterator[Recorded]:
         """Facts (corrections and retractions left out) with ``after < effective <= through``, stored at or before
-        ``upto``, in effective order (recording order within a date), read a page at a time."""
+        ``upto``, in effective order (recording order within a date), read a page at a time; only ``kinds`` when given."""
         day = after.isoformat() if after else ""
         end = through.isoformat() if through else "9999-99-99"
         position = 1 << 62  # after every position of the date ``after``: a page starts past the whole date
         excluded = ", ".join(f"'{kind}'" for kind in CORRECTION_KINDS)
+        wanted = sorted(kinds - set(CORRECTION_KINDS)) if kinds is not None else []
+        # ``kind || ''``: a filter, not an index to walk (SQLite would otherwise sort every page's kinds by date)
+        only = f"AND kind || '' IN ({', '.join('?' * len(wanted))}) " if kinds is not None else ""
+        if kinds is not None and not wanted:
+            return
         # the page is chosen in the index first, then joined with the events (CROSS JOIN: in that
         # order on SQLite, whose planner would otherwise walk every event of the ledger for each page)
         sql = (
             f"SELECT f.position, f.fact_id, f.recorded_us, e.state FROM (SELECT position, fact_id, recorded_us, effective "
             f"FROM {FACTS_TABLE} WHERE (effective, position) > (?, ?) AND effective <= ? AND position <= ? "
-            f"AND kind NOT IN ({excluded}) ORDER BY effective, position LIMIT ?) f "
+            f"AND kind NOT IN ({excluded}) {only}ORDER BY effective, position LIMIT ?) f "
             "CROSS JOIN {events} e WHERE e.originator_id = ? AND e.originator_version = f.position "
             "ORDER BY f.effective, f.position"
         )
         while True:
-            rows = self._rows(sql, (day, position, end, upto, PAGE_SIZE, self.db.ledger_id))
+            rows = self._rows(sql, (day, position, end, upto, *wanted, PAGE_SIZE, self.db.ledger_id))
             page = self._decode(rows)
             yield from page
             if len(page) < PAGE_SIZE:

@@ -70,6 +70,10 @@ class View(Generic[State]):
     state_version: str = "1"
     always: tuple[str, ...] = ()
     """Kinds a scoped fold (see ``subjects``) reads whatever they name (rates, registrations)."""
+    kinds: frozenset[str] | None = None
+    """The kinds ``apply`` reads, or None for every fact. When every view being folded names its kinds,
+    the host reads only facts of those kinds (through the index): say it only when no other fact can
+    change the state, not even through a date it keeps."""
     fold_name: str = ""
     """Views that give the same fold name share one state: the host folds it once for all of them
     (``replay`` then pays for the fold once) and keeps one set of checkpoints under that name. They

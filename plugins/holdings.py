@@ -25,6 +25,8 @@ from ledger.records import Recorded
 from ledger.views import Query, View
 
 ONE = Fraction(1)
+HOLDINGS_KINDS = frozenset({FxRate.kind, PartyRegistered.kind, ValuationMarked.kind, *OWNERSHIP_KINDS})
+"""The kinds the holdings fold reads: every other fact leaves it as it was (so the host need not read them)."""
 
 
 class Payment(NamedTuple):
@@ -101,8 +103,7 @@ class Holdings:
     @staticmethod
     def folds(record: Recorded) -> bool:
         """Whether ``apply`` does anything with this fact: every other kind leaves the holdings as they were."""
-        fact = record.fact
-        return isinstance(fact, (FxRate, PartyRegistered, ValuationMarked)) or fact.kind in OWNERSHIP_KINDS
+        return record.fact.kind in HOLDINGS_KINDS
 
     def apply(self, record: Recorded) -> None:
         fact = record.fact
@@ -288,6 +289,7 @@ class HoldingsView(View[Holdings]):
     """A view over ``Holdings`` (ownership, portfolio, gains): one fold, which only some kinds move, folded once for all three."""
 
     fold_name = "holdings"
+    kinds = HOLDINGS_KINDS
     state_version = "4"  # one fold shared by ownership, portfolio and gains
 
     def initial(self, query: Query) -> Holdings:

@@ -40,6 +40,10 @@ class Commitment(NamedTuple):
     currency: str | None
 
 
+LEAGUE_KINDS = frozenset({RoundClosed.kind, StakeAcquired.kind, PartyRegistered.kind, FxRate.kind})
+"""The kinds the league folds: no other fact can move it."""
+
+
 @dataclass
 class Commitments:
     """The fold behind ``league``: every commitment, kept whole so ``--since``, ``--sector`` and ``--group`` apply at the end.
@@ -89,6 +93,7 @@ class LeagueView(View[Commitments]):
 
     name = "league"
     state_version = "2"  # undisclosed participants
+    kinds = LEAGUE_KINDS
     help = (
         "Investors ranked by capital committed in rounds and stake purchases (primary and secondary), split into cash, "
         "credits and services; one row per investor and currency, ranked within the currency, unless --currency "
@@ -112,7 +117,7 @@ class LeagueView(View[Commitments]):
 
     def explains(self, record: Recorded, query: Query) -> bool:
         """Only the kinds the league folds can move it."""
-        return isinstance(record.fact, (RoundClosed, StakeAcquired, PartyRegistered, FxRate))
+        return record.fact.kind in LEAGUE_KINDS
 
     def rows(self, state: Commitments, query: Query) -> list[Row]:
         since = option_date(query, "since")

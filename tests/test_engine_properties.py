@@ -54,7 +54,7 @@ def amendments(draw: st.DrawFn, facts: list[dict[str, Any]]) -> list[dict[str, A
 def scenarios(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], list[tuple[int, str, dict[str, Any], Any, int | None]]]:
     """Batches to append, and after each batch some questions: (after batch, view, options, as_of, known_at batch)."""
     facts = draw(order_free_facts())
-    spending = ("credits.consumed", "escrow.released")
+    spending = ("credits.consumed", "escrow.released", "stake.divested")  # appended with or after what they spend
     first = [f for f in facts if f["kind"] not in spending]
     late = [f for f in facts if f["kind"] in spending]
     split = draw(st.integers(min_value=0, max_value=len(first)))

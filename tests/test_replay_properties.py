@@ -41,7 +41,8 @@ QUERIES = [
 
 @st.composite
 def order_free_facts(draw: st.DrawFn) -> list[dict[str, Any]]:
-    """Facts that are valid whatever order they are appended in (validity is judged in effective order)."""
+    """Facts that are valid whatever order they are appended in (validity is judged in effective order), as long
+    as spending (credits consumed, escrow released, shares sold) comes with or after what it spends."""
     facts: list[dict[str, Any]] = [
         {"kind": "fx.rate", "effective": "2022-12-01", "base": "USD", "quote": "CNY", "rate": "7.1"},
     ]
@@ -82,6 +83,18 @@ def order_free_facts(draw: st.DrawFn) -> list[dict[str, Any]]:
                     "currency": "USD",
                 }
             )
+            if draw(st.booleans()):  # half of the holding, after every purchase: valid in any append order
+                facts.append(
+                    {
+                        "kind": "stake.divested",
+                        "effective": "2024-12-01",
+                        "holder": investor,
+                        "company": company,
+                        "portion": "0.5",
+                        "proceeds": str(amount),
+                        "currency": "USD",
+                    }
+                )
         elif choice == 2:
             facts.append(
                 {
@@ -186,9 +199,9 @@ PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 def test_append_order_across_dates_does_not_change_any_view(data: st.DataObject, facts: list[dict[str, Any]], cut: int) -> None:
     other = data.draw(reordered(facts))
     cut = min(cut, len(other))
-    # A batch is validated against what is stored, so spending (credits consumed, escrow released)
-    # goes in the last batch, with or after what it spends; any order within a batch is fine.
-    spending = ("credits.consumed", "escrow.released")
+    # A batch is validated against what is stored, so spending (credits consumed, escrow released,
+    # shares sold) goes in the last batch, with or after what it spends; any order within a batch is fine.
+    spending = ("credits.consumed", "escrow.released", "stake.divested")
     early = [f for f in other[:cut] if f["kind"] not in spending]
     late = [f for f in other if f not in early]
     with (
