@@ -130,10 +130,13 @@ class RevenueBook:
     parties: Parties = field(default_factory=Parties)
     rates: Rates = field(default_factory=Rates)
     entries: dict[str, list[Entry]] = field(default_factory=dict)
-    escrow_moves: list[EscrowMove] = field(default_factory=list)
-    investments: list[Invested] = field(default_factory=list)
-    """Money into companies, under the investor's group as it stood: what ``roundtrip`` sets beside the revenue."""
-    commitments: list[Committed] = field(default_factory=list)
+    escrow_moves: dict[tuple[str, str], list[EscrowMove]] = field(default_factory=dict)
+    """Every movement by escrow account (label, currency): a provider's rows read only its group's accounts."""
+    accounts_of: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    """The escrow accounts each group (as it stood at the deposit) has paid into."""
+    investments: dict[str, list[Invested]] = field(default_factory=dict)
+    """Money into companies by the investor's group as it stood: what ``roundtrip`` sets beside the revenue."""
+    commitments: dict[str, list[Committed]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     last_day: date | None = None
 
@@ -159,7 +162,8 @@ class RevenueBook:
             self._invested(fact)
         elif isinstance(fact, SpendCommitted):
             group = self.parties.root(fact.provider)
-            self.commitments.append(Committed(fact.effective, fact.customer, group, fact.amount, fact.currency))
+            commitment = Committed(fact.effective, fact.customer, group, fact.amount, fact.currency)
+            self.commitments.setdefault(group, []).append(commitment)
         elif isinstance(fact, PartyRegistered):
             self.parties.add(fact)
         elif isinstance(fact, FxRate):
@@ -170,12 +174,14 @@ class RevenueBook:
         if isinstance(fact, RoundClosed):
             for investment in fact.investors:
                 amount: Decimal | None = investment.amount
-                self.investments.append(
-                    Invested(fact.effective, fact.company, root(investment.party), investment.paid_in, amount, fact.currency)
-                )
+                group = root(investment.party)
+                made = Invested(fact.effective, fact.company, group, investment.paid_in, amount, fact.currency)
+                self.investments.setdefault(group, []).append(made)
         elif isinstance(fact, StakeAcquired):
             paid_in = fact.consideration or "cash"
-            self.investments.append(Invested(fact.effective, fact.company, root(fact.holder), paid_in, fact.price, fact.currency))
+            group = root(fact.holder)
+            made = Invested(fact.effective, fact.company, group, paid_in, fact.price, fact.currency)
+            self.investments.setdefault(group, []).append(made)
 
     def _book(self, provider: str, entry: Entry) -> None:
         if self.books:
@@ -204,12 +210,14 @@ class RevenueBook:
         self.escrow.deposit(fact)
         if not self.books:
             return
-        moves = self.escrow_moves
+        account = (fact.account, fact.currency)
+        moves = self.escrow_moves.setdefault(account, [])
         if previous is not None and previous != fact.beneficiary and held > 0:
             moves.append(EscrowMove(fact.effective, "reassigned-out", fact.account, fact.currency, held, previous))
             moves.append(EscrowMove(fact.effective, "reassigned-in", fact.account, fact.currency, held, fact.beneficiary))
         group = self.parties.root(fact.depositor)
         moves.append(EscrowMove(fact.effective, "deposited", fact.account, fact.currency, fact.amount, fact.beneficiary, group))
+        self.accounts_of.setdefault(group, set()).add(account)
 
     def _released(self, record: Recorded, fact: EscrowReleased) -> None:
         account, paid, missing = self.escrow.release(fact)
@@ -223,7 +231,7 @@ class RevenueBook:
             )
         if paid and self.books:
             move = EscrowMove(fact.effective, "released", fact.account, fact.currency, paid, account.beneficiary, to=fact.to)
-            self.escrow_moves.append(move)
+            self.escrow_moves.setdefault((fact.account, fact.currency), []).append(move)
             self._book(fact.to, self._paid(fact.effective, "released", paid, fact.currency, fact.to, account.beneficiary))
 
     def _broken(self, grant: Grant, left: Decimal) -> None:
@@ -263,7 +271,11 @@ class RevenueBook:
 
     def group_accounts(self, group: str) -> set[tuple[str, str]]:
         """The escrow accounts (label, currency) the parties of ``group`` have paid into."""
-        return {(move.account, move.currency) for move in self.escrow_moves if move.kind == "deposited" and move.group == group}
+        return self.accounts_of.get(group, set())
+
+    def group_moves(self, group: str) -> list[EscrowMove]:
+        """Every movement of the escrow accounts the parties of ``group`` have paid into, account by account."""
+        return [move for account in sorted(self.group_accounts(group)) for move in self.escrow_moves[account]]
 
 
 def breakage(grant: Grant, left: Decimal) -> Entry:
@@ -340,10 +352,9 @@ def translate(entries: Iterable[Entry], money: Money, length: str, threshold: Fr
 
 def held_changes(book: RevenueBook, group: str, length: str) -> dict[str, dict[Period, Decimal]]:
     """How what the group's escrow accounts hold changes, per account currency and period."""
-    accounts = book.group_accounts(group)
     changes: dict[str, dict[Period, Decimal]] = {}
-    for move in book.escrow_moves:
-        if (move.account, move.currency) in accounts and move.kind in ("deposited", "released"):
+    for move in book.group_moves(group):
+        if move.kind in ("deposited", "released"):
             native = changes.setdefault(move.currency, {})
             period = Period.of(move.day, length)
             native[period] = native.get(period, Decimal(0)) + move.change
@@ -360,7 +371,7 @@ class RevenueBookView(View[RevenueBook]):
     """A view over ``RevenueBook`` (revenue, roundtrip): one fold for both."""
 
     fold_name = "revenue-book"
-    state_version = "4"  # investments and spending commitments, folded once for revenue and roundtrip
+    state_version = "5"  # investments, commitments and escrow movements by group and account
 
     def initial(self, query: Query) -> RevenueBook:
         return RevenueBook()

@@ -126,23 +126,18 @@ class RoundTripView(RevenueBookView):
                 flows["recognized"] += entry.amount
             elif entry.kind == "released":
                 flows["recognized"] += entry.amount
-        for investment in state.investments:
-            if investment.group != group:
-                continue
+        for investment in state.investments.get(group, ()):
             related.add(investment.company)
             target = cell(investment.company, investment.currency, investment.day)
             if investment.amount is None:
                 target.undisclosed += 1
             else:
                 target.flows[f"invested_{investment.consideration}"] += investment.amount
-        for commitment in state.commitments:
-            if commitment.group != group:
-                continue
+        for commitment in state.commitments.get(group, ()):
             related.add(commitment.company)
             cell(commitment.company, commitment.currency, commitment.day).flows["committed"] += commitment.amount
-        accounts = book.group_accounts(group)
-        for move in book.escrow_moves:
-            if (move.account, move.currency) not in accounts or move.beneficiary is None:
+        for move in book.group_moves(group):
+            if move.beneficiary is None:
                 continue
             related.add(move.beneficiary)
             target = cell(move.beneficiary, move.currency, move.day)
