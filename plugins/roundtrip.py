@@ -98,21 +98,21 @@ class RoundTripView(RevenueBookView):
             return []
         through = query.as_of or book.last_day
         group = book.parties.root(provider)
-        cells: dict[Key, dict[Period, Cell]] = {}
+        cells: dict[Key, dict[int, Cell]] = {}  # periods by their first month: the length is the question's
         related: set[str] = set()
 
         def cell(company: str, currency: str | None, day: date) -> Cell:
             periods = cells.setdefault((company, currency), {})
-            period = Period.of(day, length)
+            period = Period.of(day, length).start
             found = periods.get(period)
             if found is None:
                 found = periods[period] = Cell()
             return found
 
-        revenue: dict[tuple[str, Period], Decimal] = {}
+        revenue: dict[tuple[str, int], Decimal] = {}
         for entry in book.entries.get(provider, ()):
             if entry.kind in ("consumed", "released"):
-                period_key = (entry.currency, Period.of(entry.day, length))
+                period_key = (entry.currency, Period.of(entry.day, length).start)
                 revenue[period_key] = revenue.get(period_key, Decimal(0)) + entry.amount
                 if entry.stake > 0 and entry.payer is not None:
                     related.add(entry.payer)
@@ -145,23 +145,24 @@ class RoundTripView(RevenueBookView):
             if move.kind in ("deposited", "released"):
                 target.flows[f"escrow_{move.kind}"] += move.amount
         last = Period.of(through, length)
-        rows: list[tuple[Period, str, str, Row]] = []
+        rows: list[tuple[int, str, str, Row]] = []
+        step = last.length
+        labels: dict[int, str] = {}
         for (company, currency), periods in cells.items():
             if company not in related:
                 continue
             held = Decimal(0)
-            for start in range(min(periods).start, last.start + 1, last.length):
-                period = Period(start, last.length)
-                found = periods.get(period, NOTHING)
+            for start in range(min(periods), last.start + 1, step):
+                found = periods.get(start, NOTHING)
                 held += found.held_change
                 flows = found.flows
                 if not (held or found.undisclosed or any(flows.values())):
                     continue
-                total = revenue.get((currency or "", period), Decimal(0))
+                total = revenue.get((currency or "", start), Decimal(0))
                 recognized = flows["recognized"]
                 share = (Fraction(recognized) / Fraction(total) if recognized else NO_SHARE) if total else None
                 row: Row = {
-                    "period": period.label,
+                    "period": labels.get(start) or labels.setdefault(start, Period(start, step).label),
                     "company": company,
                     "invested_cash": flows["invested_cash"],
                     "invested_credits": flows["invested_credits"],
@@ -177,7 +178,7 @@ class RoundTripView(RevenueBookView):
                     "share_of_revenue": share,
                     "currency": currency,
                 }
-                rows.append((period, company, currency or "", row))
+                rows.append((start, company, currency or "", row))
         rows.sort(key=itemgetter(0, 1, 2))
         return [row for *_, row in rows]
 
