@@ -151,9 +151,21 @@ def write_csv(out: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[str
     writer.writerow(columns)
     count = 0
     for row in rows:
-        writer.writerow([cell(row.get(name)) for name in columns])
+        cells = [cell(row.get(name)) for name in columns]
+        if any("\r" in text for text in cells):
+            out.write(_quoted_row(cells))
+        else:
+            writer.writerow(cells)
         count += 1
     return count
+
+
+def _quoted_row(cells: list[str]) -> str:
+    """A row with a carriage return in a value: a writer ending lines with ``\r\n`` quotes such a value (one
+    ending them with ``\n`` would leave it bare, and a reader would split the row there)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()[:-2] + "\n"
 
 
 def as_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

@@ -26,7 +26,7 @@ from ledger.persistence import CHECKPOINTS_TABLE
 from ledger.views import Query
 
 from .conftest import drop_schema, postgres_url, require_postgres
-from .test_replay_properties import DAYS, QUERIES, REGISTRATIONS, order_free_facts
+from .test_replay_properties import DAYS, QUERIES, REGISTRATIONS, SPENDING, order_free_facts
 
 MOMENTS = (None, *DAYS)
 
@@ -54,9 +54,8 @@ def amendments(draw: st.DrawFn, facts: list[dict[str, Any]]) -> list[dict[str, A
 def scenarios(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], list[tuple[int, str, dict[str, Any], Any, int | None]]]:
     """Batches to append, and after each batch some questions: (after batch, view, options, as_of, known_at batch)."""
     facts = draw(order_free_facts())
-    spending = ("credits.consumed", "escrow.released", "stake.divested")  # appended with or after what they spend
-    first = [f for f in facts if f["kind"] not in spending]
-    late = [f for f in facts if f["kind"] in spending]
+    first = [f for f in facts if f["kind"] not in SPENDING]
+    late = [f for f in facts if f["kind"] in SPENDING]
     split = draw(st.integers(min_value=0, max_value=len(first)))
     # later batches hold earlier-dated facts too: back-dating invalidates checkpoints
     batches = [REGISTRATIONS + first[split:], first[:split] + late, draw(amendments(facts))]

@@ -17,7 +17,7 @@ from ledger.errors import RejectedError
 from ledger.exchange import export_lines, import_stream
 from ledger.importing import incoming_from_path
 from tests.conftest import DATA
-from tests.test_replay_properties import REGISTRATIONS, appended, order_free_facts
+from tests.test_replay_properties import REGISTRATIONS, SPENDING, appended, order_free_facts
 
 
 def export_text(ledger: Ledger) -> str:
@@ -46,8 +46,7 @@ def test_export_import_reproduces_every_backend(store_url: str, tmp_path: Path) 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(facts=order_free_facts(), cuts=st.lists(st.integers(min_value=0, max_value=30), max_size=3))
 def test_export_import_round_trip_over_many_batches(facts: list[dict[str, Any]], cuts: list[int]) -> None:
-    spending = ("credits.consumed", "escrow.released")
-    ordered = [f for f in facts if f["kind"] not in spending] + [f for f in facts if f["kind"] in spending]
+    ordered = [f for f in facts if f["kind"] not in SPENDING] + [f for f in facts if f["kind"] in SPENDING]
     bounds = sorted({0, len(ordered), *(min(c, len(ordered)) for c in cuts)})
     batches = [REGISTRATIONS] + [ordered[a:b] for a, b in itertools.pairwise(bounds)]
     with (

@@ -28,7 +28,7 @@ from ledger.importing import incoming_from_path
 from ledger.views import Query
 
 from .test_engine_properties import amendments
-from .test_replay_properties import DAYS, QUERIES, REGISTRATIONS, appended, order_free_facts
+from .test_replay_properties import DAYS, QUERIES, REGISTRATIONS, SPENDING, appended, order_free_facts
 
 STORY = Path(__file__).parent.parent / "examples" / "story.jsonl"
 EXPLAINED = ("ownership", "portfolio", "league", "revenue")
@@ -91,10 +91,9 @@ def ledgers(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], str, dict[str,
     Spending (credits consumed, escrow released) comes in the second batch, after what it spends.
     """
     facts = draw(order_free_facts())
-    spending = ("credits.consumed", "escrow.released")
-    first = [f for f in facts if f["kind"] not in spending]
+    first = [f for f in facts if f["kind"] not in SPENDING]
     split = draw(st.integers(min_value=0, max_value=len(first)))
-    late = [f for f in facts if f["kind"] in spending]
+    late = [f for f in facts if f["kind"] in SPENDING]
     batches = [REGISTRATIONS + first[split:], first[:split] + late, draw(amendments(facts))]
     name = draw(st.sampled_from(EXPLAINED))
     options = draw(st.sampled_from([o for n, o in [*QUERIES, ("ownership", {"company": "moonshot-ai"})] if n == name]))

@@ -17,6 +17,8 @@ from ledger.views import Query
 
 COMPANIES = ("moonshot-ai", "minimax", "zhipu-ai")
 INVESTORS = ("alibaba", "tencent")
+SPENDING = ("credits.consumed", "escrow.released", "stake.divested")
+"""Facts that spend what others give (credits, escrow, shares): appended with or after what they spend."""
 DAYS = tuple(date(2023, 1, 1) + timedelta(days=45 * n) for n in range(6))
 
 PARTIES: list[dict[str, Any]] = [
@@ -201,8 +203,7 @@ def test_append_order_across_dates_does_not_change_any_view(data: st.DataObject,
     cut = min(cut, len(other))
     # A batch is validated against what is stored, so spending (credits consumed, escrow released,
     # shares sold) goes in the last batch, with or after what it spends; any order within a batch is fine.
-    spending = ("credits.consumed", "escrow.released", "stake.divested")
-    early = [f for f in other[:cut] if f["kind"] not in spending]
+    early = [f for f in other[:cut] if f["kind"] not in SPENDING]
     late = [f for f in other if f not in early]
     with (
         tempfile.TemporaryDirectory() as folder,
