@@ -29,7 +29,7 @@ from events.markets import FxRate
 from events.parties import PartyRegistered
 from ledger.errors import ViewError
 from ledger.exact import Fraction
-from ledger.folds.captable import OWNERSHIP_KINDS, CapTables
+from ledger.folds.captable import OWNERSHIP_FACTS, OWNERSHIP_KINDS, CapTables
 from ledger.folds.credits import Credits, Escrow, Grant
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
@@ -139,6 +139,8 @@ class RevenueBook:
     commitments: dict[str, list[Committed]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     last_day: date | None = None
+    stakes: dict[str, dict[str, Fraction]] = field(default_factory=dict)
+    """``stake`` answers by company and group, until the company's table or a parent link changes."""
 
     def apply(self, record: Recorded) -> None:
         fact = record.fact
@@ -157,15 +159,17 @@ class RevenueBook:
             self._released(record, fact)
         elif not self.books:
             return
-        elif fact.kind in OWNERSHIP_KINDS:
+        elif isinstance(fact, OWNERSHIP_FACTS):
             self.tables.apply(fact)
+            self.stakes.pop(fact.company, None)
             self._invested(fact)
         elif isinstance(fact, SpendCommitted):
             group = self.parties.root(fact.provider)
             commitment = Committed(fact.effective, fact.customer, group, fact.amount, fact.currency)
             self.commitments.setdefault(group, []).append(commitment)
         elif isinstance(fact, PartyRegistered):
-            self.parties.add(fact)
+            if self.parties.add(fact):
+                self.stakes.clear()
         elif isinstance(fact, FxRate):
             self.rates.add(fact)
 
@@ -245,10 +249,14 @@ class RevenueBook:
 
     def stake(self, group: str, company: str) -> Fraction:
         """The part of ``company`` held by the parties of ``group`` together, as the tables stand."""
-        held = NO_STAKE
-        for holder in list(self.tables.stakeholders(company)):
-            if self.parties.root(holder) == group:
-                held += self.tables.held(holder, company)
+        known = self.stakes.setdefault(company, {})
+        held = known.get(group)
+        if held is None:
+            held = NO_STAKE
+            for holder in list(self.tables.stakeholders(company)):
+                if self.parties.root(holder) == group:
+                    held += self.tables.held(holder, company)
+            known[group] = held
         return held
 
     def horizon(self, provider: str) -> date:
@@ -371,7 +379,7 @@ class RevenueBookView(View[RevenueBook]):
     """A view over ``RevenueBook`` (revenue, roundtrip): one fold for both."""
 
     fold_name = "revenue-book"
-    state_version = "5"  # investments, commitments and escrow movements by group and account
+    state_version = "6"  # investments, commitments and escrow movements by group and account; stakes remembered
 
     def initial(self, query: Query) -> RevenueBook:
         return RevenueBook()
