@@ -15,12 +15,21 @@ from contextlib import contextmanager
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
+    """No collector passes inside; afterwards, what was built here counts as old.
+
+    Everything made while paused sits in the youngest generation, so the first pass after the
+    pause would walk all of it (a million-fact fold's states: 2.8 s of a replay, measured).
+    ``gc.freeze`` then ``gc.unfreeze`` hands it to the oldest generation without walking it;
+    it is still collected there, with the rest of the long-lived objects.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
