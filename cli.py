@@ -678,8 +678,10 @@ def verify(ctx: click.Context, fmt: str) -> None:
 def checkpoints(ctx: click.Context, clear: bool, fmt: str) -> None:
     """The view states saved to answer quickly: which view, folded up to which date, at which ledger head.
 
-    Checkpoints are derived from the facts and never change an answer: a damaged one is dropped
-    and rebuilt, and one that a later back-dated fact affects is not used.
+    Views that share a fold keep one checkpoint under the fold's name (holdings: ownership,
+    portfolio and gains; revenue-book: revenue and roundtrip). Checkpoints are derived from the
+    facts and never change an answer: a damaged one is dropped and rebuilt, and one that a later
+    back-dated fact affects is not used.
 
     \b
     Examples:
