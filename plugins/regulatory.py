@@ -19,7 +19,7 @@ from events import Fact
 from events.funding import StakeAcquired, StakeDivested
 from events.parties import PartyRegistered
 from events.regulation import DivestmentOrdered, ExportBanImposed, ExportBanLifted, PenaltyImposed
-from ledger.folds.captable import OWNERSHIP_KINDS, CapTables
+from ledger.folds.captable import OWNERSHIP_FACTS, OWNERSHIP_KINDS, CapTables
 from ledger.folds.groups import Parties
 from ledger.hookspecs import hookimpl
 from ledger.records import Recorded
@@ -96,11 +96,14 @@ class Regulation:
             self.watched.setdefault(fact.target, []).append(order)
 
     def _divested(self, fact: Fact) -> None:
-        """After a sale, see whether the seller's sale has met any order on it or on a party above it."""
+        """After a sale, see whether it met any order on the seller or on a party above it; after any other change
+        of the company's table (a round that wipes out its holders), whether it met an order covering the company."""
         if isinstance(fact, StakeDivested):
             seller, company = fact.holder, fact.company
         elif isinstance(fact, StakeAcquired) and fact.seller is not None:
             seller, company = fact.seller, fact.company
+        elif isinstance(fact, OWNERSHIP_FACTS):
+            seller, company = None, fact.company
         else:
             return
         self._review(fact.effective, seller, company)
@@ -133,7 +136,7 @@ class RegulatoryView(View[Regulation]):
     """Regulatory facts in effective order, each with whether it was still in force."""
 
     name = "regulatory"
-    state_version = "3"  # orders roll up to the target's group
+    state_version = "4"  # an order is met by any change of the company's table, reviewed again on parent changes only
     help = (
         "Export bans and lifts, penalties and divestment orders effective on or before --as-of, with whether each was "
         "in force then (a ban until lifted, an order until met or past its deadline) and each order's status. "

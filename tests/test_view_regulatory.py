@@ -260,3 +260,26 @@ def test_a_subsidiary_leaving_the_group_takes_its_stake_out_of_the_order() -> No
     facts.append(party("taobao-china", "investor") | {"effective": "2023-03-01"})
     assert order_status_of(facts, date(2023, 3, 1)) == ("met 2023-03-01", False)
     assert order_status_of(facts, date(2023, 2, 28)) == ("pending", True)
+
+
+def test_a_round_that_wipes_out_the_holders_meets_the_order_that_day() -> None:
+    # No sale: a round whose post-money is its own amount leaves the earlier holders nothing.
+    facts = [
+        *PARTIES,
+        party("tencent", "investor"),
+        stake("zhipu", "2021-01-01", "0.5"),
+        order("2021-04-10", "2022-04-10", ["zhipu"]),
+        {
+            "kind": "round.closed",
+            "effective": "2021-06-01",
+            "company": "zhipu",
+            "round": "recap",
+            "amount": "100",
+            "currency": "USD",
+            "post_money": "100",
+            "investors": [{"party": "tencent", "amount": "100"}],
+        },
+        party("minimax-2"),  # a later registration, which changes no group, changes nothing either
+    ]
+    [found] = [row for row in rows(RegulatoryView(), facts) if row["kind"] == "divestment.ordered"]
+    assert (found["status"], found["in_force"], found["ended"]) == ("met 2021-06-01", False, date(2021, 6, 1))
