@@ -557,15 +557,25 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
         return
     folder = Path(out_dir)
     extension = {"table": "txt", "json": "json", "csv": "csv"}[fmt]
+    written: list[tuple[Path, Path, str, int]] = []  # each view goes to a partial file, renamed once all are answered
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for answer in answers:
             path = folder / f"{answer.name}.{extension}"
-            with path.open("w", encoding="utf-8", newline="") as out:
-                count = write_rows(out, answer.rows, fmt, answer.columns)
-            click.echo(f"{answer.name}: {count} row(s) -> {path}")
+            partial = folder / f".{answer.name}.{extension}.partial"
+            written.append((partial, path, answer.name, 0))
+            with partial.open("w", encoding="utf-8", newline="") as out:
+                count = write_rows(out, answer.rows, fmt, answer.columns if answer.complete else None)
+            written[-1] = (partial, path, answer.name, count)
+        for partial, path, _, _ in written:
+            partial.replace(path)
     except OSError as error:
         raise click.ClickException(f"{error.filename or out_dir}: cannot write: {error.strerror}") from None
+    finally:
+        for partial, _, _, _ in written:
+            partial.unlink(missing_ok=True)  # a view that failed leaves no file, and the others keep their last run's
+    for _, path, name, count in written:
+        click.echo(f"{name}: {count} row(s) -> {path}")
 
 
 @main.command()
@@ -843,16 +853,21 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     click.echo(format_rows(rows, fmt, columns), nl=False)
 
 
-def write_rows(out: TextIO, rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str]) -> int:
-    """Write rows in ``fmt`` as they come (CSV and JSON; a table needs them all for its widths); the count."""
-    from ledger.rendering import as_table, write_csv, write_json
+def write_rows(out: TextIO, rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str] | None) -> int:
+    """Write rows in ``fmt`` as they come (CSV and JSON; a table needs them all for its widths); the count.
+
+    ``columns`` None: not every column is known before the rows (a view that declares none), so
+    CSV too reads them all first.
+    """
+    from ledger.rendering import as_csv, as_table, write_csv, write_json
 
     if fmt == "json":
         return write_json(out, rows)
-    if fmt == "csv":
+    if fmt == "csv" and columns is not None:
         return write_csv(out, rows, columns)
     held = list(rows)
-    out.write(as_table(held, column_names(held, columns)))
+    names = column_names(held, columns)
+    out.write(as_csv(held, names) if fmt == "csv" else as_table(held, names))
     return len(held)
 
 

@@ -41,6 +41,8 @@ class Replayed:
     name: str
     columns: tuple[str, ...]
     rows: Iterator[dict[str, Any]]
+    complete: bool = True
+    """Whether ``columns`` names every column a row may hold (False for a view that declares no columns)."""
 
 
 def replay_all(
@@ -74,12 +76,14 @@ def _answers(
         defaults = {option.name: option.default for option in view.options}
         required = [option for option in view.options if option.required]
         if not required:
-            yield Replayed(view.name, tuple(view.columns), _rows(view, plugin, state, [Query(as_of, known_at, defaults)]))
+            rows = _rows(view, plugin, state, [Query(as_of, known_at, defaults)])
+            yield Replayed(view.name, tuple(view.columns), rows, bool(view.columns))
             continue
         option = required[0]
         parties = parties_of_type(registrations, option.replay_over)
         queries = [Query(as_of, known_at, {**defaults, option.name: party}) for party in parties]
-        yield Replayed(view.name, (option.name, *view.columns), _rows(view, plugin, state, queries, option.name))
+        rows = _rows(view, plugin, state, queries, option.name)
+        yield Replayed(view.name, (option.name, *view.columns), rows, bool(view.columns))
 
 
 def _rows(view: View[Any], plugin: str, state: Any, queries: list[Query], party: str | None = None) -> Iterator[dict[str, Any]]:

@@ -187,6 +187,27 @@ def test_replay_writes_one_file_per_view(run, tmp_path: Path) -> None:  # type: 
     assert (tmp_path / "out" / "league.json").read_text() == as_json
 
 
+def test_replay_writes_the_columns_of_a_view_that_declares_none(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    result = run("--plugin", "tests.replay_plugin", "replay", "--as-of", "2024-12-31", "--out", "out", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "out" / "kind-count.csv").read_text().splitlines()
+    assert lines[0] == "kind,facts" and "round.closed,1" in lines
+
+
+def test_a_replay_that_fails_writes_no_file(run, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", CATALOGUE)
+    run("--plugin", "tests.replay_plugin", "replay", "--as-of", "2023-12-31", "--out", "out", "--format", "csv")
+    before = {p.name: p.read_text() for p in (tmp_path / "out").iterdir()}
+    monkeypatch.setenv("DEALLEDGER_TEST_FAIL", "1")
+    failed = CliRunner().invoke(
+        main, ["--plugin", "tests.replay_plugin", "replay", "--as-of", "2024-12-31", "--out", "out", "--format", "csv"]
+    )
+    assert failed.exit_code != 0 and "told to fail" in failed.output
+    # every file is the earlier replay's, whole: none of 2024's, no partial file
+    assert {p.name: p.read_text() for p in (tmp_path / "out").iterdir()} == before
+
+
 def test_check_passes_then_reports_a_mismatch(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("append", "--file", CATALOGUE)
     ok = run("check")
