@@ -196,6 +196,11 @@ class Checkpoints:
         if old:
             self._write([(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?", old)])
 
+    def retire(self, names: list[str]) -> None:
+        """Drop the checkpoints kept under these names: views that now share a fold keep theirs under its name."""
+        if names:
+            self._write([(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ?", [(name,) for name in names])])
+
     def drop(self, checkpoint: Checkpoint) -> None:
         self._write(
             [
@@ -222,7 +227,10 @@ class Checkpoints:
 
 
 def state_version(view: View[Any]) -> str:
-    """The view's ``state_version`` and the class whose ``apply`` folds it, so a renamed or replaced view never
-    reads another's state, and views sharing a fold (see ``View.fold_name``) read the same checkpoints."""
+    """The view's ``state_version`` and the class whose ``apply`` folds it, so views sharing a fold (see
+    ``View.fold_name``) read the same checkpoints, and a view whose fold is another class's never reads its state.
+
+    A view that keeps its name and inherits the same ``apply`` folds the same state: bump ``state_version``
+    when ``initial`` or the state's shape changes without ``apply`` moving to another class."""
     cls = fold_class(view)
     return f"{cls.__module__}.{cls.__qualname__}:{getattr(view, 'state_version', '1')}"

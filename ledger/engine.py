@@ -154,11 +154,13 @@ class Engine:
                 if folding.cut is None or day > folding.cut:
                     folding.apply(record)
         if head == current:
-            for folding in foldings:
-                if folding.folded >= self.save_after:
-                    cut = as_of or last_day
-                    if cut is not None:
-                        self.checkpoints.save(folding.view, folding.state, cut, head)
+            for key, folding in shared.items():
+                cut = as_of or last_day
+                if folding.folded >= self.save_after and cut is not None:
+                    self.checkpoints.save(folding.view, folding.state, cut, head)
+                    # and drop what the fold's views kept under their own names before they shared it
+                    own = [v.name for v, _ in views if v.name != key[0] and (fold_name(v), state_version(v)) == key]
+                    self.checkpoints.retire(own)
         return [shared[(fold_name(view), state_version(view))].state for view, _ in views]
 
     def story_after(

@@ -62,6 +62,12 @@ class PluginHost:
         for view in self.views.values():
             if not view.fold_name:
                 continue
+            named = self.views.get(view.fold_name)
+            if named is not None and named.fold_name != view.fold_name:
+                raise PluginError(
+                    f"plugin {self.view_providers[view.name]}: view {view.name!r} shares fold {view.fold_name!r}, "
+                    f"the name of view {named.name!r} (plugin {self.view_providers[named.name]}): their checkpoints would mix"
+                )
             other = first.setdefault(view.fold_name, view)
             same = (type(other).initial, type(other).apply, other.state_version) == (
                 type(view).initial,

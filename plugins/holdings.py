@@ -173,8 +173,8 @@ class Holdings:
         """The sales by these holders, read through ``sales`` so a question costs its own sales, not every one."""
         return [
             disposal
-            for holder in holders
-            for company in self.companies_of.get(holder, ())
+            for holder in sorted(holders)  # in a fixed order: the first missing rate an error names is always the same
+            for company in sorted(self.companies_of.get(holder, ()))
             for disposal in self.sales.get((company, holder), ())
         ]
 

@@ -15,6 +15,7 @@ from ledger.appending import Incoming
 from ledger.errors import LedgerError, PluginError, RejectedError
 from ledger.hookspecs import hookimpl
 from ledger.host import PluginHost, plugin_manager
+from ledger.persistence import CHECKPOINTS_TABLE
 from ledger.problems import Problem
 from ledger.records import Recorded
 from ledger.views import Option, Query, View
@@ -230,6 +231,21 @@ def test_a_view_cannot_share_a_fold_it_does_not_fold_the_same_way() -> None:
         PluginHost(manager)
 
 
+def test_a_fold_cannot_take_the_name_of_another_view() -> None:
+    class Holdings(RumourTotals):
+        name = "holdings"  # the name the built-in ownership, portfolio and gains keep their checkpoints under
+
+    class NamePlugin:
+        @hookimpl
+        def dealledger_views(self) -> list[View[Any]]:
+            return [Holdings()]
+
+    manager = plugin_manager(entry_points=False)
+    manager.register(NamePlugin(), name="name-plugin")
+    with pytest.raises(PluginError, match=r"shares fold 'holdings', the name of view 'holdings' \(plugin name-plugin\)"):
+        PluginHost(manager)
+
+
 def test_views_sharing_a_fold_fold_it_once_and_keep_one_checkpoint(tmp_path: Path) -> None:
     from ledger.importing import incoming_from_path
     from ledger.replaying import replay_all
@@ -245,6 +261,13 @@ def test_views_sharing_a_fold_fold_it_once_and_keep_one_checkpoint(tmp_path: Pat
             "revenue-book",
         ]
         assert replay_all(ledger, None, None) == first  # the shared checkpoints answer every view of the fold
+        # what a view kept under its own name before it shared a fold goes when the fold is saved again
+        table = ledger.engine.checkpoints
+        moved = f"UPDATE {CHECKPOINTS_TABLE} SET view = 'ownership' WHERE view = 'holdings'"
+        table._write([(moved, [()])])
+        assert [row["view"] for row in table.listing()][:2] == ["league", "ownership"]
+        ledger.view("ownership", Query())
+        assert [row["view"] for row in table.listing()] == ["holdings", "league", "regulatory", "revenue-book"]
 
 
 def test_local_plugin_module_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
