@@ -47,6 +47,8 @@ class Regulation:
     actions: list[Action] = field(default_factory=list)
     bans: dict[tuple[str, str], list[Action]] = field(default_factory=dict)
     watched: dict[str, list[Action]] = field(default_factory=dict)
+    watching: dict[str, set[str]] = field(default_factory=dict)
+    """For each company, the targets of watched orders that cover it: a change of its table reviews only those."""
     tables: CapTables = field(default_factory=CapTables)
     parties: Parties = field(default_factory=Parties)
     last_day: date | None = None
@@ -94,6 +96,8 @@ class Regulation:
             order.met = fact.effective
         else:
             self.watched.setdefault(fact.target, []).append(order)
+            for company in companies:
+                self.watching.setdefault(company, set()).add(fact.target)
 
     def _divested(self, fact: Fact) -> None:
         """After a sale, see whether it met any order on the seller or on a party above it; after any other change
@@ -110,9 +114,13 @@ class Regulation:
 
     def _review(self, day: date, seller: str | None, company: str | None) -> None:
         """Mark met the watched orders whose group no longer holds any ordered company (all of them when a parent changed)."""
-        for target, orders in self.watched.items():
+        # a change of one company's table concerns only the orders covering it
+        only_company = seller is None and company is not None
+        targets = sorted(self.watching.get(company or "", ())) if only_company else list(self.watched)
+        for target in targets:
             if seller is not None and not self.parties.within(seller, target):
                 continue
+            orders = self.watched.get(target, [])
             for order in list(orders):
                 if order.deadline is not None and day > order.deadline:
                     orders.remove(order)
@@ -136,7 +144,7 @@ class RegulatoryView(View[Regulation]):
     """Regulatory facts in effective order, each with whether it was still in force."""
 
     name = "regulatory"
-    state_version = "4"  # an order is met by any change of the company's table, reviewed again on parent changes only
+    state_version = "5"  # an order is met by any change of the company's table, reviewed again on parent changes only
     help = (
         "Export bans and lifts, penalties and divestment orders effective on or before --as-of, with whether each was "
         "in force then (a ban until lifted, an order until met or past its deadline) and each order's status. "
