@@ -73,8 +73,8 @@ class EscrowMove(NamedTuple):
     """Money into (``deposited``) or out of (``released``) an escrow account, or its balance handed on
     to a new beneficiary (``reassigned-out`` of the old one, ``reassigned-in`` to the new one).
 
-    ``group`` is the depositor's group for a deposit ("" otherwise): an account belongs to every
-    group that has paid into it. ``beneficiary`` is the company the money is held for.
+    ``beneficiary`` is the company the money is held for. Which groups an account belongs to (every
+    group that has paid into it) is kept beside the moves, in ``RevenueBook.accounts_of``.
     """
 
     day: date
@@ -83,7 +83,6 @@ class EscrowMove(NamedTuple):
     currency: str
     amount: Decimal
     beneficiary: str | None
-    group: str = ""
     to: str | None = None
 
     @property
@@ -93,22 +92,22 @@ class EscrowMove(NamedTuple):
 
 
 class Invested(NamedTuple):
-    """One investor's money into a company (a round's part, or a stake bought); ``amount`` None when undisclosed."""
+    """One investor's money into a company (a round's part, or a stake bought); ``amount`` None when undisclosed.
+
+    Kept under the investor's group as it stood that day (``RevenueBook.investments``)."""
 
     day: date
     company: str
-    group: str
     consideration: str
     amount: Decimal | None
     currency: str | None
 
 
 class Committed(NamedTuple):
-    """A company's commitment to spend with a provider, under the provider's group as it stood that day."""
+    """A company's commitment to spend with a provider, kept under the provider's group as it stood that day."""
 
     day: date
     company: str
-    group: str
     amount: Decimal
     currency: str
 
@@ -165,7 +164,7 @@ class RevenueBook:
             self._invested(fact)
         elif isinstance(fact, SpendCommitted):
             group = self.parties.root(fact.provider)
-            commitment = Committed(fact.effective, fact.customer, group, fact.amount, fact.currency)
+            commitment = Committed(fact.effective, fact.customer, fact.amount, fact.currency)
             self.commitments.setdefault(group, []).append(commitment)
         elif isinstance(fact, PartyRegistered):
             if self.parties.add(fact):
@@ -179,12 +178,12 @@ class RevenueBook:
             for investment in fact.investors:
                 amount: Decimal | None = investment.amount
                 group = root(investment.party)
-                made = Invested(fact.effective, fact.company, group, investment.paid_in, amount, fact.currency)
+                made = Invested(fact.effective, fact.company, investment.paid_in, amount, fact.currency)
                 self.investments.setdefault(group, []).append(made)
         elif isinstance(fact, StakeAcquired):
             paid_in = fact.consideration or "cash"
             group = root(fact.holder)
-            made = Invested(fact.effective, fact.company, group, paid_in, fact.price, fact.currency)
+            made = Invested(fact.effective, fact.company, paid_in, fact.price, fact.currency)
             self.investments.setdefault(group, []).append(made)
 
     def _book(self, provider: str, entry: Entry) -> None:
@@ -220,7 +219,7 @@ class RevenueBook:
             moves.append(EscrowMove(fact.effective, "reassigned-out", fact.account, fact.currency, held, previous))
             moves.append(EscrowMove(fact.effective, "reassigned-in", fact.account, fact.currency, held, fact.beneficiary))
         group = self.parties.root(fact.depositor)
-        moves.append(EscrowMove(fact.effective, "deposited", fact.account, fact.currency, fact.amount, fact.beneficiary, group))
+        moves.append(EscrowMove(fact.effective, "deposited", fact.account, fact.currency, fact.amount, fact.beneficiary))
         self.accounts_of.setdefault(group, set()).add(account)
 
     def _released(self, record: Recorded, fact: EscrowReleased) -> None:
@@ -379,7 +378,7 @@ class RevenueBookView(View[RevenueBook]):
     """A view over ``RevenueBook`` (revenue, roundtrip): one fold for both."""
 
     fold_name = "revenue-book"
-    state_version = "6"  # investments, commitments and escrow movements by group and account; stakes remembered
+    state_version = "7"  # investments, commitments and escrow movements by group and account; stakes remembered
 
     def initial(self, query: Query) -> RevenueBook:
         return RevenueBook()
