@@ -873,14 +873,11 @@ def write_rows(out: TextIO, rows: Iterable[dict[str, Any]], fmt: str, columns: S
 
 def format_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None) -> str:
     """Rows as plain text in ``fmt``: what a pipe or a file gets (see ``ledger.rendering`` for the rule on numbers)."""
-    from ledger.rendering import as_csv, as_json, as_table
+    import io
 
-    if fmt == "json":
-        return as_json(rows)
-    names = column_names(rows, columns)
-    if fmt == "csv":
-        return as_csv(rows, names)
-    return as_table(rows, names)
+    out = io.StringIO()
+    write_rows(out, rows, fmt, column_names(rows, columns))
+    return out.getvalue()
 
 
 def column_names(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None) -> list[str]:

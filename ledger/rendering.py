@@ -86,16 +86,12 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _decimal_text(value: Decimal) -> str:
-    return format(value, "f")
-
-
 _EXACT_CELLS: dict[type, Callable[[Any], str]] = {
     str: str,
     int: str,
     type(None): lambda _: "",
     bool: lambda value: "yes" if value else "no",
-    Decimal: _decimal_text,
+    Decimal: exact_text,
     Fraction: exact_text,
     fractions.Fraction: exact_text,
     date: date.isoformat,
@@ -109,10 +105,6 @@ def cell(value: Any, *, exact: bool = True) -> str:
     write = _EXACT_CELLS.get(type(value))
     if write is not None and (exact or type(value) not in FRACTIONS):
         return write(value)
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
     if not exact and isinstance(value, FRACTIONS):
         return table_text(value)
     if isinstance(value, (list, tuple)):
