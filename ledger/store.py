@@ -48,12 +48,12 @@ MAX_ATTEMPTS = 50
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CORRECTION_KINDS = ("fact.corrected", "fact.retracted")
 
-_RECORDS = (
-    f"SELECT f.position, f.fact_id, f.recorded_us, e.state FROM {FACTS_TABLE} f "
-    "CROSS JOIN {events} e WHERE e.originator_id = ? AND e.originator_version = f.position AND "
-)
-"""Facts with their stored events. ``CROSS JOIN`` keeps the index as the outer loop on SQLite, whose
-planner would otherwise walk every event of the ledger for each page (PostgreSQL plans it freely)."""
+_WITH_EVENTS = "CROSS JOIN {events} e WHERE e.originator_id = ? AND e.originator_version = f.position "
+"""Index rows ``f`` joined with their stored events. ``CROSS JOIN`` keeps the index as the outer loop on
+SQLite, whose planner would otherwise walk every event of the ledger for each page (PostgreSQL plans it
+freely)."""
+_RECORDS = f"SELECT f.position, f.fact_id, f.recorded_us, e.state FROM {FACTS_TABLE} f {_WITH_EVENTS}AND "
+"""Facts with their stored events, for a condition on ``f`` to follow."""
 
 
 class FactRecorded(DomainEvent):
@@ -283,14 +283,12 @@ class Store:
         only = f"AND kind || '' IN ({', '.join('?' * len(wanted))}) " if kinds is not None else ""
         if kinds is not None and not wanted:
             return
-        # the page is chosen in the index first, then joined with the events (CROSS JOIN: in that
-        # order on SQLite, whose planner would otherwise walk every event of the ledger for each page)
+        # the page is chosen in the index first, then joined with the events
         sql = (
             f"SELECT f.position, f.fact_id, f.recorded_us, e.state FROM (SELECT position, fact_id, recorded_us, effective "
             f"FROM {FACTS_TABLE} WHERE (effective, position) > (?, ?) AND effective <= ? AND position <= ? "
             f"AND kind NOT IN ({excluded}) {only}ORDER BY effective, position LIMIT ?) f "
-            "CROSS JOIN {events} e WHERE e.originator_id = ? AND e.originator_version = f.position "
-            "ORDER BY f.effective, f.position"
+            f"{_WITH_EVENTS}ORDER BY f.effective, f.position"
         )
         while True:
             rows = self._rows(sql, (day, position, end, upto, *wanted, PAGE_SIZE, self.db.ledger_id))
