@@ -132,7 +132,7 @@ class Engine:
         current = self.store.head().position
         shared: dict[tuple[str, str], Folding] = {}  # views sharing a fold (``View.fold_name``) fold it once
         for view, plugin in views:
-            key = (fold_name(view), state_version(view))
+            key = _fold_key(view)
             if key in shared:
                 continue
             best = self.checkpoints.best(view, head, as_of)
@@ -153,15 +153,14 @@ class Engine:
             for folding in foldings:
                 if folding.cut is None or day > folding.cut:
                     folding.apply(record)
-        if head == current:
+        cut = as_of or last_day
+        if head == current and cut is not None:
             for key, folding in shared.items():
-                cut = as_of or last_day
-                if folding.folded >= self.save_after and cut is not None:
+                if folding.folded >= self.save_after:
                     self.checkpoints.save(folding.view, folding.state, cut, head)
                     # and drop what the fold's views kept under their own names before they shared it
-                    own = [v.name for v, _ in views if v.name != key[0] and (fold_name(v), state_version(v)) == key]
-                    self.checkpoints.retire(own)
-        return [shared[(fold_name(view), state_version(view))].state for view, _ in views]
+                    self.checkpoints.retire([v.name for v, _ in views if v.name != key[0] and _fold_key(v) == key])
+        return [shared[_fold_key(view)].state for view, _ in views]
 
     def story_after(
         self, after: date | None, through: date | None, head: int, kinds: frozenset[str] | None = None
@@ -209,6 +208,11 @@ class Engine:
             elif isinstance(fact, FactCorrected):
                 replaced[target.id] = replace(target, fact=fact.replacement, corrected_by=record.id)
         return replaced, dropped
+
+
+def _fold_key(view: View[Any]) -> tuple[str, str]:
+    """What identifies a view's folded state: its fold's name and version (shared by views of one fold)."""
+    return (fold_name(view), state_version(view))
 
 
 def _order(record: Recorded) -> tuple[date, int]:
