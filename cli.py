@@ -557,24 +557,23 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
         return
     folder = Path(out_dir)
     extension = {"table": "txt", "json": "json", "csv": "csv"}[fmt]
-    written: list[tuple[Path, Path, str, int]] = []  # each view goes to a partial file, renamed once all are answered
+    partials: list[Path] = []  # each view goes to a partial file, renamed once every view is answered
+    written: list[tuple[str, int, Path]] = []
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for answer in answers:
-            path = folder / f"{answer.name}.{extension}"
-            partial = folder / f".{answer.name}.{extension}.partial"
-            written.append((partial, path, answer.name, 0))
-            with partial.open("w", encoding="utf-8", newline="") as out:
+            partials.append(folder / f".{answer.name}.{extension}.partial")
+            with partials[-1].open("w", encoding="utf-8", newline="") as out:
                 count = write_rows(out, answer.rows, fmt, answer.columns if answer.complete else None)
-            written[-1] = (partial, path, answer.name, count)
-        for partial, path, _, _ in written:
+            written.append((answer.name, count, folder / f"{answer.name}.{extension}"))
+        for partial, (_, _, path) in zip(partials, written, strict=True):
             partial.replace(path)
     except OSError as error:
         raise click.ClickException(f"{error.filename or out_dir}: cannot write: {error.strerror}") from None
     finally:
-        for partial, _, _, _ in written:
+        for partial in partials:
             partial.unlink(missing_ok=True)  # a view that failed leaves no file, and the others keep their last run's
-    for _, path, name, count in written:
+    for name, count, path in written:
         click.echo(f"{name}: {count} row(s) -> {path}")
 
 
