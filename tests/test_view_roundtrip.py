@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from cli import main
 from ledger.exact import Fraction
 from ledger.timeline import story
 from plugins import revenue
@@ -273,17 +271,14 @@ def test_credits_promised_by_an_undisclosed_amount_are_not_reconciled() -> None:
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """``dealledger`` in an empty folder, with a ledger file written from dicts."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("DEALLEDGER_URL", raising=False)
-    monkeypatch.delenv("DEALLEDGER_PLUGINS", raising=False)
-    runner = CliRunner()
+def run(run, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The shared ``run`` (``dealledger`` in an empty folder), writing ``facts.jsonl`` from dicts first when given."""
+    shared = run
 
     def invoke(*args: str, facts: list[dict[str, Any]] | None = None):  # type: ignore[no-untyped-def]
         if facts is not None:
             (tmp_path / "facts.jsonl").write_text("".join(json.dumps(fact_) + "\n" for fact_ in facts))
-        return runner.invoke(main, list(args), catch_exceptions=False)
+        return shared(*args)
 
     return invoke
 
