@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -538,43 +538,32 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
     Example:
       dealledger replay --as-of 2024-12-31 --out out/2024 --format csv
     """
-    from itertools import chain
     from pathlib import Path
+
+    ledger = open_ledger(ctx)
+    if out_dir is not None:
+        from ledger.replaying import replay_to
+
+        try:
+            with progress_tasks() as task:
+                written = replay_to(ledger, Path(out_dir), fmt, as_of, known_at, progress=task("folding facts"))
+        except OSError as error:
+            raise click.ClickException(f"{error.filename or out_dir}: cannot write: {error.strerror}") from None
+        for name, count, path in written:
+            click.echo(f"{name}: {count} row(s) -> {path}")
+        return
+    from itertools import chain
 
     from ledger.replaying import replay_each
 
-    ledger = open_ledger(ctx)
     with progress_tasks() as task:
         each = replay_each(ledger, as_of, known_at, progress=task("folding facts"))
         first = next(each, None)  # the fold happens here; each view's rows are answered as they are written
-    answers = chain([first] if first is not None else [], each)
-    if out_dir is None:
-        for answer in answers:
-            rows = list(answer.rows)
-            click.echo(f"== {answer.name} ({len(rows)} row{'s' if len(rows) != 1 else ''})")
-            render(rows, fmt, columns=answer.columns)
-            click.echo()
-        return
-    folder = Path(out_dir)
-    extension = {"table": "txt", "json": "json", "csv": "csv"}[fmt]
-    partials: list[Path] = []  # each view goes to a partial file, renamed once every view is answered
-    written: list[tuple[str, int, Path]] = []
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for answer in answers:
-            partials.append(folder / f".{answer.name}.{extension}.partial")
-            with partials[-1].open("w", encoding="utf-8", newline="") as out:
-                count = write_rows(out, answer.rows, fmt, answer.columns if answer.complete else None)
-            written.append((answer.name, count, folder / f"{answer.name}.{extension}"))
-        for partial, (_, _, path) in zip(partials, written, strict=True):
-            partial.replace(path)
-    except OSError as error:
-        raise click.ClickException(f"{error.filename or out_dir}: cannot write: {error.strerror}") from None
-    finally:
-        for partial in partials:
-            partial.unlink(missing_ok=True)  # a view that failed leaves no file, and the others keep their last run's
-    for name, count, path in written:
-        click.echo(f"{name}: {count} row(s) -> {path}")
+    for answer in chain([first] if first is not None else [], each):
+        rows = list(answer.rows)
+        click.echo(f"== {answer.name} ({len(rows)} row{'s' if len(rows) != 1 else ''})")
+        render(rows, fmt, columns=answer.columns)
+        click.echo()
 
 
 @main.command()
@@ -681,10 +670,11 @@ def verify(ctx: click.Context, fmt: str) -> None:
 
 
 @main.command()
-@click.option("--clear", is_flag=True, help="Drop every checkpoint (they are rebuilt as questions are asked).")
+@click.option("--clear", is_flag=True, help="Drop every checkpoint and kept answer (they are rebuilt as questions are asked).")
+@click.option("--answers", "answers", is_flag=True, help="List the kept answers of replay --out instead of the checkpoints.")
 @format_option
 @click.pass_context
-def checkpoints(ctx: click.Context, clear: bool, fmt: str) -> None:
+def checkpoints(ctx: click.Context, clear: bool, answers: bool, fmt: str) -> None:
     """The view states saved to answer quickly: which view, folded up to which date, at which ledger head.
 
     Views that share a fold keep one checkpoint under the fold's name (holdings: ownership,
@@ -692,17 +682,26 @@ def checkpoints(ctx: click.Context, clear: bool, fmt: str) -> None:
     facts and never change an answer: a damaged one is dropped and rebuilt, and one that a later
     back-dated fact affects is not used.
 
+    ``replay --out`` also keeps the files it writes (--answers lists them), so the same question
+    asked of the same ledger again is answered without folding; any append makes it a new question.
+
     \b
     Examples:
       dealledger checkpoints
+      dealledger checkpoints --answers
       dealledger checkpoints --clear
     """
+    from ledger.answers import Answers
     from ledger.checkpoints import Checkpoints
 
     ledger = open_ledger(ctx)
     saved = Checkpoints(ledger.store)
+    kept = Answers(ledger.store)
     if clear:
-        click.echo(f"dropped {saved.clear()} checkpoint(s)")
+        click.echo(f"dropped {saved.clear()} checkpoint(s) and {kept.clear()} kept answer(s)")
+        return
+    if answers:
+        render(kept.listing(), fmt, columns=("view", "format", "as_of", "known_at", "head", "rows", "digest"))
         return
     render(saved.listing(), fmt, columns=("view", "state_version", "cut", "head", "digest"))
 
@@ -845,46 +844,22 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
     if fmt == "table" and (stdout_is_terminal() if terminal is None else terminal):
         from rich.console import Console
 
-        from ledger.rendering import print_table
+        from ledger.rendering import column_names, print_table
 
         print_table(rows, column_names(rows, columns), Console(file=sys.stdout))
         return
     click.echo(format_rows(rows, fmt, columns), nl=False)
 
 
-def write_rows(out: TextIO, rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str] | None) -> int:
-    """Write rows in ``fmt`` as they come (CSV and JSON; a table needs them all for its widths); the count.
-
-    ``columns`` None: not every column is known before the rows (a view that declares none), so
-    CSV too reads them all first.
-    """
-    from ledger.rendering import as_csv, as_table, write_csv, write_json
-
-    if fmt == "json":
-        return write_json(out, rows)
-    if fmt == "csv" and columns is not None:
-        return write_csv(out, rows, columns)
-    held = list(rows)
-    names = column_names(held, columns)
-    out.write(as_csv(held, names) if fmt == "csv" else as_table(held, names))
-    return len(held)
-
-
 def format_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None) -> str:
     """Rows as plain text in ``fmt``: what a pipe or a file gets (see ``ledger.rendering`` for the rule on numbers)."""
     import io
 
+    from ledger.rendering import column_names, write_rows
+
     out = io.StringIO()
     write_rows(out, rows, fmt, column_names(rows, columns))
     return out.getvalue()
-
-
-def column_names(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None) -> list[str]:
-    """The declared columns, then any other a row holds, in order of appearance."""
-    names = list(columns or [])
-    for row in rows:
-        names.extend(name for name in row if name not in names)
-    return names
 
 
 if __name__ == "__main__":

@@ -84,10 +84,19 @@ class Ledger:
         return self.engine.states([(view, plugin)], query.as_of, head)[0]
 
     def states(
-        self, views: Sequence[View[Any]], as_of: date | None, known_at: datetime | None, progress: Progress | None = None
+        self,
+        views: Sequence[View[Any]],
+        as_of: date | None,
+        known_at: datetime | None,
+        progress: Progress | None = None,
+        *,
+        head: int | None = None,
     ) -> list[Any]:
-        """Several views' states at one moment, in one pass over the facts (``progress`` told how far it is)."""
-        head = self.store.known_position(known_at)
+        """Several views' states at one moment, in one pass over the facts (``progress`` told how far it is).
+
+        ``head``: the position ``known_at`` was already resolved to, so that several reads of one answer
+        see one ledger while others append."""
+        head = self.store.known_position(known_at) if head is None else head
         pairs = [(view, self.host.view_providers[view.name]) for view in views]
         with collector_paused(), exact_decimals():
             return self.engine.states(pairs, as_of, head, progress)
@@ -103,9 +112,11 @@ class Ledger:
         """Registered parties now (a retracted registration no longer counts), read from registrations alone."""
         return self.store.registered(None, self.store.head().position)
 
-    def registrations(self, as_of: date | None = None, known_at: datetime | None = None) -> list[Recorded]:
-        """The party registrations in force at a moment, corrections applied."""
-        head = self.store.known_position(known_at)
+    def registrations(
+        self, as_of: date | None = None, known_at: datetime | None = None, *, head: int | None = None
+    ) -> list[Recorded]:
+        """The party registrations in force at a moment, corrections applied (``head`` as for ``states``)."""
+        head = self.store.known_position(known_at) if head is None else head
         records = self.store.with_targets(self.store.of_kinds(["party.registered", *CORRECTION_KINDS], head), head)
         return [r for r in until(resolve(records), as_of) if r.kind == "party.registered"]
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from ledger.persistence import CHECKPOINTS_TABLE, driver_error
+from ledger.persistence import CHECKPOINTS_TABLE, write_derived
 from ledger.views import fold_class, fold_name
 
 if TYPE_CHECKING:
@@ -109,17 +109,7 @@ class Checkpoints:
         self.db = store.db
 
     def _write(self, statements: list[tuple[str, Any]]) -> None:
-        """Store or drop checkpoints, if the database lets us: an answer never depends on keeping one
-        (a read-only file or a role without INSERT on this table still gets every answer, folded)."""
-        from eventsourcing.persistence import PersistenceError
-
-        try:
-            self.db.write(statements)
-        except PersistenceError:
-            pass
-        except Exception as error:
-            if not driver_error(error):
-                raise
+        write_derived(self.db, statements)
 
     def best(self, view: View[Any], head: int, as_of: date | None) -> tuple[Checkpoint, Any] | None:
         """The latest checkpoint still exact for (as_of, head), with its state; damaged ones are dropped on the way."""

@@ -204,3 +204,27 @@ def numeric_columns(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> l
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, Decimal, *FRACTIONS)) and not isinstance(value, bool)
+
+
+def write_rows(out: TextIO, rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str] | None) -> int:
+    """Write rows in ``fmt`` as they come (CSV and JSON; a table needs them all for its widths); the count.
+
+    ``columns`` None: not every column is known before the rows (a view that declares none), so
+    CSV too reads them all first.
+    """
+    if fmt == "json":
+        return write_json(out, rows)
+    if fmt == "csv" and columns is not None:
+        return write_csv(out, rows, columns)
+    held = list(rows)
+    names = column_names(held, columns)
+    out.write(as_csv(held, names) if fmt == "csv" else as_table(held, names))
+    return len(held)
+
+
+def column_names(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None) -> list[str]:
+    """The declared columns, then any other a row holds, in order of appearance."""
+    names = list(columns or [])
+    for row in rows:
+        names.extend(name for name in row if name not in names)
+    return names

@@ -9,6 +9,10 @@ The pass over the facts is what takes time on a large ledger, so ``replay_each``
 ``replay_all`` take an optional ``progress`` callback told ``(facts folded, facts known)``; they
 never print. ``replay_each`` hands out each view's rows as they are answered, so ``replay --out``
 writes a million-fact ledger's answers without holding them all.
+
+``replay_to`` writes every view's file into a folder, all or nothing, and keeps what it wrote
+(``ledger.answers``): asked again of the same ledger, the same question is answered from the
+kept text, with no fold and no row computed.
 """
 
 from __future__ import annotations
@@ -16,14 +20,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from events.parties import PartyRegistered
+from ledger.answers import Answers, question
 from ledger.engine import answer
 from ledger.exact import exact_decimals
 from ledger.memory import heap_frozen
 from ledger.progress import Progress
 from ledger.records import Recorded
+from ledger.rendering import write_rows
 from ledger.views import Query, View
 
 if TYPE_CHECKING:
@@ -32,6 +39,8 @@ if TYPE_CHECKING:
 
 Answer = tuple[tuple[str, ...], list[dict[str, Any]]]
 """A view's columns and rows."""
+EXTENSIONS = {"table": "txt", "json": "json", "csv": "csv"}
+"""The file name extension of each format ``replay_to`` writes."""
 
 
 @dataclass
@@ -53,24 +62,81 @@ def replay_all(
 
 
 def replay_each(
-    ledger: Ledger, as_of: date | None, known_at: datetime | None, progress: Progress | None = None
+    ledger: Ledger,
+    as_of: date | None,
+    known_at: datetime | None,
+    progress: Progress | None = None,
+    *,
+    views: Sequence[View[Any]] | None = None,
+    head: int | None = None,
 ) -> Iterator[Replayed]:
-    """Every view at the moment, one after the other: the states come from one pass over the facts, and each
-    view's rows are answered only as they are read, so a writer never holds more than one party's rows.
+    """Every view at the moment (or just ``views``), one after the other: the states come from one pass over
+    the facts, and each view's rows are answered only as they are read, so a writer never holds more than one
+    party's rows. ``head``: the ledger position ``known_at`` was already resolved to, when it was.
 
     Read each view's rows before taking the next view: the collector leaves the states alone
     until the last view is taken (``heap_frozen``).
     """
-    views = [view for _, view in sorted(ledger.host.views.items()) if _replayable(view)]
-    states = ledger.states(views, as_of, known_at, progress)
+    chosen = replayable_views(ledger) if views is None else list(views)
+    if not chosen:
+        return
+    head = ledger.store.known_position(known_at) if head is None else head  # one ledger for every read of the answer
+    states = ledger.states(chosen, as_of, known_at, progress, head=head)
     with heap_frozen():  # read each view's rows before asking for the next view
-        yield from _answers(ledger, views, states, as_of, known_at)
+        yield from _answers(ledger, chosen, states, as_of, known_at, head)
+
+
+def replay_to(
+    ledger: Ledger, folder: Path, fmt: str, as_of: date | None, known_at: datetime | None, progress: Progress | None = None
+) -> list[tuple[str, int, Path]]:
+    """Every view's file in ``folder`` (``<view>.<extension>``), with its row count, all or nothing.
+
+    Each view goes to a partial file, renamed once every view is written, so a failure leaves
+    the last run's files as they were. A view whose answer to this question at this ledger head
+    is kept is written from the kept text; the others are answered in one pass over the facts,
+    and their text is kept for the next time.
+    """
+    views = replayable_views(ledger)
+    head = ledger.store.known_position(known_at)
+    answers = Answers(ledger.store)
+    asked = {view.name: question(view, ledger.host, fmt, as_of, known_at) for view in views}
+    extension = EXTENSIONS[fmt]
+    partials = {view.name: folder / f".{view.name}.{extension}.partial" for view in views}
+    counts: dict[str, int] = {}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for view in views:
+            kept = answers.find(asked[view.name], head) if view.keeps_answers else None
+            if kept is not None:
+                with partials[view.name].open("wb") as out:
+                    if answers.write_out(kept, out):
+                        counts[view.name] = kept.rows
+        missing = [view for view in views if view.name not in counts]
+        for replayed in replay_each(ledger, as_of, known_at, progress, views=missing, head=head):
+            partial = partials[replayed.name]
+            with partial.open("w", encoding="utf-8", newline="") as out:
+                count = write_rows(out, replayed.rows, fmt, replayed.columns if replayed.complete else None)
+            counts[replayed.name] = count
+            if ledger.host.views[replayed.name].keeps_answers:
+                answers.keep(asked[replayed.name], head, partial, count)
+        written = [(view.name, counts[view.name], folder / f"{view.name}.{extension}") for view in views]
+        for view, (_, _, path) in zip(views, written, strict=True):
+            partials[view.name].replace(path)
+        return written
+    finally:
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)  # a view that failed leaves no file, and the others keep their last run's
+
+
+def replayable_views(ledger: Ledger) -> list[View[Any]]:
+    """The views a replay answers, in name order."""
+    return [view for _, view in sorted(ledger.host.views.items()) if _replayable(view)]
 
 
 def _answers(
-    ledger: Ledger, views: list[View[Any]], states: list[Any], as_of: date | None, known_at: datetime | None
+    ledger: Ledger, views: list[View[Any]], states: list[Any], as_of: date | None, known_at: datetime | None, head: int
 ) -> Iterator[Replayed]:
-    registrations = ledger.registrations(as_of, known_at)
+    registrations = ledger.registrations(as_of, known_at, head=head)
     for view, state in zip(views, states, strict=True):
         plugin = ledger.host.view_providers[view.name]
         defaults = {option.name: option.default for option in view.options}

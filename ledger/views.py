@@ -78,6 +78,10 @@ class View(Generic[State]):
     """Views that give the same fold name share one state: the host folds it once for all of them
     (``replay`` then pays for the fold once) and keeps one set of checkpoints under that name. They
     must inherit the same ``initial``, ``apply`` and ``state_version``; the host refuses them otherwise."""
+    keeps_answers: bool = True
+    """Whether ``replay --out`` may keep this view's files and write them again for the same question at the
+    same ledger head (``ledger.answers``). Say False when ``rows`` reads anything besides its state and
+    query (a clock, a file, the environment): its answer to one question could then change."""
 
     def initial(self, query: Query) -> State:
         raise NotImplementedError
@@ -94,6 +98,7 @@ class View(Generic[State]):
         raise NotImplementedError
 
     def rows(self, state: State, query: Query) -> list[Row]:
+        """The rows the query asks for, read from the state (never changing it) and the query alone."""
         raise NotImplementedError
 
     def explains(self, record: Recorded, query: Query) -> bool:

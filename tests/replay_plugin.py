@@ -33,6 +33,7 @@ class Fragile(KindCount):
 
     name = "zz-fragile"
     columns = ("kind", "facts")
+    keeps_answers = False  # its rows read the environment, not only its state
 
     def rows(self, state: dict[str, int], query: Query) -> list[dict[str, Any]]:
         if os.environ.get("DEALLEDGER_TEST_FAIL"):

@@ -20,6 +20,8 @@ the events themselves:
   names, so a one-company question or an append's validation reads only that company's facts.
 - ``dealledger_checkpoints``: view states saved along the effective-date axis
   (``ledger.checkpoints``); derived data, never trusted without checks.
+- ``dealledger_answers``: replay's files kept as written, by question and ledger head, in
+  compressed parts (``ledger.answers``); derived data too, checked the same way.
 
 Whatever the backend, the events and index tables refuse UPDATE and DELETE in the database
 itself: immutability does not rest on this program's good behaviour alone.
@@ -52,6 +54,7 @@ IMMUTABLE_MESSAGE = "dealledger: stored facts are immutable; record a correction
 FACTS_TABLE = "dealledger_facts"
 SUBJECTS_TABLE = "dealledger_subjects"
 CHECKPOINTS_TABLE = "dealledger_checkpoints"
+ANSWERS_TABLE = "dealledger_answers"
 LEDGER_ID = uuid5(NAMESPACE_URL, "dealledger:ledger")
 """The id of the one event stream that holds every fact."""
 GENESIS_HASH = "0" * 64
@@ -189,6 +192,11 @@ def index_ddl(blob: str, text: str) -> list[str]:
         "view VARCHAR(200) NOT NULL, state_version VARCHAR(200) NOT NULL, cut CHAR(10) NOT NULL, "
         "head BIGINT NOT NULL, head_hash CHAR(64) NOT NULL, digest CHAR(64) NOT NULL, "
         f"created_us BIGINT NOT NULL, state {blob} NOT NULL, PRIMARY KEY (view, state_version, cut, head))",
+        f"CREATE TABLE IF NOT EXISTS {ANSWERS_TABLE} ("
+        "question CHAR(64) NOT NULL, head BIGINT NOT NULL, part INTEGER NOT NULL, view VARCHAR(200) NOT NULL, "
+        "answer_format VARCHAR(20) NOT NULL, as_of CHAR(10), known_at VARCHAR(40), head_hash CHAR(64) NOT NULL, "
+        "parts INTEGER NOT NULL, row_count BIGINT NOT NULL, digest CHAR(64) NOT NULL, created_us BIGINT NOT NULL, "
+        f"data {blob} NOT NULL, PRIMARY KEY (question, head, part))",
     ]
 
 
@@ -235,6 +243,20 @@ class QmarkCursor:
         if row is None:
             return None
         return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+def write_derived(db: Database, statements: list[tuple[str, Any]]) -> None:
+    """Store or drop derived data (checkpoints, kept answers), if the database lets us: no answer depends on
+    keeping it (a read-only file or a role without INSERT on these tables still gets every answer, computed)."""
+    from eventsourcing.persistence import PersistenceError
+
+    try:
+        db.write(statements)
+    except PersistenceError:
+        pass
+    except Exception as error:
+        if not driver_error(error):
+            raise
 
 
 def driver_error(error: BaseException) -> bool:

@@ -20,6 +20,7 @@ from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicatio
 
 from ledger.errors import LedgerError
 from ledger.persistence import (
+    ANSWERS_TABLE,
     CHECKPOINTS_TABLE,
     FACTS_TABLE,
     GUARD_GONE,
@@ -35,7 +36,7 @@ from ledger.persistence import (
 from ledger.persistence.sqlite import write_index
 
 CHUNK = 1_000
-_TABLES = re.compile(rf"\b({FACTS_TABLE}|{SUBJECTS_TABLE}|{CHECKPOINTS_TABLE})\b")
+_TABLES = re.compile(rf"\b({FACTS_TABLE}|{SUBJECTS_TABLE}|{CHECKPOINTS_TABLE}|{ANSWERS_TABLE})\b")
 
 
 class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
@@ -132,9 +133,9 @@ def _ready(connection: Any, schema: str) -> bool:
         "WHERE n.nspname = %s AND t.tgname = ANY(%s) AND t.tgenabled <> 'D'",
         (schema, names),
     ).fetchone()
-    return (
-        bool(found and found[0] == len(names))
-        and connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{CHECKPOINTS_TABLE}',)).fetchone()[0]
+    return bool(found and found[0] == len(names)) and all(
+        connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{table}',)).fetchone()[0]
+        for table in (CHECKPOINTS_TABLE, ANSWERS_TABLE)
     )
 
 

@@ -1,0 +1,296 @@
+"""Kept answers (``ledger.answers``): replay's files written again from the database only when nothing could differ.
+
+The reference is the same replay computed (``replay_each`` written with ``write_rows``), which
+never reads a kept answer; ``test_replay_properties`` and ``test_engine_properties`` check that
+computation against folds from scratch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+
+from ledger import answers as kept_answers
+from ledger.answers import Answers, source_digest
+from ledger.api import Ledger
+from ledger.appending import Incoming
+from ledger.engine import Engine
+from ledger.errors import ViewError
+from ledger.importing import incoming_from_path
+from ledger.persistence import ANSWERS_TABLE
+from ledger.rendering import write_rows
+from ledger.replaying import EXTENSIONS, replay_each, replay_to
+
+from .conftest import drop_schema, postgres_url, require_postgres
+from .test_engine_properties import MOMENTS, amendments
+from .test_replay_properties import REGISTRATIONS, SPENDING, order_free_facts
+
+STORY = Path(__file__).parent.parent / "examples" / "story.jsonl"
+AS_OF = date(2024, 12, 31)
+
+
+def computed(ledger: Ledger, fmt: str, as_of: date | None, known_at: datetime | None) -> dict[str, str] | str:
+    """Each view's file text, computed; or the error a replay gives."""
+    try:
+        files = {}
+        for replayed in replay_each(ledger, as_of, known_at):
+            out = io.StringIO(newline="")
+            write_rows(out, replayed.rows, fmt, replayed.columns if replayed.complete else None)
+            files[f"{replayed.name}.{EXTENSIONS[fmt]}"] = out.getvalue()
+        return files
+    except ViewError as error:
+        return f"error: {error}"
+
+
+def replayed(ledger: Ledger, folder: Path, fmt: str, as_of: date | None, known_at: datetime | None) -> dict[str, str] | str:
+    """What ``replay_to`` leaves in ``folder``; or the error it gives."""
+    try:
+        written = replay_to(ledger, folder, fmt, as_of, known_at)
+    except ViewError as error:
+        return f"error: {error}"
+    files = {path.name: path.read_bytes().decode("utf-8") for path in folder.iterdir()}
+    assert set(files) == {path.name for _, _, path in written}  # no partial file left behind
+    return files
+
+
+def sample(url: str) -> Ledger:
+    ledger = Ledger(url)
+    ledger.append(incoming_from_path(ledger.catalogue, str(STORY)))
+    return ledger
+
+
+def refuse_to_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("folded, where a kept answer was expected")
+
+    monkeypatch.setattr(Engine, "states", refuse)
+
+
+def test_the_same_question_is_answered_from_the_kept_text_on_every_backend(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with sample(store_url) as ledger:
+        first = replayed(ledger, tmp_path / "first", "csv", AS_OF, None)
+        assert first == computed(ledger, "csv", AS_OF, None)
+        listing = Answers(ledger.store).listing()
+        assert {row["view"] for row in listing} == {name.removesuffix(".csv") for name in first}
+        assert {(row["format"], row["as_of"], row["head"]) for row in listing} == {("csv", "2024-12-31", 83)}
+        with monkeypatch.context() as patched:
+            refuse_to_fold(patched)
+            assert replayed(ledger, tmp_path / "again", "csv", AS_OF, None) == first
+            # another format, another moment: another question, computed
+            with pytest.raises(AssertionError, match="folded"):
+                replay_to(ledger, tmp_path / "json", "json", AS_OF, None)
+            with pytest.raises(AssertionError, match="folded"):
+                replay_to(ledger, tmp_path / "earlier", "csv", date(2023, 12, 31), None)
+
+
+def test_an_append_makes_it_a_new_question(sqlite_url: str, tmp_path: Path) -> None:
+    with sample(sqlite_url) as ledger:
+        before = replayed(ledger, tmp_path / "before", "csv", AS_OF, None)
+        fine = {
+            "kind": "penalty.imposed",
+            "effective": "2023-06-01",
+            "authority": "samr",
+            "target": "alibaba",
+            "amount": "1",
+            "currency": "CNY",
+            "key": "late-news",
+        }
+        ledger.append([Incoming("test", ledger.catalogue.parse(fine))])
+        after = replayed(ledger, tmp_path / "after", "csv", AS_OF, None)
+        assert after == computed(ledger, "csv", AS_OF, None)
+        assert isinstance(before, dict) and isinstance(after, dict)
+        assert "late-news" not in before["regulatory.csv"] and "penalty.imposed" in after["regulatory.csv"]
+        assert after["regulatory.csv"] != before["regulatory.csv"]
+        # the question as known before the append is still the old ledger's, and its answer the old one
+        known_at = ledger.store.records(83)[-1].recorded
+        assert replayed(ledger, tmp_path / "then", "csv", AS_OF, known_at) == before
+
+
+@pytest.mark.parametrize("damage", ["bytes", "part gone", "digest", "ledger rewritten"])
+def test_a_damaged_kept_answer_is_dropped_and_the_view_answered_afresh(sqlite_url: str, tmp_path: Path, damage: str) -> None:
+    with sample(sqlite_url) as ledger:
+        first = replayed(ledger, tmp_path / "first", "json", AS_OF, None)
+        db = ledger.store.db
+        if damage == "bytes":
+            db.write([(f"UPDATE {ANSWERS_TABLE} SET data = ? WHERE view = 'ownership'", [(b"not zlib",)])])
+        elif damage == "part gone":
+            db.write([(f"DELETE FROM {ANSWERS_TABLE} WHERE view = 'ownership'", [()])])
+            db.write([(f"DELETE FROM {ANSWERS_TABLE} WHERE view = 'league' AND part = 0", [()])])
+        elif damage == "digest":
+            db.write([(f"UPDATE {ANSWERS_TABLE} SET digest = ? WHERE view = 'ownership'", [("0" * 64,)])])
+        else:
+            db.write([(f"UPDATE {ANSWERS_TABLE} SET head_hash = ?", [("f" * 64,)])])
+        assert replayed(ledger, tmp_path / "again", "json", AS_OF, None) == first
+        # what was damaged was answered afresh and kept again, whole
+        listing = Answers(ledger.store).listing()
+        assert sorted(row["view"] for row in listing) == sorted(name.removesuffix(".json") for name in first)
+        kept = Answers(ledger.store)
+        for view in ledger.host.views.values():
+            found = kept.find(kept_answers.question(view, ledger.host, "json", AS_OF, None), 83)
+            assert found is not None
+            out = io.BytesIO()
+            assert kept.write_out(found, out)
+            assert out.getvalue().decode("utf-8") == first[f"{view.name}.json"]
+
+
+def test_a_part_damaged_after_it_was_found_is_caught_while_written(sqlite_url: str, tmp_path: Path) -> None:
+    with sample(sqlite_url) as ledger:
+        replay_to(ledger, tmp_path / "first", "csv", AS_OF, None)
+        kept = Answers(ledger.store)
+        found = kept.find(kept_answers.question(ledger.host.view("ownership"), ledger.host, "csv", AS_OF, None), 83)
+        assert found is not None
+        ledger.store.db.write([(f"UPDATE {ANSWERS_TABLE} SET data = ? WHERE view = 'ownership'", [(b"x",)])])
+        out = io.BytesIO(b"left from before")
+        assert not kept.write_out(found, out)
+        assert out.getvalue() == b""  # nothing half-written is left to be taken for the answer
+        assert kept.find(kept_answers.question(ledger.host.view("ownership"), ledger.host, "csv", AS_OF, None), 83) is None
+
+
+def test_a_long_answer_is_kept_in_parts(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kept_answers, "PART_BYTES", 100)
+    with sample(sqlite_url) as ledger:
+        first = replayed(ledger, tmp_path / "first", "csv", AS_OF, None)
+        parts = ledger.store.db.rows(f"SELECT parts FROM {ANSWERS_TABLE} WHERE view = 'ownership' AND part = 0")
+        assert isinstance(first, dict) and int(parts[0][0]) == -(-len(first["ownership.csv"].encode()) // 100) > 2
+        refuse_to_fold(monkeypatch)
+        assert replayed(ledger, tmp_path / "again", "csv", AS_OF, None) == first
+
+
+def test_only_the_newest_answers_of_a_view_are_kept(sqlite_url: str, tmp_path: Path) -> None:
+    with sample(sqlite_url) as ledger:
+        days = [date(2020 + n, 12, 31) for n in range(kept_answers.KEEP + 2)]
+        for day in days:
+            replay_to(ledger, tmp_path / day.isoformat(), "csv", day, None)
+        kept = [row["as_of"] for row in Answers(ledger.store).listing() if row["view"] == "league"]
+        assert sorted(kept) == [day.isoformat() for day in days[-kept_answers.KEEP :]]
+
+
+def test_a_view_that_reads_more_than_its_state_is_never_kept(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", str(STORY))
+    run("--plugin", "tests.replay_plugin", "replay", "--as-of", "2024-12-31", "--out", "out", "--format", "csv")
+    listed = run("--plugin", "tests.replay_plugin", "checkpoints", "--answers", "--format", "csv").output
+    assert "kind-count,csv,2024-12-31" in listed and "zz-fragile" not in listed
+
+
+def test_a_store_that_cannot_keep_answers_still_replays(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    with sample(sqlite_url) as ledger:
+        expected = computed(ledger, "csv", AS_OF, None)
+
+        def refuse(statements: Any) -> None:
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+
+        monkeypatch.setattr(ledger.store.db, "write", refuse)
+        assert replayed(ledger, tmp_path / "out", "csv", AS_OF, None) == expected
+        assert Answers(ledger.store).listing() == []
+
+
+def test_clearing_checkpoints_drops_the_kept_answers_too(run) -> None:  # type: ignore[no-untyped-def]
+    run("append", "--file", str(STORY))
+    run("replay", "--as-of", "2024-12-31", "--out", "out", "--format", "csv")
+    listed = run("checkpoints", "--answers", "--format", "csv").output.splitlines()
+    assert listed[0] == "view,format,as_of,known_at,head,rows,digest" and len(listed) == 8
+    cleared = run("checkpoints", "--clear")
+    assert cleared.exit_code == 0 and cleared.output.endswith(" and 7 kept answer(s)\n")
+    assert run("checkpoints", "--answers", "--format", "csv").output.splitlines() == listed[:1]
+
+
+def test_a_change_to_the_code_that_answers_is_a_new_question(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    package = tmp_path / "answering_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "rows.py").write_text("SCALE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("answering_pkg")
+    try:
+        before = source_digest("answering_pkg")
+        (package / "rows.py").write_text("SCALE = 2\n")
+        source_digest.cache_clear()
+        assert source_digest("answering_pkg") != before
+        (package / "rows.py").write_text("SCALE = 1\n")
+        source_digest.cache_clear()
+        assert source_digest("answering_pkg") == before
+    finally:
+        sys.modules.pop("answering_pkg", None)
+        source_digest.cache_clear()
+    # and the digest of a view's code reads its fold's and its own package's sources
+    with sample(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+        view = ledger.host.view("ownership")
+        digest = kept_answers.code_digest(view, ledger.host)
+        monkeypatch.setattr(kept_answers, "source_digest", lambda package: hashlib.sha256(package.encode()).hexdigest())
+        assert kept_answers.code_digest(view, ledger.host) != digest
+
+
+# --- the property: for random ledgers, moments and appends, a kept answer is the computed one ---------------
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], list[tuple[int, str, Any, int | None]]]:
+    """Batches to append, and after each batch some replays: (after batch, format, as_of, known_at batch)."""
+    facts = draw(order_free_facts())
+    first = [f for f in facts if f["kind"] not in SPENDING]
+    late = [f for f in facts if f["kind"] in SPENDING]
+    split = draw(st.integers(min_value=0, max_value=len(first)))
+    batches = [REGISTRATIONS + first[split:], first[:split] + late, draw(amendments(facts))]
+    asked = []
+    for after in range(len(batches)):
+        for _ in range(draw(st.integers(min_value=1, max_value=4))):
+            fmt = draw(st.sampled_from(["csv", "json"]))
+            known = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=after)))
+            asked.append((after, fmt, draw(st.sampled_from(MOMENTS)), known))
+    return batches, asked
+
+
+def check_scenario(url: str, batches: list[list[dict[str, Any]]], asked: list[Any]) -> None:
+    with Ledger(url) as ledger, tempfile.TemporaryDirectory() as folder:
+        recorded: list[datetime] = []
+        count = 0
+        for after, batch in enumerate(batches):
+            if batch:
+                ledger.append([Incoming(f"b{after}:{n}", ledger.catalogue.parse(d)) for n, d in enumerate(batch, 1)])
+            recorded.append(ledger.store.head().recorded)  # type: ignore[arg-type]
+            for when, fmt, as_of, known in asked:
+                if when != after:
+                    continue
+                known_at = recorded[known] if known is not None else None
+                note(f"after batch {after}: {fmt} as_of={as_of} known_at=batch {known}")
+                expected = computed(ledger, fmt, as_of, known_at)
+                for _ in range(2):  # the second time from what the first kept
+                    count += 1
+                    assert replayed(ledger, Path(folder) / str(count), fmt, as_of, known_at) == expected
+
+
+PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(scenario=scenarios())
+def test_kept_answers_equal_the_computed_answers_on_sqlite(scenario: Any) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        check_scenario(f"sqlite:///{Path(folder) / 'ledger.db'}", *scenario)
+
+
+@PROPERTY
+@given(scenario=scenarios())
+def test_kept_answers_equal_the_computed_answers_on_postgres(scenario: Any) -> None:
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        check_scenario(postgres_url(schema), *scenario)
+    finally:
+        drop_schema(schema)
