@@ -258,20 +258,21 @@ class Store:
                 return True, "checkpoints --clear"
             progress(f"  checkpoints --clear: {result.failure}")
         try:
-            tables = self._delete_checkpoint_rows()
+            tables = self.delete_rows("%checkpoint%")
         except Exception as error:  # a store we cannot reach directly: say so rather than stop the run
             progress(f"  clearing checkpoint tables directly: {error}")
             return False, "no checkpoint support"
         return (True, f"deleted rows of {', '.join(tables)}") if tables else (False, "no checkpoint support")
 
-    def _delete_checkpoint_rows(self) -> list[str]:
+    def delete_rows(self, pattern: str) -> list[str]:
+        """Empty the tables whose names are LIKE ``pattern``; their names."""
         if self.sqlite_path is not None:
             connection = sqlite3.connect(self.sqlite_path)
             try:
                 names = [
                     n
                     for (n,) in connection.execute(
-                        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%checkpoint%'"
+                        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?", (pattern,)
                     )
                 ]
                 with connection:
@@ -289,7 +290,7 @@ class Store:
                 name
                 for (name,) in connection.execute(
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_name LIKE %s",
-                    (schema, "%checkpoint%"),
+                    (schema, pattern),
                 )
             ]
             for name in names:
@@ -323,6 +324,7 @@ class SizeResult:
     cold: float | None = None
     cold_label: str = "cold"
     warm: float | None = None
+    from_states: float | None = None
     raw: tuple[int, float] | None = None
     raw_label: str = "raw read"
     rss: float | None = None
@@ -460,6 +462,28 @@ class Bench:
             progress(f"  run {number}: {again.seconds:.2f} s, peak RSS {again.rss_mib:.0f} MiB")
         if warm:
             result.warm = min(r.seconds for r in warm)
+            self.replay_from_checkpoints(result, store, command, folder)
+
+    def replay_from_checkpoints(self, result: SizeResult, store: Store, command: list[str], folder: Path) -> None:
+        """One more replay with the kept answers dropped and the checkpoints kept: the views answered afresh
+        from their states, which is what any other question at that moment costs."""
+        label = short(result.size)
+        try:
+            dropped = store.delete_rows("%answers%")
+        except Exception as error:  # a store we cannot reach directly
+            progress(f"  dropping kept answers: {error}")
+            return
+        if not dropped:
+            return  # a revision that keeps no answers: its warm runs already were this
+        progress(f"{label}: replay from checkpoints (dropped the rows of {', '.join(dropped)})")
+        again = run([*command, str(folder / "replay-4")], self.timeout)
+        result.rss = max(result.rss or 0.0, again.rss_mib)
+        if not again.ok:
+            result.failures["states"] = again.failure
+            progress(f"  {again.failure}")
+            return
+        result.from_states = again.seconds
+        progress(f"  {again.seconds:.2f} s, peak RSS {again.rss_mib:.0f} MiB")
 
     def view(self, result: SizeResult, base: list[str], journal: Path | None) -> None:
         label = short(result.size)
@@ -567,6 +591,11 @@ def replay_rows(results: list[SizeResult]) -> list[Row]:
             rows.append(
                 Row(f"replay, every view: {name}", short(r.size), shown, raw, times(ratio), f"≥ {target:g}x", judged(ok, shown))
             )
+    for r in results:
+        if r.from_states and r.raw:
+            ratio = (r.size / r.from_states) / (r.raw[0] / r.raw[1])
+            name = "replay, every view: from checkpoints, kept answers dropped (run 4)"
+            rows.append(Row(name, short(r.size), rate(r.size, r.from_states), f"{r.raw_label} {rate(*r.raw)}", times(ratio)))
     for r in results:
         if r.rss is not None:
             ok = r.rss < TARGETS["rss_mib"] if r.size == RSS_TARGET_SIZE else None
