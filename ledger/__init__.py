@@ -6,6 +6,7 @@ imported only when called, so that importing any part of the core stays light.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,10 @@ if TYPE_CHECKING:
     from ledger.notebook import Notebook
 
 __all__ = ["open"]
+
+LOADING_BEGAN_NS = time.time_ns()
+"""When this process began loading the core: a source changed after it may not be the code running
+(``ledger.answers`` then keeps no answer, and uses none)."""
 
 
 def open(url: str | None = None, plugins: Iterable[str] = ()) -> Notebook:

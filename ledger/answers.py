@@ -25,7 +25,6 @@ refuses the write still gets every answer, computed.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import sys
 import zlib
@@ -34,8 +33,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from ledger import LOADING_BEGAN_NS
 from ledger.checkpoints import packages_of, state_version
-from ledger.persistence import ANSWERS_TABLE, write_derived
+from ledger.persistence import ANSWERS_TABLE, driver_error, write_derived
 from ledger.views import fold_name
 
 if TYPE_CHECKING:
@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from ledger.views import View
 
 PART_BYTES = 4 << 20
-"""Text per stored part: what a write or a read holds in memory at once, whatever the answer's size."""
+"""Text per stored part: what a read holds in memory at once, whatever the answer's size (a keep holds every
+part compressed, about a third of the text, to write them in one transaction)."""
 KEEP = 4
 """Answers kept per view (the newest): a few moments asked again, bounded in space."""
 LEVEL = 1
@@ -78,38 +79,79 @@ class Kept:
     digest: str
 
 
-def question(view: View[Any], host: PluginHost, fmt: str, as_of: date | None, known_at: datetime | None) -> Question:
-    return Question(view.name, fmt, as_of, known_at, code_digest(view, host))
+def question(
+    view: View[Any], host: PluginHost, fmt: str, as_of: date | None, known_at: datetime | None, sources: Sources | None = None
+) -> Question | None:
+    """The question this view answers at the moment; None when its answer may not be kept (the view says so,
+    or the code that answers it cannot be told: see ``code_digest``)."""
+    if not view.keeps_answers:
+        return None
+    code = code_digest(view, host, sources if sources is not None else Sources())
+    return Question(view.name, fmt, as_of, known_at, code) if code is not None else None
 
 
-def code_digest(view: View[Any], host: PluginHost) -> str:
+def code_digest(view: View[Any], host: PluginHost, sources: Sources) -> str | None:
     """What the view's answer depends on besides the facts: its class and fold, the sources of the packages
-    that fold, answer and write it, the fact kinds known, the Python version."""
+    that fold, answer and write it (``events``, ``ledger``, the view's own top-level package and its
+    ``state_packages``), the fact kinds known, the Python version.
+
+    None when a package's sources cannot be read (a view defined in an interactive session) or changed
+    on disk after this process began loading the code: the code running may then not be the code read."""
     cls = type(view)
     digest = hashlib.sha256(f"{cls.__module__}.{cls.__qualname__}\n{fold_name(view)}\n{state_version(view)}".encode())
     digest.update(sys.version.encode())
     for kind, fact in sorted(host.catalogue.kinds.items()):
         digest.update(f"\n{kind}={fact.__module__}.{fact.__qualname__}".encode())
     for package in sorted(set(packages_of(view))):
-        digest.update(f"\n{package}:{source_digest(package)}".encode())
+        source = sources.read(package)
+        if source is None or source.newest_ns > LOADING_BEGAN_NS:
+            return None
+        digest.update(f"\n{package}:{source.digest}".encode())
     return digest.hexdigest()
 
 
-@functools.cache
-def source_digest(package: str) -> str:
-    """The digest of every Python source of an imported package (or module), by path within it."""
+@dataclass(frozen=True)
+class Source:
+    """The digest of a package's Python sources, by path within it, and the newest modification time among them."""
+
+    digest: str
+    newest_ns: int
+
+
+class Sources:
+    """Packages' sources read once per replay (not per process: a notebook may reload a module between two)."""
+
+    def __init__(self) -> None:
+        self.read_already: dict[str, Source | None] = {}
+
+    def read(self, package: str) -> Source | None:
+        if package not in self.read_already:
+            self.read_already[package] = read_source(package)
+        return self.read_already[package]
+
+
+def read_source(package: str) -> Source | None:
+    """The sources of an imported package (or module); None when there are none to read."""
     module = sys.modules.get(package)
     if module is None:
-        return "not imported"
+        return None
     roots = [Path(p) for p in getattr(module, "__path__", [])]
     files = [(path.relative_to(root).as_posix(), path) for root in roots for path in sorted(root.rglob("*.py"))]
-    if not roots and module.__file__:
-        files = [(Path(module.__file__).name, Path(module.__file__))]
+    single = getattr(module, "__file__", None)
+    if not roots and single:
+        files = [(Path(single).name, Path(single))]
+    if not files:
+        return None
     digest = hashlib.sha256()
-    for name, path in files:
-        digest.update(f"\n{name}\n".encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    newest = 0
+    try:
+        for name, path in files:
+            digest.update(f"\n{name}\n".encode())
+            digest.update(path.read_bytes())
+            newest = max(newest, path.stat().st_mtime_ns)
+    except OSError:
+        return None
+    return Source(digest.hexdigest(), newest)
 
 
 class Answers:
@@ -119,14 +161,28 @@ class Answers:
         self.store = store
         self.db = store.db
 
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]] | None:
+        """Read kept answers; None where the table cannot be read (a store made before it, by a role that may
+        not create it, or a failing read: answers are never required)."""
+        from eventsourcing.persistence import PersistenceError
+
+        try:
+            return self.db.rows(sql, params)
+        except PersistenceError:
+            return None
+        except Exception as error:
+            if not driver_error(error):
+                raise
+            return None
+
     def find(self, asked: Question, head: int) -> Kept | None:
         """The answer kept for this question at this head, if the ledger under it is still the one it was answered from."""
-        found = self.db.rows(
+        found = self._rows(
             f"SELECT head_hash, parts, row_count, digest FROM {ANSWERS_TABLE} WHERE question = ? AND head = ? AND part = 0",
             (asked.digest, head),
         )
         if not found:
-            return None
+            return None  # none kept, or none readable
         head_hash, parts, rows, digest = found[0]
         kept = Kept(asked.digest, head, int(parts), int(rows), digest)
         if self.store.hash_at(head) != head_hash:
@@ -135,25 +191,32 @@ class Answers:
         return kept
 
     def write_out(self, kept: Kept, out: BinaryIO) -> bool:
-        """Write the kept text to ``out`` (from its start), checking its digest; False, the answer dropped and
-        ``out`` emptied, when a part is missing or damaged."""
+        """Write the kept text to ``out`` (from its start), checking its digest; False, with ``out`` emptied, when
+        a part cannot be read, or is missing or damaged (then the answer is dropped)."""
         digest = hashlib.sha256()
+        damaged = False
         for part in range(kept.parts):
-            found = self.db.rows(
+            found = self._rows(
                 f"SELECT data FROM {ANSWERS_TABLE} WHERE question = ? AND head = ? AND part = ?",
                 (kept.question, kept.head, part),
             )
+            if found is None:
+                break  # the read failed: the answer may be whole, and is left for the next time
             try:
                 text = zlib.decompress(bytes(found[0][0])) if found else None
             except zlib.error:
                 text = None
             if text is None:
+                damaged = True
                 break
             digest.update(text)
             out.write(text)
-        if digest.hexdigest() == kept.digest:
-            return True
-        self.drop(kept)
+        else:
+            if answer_digest(digest, kept.rows) == kept.digest:
+                return True
+            damaged = True
+        if damaged:
+            self.drop(kept)
         out.seek(0)
         out.truncate()
         return False
@@ -173,7 +236,7 @@ class Answers:
         from ledger.store import datetime_now_us
 
         moment = (_text(asked.as_of), _text(asked.known_at))
-        header = (asked.view, asked.fmt, *moment, head_hash, len(parts), rows, digest.hexdigest())
+        header = (asked.view, asked.fmt, *moment, head_hash, len(parts), rows, answer_digest(digest, rows))
         stamp = datetime_now_us()
         self._write(
             [
@@ -188,32 +251,39 @@ class Answers:
         self._prune(asked.view)
 
     def _prune(self, view: str) -> None:
-        kept = self.db.rows(
+        kept = self._rows(
             f"SELECT question, head FROM {ANSWERS_TABLE} WHERE view = ? AND part = 0 ORDER BY created_us DESC", (view,)
         )
-        if len(kept) > KEEP:
+        if kept is not None and len(kept) > KEEP:
             self._write([(f"DELETE FROM {ANSWERS_TABLE} WHERE question = ? AND head = ?", [tuple(row) for row in kept[KEEP:]])])
 
     def drop(self, kept: Kept) -> None:
         self._write([(f"DELETE FROM {ANSWERS_TABLE} WHERE question = ? AND head = ?", [(kept.question, kept.head)])])
 
     def clear(self) -> int:
-        count = int(self.db.rows(f"SELECT COUNT(*) FROM {ANSWERS_TABLE} WHERE part = 0")[0][0])
+        counted = self._rows(f"SELECT COUNT(*) FROM {ANSWERS_TABLE} WHERE part = 0")
+        if not counted or not counted[0][0]:
+            return 0
         self.db.write([(f"DELETE FROM {ANSWERS_TABLE}", [()])])
-        return count
+        return int(counted[0][0])
 
     def listing(self) -> list[dict[str, Any]]:
-        rows = self.db.rows(
+        rows = self._rows(
             f"SELECT view, answer_format, as_of, known_at, head, row_count, digest FROM {ANSWERS_TABLE} WHERE part = 0 "
             "ORDER BY view, as_of, head"
         )
         return [
             {"view": v, "format": f, "as_of": a, "known_at": k, "head": int(h), "rows": int(r), "digest": d[:12]}
-            for v, f, a, k, h, r, d in rows
+            for v, f, a, k, h, r, d in rows or []
         ]
 
     def _write(self, statements: list[tuple[str, Any]]) -> None:
         write_derived(self.db, statements)
+
+
+def answer_digest(text: Any, rows: int) -> str:
+    """What a kept answer's digest covers: its text (``text``, a sha256 fed with it) and its row count."""
+    return hashlib.sha256(f"{text.hexdigest()}:{rows}".encode()).hexdigest()
 
 
 def _text(moment: date | datetime | None) -> str | None:

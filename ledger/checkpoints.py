@@ -75,7 +75,7 @@ class _StateUnpickler(pickle.Unpickler):
 def packages_of(view: View[Any]) -> tuple[str, ...]:
     """The top-level packages whose classes this view's state may hold: the catalogue's, the folds', the view's own."""
     own = type(view).__module__.split(".")[0]
-    return ("events", "ledger", own, *getattr(view, "state_packages", ()))
+    return ("events", "ledger", own, *view.state_packages)
 
 
 def encode(state: Any) -> bytes:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from events.parties import PartyRegistered
-from ledger.answers import Answers, question
+from ledger.answers import Answers, Sources, question
 from ledger.engine import answer
 from ledger.exact import exact_decimals
 from ledger.memory import heap_frozen
@@ -99,14 +99,16 @@ def replay_to(
     views = replayable_views(ledger)
     head = ledger.store.known_position(known_at)
     answers = Answers(ledger.store)
-    asked = {view.name: question(view, ledger.host, fmt, as_of, known_at) for view in views}
+    sources = Sources()
+    asked = {view.name: question(view, ledger.host, fmt, as_of, known_at, sources) for view in views}
     extension = EXTENSIONS[fmt]
     partials = {view.name: folder / f".{view.name}.{extension}.partial" for view in views}
     counts: dict[str, int] = {}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for view in views:
-            kept = answers.find(asked[view.name], head) if view.keeps_answers else None
+            this = asked[view.name]
+            kept = answers.find(this, head) if this is not None else None
             if kept is not None:
                 with partials[view.name].open("wb") as out:
                     if answers.write_out(kept, out):
@@ -117,8 +119,9 @@ def replay_to(
             with partial.open("w", encoding="utf-8", newline="") as out:
                 count = write_rows(out, replayed.rows, fmt, replayed.columns if replayed.complete else None)
             counts[replayed.name] = count
-            if ledger.host.views[replayed.name].keeps_answers:
-                answers.keep(asked[replayed.name], head, partial, count)
+            this = asked[replayed.name]
+            if this is not None:
+                answers.keep(this, head, partial, count)
         written = [(view.name, counts[view.name], folder / f"{view.name}.{extension}") for view in views]
         for view, (_, _, path) in zip(views, written, strict=True):
             partials[view.name].replace(path)

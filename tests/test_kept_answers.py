@@ -7,20 +7,21 @@ computation against folds from scratch.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import io
 import tempfile
 import uuid
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 
 from ledger import answers as kept_answers
-from ledger.answers import Answers, source_digest
+from ledger.answers import Answers, read_source
 from ledger.api import Ledger
 from ledger.appending import Incoming
 from ledger.engine import Engine
@@ -68,6 +69,12 @@ def sample(url: str) -> Ledger:
     return ledger
 
 
+def asked(ledger: Ledger, name: str, fmt: str) -> kept_answers.Question:
+    question = kept_answers.question(ledger.host.view(name), ledger.host, fmt, AS_OF, None)
+    assert question is not None
+    return question
+
+
 def refuse_to_fold(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("folded, where a kept answer was expected")
@@ -112,7 +119,7 @@ def test_an_append_makes_it_a_new_question(sqlite_url: str, tmp_path: Path) -> N
         assert isinstance(before, dict) and isinstance(after, dict)
         assert "late-news" not in before["regulatory.csv"] and "penalty.imposed" in after["regulatory.csv"]
         assert after["regulatory.csv"] != before["regulatory.csv"]
-        # the question as known before the append is still the old ledger's, and its answer the old one
+        # asked as known before the append (another question, computed), the answer is the old one
         known_at = ledger.store.records(83)[-1].recorded
         assert replayed(ledger, tmp_path / "then", "csv", AS_OF, known_at) == before
 
@@ -137,7 +144,7 @@ def test_a_damaged_kept_answer_is_dropped_and_the_view_answered_afresh(sqlite_ur
         assert sorted(row["view"] for row in listing) == sorted(name.removesuffix(".json") for name in first)
         kept = Answers(ledger.store)
         for view in ledger.host.views.values():
-            found = kept.find(kept_answers.question(view, ledger.host, "json", AS_OF, None), 83)
+            found = kept.find(asked(ledger, view.name, "json"), 83)
             assert found is not None
             out = io.BytesIO()
             assert kept.write_out(found, out)
@@ -148,13 +155,13 @@ def test_a_part_damaged_after_it_was_found_is_caught_while_written(sqlite_url: s
     with sample(sqlite_url) as ledger:
         replay_to(ledger, tmp_path / "first", "csv", AS_OF, None)
         kept = Answers(ledger.store)
-        found = kept.find(kept_answers.question(ledger.host.view("ownership"), ledger.host, "csv", AS_OF, None), 83)
+        found = kept.find(asked(ledger, "ownership", "csv"), 83)
         assert found is not None
         ledger.store.db.write([(f"UPDATE {ANSWERS_TABLE} SET data = ? WHERE view = 'ownership'", [(b"x",)])])
         out = io.BytesIO(b"left from before")
         assert not kept.write_out(found, out)
         assert out.getvalue() == b""  # nothing half-written is left to be taken for the answer
-        assert kept.find(kept_answers.question(ledger.host.view("ownership"), ledger.host, "csv", AS_OF, None), 83) is None
+        assert kept.find(asked(ledger, "ownership", "csv"), 83) is None
 
 
 def test_a_long_answer_is_kept_in_parts(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,22 +225,64 @@ def test_a_change_to_the_code_that_answers_is_a_new_question(tmp_path: Path, mon
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.import_module("answering_pkg")
     try:
-        before = source_digest("answering_pkg")
+        before = read_source("answering_pkg")
         (package / "rows.py").write_text("SCALE = 2\n")
-        source_digest.cache_clear()
-        assert source_digest("answering_pkg") != before
+        changed = read_source("answering_pkg")
         (package / "rows.py").write_text("SCALE = 1\n")
-        source_digest.cache_clear()
-        assert source_digest("answering_pkg") == before
+        assert before is not None and changed is not None and read_source("answering_pkg") is not None
+        assert changed.digest != before.digest and read_source("answering_pkg").digest == before.digest  # type: ignore[union-attr]
     finally:
         sys.modules.pop("answering_pkg", None)
-        source_digest.cache_clear()
-    # and the digest of a view's code reads its fold's and its own package's sources
     with sample(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
         view = ledger.host.view("ownership")
-        digest = kept_answers.code_digest(view, ledger.host)
-        monkeypatch.setattr(kept_answers, "source_digest", lambda package: hashlib.sha256(package.encode()).hexdigest())
-        assert kept_answers.code_digest(view, ledger.host) != digest
+        asked = kept_answers.question(view, ledger.host, "csv", AS_OF, None)
+        assert asked is not None
+        # the digest reads the sources of the packages that fold and answer the view
+        real = kept_answers.read_source
+        monkeypatch.setattr(
+            kept_answers,
+            "read_source",
+            lambda name: kept_answers.Source("other", 0) if name == "plugins" else real(name),
+        )
+        other = kept_answers.question(view, ledger.host, "csv", AS_OF, None)
+        assert other is not None and other.digest != asked.digest
+        # a source changed since this process loaded the code: the code running may not be the code read
+        monkeypatch.setattr(kept_answers, "LOADING_BEGAN_NS", 0)
+        assert kept_answers.question(view, ledger.host, "csv", AS_OF, None) is None
+        replay_to(ledger, tmp_path / "out", "csv", AS_OF, None)
+        assert Answers(ledger.store).listing() == []
+
+
+def test_a_view_whose_sources_cannot_be_read_is_never_kept(sqlite_url: str, tmp_path: Path) -> None:
+    import types
+
+    with sample(sqlite_url) as ledger:
+        view = ledger.host.view("league")
+        typed = type("Interactive", (type(view),), {"__module__": "made_in_a_session"})
+        sys_modules = {"made_in_a_session": types.ModuleType("made_in_a_session")}  # no __file__, as in a REPL
+        with mock.patch.dict("sys.modules", sys_modules):
+            assert kept_answers.question(typed(), ledger.host, "csv", AS_OF, None) is None
+
+
+def test_a_store_that_cannot_make_the_answers_table_still_opens_and_replays(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ledger.persistence.postgres as postgres
+    import ledger.persistence.sqlalchemy as sqlalchemy
+    import ledger.persistence.sqlite as sqlite
+
+    with sample(store_url) as ledger:  # a store made before kept answers existed
+        ledger.store.db.write([(f"DROP TABLE {ANSWERS_TABLE}", [()])])
+        expected = computed(ledger, "csv", AS_OF, None)
+    for module in (sqlite, postgres, sqlalchemy):  # opened where the table cannot be made (read-only, no privilege)
+        monkeypatch.setattr(module, "answers_ddl", lambda blob: "CREATE TABLE dealledger_answers (")
+    with Ledger(store_url) as ledger:
+        assert replayed(ledger, tmp_path / "out", "csv", AS_OF, None) == expected
+        assert Answers(ledger.store).listing() == [] and Answers(ledger.store).clear() == 0
+    monkeypatch.undo()
+    with Ledger(store_url) as ledger:  # where it can be made, the next open makes it
+        assert replayed(ledger, tmp_path / "again", "csv", AS_OF, None) == expected
+        assert Answers(ledger.store).listing()
 
 
 # --- the property: for random ledgers, moments and appends, a kept answer is the computed one ---------------
@@ -270,8 +319,12 @@ def check_scenario(url: str, batches: list[list[dict[str, Any]]], asked: list[An
                 known_at = recorded[known] if known is not None else None
                 note(f"after batch {after}: {fmt} as_of={as_of} known_at=batch {known}")
                 expected = computed(ledger, fmt, as_of, known_at)
-                for _ in range(2):  # the second time from what the first kept
-                    count += 1
+                count += 1
+                assert replayed(ledger, Path(folder) / str(count), fmt, as_of, known_at) == expected
+                count += 1
+                # asked again, an answer comes from what the first replay kept, without a fold
+                again = mock.patch.object(Engine, "states", side_effect=AssertionError("folded"))
+                with again if isinstance(expected, dict) else contextlib.nullcontext():
                     assert replayed(ledger, Path(folder) / str(count), fmt, as_of, known_at) == expected
 
 

@@ -1,7 +1,7 @@
 """On PostgreSQL the ledger runs with a role that may only read and insert its history.
 
 The store is created once by its owner; analysts then use a role granted SELECT and INSERT on
-the events and index tables (and the derived checkpoints), and nothing else: appends, views,
+the events and index tables (and the derived checkpoints and kept answers), and nothing else: appends, views,
 replays and verify all work, while changing history is refused by the server's privileges
 before any trigger is consulted.
 """
@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from ledger.answers import Answers
 from ledger.api import Ledger
 from ledger.appending import Incoming
 from ledger.exact import Fraction
+from ledger.replaying import replay_to
 from ledger.views import Query
 
 from .conftest import PG_BASE, drop_schema, postgres_url, require_postgres
@@ -28,9 +31,10 @@ GRANTS = """
 GRANT USAGE ON SCHEMA {schema} TO {role};
 GRANT SELECT, INSERT ON {schema}.dealledger_events, {schema}.dealledger_facts, {schema}.dealledger_subjects TO {role};
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role};
-GRANT SELECT, INSERT, DELETE ON {schema}.dealledger_checkpoints TO {role};
+GRANT SELECT, INSERT, DELETE ON {schema}.dealledger_checkpoints, {schema}.dealledger_answers TO {role};
 """
-"""What a team's analysts need (the README documents the same lines); checkpoints are derived data they may drop."""
+"""What a team's analysts need (the README documents the same lines); checkpoints and kept answers are derived
+data they may drop."""
 
 
 @pytest.fixture
@@ -52,7 +56,7 @@ def limited() -> Iterator[tuple[str, str]]:
         connection.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
-def test_a_select_and_insert_role_appends_asks_and_verifies(limited: tuple[str, str]) -> None:
+def test_a_select_and_insert_role_appends_asks_and_verifies(limited: tuple[str, str], tmp_path: Path) -> None:
     _, url = limited
     facts = [
         {"kind": "party.registered", "effective": "2020-01-01", "party": "co", "name": "Co", "type": "company"},
@@ -65,6 +69,8 @@ def test_a_select_and_insert_role_appends_asks_and_verifies(limited: tuple[str, 
         rows = ledger.view("ownership", Query())
         assert [(row["holder"], row["fraction"]) for row in rows] == [("founders", Fraction(3, 4)), ("fund", Fraction(1, 4))]
         assert ledger.engine.checkpoints.listing()
+        replay_to(ledger, tmp_path / "out", "csv", None, None)
+        assert {row["view"] for row in Answers(ledger.store).listing()} >= {"ownership", "league"}
         assert ledger.store.verify() == []
 
 
@@ -80,3 +86,21 @@ def test_the_role_cannot_change_history(limited: tuple[str, str], statement: str
         connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             connection.execute(statement)
+
+
+def test_a_store_made_before_kept_answers_gains_their_table_and_a_limited_role_replays_without(
+    limited: tuple[str, str], tmp_path: Path
+) -> None:
+    owner_url, url = limited
+    schema = owner_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(PG_BASE, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP TABLE {}.dealledger_answers").format(sql.Identifier(schema)))
+    fact = {"kind": "party.registered", "effective": "2020-01-01", "party": "co", "name": "Co", "type": "company"}
+    with Ledger(url) as ledger:  # this role may not create the table: it replays, and keeps nothing
+        ledger.append([Incoming("t:1", ledger.catalogue.parse(fact))])
+        written = replay_to(ledger, tmp_path / "limited", "csv", None, None)
+        assert dict((name, rows) for name, rows, _ in written)["regulatory"] == 0
+        assert Answers(ledger.store).listing() == []
+    with Ledger(owner_url) as ledger:  # the owner's next open adds it
+        replay_to(ledger, tmp_path / "owner", "csv", None, None)
+        assert Answers(ledger.store).listing()

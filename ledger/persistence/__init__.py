@@ -192,12 +192,20 @@ def index_ddl(blob: str, text: str) -> list[str]:
         "view VARCHAR(200) NOT NULL, state_version VARCHAR(200) NOT NULL, cut CHAR(10) NOT NULL, "
         "head BIGINT NOT NULL, head_hash CHAR(64) NOT NULL, digest CHAR(64) NOT NULL, "
         f"created_us BIGINT NOT NULL, state {blob} NOT NULL, PRIMARY KEY (view, state_version, cut, head))",
+    ]
+
+
+def answers_ddl(blob: str) -> str:
+    """The kept answers' table. Each backend creates it apart from the others, and goes on without it when it
+    cannot (a read-only file, a role that may not create tables, a store made before it): answers are then
+    not kept, never required."""
+    return (
         f"CREATE TABLE IF NOT EXISTS {ANSWERS_TABLE} ("
         "question CHAR(64) NOT NULL, head BIGINT NOT NULL, part INTEGER NOT NULL, view VARCHAR(200) NOT NULL, "
         "answer_format VARCHAR(20) NOT NULL, as_of CHAR(10), known_at VARCHAR(40), head_hash CHAR(64) NOT NULL, "
         "parts INTEGER NOT NULL, row_count BIGINT NOT NULL, digest CHAR(64) NOT NULL, created_us BIGINT NOT NULL, "
-        f"data {blob} NOT NULL, PRIMARY KEY (question, head, part))",
-    ]
+        f"data {blob} NOT NULL, PRIMARY KEY (question, head, part))"
+    )
 
 
 INSERT_FACT = f"INSERT INTO {FACTS_TABLE} ({INDEX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"

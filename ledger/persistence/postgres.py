@@ -31,6 +31,7 @@ from ledger.persistence import (
     Database,
     IndexRow,
     QmarkCursor,
+    answers_ddl,
     index_ddl,
 )
 from ledger.persistence.sqlite import write_index
@@ -113,6 +114,7 @@ def opening(backend: Backend) -> Iterator[bool]:
         ) as connection:
             schema = backend.schema or "public"
             if _ready(connection, schema):
+                _add_answers_table(connection, schema)
                 yield False
                 return
             connection.execute("SELECT pg_advisory_lock(hashtext('dealledger-open'))")
@@ -133,10 +135,25 @@ def _ready(connection: Any, schema: str) -> bool:
         "WHERE n.nspname = %s AND t.tgname = ANY(%s) AND t.tgenabled <> 'D'",
         (schema, names),
     ).fetchone()
-    return bool(found and found[0] == len(names)) and all(
-        connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{table}',)).fetchone()[0]
-        for table in (CHECKPOINTS_TABLE, ANSWERS_TABLE)
+    return (
+        bool(found and found[0] == len(names))
+        and connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{CHECKPOINTS_TABLE}',)).fetchone()[0]
     )
+
+
+def _add_answers_table(connection: Any, schema: str) -> None:
+    """Give a store made before kept answers existed their table, if this role may create it; without it
+    answers are simply not kept (``ledger.answers``), so a role that may not create tables still works."""
+    import psycopg
+
+    if connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{ANSWERS_TABLE}',)).fetchone()[0]:
+        return
+    try:
+        with connection.transaction():
+            connection.execute(f"SET LOCAL search_path TO {quote(schema)}")
+            connection.execute(answers_ddl("BYTEA"))
+    except psycopg.Error:
+        pass
 
 
 @contextmanager
@@ -177,7 +194,7 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     )
     triggers = {table: _triggers(schema, table, function) for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE)}
     statements += triggers[recorder.events_table_name]
-    statements += [sql.SQL(statement) for statement in index_ddl("BYTEA", "TEXT")]
+    statements += [sql.SQL(statement) for statement in (*index_ddl("BYTEA", "TEXT"), answers_ddl("BYTEA"))]
     statements += triggers[FACTS_TABLE] + triggers[SUBJECTS_TABLE]
     with recorder.datastore.transaction(commit=True) as cursor:
         cursor.execute(sql.SQL("SELECT pg_advisory_xact_lock(hashtext('dealledger-guard'))"))

@@ -25,6 +25,8 @@ from ledger.persistence import (
     Database,
     IndexRow,
     QmarkCursor,
+    answers_ddl,
+    driver_error,
     index_ddl,
 )
 from ledger.persistence.sqlite import trigger, write_index
@@ -112,3 +114,9 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     with engine.begin() as connection:
         for statement in statements:
             connection.exec_driver_sql(statement)
+    try:  # the kept answers' table, where it can be made (see ``answers_ddl``)
+        with engine.begin() as connection:
+            connection.exec_driver_sql(answers_ddl("BLOB" if dialect == "sqlite" else "LONGBLOB"))
+    except Exception as error:
+        if not driver_error(error):
+            raise

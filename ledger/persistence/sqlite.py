@@ -9,6 +9,7 @@ transaction, so the index can never disagree with the events.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecor
 
 from ledger.errors import LedgerError
 from ledger.persistence import (
+    ANSWERS_TABLE,
     FACTS_TABLE,
     GENESIS_HASH,
     GUARD_GONE,
@@ -29,6 +31,7 @@ from ledger.persistence import (
     SUBJECTS_TABLE,
     Database,
     IndexRow,
+    answers_ddl,
     index_ddl,
     index_parameters,
 )
@@ -130,6 +133,20 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
                     raise LedgerError(GUARD_GONE.format(table=table))
             for action in ("UPDATE", "DELETE"):
                 cursor.execute(trigger(table, action))
+    add_answers_table(recorder)
+
+
+def add_answers_table(recorder: Any) -> None:
+    """Create the kept answers' table where it is missing and the file may be written (see ``answers_ddl``)."""
+    from eventsourcing.persistence import PersistenceError
+
+    try:
+        with recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (ANSWERS_TABLE,))
+            if cursor.fetchone() is None:
+                cursor.execute(answers_ddl("BLOB"))
+    except (PersistenceError, sqlite3.Error):
+        pass
 
 
 def trigger(table: str, action: str) -> str:
