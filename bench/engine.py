@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import signal
 import sqlite3
@@ -42,7 +41,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,38 +99,56 @@ class Run:
         return f"failed: {last[:160]}"
 
 
+LAUNCHER = """
+import json, os, sys, time
+report, command = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(command[0], command)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - start
+with open(report, "w") as out:
+    json.dump({"seconds": seconds, "rss_kib": usage.ru_maxrss}, out)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+"""Runs a command as its own child and reports its time and peak RSS. Linux carries a process's peak RSS
+across exec, and a child forked from this (large) benchmark process starts with the benchmark's
+pages mapped, so measured directly every small command would report the benchmark's own size;
+forked from this small launcher, it reports its own."""
+
+
 def run(command: Sequence[str], timeout: float, cwd: Path | None = None) -> Run:
-    """Run ``command`` in its own session; kill the whole session at ``timeout``.
+    """Run ``command`` through ``LAUNCHER`` in its own session; kill the whole session at ``timeout``.
 
-    ``os.wait4`` in a helper thread gives this child's own resource usage (its peak RSS, not
-    the largest of all children so far, which is what ``RUSAGE_CHILDREN`` reports) and the
-    moment it ended, while the main thread enforces the timeout.
+    The launcher times the command from fork to exit and gives its own resource usage
+    (``os.wait4``: its peak RSS, not the largest of all children so far, which is what
+    ``RUSAGE_CHILDREN`` reports), while this thread enforces the timeout.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "usage.json"
+        launched = [sys.executable, "-c", LAUNCHER, str(report), *command]
         start = time.perf_counter()
-        process = subprocess.Popen(list(command), stdout=out, stderr=err, cwd=cwd, start_new_session=True)
-        reaped: list[tuple[float, int, resource.struct_rusage]] = []
-
-        def reap() -> None:
-            _, status, usage = os.wait4(process.pid, 0)
-            reaped.append((time.perf_counter(), status, usage))
-
-        waiter = threading.Thread(target=reap, daemon=True)
-        waiter.start()
-        waiter.join(timeout)
-        timed_out = waiter.is_alive()
-        if timed_out:
+        process = subprocess.Popen(launched, stdout=out, stderr=err, cwd=cwd, start_new_session=True)
+        try:
+            process.wait(timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            waiter.join()
-        ended, status, usage = reaped[0]
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped above: keep Popen from waiting again
+            process.wait()
+            timed_out = True
+        ended = time.perf_counter()
+        usage = json.loads(report.read_text()) if report.exists() else {"seconds": ended - start, "rss_kib": 0}
         out.seek(0)
         err.seek(0)
         return Run(
             command=list(command),
-            seconds=ended - start,
-            rss_mib=usage.ru_maxrss / 1024,
+            seconds=usage["seconds"],
+            rss_mib=usage["rss_kib"] / 1024,
             code=None if timed_out else process.returncode,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
