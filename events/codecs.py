@@ -8,6 +8,7 @@ records from those declarations, so a new kind needs no parsing code of its own.
 from __future__ import annotations
 
 import re
+import sys
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -37,6 +38,9 @@ class Codec:
     plain = False
     names_parties = False
     is_record = False  # the value is a whole record (an object in JSON), not one scalar
+    shared = False
+    """Its values repeat from fact to fact (slugs, codes, words): read back from the store they are interned,
+    so the states folded from a million facts hold each once (and pickle it once)."""
 
     def parse(self, value: Any, catalogue: Catalogue) -> Any:
         raise NotImplementedError
@@ -46,7 +50,7 @@ class Codec:
 
     def load(self, value: Any, catalogue: Catalogue) -> Any:
         """The parsed value from what ``dump`` wrote, without checking it again (see ``load_record``)."""
-        return value
+        return sys.intern(value) if self.shared and type(value) is str else value
 
     def schema(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -82,6 +86,8 @@ class Text(Codec):
 class Slug(Text):
     """A lower-case identifier such as ``nvidia-a800``."""
 
+    shared = True
+
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         text = super().parse(value, catalogue)
         if not _SLUG.match(text):
@@ -105,6 +111,7 @@ class OneOf(Codec):
     """One word out of a fixed list."""
 
     plain = True
+    shared = True
 
     def __init__(self, *choices: str) -> None:
         self.choices = choices
@@ -143,6 +150,12 @@ class Boolean(Codec):
         return {"type": "boolean"}
 
 
+DAYS_SHARED = 100_000
+"""Dates read back from the store kept to be handed out again (274 years of days): a million facts'
+states hold each date once."""
+_DAYS: dict[str, date] = {}
+
+
 class IsoDate(Codec):
     def parse(self, value: Any, catalogue: Catalogue) -> date:
         if isinstance(value, date):
@@ -155,7 +168,12 @@ class IsoDate(Codec):
             raise FactError(f"{value!r} is not a valid date ({error})") from None
 
     def load(self, value: Any, catalogue: Catalogue) -> date:
-        return date.fromisoformat(value)
+        day = _DAYS.get(value)
+        if day is None:
+            day = date.fromisoformat(value)
+            if len(_DAYS) < DAYS_SHARED:
+                _DAYS[value] = day
+        return day
 
     def dump(self, value: date) -> str:
         return value.isoformat()
@@ -244,6 +262,7 @@ class UnitInterval(NonNegativeDecimal):
 
 class CurrencyCode(Codec):
     plain = True
+    shared = True
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str) or value.strip().upper() not in currency_codes():
@@ -256,6 +275,7 @@ class CurrencyCode(Codec):
 
 class CountryCode(Codec):
     plain = True
+    shared = True
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str) or value.strip().upper() not in country_codes():
@@ -270,6 +290,7 @@ class CountryOrParty(Codec):
     """A country (upper-case ISO code) or a party slug: export bans target either."""
 
     plain = True
+    shared = True
     names_parties = True
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:

@@ -129,7 +129,9 @@ def load_record(record: type[R], data: Mapping[str, Any], catalogue: Catalogue) 
     """
     loaders = _LOADERS.get(record)
     if loaders is None:
-        loaders = _LOADERS[record] = [(name, None if codec.plain else codec) for name, codec, _ in codec_fields(record)]
+        loaders = _LOADERS[record] = [
+            (name, None if codec.plain and not codec.shared else codec) for name, codec, _ in codec_fields(record)
+        ]
     values: dict[str, Any] = {}
     for name, codec in loaders:
         value = data.get(name)

@@ -299,3 +299,15 @@ def test_default_tolerance_is_filled_in() -> None:
     )
     assert fact.tolerance == Decimal("0.005")  # type: ignore[attr-defined]
     assert fact.to_dict()["tolerance"] == "0.005"
+
+
+def test_facts_read_back_share_their_repeated_values() -> None:
+    """A million facts' states hold each slug, code and date once: what is read back from the store is shared."""
+    first, second = (
+        CATALOGUE.parse({"kind": "valuation.marked", "effective": "2024-03-01", "company": "moonshot-ai", **extra})
+        for extra in ({"valuation": "2500000000", "currency": "USD"}, {"valuation": "3000000000", "currency": "USD"})
+    )
+    # as a store hands them back: decoded from JSON text, each value a new object
+    a, b = (CATALOGUE.load(json.loads(json.dumps(fact.to_dict()))) for fact in (first, second))
+    assert a == first and b == second
+    assert a.company is b.company and a.currency is b.currency and a.effective is b.effective
