@@ -6,7 +6,7 @@ programs can swap either.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -91,15 +91,17 @@ class Ledger:
         progress: Progress | None = None,
         *,
         head: int | None = None,
+        saves: dict[str, Callable[[], None]] | None = None,
     ) -> list[Any]:
         """Several views' states at one moment, in one pass over the facts (``progress`` told how far it is).
 
         ``head``: the position ``known_at`` was already resolved to, so that several reads of one answer
-        see one ledger while others append."""
+        see one ledger while others append. ``saves``: checkpoints to save later, by fold name (see
+        ``Engine.states``)."""
         head = self.store.known_position(known_at) if head is None else head
         pairs = [(view, self.host.view_providers[view.name]) for view in views]
         with collector_paused(), exact_decimals():
-            return self.engine.states(pairs, as_of, head, progress)
+            return self.engine.states(pairs, as_of, head, progress, saves=saves)
 
     def _check_parties(self, view: View[Any], query: Query) -> None:
         """A party option must name a registered party: a typo would otherwise answer with nothing."""

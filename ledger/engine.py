@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import fractions
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from events.corrections import FactCorrected, FactRetracted
@@ -120,7 +121,13 @@ class Engine:
         return folding.state
 
     def states(
-        self, views: Sequence[tuple[View[Any], str]], as_of: date | None, head: int, progress: Progress | None = None
+        self,
+        views: Sequence[tuple[View[Any], str]],
+        as_of: date | None,
+        head: int,
+        progress: Progress | None = None,
+        *,
+        saves: dict[str, Callable[[], None]] | None = None,
     ) -> list[Any]:
         """Each view's state for (as_of, head), in one pass over the facts after the earliest checkpoint among them.
 
@@ -128,6 +135,10 @@ class Engine:
 
         ``progress`` is told how many facts the pass has read out of the ``head`` known; facts
         before a checkpoint are never read, so the count may end short and then jumps to the end.
+
+        ``saves``: where to leave, under each fold's name, the saving of its checkpoint, instead of
+        saving before answering. ``replay`` saves a fold once its views are answered and then lets
+        its state go, so that pickling the last (largest) state does not happen beside all the others.
         """
         current = self.store.head().position
         shared: dict[tuple[str, str], Folding] = {}  # views sharing a fold (``View.fold_name``) fold it once
@@ -157,10 +168,18 @@ class Engine:
         if head == current and cut is not None:
             for key, folding in shared.items():
                 if folding.folded >= self.save_after:
-                    self.checkpoints.save(folding.view, folding.state, cut, head)
                     # and drop what the fold's views kept under their own names before they shared it
-                    self.checkpoints.retire([v.name for v, _ in views if v.name != key[0] and _fold_key(v) == key])
+                    retired = [v.name for v, _ in views if v.name != key[0] and _fold_key(v) == key]
+                    save = partial(self._save, folding.view, folding.state, cut, head, retired)
+                    if saves is None:
+                        save()
+                    else:
+                        saves[key[0]] = save
         return [shared[_fold_key(view)].state for view, _ in views]
+
+    def _save(self, view: View[Any], state: Any, cut: date, head: int, retired: list[str]) -> None:
+        self.checkpoints.save(view, state, cut, head)
+        self.checkpoints.retire(retired)
 
     def story_after(
         self, after: date | None, through: date | None, head: int, kinds: frozenset[str] | None = None

@@ -17,7 +17,7 @@ kept text, with no fold and no row computed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from ledger.memory import heap_frozen
 from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.rendering import write_rows
-from ledger.views import Query, View
+from ledger.views import Query, View, fold_name
 
 if TYPE_CHECKING:
     from ledger.api import Ledger
@@ -75,15 +75,17 @@ def replay_each(
     party's rows. ``head``: the ledger position ``known_at`` was already resolved to, when it was.
 
     Read each view's rows before taking the next view: the collector leaves the states alone
-    until the last view is taken (``heap_frozen``).
+    until the last view is taken (``heap_frozen``), and a fold's checkpoint is saved, and its
+    state let go, once its last view is taken.
     """
     chosen = replayable_views(ledger) if views is None else list(views)
     if not chosen:
         return
     head = ledger.store.known_position(known_at) if head is None else head  # one ledger for every read of the answer
-    states = ledger.states(chosen, as_of, known_at, progress, head=head)
+    saves: dict[str, Callable[[], None]] = {}
+    states = ledger.states(chosen, as_of, known_at, progress, head=head, saves=saves)
     with heap_frozen():  # read each view's rows before asking for the next view
-        yield from _answers(ledger, chosen, states, as_of, known_at, head)
+        yield from _answers(ledger, chosen, states, as_of, known_at, head, saves)
 
 
 def replay_to(
@@ -137,22 +139,36 @@ def replayable_views(ledger: Ledger) -> list[View[Any]]:
 
 
 def _answers(
-    ledger: Ledger, views: list[View[Any]], states: list[Any], as_of: date | None, known_at: datetime | None, head: int
+    ledger: Ledger,
+    views: list[View[Any]],
+    states: list[Any],
+    as_of: date | None,
+    known_at: datetime | None,
+    head: int,
+    saves: dict[str, Callable[[], None]],
 ) -> Iterator[Replayed]:
+    """Each view's answer in turn; once the last view of a fold is answered, its checkpoint is saved (``saves``)
+    and its state let go, so the states still to answer are all that stays in memory."""
     registrations = ledger.registrations(as_of, known_at, head=head)
-    for view, state in zip(views, states, strict=True):
+    last_of = {fold_name(view): number for number, view in enumerate(views)}
+    for number, view in enumerate(views):
+        state, states[number] = states[number], None
         plugin = ledger.host.view_providers[view.name]
         defaults = {option.name: option.default for option in view.options}
         required = [option for option in view.options if option.required]
         if not required:
             rows = _rows(view, plugin, state, [Query(as_of, known_at, defaults)])
             yield Replayed(view.name, tuple(view.columns), rows, bool(view.columns))
-            continue
-        option = required[0]
-        parties = parties_of_type(registrations, option.replay_over)
-        queries = [Query(as_of, known_at, {**defaults, option.name: party}) for party in parties]
-        rows = _rows(view, plugin, state, queries, option.name)
-        yield Replayed(view.name, (option.name, *view.columns), rows, bool(view.columns))
+        else:
+            option = required[0]
+            parties = parties_of_type(registrations, option.replay_over)
+            queries = [Query(as_of, known_at, {**defaults, option.name: party}) for party in parties]
+            rows = _rows(view, plugin, state, queries, option.name)
+            yield Replayed(view.name, (option.name, *view.columns), rows, bool(view.columns))
+        del state, rows  # read by now: the caller takes a view's rows before the next view
+        name = fold_name(view)
+        if last_of[name] == number and name in saves:
+            saves.pop(name)()
 
 
 def _rows(view: View[Any], plugin: str, state: Any, queries: list[Query], party: str | None = None) -> Iterator[dict[str, Any]]:

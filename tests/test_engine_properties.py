@@ -234,3 +234,60 @@ def test_a_second_correction_reaches_every_party_the_fact_ever_named(sqlite_url:
             assert ledger.view("ownership", query) == from_scratch(ledger, "ownership", query)
         minimax = ledger.view("ownership", Query(options={"company": "minimax"}))
         assert [(row["holder"], row["fraction"]) for row in minimax] == [("founders", 1)]
+
+
+def test_a_replay_saves_each_fold_once_its_views_are_answered_and_lets_it_go(sqlite_url: str) -> None:
+    import gc
+    import weakref
+
+    from ledger.replaying import replay_each
+
+    with _sample_ledger(sqlite_url) as ledger:
+        seen: list[tuple[str, list[str], list[str]]] = []
+        states: dict[str, weakref.ref[Any]] = {}
+        for replayed in replay_each(ledger, date(2024, 12, 31), None):
+            gc.collect()
+            alive = sorted(name for name, ref in states.items() if ref() is not None)
+            seen.append((replayed.name, sorted(row["view"] for row in ledger.engine.checkpoints.listing()), alive))
+            frame = replayed.rows.gi_frame  # type: ignore[attr-defined]
+            states[replayed.name] = weakref.ref(frame.f_locals["state"])
+            del frame
+            assert list(replayed.rows) is not None
+        saved = sorted(row["view"] for row in ledger.engine.checkpoints.listing())
+    # a fold is saved once its last view (in name order) has been read, and its state goes with it: league's
+    # before ownership is answered, the holdings (gains, ownership, portfolio) before regulatory
+    assert seen == [
+        ("gains", [], []),
+        ("league", [], ["gains"]),
+        ("ownership", ["league"], ["gains"]),
+        ("portfolio", ["league"], ["gains", "ownership"]),
+        ("regulatory", ["holdings", "league"], []),
+        ("revenue", ["holdings", "league", "regulatory"], []),
+        ("roundtrip", ["holdings", "league", "regulatory"], ["revenue"]),
+    ]
+    assert saved == ["holdings", "league", "regulatory", "revenue-book"]
+
+
+@pytest.mark.parametrize("spool", ["temporary file", "no temporary file"])
+def test_a_state_is_encoded_exactly_with_or_without_a_temporary_file(spool: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from decimal import Decimal
+
+    from ledger import checkpoints
+    from ledger.exact import Fraction
+
+    if spool == "no temporary file":
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(checkpoints.tempfile, "TemporaryFile", refuse)
+    shared = [Fraction(1, 3)]
+    state = {"amount": Decimal("12345678901234567890.123456789012345678901234567890"), "a": shared, "b": shared}
+    back = checkpoints.decode(checkpoints.encode(state), _AnyView())  # type: ignore[arg-type]
+    assert back == state and back["a"] is back["b"]  # exact, and what was shared is shared again
+
+
+class _AnyView:
+    """What ``decode`` asks of a view: the packages its state may come from."""
+
+    state_packages: tuple[str, ...] = ()
