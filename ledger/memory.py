@@ -46,3 +46,18 @@ def heap_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+@contextmanager
+def collector_off() -> Iterator[None]:
+    """No collector passes inside, and nothing handed on afterwards: for work that builds many objects which
+    all die with it (pickling a state keeps each object's reduction alive until it ends; the passes would
+    walk them all, again and again: 18.9 s of a 1M-fact replay's 86, measured, against about 10 without).
+    Safe inside ``heap_frozen``, which ``collector_paused`` would undo."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

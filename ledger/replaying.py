@@ -27,7 +27,7 @@ from events.parties import PartyRegistered
 from ledger.answers import Answers, Sources, question
 from ledger.engine import answer
 from ledger.exact import exact_decimals
-from ledger.memory import heap_frozen
+from ledger.memory import collector_off, heap_frozen
 from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.rendering import write_rows
@@ -168,7 +168,8 @@ def _answers(
         del state, rows  # read by now: the caller takes a view's rows before the next view
         name = fold_name(view)
         if last_of[name] == number and name in saves:
-            saves.pop(name)()
+            with collector_off():
+                saves.pop(name)()
 
 
 def _rows(view: View[Any], plugin: str, state: Any, queries: list[Query], party: str | None = None) -> Iterator[dict[str, Any]]:

@@ -291,3 +291,25 @@ class _AnyView:
     """What ``decode`` asks of a view: the packages its state may come from."""
 
     state_packages: tuple[str, ...] = ()
+
+
+def test_a_replay_pickles_its_checkpoints_with_the_collector_off(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pickling keeps every object's reduction alive until it ends: collector passes would walk them all."""
+    import gc
+
+    from ledger.engine import Engine
+    from ledger.replaying import replay_all
+
+    collecting: list[bool] = []
+    save = Engine._save
+
+    def watched(self: Engine, *args: Any) -> None:
+        collecting.append(gc.isenabled())
+        save(self, *args)
+
+    monkeypatch.setattr(Engine, "_save", watched)
+    with _sample_ledger(sqlite_url) as ledger:
+        assert gc.isenabled()
+        replay_all(ledger, date(2024, 12, 31), None)
+        assert gc.isenabled()
+    assert collecting == [False] * 4
