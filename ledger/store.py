@@ -327,17 +327,20 @@ class Store:
 
     def _decode(self, rows: Sequence[tuple[Any, ...]]) -> list[Recorded]:
         load = self.host.catalogue.load
-        loads = orjson.loads
+        loads = orjson.loads  # takes the driver's bytes, memoryview or text as they come
         records: list[Recorded] = []
+        batch_us, recorded = None, EPOCH  # the facts of one batch share its recorded time, and one object for it
         for position, fact_id, micros, state in rows:
-            data = loads(as_bytes(state))
+            data = loads(state)
             try:
                 fact = load(data["fact"])
             except (FactError, KeyError, TypeError, ValueError) as error:
                 raise LedgerError(
                     f"stored fact #{position} cannot be read: {error} (is the plugin that provides its kind installed?)"
                 ) from None
-            records.append(Recorded(fact_id, int(position), from_us(int(micros)), fact))
+            if micros != batch_us:
+                batch_us, recorded = micros, from_us(int(micros))
+            records.append(Recorded(fact_id, int(position), recorded, fact))
         return records
 
     # --- writing ------------------------------------------------------------------------
