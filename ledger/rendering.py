@@ -26,6 +26,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ledger.exact import Fraction
@@ -91,7 +92,7 @@ _EXACT_CELLS: dict[type, Callable[[Any], str]] = {
     int: str,
     type(None): lambda _: "",
     bool: lambda value: "yes" if value else "no",
-    Decimal: exact_text,
+    Decimal: methodcaller("__format__", "f"),  # what ``exact_text`` does for a Decimal, without a Python call
     Fraction: exact_text,
     fractions.Fraction: exact_text,
     date: date.isoformat,
@@ -141,13 +142,19 @@ def write_csv(out: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[str
     """Write a header and ``rows`` as CSV, a row at a time, so no answer has to be held whole as text; the count."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
+    write_row = writer.writerow
+    exact = _EXACT_CELLS.get
     count = 0
     for row in rows:
-        cells = [cell(row.get(name)) for name in columns]
-        if any("\r" in text for text in cells):
+        cells = []
+        for name in columns:  # ``cell`` inlined: 13 million cells in a 1M-fact replay
+            value = row.get(name)
+            write = exact(type(value))
+            cells.append(write(value) if write is not None else cell(value))
+        if "\r" in "".join(cells):
             out.write(_quoted_row(cells))
         else:
-            writer.writerow(cells)
+            write_row(cells)
         count += 1
     return count
 
