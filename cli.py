@@ -682,7 +682,7 @@ def checkpoints(ctx: click.Context, clear: bool, answers: bool, fmt: str) -> Non
     facts and never change an answer: a damaged one is dropped and rebuilt, and one that a later
     back-dated fact affects is not used.
 
-    ``replay --out`` also keeps the files it writes (--answers lists them), so the same question
+    replay --out also keeps the files it writes (--answers lists them), so the same question
     asked of the same ledger again is answered without folding; any append makes it a new question.
 
     \b

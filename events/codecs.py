@@ -8,7 +8,6 @@ records from those declarations, so a new kind needs no parsing code of its own.
 from __future__ import annotations
 
 import re
-import sys
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -39,8 +38,8 @@ class Codec:
     names_parties = False
     is_record = False  # the value is a whole record (an object in JSON), not one scalar
     shared = False
-    """Its values repeat from fact to fact (slugs, codes, words): read back from the store they are interned,
-    so the states folded from a million facts hold each once (and pickle it once)."""
+    """Its values repeat from fact to fact (slugs, codes, words): read back from the store they are handed out
+    from one table, so the states folded from a million facts hold each once (and pickle it once)."""
 
     def parse(self, value: Any, catalogue: Catalogue) -> Any:
         raise NotImplementedError
@@ -50,7 +49,9 @@ class Codec:
 
     def load(self, value: Any, catalogue: Catalogue) -> Any:
         """The parsed value from what ``dump`` wrote, without checking it again (see ``load_record``)."""
-        return sys.intern(value) if self.shared and type(value) is str else value
+        if self.shared and type(value) is str:
+            return _TEXTS.get(value) or (_TEXTS.setdefault(value, value) if len(_TEXTS) < TEXTS_SHARED else value)
+        return value
 
     def schema(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -150,6 +151,10 @@ class Boolean(Codec):
         return {"type": "boolean"}
 
 
+TEXTS_SHARED = 1_000_000
+"""Slugs, codes and words read back from the store kept to be handed out again (a table of our own rather
+than ``sys.intern``, whose strings some Python versions never free)."""
+_TEXTS: dict[str, str] = {}
 DAYS_SHARED = 100_000
 """Dates read back from the store kept to be handed out again (274 years of days): a million facts'
 states hold each date once."""

@@ -17,6 +17,7 @@ kept text, with no fold and no row computed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -151,25 +152,32 @@ def _answers(
     and its state let go, so the states still to answer are all that stays in memory."""
     registrations = ledger.registrations(as_of, known_at, head=head)
     last_of = {fold_name(view): number for number, view in enumerate(views)}
-    for number, view in enumerate(views):
-        state, states[number] = states[number], None
-        plugin = ledger.host.view_providers[view.name]
-        defaults = {option.name: option.default for option in view.options}
-        required = [option for option in view.options if option.required]
-        if not required:
-            rows = _rows(view, plugin, state, [Query(as_of, known_at, defaults)])
-            yield Replayed(view.name, tuple(view.columns), rows, bool(view.columns))
-        else:
-            option = required[0]
-            parties = parties_of_type(registrations, option.replay_over)
-            queries = [Query(as_of, known_at, {**defaults, option.name: party}) for party in parties]
-            rows = _rows(view, plugin, state, queries, option.name)
-            yield Replayed(view.name, (option.name, *view.columns), rows, bool(view.columns))
-        del state, rows  # read by now: the caller takes a view's rows before the next view
-        name = fold_name(view)
-        if last_of[name] == number and name in saves:
-            with collector_off():
-                saves.pop(name)()
+    try:
+        for number, view in enumerate(views):
+            state, states[number] = states[number], None
+            plugin = ledger.host.view_providers[view.name]
+            defaults = {option.name: option.default for option in view.options}
+            required = [option for option in view.options if option.required]
+            if not required:
+                rows = _rows(view, plugin, state, [Query(as_of, known_at, defaults)])
+                yield Replayed(view.name, tuple(view.columns), rows, bool(view.columns))
+            else:
+                option = required[0]
+                parties = parties_of_type(registrations, option.replay_over)
+                queries = [Query(as_of, known_at, {**defaults, option.name: party}) for party in parties]
+                rows = _rows(view, plugin, state, queries, option.name)
+                yield Replayed(view.name, (option.name, *view.columns), rows, bool(view.columns))
+            del state, rows  # read by now: the caller takes a view's rows before the next view
+            name = fold_name(view)
+            if last_of[name] == number and name in saves:
+                with collector_off():
+                    saves.pop(name)()
+    finally:
+        # a replay stopped early (an error, a closed pipe) still keeps what it folded; its own error is the one told
+        for save in saves.values():
+            with collector_off(), contextlib.suppress(Exception):
+                save()
+        saves.clear()
 
 
 def _rows(view: View[Any], plugin: str, state: Any, queries: list[Query], party: str | None = None) -> Iterator[dict[str, Any]]:

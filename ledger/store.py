@@ -107,6 +107,10 @@ def datetime_now_us() -> int:
     return to_us(datetime.now(UTC))
 
 
+_NO_BATCH = object()
+"""No batch read yet: equal to no recorded time a driver hands back."""
+
+
 def from_us(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
 
@@ -329,7 +333,8 @@ class Store:
         load = self.host.catalogue.load
         loads = orjson.loads  # takes the driver's bytes, memoryview or text as they come
         records: list[Recorded] = []
-        batch_us, recorded = None, EPOCH  # the facts of one batch share its recorded time, and one object for it
+        batch_us: object = _NO_BATCH  # the facts of one batch share its recorded time, and one object for it
+        recorded = EPOCH
         for position, fact_id, micros, state in rows:
             data = loads(state)
             try:

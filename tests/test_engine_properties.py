@@ -313,3 +313,19 @@ def test_a_replay_pickles_its_checkpoints_with_the_collector_off(sqlite_url: str
         replay_all(ledger, date(2024, 12, 31), None)
         assert gc.isenabled()
     assert collecting == [False] * 4
+
+
+def test_a_replay_stopped_early_still_keeps_what_it_folded(sqlite_url: str) -> None:
+    from ledger.replaying import replay_each
+
+    with _sample_ledger(sqlite_url) as ledger:
+        each = replay_each(ledger, date(2024, 12, 31), None)
+        first = next(each)
+        assert first.name == "gains" and ledger.engine.checkpoints.listing() == []
+        each.close()  # a closed pipe, an error while writing the first file
+        assert sorted(row["view"] for row in ledger.engine.checkpoints.listing()) == [
+            "holdings",
+            "league",
+            "regulatory",
+            "revenue-book",
+        ]

@@ -311,3 +311,15 @@ def test_facts_read_back_share_their_repeated_values() -> None:
     a, b = (CATALOGUE.load(json.loads(json.dumps(fact.to_dict()))) for fact in (first, second))
     assert a == first and b == second
     assert a.company is b.company and a.currency is b.currency and a.effective is b.effective
+
+
+def test_shared_values_are_handed_out_from_a_bounded_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    from events import codecs
+
+    monkeypatch.setattr(codecs, "_TEXTS", {})
+    monkeypatch.setattr(codecs, "TEXTS_SHARED", 1)
+    slug = codecs.Slug()
+    first, again = slug.load("".join(["moon", "shot"]), CATALOGUE), slug.load("".join(["moon", "shot"]), CATALOGUE)
+    assert first is again and first == "moonshot"
+    other = "".join(["mini", "max"])
+    assert slug.load(other, CATALOGUE) is other and len(codecs._TEXTS) == 1  # full: handed back as it came
