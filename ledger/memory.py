@@ -23,14 +23,13 @@ def collector_paused() -> Iterator[None]:
     it is still collected there, with the rest of the long-lived objects.
     """
     was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
+    with collector_off():
+        try:
+            yield
+        finally:
+            if was_enabled:
+                gc.freeze()
+                gc.unfreeze()
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pickle
 import tempfile
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -51,14 +52,20 @@ def amendments(draw: st.DrawFn, facts: list[dict[str, Any]]) -> list[dict[str, A
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], list[tuple[int, str, dict[str, Any], Any, int | None]]]:
-    """Batches to append, and after each batch some questions: (after batch, view, options, as_of, known_at batch)."""
+def three_appends(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
+    """A random ledger in three appends; later batches hold earlier-dated facts too (back-dating invalidates
+    checkpoints), and the last corrects and retracts."""
     facts = draw(order_free_facts())
     first = [f for f in facts if f["kind"] not in SPENDING]
     late = [f for f in facts if f["kind"] in SPENDING]
     split = draw(st.integers(min_value=0, max_value=len(first)))
-    # later batches hold earlier-dated facts too: back-dating invalidates checkpoints
-    batches = [REGISTRATIONS + first[split:], first[:split] + late, draw(amendments(facts))]
+    return [REGISTRATIONS + first[split:], first[:split] + late, draw(amendments(facts))]
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], list[tuple[int, str, dict[str, Any], Any, int | None]]]:
+    """Batches to append, and after each batch some questions: (after batch, view, options, as_of, known_at batch)."""
+    batches = draw(three_appends())
     questions = []
     for after in range(len(batches)):
         for _ in range(draw(st.integers(min_value=1, max_value=6))):
@@ -103,23 +110,33 @@ def outcome(ask: Any, *args: Any) -> Any:
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def in_a_sqlite_file(check: Callable[..., None], *args: Any) -> None:
+    """Run ``check(url, *args)`` on a fresh SQLite file (a hypothesis example gets no fixture of its own)."""
+    with tempfile.TemporaryDirectory() as folder:
+        check(f"sqlite:///{Path(folder) / 'ledger.db'}", *args)
+
+
+def in_a_postgres_schema(check: Callable[..., None], *args: Any) -> None:
+    """Run ``check(url, *args)`` in a fresh PostgreSQL schema, dropped afterwards."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        check(postgres_url(schema), *args)
+    finally:
+        drop_schema(schema)
+
+
 @PROPERTY
 @given(scenario=scenarios())
 def test_answers_through_checkpoints_equal_the_fold_from_scratch_on_sqlite(scenario: Any) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        check_scenario(f"sqlite:///{Path(folder) / 'ledger.db'}", *scenario)
+    in_a_sqlite_file(check_scenario, *scenario)
 
 
 @pytest.mark.postgres
 @settings(PROPERTY, max_examples=10)
 @given(scenario=scenarios())
 def test_answers_through_checkpoints_equal_the_fold_from_scratch_on_postgres(scenario: Any) -> None:
-    require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        check_scenario(postgres_url(schema), *scenario)
-    finally:
-        drop_schema(schema)
+    in_a_postgres_schema(check_scenario, *scenario)
 
 
 def _sample_ledger(url: str) -> Ledger:

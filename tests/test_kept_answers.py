@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-import uuid
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,7 @@ from ledger.persistence import ANSWERS_TABLE
 from ledger.rendering import write_rows
 from ledger.replaying import EXTENSIONS, replay_each, replay_to
 
-from .conftest import drop_schema, postgres_url, require_postgres
-from .test_engine_properties import MOMENTS, amendments
-from .test_replay_properties import REGISTRATIONS, SPENDING, order_free_facts
+from .test_engine_properties import MOMENTS, in_a_postgres_schema, in_a_sqlite_file, three_appends
 
 STORY = Path(__file__).parent.parent / "examples" / "story.jsonl"
 AS_OF = date(2024, 12, 31)
@@ -291,11 +288,7 @@ def test_a_store_that_cannot_make_the_answers_table_still_opens_and_replays(
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], list[tuple[int, str, Any, int | None]]]:
     """Batches to append, and after each batch some replays: (after batch, format, as_of, known_at batch)."""
-    facts = draw(order_free_facts())
-    first = [f for f in facts if f["kind"] not in SPENDING]
-    late = [f for f in facts if f["kind"] in SPENDING]
-    split = draw(st.integers(min_value=0, max_value=len(first)))
-    batches = [REGISTRATIONS + first[split:], first[:split] + late, draw(amendments(facts))]
+    batches = draw(three_appends())
     asked = []
     for after in range(len(batches)):
         for _ in range(draw(st.integers(min_value=1, max_value=4))):
@@ -334,16 +327,11 @@ PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 @PROPERTY
 @given(scenario=scenarios())
 def test_kept_answers_equal_the_computed_answers_on_sqlite(scenario: Any) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        check_scenario(f"sqlite:///{Path(folder) / 'ledger.db'}", *scenario)
+    in_a_sqlite_file(check_scenario, *scenario)
 
 
-@PROPERTY
+@pytest.mark.postgres
+@settings(PROPERTY, max_examples=10)
 @given(scenario=scenarios())
 def test_kept_answers_equal_the_computed_answers_on_postgres(scenario: Any) -> None:
-    require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        check_scenario(postgres_url(schema), *scenario)
-    finally:
-        drop_schema(schema)
+    in_a_postgres_schema(check_scenario, *scenario)
