@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ledger import LOADING_BEGAN_NS
 from ledger.checkpoints import packages_of, state_version
-from ledger.persistence import ANSWERS_TABLE, driver_error, write_derived
+from ledger.persistence import ANSWERS_TABLE, unless_refused, write_derived
 from ledger.views import fold_name
 
 if TYPE_CHECKING:
@@ -164,16 +164,9 @@ class Answers:
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]] | None:
         """Read kept answers; None where the table cannot be read (a store made before it, by a role that may
         not create it, or a failing read: answers are never required)."""
-        from eventsourcing.persistence import PersistenceError
-
-        try:
+        with unless_refused():
             return self.db.rows(sql, params)
-        except PersistenceError:
-            return None
-        except Exception as error:
-            if not driver_error(error):
-                raise
-            return None
+        return None
 
     def find(self, asked: Question, head: int) -> Kept | None:
         """The answer kept for this question at this head, if the ledger under it is still the one it was answered from."""

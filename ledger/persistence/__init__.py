@@ -33,7 +33,8 @@ import hashlib
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -253,18 +254,25 @@ class QmarkCursor:
         return tuple(row.values()) if isinstance(row, dict) else tuple(row)
 
 
-def write_derived(db: Database, statements: list[tuple[str, Any]]) -> None:
-    """Store or drop derived data (checkpoints, kept answers), if the database lets us: no answer depends on
-    keeping it (a read-only file or a role without INSERT on these tables still gets every answer, computed)."""
+@contextmanager
+def unless_refused() -> Iterator[None]:
+    """Let the store refuse work on derived data (checkpoints, kept answers) and go on without it: no answer
+    depends on it (a read-only file, a role without the privilege, a table not there). Any other error is raised."""
     from eventsourcing.persistence import PersistenceError
 
     try:
-        db.write(statements)
+        yield
     except PersistenceError:
         pass
     except Exception as error:
         if not driver_error(error):
             raise
+
+
+def write_derived(db: Database, statements: list[tuple[str, Any]]) -> None:
+    """Store or drop derived data, if the database lets us (``unless_refused``)."""
+    with unless_refused():
+        db.write(statements)
 
 
 def driver_error(error: BaseException) -> bool:

@@ -33,6 +33,7 @@ from ledger.persistence import (
     QmarkCursor,
     answers_ddl,
     index_ddl,
+    unless_refused,
 )
 from ledger.persistence.sqlite import write_index
 
@@ -144,16 +145,11 @@ def _ready(connection: Any, schema: str) -> bool:
 def _add_answers_table(connection: Any, schema: str) -> None:
     """Give a store made before kept answers existed their table, if this role may create it; without it
     answers are simply not kept (``ledger.answers``), so a role that may not create tables still works."""
-    import psycopg
-
     if connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{ANSWERS_TABLE}',)).fetchone()[0]:
         return
-    try:
-        with connection.transaction():
-            connection.execute(f"SET LOCAL search_path TO {quote(schema)}")
-            connection.execute(answers_ddl("BYTEA"))
-    except psycopg.Error:
-        pass
+    with unless_refused(), connection.transaction():
+        connection.execute(f"SET LOCAL search_path TO {quote(schema)}")
+        connection.execute(answers_ddl("BYTEA"))
 
 
 @contextmanager

@@ -26,8 +26,8 @@ from ledger.persistence import (
     IndexRow,
     QmarkCursor,
     answers_ddl,
-    driver_error,
     index_ddl,
+    unless_refused,
 )
 from ledger.persistence.sqlite import trigger, write_index
 
@@ -114,9 +114,5 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     with engine.begin() as connection:
         for statement in statements:
             connection.exec_driver_sql(statement)
-    try:  # the kept answers' table, where it can be made (see ``answers_ddl``)
-        with engine.begin() as connection:
-            connection.exec_driver_sql(answers_ddl("BLOB" if dialect == "sqlite" else "LONGBLOB"))
-    except Exception as error:
-        if not driver_error(error):
-            raise
+    with unless_refused(), engine.begin() as connection:  # the kept answers' table, where it can be made
+        connection.exec_driver_sql(answers_ddl("BLOB" if dialect == "sqlite" else "LONGBLOB"))

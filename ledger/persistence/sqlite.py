@@ -9,7 +9,6 @@ transaction, so the index can never disagree with the events.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -34,6 +33,7 @@ from ledger.persistence import (
     answers_ddl,
     index_ddl,
     index_parameters,
+    unless_refused,
 )
 
 
@@ -138,15 +138,10 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
 
 def add_answers_table(recorder: Any) -> None:
     """Create the kept answers' table where it is missing and the file may be written (see ``answers_ddl``)."""
-    from eventsourcing.persistence import PersistenceError
-
-    try:
-        with recorder.datastore.transaction(commit=True) as cursor:
-            cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (ANSWERS_TABLE,))
-            if cursor.fetchone() is None:
-                cursor.execute(answers_ddl("BLOB"))
-    except (PersistenceError, sqlite3.Error):
-        pass
+    with unless_refused(), recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (ANSWERS_TABLE,))
+        if cursor.fetchone() is None:
+            cursor.execute(answers_ddl("BLOB"))
 
 
 def trigger(table: str, action: str) -> str:
