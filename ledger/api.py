@@ -17,6 +17,7 @@ from ledger.errors import ViewError
 from ledger.exact import exact_decimals
 from ledger.host import PluginHost, load
 from ledger.memory import collector_paused
+from ledger.options import required
 from ledger.problems import Problem
 from ledger.progress import Progress
 from ledger.records import Recorded
@@ -69,7 +70,7 @@ class Ledger:
 
     def view(self, name: str, query: Query) -> list[Row]:
         view = self.host.view(name)
-        self._check_parties(view, query)
+        self._check_options(view, query)
         with collector_paused(), exact_decimals():
             state = self.state(view, query)
             return answer(view, self.host.view_providers[name], state, query)
@@ -103,10 +104,13 @@ class Ledger:
         with collector_paused(), exact_decimals():
             return self.engine.states(pairs, as_of, head, progress, saves=saves)
 
-    def _check_parties(self, view: View[Any], query: Query) -> None:
-        """A party option must name a registered party: a typo would otherwise answer with nothing."""
+    def _check_options(self, view: View[Any], query: Query) -> None:
+        """Before any fact is read: a required option must be given (the view would otherwise fold a million facts
+        to say so), and a party option must name a registered party (a typo would otherwise answer with nothing)."""
         for option in view.options:
             value = query.get(option.name)
+            if option.required:
+                required(query, option.name, view.name)
             if option.kind == "party" and value is not None:
                 self.require_party(f"--{option.name.replace('_', '-')}", value)
 

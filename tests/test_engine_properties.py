@@ -346,3 +346,18 @@ def test_a_replay_stopped_early_still_keeps_what_it_folded(sqlite_url: str) -> N
             "regulatory",
             "revenue-book",
         ]
+
+
+def test_a_missing_required_option_is_told_before_any_fact_is_read(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a million facts the fold takes half a minute: being told ``--provider`` is missing must not wait for it."""
+    from ledger.engine import Engine
+
+    def no_fold(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("folded before checking the options")
+
+    with _sample_ledger(sqlite_url) as ledger:
+        monkeypatch.setattr(Engine, "states", no_fold)
+        monkeypatch.setattr(Engine, "scoped_state", no_fold)
+        for name, missing in (("revenue", "provider"), ("portfolio", "investor"), ("roundtrip", "provider")):
+            with pytest.raises(ViewError, match=f"^the {name} view needs --{missing}$"):
+                ledger.view(name, Query(as_of=date(2024, 6, 30), options={missing: ""}))
