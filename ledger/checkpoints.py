@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from ledger.folds.parts import reading_parts
 from ledger.persistence import CHECKPOINTS_TABLE, write_derived
 from ledger.views import fold_class, fold_name
 
@@ -94,8 +95,14 @@ def encode(state: Any) -> bytes:
 
 
 def decode(data: bytes, view: View[Any]) -> Any:
+    packages = packages_of(view)
+
+    def restricted(part: bytes) -> Any:
+        return _StateUnpickler(part, packages).load()
+
     try:
-        return _StateUnpickler(data, packages_of(view)).load()
+        with reading_parts(restricted):  # a state's ``ValueLog`` parts are held to the same classes
+            return restricted(data)
     except CheckpointError:
         raise
     except Exception as error:  # a damaged blob can fail in any way; it is never trusted
@@ -122,8 +129,25 @@ class Checkpoints:
     def _write(self, statements: list[tuple[str, Any]]) -> None:
         write_derived(self.db, statements)
 
+    def usable(self, view: View[Any], head: int, as_of: date | None) -> Checkpoint | None:
+        """The latest checkpoint still exact for (as_of, head), its state not read (nor its bytes checked)."""
+        for checkpoint in self._candidates(view, head, as_of):
+            if self._exact(checkpoint, head):
+                return checkpoint
+        return None
+
     def best(self, view: View[Any], head: int, as_of: date | None) -> tuple[Checkpoint, Any] | None:
         """The latest checkpoint still exact for (as_of, head), with its state; damaged ones are dropped on the way."""
+        for checkpoint in self._candidates(view, head, as_of):
+            if not self._exact(checkpoint, head):
+                continue
+            try:
+                return checkpoint, self._load(checkpoint, view)
+            except CheckpointError:
+                self.drop(checkpoint)
+        return None
+
+    def _candidates(self, view: View[Any], head: int, as_of: date | None) -> list[Checkpoint]:
         params: list[Any] = [fold_name(view), state_version(view), head]
         where = "view = ? AND state_version = ? AND head <= ?"
         if as_of is not None:
@@ -134,19 +158,16 @@ class Checkpoints:
             "ORDER BY cut DESC, head DESC",
             params,
         )
-        for row in rows:
-            checkpoint = Checkpoint(row[0], row[1], date.fromisoformat(row[2]), int(row[3]), row[4], row[5])
-            touch = self.store.min_touch(checkpoint.head, head)
-            if touch is not None and touch <= checkpoint.cut:
-                continue  # a later fact changed something on or before its cut
-            if self.store.hash_at(checkpoint.head) != checkpoint.head_hash:
-                self.drop(checkpoint)  # the ledger under it is not the one it was folded from
-                continue
-            try:
-                return checkpoint, self._load(checkpoint, view)
-            except CheckpointError:
-                self.drop(checkpoint)
-        return None
+        return [Checkpoint(row[0], row[1], date.fromisoformat(row[2]), int(row[3]), row[4], row[5]) for row in rows]
+
+    def _exact(self, checkpoint: Checkpoint, head: int) -> bool:
+        touch = self.store.min_touch(checkpoint.head, head)
+        if touch is not None and touch <= checkpoint.cut:
+            return False  # a later fact changed something on or before its cut
+        if self.store.hash_at(checkpoint.head) != checkpoint.head_hash:
+            self.drop(checkpoint)  # the ledger under it is not the one it was folded from
+            return False
+        return True
 
     def _load(self, checkpoint: Checkpoint, view: View[Any]) -> Any:
         found = self.db.rows(

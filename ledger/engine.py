@@ -36,6 +36,8 @@ from ledger.views import Query, View, fold_name
 
 SAVE_AFTER = 1_000
 """Facts a fold must have read before its end state is worth saving as a checkpoint."""
+APART_UP_TO = 20_000
+"""Facts after the checkpoints up to which each fold is better loaded and folded on its own (see ``folds_apart``)."""
 ORIGIN = Query()
 """What a shared state starts from: no options, no moment (the state must not depend on them)."""
 
@@ -108,6 +110,7 @@ class Engine:
         self.store = store
         self.checkpoints = Checkpoints(store)
         self.save_after = SAVE_AFTER
+        self._amended: tuple[int, tuple[dict[str, Recorded], set[str]]] | None = None
 
     def scoped_state(self, view: View[Any], plugin: str, query: Query, subjects: frozenset[str], head: int) -> Any:
         """The fold of just the facts naming ``subjects`` (plus the kinds the view always needs), from scratch."""
@@ -177,6 +180,21 @@ class Engine:
                         saves[key[0]] = save
         return [shared[_fold_key(view)].state for view, _ in views]
 
+    def folds_apart(self, views: Sequence[View[Any]], as_of: date | None, head: int) -> bool:
+        """Whether these views' folds are better loaded one at a time, each when its views are answered, than all
+        in one pass: when every fold has a checkpoint for the question and few facts lie after the earliest of them.
+
+        A million-fact replay after an append then holds one loaded state at a time (the four at once took
+        1.1 GB); each fold reads the few facts after its own checkpoint, which one pass would have read once.
+        """
+        cuts = []
+        for view in {_fold_key(view): view for view in views}.values():
+            checkpoint = self.checkpoints.usable(view, head, as_of)
+            if checkpoint is None:
+                return False
+            cuts.append(checkpoint.cut)
+        return bool(cuts) and self.store.count_between(min(cuts), as_of, head) <= APART_UP_TO
+
     def _save(self, view: View[Any], state: Any, cut: date, head: int, retired: list[str]) -> None:
         self.checkpoints.save(view, state, cut, head)
         self.checkpoints.retire(retired)
@@ -201,7 +219,13 @@ class Engine:
         return heapq.merge(stream, moved, key=_order)
 
     def _amendments(self, head: int) -> tuple[dict[str, Recorded], set[str]]:
-        """Facts as corrected (by id, keeping the original's place) and the ids retracted, as known at ``head``."""
+        """Facts as corrected (by id, keeping the original's place) and the ids retracted, as known at ``head``
+        (kept for the last head asked: nothing stored at or before a position ever changes)."""
+        if self._amended is None or self._amended[0] != head:
+            self._amended = (head, self._amend(head))
+        return self._amended[1]
+
+    def _amend(self, head: int) -> tuple[dict[str, Recorded], set[str]]:
         amendments = self.store.of_kinds(CORRECTION_KINDS, head)
         if not amendments:
             return {}, set()

@@ -47,6 +47,14 @@ def heap_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+def frozen_too() -> None:
+    """Inside ``heap_frozen``: set aside, too, what was built since (a state loaded while answering).
+
+    ``collector_paused`` around that load handed everything back to the collector on its way out;
+    this sets it all aside again until ``heap_frozen`` ends."""
+    gc.freeze()
+
+
 @contextmanager
 def collector_off() -> Iterator[None]:
     """No collector passes inside, and nothing handed on afterwards: for work that builds many objects which

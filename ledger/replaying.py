@@ -21,6 +21,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from events.parties import PartyRegistered
 from ledger.answers import Answers, Sources, question
 from ledger.engine import answer
 from ledger.exact import exact_decimals
-from ledger.memory import collector_off, heap_frozen
+from ledger.memory import collector_off, frozen_too, heap_frozen
 from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.rendering import write_rows
@@ -77,16 +78,47 @@ def replay_each(
 
     Read each view's rows before taking the next view: the collector leaves the states alone
     until the last view is taken (``heap_frozen``), and a fold's checkpoint is saved, and its
-    state let go, once its last view is taken.
+    state let go, once its last view is taken. When every fold starts from a checkpoint with few
+    facts after it (``Engine.folds_apart``), each fold is loaded only when its first view is
+    taken, so one loaded state at a time is held instead of all of them.
     """
     chosen = replayable_views(ledger) if views is None else list(views)
     if not chosen:
         return
     head = ledger.store.known_position(known_at) if head is None else head  # one ledger for every read of the answer
     saves: dict[str, Callable[[], None]] = {}
-    states = ledger.states(chosen, as_of, known_at, progress, head=head, saves=saves)
+    load: Callable[[int], None] | None = None
+    if ledger.engine.folds_apart(chosen, as_of, head):
+        states: list[Any] = [_NOT_LOADED] * len(chosen)
+        load = partial(_load_fold, ledger, chosen, states, as_of, known_at, progress, head, saves)
+    else:
+        states = ledger.states(chosen, as_of, known_at, progress, head=head, saves=saves)
     with heap_frozen():  # read each view's rows before asking for the next view
-        yield from _answers(ledger, chosen, states, as_of, known_at, head, saves)
+        yield from _answers(ledger, chosen, states, as_of, known_at, head, saves, load)
+
+
+_NOT_LOADED = object()
+"""A state ``replay_each`` loads when its first view is taken."""
+
+
+def _load_fold(
+    ledger: Ledger,
+    views: list[View[Any]],
+    states: list[Any],
+    as_of: date | None,
+    known_at: datetime | None,
+    progress: Progress | None,
+    head: int,
+    saves: dict[str, Callable[[], None]],
+    number: int,
+) -> None:
+    """The state of the fold of ``views[number]``, for it and the fold's later views, from the fold's checkpoint."""
+    name = fold_name(views[number])
+    members = [n for n in range(number, len(views)) if fold_name(views[n]) == name]
+    loaded = ledger.states([views[n] for n in members], as_of, known_at, progress, head=head, saves=saves)
+    for n, state in zip(members, loaded, strict=True):
+        states[n] = state
+    frozen_too()
 
 
 def replay_to(
@@ -147,6 +179,7 @@ def _answers(
     known_at: datetime | None,
     head: int,
     saves: dict[str, Callable[[], None]],
+    load: Callable[[int], None] | None = None,
 ) -> Iterator[Replayed]:
     """Each view's answer in turn; once the last view of a fold is answered, its checkpoint is saved (``saves``)
     and its state let go, so the states still to answer are all that stays in memory."""
@@ -154,6 +187,8 @@ def _answers(
     last_of = {fold_name(view): number for number, view in enumerate(views)}
     try:
         for number, view in enumerate(views):
+            if load is not None and states[number] is _NOT_LOADED:
+                load(number)
             state, states[number] = states[number], None
             plugin = ledger.host.view_providers[view.name]
             defaults = {option.name: option.default for option in view.options}

@@ -302,6 +302,14 @@ class Store:
                 return
             day, position = page[-1].fact.effective.isoformat(), page[-1].seq
 
+    def count_between(self, after: date | None, through: date | None, upto: int) -> int:
+        """How many facts (corrections included) ``effective_between`` would go over, counted in the index."""
+        found = self._rows(
+            f"SELECT COUNT(*) FROM {FACTS_TABLE} WHERE effective > ? AND effective <= ? AND position <= ?",
+            (after.isoformat() if after else "", through.isoformat() if through else "9999-99-99", upto),
+        )
+        return int(found[0][0])
+
     def registered(self, slugs: Iterable[str] | None, upto: int) -> set[str]:
         """Which of ``slugs`` (every slug when None) are registered parties as known at ``upto``, built-in holders included.
 

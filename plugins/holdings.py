@@ -21,6 +21,7 @@ from ledger.exact import Fraction
 from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, ZERO, CapTables, is_pool
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
+from ledger.folds.parts import PartedDict, ValueLog
 from ledger.records import Recorded
 from ledger.views import Query, View
 
@@ -89,12 +90,12 @@ class Holdings:
     """Cap tables, payments, cost lots and disposals per (company, holder), valuations, rates and groups."""
 
     tables: CapTables = field(default_factory=CapTables)
-    payments: dict[tuple[str, str], list[Payment]] = field(default_factory=dict)
-    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
-    disposals: list[Disposal] = field(default_factory=list)
-    sales: dict[tuple[str, str], list[Disposal]] = field(default_factory=dict)
+    payments: dict[tuple[str, str], list[Payment]] = field(default_factory=PartedDict)
+    positions: dict[tuple[str, str], Position] = field(default_factory=PartedDict)
+    disposals: list[Disposal] = field(default_factory=ValueLog)
+    sales: dict[tuple[str, str], list[Disposal]] = field(default_factory=PartedDict)
     """The same disposals by (company, holder), so a portfolio row reads only its own."""
-    companies_of: dict[str, set[str]] = field(default_factory=dict)
+    companies_of: dict[str, set[str]] = field(default_factory=PartedDict)
     """Every company a holder ever paid into or sold out of: exited positions stay in the portfolio."""
     valuations: dict[str, Valuation] = field(default_factory=dict)
     rates: Rates = field(default_factory=Rates)
@@ -290,7 +291,7 @@ class HoldingsView(View[Holdings]):
 
     fold_name = "holdings"
     kinds = HOLDINGS_KINDS
-    state_version = "4"  # one fold shared by ownership, portfolio and gains
+    state_version = "5"  # saved in parts (PartedDict, ValueLog)
 
     def initial(self, query: Query) -> Holdings:
         return Holdings()

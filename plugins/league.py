@@ -20,6 +20,7 @@ from events.parties import PartyRegistered
 from ledger.folds.captable import FOUNDERS, UNDISCLOSED
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
+from ledger.folds.parts import ValueLog
 from ledger.options import option_date
 from ledger.records import Recorded
 from ledger.views import Option, Query, Row, View
@@ -52,7 +53,7 @@ class Commitments:
     as they stand at the question's date apply to all its deals.
     """
 
-    capital: list[Commitment] = field(default_factory=list)
+    capital: ValueLog[Commitment] = field(default_factory=ValueLog)
     parties: Parties = field(default_factory=Parties)
     rates: Rates = field(default_factory=Rates)
 
@@ -92,7 +93,7 @@ class LeagueView(View[Commitments]):
     """Investors ranked by the capital they committed, split by what they paid with."""
 
     name = "league"
-    state_version = "2"  # undisclosed participants
+    state_version = "3"  # capital kept in a ValueLog
     kinds = LEAGUE_KINDS
     help = (
         "Investors ranked by capital committed in rounds and stake purchases (primary and secondary), split into cash, "

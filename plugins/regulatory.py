@@ -144,7 +144,7 @@ class RegulatoryView(View[Regulation]):
     """Regulatory facts in effective order, each with whether it was still in force."""
 
     name = "regulatory"
-    state_version = "5"  # an order is met by any change of the company's table, reviewed again on parent changes only
+    state_version = "6"  # cap tables saved in parts (PartedDict)
     help = (
         "Export bans and lifts, penalties and divestment orders effective on or before --as-of, with whether each was "
         "in force then (a ban until lifted, an order until met or past its deadline) and each order's status. "

@@ -33,6 +33,7 @@ from ledger.folds.captable import OWNERSHIP_FACTS, OWNERSHIP_KINDS, CapTables
 from ledger.folds.credits import Credits, Escrow, Grant
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
+from ledger.folds.parts import PartedDict, ValueLog, logged
 from ledger.folds.periods import PERIODS, Period
 from ledger.hookspecs import hookimpl
 from ledger.options import choice, required
@@ -128,17 +129,17 @@ class RevenueBook:
     tables: CapTables = field(default_factory=CapTables)
     parties: Parties = field(default_factory=Parties)
     rates: Rates = field(default_factory=Rates)
-    entries: dict[str, list[Entry]] = field(default_factory=dict)
-    escrow_moves: dict[tuple[str, str], list[EscrowMove]] = field(default_factory=dict)
+    entries: dict[str, ValueLog[Entry]] = field(default_factory=dict)
+    escrow_moves: dict[tuple[str, str], ValueLog[EscrowMove]] = field(default_factory=dict)
     """Every movement by escrow account (label, currency): a provider's rows read only its group's accounts."""
     accounts_of: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     """The escrow accounts each group (as it stood at the deposit) has paid into."""
-    investments: dict[str, list[Invested]] = field(default_factory=dict)
+    investments: dict[str, ValueLog[Invested]] = field(default_factory=dict)
     """Money into companies by the investor's group as it stood: what ``roundtrip`` sets beside the revenue."""
-    commitments: dict[str, list[Committed]] = field(default_factory=dict)
+    commitments: dict[str, ValueLog[Committed]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     last_day: date | None = None
-    stakes: dict[str, dict[str, Fraction]] = field(default_factory=dict)
+    stakes: dict[str, dict[str, Fraction]] = field(default_factory=PartedDict)
     """``stake`` answers by company and group, until the company's table or a parent link changes."""
 
     def apply(self, record: Recorded) -> None:
@@ -165,7 +166,7 @@ class RevenueBook:
         elif isinstance(fact, SpendCommitted):
             group = self.parties.root(fact.provider)
             commitment = Committed(fact.effective, fact.customer, fact.amount, fact.currency)
-            self.commitments.setdefault(group, []).append(commitment)
+            logged(self.commitments, group).append(commitment)
         elif isinstance(fact, PartyRegistered):
             if self.parties.add(fact):
                 self.stakes.clear()
@@ -179,16 +180,16 @@ class RevenueBook:
                 amount: Decimal | None = investment.amount
                 group = root(investment.party)
                 made = Invested(fact.effective, fact.company, investment.paid_in, amount, fact.currency)
-                self.investments.setdefault(group, []).append(made)
+                logged(self.investments, group).append(made)
         elif isinstance(fact, StakeAcquired):
             paid_in = fact.consideration or "cash"
             group = root(fact.holder)
             made = Invested(fact.effective, fact.company, paid_in, fact.price, fact.currency)
-            self.investments.setdefault(group, []).append(made)
+            logged(self.investments, group).append(made)
 
     def _book(self, provider: str, entry: Entry) -> None:
         if self.books:
-            self.entries.setdefault(provider, []).append(entry)
+            logged(self.entries, provider).append(entry)
 
     def _consumed(self, record: Recorded, fact: CreditsConsumed) -> None:
         drawn, missing = self.credits.consume(fact)
@@ -214,7 +215,7 @@ class RevenueBook:
         if not self.books:
             return
         account = (fact.account, fact.currency)
-        moves = self.escrow_moves.setdefault(account, [])
+        moves = logged(self.escrow_moves, account)
         if previous is not None and previous != fact.beneficiary and held > 0:
             moves.append(EscrowMove(fact.effective, "reassigned-out", fact.account, fact.currency, held, previous))
             moves.append(EscrowMove(fact.effective, "reassigned-in", fact.account, fact.currency, held, fact.beneficiary))
@@ -234,7 +235,7 @@ class RevenueBook:
             )
         if paid and self.books:
             move = EscrowMove(fact.effective, "released", fact.account, fact.currency, paid, account.beneficiary, to=fact.to)
-            self.escrow_moves.setdefault((fact.account, fact.currency), []).append(move)
+            logged(self.escrow_moves, (fact.account, fact.currency)).append(move)
             self._book(fact.to, self._paid(fact.effective, "released", paid, fact.currency, fact.to, account.beneficiary))
 
     def _broken(self, grant: Grant, left: Decimal) -> None:
@@ -378,7 +379,7 @@ class RevenueBookView(View[RevenueBook]):
     """A view over ``RevenueBook`` (revenue, roundtrip): one fold for both."""
 
     fold_name = "revenue-book"
-    state_version = "7"  # investments, commitments and escrow movements by group and account; stakes remembered
+    state_version = "8"  # entries, escrow movements, investments and commitments kept in ValueLogs
 
     def initial(self, query: Query) -> RevenueBook:
         return RevenueBook()

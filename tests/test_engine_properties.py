@@ -18,7 +18,7 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, event, given, note, settings
 
 from ledger.api import Ledger, run_view
 from ledger.appending import Incoming
@@ -130,6 +130,18 @@ def in_a_postgres_schema(check: Callable[..., None], *args: Any) -> None:
 @given(scenario=scenarios())
 def test_answers_through_checkpoints_equal_the_fold_from_scratch_on_sqlite(scenario: Any) -> None:
     in_a_sqlite_file(check_scenario, *scenario)
+
+
+@settings(PROPERTY, max_examples=30)
+@given(scenario=scenarios())
+def test_answers_through_checkpoints_saved_in_parts_of_three_equal_the_fold_from_scratch(scenario: Any) -> None:
+    """Small ledgers never fill a part of ``PART`` records: with parts of three, every state is saved in many."""
+    from unittest import mock
+
+    from ledger.folds import parts
+
+    with mock.patch.object(parts, "PART", 3):
+        in_a_sqlite_file(check_scenario, *scenario)
 
 
 @pytest.mark.postgres
@@ -361,3 +373,62 @@ def test_a_missing_required_option_is_told_before_any_fact_is_read(sqlite_url: s
         for name, missing in (("revenue", "provider"), ("portfolio", "investor"), ("roundtrip", "provider")):
             with pytest.raises(ViewError, match=f"^the {name} view needs --{missing}$"):
                 ledger.view(name, Query(as_of=date(2024, 6, 30), options={missing: ""}))
+
+
+def check_folds_apart(url: str, batches: list[list[dict[str, Any]]], as_of: date | None) -> None:
+    """After every batch, a replay that keeps checkpoints (and so loads folds apart when it can) answers as a
+    ledger that never keeps any: one pass from scratch."""
+    from ledger.replaying import replay_all
+
+    with Ledger(url) as kept, Ledger(url.replace("ledger.db", "scratch.db")) as scratch:
+        kept.engine.save_after = 0
+        scratch.engine.save_after = 1 << 62
+        for after, batch in enumerate(batches):
+            for ledger in (kept, scratch):
+                if batch:
+                    ledger.append([Incoming(f"b{after}:{n}", ledger.catalogue.parse(d)) for n, d in enumerate(batch, 1)])
+            apart = kept.engine.folds_apart(replayable(kept), as_of, kept.store.head().position)
+            note(f"after batch {after}, folds apart: {apart}")
+            event(f"folds apart: {apart}")
+            assert outcome(replay_all, kept, as_of, None) == outcome(replay_all, scratch, as_of, None)
+        assert scratch.engine.checkpoints.listing() == []
+
+
+def replayable(ledger: Ledger) -> list[Any]:
+    from ledger.replaying import replayable_views
+
+    return replayable_views(ledger)
+
+
+@PROPERTY
+@given(batches=three_appends(), as_of=st.sampled_from(MOMENTS))
+def test_a_replay_loading_each_fold_apart_answers_as_one_pass_from_scratch(
+    batches: list[list[dict[str, Any]]], as_of: date | None
+) -> None:
+    in_a_sqlite_file(check_folds_apart, batches, as_of)
+
+
+def test_after_an_append_a_replay_loads_one_fold_at_a_time(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The common case on a large ledger: replay, append a few facts, replay again. The second replay holds one
+    loaded state at a time, not all four."""
+    from ledger import engine
+    from ledger.replaying import replay_all
+
+    with _sample_ledger(sqlite_url) as ledger:
+        replay_all(ledger, None, None)  # saves every fold's checkpoint
+        mark = {"kind": "valuation.marked", "effective": "2026-06-30", "company": "moonshot-ai"}
+        ledger.append([Incoming("late", ledger.catalogue.parse({**mark, "valuation": "3000000000", "currency": "USD"}))])
+        folded: list[list[str]] = []
+        states = engine.Engine.states
+
+        def watched(self: engine.Engine, views: Any, *args: Any, **kwargs: Any) -> list[Any]:
+            folded.append([view.name for view, _ in views])
+            return states(self, views, *args, **kwargs)
+
+        monkeypatch.setattr(engine.Engine, "states", watched)
+        again = replay_all(ledger, None, None)
+        assert folded == [["gains", "ownership", "portfolio"], ["league"], ["regulatory"], ["revenue", "roundtrip"]]
+        monkeypatch.setattr(engine, "APART_UP_TO", 0)  # too many facts after the checkpoints: one pass
+        folded.clear()
+        assert replay_all(ledger, None, None) == again
+        assert folded == [[view.name for view in replayable(ledger)]]

@@ -15,6 +15,7 @@ from events import Fact
 from events.funding import RoundClosed, StakeAcquired, StakeDivested
 from ledger.exact import Fraction
 from ledger.folds.money import shown
+from ledger.folds.parts import PartedDict
 from ledger.records import Recorded
 
 FOUNDERS = "founders"
@@ -142,10 +143,10 @@ class CapTables:
     """Every company's cap table; a holder whose stake reaches 0 is removed from it."""
 
     def __init__(self) -> None:
-        self.companies: dict[str, Table] = {}
-        self.positions: dict[str, set[str]] = {}
+        self.companies: dict[str, Table] = PartedDict()
+        self.positions: dict[str, set[str]] = PartedDict()
         """The companies each holder has a stake in (founders only where a table exists), kept as facts fold."""
-        self.participations: dict[str, set[str]] = {}
+        self.participations: dict[str, set[str]] = PartedDict()
         """The companies in whose pools each undisclosed participant is named (a stake only when split)."""
         self.last_pool: str | None = None
         """The pool the last round applied opened, if any: the fold that keeps payments files them under it."""

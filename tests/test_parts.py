@@ -1,0 +1,215 @@
+"""States saved in parts (``ValueLog``, ``PartedDict``): exact, restricted like the rest of a checkpoint, bounded in
+memory, and used only where the rule holds (nothing a fold changes is reachable from two parts)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import tempfile
+import tracemalloc
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction as PyFraction
+from pathlib import Path
+from typing import Any, NamedTuple
+from unittest import mock
+
+import pytest
+from hypothesis import given
+
+from ledger import checkpoints
+from ledger.api import Ledger
+from ledger.appending import Incoming
+from ledger.exact import Fraction
+from ledger.folds import parts
+from ledger.folds.parts import PartedDict, ValueLog
+from ledger.replaying import replayable_views
+
+from .test_engine_properties import PROPERTY, three_appends
+
+
+class Move(NamedTuple):
+    day: date
+    amount: Decimal
+    share: Fraction
+    payer: str | None
+
+
+class _AnyView:
+    """What ``decode`` asks of a view: the packages its state may come from (this test module's, here)."""
+
+    state_packages: tuple[str, ...] = ("tests",)
+
+
+def moves(count: int) -> list[Move]:
+    return [
+        Move(
+            date(2020, 1, 1) + timedelta(days=n % 900), Decimal(f"{n}.{n:040d}"), Fraction(n, 7), None if n % 5 else f"p{n % 13}"
+        )
+        for n in range(count)
+    ]
+
+
+def roundtrip(state: Any) -> Any:
+    return checkpoints.decode(checkpoints.encode(state), _AnyView())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("part", [3, parts.PART])
+@pytest.mark.parametrize("count", [0, 1, 3, 4, 10, 5000])
+def test_logs_and_dicts_come_back_exactly_whole_or_in_parts(part: int, count: int) -> None:
+    records = moves(count)
+    state = {
+        "log": ValueLog(records),
+        "by_payer": PartedDict((n, ValueLog(records[n : n + 2])) for n in range(count)),
+        "tables": PartedDict((f"c{n}", {"shares": {"founders": Fraction(n + 1, 3)}, "held": {n}}) for n in range(count)),
+    }
+    with mock.patch.object(parts, "PART", part):
+        back = roundtrip(state)
+    assert back == state
+    assert type(back["log"]) is ValueLog and type(back["by_payer"]) is PartedDict
+    assert all(type(log) is ValueLog for log in back["by_payer"].values())
+    assert [type(move.share) for move in back["log"]] == [Fraction] * count  # exact types, not just equal values
+
+
+def test_what_is_shared_inside_one_part_stays_shared() -> None:
+    table: dict[str, Any] = {"shares": {}}
+    state = PartedDict({"company": (table, table)})
+    back = roundtrip(state)
+    back["company"][0]["shares"]["x"] = 1
+    assert back["company"][1]["shares"] == {"x": 1}
+
+
+@pytest.mark.parametrize("container", ["log", "dict"])
+def test_a_part_is_read_by_the_restricted_unpickler_too(container: str) -> None:
+    """A checkpoint may build only a state's classes; a part must not be a way around that."""
+    foreign = [argparse.Namespace(command="rm -rf /") for _ in range(8)]
+    state = ValueLog(foreign) if container == "log" else PartedDict(enumerate(foreign))
+    with mock.patch.object(parts, "PART", 3):
+        data = checkpoints.encode(state)
+    with pytest.raises(checkpoints.CheckpointError, match=r"argparse\.Namespace"):
+        checkpoints.decode(data, _AnyView())  # type: ignore[arg-type]
+
+
+def test_saving_in_parts_keeps_the_pickle_memo_small() -> None:
+    """The reason for parts: pickle remembers each object it wrote, and its reduction, until it ends."""
+    records = moves(40_000)
+
+    def peak(state: Any) -> int:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            checkpoints.encode(state)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    whole, parted = peak(list(records)), peak(ValueLog(records))
+    assert parted * 3 < whole, (parted, whole)
+
+
+def test_copies_are_what_copy_means() -> None:
+    import copy
+
+    log = ValueLog(moves(5))
+    shallow, deep = copy.copy(log), copy.deepcopy(log)
+    assert shallow == log == deep and type(shallow) is type(deep) is ValueLog and shallow is not log
+    positions = PartedDict({("c", "h"): [1]})
+    assert copy.copy(positions)[("c", "h")] is positions[("c", "h")]
+    deep_positions = copy.deepcopy(positions)
+    assert deep_positions == positions and deep_positions[("c", "h")] is not positions[("c", "h")]
+
+
+# --- the rule, checked on the folded states of random ledgers ------------------------------------
+
+IMMUTABLE_LEAVES = (str, bytes, int, float, bool, type(None), Decimal, PyFraction, Fraction, date, datetime, timedelta)
+
+
+def _changeable(thing: Any) -> bool:
+    """Whether a fold could change ``thing`` in place (a frozen dataclass, a tuple, a frozenset cannot)."""
+    if isinstance(thing, (*IMMUTABLE_LEAVES, tuple, frozenset, type)):
+        return False
+    params = getattr(type(thing), "__dataclass_params__", None)
+    return not (params is not None and params.frozen)
+
+
+def _reachable(root: Any, stop: set[int] | None = None) -> dict[int, Any]:
+    """Every object a fold could change that is reachable from ``root`` (not walking into objects in ``stop``)."""
+    found: dict[int, Any] = {}
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        thing = todo.pop()
+        if id(thing) in seen or isinstance(thing, (*IMMUTABLE_LEAVES, type)) or (stop and id(thing) in stop):
+            continue
+        seen.add(id(thing))
+        if _changeable(thing):
+            found[id(thing)] = thing
+        todo.extend(gc.get_referents(thing))
+    return found
+
+
+def _containers(root: Any) -> list[ValueLog[Any] | PartedDict[Any, Any]]:
+    found: dict[int, Any] = {}
+    todo, seen = [root], set()
+    while todo:
+        thing = todo.pop()
+        if id(thing) in seen or isinstance(thing, (*IMMUTABLE_LEAVES, type)):
+            continue
+        seen.add(id(thing))
+        if isinstance(thing, ValueLog | PartedDict):
+            found[id(thing)] = thing
+        todo.extend(gc.get_referents(thing))
+    return list(found.values())
+
+
+def rule_breaks(state: Any) -> list[str]:
+    """Where a state saved in parts would come back different: a changeable object reachable from two parts."""
+    broken: list[str] = []
+    containers = _containers(state)
+    assert containers, "every built-in fold keeps something in parts"
+    for container in containers:
+        name = type(container).__name__
+        if isinstance(container, ValueLog):
+            for record in container:
+                changeable = [type(t).__name__ for t in _reachable(record).values()]
+                if changeable:
+                    broken.append(f"{name} record {record!r} holds changeable {changeable}")
+            continue
+        owner: dict[int, Any] = {}
+        for key, value in container.items():
+            for ident, thing in _reachable((key, value)).items():
+                if ident in owner and owner[ident] != key:
+                    broken.append(f"{name}: {type(thing).__name__} under both {owner[ident]!r} and {key!r}")
+                owner[ident] = key
+        outside = _reachable(state, stop={id(container)})
+        for ident in owner.keys() & outside.keys():
+            broken.append(f"{name}: {type(outside[ident]).__name__} under {owner[ident]!r} is also reachable from outside")
+    return broken
+
+
+@PROPERTY
+@given(batches=three_appends())
+def test_every_built_in_fold_keeps_the_rule_of_parts(batches: list[list[dict[str, Any]]]) -> None:
+    with tempfile.TemporaryDirectory() as folder, Ledger(f"sqlite:///{Path(folder) / 'ledger.db'}") as ledger:
+        for after, batch in enumerate(batches):
+            if batch:
+                ledger.append([Incoming(f"b{after}:{n}", ledger.catalogue.parse(d)) for n, d in enumerate(batch, 1)])
+        views = replayable_views(ledger)
+        states = ledger.states(views, None, None)
+        for state in {id(s): s for s in states}.values():
+            assert rule_breaks(state) == []
+
+
+def test_the_rule_check_finds_a_shared_changeable_object() -> None:
+    """The check above is only worth its name if it fails when it should."""
+
+    @dataclasses.dataclass
+    class Position:
+        lots: list[int]
+
+    shared = Position([1])
+    assert rule_breaks(PartedDict({"a": shared, "b": shared}))
+    assert rule_breaks({"outside": shared, "parted": PartedDict({"a": shared})})
+    assert rule_breaks(ValueLog([(1, [2])]))
+    assert rule_breaks(PartedDict({"a": Position([1]), "b": (Position([2]), date(2024, 1, 1))})) == []
