@@ -88,7 +88,7 @@ def answer(view: View[Any], plugin: str, state: Any, query: Query) -> list[dict[
         raise PluginError(f"plugin {plugin}: view {view.name} failed to answer: {type(error).__name__}: {error}") from error
     columns = set(view.columns)
     for row in rows if isinstance(rows, list) else [rows]:
-        if type(row) is dict and not (columns and row.keys() - columns) and ROW_TYPE_SET.issuperset(map(type, row.values())):
+        if type(row) is dict and (not columns or columns.issuperset(row)) and ROW_TYPE_SET.issuperset(map(type, row.values())):
             continue  # the common case, checked without a Python call per value; anything else gets named below
         if not isinstance(row, dict):
             raise PluginError(f"plugin {plugin}: view {view.name} answered {type(row).__name__} where a row (a dict) belongs")

@@ -26,7 +26,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from operator import methodcaller
+from operator import call
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ledger.exact import Fraction
@@ -48,10 +48,8 @@ def exact_text(value: Decimal | Fraction | fractions.Fraction) -> str:
     numerator, denominator = value.numerator, value.denominator
     if denominator == 1:
         return str(numerator)
-    twos = fives = 0
-    rest = denominator
-    while rest % 2 == 0:
-        rest, twos = rest // 2, twos + 1
+    twos = (denominator & -denominator).bit_length() - 1  # the trailing zero bits: the powers of two, at once
+    rest, fives = denominator >> twos, 0
     while rest % 5 == 0:
         rest, fives = rest // 5, fives + 1
     if rest != 1:
@@ -87,12 +85,19 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _decimal_text(value: Decimal) -> str:
+    """``exact_text`` of a Decimal, faster: ``str`` is the same text unless it chose exponent notation (``1E+3``),
+    and takes a fifth of the time of ``format``, which a million-row answer calls millions of times."""
+    text = str(value)
+    return text if "E" not in text else format(value, "f")
+
+
 _EXACT_CELLS: dict[type, Callable[[Any], str]] = {
     str: str,
     int: str,
-    type(None): lambda _: "",
+    type(None): "".format,  # "" whatever it is given: a C call
     bool: lambda value: "yes" if value else "no",
-    Decimal: methodcaller("__format__", "f"),  # what ``exact_text`` does for a Decimal, without a Python call
+    Decimal: _decimal_text,
     Fraction: exact_text,
     fractions.Fraction: exact_text,
     date: date.isoformat,
@@ -139,18 +144,25 @@ def write_json(out: TextIO, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def write_csv(out: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> int:
-    """Write a header and ``rows`` as CSV, a row at a time, so no answer has to be held whole as text; the count."""
+    """Write a header and ``rows`` as CSV, a row at a time, so no answer has to be held whole as text; the count.
+
+    A 1M-fact replay writes 13 million cells, so each row's cells are made by C loops: the row's
+    types pick (once per combination of types) a tuple of writers, one per column, and
+    ``map(call, writers, values)`` applies them. The text is the one ``cell`` writes.
+    """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     write_row = writer.writerow
-    exact = _EXACT_CELLS.get
+    names = tuple(columns)
+    plans: dict[tuple[type, ...], tuple[Callable[[Any], str], ...]] = {}
     count = 0
     for row in rows:
-        cells = []
-        for name in columns:  # ``cell`` inlined: 13 million cells in a 1M-fact replay
-            value = row.get(name)
-            write = exact(type(value))
-            cells.append(write(value) if write is not None else cell(value))
+        values = row.values() if tuple(row) == names else [row.get(name) for name in names]
+        types = tuple(map(type, values))
+        plan = plans.get(types)
+        if plan is None:
+            plan = plans[types] = tuple(_EXACT_CELLS.get(kind, cell) for kind in types)
+        cells = list(map(call, plan, values))
         if "\r" in "".join(cells):
             out.write(_quoted_row(cells))
         else:

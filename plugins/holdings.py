@@ -273,17 +273,15 @@ def exact_money(value: Number | None) -> Decimal | Fraction | None:
     """Money for a row without rounding: a ``Decimal`` when the value has a finite decimal form, else the exact ``Fraction``."""
     if value is None or isinstance(value, Decimal):
         return value
-    denominator = value.denominator
-    for prime in (2, 5):
-        while denominator % prime == 0:
-            denominator //= prime
-    if denominator != 1:
+    numerator, denominator = value.numerator, value.denominator
+    twos = (denominator & -denominator).bit_length() - 1  # the powers of two in the denominator, at once
+    rest, fives = denominator >> twos, 0
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    if rest != 1:
         return value
-    places = 0
-    while (value * 10**places).denominator != 1:
-        places += 1
-    scaled = int(value * 10**places)
-    return Decimal(scaled).scaleb(-places)
+    places = max(twos, fives)  # the denominator divides 10**places: the quotient below is whole
+    return Decimal(f"{numerator * 10**places // denominator}E-{places}")  # from text: exact in any decimal context
 
 
 class HoldingsView(View[Holdings]):

@@ -81,8 +81,9 @@ class PortfolioView(HoldingsView):
 
     def _rows(self, state: Holdings, company: str, holders: list[str], money: Money, split: bool) -> list[Row]:
         """One row per currency for ``holders`` together in ``company`` (a single holder, or a whole group)."""
-        share = sum((state.tables.held(holder, company, split) for holder in holders), Fraction(0))
-        holding = [holder for holder in holders if state.tables.held(holder, company, split) > 0]
+        held = [state.tables.held(holder, company, split) for holder in holders]
+        share = sum(held, Fraction(0))
+        holding = [holder for holder, part in zip(holders, held, strict=True) if part > 0]
         exited = [holder for holder in holders if holder not in holding and company in state.companies_of.get(holder, set())]
         involved = [holder for holder in holders if holder in holding or holder in exited]  # money of exits counts too
         invested: dict[str, Number] = {}

@@ -16,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from operator import itemgetter
 from typing import Any
 
 from ledger.exact import Fraction
-from ledger.folds.periods import PERIODS, Period
+from ledger.folds.periods import PERIODS, Period, PeriodStarts
 from ledger.hookspecs import hookimpl
 from ledger.options import choice, required
 from ledger.views import Option, Query, Row, View
@@ -99,11 +98,12 @@ class RoundTripView(RevenueBookView):
         through = query.as_of or book.last_day
         group = book.parties.root(provider)
         cells: dict[Key, dict[int, Cell]] = {}  # periods by their first month: the length is the question's
+        starts = PeriodStarts(length)
         related: set[str] = set()
 
         def cell(company: str, currency: str | None, day: date) -> Cell:
             periods = cells.setdefault((company, currency), {})
-            period = Period.of(day, length).start
+            period = starts[day]
             found = periods.get(period)
             if found is None:
                 found = periods[period] = Cell()
@@ -112,7 +112,7 @@ class RoundTripView(RevenueBookView):
         revenue: dict[tuple[str, int], Decimal] = {}
         for entry in book.entries.get(provider, ()):
             if entry.kind in ("consumed", "released"):
-                period_key = (entry.currency, Period.of(entry.day, length).start)
+                period_key = (entry.currency, starts[entry.day])
                 revenue[period_key] = revenue.get(period_key, Decimal(0)) + entry.amount
                 if entry.stake > 0 and entry.payer is not None:
                     related.add(entry.payer)
@@ -145,10 +145,11 @@ class RoundTripView(RevenueBookView):
             if move.kind in ("deposited", "released"):
                 target.flows[f"escrow_{move.kind}"] += move.amount
         last = Period.of(through, length)
-        rows: list[tuple[int, str, str, Row]] = []
+        by_period: dict[int, list[Row]] = {}  # rows by period; within one, in (company, currency) order as they come
         step = last.length
         labels: dict[int, str] = {}
-        for (company, currency), periods in cells.items():
+        totals: dict[tuple[str, int], Fraction] = {}  # each period's revenue, made exact once for all its companies
+        for (company, currency), periods in sorted(cells.items(), key=_company_then_currency):
             if company not in related:
                 continue
             held = Decimal(0)
@@ -158,9 +159,11 @@ class RoundTripView(RevenueBookView):
                 flows = found.flows
                 if not (held or found.undisclosed or any(flows.values())):
                     continue
-                total = revenue.get((currency or "", start), Decimal(0))
+                total = totals.get((currency or "", start))
+                if total is None:
+                    total = totals[currency or "", start] = Fraction(revenue.get((currency or "", start), Decimal(0)))
                 recognized = flows["recognized"]
-                share = (Fraction(recognized) / Fraction(total) if recognized else NO_SHARE) if total else None
+                share = (Fraction(recognized) / total if recognized else NO_SHARE) if total else None
                 row: Row = {
                     "period": labels.get(start) or labels.setdefault(start, Period(start, step).label),
                     "company": company,
@@ -178,9 +181,16 @@ class RoundTripView(RevenueBookView):
                     "share_of_revenue": share,
                     "currency": currency,
                 }
-                rows.append((start, company, currency or "", row))
-        rows.sort(key=itemgetter(0, 1, 2))
-        return [row for *_, row in rows]
+                found_rows = by_period.get(start)
+                if found_rows is None:
+                    found_rows = by_period[start] = []
+                found_rows.append(row)
+        return [row for start in sorted(by_period) for row in by_period[start]]
+
+
+def _company_then_currency(item: tuple[Key, dict[int, Cell]]) -> tuple[str, str]:
+    company, currency = item[0]
+    return company, currency or ""
 
 
 @hookimpl

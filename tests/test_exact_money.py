@@ -7,7 +7,7 @@ so what it accepts adds up exactly, what adds up is accepted, and nothing loops.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from ledger.api import Ledger
 from ledger.appending import Incoming
 from ledger.errors import RejectedError
-from ledger.exact import exact_decimals
+from ledger.exact import Fraction, exact_decimals
 from ledger.views import Query
 
 PARTIES = [
@@ -121,3 +121,45 @@ def test_what_the_ledger_accepts_adds_up_exactly(
             assert recognized == (sum(spent, Decimal(0)) if accepted else 0)
             assert rows[-1]["deferred"] == sum(granted, Decimal(0)) - recognized
         assert ledger.check() == []
+
+
+# --- the shortcuts that turn exact fractions into row values ------------------------------------
+
+row_fractions = st.one_of(
+    st.builds(Fraction, st.integers(-(10**40), 10**40), st.integers(1, 10**15)),
+    st.builds(
+        lambda n, twos, fives: Fraction(n, 2**twos * 5**fives),
+        st.integers(-(10**40), 10**40),
+        st.integers(0, 60),
+        st.integers(0, 60),
+    ),
+)
+
+
+@given(row_fractions, st.integers(0, 12))
+def test_rounded_is_the_half_even_decimal_digit_for_digit(value: Fraction, places: int) -> None:
+    from ledger.folds.money import rounded
+
+    scaled = round(value * 10**places)  # half to even
+    expected = Decimal((int(scaled < 0), tuple(int(d) for d in str(abs(scaled))), -places))
+    with localcontext() as tight:
+        tight.prec = 3  # text makes it exact in any context
+        got = rounded(value, places)
+    assert got.as_tuple() == expected.as_tuple()
+
+
+@given(row_fractions)
+def test_exact_money_is_the_decimal_when_one_ends_and_the_fraction_otherwise(value: Fraction) -> None:
+    from plugins.holdings import exact_money
+
+    got = exact_money(value)
+    rest = value.denominator
+    for prime in (2, 5):
+        while rest % prime == 0:
+            rest //= prime
+    if rest != 1:
+        assert got is value
+        return
+    assert isinstance(got, Decimal) and Fraction(got) == value
+    places = -got.as_tuple().exponent  # type: ignore[operator]
+    assert places == 0 or (value * 10 ** (places - 1)).denominator != 1  # no more places than it needs

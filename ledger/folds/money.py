@@ -27,8 +27,7 @@ Number: TypeAlias = Decimal | Fraction
 def rounded(value: Fraction, places: int) -> Decimal:
     """``value`` rounded half-to-even to ``places`` decimals, without passing through a float."""
     scaled = round(value * 10**places)  # Fraction.__round__ rounds half to even (ROUND_HALF_EVEN)
-    digits = tuple(int(digit) for digit in str(abs(scaled)))
-    return Decimal((int(scaled < 0), digits, -places))
+    return Decimal(f"{scaled}E-{places}")  # from text: exact in any decimal context, and no tuple of digits to build
 
 
 def fraction_out(value: Fraction) -> Decimal:

@@ -52,3 +52,19 @@ class Period(NamedTuple):
             periods.append(period)
             period = period.next()
         return periods
+
+
+class PeriodStarts(dict[date, int]):
+    """``Period.of(day, kind).start`` for each day asked, remembered: a view over a million entries asks about
+    the same few thousand days, and a dict lookup costs a tenth of working it out again."""
+
+    __slots__ = ("length",)
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.length = _MONTHS[kind]
+
+    def __missing__(self, day: date) -> int:
+        month = day.year * 12 + day.month - 1
+        start = self[day] = month - month % self.length
+        return start
