@@ -27,6 +27,10 @@ What a plugin gets:
   (draw-down of credits, escrow balances), ``Rates`` and ``Money`` (exchange rates, totals per
   currency or converted), ``Parties`` (groups and sectors), ``Period`` (months, quarters,
   years).
+- **Large states** — ``ValueLog`` (a list of immutable records) and ``PartedDict`` (a dict
+  whose values belong each to its own key) save themselves in checkpoints part by part, so a
+  state of millions of records is saved and read back in bounded memory; see
+  ``ledger.folds.parts`` for the one rule they ask you to keep.
 - **Exact numbers** — ``Fraction`` for arithmetic; ``parse_fraction`` to read one from text
   (never ``Fraction("...")``: see ``ledger.exact``).
 """
@@ -42,6 +46,7 @@ from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UN
 from ledger.folds.credits import Credits, Escrow, Grant
 from ledger.folds.groups import Parties
 from ledger.folds.money import FRACTION_PLACES, MONEY_PLACES, Money, Number, Rates, fraction_out, money_out, rounded, shown
+from ledger.folds.parts import PartedDict, ValueLog
 from ledger.folds.periods import PERIODS, Period
 from ledger.hookspecs import hookimpl
 from ledger.options import choice, option_date, required
@@ -68,6 +73,7 @@ __all__ = [
     "Money",
     "Number",
     "Option",
+    "PartedDict",
     "Parties",
     "Period",
     "Problem",
@@ -76,6 +82,7 @@ __all__ = [
     "Recorded",
     "Row",
     "Shortfall",
+    "ValueLog",
     "View",
     "choice",
     "fact_class",
