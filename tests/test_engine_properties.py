@@ -408,13 +408,13 @@ def test_a_replay_loading_each_fold_apart_answers_as_one_pass_from_scratch(
     in_a_sqlite_file(check_folds_apart, batches, as_of)
 
 
-def test_after_an_append_a_replay_loads_one_fold_at_a_time(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_after_an_append_a_replay_loads_one_fold_at_a_time(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The common case on a large ledger: replay, append a few facts, replay again. The second replay holds one
     loaded state at a time, not all four."""
     from ledger import engine
     from ledger.replaying import replay_all
 
-    with _sample_ledger(sqlite_url) as ledger:
+    with _sample_ledger(ledger_url) as ledger:
         replay_all(ledger, None, None)  # saves every fold's checkpoint
         mark = {"kind": "valuation.marked", "effective": "2026-06-30", "company": "moonshot-ai"}
         ledger.append([Incoming("late", ledger.catalogue.parse({**mark, "valuation": "3000000000", "currency": "USD"}))])
