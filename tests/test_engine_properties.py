@@ -380,7 +380,8 @@ def check_folds_apart(url: str, batches: list[list[dict[str, Any]]], as_of: date
     ledger that never keeps any: one pass from scratch."""
     from ledger.replaying import replay_all
 
-    with Ledger(url) as kept, Ledger(url.replace("ledger.db", "scratch.db")) as scratch:
+    folder = tempfile.TemporaryDirectory()  # the reference ledger: a SQLite file, whatever the backend under test
+    with folder, Ledger(url) as kept, Ledger(f"sqlite:///{Path(folder.name) / 'scratch.db'}") as scratch:
         kept.engine.save_after = 0
         scratch.engine.save_after = 1 << 62
         for after, batch in enumerate(batches):
@@ -406,6 +407,15 @@ def test_a_replay_loading_each_fold_apart_answers_as_one_pass_from_scratch(
     batches: list[list[dict[str, Any]]], as_of: date | None
 ) -> None:
     in_a_sqlite_file(check_folds_apart, batches, as_of)
+
+
+@pytest.mark.postgres
+@settings(PROPERTY, max_examples=10)
+@given(batches=three_appends(), as_of=st.sampled_from(MOMENTS))
+def test_a_replay_loading_each_fold_apart_answers_as_one_pass_from_scratch_on_postgres(
+    batches: list[list[dict[str, Any]]], as_of: date | None
+) -> None:
+    in_a_postgres_schema(check_folds_apart, batches, as_of)
 
 
 def test_after_an_append_a_replay_loads_one_fold_at_a_time(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
