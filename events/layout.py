@@ -8,6 +8,7 @@ class, because parsing and writing are on every fact's path.
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -117,7 +118,10 @@ def build(record: type[R], data: Mapping[str, Any], catalogue: Catalogue, skip: 
     return instance
 
 
-_LOADERS: dict[type, list[tuple[str, Codec | None]]] = {}
+_Slot = tuple[str, "Codec | None", Any, Any]
+"""How ``load_record`` fills one field: its name, its codec (None where the stored value is used as is), the
+slot's setter, and its default (``dataclasses.MISSING`` when it has none)."""
+_SLOTS: dict[type, list[_Slot] | None] = {}
 
 
 def load_record(record: type[R], data: Mapping[str, Any], catalogue: Catalogue) -> R:
@@ -126,7 +130,58 @@ def load_record(record: type[R], data: Mapping[str, Any], catalogue: Catalogue) 
     Stored facts were checked field by field when appended, and the hash chain shows whether
     they changed since, so reading them back need not pay for parsing again (about four times
     faster than ``build``). Never use it on input from outside the store.
+
+    A frozen class with slots (every ``fact_class``) is filled slot by slot, through the slots'
+    own setters: a frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``, which made it a third of reading a million facts (measured). Any
+    other class (one with ``__post_init__`` or a default factory, or without slots) is built
+    by calling it.
     """
+    try:
+        slots = _SLOTS[record]
+    except KeyError:
+        slots = _SLOTS[record] = _slots_of(record)
+    if slots is None:
+        return _called(record, data, catalogue)
+    instance = _new(record)
+    for name, codec, setter, default in slots:
+        value = data.get(name)
+        if value is None:
+            if default is _MISSING:
+                raise TypeError(f"{record.__name__}: missing required field {name!r}")
+            value = default
+        elif codec is not None:
+            value = codec.load(value, catalogue)
+        setter(instance, value)
+    return instance
+
+
+_new = object.__new__
+_MISSING = dataclasses.MISSING
+
+
+def _slots_of(record: type) -> list[_Slot] | None:
+    """Each field's way in, when every field is a plain slot with at most a plain default; else None."""
+    if not dataclasses.is_dataclass(record) or hasattr(record, "__post_init__"):
+        return None
+    declared = {name: codec for name, codec, _ in codec_fields(record)}
+    slots: list[_Slot] = []
+    for field in dataclasses.fields(record):
+        slot = getattr(record, field.name, None)
+        if field.name not in declared or not isinstance(slot, types.MemberDescriptorType):
+            return None
+        if field.default_factory is not _MISSING:
+            return None
+        codec = declared[field.name]
+        slots.append((field.name, None if codec.plain and not codec.shared else codec, slot.__set__, field.default))
+    return slots
+
+
+_LOADERS: dict[type, list[tuple[str, Codec | None]]] = {}
+
+
+def _called(record: type[R], data: Mapping[str, Any], catalogue: Catalogue) -> R:
+    """``load_record`` for a class that must be called to be made."""
     loaders = _LOADERS.get(record)
     if loaders is None:
         loaders = _LOADERS[record] = [

@@ -43,3 +43,21 @@ class Recorded:
 
     def describe(self) -> str:
         return f"{self.kind} {self.ref} of {self.effective.isoformat()}"
+
+
+_new = object.__new__
+_SET_ID, _SET_SEQ, _SET_RECORDED, _SET_FACT, _SET_CORRECTED_BY = (
+    Recorded.__dict__[name].__set__ for name in ("id", "seq", "recorded", "fact", "corrected_by")
+)
+
+
+def read_back(id: str, seq: int, recorded: datetime, fact: Fact) -> Recorded:
+    """``Recorded(id, seq, recorded, fact)`` for a fact read from the store, slot by slot: the frozen class's
+    ``__init__`` sets each field through ``object.__setattr__``, a cost paid for every fact a replay reads."""
+    record = _new(Recorded)
+    _SET_ID(record, id)
+    _SET_SEQ(record, seq)
+    _SET_RECORDED(record, recorded)
+    _SET_FACT(record, fact)
+    _SET_CORRECTED_BY(record, None)
+    return record

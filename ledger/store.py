@@ -35,7 +35,7 @@ from ledger import persistence
 from ledger.errors import ConcurrencyError, LedgerError
 from ledger.host import PluginHost
 from ledger.persistence import FACTS_TABLE, GENESIS_HASH, LEDGER_ID, SUBJECTS_TABLE, IndexRow
-from ledger.records import Recorded
+from ledger.records import Recorded, read_back
 from ledger.transcoding import FastJSONTranscoder
 
 T = TypeVar("T")
@@ -353,7 +353,7 @@ class Store:
                 ) from None
             if micros != batch_us:
                 batch_us, recorded = micros, from_us(int(micros))
-            records.append(Recorded(fact_id, int(position), recorded, fact))
+            records.append(read_back(fact_id, int(position), recorded, fact))
         return records
 
     # --- writing ------------------------------------------------------------------------
