@@ -90,7 +90,9 @@ def replay_each(
     load: Callable[[int], None] | None = None
     if ledger.engine.folds_apart(chosen, as_of, head):
         states: list[Any] = [_NOT_LOADED] * len(chosen)
-        load = partial(_load_fold, ledger, chosen, states, as_of, known_at, progress, head, saves)
+        load = partial(_load_fold, ledger, chosen, states, as_of, known_at, head, saves)
+        if progress is not None:
+            progress(head, head)  # the checkpoints cover all but a few facts: one bar, full, not one per fold
     else:
         states = ledger.states(chosen, as_of, known_at, progress, head=head, saves=saves)
     with heap_frozen():  # read each view's rows before asking for the next view
@@ -107,7 +109,6 @@ def _load_fold(
     states: list[Any],
     as_of: date | None,
     known_at: datetime | None,
-    progress: Progress | None,
     head: int,
     saves: dict[str, Callable[[], None]],
     number: int,
@@ -115,7 +116,7 @@ def _load_fold(
     """The state of the fold of ``views[number]``, for it and the fold's later views, from the fold's checkpoint."""
     name = fold_name(views[number])
     members = [n for n in range(number, len(views)) if fold_name(views[n]) == name]
-    loaded = ledger.states([views[n] for n in members], as_of, known_at, progress, head=head, saves=saves)
+    loaded = ledger.states([views[n] for n in members], as_of, known_at, head=head, saves=saves)
     for n, state in zip(members, loaded, strict=True):
         states[n] = state
     frozen_too()
