@@ -140,7 +140,12 @@ class Table:
 
 
 class CapTables:
-    """Every company's cap table; a holder whose stake reaches 0 is removed from it."""
+    """Every company's cap table; a holder whose stake reaches 0 is removed from it.
+
+    Its tables are kept in ``PartedDict``s, which a checkpoint saves in parts: a state that
+    holds a ``CapTables`` must not keep a ``Table`` (or a holder's set of companies) anywhere
+    else too, or the two would come back from a checkpoint as two (see ``ledger.folds.parts``).
+    """
 
     def __init__(self) -> None:
         self.companies: dict[str, Table] = PartedDict()
