@@ -284,9 +284,10 @@ def test_local_plugin_module_by_environment(monkeypatch: pytest.MonkeyPatch) -> 
     [
         ({"n": 0.1}, r"answered n=0.1 \(float\); rows hold None, bool, int, str, Decimal, Fraction, date or datetime"),
         ({"n": 1, "extra": 2}, r"answered column 'extra', not among its columns"),
+        (("n", 1), r"answered tuple where a row \(a dict\) belongs"),
     ],
 )
-def test_rows_are_checked_against_columns_and_types(tmp_path: Path, row: dict, message: str) -> None:
+def test_rows_are_checked_against_columns_and_types(tmp_path: Path, row: Any, message: str) -> None:
     class Loose(View[int]):
         name = "loose"
         columns = ("n",)
@@ -298,7 +299,7 @@ def test_rows_are_checked_against_columns_and_types(tmp_path: Path, row: dict, m
             return state
 
         def rows(self, state: int, query: Query) -> list[dict]:
-            return [row]
+            return [{"n": 1}, {"n": 2}, row, {"n": 3}]  # the bad row among good ones, which all pass
 
     class Plugin:
         @hookimpl
