@@ -134,8 +134,8 @@ def load_record(record: type[R], data: Mapping[str, Any], catalogue: Catalogue) 
     A frozen class with slots (every ``fact_class``) is filled slot by slot, through the slots'
     own setters: a frozen dataclass's ``__init__`` sets each field through
     ``object.__setattr__``, which made it a third of reading a million facts (measured). Any
-    other class (one with ``__post_init__`` or a default factory, or without slots) is built
-    by calling it.
+    other class (one with its own ``__init__``, ``__new__`` or ``__post_init__``, a default
+    factory, or no slots) is built by calling it.
     """
     try:
         slots = _SLOTS[record]
@@ -162,7 +162,7 @@ _MISSING = dataclasses.MISSING
 
 def _slots_of(record: type) -> list[_Slot] | None:
     """Each field's way in, when every field is a plain slot with at most a plain default; else None."""
-    if not dataclasses.is_dataclass(record) or hasattr(record, "__post_init__"):
+    if not dataclasses.is_dataclass(record) or hasattr(record, "__post_init__") or not _generated_init(record):
         return None
     declared = {name: codec for name, codec, _ in codec_fields(record)}
     slots: list[_Slot] = []
@@ -175,6 +175,14 @@ def _slots_of(record: type) -> list[_Slot] | None:
         codec = declared[field.name]
         slots.append((field.name, None if codec.plain and not codec.shared else codec, slot.__set__, field.default))
     return slots
+
+
+def _generated_init(record: type) -> bool:
+    """Whether making ``record`` runs only what ``dataclass`` wrote: no ``__new__`` or ``__init__`` of its own."""
+    init = vars(record).get("__init__")
+    code = getattr(init, "__code__", None)
+    own_new = "__new__" in vars(record) or any("__new__" in vars(base) for base in record.__mro__[1:-1])
+    return not own_new and code is not None and code.co_filename == "<string>"
 
 
 _LOADERS: dict[type, list[tuple[str, Codec | None]]] = {}

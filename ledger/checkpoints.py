@@ -22,6 +22,7 @@ import pickle
 import tempfile
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ledger.folds.parts import reading_parts
@@ -59,17 +60,22 @@ class CheckpointError(Exception):
 
 
 class _StateUnpickler(pickle.Unpickler):
-    """Builds only safe standard classes and classes of the packages the view names: never a function."""
+    """Builds only safe standard classes and classes *defined* in the packages the view names: never a function.
+
+    A name must be a plain name in its module (pickle would otherwise follow ``io.FileIO`` from any
+    module that imported ``io``), and the class found must come from an allowed package (a
+    module of one may have imported a class from anywhere)."""
 
     def __init__(self, data: bytes, packages: tuple[str, ...]) -> None:
         super().__init__(io.BytesIO(data))
         self.packages = packages
 
     def find_class(self, module: str, name: str) -> Any:
-        allowed = (module, name) in SAFE_CLASSES or module.split(".")[0] in self.packages
-        if allowed:
+        if (module, name) in SAFE_CLASSES:
+            return super().find_class(module, name)
+        if "." not in name and module.split(".")[0] in self.packages:
             found = super().find_class(module, name)
-            if isinstance(found, type) or (module, name) == ("copyreg", "_reconstructor"):
+            if isinstance(found, type) and str(getattr(found, "__module__", "")).split(".")[0] in self.packages:
                 return found
         raise CheckpointError(f"a checkpoint names {module}.{name}, which a view state may not hold")
 
@@ -94,14 +100,14 @@ def encode(state: Any) -> bytes:
         return pickle.dumps(state, protocol=5)
 
 
+def _restricted(data: bytes, packages: tuple[str, ...]) -> Any:
+    return _StateUnpickler(data, packages).load()
+
+
 def decode(data: bytes, view: View[Any]) -> Any:
-    packages = packages_of(view)
-
-    def restricted(part: bytes) -> Any:
-        return _StateUnpickler(part, packages).load()
-
+    restricted = partial(_restricted, packages=packages_of(view))
     try:
-        with reading_parts(restricted):  # a state's ``ValueLog`` parts are held to the same classes
+        with reading_parts(restricted):  # a state's parts (``ledger.folds.parts``) are held to the same classes
             return restricted(data)
     except CheckpointError:
         raise
@@ -180,7 +186,10 @@ class Checkpoints:
         if hashlib.sha256(data).hexdigest() != checkpoint.digest:
             raise CheckpointError("its bytes do not match its digest")
         loader = getattr(view, "load_state", None)
-        return loader(data) if loader is not None else decode(data, view)
+        if loader is None:
+            return decode(data, view)
+        with reading_parts(partial(_restricted, packages=packages_of(view))):  # parts in a plugin's own format too
+            return loader(data)
 
     def save(self, view: View[Any], state: Any, cut: date, head: int) -> None:
         """Keep ``state`` as the fold of the story known at ``head`` up to ``cut``; the oldest beyond ``KEEP`` go."""

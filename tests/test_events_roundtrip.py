@@ -113,8 +113,16 @@ def test_a_record_that_must_be_called_to_be_made_is_called() -> None:
         def __post_init__(self) -> None:
             object.__setattr__(self, "name", self.name.upper())
 
+    @dataclasses.dataclass(frozen=True, slots=True, init=False)
+    class Initialised:
+        name: str = fields.text()
+
+        def __init__(self, name: str) -> None:
+            object.__setattr__(self, "name", name.upper())
+
     assert load_record(Unslotted, {"name": "a"}, CATALOGUE) == Unslotted(name="a")
     assert load_record(Checked, {"name": "a"}, CATALOGUE).name == "A"
+    assert load_record(Initialised, {"name": "a"}, CATALOGUE).name == "A"
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -136,7 +136,7 @@ row_fractions = st.one_of(
 )
 
 
-@given(row_fractions, st.integers(0, 12))
+@given(row_fractions, st.integers(-3, 12))
 def test_rounded_is_the_half_even_decimal_digit_for_digit(value: Fraction, places: int) -> None:
     from ledger.folds.money import rounded
 

@@ -213,3 +213,37 @@ def test_the_rule_check_finds_a_shared_changeable_object() -> None:
     assert rule_breaks({"outside": shared, "parted": PartedDict({"a": shared})})
     assert rule_breaks(ValueLog([(1, [2])]))
     assert rule_breaks(PartedDict({"a": Position([1]), "b": (Position([2]), date(2024, 1, 1))})) == []
+
+
+def _global(module: str, name: str) -> bytes:
+    """A pickle (protocol 4) of just the object ``module.name``, as an attacker would write it."""
+
+    def text(value: str) -> bytes:
+        encoded = value.encode()
+        return b"\x8c" + bytes([len(encoded)]) + encoded + b"\x94"
+
+    return b"\x80\x04" + text(module) + text(name) + b"\x93\x94."
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("ledger.checkpoints", "io.FileIO"),  # a dotted name reaches any module an allowed one imported
+        ("ledger.checkpoints", "partial"),  # a class imported into an allowed module from elsewhere
+        ("ledger.replaying", "Path"),
+    ],
+)
+def test_a_checkpoint_builds_only_classes_defined_where_it_may(module: str, name: str) -> None:
+    with pytest.raises(checkpoints.CheckpointError, match="which a view state may not hold"):
+        checkpoints.decode(_global(module, name), _AnyView())  # type: ignore[arg-type]
+    assert checkpoints.decode(_global("tests.test_parts", "Move"), _AnyView()) is Move  # its own classes: yes
+
+
+def test_parts_are_never_read_by_a_plain_unpickler() -> None:
+    """An unpickler that lets a state's class through must not let its parts bypass it."""
+    import pickle
+
+    with mock.patch.object(parts, "PART", 3):
+        data = pickle.dumps(ValueLog(moves(8)))
+    with pytest.raises(pickle.UnpicklingError, match="read back by a checkpoint"):
+        pickle.loads(data)

@@ -27,7 +27,7 @@ Number: TypeAlias = Decimal | Fraction
 def rounded(value: Fraction, places: int) -> Decimal:
     """``value`` rounded half-to-even to ``places`` decimals, without passing through a float."""
     scaled = round(value * 10**places)  # Fraction.__round__ rounds half to even (ROUND_HALF_EVEN)
-    return Decimal(f"{scaled}E-{places}")  # from text: exact in any decimal context, and no tuple of digits to build
+    return Decimal(f"{scaled}E{-places}")  # from text: exact in any decimal context, and no tuple of digits to build
 
 
 def fraction_out(value: Fraction) -> Decimal:
