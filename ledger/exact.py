@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 
 from quicktions import Fraction
 
-__all__ = ["EXACT_DIGITS", "Fraction", "exact_decimals", "parse_fraction"]
+__all__ = ["EXACT_DIGITS", "Fraction", "decimal_places", "exact_decimals", "parse_fraction"]
 
 
 def parse_fraction(text: str) -> Fraction:
@@ -30,6 +30,16 @@ def parse_fraction(text: str) -> Fraction:
     """
     parsed = fractions.Fraction(text)
     return Fraction(parsed.numerator, parsed.denominator)
+
+
+def decimal_places(denominator: int) -> int | None:
+    """The places of the finite decimal of any fraction over ``denominator`` (in lowest terms), or None when it never
+    ends: it ends exactly when the denominator is made of twos and fives, after as many places as the more of them."""
+    twos = (denominator & -denominator).bit_length() - 1  # the trailing zero bits: the powers of two, at once
+    rest, fives = denominator >> twos, 0
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    return max(twos, fives) if rest == 1 else None
 
 
 EXACT_DIGITS = 400

@@ -29,7 +29,7 @@ from decimal import Decimal
 from operator import call
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ledger.exact import Fraction
+from ledger.exact import Fraction, decimal_places
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,18 +44,14 @@ FRACTIONS = (Fraction, fractions.Fraction)
 def exact_text(value: Decimal | Fraction | fractions.Fraction) -> str:
     """The exact decimal text of a number, or ``n/d`` for a fraction whose decimal never ends."""
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return _decimal_text(value)
     numerator, denominator = value.numerator, value.denominator
     if denominator == 1:
         return str(numerator)
-    twos = (denominator & -denominator).bit_length() - 1  # the trailing zero bits: the powers of two, at once
-    rest, fives = denominator >> twos, 0
-    while rest % 5 == 0:
-        rest, fives = rest // 5, fives + 1
-    if rest != 1:
+    places = decimal_places(denominator)
+    if places is None:
         return f"{numerator}/{denominator}"
-    places = max(twos, fives)  # denominator divides 10**places, so the quotient below is whole
-    return _point(numerator * 10**places // denominator, places)
+    return _point(numerator * 10**places // denominator, places)  # denominator divides 10**places: a whole quotient
 
 
 def table_text(value: Fraction | fractions.Fraction) -> str:
@@ -86,8 +82,8 @@ def plain(value: Any) -> Any:
 
 
 def _decimal_text(value: Decimal) -> str:
-    """``exact_text`` of a Decimal, faster: ``str`` is the same text unless it chose exponent notation (``1E+3``),
-    and takes a fifth of the time of ``format``, which a million-row answer calls millions of times."""
+    """A Decimal in full: ``str`` unless it chose exponent notation (``1E+3``), then ``format(value, "f")``; ``str``
+    takes a fifth of the time of ``format``, which a million-row answer would call millions of times."""
     text = str(value)
     return text if "E" not in text else format(value, "f")
 

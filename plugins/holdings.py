@@ -17,7 +17,7 @@ from events.funding import RoundClosed, StakeAcquired, StakeDivested, ValuationM
 from events.markets import FxRate
 from events.parties import PartyRegistered
 from ledger.errors import ViewError
-from ledger.exact import Fraction
+from ledger.exact import Fraction, decimal_places
 from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, ZERO, CapTables, is_pool
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
@@ -273,15 +273,11 @@ def exact_money(value: Number | None) -> Decimal | Fraction | None:
     """Money for a row without rounding: a ``Decimal`` when the value has a finite decimal form, else the exact ``Fraction``."""
     if value is None or isinstance(value, Decimal):
         return value
-    numerator, denominator = value.numerator, value.denominator
-    twos = (denominator & -denominator).bit_length() - 1  # the powers of two in the denominator, at once
-    rest, fives = denominator >> twos, 0
-    while rest % 5 == 0:
-        rest, fives = rest // 5, fives + 1
-    if rest != 1:
+    places = decimal_places(value.denominator)
+    if places is None:
         return value
-    places = max(twos, fives)  # the denominator divides 10**places: the quotient below is whole
-    return Decimal(f"{numerator * 10**places // denominator}E-{places}")  # from text: exact in any decimal context
+    scaled = value.numerator * 10**places // value.denominator  # the denominator divides 10**places: a whole quotient
+    return Decimal(f"{scaled}E-{places}")  # from text: exact in any decimal context
 
 
 class HoldingsView(View[Holdings]):
