@@ -181,10 +181,7 @@ class RoundTripView(RevenueBookView):
                     "share_of_revenue": share,
                     "currency": currency,
                 }
-                found_rows = by_period.get(start)
-                if found_rows is None:
-                    found_rows = by_period[start] = []
-                found_rows.append(row)
+                by_period.setdefault(start, []).append(row)
         return [row for start in sorted(by_period) for row in by_period[start]]
 
 
