@@ -20,6 +20,7 @@ import hashlib
 import io
 import pickle
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
@@ -104,8 +105,13 @@ def _restricted(data: bytes, packages: tuple[str, ...]) -> Any:
     return _StateUnpickler(data, packages).load()
 
 
+def _reader(view: View[Any]) -> Callable[[bytes], Any]:
+    """Unpickling restricted to the classes this view's state may hold (its parts' too: ``reading_parts``)."""
+    return partial(_restricted, packages=packages_of(view))
+
+
 def decode(data: bytes, view: View[Any]) -> Any:
-    restricted = partial(_restricted, packages=packages_of(view))
+    restricted = _reader(view)
     try:
         with reading_parts(restricted):  # a state's parts (``ledger.folds.parts``) are held to the same classes
             return restricted(data)
@@ -188,7 +194,7 @@ class Checkpoints:
         loader = getattr(view, "load_state", None)
         if loader is None:
             return decode(data, view)
-        with reading_parts(partial(_restricted, packages=packages_of(view))):  # parts in a plugin's own format too
+        with reading_parts(_reader(view)):  # the parts of a state in a plugin's own format too
             return loader(data)
 
     def save(self, view: View[Any], state: Any, cut: date, head: int) -> None:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,40 +85,83 @@ def replay_each(
     if not chosen:
         return
     head = ledger.store.known_position(known_at) if head is None else head  # one ledger for every read of the answer
-    saves: dict[str, Callable[[], None]] = {}
-    load: Callable[[int], None] | None = None
+    replay = _Replay(ledger, chosen, as_of, known_at, head)
     if ledger.engine.folds_apart(chosen, as_of, head):
-        states: list[Any] = [_NOT_LOADED] * len(chosen)
-        load = partial(_load_fold, ledger, chosen, states, as_of, known_at, head, saves)
+        replay.states = [_NOT_LOADED] * len(chosen)
         if progress is not None:
             progress(head, head)  # the checkpoints cover all but a few facts: one bar, full, not one per fold
     else:
-        states = ledger.states(chosen, as_of, known_at, progress, head=head, saves=saves)
+        replay.states = ledger.states(chosen, as_of, known_at, progress, head=head, saves=replay.saves)
     with heap_frozen():  # read each view's rows before asking for the next view
-        yield from _answers(ledger, chosen, states, as_of, known_at, head, saves, load)
+        yield from replay.answers()
 
 
 _NOT_LOADED = object()
 """A state ``replay_each`` loads when its first view is taken."""
 
 
-def _load_fold(
-    ledger: Ledger,
-    views: list[View[Any]],
-    states: list[Any],
-    as_of: date | None,
-    known_at: datetime | None,
-    head: int,
-    saves: dict[str, Callable[[], None]],
-    number: int,
-) -> None:
-    """The state of the fold of ``views[number]``, for it and the fold's later views, from the fold's checkpoint."""
-    name = fold_name(views[number])
-    members = [n for n in range(number, len(views)) if fold_name(views[n]) == name]
-    loaded = ledger.states([views[n] for n in members], as_of, known_at, head=head, saves=saves)
-    for n, state in zip(members, loaded, strict=True):
-        states[n] = state
-    frozen_too()
+@dataclass
+class _Replay:
+    """One replay's views at one moment, their states as they are folded or loaded, and the saves still owed."""
+
+    ledger: Ledger
+    views: list[View[Any]]
+    as_of: date | None
+    known_at: datetime | None
+    head: int
+    states: list[Any] = field(default_factory=list)
+    saves: dict[str, Callable[[], None]] = field(default_factory=dict)
+
+    def load(self, number: int) -> None:
+        """The state of the fold of ``views[number]``, for it and the fold's later views, from the fold's checkpoint."""
+        name = fold_name(self.views[number])
+        members = [n for n in range(number, len(self.views)) if fold_name(self.views[n]) == name]
+        chosen = [self.views[n] for n in members]
+        loaded = self.ledger.states(chosen, self.as_of, self.known_at, head=self.head, saves=self.saves)
+        for n, state in zip(members, loaded, strict=True):
+            self.states[n] = state
+        frozen_too()
+
+    def answers(self) -> Iterator[Replayed]:
+        """Each view's answer in turn; once the last view of a fold is answered, its checkpoint is saved
+        (``saves``) and its state let go, so the states still to answer are all that stays in memory.
+
+        The collector is off while the caller reads a view's rows: a view answers a party's rows as
+        a list (roundtrip: 613,188 rows for one 1M-fact replay), and collector passes walked them
+        again and again as they aged, half of that view's time (measured). Rows hold no cycles;
+        reference counting frees each as it is written."""
+        registrations = self.ledger.registrations(self.as_of, self.known_at, head=self.head)
+        last_of = {fold_name(view): number for number, view in enumerate(self.views)}
+        try:
+            for number, view in enumerate(self.views):
+                if self.states[number] is _NOT_LOADED:
+                    self.load(number)
+                state, self.states[number] = self.states[number], None
+                plugin = self.ledger.host.view_providers[view.name]
+                defaults = {option.name: option.default for option in view.options}
+                required = [option for option in view.options if option.required]
+                if not required:
+                    rows = _rows(view, plugin, state, [Query(self.as_of, self.known_at, defaults)])
+                    with collector_off():  # while the caller reads the rows (see above)
+                        yield Replayed(view.name, tuple(view.columns), rows, bool(view.columns))
+                else:
+                    option = required[0]
+                    parties = parties_of_type(registrations, option.replay_over)
+                    queries = [Query(self.as_of, self.known_at, {**defaults, option.name: party}) for party in parties]
+                    rows = _rows(view, plugin, state, queries, option.name)
+                    with collector_off():
+                        yield Replayed(view.name, (option.name, *view.columns), rows, bool(view.columns))
+                del state, rows  # read by now: the caller takes a view's rows before the next view
+                name = fold_name(view)
+                if last_of[name] == number and name in self.saves:
+                    with collector_off():
+                        self.saves.pop(name)()
+        finally:
+            # a replay stopped early (an error, a closed pipe) still keeps what it folded; its own error is the one told
+            for save in self.saves.values():
+                with collector_off(), contextlib.suppress(Exception):
+                    save()
+            self.saves.clear()
 
 
 def replay_to(
@@ -170,57 +212,6 @@ def replay_to(
 def replayable_views(ledger: Ledger) -> list[View[Any]]:
     """The views a replay answers, in name order."""
     return [view for _, view in sorted(ledger.host.views.items()) if _replayable(view)]
-
-
-def _answers(
-    ledger: Ledger,
-    views: list[View[Any]],
-    states: list[Any],
-    as_of: date | None,
-    known_at: datetime | None,
-    head: int,
-    saves: dict[str, Callable[[], None]],
-    load: Callable[[int], None] | None = None,
-) -> Iterator[Replayed]:
-    """Each view's answer in turn; once the last view of a fold is answered, its checkpoint is saved (``saves``)
-    and its state let go, so the states still to answer are all that stays in memory.
-
-    The collector is off while the caller reads a view's rows: a view answers a party's rows as
-    a list (roundtrip: 613,188 rows for one 1M-fact replay), and collector passes walked them
-    again and again as they aged, half of that view's time (measured). Rows hold no cycles;
-    reference counting frees each as it is written."""
-    registrations = ledger.registrations(as_of, known_at, head=head)
-    last_of = {fold_name(view): number for number, view in enumerate(views)}
-    try:
-        for number, view in enumerate(views):
-            if load is not None and states[number] is _NOT_LOADED:
-                load(number)
-            state, states[number] = states[number], None
-            plugin = ledger.host.view_providers[view.name]
-            defaults = {option.name: option.default for option in view.options}
-            required = [option for option in view.options if option.required]
-            if not required:
-                rows = _rows(view, plugin, state, [Query(as_of, known_at, defaults)])
-                with collector_off():  # while the caller reads the rows: see ``_answers``
-                    yield Replayed(view.name, tuple(view.columns), rows, bool(view.columns))
-            else:
-                option = required[0]
-                parties = parties_of_type(registrations, option.replay_over)
-                queries = [Query(as_of, known_at, {**defaults, option.name: party}) for party in parties]
-                rows = _rows(view, plugin, state, queries, option.name)
-                with collector_off():
-                    yield Replayed(view.name, (option.name, *view.columns), rows, bool(view.columns))
-            del state, rows  # read by now: the caller takes a view's rows before the next view
-            name = fold_name(view)
-            if last_of[name] == number and name in saves:
-                with collector_off():
-                    saves.pop(name)()
-    finally:
-        # a replay stopped early (an error, a closed pipe) still keeps what it folded; its own error is the one told
-        for save in saves.values():
-            with collector_off(), contextlib.suppress(Exception):
-                save()
-        saves.clear()
 
 
 def _rows(view: View[Any], plugin: str, state: Any, queries: list[Query], party: str | None = None) -> Iterator[dict[str, Any]]:
