@@ -129,14 +129,14 @@ class RevenueBook:
     tables: CapTables = field(default_factory=CapTables)
     parties: Parties = field(default_factory=Parties)
     rates: Rates = field(default_factory=Rates)
-    entries: dict[str, ValueLog[Entry]] = field(default_factory=dict)
-    escrow_moves: dict[tuple[str, str], ValueLog[EscrowMove]] = field(default_factory=dict)
+    entries: dict[str, ValueLog[Entry]] = field(default_factory=PartedDict)
+    escrow_moves: dict[tuple[str, str], ValueLog[EscrowMove]] = field(default_factory=PartedDict)
     """Every movement by escrow account (label, currency): a provider's rows read only its group's accounts."""
-    accounts_of: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    accounts_of: dict[str, set[tuple[str, str]]] = field(default_factory=PartedDict)
     """The escrow accounts each group (as it stood at the deposit) has paid into."""
-    investments: dict[str, ValueLog[Invested]] = field(default_factory=dict)
+    investments: dict[str, ValueLog[Invested]] = field(default_factory=PartedDict)
     """Money into companies by the investor's group as it stood: what ``roundtrip`` sets beside the revenue."""
-    commitments: dict[str, ValueLog[Committed]] = field(default_factory=dict)
+    commitments: dict[str, ValueLog[Committed]] = field(default_factory=PartedDict)
     problems: list[Problem] = field(default_factory=list)
     last_day: date | None = None
     stakes: dict[str, dict[str, Fraction]] = field(default_factory=PartedDict)
@@ -379,7 +379,7 @@ class RevenueBookView(View[RevenueBook]):
     """A view over ``RevenueBook`` (revenue, roundtrip): one fold for both."""
 
     fold_name = "revenue-book"
-    state_version = "8"  # entries, escrow movements, investments and commitments kept in ValueLogs
+    state_version = "9"  # the dicts of logs, and the escrow accounts, in PartedDicts parted by their records
 
     def initial(self, query: Query) -> RevenueBook:
         return RevenueBook()

@@ -106,6 +106,17 @@ def test_saving_in_parts_keeps_the_pickle_memo_small() -> None:
 
     whole, parted = peak(list(records)), peak(ValueLog(records))
     assert parted * 3 < whole, (parted, whole)
+    # a dict of many short logs (the revenue book's entries by provider) is parted by its records, not its keys
+    by_payer = [(n, records[n : n + 100]) for n in range(0, len(records), 100)]
+    whole = peak(dict((key, list(log)) for key, log in by_payer))
+    parted = peak(PartedDict((key, ValueLog(log)) for key, log in by_payer))
+    assert parted * 3 < whole, (parted, whole)
+
+
+def test_a_dict_is_parted_by_the_records_it_holds() -> None:
+    with mock.patch.object(parts, "PART", 10):
+        assert [len(part) for part in parts._weighed([("a", [1] * 25), ("b", [2]), ("c", 3), ("d", {4, 5})])] == [1, 3]
+        assert [len(part) for part in parts._weighed((n, n) for n in range(12))] == [5, 5, 2]
 
 
 def test_copies_are_what_copy_means() -> None:

@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
+from ledger.folds.parts import PartedDict
 
 ZERO = Decimal(0)
 
@@ -145,7 +146,8 @@ class Account:
 class Escrow:
     """Escrow accounts by (label, currency)."""
 
-    accounts: dict[tuple[str, str], Account] = field(default_factory=dict)
+    accounts: dict[tuple[str, str], Account] = field(default_factory=PartedDict)
+    """Each account belongs to its key alone (nothing else holds it): a checkpoint saves them in parts."""
 
     def _account(self, name: str, currency: str) -> Account:
         account = self.accounts.get((name, currency))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 import pickle
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -82,17 +82,17 @@ class ValueLog(list[T]):
 
 
 class PartedDict(dict[K, V]):
-    """A dict whose items are pickled in compressed parts once more than ``PART``; what a fold may change under
-    one key must belong to that key alone (see the module's docstring)."""
+    """A dict whose items are pickled in compressed parts of about ``PART`` records (a value that is a list, dict
+    or set counts its length); what a fold may change under one key must belong to that key alone (see the
+    module's docstring)."""
 
     __slots__ = ()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        size = PART
-        if len(self) <= size:
+        parts = list(_weighed(self.items()))
+        if len(parts) <= 1:
             return (type(self), (), None, None, iter(self.items()))
-        items = list(self.items())
-        return (type(self), (), [_pickled(items[start : start + size]) for start in range(0, len(items), size)])
+        return (type(self), (), [_pickled(part) for part in parts])
 
     def __setstate__(self, parts: list[bytes]) -> None:
         for part in parts:
@@ -107,6 +107,26 @@ class PartedDict(dict[K, V]):
         for key, value in self.items():
             copied[copy.deepcopy(key, memo)] = copy.deepcopy(value, memo)
         return copied
+
+
+def _weight(value: Any) -> int:
+    """What a value costs a pickle's memo, counted in records: a container's length, anything else one."""
+    return len(value) if isinstance(value, list | dict | set | frozenset) else 1
+
+
+def _weighed(items: Iterable[tuple[K, V]]) -> Iterator[list[tuple[K, V]]]:
+    """The items in parts of about ``PART`` records: a dict of a few thousand logs of a hundred entries each
+    (the revenue book's entries by provider) is parted by its entries, not by its few keys."""
+    part: list[tuple[K, V]] = []
+    weight = 0
+    for item in items:
+        part.append(item)
+        weight += 1 + _weight(item[1])
+        if weight >= PART:
+            yield part
+            part, weight = [], 0
+    if part:
+        yield part
 
 
 def logged(logs: dict[K, ValueLog[T]], key: K) -> ValueLog[T]:

@@ -95,7 +95,8 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     engine = recorder.datastore.engine
     dialect = engine.dialect.name
     tables = (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE)
-    statements = index_ddl("BLOB" if dialect == "sqlite" else "LONGBLOB", "TEXT" if dialect == "sqlite" else "VARCHAR(255)")
+    sqlite = dialect == "sqlite"
+    statements = index_ddl("BLOB" if sqlite else "LONGBLOB", "TEXT" if sqlite else "VARCHAR(255)", sqlite=sqlite)
     if dialect == "sqlite":
         statements += [trigger(table, action) for table in tables for action in ("UPDATE", "DELETE")]
     elif dialect in ("mysql", "mariadb"):
