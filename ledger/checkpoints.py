@@ -26,6 +26,7 @@ from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from ledger.anchors import KEEP_ANCHORS, is_quarter_end
 from ledger.folds.parts import reading_parts
 from ledger.persistence import CHECKPOINTS_TABLE, write_derived
 from ledger.views import fold_class, fold_name
@@ -226,10 +227,13 @@ class Checkpoints:
         self._prune(name)
 
     def _prune(self, name: str) -> None:
+        """Keep the latest ``KEEP`` checkpoints, and besides them the latest ``KEEP_ANCHORS`` at quarter ends: the
+        anchors a back-dated fact falls back on (``ledger.anchors``) outlive a run of questions at other dates."""
         rows = self.db.rows(
             f"SELECT state_version, cut, head FROM {CHECKPOINTS_TABLE} WHERE view = ? ORDER BY created_us DESC", (name,)
         )
-        old = [(name, *row) for row in rows[KEEP:]]
+        anchors = [row for row in rows if is_quarter_end(date.fromisoformat(row[1]))][:KEEP_ANCHORS]
+        old = [(name, *row) for row in rows[KEEP:] if row not in anchors]
         if old:
             self._write([(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?", old)])
 

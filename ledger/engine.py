@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from events.corrections import FactCorrected, FactRetracted
+from ledger.anchors import anchors_before
 from ledger.checkpoints import Checkpoints, state_version
 from ledger.errors import LedgerError, PluginError
 from ledger.exact import Fraction
@@ -161,8 +162,11 @@ class Engine:
         cuts = [f.cut for f in foldings]
         first = None if any(cut is None for cut in cuts) else min(c for c in cuts if c is not None)
         last_day: date | None = None
+        anchors = self._anchors(first, as_of, head) if head == current else []
         for record in counted(self.story_after(first, as_of, head, kinds), progress, head):
             day = record.fact.effective
+            if anchors and day > anchors[0]:
+                self._save_anchor(foldings, anchors, day, head)
             last_day = day
             for folding in foldings:
                 if folding.cut is None or day > folding.cut:
@@ -179,6 +183,23 @@ class Engine:
                     else:
                         saves[key[0]] = save
         return [shared[_fold_key(view)].state for view, _ in views]
+
+    def _anchors(self, first: date | None, as_of: date | None, head: int) -> list[date]:
+        """The quarter ends this pass saves its states at on its way (``ledger.anchors``), earliest first."""
+        end = self.store.last_effective(as_of, head)
+        if end is None:
+            return []
+        return [day for day in anchors_before(end) if first is None or day > first]
+
+    def _save_anchor(self, foldings: list[Folding], anchors: list[date], day: date, head: int) -> None:
+        """Save, at the latest anchor before ``day``, the states that have folded everything up to it (a fold that
+        started from a later checkpoint has folded past it). No state here has an exact checkpoint there: the pass
+        would have started it from that one."""
+        while anchors and day > anchors[0]:
+            anchor = anchors.pop(0)
+        for folding in foldings:
+            if (folding.cut is None or folding.cut < anchor) and folding.folded >= self.save_after:
+                self.checkpoints.save(folding.view, folding.state, anchor, head)
 
     def folds_apart(self, views: Sequence[View[Any]], as_of: date | None, head: int) -> bool:
         """Whether these views' folds are better loaded one at a time, each when its views are answered, than all

@@ -310,6 +310,15 @@ class Store:
         )
         return int(found[0][0])
 
+    def last_effective(self, through: date | None, upto: int) -> date | None:
+        """The latest effective date on or before ``through`` among the facts stored at or before ``upto``
+        (read backwards along the effective index: a few rows when ``upto`` is the head)."""
+        found = self._rows(
+            f"SELECT effective FROM {FACTS_TABLE} WHERE effective <= ? AND position <= ? ORDER BY effective DESC LIMIT 1",
+            (through.isoformat() if through else "9999-99-99", upto),
+        )
+        return date.fromisoformat(found[0][0]) if found else None
+
     def registered(self, slugs: Iterable[str] | None, upto: int) -> set[str]:
         """Which of ``slugs`` (every slug when None) are registered parties as known at ``upto``, built-in holders included.
 

@@ -12,7 +12,7 @@ import pickle
 import tempfile
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 
+from ledger.anchors import is_quarter_end
 from ledger.api import Ledger, run_view
 from ledger.appending import Incoming
 from ledger.errors import ViewError
@@ -79,6 +80,16 @@ def scenarios(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], list[tuple[i
 def check_scenario(url: str, batches: list[list[dict[str, Any]]], questions: list[Any]) -> None:
     with Ledger(url) as ledger:
         ledger.engine.save_after = 0  # checkpoint after every fold, so every question can start from one
+        asked = {question[3] for question in questions}
+        best = ledger.engine.checkpoints.best
+
+        def told_best(*args: Any) -> Any:
+            found = best(*args)
+            if found is not None and is_quarter_end(found[0].cut) and found[0].cut not in asked:  # ``ledger.anchors``
+                event("a question started from a quarter-end anchor")
+            return found
+
+        ledger.engine.checkpoints.best = told_best  # type: ignore[method-assign]
         recorded: list[datetime] = []
         for after, batch in enumerate(batches):
             if batch:
@@ -166,7 +177,8 @@ def test_a_damaged_or_missing_checkpoint_never_changes_an_answer(sqlite_url: str
     with _sample_ledger(sqlite_url) as ledger:
         first = ledger.view("league", query)
         assert first == from_scratch(ledger, "league", query)
-        assert [row["view"] for row in ledger.engine.checkpoints.listing()] == ["league"]
+        saved = [(row["view"], row["cut"]) for row in ledger.engine.checkpoints.listing()]
+        assert saved[-1] == ("league", query.as_of) and {view for view, _ in saved} == {"league"}
         if damage == "bytes":
             ledger.store.db.write([(f"UPDATE {CHECKPOINTS_TABLE} SET state = ?", [(b"not a state",)])])
         elif damage == "foreign class":
@@ -181,10 +193,12 @@ def test_a_damaged_or_missing_checkpoint_never_changes_an_answer(sqlite_url: str
         else:
             ledger.store.db.write([(f"UPDATE {CHECKPOINTS_TABLE} SET head_hash = ?", [("f" * 64,)])])
         assert ledger.view("league", query) == first
-        # the damaged checkpoint was dropped and a good one saved in its place
-        listing = ledger.engine.checkpoints.listing()
-        assert len(listing) == 1
-        assert ledger.engine.checkpoints.best(ledger.host.view("league"), ledger.store.head().position, query.as_of)
+        # the damaged checkpoints were dropped and good ones saved in their place
+        assert [(row["view"], row["cut"]) for row in ledger.engine.checkpoints.listing()] == saved
+        head = ledger.store.head().position
+        for _, cut in saved:
+            found = ledger.engine.checkpoints.best(ledger.host.view("league"), head, cut)
+            assert found is not None and found[0].cut == cut
 
 
 def test_a_back_dated_fact_invalidates_only_checkpoints_at_or_after_its_date(sqlite_url: str) -> None:
@@ -209,6 +223,54 @@ def test_a_back_dated_fact_invalidates_only_checkpoints_at_or_after_its_date(sql
         best_late = ledger.engine.checkpoints.best(view, head, late)
         assert best_late is not None and best_late[0].cut == early  # the 2024 one no longer holds
         assert ledger.view("regulatory", Query(as_of=late)) == from_scratch(ledger, "regulatory", Query(as_of=late))
+
+
+def test_a_fact_back_dated_into_the_last_quarters_folds_from_the_quarter_end_before_it(sqlite_url: str) -> None:
+    """A fold leaves checkpoints at the ends of the two quarters before its cut (``ledger.anchors``): a late fact
+    sends the next answer back to the last quarter end before it, not to the first fact."""
+    with _sample_ledger(sqlite_url) as ledger:
+        view, cut = ledger.host.view("regulatory"), date(2024, 12, 31)
+        query = Query(as_of=cut)
+        ledger.view("regulatory", query)
+        assert [row["cut"] for row in ledger.engine.checkpoints.listing()] == [date(2024, 6, 30), date(2024, 9, 30), cut]
+        started: list[date | None] = []
+        best = ledger.engine.checkpoints.best
+
+        def recorded_best(*args: Any) -> Any:
+            found = best(*args)
+            started.append(found[0].cut if found is not None else None)
+            return found
+
+        ledger.engine.checkpoints.best = recorded_best  # type: ignore[method-assign]
+        for number, day in enumerate(["2024-10-15", "2024-08-01", "2023-06-01"]):
+            fact = {
+                "kind": "penalty.imposed",
+                "effective": day,
+                "authority": "samr",
+                "target": "alibaba",
+                "amount": str(number + 1),
+                "currency": "CNY",
+                "key": f"late-news-{number}",
+            }
+            ledger.append([Incoming("test", ledger.catalogue.parse(fact))])
+            assert ledger.view("regulatory", query) == from_scratch(ledger, "regulatory", query)
+        # after 2024-10-15: the end of September; after 2024-08-01: the end of June; after 2023-06-01: the first fact
+        assert started == [date(2024, 9, 30), date(2024, 6, 30), None]
+        head = ledger.store.head().position
+        found = ledger.engine.checkpoints.best(view, head, date(2024, 9, 30))
+        assert found is not None and found[0].cut == date(2024, 9, 30)  # the anchors are saved again on the way
+
+
+def test_quarter_end_checkpoints_outlive_a_run_of_questions_at_other_dates(sqlite_url: str) -> None:
+    from ledger import checkpoints
+
+    with _sample_ledger(sqlite_url) as ledger:
+        ledger.view("regulatory", Query(as_of=date(2024, 12, 31)))
+        days = [date(2025, 1, 1) + timedelta(days=n) for n in range(checkpoints.KEEP + 3)]
+        for day in days:  # later cuts: each starts from the one before and passes no quarter end
+            ledger.view("regulatory", Query(as_of=day))
+        cuts = [row["cut"] for row in ledger.engine.checkpoints.listing()]
+    assert cuts == [date(2024, 6, 30), date(2024, 9, 30), date(2024, 12, 31), *days[-checkpoints.KEEP :]]
 
 
 def test_a_store_that_cannot_keep_checkpoints_still_answers(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -274,15 +336,20 @@ def test_a_replay_saves_each_fold_once_its_views_are_answered_and_lets_it_go(sql
     with _sample_ledger(sqlite_url) as ledger:
         seen: list[tuple[str, list[str], list[str]]] = []
         states: dict[str, weakref.ref[Any]] = {}
-        for replayed in replay_each(ledger, date(2024, 12, 31), None):
+        cut = date(2024, 12, 31)
+
+        def saved_at_cut() -> list[str]:  # the anchors before it (``ledger.anchors``) are saved during the pass
+            return sorted(row["view"] for row in ledger.engine.checkpoints.listing() if row["cut"] == cut)
+
+        for replayed in replay_each(ledger, cut, None):
             gc.collect()
             alive = sorted(name for name, ref in states.items() if ref() is not None)
-            seen.append((replayed.name, sorted(row["view"] for row in ledger.engine.checkpoints.listing()), alive))
+            seen.append((replayed.name, saved_at_cut(), alive))
             frame = replayed.rows.gi_frame  # type: ignore[attr-defined]
             states[replayed.name] = weakref.ref(frame.f_locals["state"])
             del frame
             assert list(replayed.rows) is not None
-        saved = sorted(row["view"] for row in ledger.engine.checkpoints.listing())
+        saved = saved_at_cut()
     # a fold is saved once its last view (in name order) has been read, and its state goes with it: league's
     # before ownership is answered, the holdings (gains, ownership, portfolio) before regulatory
     assert seen == [
@@ -350,9 +417,13 @@ def test_a_replay_stopped_early_still_keeps_what_it_folded(sqlite_url: str) -> N
     with _sample_ledger(sqlite_url) as ledger:
         each = replay_each(ledger, date(2024, 12, 31), None)
         first = next(each)
-        assert first.name == "gains" and ledger.engine.checkpoints.listing() == []
+
+        def at_cut() -> list[str]:  # the anchors before the cut (``ledger.anchors``) are saved during the pass
+            return sorted(row["view"] for row in ledger.engine.checkpoints.listing() if row["cut"] == date(2024, 12, 31))
+
+        assert first.name == "gains" and at_cut() == []
         each.close()  # a closed pipe, an error while writing the first file
-        assert sorted(row["view"] for row in ledger.engine.checkpoints.listing()) == [
+        assert at_cut() == [
             "holdings",
             "league",
             "regulatory",
