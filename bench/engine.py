@@ -15,6 +15,8 @@ the ratios hold on any machine. For each size it:
 3. single-fact append into the ledger of that size (median of 5);
 4. replay of every view, cold (checkpoints cleared) and warm (best of two more runs), vs
    ``SELECT`` + ``json.loads`` of every stored event from the same database file, and its peak RSS;
+   then from the checkpoints with the kept answers dropped (run 4), and after one more fact dated
+   six weeks before the replay's date (run 5);
 5. ``view ownership`` of a typical company at a mid-range date (median of 5) vs ``ledger -f J
    bal --end D`` over a journal of the same holdings (median of 5);
 
@@ -341,6 +343,8 @@ class SizeResult:
     cold_label: str = "cold"
     warm: float | None = None
     from_states: float | None = None
+    after_late: float | None = None
+    """Run 5: the replay after one fact dated six weeks before the question's date (checkpoints kept)."""
     raw: tuple[int, float] | None = None
     raw_label: str = "raw read"
     rss: float | None = None
@@ -479,6 +483,7 @@ class Bench:
         if warm:
             result.warm = min(r.seconds for r in warm)
             self.replay_from_checkpoints(result, store, command, folder)
+            self.replay_after_late_fact(result, base, command, folder, late)
 
     def replay_from_checkpoints(self, result: SizeResult, store: Store, command: list[str], folder: Path) -> None:
         """One more replay with the kept answers dropped and the checkpoints kept: the views answered afresh
@@ -499,6 +504,26 @@ class Bench:
             progress(f"  {again.failure}")
             return
         result.from_states = again.seconds
+        progress(f"  {again.seconds:.2f} s, peak RSS {again.rss_mib:.0f} MiB")
+
+    def replay_after_late_fact(self, result: SizeResult, base: list[str], command: list[str], folder: Path, late: str) -> None:
+        """Run 5: one valuation dated six weeks before the replay's date, then the same replay. The fact makes
+        the checkpoints at that date useless; what is left tells how far back an answer must fold."""
+        label = short(result.size)
+        day = (date.fromisoformat(late) - timedelta(days=42)).isoformat()
+        progress(f"{label}: replay after a fact dated {day} (six weeks back)")
+        fields = ["--company", result.company, "--valuation", "1234567", "--currency", "USD", "--effective", day]
+        added = run([*base, "append", "valuation.marked", *fields, "--key", "bench-late-1"], self.timeout)
+        if not added.ok:
+            progress(f"  append: {added.failure}")
+            return
+        again = run([*command, str(folder / "replay-5")], self.timeout)
+        result.rss = max(result.rss or 0.0, again.rss_mib)
+        if not again.ok:
+            result.failures["late"] = again.failure
+            progress(f"  {again.failure}")
+            return
+        result.after_late = again.seconds
         progress(f"  {again.seconds:.2f} s, peak RSS {again.rss_mib:.0f} MiB")
 
     def view(self, result: SizeResult, base: list[str], journal: Path | None) -> None:
@@ -612,6 +637,11 @@ def replay_rows(results: list[SizeResult]) -> list[Row]:
             ratio = (r.size / r.from_states) / (r.raw[0] / r.raw[1])
             name = "replay, every view: from checkpoints, kept answers dropped (run 4)"
             rows.append(Row(name, short(r.size), rate(r.size, r.from_states), f"{r.raw_label} {rate(*r.raw)}", times(ratio)))
+    for r in results:
+        if r.after_late and r.raw:
+            ratio = (r.size / r.after_late) / (r.raw[0] / r.raw[1])
+            name = "replay, every view: after a fact dated six weeks back (run 5)"
+            rows.append(Row(name, short(r.size), rate(r.size, r.after_late), f"{r.raw_label} {rate(*r.raw)}", times(ratio)))
     for r in results:
         if r.rss is not None:
             ok = r.rss < TARGETS["rss_mib"] if r.size == RSS_TARGET_SIZE else None

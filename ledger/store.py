@@ -310,12 +310,16 @@ class Store:
         )
         return int(found[0][0])
 
-    def last_effective(self, through: date | None, upto: int) -> date | None:
-        """The latest effective date on or before ``through`` among the facts stored at or before ``upto``
-        (read backwards along the effective index: a few rows when ``upto`` is the head)."""
+    def last_effective(self, through: date | None, upto: int, kinds: frozenset[str] | None = None) -> date | None:
+        """The latest effective date on or before ``through`` among the facts stored at or before ``upto`` (of
+        ``kinds`` when given), read backwards along the effective index: a few rows when ``upto`` is the head."""
+        wanted = sorted(kinds) if kinds is not None else []
+        only = f"AND kind || '' IN ({', '.join('?' * len(wanted))}) " if wanted else ""  # a filter, not an index
+        if kinds is not None and not wanted:
+            return None
         found = self._rows(
-            f"SELECT effective FROM {FACTS_TABLE} WHERE effective <= ? AND position <= ? ORDER BY effective DESC LIMIT 1",
-            (through.isoformat() if through else "9999-99-99", upto),
+            f"SELECT effective FROM {FACTS_TABLE} WHERE effective <= ? AND position <= ? {only}ORDER BY effective DESC LIMIT 1",
+            (through.isoformat() if through else "9999-99-99", upto, *wanted),
         )
         return date.fromisoformat(found[0][0]) if found else None
 

@@ -225,14 +225,14 @@ def test_a_back_dated_fact_invalidates_only_checkpoints_at_or_after_its_date(sql
         assert ledger.view("regulatory", Query(as_of=late)) == from_scratch(ledger, "regulatory", Query(as_of=late))
 
 
-def test_a_fact_back_dated_into_the_last_quarters_folds_from_the_quarter_end_before_it(sqlite_url: str) -> None:
-    """A fold leaves checkpoints at the ends of the two quarters before its cut (``ledger.anchors``): a late fact
-    sends the next answer back to the last quarter end before it, not to the first fact."""
+def test_a_back_dated_fact_folds_from_the_quarter_end_a_month_or_more_before_the_cut(sqlite_url: str) -> None:
+    """A fold leaves a checkpoint at the last quarter end at least a month before its cut (``ledger.anchors``):
+    a late fact after it sends the next answer back to that quarter end, not to the first fact."""
     with _sample_ledger(sqlite_url) as ledger:
         view, cut = ledger.host.view("regulatory"), date(2024, 12, 31)
         query = Query(as_of=cut)
         ledger.view("regulatory", query)
-        assert [row["cut"] for row in ledger.engine.checkpoints.listing()] == [date(2024, 6, 30), date(2024, 9, 30), cut]
+        assert [row["cut"] for row in ledger.engine.checkpoints.listing()] == [date(2024, 9, 30), cut]
         started: list[date | None] = []
         best = ledger.engine.checkpoints.best
 
@@ -242,7 +242,7 @@ def test_a_fact_back_dated_into_the_last_quarters_folds_from_the_quarter_end_bef
             return found
 
         ledger.engine.checkpoints.best = recorded_best  # type: ignore[method-assign]
-        for number, day in enumerate(["2024-10-15", "2024-08-01", "2023-06-01"]):
+        for number, day in enumerate(["2024-12-20", "2024-10-01", "2024-08-01"]):
             fact = {
                 "kind": "penalty.imposed",
                 "effective": day,
@@ -254,11 +254,11 @@ def test_a_fact_back_dated_into_the_last_quarters_folds_from_the_quarter_end_bef
             }
             ledger.append([Incoming("test", ledger.catalogue.parse(fact))])
             assert ledger.view("regulatory", query) == from_scratch(ledger, "regulatory", query)
-        # after 2024-10-15: the end of September; after 2024-08-01: the end of June; after 2023-06-01: the first fact
-        assert started == [date(2024, 9, 30), date(2024, 6, 30), None]
+        # the first two start from the end of September, the third (before it) from the first fact
+        assert started == [date(2024, 9, 30), date(2024, 9, 30), None]
         head = ledger.store.head().position
         found = ledger.engine.checkpoints.best(view, head, date(2024, 9, 30))
-        assert found is not None and found[0].cut == date(2024, 9, 30)  # the anchors are saved again on the way
+        assert found is not None and found[0].cut == date(2024, 9, 30)  # and saved it again on the way
 
 
 def test_quarter_end_checkpoints_outlive_a_run_of_questions_at_other_dates(sqlite_url: str) -> None:
@@ -270,7 +270,7 @@ def test_quarter_end_checkpoints_outlive_a_run_of_questions_at_other_dates(sqlit
         for day in days:  # later cuts: each starts from the one before and passes no quarter end
             ledger.view("regulatory", Query(as_of=day))
         cuts = [row["cut"] for row in ledger.engine.checkpoints.listing()]
-    assert cuts == [date(2024, 6, 30), date(2024, 9, 30), date(2024, 12, 31), *days[-checkpoints.KEEP :]]
+    assert cuts == [date(2024, 9, 30), date(2024, 12, 31), *days[-checkpoints.KEEP :]]
 
 
 def test_a_store_that_cannot_keep_checkpoints_still_answers(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
