@@ -37,7 +37,10 @@ class Ledger:
         self.engine = Engine(self.store)
 
     def close(self) -> None:
-        self.store.close()
+        try:
+            self.engine.close()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> Ledger:
         return self

@@ -12,6 +12,10 @@ of its bytes (a damaged one is dropped and rebuilt). States are encoded exactly 
 and ``Decimal`` round-trip) with pickle, read back by an unpickler that builds only the
 classes a view's state may hold, and versioned by the view's ``state_version``: a plugin
 upgrade that changes its state shape bumps it, and the old checkpoints are never read.
+
+A large state is pickled by a forked child while this process goes on (``ledger.background``);
+its rows are written here once the child is done, before any other read or write of this table
+and when the ledger closes, so this process never sees the table without them.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import hashlib
 import io
 import pickle
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ledger.anchors import KEEP_ANCHORS, is_quarter_end
+from ledger.background import Pickling, pickle_apart
 from ledger.folds.parts import reading_parts
 from ledger.persistence import CHECKPOINTS_TABLE, write_derived
 from ledger.views import fold_class, fold_name
@@ -132,12 +137,38 @@ class Checkpoint:
     digest: str
 
 
+@dataclass(frozen=True)
+class Saving:
+    """A state to keep as the fold up to ``cut``; ``retired``: names of views whose checkpoints go once it is kept."""
+
+    view: View[Any]
+    state: Any
+    cut: date
+    retired: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """States a child is pickling (``ledger.background``), with what their rows need besides the bytes."""
+
+    pickling: Pickling
+    savings: list[Saving]
+    head: int
+    head_hash: str
+
+
+def _encoded(view: View[Any], state: Any) -> bytes:
+    dumper = getattr(view, "dump_state", None)
+    return dumper(state) if dumper is not None else encode(state)
+
+
 class Checkpoints:
     """The checkpoint table of one ledger: find the best one for a question, save, prune, clear."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
+        self._pending: list[_Pending] = []
 
     def _write(self, statements: list[tuple[str, Any]]) -> None:
         write_derived(self.db, statements)
@@ -161,6 +192,7 @@ class Checkpoints:
         return None
 
     def _candidates(self, view: View[Any], head: int, as_of: date | None) -> list[Checkpoint]:
+        self.settle([view])
         params: list[Any] = [fold_name(view), state_version(view), head]
         where = "view = ? AND state_version = ? AND head <= ?"
         if as_of is not None:
@@ -200,11 +232,41 @@ class Checkpoints:
 
     def save(self, view: View[Any], state: Any, cut: date, head: int) -> None:
         """Keep ``state`` as the fold of the story known at ``head`` up to ``cut``; the oldest beyond ``KEEP`` go."""
-        dumper = getattr(view, "dump_state", None)
-        data = dumper(state) if dumper is not None else encode(state)
+        self.save_all([Saving(view, state, cut)], head)
+
+    def save_all(self, savings: Sequence[Saving], head: int, *, background: bool = False) -> None:
+        """Save each state; ``background``: pickle them in a forked child while this process goes on (see
+        ``ledger.background``), the rows written when it is done (``settle``). Nothing here holds the states
+        after this returns, so a caller may let them go."""
         head_hash = self.store.hash_at(head)
-        if head_hash is None:
+        if head_hash is None or not savings:
             return
+        encoders = [partial(_encoded, saving.view, saving.state) for saving in savings]
+        pickling = pickle_apart(encoders) if background else None
+        if pickling is None:
+            self.settle([saving.view for saving in savings])
+            for saving, encoder in zip(savings, encoders, strict=True):
+                self._keep(saving.view, encoder(), saving.cut, head, head_hash, saving.retired)
+        else:  # a child still pickling the states of a quarter end (``ledger.anchors``) goes on beside this one
+            self._pending.append(_Pending(pickling, [replace(saving, state=None) for saving in savings], head, head_hash))
+
+    def settle(self, views: Collection[View[Any]] | None = None) -> None:
+        """Write the checkpoints the children have pickled, waiting for those of ``views`` (of all when None), and
+        for the others only when they are already done; a child that failed saves nothing. A fold about to read
+        its checkpoints thus never waits for a child pickling another fold's."""
+        names = None if views is None else {fold_name(view) for view in views}
+        waiting: list[_Pending] = []
+        for pending in self._pending:
+            wanted = names is None or any(fold_name(saving.view) in names for saving in pending.savings)
+            if not wanted and not pending.pickling.done():
+                waiting.append(pending)
+                continue
+            found = pending.pickling.collect()
+            for saving, data in zip(pending.savings, found or [], strict=False):
+                self._keep(saving.view, data, saving.cut, pending.head, pending.head_hash, saving.retired)
+        self._pending = waiting
+
+    def _keep(self, view: View[Any], data: bytes, cut: date, head: int, head_hash: str, retired: Sequence[str]) -> None:
         from ledger.store import datetime_now_us
 
         version = state_version(view)
@@ -225,6 +287,7 @@ class Checkpoints:
             ]
         )
         self._prune(name)
+        self._retire(list(retired))
 
     def _prune(self, name: str) -> None:
         """Keep the latest ``KEEP`` checkpoints, and besides them the latest ``KEEP_ANCHORS`` at quarter ends: the
@@ -239,10 +302,15 @@ class Checkpoints:
 
     def retire(self, names: list[str]) -> None:
         """Drop the checkpoints kept under these names: views that now share a fold keep theirs under its name."""
+        self.settle()
+        self._retire(names)
+
+    def _retire(self, names: list[str]) -> None:
         if names:
             self._write([(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ?", [(name,) for name in names])])
 
     def drop(self, checkpoint: Checkpoint) -> None:
+        self.settle()
         self._write(
             [
                 (
@@ -253,11 +321,13 @@ class Checkpoints:
         )
 
     def clear(self) -> int:
+        self.settle()
         count = int(self.db.rows(f"SELECT COUNT(*) FROM {CHECKPOINTS_TABLE}")[0][0])
         self.db.write([(f"DELETE FROM {CHECKPOINTS_TABLE}", [()])])
         return count
 
     def listing(self) -> list[dict[str, Any]]:
+        self.settle()
         rows = self.db.rows(
             f"SELECT view, state_version, cut, head, digest, created_us FROM {CHECKPOINTS_TABLE} ORDER BY view, cut, head"
         )

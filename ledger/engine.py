@@ -26,7 +26,7 @@ from typing import Any
 
 from events.corrections import FactCorrected, FactRetracted
 from ledger.anchors import anchor_before
-from ledger.checkpoints import Checkpoints, state_version
+from ledger.checkpoints import Checkpoints, Saving, state_version
 from ledger.errors import LedgerError, PluginError
 from ledger.exact import Fraction
 from ledger.progress import Progress, counted
@@ -37,6 +37,10 @@ from ledger.views import Query, View, fold_name
 
 SAVE_AFTER = 1_000
 """Facts a fold must have read before its end state is worth saving as a checkpoint."""
+BACKGROUND_FROM = 50_000
+"""Facts in the ledger from which states are pickled in a child process (``ledger.background``): a state grows
+with the facts before its cut, not with the few a pass from a checkpoint folds; below this, pickling in place
+takes about as long as forking would."""
 APART_UP_TO = 50_000
 """Facts after the checkpoints up to which each fold is better loaded and folded on its own (see ``folds_apart``):
 a replay of a million-fact ledger after a fact dated back to its last quarter-end checkpoint (about 30,000 facts
@@ -113,6 +117,7 @@ class Engine:
         self.store = store
         self.checkpoints = Checkpoints(store)
         self.save_after = SAVE_AFTER
+        self.background_from = BACKGROUND_FROM
         self._amended: tuple[int, tuple[dict[str, Recorded], set[str]]] | None = None
 
     def scoped_state(self, view: View[Any], plugin: str, query: Query, subjects: frozenset[str], head: int) -> Any:
@@ -176,16 +181,20 @@ class Engine:
                     folding.apply(record)
         cut = as_of or last_day
         if head == current and cut is not None:
-            for key, folding in shared.items():
-                if folding.folded >= self.save_after:
-                    # and drop what the fold's views kept under their own names before they shared it
-                    retired = [v.name for v, _ in views if v.name != key[0] and _fold_key(v) == key]
-                    save = partial(self._save, folding.view, folding.state, cut, head, retired)
-                    if saves is None:
-                        save()
-                    else:
-                        saves[key[0]] = save
+            due = {key: folding for key, folding in shared.items() if folding.folded >= self.save_after}
+            savings = {key: Saving(folding.view, folding.state, cut, self._retired(views, key)) for key, folding in due.items()}
+            background = head >= self.background_from
+            if saves is None or background:  # a child pickles while this process answers: no reason to wait
+                self.checkpoints.save_all(list(savings.values()), head, background=background)
+            else:
+                for key, saving in savings.items():
+                    saves[key[0]] = partial(self._save, saving, head)
         return [shared[_fold_key(view)].state for view, _ in views]
+
+    @staticmethod
+    def _retired(views: Sequence[tuple[View[Any], str]], key: tuple[str, str]) -> tuple[str, ...]:
+        """What the fold's views kept under their own names before they shared it: dropped once it is saved."""
+        return tuple(view.name for view, _ in views if view.name != key[0] and _fold_key(view) == key)
 
     def _anchor(self, first: date | None, as_of: date | None, head: int, kinds: frozenset[str] | None) -> date | None:
         """The quarter end this pass saves its states at on its way (``ledger.anchors``), if it passes one: the one
@@ -197,9 +206,9 @@ class Engine:
     def _save_anchor(self, foldings: list[Folding], anchor: date, head: int) -> None:
         """Save the states that have folded everything up to ``anchor`` (a fold that started from a later checkpoint
         has folded past it). None of them has an exact checkpoint there: the pass would have started it from it."""
-        for folding in foldings:
-            if (folding.cut is None or folding.cut < anchor) and folding.folded >= self.save_after:
-                self.checkpoints.save(folding.view, folding.state, anchor, head)
+        passed = [f for f in foldings if (f.cut is None or f.cut < anchor) and f.folded >= self.save_after]
+        savings = [Saving(folding.view, folding.state, anchor) for folding in passed]
+        self.checkpoints.save_all(savings, head, background=head >= self.background_from)
 
     def folds_apart(self, views: Sequence[View[Any]], as_of: date | None, head: int) -> bool:
         """Whether these views' folds are better loaded one at a time, each when its views are answered, than all
@@ -216,9 +225,12 @@ class Engine:
             cuts.append(checkpoint.cut)
         return bool(cuts) and self.store.count_between(min(cuts), as_of, head) <= APART_UP_TO
 
-    def _save(self, view: View[Any], state: Any, cut: date, head: int, retired: list[str]) -> None:
-        self.checkpoints.save(view, state, cut, head)
-        self.checkpoints.retire(retired)
+    def _save(self, saving: Saving, head: int) -> None:
+        self.checkpoints.save_all([saving], head)
+
+    def close(self) -> None:
+        """Write what a child is still pickling (``ledger.background``) before the store closes."""
+        self.checkpoints.settle()
 
     def story_after(
         self, after: date | None, through: date | None, head: int, kinds: frozenset[str] | None = None

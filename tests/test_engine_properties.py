@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,13 @@ def scenarios(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], list[tuple[i
     return batches, questions
 
 
-def check_scenario(url: str, batches: list[list[dict[str, Any]]], questions: list[Any]) -> None:
+def check_scenario(
+    url: str, batches: list[list[dict[str, Any]]], questions: list[Any], *, background_from: int | None = None
+) -> None:
     with Ledger(url) as ledger:
         ledger.engine.save_after = 0  # checkpoint after every fold, so every question can start from one
+        if background_from is not None:
+            ledger.engine.background_from = background_from
         asked = {question[3] for question in questions}
         best = ledger.engine.checkpoints.best
 
@@ -160,6 +165,20 @@ def test_answers_through_checkpoints_saved_in_parts_of_three_equal_the_fold_from
 @given(scenario=scenarios())
 def test_answers_through_checkpoints_equal_the_fold_from_scratch_on_postgres(scenario: Any) -> None:
     in_a_postgres_schema(check_scenario, *scenario)
+
+
+@settings(PROPERTY, max_examples=30)
+@given(scenario=scenarios())
+def test_answers_through_checkpoints_pickled_in_a_child_process_equal_the_fold_from_scratch(scenario: Any) -> None:
+    """Every state pickled by a forked child (``ledger.background``), as a large ledger's are."""
+    in_a_sqlite_file(partial(check_scenario, background_from=0), *scenario)
+
+
+@pytest.mark.postgres
+@settings(PROPERTY, max_examples=5)
+@given(scenario=scenarios())
+def test_answers_through_checkpoints_pickled_in_a_child_process_on_postgres(scenario: Any) -> None:
+    in_a_postgres_schema(partial(check_scenario, background_from=0), *scenario)
 
 
 def _sample_ledger(url: str) -> Ledger:

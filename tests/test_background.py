@@ -1,0 +1,101 @@
+"""States pickled in a forked child (``ledger.background``): the same checkpoints, never pickled by this process,
+and a child that fails or dies saves nothing and changes no answer."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger import background, checkpoints
+from ledger.api import Ledger
+from ledger.importing import incoming_from_path
+from ledger.views import Query
+
+from .test_engine_properties import from_scratch
+
+pytestmark = pytest.mark.skipif(not background.FORKS, reason="states are pickled in a child process only on Linux")
+
+STORY = Path(__file__).parent.parent / "examples" / "story.jsonl"
+QUERY = Query(as_of=date(2024, 12, 31))
+
+
+def sample(url: str, background_from: int = 0) -> Ledger:
+    ledger = Ledger(url)
+    ledger.engine.save_after = 0
+    ledger.engine.background_from = background_from
+    ledger.append(incoming_from_path(ledger.catalogue, str(STORY)))
+    return ledger
+
+
+def test_a_child_hands_back_what_each_encoder_made_in_order() -> None:
+    made = [b"", b"x" * 100_000, bytes(range(256))]
+    pickling = background.pickle_apart([lambda data=data: data for data in made])
+    assert pickling is not None
+    assert pickling.collect() == made
+
+
+def fail() -> bytes:
+    raise TypeError("cannot pickle '_thread.lock' object")
+
+
+def die() -> bytes:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return b"never"
+
+
+@pytest.mark.parametrize("encoder", [fail, die])
+def test_a_child_that_fails_or_is_killed_hands_back_nothing(encoder: Any) -> None:
+    pickling = background.pickle_apart([lambda: b"first", encoder])
+    assert pickling is not None and pickling.collect() is None
+
+
+def test_where_nothing_forks_states_are_pickled_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(background, "FORKS", False)
+    assert background.pickle_apart([lambda: b"x"]) is None
+
+
+def test_large_states_are_saved_by_a_child_and_read_back_by_the_next_process(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pickled_here: list[int] = []
+    encode = checkpoints.encode
+
+    def watched(state: Any) -> bytes:
+        pickled_here.append(os.getpid())  # a child's list is its own copy: the parent's stays empty
+        return encode(state)
+
+    monkeypatch.setattr(checkpoints, "encode", watched)
+    with sample(sqlite_url) as ledger:
+        first = ledger.view("regulatory", QUERY)
+        assert [row["cut"] for row in ledger.engine.checkpoints.listing()] == [date(2024, 9, 30), QUERY.as_of]
+    assert pickled_here == []
+    with Ledger(sqlite_url) as again:
+        found = again.engine.checkpoints.best(again.host.view("regulatory"), again.store.head().position, QUERY.as_of)
+        assert found is not None and found[0].cut == QUERY.as_of
+        assert again.view("regulatory", QUERY) == first == from_scratch(again, "regulatory", QUERY)
+
+
+def test_a_child_that_cannot_pickle_a_state_saves_nothing_and_changes_no_answer(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unpicklable(state: Any) -> bytes:
+        raise TypeError("cannot pickle '_thread.lock' object")
+
+    monkeypatch.setattr(checkpoints, "encode", unpicklable)
+    with sample(sqlite_url) as ledger:
+        assert ledger.view("regulatory", QUERY) == from_scratch(ledger, "regulatory", QUERY)
+        assert ledger.engine.checkpoints.listing() == []
+
+
+def test_small_states_are_pickled_in_place(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    forks: list[int] = []
+    monkeypatch.setattr(checkpoints, "pickle_apart", lambda encoders: forks.append(len(encoders)))
+    with sample(sqlite_url, background_from=10**9) as ledger:
+        ledger.view("regulatory", QUERY)
+        assert len(ledger.engine.checkpoints.listing()) == 2
+    assert forks == []
