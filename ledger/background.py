@@ -18,17 +18,21 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
 FORKS = sys.platform == "linux" and hasattr(os, "fork")
 """Whether states may be pickled in a child process here."""
 _LENGTH = 8
-"""Bytes of the length written before each pickled state in the spool."""
+"""Bytes of the length written before each state's outcome in the spool."""
+_PICKLED, _FAILED = b"P", b"F"
+"""What follows a length in the spool: a state's bytes, or why it could not be pickled (UTF-8)."""
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass
@@ -39,63 +43,88 @@ class Pickling:
     spool: IO[bytes]
     count: int
     status: int | None = None
-    """The child's wait status, once ``done`` has seen it end."""
+    """The child's wait status, once seen (``done``, ``collect``)."""
 
     def done(self) -> bool:
         """Whether the child has ended (and ``collect`` will not wait)."""
-        if self.status is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid == 0:
-                return False
-            self.status = status
+        return self.status is not None or self._wait(os.WNOHANG)
+
+    def _wait(self, options: int) -> bool:
+        try:
+            pid, status = os.waitpid(self.pid, options)
+        except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored by an embedding program): its outcome is lost
+            pid, status = self.pid, -1
+        if pid == 0:
+            return False
+        self.status = status
         return True
 
-    def collect(self) -> list[bytes] | None:
-        """The pickled states, in the order given, or None when the child failed (nothing is then saved)."""
-        try:
-            status = self.status if self.status is not None else os.waitpid(self.pid, 0)[1]
-            if os.waitstatus_to_exitcode(status) != 0:
-                return None
-            self.spool.seek(0)
-            found: list[bytes] = []
+    def collect(self) -> Iterator[bytes | str] | None:
+        """Each state's pickle, or why it could not be pickled, in the order given, read one at a time; None when the
+        child did not finish (killed, interrupted, out of space) or was collected before."""
+        if self.status is None and not self.spool.closed:
+            self._wait(0)
+        status = self.status
+        if self.spool.closed or status is None or status < 0 or os.waitstatus_to_exitcode(status) != 0:
+            self.spool.close()
+            return None
+        self.spool.seek(0)
+        return self._read()
+
+    def _read(self) -> Iterator[bytes | str]:
+        with self.spool:
             for _ in range(self.count):
+                kind = self.spool.read(1)
                 size = int.from_bytes(self.spool.read(_LENGTH), "big")
                 data = self.spool.read(size)
-                if len(data) != size:
-                    return None
-                found.append(data)
-            return found
-        finally:
-            self.spool.close()
+                if len(data) != size or kind not in (_PICKLED, _FAILED):
+                    return
+                yield data if kind == _PICKLED else data.decode("utf-8", "replace")
 
 
 def pickle_apart(encoders: Sequence[Callable[[], bytes]]) -> Pickling | None:
-    """Run each encoder in a forked child, its bytes written to a spool file; None where this platform does not
-    fork (or the fork failed), and the caller then encodes in place."""
+    """Run each encoder in a forked child, its outcome written to a spool file; None where this platform does not
+    fork, or no spool or child could be made, and the caller then encodes in place.
+
+    SIGINT and SIGTERM are blocked from just before the fork until the child has set them back to their default
+    (killing it at once), so a Ctrl-C can never run this process's own handlers, or ``finally`` blocks, in the child."""
     if not FORKS:
         return None
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - it outlives this call: ``collect`` closes it
+    try:
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - it outlives this call: ``collect`` closes it
+    except OSError:  # no usable temporary folder: pickle in place, which can do without one
+        return None
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     try:
         with warnings.catch_warnings():  # Python 3.12+ warns of a fork beside threads (a database pool's):
             warnings.simplefilter("ignore", DeprecationWarning)  # the child pickles and leaves, touching none of theirs
             pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; its outcome is read by ``collect``
+            _child(encoders, spool, blocked)
     except OSError:  # out of processes or memory: pickle here, as without a fork
         spool.close()
         return None
-    if pid == 0:  # pragma: no cover - the child; its outcome is read by ``collect``
-        _child(encoders, spool)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return Pickling(pid, spool, len(encoders))
 
 
-def _child(encoders: Sequence[Callable[[], bytes]], spool: IO[bytes]) -> None:
+def _child(encoders: Sequence[Callable[[], bytes]], spool: IO[bytes], mask: Iterable[int]) -> None:
     """Pickle, write, leave: ``os._exit`` runs no finaliser, flushes no inherited buffer and closes no connection
-    the parent still uses. Any failure (an unpicklable state, a full disk, Ctrl-C) exits non-zero."""
+    the parent still uses. A state that cannot be pickled is told in the spool; anything else (a full disk, a
+    signal) ends the child with nothing told, and nothing is saved."""
     code = 1
     try:
+        for number in _SIGNALS:
+            signal.signal(number, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         gc.disable()  # a collection would walk, and so copy, every page of the parent's heap
         for encode in encoders:
-            data = encode()
-            spool.write(len(data).to_bytes(_LENGTH, "big"))
+            try:
+                kind, data = _PICKLED, encode()
+            except Exception as error:  # the state's own failure: the parent warns and saves the others
+                kind, data = _FAILED, f"{type(error).__name__}: {error}".encode()
+            spool.write(kind + len(data).to_bytes(_LENGTH, "big"))
             spool.write(data)
         spool.flush()
         code = 0

@@ -20,10 +20,12 @@ and when the ledger closes, so this process never sees the table without them.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import pickle
 import tempfile
+import warnings
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ledger.anchors import KEEP_ANCHORS, is_quarter_end
 from ledger.background import Pickling, pickle_apart
 from ledger.folds.parts import reading_parts
-from ledger.persistence import CHECKPOINTS_TABLE, write_derived
+from ledger.persistence import CHECKPOINTS_TABLE, unless_refused, write_derived
 from ledger.views import fold_class, fold_name
 
 if TYPE_CHECKING:
@@ -157,6 +159,16 @@ class _Pending:
     head_hash: str
 
 
+class CheckpointNotSaved(UserWarning):
+    """A view's state could not be saved as a checkpoint (its answer is right; the next one folds further back)."""
+
+
+def _not_saved(saving: Saving, why: str) -> None:
+    warnings.warn(
+        f"the checkpoint of {fold_name(saving.view)} at {saving.cut} was not saved: {why}", CheckpointNotSaved, stacklevel=3
+    )
+
+
 def _encoded(view: View[Any], state: Any) -> bytes:
     dumper = getattr(view, "dump_state", None)
     return dumper(state) if dumper is not None else encode(state)
@@ -246,25 +258,37 @@ class Checkpoints:
         if pickling is None:
             self.settle([saving.view for saving in savings])
             for saving, encoder in zip(savings, encoders, strict=True):
-                self._keep(saving.view, encoder(), saving.cut, head, head_hash, saving.retired)
+                try:
+                    data = encoder()
+                except Exception as error:  # derived data: the answer goes on without it, and the user is told
+                    _not_saved(saving, f"{type(error).__name__}: {error}")
+                    continue
+                self._keep(saving.view, data, saving.cut, head, head_hash, saving.retired)
         else:  # a child still pickling the states of a quarter end (``ledger.anchors``) goes on beside this one
+            if not self._pending:
+                atexit.register(self.settle)  # a ledger never closed still writes what its children pickled
             self._pending.append(_Pending(pickling, [replace(saving, state=None) for saving in savings], head, head_hash))
 
     def settle(self, views: Collection[View[Any]] | None = None) -> None:
         """Write the checkpoints the children have pickled, waiting for those of ``views`` (of all when None), and
-        for the others only when they are already done; a child that failed saves nothing. A fold about to read
-        its checkpoints thus never waits for a child pickling another fold's."""
+        for the others only when they are already done. A fold about to read its checkpoints thus never waits
+        for a child pickling another fold's. A child that did not finish saves nothing; a state it could not
+        pickle is told (``CheckpointNotSaved``), and a write the database refuses is skipped: derived data."""
         names = None if views is None else {fold_name(view) for view in views}
-        waiting: list[_Pending] = []
-        for pending in self._pending:
+        for pending in list(self._pending):
             wanted = names is None or any(fold_name(saving.view) in names for saving in pending.savings)
             if not wanted and not pending.pickling.done():
-                waiting.append(pending)
                 continue
+            self._pending.remove(pending)  # first: whatever happens below, it is never collected twice
             found = pending.pickling.collect()
-            for saving, data in zip(pending.savings, found or [], strict=False):
-                self._keep(saving.view, data, saving.cut, pending.head, pending.head_hash, saving.retired)
-        self._pending = waiting
+            for saving, data in zip(pending.savings, found or (), strict=False):
+                if isinstance(data, str):
+                    _not_saved(saving, data)
+                    continue
+                with unless_refused():
+                    self._keep(saving.view, data, saving.cut, pending.head, pending.head_hash, saving.retired)
+        if not self._pending:
+            atexit.unregister(self.settle)
 
     def _keep(self, view: View[Any], data: bytes, cut: date, head: int, head_hash: str, retired: Sequence[str]) -> None:
         from ledger.store import datetime_now_us
@@ -290,12 +314,17 @@ class Checkpoints:
         self._retire(list(retired))
 
     def _prune(self, name: str) -> None:
-        """Keep the latest ``KEEP`` checkpoints, and besides them the latest ``KEEP_ANCHORS`` at quarter ends: the
-        anchors a back-dated fact falls back on (``ledger.anchors``) outlive a run of questions at other dates."""
+        """Keep the latest ``KEEP`` checkpoints, and besides them the newest at each of the latest ``KEEP_ANCHORS``
+        quarter ends: the anchors a back-dated fact falls back on (``ledger.anchors``) outlive a run of questions
+        at other dates, and copies of one quarter end saved at later heads do not crowd out the others."""
         rows = self.db.rows(
             f"SELECT state_version, cut, head FROM {CHECKPOINTS_TABLE} WHERE view = ? ORDER BY created_us DESC", (name,)
         )
-        anchors = [row for row in rows if is_quarter_end(date.fromisoformat(row[1]))][:KEEP_ANCHORS]
+        newest: dict[str, tuple[Any, ...]] = {}  # the newest checkpoint at each quarter end, newest quarter ends first
+        for row in rows:
+            if len(newest) < KEEP_ANCHORS and row[1] not in newest and is_quarter_end(date.fromisoformat(row[1])):
+                newest[row[1]] = row
+        anchors = set(newest.values())
         old = [(name, *row) for row in rows[KEEP:] if row not in anchors]
         if old:
             self._write([(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?", old)])

@@ -36,7 +36,16 @@ def test_a_child_hands_back_what_each_encoder_made_in_order() -> None:
     made = [b"", b"x" * 100_000, bytes(range(256))]
     pickling = background.pickle_apart([lambda data=data: data for data in made])
     assert pickling is not None
-    assert pickling.collect() == made
+    found = pickling.collect()
+    assert found is not None and list(found) == made
+    assert pickling.collect() is None  # read once: a second look finds nothing rather than failing
+
+
+def test_a_state_that_cannot_be_pickled_is_told_and_the_others_kept() -> None:
+    pickling = background.pickle_apart([lambda: b"first", fail, lambda: b"third"])
+    assert pickling is not None
+    found = pickling.collect()
+    assert found is not None and list(found) == [b"first", "TypeError: cannot pickle '_thread.lock' object", b"third"]
 
 
 def fail() -> bytes:
@@ -48,10 +57,30 @@ def die() -> bytes:
     return b"never"
 
 
-@pytest.mark.parametrize("encoder", [fail, die])
-def test_a_child_that_fails_or_is_killed_hands_back_nothing(encoder: Any) -> None:
+def interrupted() -> bytes:
+    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C reaches the whole process group: it ends the child at once
+    return b"never"
+
+
+@pytest.mark.parametrize("encoder", [die, interrupted])
+def test_a_child_that_is_killed_or_interrupted_hands_back_nothing(encoder: Any) -> None:
     pickling = background.pickle_apart([lambda: b"first", encoder])
     assert pickling is not None and pickling.collect() is None
+
+
+def test_no_temporary_folder_means_pickling_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused() -> Any:
+        raise FileNotFoundError("no usable temporary directory found")
+
+    monkeypatch.setattr(background.tempfile, "TemporaryFile", refused)
+    assert background.pickle_apart([lambda: b"x"]) is None
+
+
+def test_a_child_reaped_elsewhere_saves_nothing_and_raises_nothing() -> None:
+    pickling = background.pickle_apart([lambda: b"x"])
+    assert pickling is not None
+    os.waitpid(pickling.pid, 0)  # an embedding program that reaps every child itself
+    assert pickling.collect() is None
 
 
 def test_where_nothing_forks_states_are_pickled_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,9 +116,12 @@ def test_a_child_that_cannot_pickle_a_state_saves_nothing_and_changes_no_answer(
         raise TypeError("cannot pickle '_thread.lock' object")
 
     monkeypatch.setattr(checkpoints, "encode", unpicklable)
-    with sample(sqlite_url) as ledger:
-        assert ledger.view("regulatory", QUERY) == from_scratch(ledger, "regulatory", QUERY)
-        assert ledger.engine.checkpoints.listing() == []
+    for background_from in (0, 10**9):  # pickled in a child, and in place
+        with sample(sqlite_url.replace(".db", f"{background_from}.db"), background_from) as ledger:
+            with pytest.warns(checkpoints.CheckpointNotSaved, match=r"regulatory at 2024-(09-30|12-31) was not saved: TypeError"):
+                assert ledger.view("regulatory", QUERY) == from_scratch(ledger, "regulatory", QUERY)
+                ledger.engine.checkpoints.settle()
+            assert ledger.engine.checkpoints.listing() == []
 
 
 def test_small_states_are_pickled_in_place(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

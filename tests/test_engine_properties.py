@@ -13,7 +13,6 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -167,18 +166,47 @@ def test_answers_through_checkpoints_equal_the_fold_from_scratch_on_postgres(sce
     in_a_postgres_schema(check_scenario, *scenario)
 
 
+def check_scenario_in_children(url: str, batches: list[list[dict[str, Any]]], questions: list[Any]) -> None:
+    """``check_scenario`` with every state pickled by a forked child (``ledger.background``), as a large ledger's
+    are; and every state a child was given is kept (equal answers alone would not tell a child that saves
+    nothing from one that saves right)."""
+    from unittest import mock
+
+    from ledger import checkpoints
+
+    given_to_children: list[int] = []
+    kept: list[str] = []
+    pickle_apart, keep = checkpoints.pickle_apart, checkpoints.Checkpoints._keep
+
+    def counted_apart(encoders: Any) -> Any:
+        given_to_children.append(len(encoders))
+        return pickle_apart(encoders)
+
+    def counted_keep(self: Any, view: Any, *args: Any) -> None:
+        kept.append(view.name)
+        keep(self, view, *args)
+
+    with (
+        mock.patch.object(checkpoints, "pickle_apart", counted_apart),
+        mock.patch.object(checkpoints.Checkpoints, "_keep", counted_keep),
+    ):
+        check_scenario(url, batches, questions, background_from=0)
+    assert len(kept) == sum(given_to_children)
+    if kept:
+        event("states pickled by a child were kept")
+
+
 @settings(PROPERTY, max_examples=30)
 @given(scenario=scenarios())
 def test_answers_through_checkpoints_pickled_in_a_child_process_equal_the_fold_from_scratch(scenario: Any) -> None:
-    """Every state pickled by a forked child (``ledger.background``), as a large ledger's are."""
-    in_a_sqlite_file(partial(check_scenario, background_from=0), *scenario)
+    in_a_sqlite_file(check_scenario_in_children, *scenario)
 
 
 @pytest.mark.postgres
 @settings(PROPERTY, max_examples=5)
 @given(scenario=scenarios())
 def test_answers_through_checkpoints_pickled_in_a_child_process_on_postgres(scenario: Any) -> None:
-    in_a_postgres_schema(partial(check_scenario, background_from=0), *scenario)
+    in_a_postgres_schema(check_scenario_in_children, *scenario)
 
 
 def _sample_ledger(url: str) -> Ledger:
@@ -290,6 +318,28 @@ def test_quarter_end_checkpoints_outlive_a_run_of_questions_at_other_dates(sqlit
             ledger.view("regulatory", Query(as_of=day))
         cuts = [row["cut"] for row in ledger.engine.checkpoints.listing()]
     assert cuts == [date(2024, 9, 30), date(2024, 12, 31), *days[-checkpoints.KEEP :]]
+
+
+def test_copies_of_one_quarter_end_do_not_crowd_out_the_others(sqlite_url: str) -> None:
+    from ledger import anchors, checkpoints
+
+    query = Query(as_of=date(2024, 12, 31))
+    with _sample_ledger(sqlite_url) as ledger:
+        ledger.view("regulatory", query)  # the end of September on the way, the end of December at the cut
+        for number in range(checkpoints.KEEP + anchors.KEEP_ANCHORS):  # each late fact: December saved again
+            fact = {
+                "kind": "penalty.imposed",
+                "effective": f"2024-12-{10 + number:02d}",
+                "authority": "samr",
+                "target": "alibaba",
+                "amount": "1",
+                "currency": "CNY",
+                "key": f"late-{number}",
+            }
+            ledger.append([Incoming("test", ledger.catalogue.parse(fact))])
+            ledger.view("regulatory", query)
+        cuts = [row["cut"] for row in ledger.engine.checkpoints.listing()]
+    assert cuts.count(date(2024, 9, 30)) == 1 and cuts.count(date(2024, 12, 31)) == checkpoints.KEEP
 
 
 def test_a_store_that_cannot_keep_checkpoints_still_answers(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,7 +144,11 @@ class Account:
 
 @dataclass
 class Escrow:
-    """Escrow accounts by (label, currency)."""
+    """Escrow accounts by (label, currency).
+
+    The accounts are kept in a ``PartedDict`` (saved in parts): ``deposit`` and ``release`` hand back the
+    account they changed for the caller to read, and a state must not keep it anywhere else, or a checkpoint
+    would bring it back as two accounts (see ``ledger.folds.parts``)."""
 
     accounts: dict[tuple[str, str], Account] = field(default_factory=PartedDict)
     """Each account belongs to its key alone (nothing else holds it): a checkpoint saves them in parts."""

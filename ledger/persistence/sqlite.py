@@ -39,7 +39,7 @@ from ledger.persistence import (
 WRITE_CACHE_KIB = 131072
 """The page cache a writing connection may grow to (SQLite's default is 2 MiB): a bulk append inserts into
 indexes keyed by random ids, and a million-fact one spent a third of its index time re-reading pages (measured).
-SQLite allocates pages only as they are read, so a small append costs nothing more."""
+SQLite allocates pages only as they are read, so a small append costs nothing more; the usual size is put back after."""
 
 
 class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
@@ -51,9 +51,14 @@ class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
+        c.execute("PRAGMA cache_size")
+        cache = int(c.fetchone()[0])
         c.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
-        write_index(c, stored_events, index)
-        SQLiteAggregateRecorder._insert_events(self, c, stored_events, **kwargs)
+        try:
+            write_index(c, stored_events, index)
+            SQLiteAggregateRecorder._insert_events(self, c, stored_events, **kwargs)
+        finally:  # the connection goes back to the pool: later reads keep the usual cache
+            c.execute(f"PRAGMA cache_size = {cache}")
         last = self._max_notification_id(c)
         return list(range(last - len(stored_events) + 1, last + 1))
 
