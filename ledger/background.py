@@ -8,10 +8,12 @@ the other core, and writes the bytes to a spool file, while the parent folds on 
 views. The parent writes the rows itself once the child is done (``Pickling.collect``): the
 child never touches the parent's database connections, which must not cross a fork.
 
-The price is memory outside this process: the child copies the pages it touches (about the
-size of the states it pickles). Only Linux forks here (``os.fork`` elsewhere is missing or
-unsafe with system frameworks); everywhere else, and for small states, the caller pickles in
-place.
+The price is memory outside this process: the child copies the pages it touches, about the
+size of the states it pickles (a cold million-fact replay: measured in the README). So a child
+is forked only where the memory left holds a copy of this process for it and for each child
+still running, and one more (``room_for_a_child``): a small machine pickles in place. Only
+Linux forks here (``os.fork`` elsewhere is missing or unsafe with system frameworks);
+everywhere else, and for small states, the caller pickles in place.
 """
 
 from __future__ import annotations
@@ -82,13 +84,56 @@ class Pickling:
                 yield data if kind == _PICKLED else data.decode("utf-8", "replace")
 
 
-def pickle_apart(encoders: Sequence[Callable[[], bytes]]) -> Pickling | None:
+def room_for_a_child(running: int = 0) -> bool:
+    """Whether the memory this process may still take holds a copy of it for the new child and one for each of the
+    ``running`` ones, with one more to spare: a child copies the pages it touches, about the states it pickles.
+    Counted from ``MemAvailable`` and, inside a container, from the cgroup's own limit (``memory.max`` less
+    ``memory.current``), whichever is less."""
+    try:
+        resident = _resident()
+        available = _meminfo_available()
+    except (OSError, ValueError, IndexError):
+        return False
+    limit = _cgroup_room()
+    if limit is not None:
+        available = min(available, limit)
+    return available >= (2 + running) * resident
+
+
+def _resident() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _meminfo_available() -> int:
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    raise ValueError("no MemAvailable in /proc/meminfo")
+
+
+def _cgroup_room() -> int | None:
+    """What the cgroup (v2) this process runs in still allows, or None without a limit."""
+    try:
+        with open("/proc/self/cgroup") as cgroup:
+            path = next(line.split(":", 2)[2].strip() for line in cgroup if line.startswith("0::"))
+        folder = f"/sys/fs/cgroup{path}".rstrip("/")
+        with open(f"{folder}/memory.max") as most, open(f"{folder}/memory.current") as used:
+            limit = most.read().strip()
+            return None if limit == "max" else int(limit) - int(used.read().strip())
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+def pickle_apart(encoders: Sequence[Callable[[], bytes]], running: int = 0) -> Pickling | None:
     """Run each encoder in a forked child, its outcome written to a spool file; None where this platform does not
-    fork, or no spool or child could be made, and the caller then encodes in place.
+    fork, the memory has no room for the child's copy (``room_for_a_child``), or no spool or child could be
+    made, and the caller then encodes in place.
 
     SIGINT and SIGTERM are blocked from just before the fork until the child has set them back to their default
     (killing it at once), so a Ctrl-C can never run this process's own handlers, or ``finally`` blocks, in the child."""
-    if not FORKS:
+    if not FORKS or not room_for_a_child(running):
         return None
     try:
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - it outlives this call: ``collect`` closes it

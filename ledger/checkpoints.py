@@ -254,7 +254,9 @@ class Checkpoints:
         if head_hash is None or not savings:
             return
         encoders = [partial(_encoded, saving.view, saving.state) for saving in savings]
-        pickling = pickle_apart(encoders) if background else None
+        if background:
+            self.settle([])  # write what children have finished; those still running count against the memory left
+        pickling = pickle_apart(encoders, len(self._pending)) if background else None
         if pickling is None:
             self.settle([saving.view for saving in savings])
             for saving, encoder in zip(savings, encoders, strict=True):
@@ -264,7 +266,7 @@ class Checkpoints:
                     _not_saved(saving, f"{type(error).__name__}: {error}")
                     continue
                 self._keep(saving.view, data, saving.cut, head, head_hash, saving.retired)
-        else:  # a child still pickling the states of a quarter end (``ledger.anchors``) goes on beside this one
+        else:
             if not self._pending:
                 atexit.register(self.settle)  # a ledger never closed still writes what its children pickled
             self._pending.append(_Pending(pickling, [replace(saving, state=None) for saving in savings], head, head_hash))

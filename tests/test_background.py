@@ -68,6 +68,32 @@ def test_a_child_that_is_killed_or_interrupted_hands_back_nothing(encoder: Any) 
     assert pickling is not None and pickling.collect() is None
 
 
+def test_no_room_for_a_child_means_pickling_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(background, "_resident", lambda: 100)
+    monkeypatch.setattr(background, "_meminfo_available", lambda: 250)
+    assert background.room_for_a_child() and not background.room_for_a_child(running=1)
+    assert background.pickle_apart([lambda: b"x"], running=1) is None  # a child already copies this process
+    monkeypatch.setattr(background, "_meminfo_available", lambda: 150)
+    assert background.pickle_apart([lambda: b"x"]) is None
+    monkeypatch.setattr(background, "_meminfo_available", lambda: 1 << 50)
+    monkeypatch.setattr(background, "_cgroup_room", lambda: 150)  # a container whose limit is nearly reached
+    assert not background.room_for_a_child()
+
+
+def test_children_still_running_count_against_the_memory_left(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    running: list[int] = []
+    pickle_apart = checkpoints.pickle_apart
+
+    def counted(encoders: Any, children: int) -> Any:
+        running.append(children)
+        return pickle_apart(encoders, children)
+
+    monkeypatch.setattr(checkpoints, "pickle_apart", counted)
+    with sample(sqlite_url) as ledger:
+        ledger.view("regulatory", QUERY)  # the quarter end on the way (a child), then the cut
+    assert len(running) == 2 and running[0] == 0
+
+
 def test_no_temporary_folder_means_pickling_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     def refused() -> Any:
         raise FileNotFoundError("no usable temporary directory found")

@@ -178,9 +178,9 @@ def check_scenario_in_children(url: str, batches: list[list[dict[str, Any]]], qu
     kept: list[str] = []
     pickle_apart, keep = checkpoints.pickle_apart, checkpoints.Checkpoints._keep
 
-    def counted_apart(encoders: Any) -> Any:
+    def counted_apart(encoders: Any, running: int) -> Any:
         given_to_children.append(len(encoders))
-        return pickle_apart(encoders)
+        return pickle_apart(encoders, running)
 
     def counted_keep(self: Any, view: Any, *args: Any) -> None:
         kept.append(view.name)
