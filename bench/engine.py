@@ -497,14 +497,7 @@ class Bench:
         if not dropped:
             return  # a revision that keeps no answers: its warm runs already were this
         progress(f"{label}: replay from checkpoints (dropped the rows of {', '.join(dropped)})")
-        again = run([*command, str(folder / "replay-4")], self.timeout)
-        result.rss = max(result.rss or 0.0, again.rss_mib)
-        if not again.ok:
-            result.failures["states"] = again.failure
-            progress(f"  {again.failure}")
-            return
-        result.from_states = again.seconds
-        progress(f"  {again.seconds:.2f} s, peak RSS {again.rss_mib:.0f} MiB")
+        result.from_states = self.one_more_replay(result, command, folder / "replay-4", "states")
 
     def replay_after_late_fact(self, result: SizeResult, base: list[str], command: list[str], folder: Path, late: str) -> None:
         """Run 5: one valuation dated six weeks before the replay's date, then the same replay. The fact makes
@@ -517,14 +510,18 @@ class Bench:
         if not added.ok:
             progress(f"  append: {added.failure}")
             return
-        again = run([*command, str(folder / "replay-5")], self.timeout)
+        result.after_late = self.one_more_replay(result, command, folder / "replay-5", "late")
+
+    def one_more_replay(self, result: SizeResult, command: list[str], out: Path, failure: str) -> float | None:
+        """Run the replay into ``out``: its seconds, its peak RSS counted in the size's, a failure noted under ``failure``."""
+        again = run([*command, str(out)], self.timeout)
         result.rss = max(result.rss or 0.0, again.rss_mib)
         if not again.ok:
-            result.failures["late"] = again.failure
+            result.failures[failure] = again.failure
             progress(f"  {again.failure}")
-            return
-        result.after_late = again.seconds
+            return None
         progress(f"  {again.seconds:.2f} s, peak RSS {again.rss_mib:.0f} MiB")
+        return again.seconds
 
     def view(self, result: SizeResult, base: list[str], journal: Path | None) -> None:
         label = short(result.size)
