@@ -680,7 +680,9 @@ def checkpoints(ctx: click.Context, clear: bool, answers: bool, fmt: str) -> Non
     Views that share a fold keep one checkpoint under the fold's name (holdings: ownership,
     portfolio and gains; revenue-book: revenue and roundtrip). Checkpoints are derived from the
     facts and never change an answer: a damaged one is dropped and rebuilt, and one that a later
-    back-dated fact affects is not used.
+    back-dated fact affects is not used. Besides each question's own date, a fold leaves one at
+    the last quarter end a month or more before it, so a fact dated back a few weeks is folded
+    from there, not from the first fact.
 
     replay --out also keeps the files it writes (--answers lists them), so the same question
     asked of the same ledger again is answered without folding; any append makes it a new question.
