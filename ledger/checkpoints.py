@@ -242,12 +242,9 @@ class Checkpoints:
         with reading_parts(_reader(view)):  # the parts of a state in a plugin's own format too
             return loader(data)
 
-    def save(self, view: View[Any], state: Any, cut: date, head: int) -> None:
-        """Keep ``state`` as the fold of the story known at ``head`` up to ``cut``; the oldest beyond ``KEEP`` go."""
-        self.save_all([Saving(view, state, cut)], head)
-
     def save_all(self, savings: Sequence[Saving], head: int, *, background: bool = False) -> None:
-        """Save each state; ``background``: pickle them in a forked child while this process goes on (see
+        """Keep each state as the fold of the story known at ``head`` up to its cut (the oldest beyond ``KEEP``
+        go, ``_prune``); ``background``: pickle them in a forked child while this process goes on (see
         ``ledger.background``), the rows written when it is done (``settle``). Nothing here holds the states
         after this returns, so a caller may let them go."""
         head_hash = self.store.hash_at(head)
@@ -331,17 +328,13 @@ class Checkpoints:
         if old:
             self._write([(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?", old)])
 
-    def retire(self, names: list[str]) -> None:
-        """Drop the checkpoints kept under these names: views that now share a fold keep theirs under its name."""
-        self.settle()
-        self._retire(names)
-
     def _retire(self, names: list[str]) -> None:
+        """Drop the checkpoints kept under these names: views that now share a fold keep theirs under its name."""
         if names:
             self._write([(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ?", [(name,) for name in names])])
 
     def drop(self, checkpoint: Checkpoint) -> None:
-        self.settle()
+        """Drop one checkpoint found wanting (its view's pending rows were written before it was read)."""
         self._write(
             [
                 (

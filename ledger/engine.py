@@ -183,7 +183,7 @@ class Engine:
         if head == current and cut is not None:
             due = {key: folding for key, folding in shared.items() if folding.folded >= self.save_after}
             savings = {key: Saving(folding.view, folding.state, cut, self._retired(views, key)) for key, folding in due.items()}
-            background = head >= self.background_from
+            background = self._in_background(head)
             if saves is None or background:  # a child pickles while this process answers: no reason to wait
                 self.checkpoints.save_all(list(savings.values()), head, background=background)
             else:
@@ -208,7 +208,11 @@ class Engine:
         has folded past it). None of them has an exact checkpoint there: the pass would have started it from it."""
         passed = [f for f in foldings if (f.cut is None or f.cut < anchor) and f.folded >= self.save_after]
         savings = [Saving(folding.view, folding.state, anchor) for folding in passed]
-        self.checkpoints.save_all(savings, head, background=head >= self.background_from)
+        self.checkpoints.save_all(savings, head, background=self._in_background(head))
+
+    def _in_background(self, head: int) -> bool:
+        """Whether the states of a ledger of ``head`` facts are pickled by a child process (``ledger.background``)."""
+        return head >= self.background_from
 
     def folds_apart(self, views: Sequence[View[Any]], as_of: date | None, head: int) -> bool:
         """Whether these views' folds are better loaded one at a time, each when its views are answered, than all
