@@ -278,13 +278,10 @@ class Store:
     ) -> Iterator[Recorded]:
         """Facts (corrections and retractions left out) with ``after < effective <= through``, stored at or before
         ``upto``, in effective order (recording order within a date), read a page at a time; only ``kinds`` when given."""
-        day = after.isoformat() if after else ""
-        end = through.isoformat() if through else "9999-99-99"
+        day, end = _after(after), _through(through)
         position = 1 << 62  # after every position of the date ``after``: a page starts past the whole date
         excluded = ", ".join(f"'{kind}'" for kind in CORRECTION_KINDS)
-        wanted = sorted(kinds - set(CORRECTION_KINDS)) if kinds is not None else []
-        # ``kind || ''``: a filter, not an index to walk (SQLite would otherwise sort every page's kinds by date)
-        only = f"AND kind || '' IN ({', '.join('?' * len(wanted))}) " if kinds is not None else ""
+        only, wanted = _only_kinds(kinds - set(CORRECTION_KINDS) if kinds is not None else None)
         if kinds is not None and not wanted:
             return
         # the page is chosen in the index first, then joined with the events
@@ -306,20 +303,19 @@ class Store:
         """How many facts (corrections included) ``effective_between`` would go over, counted in the index."""
         found = self._rows(
             f"SELECT COUNT(*) FROM {FACTS_TABLE} WHERE effective > ? AND effective <= ? AND position <= ?",
-            (after.isoformat() if after else "", through.isoformat() if through else "9999-99-99", upto),
+            (_after(after), _through(through), upto),
         )
         return int(found[0][0])
 
     def last_effective(self, through: date | None, upto: int, kinds: frozenset[str] | None = None) -> date | None:
         """The latest effective date on or before ``through`` among the facts stored at or before ``upto`` (of
         ``kinds`` when given), read backwards along the effective index: a few rows when ``upto`` is the head."""
-        wanted = sorted(kinds) if kinds is not None else []
-        only = f"AND kind || '' IN ({', '.join('?' * len(wanted))}) " if wanted else ""  # a filter, not an index
+        only, wanted = _only_kinds(kinds)
         if kinds is not None and not wanted:
             return None
         found = self._rows(
             f"SELECT effective FROM {FACTS_TABLE} WHERE effective <= ? AND position <= ? {only}ORDER BY effective DESC LIMIT 1",
-            (through.isoformat() if through else "9999-99-99", upto, *wanted),
+            (_through(through), upto, *wanted),
         )
         return date.fromisoformat(found[0][0]) if found else None
 
@@ -509,6 +505,25 @@ class Store:
             if len(rows) < PAGE_SIZE:
                 return
             last = int(rows[-1][0])
+
+
+def _after(day: date | None) -> str:
+    """``effective > ?`` for a day, or for no bound (before every date)."""
+    return day.isoformat() if day else ""
+
+
+def _through(day: date | None) -> str:
+    """``effective <= ?`` for a day, or for no bound (after every date)."""
+    return day.isoformat() if day else "9999-99-99"
+
+
+def _only_kinds(kinds: Iterable[str] | None) -> tuple[str, list[str]]:
+    """The condition that keeps only facts of ``kinds`` (none when None), and its parameters. ``kind || ''``: a
+    filter, not an index to walk (SQLite would otherwise sort every page's kinds by date)."""
+    if kinds is None:
+        return "", []
+    wanted = sorted(kinds)
+    return f"AND kind || '' IN ({', '.join('?' * len(wanted))}) ", wanted
 
 
 def write_with_retries(store: Store, build: Callable[[Head], tuple[Sequence[Recorded], Sequence[IndexRow], T]]) -> T:
