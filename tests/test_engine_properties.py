@@ -209,6 +209,20 @@ def test_answers_through_checkpoints_pickled_in_a_child_process_on_postgres(scen
     in_a_postgres_schema(check_scenario_in_children, *scenario)
 
 
+def append_late_fine(ledger: Ledger, day: str, key: str, amount: str = "1") -> None:
+    """A fine on a company of the sample ledger, dated ``day``, appended after the facts of later dates."""
+    fact = {
+        "kind": "penalty.imposed",
+        "effective": day,
+        "authority": "samr",
+        "target": "alibaba",
+        "amount": amount,
+        "currency": "CNY",
+        "key": key,
+    }
+    ledger.append([Incoming("test", ledger.catalogue.parse(fact))])
+
+
 def _sample_ledger(url: str) -> Ledger:
     ledger = Ledger(url)
     ledger.engine.save_after = 0
@@ -254,16 +268,7 @@ def test_a_back_dated_fact_invalidates_only_checkpoints_at_or_after_its_date(sql
         early, late = date(2022, 12, 31), date(2024, 12, 31)
         for day in (early, late):
             ledger.view("regulatory", Query(as_of=day))
-        fact = {
-            "kind": "penalty.imposed",
-            "effective": "2023-06-01",
-            "authority": "samr",
-            "target": "alibaba",
-            "amount": "1",
-            "currency": "CNY",
-            "key": "late-news",
-        }
-        ledger.append([Incoming("test", ledger.catalogue.parse(fact))])
+        append_late_fine(ledger, "2023-06-01", "late-news")
         head = ledger.store.head().position
         kept = ledger.engine.checkpoints.best(view, head, early)
         assert kept is not None and kept[0].cut == early
@@ -290,16 +295,7 @@ def test_a_back_dated_fact_folds_from_the_quarter_end_a_month_or_more_before_the
 
         ledger.engine.checkpoints.best = recorded_best  # type: ignore[method-assign]
         for number, day in enumerate(["2024-12-20", "2024-10-01", "2024-08-01"]):
-            fact = {
-                "kind": "penalty.imposed",
-                "effective": day,
-                "authority": "samr",
-                "target": "alibaba",
-                "amount": str(number + 1),
-                "currency": "CNY",
-                "key": f"late-news-{number}",
-            }
-            ledger.append([Incoming("test", ledger.catalogue.parse(fact))])
+            append_late_fine(ledger, day, f"late-news-{number}", str(number + 1))
             assert ledger.view("regulatory", query) == from_scratch(ledger, "regulatory", query)
         # the first two start from the end of September, the third (before it) from the first fact
         assert started == [date(2024, 9, 30), date(2024, 9, 30), None]
@@ -327,16 +323,7 @@ def test_copies_of_one_quarter_end_do_not_crowd_out_the_others(sqlite_url: str) 
     with _sample_ledger(sqlite_url) as ledger:
         ledger.view("regulatory", query)  # the end of September on the way, the end of December at the cut
         for number in range(checkpoints.KEEP + anchors.KEEP_ANCHORS):  # each late fact: December saved again
-            fact = {
-                "kind": "penalty.imposed",
-                "effective": f"2024-12-{10 + number:02d}",
-                "authority": "samr",
-                "target": "alibaba",
-                "amount": "1",
-                "currency": "CNY",
-                "key": f"late-{number}",
-            }
-            ledger.append([Incoming("test", ledger.catalogue.parse(fact))])
+            append_late_fine(ledger, f"2024-12-{10 + number:02d}", f"late-{number}")
             ledger.view("regulatory", query)
         cuts = [row["cut"] for row in ledger.engine.checkpoints.listing()]
     assert cuts.count(date(2024, 9, 30)) == 1 and cuts.count(date(2024, 12, 31)) == checkpoints.KEEP
