@@ -30,7 +30,9 @@ What a plugin gets:
 - **Large states** — ``ValueLog`` (a list of immutable records) and ``PartedDict`` (a dict
   whose values belong each to its own key) save themselves in checkpoints part by part, so a
   state of millions of records is saved and read back in bounded memory; see
-  ``ledger.folds.parts`` for the one rule they ask you to keep.
+  ``ledger.folds.parts`` for the one rule they ask you to keep. ``PackedLog`` keeps a log of
+  named tuples packed, a few bytes a record instead of an object for each field (``DAY``,
+  ``WORD`` and ``AMOUNT`` say how each field is kept); see ``ledger.folds.packed``.
 - **Exact numbers** — ``Fraction`` for arithmetic; ``parse_fraction`` to read one from text
   (never ``Fraction("...")``: see ``ledger.exact``).
 """
@@ -46,6 +48,7 @@ from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UN
 from ledger.folds.credits import Credits, Escrow, Grant
 from ledger.folds.groups import Parties
 from ledger.folds.money import FRACTION_PLACES, MONEY_PLACES, Money, Number, Rates, fraction_out, money_out, rounded, shown
+from ledger.folds.packed import AMOUNT, DAY, WORD, PackedLog
 from ledger.folds.parts import PartedDict, ValueLog
 from ledger.folds.periods import PERIODS, Period
 from ledger.hookspecs import hookimpl
@@ -55,6 +58,8 @@ from ledger.records import Recorded
 from ledger.views import Option, Query, Row, View
 
 __all__ = [
+    "AMOUNT",
+    "DAY",
     "FOUNDERS",
     "FRACTION_PLACES",
     "HOOKS",
@@ -63,6 +68,7 @@ __all__ = [
     "OWNERSHIP_KINDS",
     "PERIODS",
     "UNDISCLOSED",
+    "WORD",
     "CapTables",
     "Credits",
     "Decimal",
@@ -73,6 +79,7 @@ __all__ = [
     "Money",
     "Number",
     "Option",
+    "PackedLog",
     "PartedDict",
     "Parties",
     "Period",

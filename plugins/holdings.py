@@ -44,7 +44,7 @@ class Valuation(NamedTuple):
     currency: str
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Lot:
     """One payment for part of a position, and the part of it the holder still keeps after its sales."""
 
@@ -52,7 +52,7 @@ class Lot:
     kept: Fraction = ONE
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Position:
     """A holder's cost in one company: its lots, and whether some shares came without a reported price."""
 
@@ -285,7 +285,7 @@ class HoldingsView(View[Holdings]):
 
     fold_name = "holdings"
     kinds = HOLDINGS_KINDS
-    state_version = "5"  # saved in parts (PartedDict, ValueLog)
+    state_version = "6"  # lots and positions without an instance dict (slots)
 
     def initial(self, query: Query) -> Holdings:
         return Holdings()

@@ -20,7 +20,7 @@ from events.parties import PartyRegistered
 from ledger.folds.captable import FOUNDERS, UNDISCLOSED
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
-from ledger.folds.parts import ValueLog
+from ledger.folds.packed import AMOUNT, DAY, WORD, PackedLog
 from ledger.options import option_date
 from ledger.records import Recorded
 from ledger.views import Option, Query, Row, View
@@ -41,6 +41,20 @@ class Commitment(NamedTuple):
     currency: str | None
 
 
+class Capital(
+    PackedLog[Commitment],
+    record=Commitment,
+    investor=WORD,
+    company=WORD,
+    deal=WORD,
+    day=DAY,
+    consideration=WORD,
+    amount=AMOUNT,
+    currency=WORD,
+):
+    """Every commitment, packed (``ledger.folds.packed``)."""
+
+
 LEAGUE_KINDS = frozenset({RoundClosed.kind, StakeAcquired.kind, PartyRegistered.kind, FxRate.kind})
 """The kinds the league folds: no other fact can move it."""
 
@@ -53,7 +67,7 @@ class Commitments:
     as they stand at the question's date apply to all its deals.
     """
 
-    capital: ValueLog[Commitment] = field(default_factory=ValueLog)
+    capital: Capital = field(default_factory=Capital)
     parties: Parties = field(default_factory=Parties)
     rates: Rates = field(default_factory=Rates)
 
@@ -93,7 +107,7 @@ class LeagueView(View[Commitments]):
     """Investors ranked by the capital they committed, split by what they paid with."""
 
     name = "league"
-    state_version = "3"  # capital kept in a ValueLog
+    state_version = "4"  # capital kept in a packed log
     kinds = LEAGUE_KINDS
     help = (
         "Investors ranked by capital committed in rounds and stake purchases (primary and secondary), split into cash, "

@@ -26,7 +26,7 @@ from ledger.records import Recorded
 from ledger.views import Query, Row, View
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Action:
     """One regulatory fact as a row, with what later facts said about it (lifted, met)."""
 
@@ -144,7 +144,7 @@ class RegulatoryView(View[Regulation]):
     """Regulatory facts in effective order, each with whether it was still in force."""
 
     name = "regulatory"
-    state_version = "6"  # cap tables saved in parts (PartedDict)
+    state_version = "7"  # actions without an instance dict (slots)
     help = (
         "Export bans and lifts, penalties and divestment orders effective on or before --as-of, with whether each was "
         "in force then (a ban until lifted, an order until met or past its deadline) and each order's status. "

@@ -33,7 +33,8 @@ from ledger.folds.captable import OWNERSHIP_FACTS, OWNERSHIP_KINDS, CapTables
 from ledger.folds.credits import Credits, Escrow, Grant
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
-from ledger.folds.parts import PartedDict, ValueLog, logged
+from ledger.folds.packed import AMOUNT, DAY, WORD, PackedLog, packed
+from ledger.folds.parts import PartedDict
 from ledger.folds.periods import PERIODS, Period
 from ledger.hookspecs import hookimpl
 from ledger.options import choice, required
@@ -70,6 +71,21 @@ class Entry(NamedTuple):
         return self.origin or self.day
 
 
+class EntryLog(
+    PackedLog[Entry],
+    record=Entry,
+    day=DAY,
+    kind=WORD,
+    amount=AMOUNT,
+    currency=WORD,
+    payer=WORD,
+    group=WORD,
+    stake=WORD,
+    origin=DAY,
+):
+    """A provider's entries, packed (``ledger.folds.packed``): the revenue book's largest part."""
+
+
 class EscrowMove(NamedTuple):
     """Money into (``deposited``) or out of (``released``) an escrow account, or its balance handed on
     to a new beneficiary (``reassigned-out`` of the old one, ``reassigned-in`` to the new one).
@@ -92,6 +108,20 @@ class EscrowMove(NamedTuple):
         return -self.amount if self.kind in ("released", "reassigned-out") else self.amount
 
 
+class EscrowMoveLog(
+    PackedLog[EscrowMove],
+    record=EscrowMove,
+    day=DAY,
+    kind=WORD,
+    account=WORD,
+    currency=WORD,
+    amount=AMOUNT,
+    beneficiary=WORD,
+    to=WORD,
+):
+    """An escrow account's movements, packed."""
+
+
 class Invested(NamedTuple):
     """One investor's money into a company (a round's part, or a stake bought); ``amount`` None when undisclosed.
 
@@ -104,6 +134,10 @@ class Invested(NamedTuple):
     currency: str | None
 
 
+class InvestedLog(PackedLog[Invested], record=Invested, day=DAY, company=WORD, consideration=WORD, amount=AMOUNT, currency=WORD):
+    """A group's investments, packed."""
+
+
 class Committed(NamedTuple):
     """A company's commitment to spend with a provider, kept under the provider's group as it stood that day."""
 
@@ -111,6 +145,10 @@ class Committed(NamedTuple):
     company: str
     amount: Decimal
     currency: str
+
+
+class CommittedLog(PackedLog[Committed], record=Committed, day=DAY, company=WORD, amount=AMOUNT, currency=WORD):
+    """A provider group's commitments, packed."""
 
 
 @dataclass
@@ -129,14 +167,14 @@ class RevenueBook:
     tables: CapTables = field(default_factory=CapTables)
     parties: Parties = field(default_factory=Parties)
     rates: Rates = field(default_factory=Rates)
-    entries: dict[str, ValueLog[Entry]] = field(default_factory=PartedDict)
-    escrow_moves: dict[tuple[str, str], ValueLog[EscrowMove]] = field(default_factory=PartedDict)
+    entries: dict[str, EntryLog] = field(default_factory=PartedDict)
+    escrow_moves: dict[tuple[str, str], EscrowMoveLog] = field(default_factory=PartedDict)
     """Every movement by escrow account (label, currency): a provider's rows read only its group's accounts."""
     accounts_of: dict[str, set[tuple[str, str]]] = field(default_factory=PartedDict)
     """The escrow accounts each group (as it stood at the deposit) has paid into."""
-    investments: dict[str, ValueLog[Invested]] = field(default_factory=PartedDict)
+    investments: dict[str, InvestedLog] = field(default_factory=PartedDict)
     """Money into companies by the investor's group as it stood: what ``roundtrip`` sets beside the revenue."""
-    commitments: dict[str, ValueLog[Committed]] = field(default_factory=PartedDict)
+    commitments: dict[str, CommittedLog] = field(default_factory=PartedDict)
     problems: list[Problem] = field(default_factory=list)
     last_day: date | None = None
     stakes: dict[str, dict[str, Fraction]] = field(default_factory=PartedDict)
@@ -166,7 +204,7 @@ class RevenueBook:
         elif isinstance(fact, SpendCommitted):
             group = self.parties.root(fact.provider)
             commitment = Committed(fact.effective, fact.customer, fact.amount, fact.currency)
-            logged(self.commitments, group).append(commitment)
+            packed(self.commitments, group, CommittedLog).append(commitment)
         elif isinstance(fact, PartyRegistered):
             if self.parties.add(fact):
                 self.stakes.clear()
@@ -180,16 +218,16 @@ class RevenueBook:
                 amount: Decimal | None = investment.amount
                 group = root(investment.party)
                 made = Invested(fact.effective, fact.company, investment.paid_in, amount, fact.currency)
-                logged(self.investments, group).append(made)
+                packed(self.investments, group, InvestedLog).append(made)
         elif isinstance(fact, StakeAcquired):
             paid_in = fact.consideration or "cash"
             group = root(fact.holder)
             made = Invested(fact.effective, fact.company, paid_in, fact.price, fact.currency)
-            logged(self.investments, group).append(made)
+            packed(self.investments, group, InvestedLog).append(made)
 
     def _book(self, provider: str, entry: Entry) -> None:
         if self.books:
-            logged(self.entries, provider).append(entry)
+            packed(self.entries, provider, EntryLog).append(entry)
 
     def _consumed(self, record: Recorded, fact: CreditsConsumed) -> None:
         drawn, missing = self.credits.consume(fact)
@@ -215,7 +253,7 @@ class RevenueBook:
         if not self.books:
             return
         account = (fact.account, fact.currency)
-        moves = logged(self.escrow_moves, account)
+        moves = packed(self.escrow_moves, account, EscrowMoveLog)
         if previous is not None and previous != fact.beneficiary and held > 0:
             moves.append(EscrowMove(fact.effective, "reassigned-out", fact.account, fact.currency, held, previous))
             moves.append(EscrowMove(fact.effective, "reassigned-in", fact.account, fact.currency, held, fact.beneficiary))
@@ -235,7 +273,7 @@ class RevenueBook:
             )
         if paid and self.books:
             move = EscrowMove(fact.effective, "released", fact.account, fact.currency, paid, account.beneficiary, to=fact.to)
-            logged(self.escrow_moves, (fact.account, fact.currency)).append(move)
+            packed(self.escrow_moves, (fact.account, fact.currency), EscrowMoveLog).append(move)
             self._book(fact.to, self._paid(fact.effective, "released", paid, fact.currency, fact.to, account.beneficiary))
 
     def _broken(self, grant: Grant, left: Decimal) -> None:
@@ -379,7 +417,7 @@ class RevenueBookView(View[RevenueBook]):
     """A view over ``RevenueBook`` (revenue, roundtrip): one fold for both."""
 
     fold_name = "revenue-book"
-    state_version = "9"  # the dicts of logs, and the escrow accounts, in PartedDicts parted by their records
+    state_version = "10"  # entries, escrow moves, investments and commitments in packed logs
 
     def initial(self, query: Query) -> RevenueBook:
         return RevenueBook()

@@ -23,6 +23,7 @@ from ledger.api import Ledger
 from ledger.appending import Incoming
 from ledger.exact import Fraction
 from ledger.folds import parts
+from ledger.folds.packed import WORD, PackedLog
 from ledger.folds.parts import PartedDict, ValueLog
 from ledger.replaying import replayable_views
 
@@ -34,6 +35,15 @@ class Move(NamedTuple):
     amount: Decimal
     share: Fraction
     payer: str | None
+
+
+class Pair(NamedTuple):
+    day: int
+    thing: Any
+
+
+class Pairs(PackedLog[Pair], record=Pair, day=WORD, thing=WORD):
+    """Records whose second field could hold anything (to show the check sees into words)."""
 
 
 class _AnyView:
@@ -160,7 +170,7 @@ def _reachable(root: Any, stop: set[int] | None = None) -> dict[int, Any]:
     return found
 
 
-def _containers(root: Any) -> list[ValueLog[Any] | PartedDict[Any, Any]]:
+def _containers(root: Any) -> list[ValueLog[Any] | PartedDict[Any, Any] | PackedLog[Any]]:
     found: dict[int, Any] = {}
     todo, seen = [root], set()
     while todo:
@@ -168,7 +178,7 @@ def _containers(root: Any) -> list[ValueLog[Any] | PartedDict[Any, Any]]:
         if id(thing) in seen or isinstance(thing, (*IMMUTABLE_LEAVES, type)):
             continue
         seen.add(id(thing))
-        if isinstance(thing, ValueLog | PartedDict):
+        if isinstance(thing, ValueLog | PartedDict | PackedLog):
             found[id(thing)] = thing
         todo.extend(gc.get_referents(thing))
     return list(found.values())
@@ -181,6 +191,12 @@ def rule_breaks(state: Any) -> list[str]:
     assert containers, "every built-in fold keeps something in parts"
     for container in containers:
         name = type(container).__name__
+        if isinstance(container, PackedLog):  # its words are handed out to every record that names them
+            for word in container._words:
+                changeable = [type(t).__name__ for t in _reachable(word).values()]
+                if changeable:
+                    broken.append(f"{name} word {word!r} holds changeable {changeable}")
+            continue
         if isinstance(container, ValueLog):
             for record in container:
                 changeable = [type(t).__name__ for t in _reachable(record).values()]
@@ -223,6 +239,7 @@ def test_the_rule_check_finds_a_shared_changeable_object() -> None:
     assert rule_breaks(PartedDict({"a": shared, "b": shared}))
     assert rule_breaks({"outside": shared, "parted": PartedDict({"a": shared})})
     assert rule_breaks(ValueLog([(1, [2])]))
+    assert rule_breaks(Pairs([Pair(1, (1, [2]))]))
     assert rule_breaks(PartedDict({"a": Position([1]), "b": (Position([2]), date(2024, 1, 1))})) == []
 
 

@@ -23,7 +23,7 @@ Pool = tuple[str, str, str]
 """(grantor, grantee, currency): consumption draws only on grants with the same three."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Grant:
     """One ``credits.granted`` fact and what has become of it."""
 
@@ -42,7 +42,7 @@ class Grant:
         return self.amount - self.consumed - self.expired
 
 
-@dataclass
+@dataclass(slots=True)
 class Pooled:
     """Running totals of one pool, kept apart from the grants so ``check`` can compare the two."""
 
@@ -127,7 +127,7 @@ class Credits:
         return broken
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Account:
     """One escrow account in one currency; its payer is the beneficiary of the latest deposit."""
 

@@ -1,0 +1,265 @@
+"""Logs of records kept packed: a few bytes a record, where a list holds a Python object for every field.
+
+A fold of a million facts keeps hundreds of thousands of small records (the revenue book an
+entry for every grant, consumption and release; the league a line for every investor in every
+deal). As named tuples each costs a tuple, a ``Decimal`` and a date or two: about 250 bytes,
+most of the memory a replay holds. A ``PackedLog`` keeps each record as one row of fixed
+width in a ``bytearray`` (``struct``), with the values that repeat (names, codes, stakes) kept
+once in the log's own table of *words*:
+
+- ``DAY`` — a ``date`` or None: its ordinal, 4 bytes;
+- ``WORD`` — any immutable value (text, None, a tuple, a ``Fraction``): its index in the
+  log's words, 4 bytes;
+- ``AMOUNT`` — a ``Decimal`` or None: its coefficient and exponent, 9 bytes, exactly as it was
+  (``Decimal("1.50")`` comes back as ``1.50``, not ``1.5``); an amount too wide for 18 digits,
+  a negative zero or anything that is not a finite ``Decimal`` is kept as a word instead.
+
+Reading iterates the log and builds each record again; nothing else about it changes, so a fold
+trades a ``ValueLog`` for a ``PackedLog`` without touching the code that reads it. A log
+pickles as its rows and its words, a handful of objects whatever its length: checkpoints of
+packed states are small and load in a fraction of the time.
+
+A packed log is declared once per record type, naming how each field is kept::
+
+    class Payments(PackedLog[Payment], record=Payment, day=DAY, amount=AMOUNT, currency=WORD): ...
+"""
+
+from __future__ import annotations
+
+import decimal
+import fractions
+import struct
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
+
+from ledger.exact import EXACT_DIGITS, Fraction
+
+T = TypeVar("T", bound=tuple[Any, ...])
+
+DAY = "day"
+"""A ``date`` or None, kept as its ordinal (None as 0)."""
+WORD = "word"
+"""Any immutable, hashable value, kept once per log and referred to by its index."""
+AMOUNT = "amount"
+"""A ``Decimal`` or None, kept as coefficient and exponent (or as a word when it does not fit)."""
+
+_FORMATS = {DAY: "i", WORD: "I", AMOUNT: "qb"}
+_NO_AMOUNT = 127
+"""The exponent that marks an absent amount (None)."""
+_WORD_AMOUNT = -128
+"""The exponent that marks an amount kept among the words (its coefficient is the word's index)."""
+_WIDEST = 2**63
+_SCALING = decimal.Context(prec=EXACT_DIGITS, traps=[decimal.Inexact, decimal.Rounded, decimal.InvalidOperation])
+"""Moving the point of an amount is exact in this context, whatever the caller's (the default keeps 28 digits)."""
+
+
+class Layout(NamedTuple):
+    """How one record type is packed: the kind of each field, the ``struct`` of one row, and the two functions
+    written for it (``_writers``): ``pack(record, word, amount)`` gives a row's bytes, ``unpack(rows, words)``
+    the records again."""
+
+    record: type[Any]
+    kinds: tuple[str, ...]
+    row: struct.Struct
+    pack: Callable[..., bytes]
+    unpack: Callable[[bytes | bytearray, list[Any]], Iterator[Any]]
+
+
+def _layout(record: type[Any], kinds: dict[str, str]) -> Layout:
+    fields = getattr(record, "_fields", None)
+    if fields is None:
+        raise TypeError(f"{record.__name__} is not a NamedTuple: a packed log keeps named tuples")
+    if set(kinds) != set(fields):
+        missing, extra = sorted(set(fields) - set(kinds)), sorted(set(kinds) - set(fields))
+        raise TypeError(f"packing {record.__name__}: fields without a kind {missing}, kinds for no field {extra}")
+    wrong = sorted(name for name, kind in kinds.items() if kind not in _FORMATS)
+    if wrong:
+        raise TypeError(f"packing {record.__name__}: {wrong} must each be DAY, WORD or AMOUNT")
+    ordered = tuple(kinds[name] for name in fields)
+    row = struct.Struct("<" + "".join(_FORMATS[kind] for kind in ordered))
+    pack, unpack = _writers(record, ordered, row)
+    return Layout(record, ordered, row, pack, unpack)
+
+
+def _writers(record: type[Any], kinds: tuple[str, ...], row: struct.Struct) -> tuple[Callable[..., bytes], Any]:
+    """A pack and an unpack function for one layout, written out field by field (as ``namedtuple`` writes its
+    class): a loop over the kinds cost 3.4 µs a record to pack and 2.4 µs to read back, these about a third."""
+    packed: list[str] = []
+    raw: list[str] = []
+    built: list[str] = []
+    for number, kind in enumerate(kinds):
+        name = f"f{number}"
+        if kind == DAY:
+            packed.append(f"{name}.toordinal() if {name} is not None else 0")
+            raw.append(name)
+            built.append(f"days.get({name}) or day({name})")
+        elif kind == WORD:
+            packed.append(f"word({name})")
+            raw.append(name)
+            built.append(f"words[{name}]")
+        else:
+            packed.append(f"*amount({name})")
+            raw.extend([f"{name}c", f"{name}e"])
+            built.append(f"amount_in({name}c, {name}e, words)")
+    fields = ", ".join(f"f{number}" for number in range(len(kinds)))
+    source = (
+        f"def pack(record, word, amount):\n"
+        f"    {fields}, = record\n"
+        f"    return row_pack({', '.join(packed)})\n"
+        f"def unpack(rows, words):\n"
+        f"    for {', '.join(raw)}, in iter_unpack(rows):\n"
+        f"        yield new(record, ({', '.join(built)},))\n"
+    )
+    scope: dict[str, Any] = {
+        "row_pack": row.pack,
+        "iter_unpack": row.iter_unpack,
+        "new": tuple.__new__,
+        "record": record,
+        "days": _DAYS,
+        "day": _day,
+        "amount_in": _amount_in,
+    }
+    exec(source, scope)  # the source above is built from the kinds alone, never from data
+    return scope["pack"], scope["unpack"]
+
+
+_DAYS: dict[int, date] = {}
+
+
+def _day(ordinal: int) -> date | None:
+    """The date of an ordinal, one object per day (a state's records share their days)."""
+    if not ordinal:
+        return None
+    day = _DAYS.get(ordinal)
+    if day is None:
+        day = _DAYS[ordinal] = date.fromordinal(ordinal)
+    return day
+
+
+_CANONICAL = (str, int, bool, date, type(None))
+"""Types whose equal values always print the same: their values tell words apart by themselves."""
+
+
+def _word_key(value: Any) -> Any:
+    """What tells two words apart. Equal values that print differently (``Decimal("1.0")`` and ``Decimal("1.00")``)
+    must stay two words, so anything but text, numbers of whole units, dates, None, fractions and tuples of these is
+    told by its type and repr."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind in _CANONICAL or kind is Fraction or kind is fractions.Fraction:
+        return (kind, value)
+    if kind is tuple and all(type(item) in _CANONICAL for item in value):
+        return (kind, value)
+    return (kind, repr(value))
+
+
+def _amount_parts(value: Decimal) -> tuple[int, int] | None:
+    """The coefficient and exponent of a finite ``Decimal`` when both fit a row, else None. Read off its text, which
+    is exact and the fastest way in (0.3 µs where ``as_tuple`` and ``scaleb`` take 0.6)."""
+    whole, _, places = str(value).partition(".")
+    try:
+        coefficient = int(whole + places)
+        exponent = -len(places)
+    except ValueError:  # scientific notation (1E+3, 1.5E-7), or not finite
+        sign, digits, power = value.as_tuple()
+        if type(power) is not int:
+            return None
+        coefficient, exponent = int("".join(map(str, digits))) * (-1 if sign else 1), power
+    if not (_WORD_AMOUNT < exponent < _NO_AMOUNT and -_WIDEST <= coefficient < _WIDEST):
+        return None
+    if not coefficient and value.is_signed():  # a negative zero: the coefficient alone would lose its sign
+        return None
+    return coefficient, exponent
+
+
+class PackedLog(Generic[T]):
+    """An append-only log of named tuples of one type, packed (see the module's docstring). Subclass it once per
+    record type, with the record type and the kind of each field as class keywords."""
+
+    __slots__ = ("_index", "_rows", "_words")
+    layout: ClassVar[Layout]
+
+    def __init_subclass__(cls, record: type[Any] | None = None, **kinds: str) -> None:
+        super().__init_subclass__()
+        if record is not None:
+            cls.layout = _layout(record, kinds)
+        elif kinds:
+            raise TypeError(f"{cls.__name__}: name the record type (record=...) with the kinds of its fields")
+
+    def __init__(self, records: Iterable[T] = ()) -> None:
+        if not hasattr(type(self), "layout"):
+            raise TypeError(f"{type(self).__name__} names no record type: subclass PackedLog with record=... and its kinds")
+        self._rows = bytearray()
+        self._words: list[Any] = []
+        self._index: dict[Any, int] | None = None
+        self.extend(records)
+
+    def append(self, record: T) -> None:
+        self._rows += self.layout.pack(record, self._word, self._amount)
+
+    def extend(self, records: Iterable[T]) -> None:
+        for record in records:
+            self.append(record)
+
+    def _word(self, value: Any) -> int:
+        index = self._index
+        if index is None:  # rebuilt on the first append after a checkpoint is read: it is never saved
+            index = self._index = {_word_key(word): number for number, word in enumerate(self._words)}
+        key = value if type(value) is str else _word_key(value)
+        number = index.get(key)
+        if number is None:
+            number = index[key] = len(self._words)
+            self._words.append(value)
+        return number
+
+    def _amount(self, value: Any) -> tuple[int, int]:
+        if value is None:
+            return 0, _NO_AMOUNT
+        parts = _amount_parts(value) if type(value) is Decimal else None
+        return parts if parts is not None else (self._word(value), _WORD_AMOUNT)
+
+    def __iter__(self) -> Iterator[T]:
+        return self.layout.unpack(self._rows, self._words)
+
+    def __len__(self) -> int:
+        return len(self._rows) // self.layout.row.size
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # it changes as it grows
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (), (bytes(self._rows), list(self._words)))
+
+    def __setstate__(self, state: tuple[bytes, list[Any]]) -> None:
+        rows, words = state
+        if len(rows) % self.layout.row.size:
+            raise ValueError(f"{type(self).__name__}: {len(rows)} bytes are not whole rows of {self.layout.row.size}")
+        self._rows = bytearray(rows)
+        self._words = list(words)
+        self._index = None
+
+
+def _amount_in(coefficient: int, exponent: int, words: list[Any]) -> Any:
+    if exponent == _NO_AMOUNT:
+        return None
+    if exponent == _WORD_AMOUNT:
+        return words[coefficient]
+    return Decimal(coefficient).scaleb(exponent, _SCALING)
+
+
+def packed(logs: dict[Any, Any], key: Any, kind: type[PackedLog[Any]]) -> Any:
+    """The log of ``kind`` kept under ``key``, started empty the first time."""
+    log = logs.get(key)
+    if log is None:
+        log = logs[key] = kind()
+    return log
