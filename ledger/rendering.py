@@ -23,11 +23,13 @@ import csv
 import fractions
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+import pickle
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from operator import call
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from ledger.exact import Fraction, decimal_places
 
@@ -221,16 +223,66 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, Decimal, *FRACTIONS)) and not isinstance(value, bool)
 
 
+SPOOLED_ROWS = 10_000
+"""Rows of cell texts a table keeps in memory at a time while it measures the widths (``write_table``)."""
+
+
+def write_table(out: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> int:
+    """The text of ``as_table`` written as the rows come: the count.
+
+    A table needs the width of every row before its first line, but not every row in memory:
+    the rows' cell texts go to a temporary file, ``SPOOLED_ROWS`` at a time, while the widths
+    are measured, and are read back to be padded. A million-fact replay's 600,000 round-trip
+    rows took 1.3 GB more as a table than as CSV when held whole.
+    """
+    widths = [len(name) for name in columns]
+    numeric = [True] * len(columns)
+    count = batches = 0
+    with tempfile.TemporaryFile() as spool:
+        batch: list[list[str]] = []
+        for row in rows:
+            values = [row.get(name) for name in columns]
+            texts = [cell(value, exact=False) for value in values]
+            for at, (value, text) in enumerate(zip(values, texts, strict=True)):
+                if len(text) > widths[at]:
+                    widths[at] = len(text)
+                if numeric[at] and value is not None and not _is_number(value):
+                    numeric[at] = False
+            batch.append(texts)
+            count += 1
+            if len(batch) >= SPOOLED_ROWS:
+                pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                batch, batches = [], batches + 1
+        if not count:
+            out.write("(no rows)\n")
+            return 0
+        out.write("  ".join(name.ljust(w) for name, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+        out.write("  ".join("-" * w for w in widths) + "\n")
+        spool.seek(0)
+        for held in _read_back(spool, batches, batch):
+            for texts in held:
+                parts = [t.rjust(w) if num else t.ljust(w) for t, w, num in zip(texts, widths, numeric, strict=True)]
+                out.write("  ".join(parts).rstrip() + "\n")
+    return count
+
+
+def _read_back(spool: BinaryIO, batches: int, last: list[list[str]]) -> Iterator[list[list[str]]]:
+    """The batches of cell texts ``write_table`` spooled, one at a time, then the last one it kept."""
+    for _ in range(batches):
+        yield pickle.load(spool)  # this process's own temporary file, written just above
+    yield last
+
+
 def write_rows(out: TextIO, rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str] | None) -> int:
-    """Write rows in ``fmt`` as they come (CSV and JSON; a table needs them all for its widths); the count.
+    """Write rows in ``fmt`` as they come (a table spools them to measure its widths first); the count.
 
     ``columns`` None: not every column is known before the rows (a view that declares none), so
-    CSV too reads them all first.
+    they are all read first.
     """
     if fmt == "json":
         return write_json(out, rows)
-    if fmt == "csv" and columns is not None:
-        return write_csv(out, rows, columns)
+    if columns is not None:
+        return write_csv(out, rows, columns) if fmt == "csv" else write_table(out, rows, columns)
     held = list(rows)
     names = column_names(held, columns)
     out.write(as_csv(held, names) if fmt == "csv" else as_table(held, names))

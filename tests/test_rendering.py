@@ -8,18 +8,33 @@ import io
 import json
 import subprocess
 import sys
+import tracemalloc
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import cli
+from ledger import rendering
 from ledger.exact import Fraction
-from ledger.rendering import as_csv, as_json, as_table, cell, exact_text, plain, print_table, table_text, write_csv, write_json
+from ledger.rendering import (
+    as_csv,
+    as_json,
+    as_table,
+    cell,
+    exact_text,
+    plain,
+    print_table,
+    table_text,
+    write_csv,
+    write_json,
+    write_rows,
+)
 
 from .conftest import DATA
 
@@ -77,6 +92,34 @@ def test_rows_streamed_to_a_file_are_the_text_written_whole(rows: list[dict[str,
     assert list(csv.reader(io.StringIO(streamed_csv.getvalue(), newline="")))[1:] == [
         [cell(row.get(name)) for name in "abc"] for row in rows
     ]
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c"]), row_values), max_size=12))
+def test_a_table_written_as_the_rows_come_is_the_table_written_whole(rows: list[dict[str, Any]]) -> None:
+    """``replay`` writes a table without holding its rows: spooled three at a time here, the text is the same."""
+    for spooled in (3, rendering.SPOOLED_ROWS):
+        with mock.patch.object(rendering, "SPOOLED_ROWS", spooled):
+            out = io.StringIO()
+            assert write_rows(out, iter(rows), "table", ["a", "b", "c"]) == len(rows)
+            assert out.getvalue() == as_table(rows, ["a", "b", "c"])
+
+
+def test_a_long_table_is_written_without_holding_its_rows(tmp_path: Path) -> None:
+    rows = [{"a": f"company-{n}", "b": Decimal(n) / 7, "c": date(2024, 1, 1)} for n in range(60_000)]
+
+    def peak(write: Any, path: Path) -> int:
+        with path.open("w", encoding="utf-8") as out:
+            tracemalloc.start()
+            try:
+                write(out)
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+    streamed = peak(lambda out: write_rows(out, iter(rows), "table", ["a", "b", "c"]), tmp_path / "streamed.txt")
+    whole = peak(lambda out: out.write(as_table(rows, ["a", "b", "c"])), tmp_path / "whole.txt")
+    assert (tmp_path / "streamed.txt").read_text() == (tmp_path / "whole.txt").read_text()
+    assert streamed * 3 < whole, (streamed, whole)  # a batch of rows at a time, against all of them
 
 
 @given(row_values)
