@@ -14,10 +14,11 @@ once in the log's own table of *words*:
   (``Decimal("1.50")`` comes back as ``1.50``, not ``1.5``); an amount too wide for 18 digits,
   a negative zero or anything that is not a finite ``Decimal`` is kept as a word instead.
 
-Reading iterates the log and builds each record again; nothing else about it changes, so a fold
-trades a ``ValueLog`` for a ``PackedLog`` without touching the code that reads it. A log
-pickles as its rows and its words, a handful of objects whatever its length: checkpoints of
-packed states are small and load in a fraction of the time.
+Reading iterates the log and builds each record again, so code that reads a log by iterating it
+(``for``, ``len``, as the built-in folds do) reads a ``PackedLog`` as it read a ``ValueLog``;
+there is no indexing or slicing, and a log equals only a log of its kind with the same
+records. A log pickles as its compressed rows and its words, a handful of objects whatever its
+length: checkpoints of packed states are small and load in a fraction of the time.
 
 A packed log is declared once per record type, naming how each field is kept::
 
@@ -29,12 +30,14 @@ from __future__ import annotations
 import decimal
 import fractions
 import struct
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from ledger.exact import EXACT_DIGITS, Fraction
+from ledger.folds.parts import LEVEL
 
 T = TypeVar("T", bound=tuple[Any, ...])
 
@@ -50,7 +53,13 @@ _NO_AMOUNT = 127
 """The exponent that marks an absent amount (None)."""
 _WORD_AMOUNT = -128
 """The exponent that marks an amount kept among the words (its coefficient is the word's index)."""
+SCAN_UP_TO = 16
+"""Words a log finds by scanning them, before it keeps an index of them."""
+COMPRESS_FROM = 4096
+"""Bytes of rows above which a checkpoint keeps them compressed (``zlib`` at the level parts use)."""
 _WIDEST = 2**63
+_WIDEST_DIGITS = 20
+"""Characters of an amount's text (digits and sign) beyond which it cannot fit a row's coefficient."""
 _SCALING = decimal.Context(prec=EXACT_DIGITS, traps=[decimal.Inexact, decimal.Rounded, decimal.InvalidOperation])
 """Moving the point of an amount is exact in this context, whatever the caller's (the default keeps 28 digits)."""
 
@@ -92,7 +101,7 @@ def _writers(record: type[Any], kinds: tuple[str, ...], row: struct.Struct) -> t
     for number, kind in enumerate(kinds):
         name = f"f{number}"
         if kind == DAY:
-            packed.append(f"{name}.toordinal() if {name} is not None else 0")
+            packed.append(f"ordinal({name})")
             raw.append(name)
             built.append(f"days.get({name}) or day({name})")
         elif kind == WORD:
@@ -119,6 +128,7 @@ def _writers(record: type[Any], kinds: tuple[str, ...], row: struct.Struct) -> t
         "record": record,
         "days": _DAYS,
         "day": _day,
+        "ordinal": _ordinal,
         "amount_in": _amount_in,
     }
     exec(source, scope)  # the source above is built from the kinds alone, never from data
@@ -138,21 +148,33 @@ def _day(ordinal: int) -> date | None:
     return day
 
 
-_CANONICAL = (str, int, bool, date, type(None))
-"""Types whose equal values always print the same: their values tell words apart by themselves."""
+def _ordinal(day: date | None) -> int:
+    """A day's ordinal, 0 for None; anything else (a ``datetime`` would come back as its date) is refused."""
+    if type(day) is date:
+        return day.toordinal()
+    if day is None:
+        return 0
+    raise TypeError(f"a DAY field holds a date or None, not {type(day).__name__} {day!r}")
+
+
+_CANONICAL = frozenset({str, int, bool, date, type(None), Fraction, fractions.Fraction})
+"""Types whose equal values always print the same: their values (beside their type) tell words apart."""
 
 
 def _word_key(value: Any) -> Any:
-    """What tells two words apart. Equal values that print differently (``Decimal("1.0")`` and ``Decimal("1.00")``)
-    must stay two words, so anything but text, numbers of whole units, dates, None, fractions and tuples of these is
-    told by its type and repr."""
+    """What tells two words apart. Equal values of different types (``1``, ``True``, ``Fraction(1)``) or that print
+    differently (``Decimal("1.0")`` and ``Decimal("1.00")``, ``0.0`` and ``-0.0``) must stay two words: text is
+    told by itself, other canonical values and tuples by their types and values, floats by their bits, anything
+    else by its type and repr."""
     kind = type(value)
     if kind is str:
         return value
-    if kind in _CANONICAL or kind is Fraction or kind is fractions.Fraction:
+    if kind in _CANONICAL:
         return (kind, value)
-    if kind is tuple and all(type(item) in _CANONICAL for item in value):
-        return (kind, value)
+    if kind is tuple:
+        return (kind, tuple(_word_key(item) for item in value))
+    if kind is float:
+        return (kind, struct.pack("<d", value))
     return (kind, repr(value))
 
 
@@ -160,12 +182,14 @@ def _amount_parts(value: Decimal) -> tuple[int, int] | None:
     """The coefficient and exponent of a finite ``Decimal`` when both fit a row, else None. Read off its text, which
     is exact and the fastest way in (0.3 µs where ``as_tuple`` and ``scaleb`` take 0.6)."""
     whole, _, places = str(value).partition(".")
+    if len(whole) + len(places) > _WIDEST_DIGITS:  # too wide for a row however it is written (and for int() past 4,300)
+        return None
     try:
         coefficient = int(whole + places)
         exponent = -len(places)
     except ValueError:  # scientific notation (1E+3, 1.5E-7), or not finite
         sign, digits, power = value.as_tuple()
-        if type(power) is not int:
+        if type(power) is not int or len(digits) > _WIDEST_DIGITS:
             return None
         coefficient, exponent = int("".join(map(str, digits))) * (-1 if sign else 1), power
     if not (_WORD_AMOUNT < exponent < _NO_AMOUNT and -_WIDEST <= coefficient < _WIDEST):
@@ -206,14 +230,26 @@ class PackedLog(Generic[T]):
 
     def _word(self, value: Any) -> int:
         index = self._index
-        if index is None:  # rebuilt on the first append after a checkpoint is read: it is never saved
-            index = self._index = {_word_key(word): number for number, word in enumerate(self._words)}
+        if index is None:
+            words = self._words
+            if len(words) < SCAN_UP_TO and (type(value) is str or value is None):
+                # few words, and text or None, which equal only themselves: found without an index (an escrow
+                # account's log names a few parties; an index of them would take more than its rows)
+                try:
+                    number = words.index(value)
+                except ValueError:
+                    words.append(value)
+                    return len(words) - 1
+                if type(words[number]) is type(value):  # not a text subclass claiming to equal it
+                    return number
+            # built once the words outgrow a scan, and again after a checkpoint is read: it is never saved
+            index = self._index = {_word_key(word): number for number, word in enumerate(words)}
         key = value if type(value) is str else _word_key(value)
-        number = index.get(key)
-        if number is None:
-            number = index[key] = len(self._words)
+        found = index.get(key)
+        if found is None:
+            found = index[key] = len(self._words)
             self._words.append(value)
-        return number
+        return found
 
     def _amount(self, value: Any) -> tuple[int, int]:
         if value is None:
@@ -222,7 +258,9 @@ class PackedLog(Generic[T]):
         return parts if parts is not None else (self._word(value), _WORD_AMOUNT)
 
     def __iter__(self) -> Iterator[T]:
-        return self.layout.unpack(self._rows, self._words)
+        # from a copy of the rows: reading holds their buffer, which a bytearray being read cannot grow past, and
+        # a fold may append to a log another of its loops is still reading
+        return self.layout.unpack(bytes(self._rows), self._words)
 
     def __len__(self) -> int:
         return len(self._rows) // self.layout.row.size
@@ -238,10 +276,15 @@ class PackedLog(Generic[T]):
         return f"{type(self).__name__}({list(self)!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (), (bytes(self._rows), list(self._words)))
+        rows = bytes(self._rows)
+        if len(rows) > COMPRESS_FROM:  # rows of dates and small indices shrink several times over
+            return (type(self), (), (zlib.compress(rows, LEVEL), list(self._words), True))
+        return (type(self), (), (rows, list(self._words), False))
 
-    def __setstate__(self, state: tuple[bytes, list[Any]]) -> None:
-        rows, words = state
+    def __setstate__(self, state: tuple[bytes, list[Any]] | tuple[bytes, list[Any], bool]) -> None:
+        rows, words, *compressed = state  # states saved before rows were compressed have two items
+        if compressed and compressed[0]:
+            rows = zlib.decompress(rows)
         if len(rows) % self.layout.row.size:
             raise ValueError(f"{type(self).__name__}: {len(rows)} bytes are not whole rows of {self.layout.row.size}")
         self._rows = bytearray(rows)
