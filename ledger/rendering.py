@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import fractions
 import io
+import itertools
 import json
 import pickle
 import tempfile
@@ -228,7 +229,7 @@ SPOOLED_ROWS = 10_000
 
 
 def write_table(out: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> int:
-    """The text of ``as_table`` written as the rows come: the count.
+    """The text of ``as_table`` written as the rows come (only ``columns``): the count.
 
     A table needs the width of every row before its first line, but not every row in memory:
     the rows' cell texts go to a temporary file, ``SPOOLED_ROWS`` at a time, while the widths
@@ -237,8 +238,8 @@ def write_table(out: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[s
     """
     widths = [len(name) for name in columns]
     numeric = [True] * len(columns)
-    count = batches = 0
-    with tempfile.TemporaryFile() as spool:
+    count = 0
+    with _Spool() as spool:
         batch: list[list[str]] = []
         for row in rows:
             values = [row.get(name) for name in columns]
@@ -251,26 +252,56 @@ def write_table(out: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[s
             batch.append(texts)
             count += 1
             if len(batch) >= SPOOLED_ROWS:
-                pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
-                batch, batches = [], batches + 1
+                spool.add(batch)
+                batch = []
         if not count:
             out.write("(no rows)\n")
             return 0
         out.write("  ".join(name.ljust(w) for name, w in zip(columns, widths, strict=True)).rstrip() + "\n")
         out.write("  ".join("-" * w for w in widths) + "\n")
-        spool.seek(0)
-        for held in _read_back(spool, batches, batch):
+        for held in itertools.chain(spool.read_back(), [batch]):
             for texts in held:
                 parts = [t.rjust(w) if num else t.ljust(w) for t, w, num in zip(texts, widths, numeric, strict=True)]
                 out.write("  ".join(parts).rstrip() + "\n")
     return count
 
 
-def _read_back(spool: BinaryIO, batches: int, last: list[list[str]]) -> Iterator[list[list[str]]]:
-    """The batches of cell texts ``write_table`` spooled, one at a time, then the last one it kept."""
-    for _ in range(batches):
-        yield pickle.load(spool)  # this process's own temporary file, written just above
-    yield last
+class _Spool:
+    """Batches of cell texts for ``write_table``: in a temporary file, opened with the first batch (a short table
+    never opens one), or kept in memory where no temporary file can be written."""
+
+    def __init__(self) -> None:
+        self.file: BinaryIO | None = None
+        self.kept: list[list[list[str]]] = []
+        self.batches = 0
+
+    def __enter__(self) -> _Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+    def add(self, batch: list[list[str]]) -> None:
+        if not self.batches:
+            try:
+                self.file = tempfile.TemporaryFile()  # noqa: SIM115  # closed by __exit__
+            except OSError:
+                self.file = None
+        if self.file is None:
+            self.kept.append(batch)
+        else:
+            pickle.dump(batch, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.batches += 1
+
+    def read_back(self) -> Iterator[list[list[str]]]:
+        """The batches in the order added, one at a time."""
+        if self.file is None:
+            yield from self.kept
+            return
+        self.file.seek(0)
+        for _ in range(self.batches):
+            yield pickle.load(self.file)  # this process's own temporary file, written above
 
 
 def write_rows(out: TextIO, rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str] | None) -> int:

@@ -104,6 +104,17 @@ def test_a_table_written_as_the_rows_come_is_the_table_written_whole(rows: list[
             assert out.getvalue() == as_table(rows, ["a", "b", "c"])
 
 
+def test_a_table_is_written_where_no_temporary_file_can_be() -> None:
+    rows = [{"a": f"company-{n}", "b": Decimal(n) / 8} for n in range(10)]
+    out = io.StringIO()
+    with (
+        mock.patch.object(rendering, "SPOOLED_ROWS", 3),
+        mock.patch.object(rendering.tempfile, "TemporaryFile", side_effect=OSError("read-only file system")),
+    ):
+        assert write_rows(out, iter(rows), "table", ["a", "b"]) == 10
+    assert out.getvalue() == as_table(rows, ["a", "b"])
+
+
 def test_a_long_table_is_written_without_holding_its_rows(tmp_path: Path) -> None:
     rows = [{"a": f"company-{n}", "b": Decimal(n) / 7, "c": date(2024, 1, 1)} for n in range(60_000)]
 
