@@ -21,7 +21,7 @@ from ledger.exact import Fraction, decimal_places
 from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, ZERO, CapTables, is_pool
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
-from ledger.folds.parts import PartedDict, ValueLog
+from ledger.folds.parts import PartedDict
 from ledger.records import Recorded
 from ledger.views import Query, View
 
@@ -87,14 +87,19 @@ class Figures(NamedTuple):
 
 @dataclass
 class Holdings:
-    """Cap tables, payments, cost lots and disposals per (company, holder), valuations, rates and groups."""
+    """Cap tables, payments, cost lots and disposals per (company, holder), valuations, rates and groups.
+
+    Each payment is kept once: as a lot of its holder's position, or, paid by no holder with a
+    position (the unattributed rest of a round, paid by its pool or ``undisclosed``), in
+    ``unattributed``. A checkpoint saves each dict in parts of its own, and the parts come back
+    apart, so a payment kept in two of them would come back as two (see ``ledger.folds.parts``)."""
 
     tables: CapTables = field(default_factory=CapTables)
-    payments: dict[tuple[str, str], list[Payment]] = field(default_factory=PartedDict)
     positions: dict[tuple[str, str], Position] = field(default_factory=PartedDict)
-    disposals: list[Disposal] = field(default_factory=ValueLog)
+    unattributed: dict[tuple[str, str], list[Payment]] = field(default_factory=PartedDict)
+    """Payments that are no lot of a position: the unattributed rest of a round, by (company, pool or undisclosed)."""
     sales: dict[tuple[str, str], list[Disposal]] = field(default_factory=PartedDict)
-    """The same disposals by (company, holder), so a portfolio row reads only its own."""
+    """The disposals by (company, holder), so a portfolio row reads only its own."""
     companies_of: dict[str, set[str]] = field(default_factory=PartedDict)
     """Every company a holder ever paid into or sold out of: exited positions stay in the portfolio."""
     valuations: dict[str, Valuation] = field(default_factory=dict)
@@ -142,7 +147,8 @@ class Holdings:
                 self._bought(fact.company, investment.party, Payment(fact.effective, investment.amount, fact.currency))
         rest = fact.amount - fact.attributed
         if rest > 0:
-            self._pay(fact.company, self.tables.last_pool or UNDISCLOSED, Payment(fact.effective, rest, fact.currency))
+            payer = self.tables.last_pool or UNDISCLOSED
+            self.unattributed.setdefault((fact.company, payer), []).append(Payment(fact.effective, rest, fact.currency))
 
     def _bought(self, company: str, holder: str, payment: Payment | None) -> None:
         position = self.positions.setdefault((company, holder), Position())
@@ -150,11 +156,13 @@ class Holdings:
             position.unpriced = True
         else:
             position.lots.append(Lot(payment))
-            self._pay(company, holder, payment)
         self.companies_of.setdefault(holder, set()).add(company)
 
-    def _pay(self, company: str, holder: str, payment: Payment) -> None:
-        self.payments.setdefault((company, holder), []).append(payment)
+    def payments(self, company: str, holder: str) -> list[Payment]:
+        """What the holder paid into the company: its lots' payments, then any unattributed rest it paid."""
+        position = self.positions.get((company, holder))
+        lots = [lot.payment for lot in position.lots] if position is not None else []
+        return [*lots, *self.unattributed.get((company, holder), ())]
 
     def _sold(self, day: date, holder: str, company: str, sold: Fraction, proceeds: Decimal | None, currency: str | None) -> None:
         if holder in (FOUNDERS, UNDISCLOSED) or is_pool(holder) or not sold:
@@ -166,7 +174,6 @@ class Holdings:
             relieved.append((lot.payment, part))
             lot.kept -= part
         disposal = Disposal(day, holder, company, sold, tuple(relieved), not position.unpriced, proceeds, currency)
-        self.disposals.append(disposal)
         self.sales.setdefault((company, holder), []).append(disposal)
         self.companies_of.setdefault(holder, set()).add(company)
 
@@ -182,7 +189,7 @@ class Holdings:
     def invested(self, company: str, holder: str, money: Money) -> dict[str, Number]:
         """What the holder paid for its stake, per currency (a single currency when converting)."""
         totals: dict[str, Number] = {}
-        for payment in self.payments.get((company, holder), ()):
+        for payment in self.payments(company, holder):
             currency = money.currency(payment.currency)
             total: Number = totals.get(currency, money.zero())
             totals[currency] = total + money.value(payment.amount, payment.currency, payment.day)
@@ -285,7 +292,7 @@ class HoldingsView(View[Holdings]):
 
     fold_name = "holdings"
     kinds = HOLDINGS_KINDS
-    state_version = "6"  # lots and positions without an instance dict (slots)
+    state_version = "7"  # each payment kept once (lots, unattributed); no flat list of disposals
 
     def initial(self, query: Query) -> Holdings:
         return Holdings()

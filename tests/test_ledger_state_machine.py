@@ -430,20 +430,15 @@ class LedgerMachine(RuleBasedStateMachine):
             state.apply(record)
         with exact_decimals():
             for (company, holder), position in state.positions.items():
-                paid = sum((Fraction(p.amount) for p in state.payments.get((company, holder), ())), Fraction(0))
+                paid = sum((Fraction(p.amount) for p in state.payments(company, holder)), Fraction(0))
                 kept = sum((Fraction(lot.payment.amount) * lot.kept for lot in position.lots), Fraction(0))
                 relieved = sum(
-                    (
-                        Fraction(p.amount) * part
-                        for d in state.disposals
-                        if (d.company, d.holder) == (company, holder)
-                        for p, part in d.relieved
-                    ),
+                    (Fraction(p.amount) * part for d in state.sales.get((company, holder), ()) for p, part in d.relieved),
                     Fraction(0),
                 )
                 assert relieved + kept == paid, (company, holder)
             money = Money(state.rates, None)
-            for disposal in state.disposals:
+            for disposal in (d for sold in state.sales.values() for d in sold):
                 figures = state.figures(disposal, money)
                 if disposal.proceeds is not None and disposal.priced:
                     assert figures.proceeds is not None and figures.relieved is not None
