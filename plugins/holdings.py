@@ -8,6 +8,7 @@ worked out when rows are asked for, because the currency they are shown in is th
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -89,10 +90,12 @@ class Figures(NamedTuple):
 class Holdings:
     """Cap tables, payments, cost lots and disposals per (company, holder), valuations, rates and groups.
 
-    Each payment is kept once: as a lot of its holder's position, or, paid by no holder with a
-    position (the unattributed rest of a round, paid by its pool or ``undisclosed``), in
-    ``unattributed``. A checkpoint saves each dict in parts of its own, and the parts come back
-    apart, so a payment kept in two of them would come back as two (see ``ledger.folds.parts``)."""
+    Each payment is listed once: as a lot of its holder's position, or, when it is the
+    unattributed rest of a round (paid by its pool or ``undisclosed``), in ``unattributed``. A
+    checkpoint saves each dict in parts of its own, and the parts come back apart, so a payment
+    listed in two of them would come back as two (see ``ledger.folds.parts``); a disposal's
+    ``relieved`` refers to its lots' payments, and those do come back as copies (they are
+    immutable: memory, not meaning)."""
 
     tables: CapTables = field(default_factory=CapTables)
     positions: dict[tuple[str, str], Position] = field(default_factory=PartedDict)
@@ -159,10 +162,12 @@ class Holdings:
         self.companies_of.setdefault(holder, set()).add(company)
 
     def payments(self, company: str, holder: str) -> list[Payment]:
-        """What the holder paid into the company: its lots' payments, then any unattributed rest it paid."""
+        """What the holder paid into the company, by date: its lots' payments and any unattributed rest it paid
+        (only ``undisclosed`` has both), so the first missing rate a conversion names is the earliest."""
         position = self.positions.get((company, holder))
         lots = [lot.payment for lot in position.lots] if position is not None else []
-        return [*lots, *self.unattributed.get((company, holder), ())]
+        rest = self.unattributed.get((company, holder))
+        return list(heapq.merge(lots, rest, key=_day)) if rest else lots
 
     def _sold(self, day: date, holder: str, company: str, sold: Fraction, proceeds: Decimal | None, currency: str | None) -> None:
         if holder in (FOUNDERS, UNDISCLOSED) or is_pool(holder) or not sold:
@@ -251,6 +256,10 @@ class Holdings:
         if money.target:
             return Fraction(money.value(payment.amount, payment.currency, payment.day)) * part
         return self.rates.convert(payment.amount, payment.currency, currency, day) * part
+
+
+def _day(payment: Payment) -> date:
+    return payment.day
 
 
 def _seller(fact: object) -> str | None:

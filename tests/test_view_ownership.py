@@ -370,6 +370,18 @@ def test_league_without_a_rate_names_the_pair_and_date() -> None:
         rows(LeagueView(), [late, *LEAGUE], currency="USD")
 
 
+def test_a_portfolio_without_a_rate_names_the_earliest_payment_missing_one() -> None:
+    """``undisclosed`` both pays a round's unattributed rest and, named as an investor, holds lots of its own:
+    its payments are taken by date, so the error names the 2020 rest, not the 2021 lot."""
+    facts = [
+        *PARTIES,
+        round_closed("moonshot-ai", "a", "2020-01-01", "10", [line("investor-a", "5")], currency="EUR", pre_money="90"),
+        round_closed("moonshot-ai", "b", "2021-01-01", "10", [line("undisclosed", "10")], currency="GBP", pre_money="190"),
+    ]
+    with pytest.raises(ViewError, match=r"^no fx.rate for EUR->USD on or before 2020-01-01$"):
+        rows(PortfolioView(), facts, investor="undisclosed", currency="USD")
+
+
 def test_league_counts_unpriced_deals_as_undisclosed_never_as_zero_and_skips_builtin_holders() -> None:
     facts = [*PARTIES, acquired("tencent", "2024-01-01", "0.1", seller="founders")]
     assert league(facts) == [("tencent", 1, None, None, None, None, None, 1, None, None)]
