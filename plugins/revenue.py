@@ -417,7 +417,7 @@ class RevenueBookView(View[RevenueBook]):
     """A view over ``RevenueBook`` (revenue, roundtrip): one fold for both."""
 
     fold_name = "revenue-book"
-    state_version = "10"  # entries, escrow moves, investments and commitments in packed logs
+    state_version = "11"  # packed logs; open grants in lists, not deques
 
     def initial(self, query: Query) -> RevenueBook:
         return RevenueBook()

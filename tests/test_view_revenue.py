@@ -438,3 +438,24 @@ def test_without_as_of_breakage_still_to_come_is_shown() -> None:
         ("2024-Q3", D(0), D(70), D(0), D(0), "USD", D(0), D(0)),
     ]
     assert revenue_rows(facts, as_of=date(2024, 9, 30)) == revenue_rows(facts)
+
+
+def test_consumption_draws_the_oldest_grants_first_across_several_and_a_pool_used_up_opens_again() -> None:
+    book = revenue.RevenueBook(books=False)
+    facts = [
+        grant("moonshot-ai", "2024-01-01", "10"),
+        grant("moonshot-ai", "2024-02-01", "20"),
+        grant("moonshot-ai", "2024-03-01", "30"),
+        consume("moonshot-ai", "2024-04-01", "35"),  # all of the first two, 5 of the third
+        consume("moonshot-ai", "2024-05-01", "25"),  # the rest of the third: the pool is used up
+        grant("moonshot-ai", "2024-06-01", "7"),
+        consume("moonshot-ai", "2024-07-01", "8"),  # 7 there, 1 missing
+    ]
+    for record in records(facts):
+        book.apply(record)
+    consumed = [grant.consumed for grant in book.credits.grants]
+    assert consumed == [Decimal(10), Decimal(20), Decimal(30), Decimal(7)]
+    assert book.credits.outstanding(("alibaba-cloud", "moonshot-ai", "USD")) == 0
+    assert [problem.message.split(": ", 1)[1] for problem in book.problems] == [
+        "moonshot-ai has 7 USD of alibaba-cloud credits outstanding, cannot consume 8"
+    ]

@@ -232,15 +232,15 @@ class PackedLog(Generic[T]):
         index = self._index
         if index is None:
             words = self._words
-            if len(words) < SCAN_UP_TO and (type(value) is str or value is None):
-                # few words, and text or None, which equal only themselves: found without an index (an escrow
+            if len(words) < SCAN_UP_TO and type(value) in _CANONICAL:
+                # few words, and a value told apart by its type and value: found without an index (an escrow
                 # account's log names a few parties; an index of them would take more than its rows)
                 try:
                     number = words.index(value)
                 except ValueError:
                     words.append(value)
                     return len(words) - 1
-                if type(words[number]) is type(value):  # not a text subclass claiming to equal it
+                if type(words[number]) is type(value):  # not 1 for True, nor a text subclass claiming to equal it
                     return number
             # built once the words outgrow a scan, and again after a checkpoint is read: it is never saved
             index = self._index = {_word_key(word): number for number, word in enumerate(words)}
