@@ -18,24 +18,20 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from ledger.folds.periods import Period
+
 SETTLE = timedelta(days=31)
 """How long before a cut the quarter end a fold saves at must lie: a fact up to this late keeps it exact."""
 KEEP_ANCHORS = 8
 """Checkpoints at quarter ends kept per view besides the latest ``checkpoints.KEEP`` of any date: two years of them."""
 
 
-def quarter_end(day: date) -> date:
-    """The last day of the quarter ``day`` falls in."""
-    month = (day.month - 1) // 3 * 3 + 3
-    following = date(day.year + 1, 1, 1) if month == 12 else date(day.year, month + 1, 1)
-    return following - timedelta(days=1)
-
-
 def is_quarter_end(day: date) -> bool:
-    return quarter_end(day) == day
+    return Period.of(day, "quarter").last_day == day
 
 
 def anchor_before(end: date) -> date:
     """The end of the last quarter that ended at least ``SETTLE`` before ``end``."""
     day = end - SETTLE
-    return day if is_quarter_end(day) else date(day.year, (day.month - 1) // 3 * 3 + 1, 1) - timedelta(days=1)
+    quarter = Period.of(day, "quarter")
+    return day if quarter.last_day == day else Period(quarter.start - quarter.length, quarter.length).last_day

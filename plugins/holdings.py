@@ -12,6 +12,7 @@ import heapq
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
 from typing import NamedTuple
 
 from events.funding import RoundClosed, StakeAcquired, StakeDivested, ValuationMarked
@@ -167,7 +168,7 @@ class Holdings:
         position = self.positions.get((company, holder))
         lots = [lot.payment for lot in position.lots] if position is not None else []
         rest = self.unattributed.get((company, holder))
-        return list(heapq.merge(lots, rest, key=_day)) if rest else lots
+        return list(heapq.merge(lots, rest, key=attrgetter("day"))) if rest else lots
 
     def _sold(self, day: date, holder: str, company: str, sold: Fraction, proceeds: Decimal | None, currency: str | None) -> None:
         if holder in (FOUNDERS, UNDISCLOSED) or is_pool(holder) or not sold:
@@ -256,10 +257,6 @@ class Holdings:
         if money.target:
             return Fraction(money.value(payment.amount, payment.currency, payment.day)) * part
         return self.rates.convert(payment.amount, payment.currency, currency, day) * part
-
-
-def _day(payment: Payment) -> date:
-    return payment.day
 
 
 def _seller(fact: object) -> str | None:

@@ -65,12 +65,10 @@ _SCALING = decimal.Context(prec=EXACT_DIGITS, traps=[decimal.Inexact, decimal.Ro
 
 
 class Layout(NamedTuple):
-    """How one record type is packed: the kind of each field, the ``struct`` of one row, and the two functions
-    written for it (``_writers``): ``pack(record, word, amount)`` gives a row's bytes, ``unpack(rows, words)``
+    """How one record type is packed: the ``struct`` of one row, and the two functions written for it from the
+    kinds of its fields (``_writers``): ``pack(record, word, amount)`` gives a row's bytes, ``unpack(rows, words)``
     the records again."""
 
-    record: type[Any]
-    kinds: tuple[str, ...]
     row: struct.Struct
     pack: Callable[..., bytes]
     unpack: Callable[[bytes | bytearray, list[Any]], Iterator[Any]]
@@ -89,7 +87,7 @@ def _layout(record: type[Any], kinds: dict[str, str]) -> Layout:
     ordered = tuple(kinds[name] for name in fields)
     row = struct.Struct("<" + "".join(_FORMATS[kind] for kind in ordered))
     pack, unpack = _writers(record, ordered, row)
-    return Layout(record, ordered, row, pack, unpack)
+    return Layout(row, pack, unpack)
 
 
 def _writers(record: type[Any], kinds: tuple[str, ...], row: struct.Struct) -> tuple[Callable[..., bytes], Any]:

@@ -131,14 +131,6 @@ def _weighed(items: Iterable[tuple[K, V]]) -> Iterator[list[tuple[K, V]]]:
         yield part
 
 
-def logged(logs: dict[K, ValueLog[T]], key: K) -> ValueLog[T]:
-    """The log kept under ``key``, started empty the first time (``setdefault`` would build a log per call)."""
-    log = logs.get(key)
-    if log is None:
-        log = logs[key] = ValueLog()
-    return log
-
-
 @contextmanager
 def reading_parts(read: Callable[[bytes], Any]) -> Iterator[None]:
     """Read every part unpickled inside with ``read`` (the unpickler restricted to a state's classes)."""
