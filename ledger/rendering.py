@@ -179,18 +179,10 @@ def _quoted_row(cells: list[str]) -> str:
 
 
 def as_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """Plain aligned text: what a pipe, a file or a test reads."""
-    if not rows:
-        return "(no rows)\n"
-    texts = [[cell(row.get(name), exact=False) for name in columns] for row in rows]
-    numeric = numeric_columns(rows, columns)
-    widths = [max(len(name), *(len(t[i]) for t in texts)) for i, name in enumerate(columns)]
-    lines = ["  ".join(name.ljust(w) for name, w in zip(columns, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    for text in texts:
-        parts = [t.rjust(w) if num else t.ljust(w) for t, w, num in zip(text, widths, numeric, strict=True)]
-        lines.append("  ".join(parts).rstrip())
-    return "\n".join(lines) + "\n"
+    """Plain aligned text: what a pipe, a file or a test reads (``write_table`` to a string)."""
+    out = io.StringIO()
+    write_table(out, rows, columns)
+    return out.getvalue()
 
 
 def rich_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Table:
