@@ -529,9 +529,14 @@ def explain() -> None:
 @click.option("--as-of", type=DATE, required=True, help="Replay facts effective on or before this date.")
 @click.option("--known-at", type=TIMESTAMP, help="Replay facts recorded at or before this time.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write one file per view into this folder.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="With --out: processes a large ledger's views are shared out between, fold by fold [default: the cores available].",
+)
 @format_option
 @click.pass_context
-def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: str | None, fmt: str) -> None:
+def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: str | None, jobs: int | None, fmt: str) -> None:
     """Every installed view at one moment; files in --out, or all of them printed.
 
     \b
@@ -540,13 +545,15 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
     """
     from pathlib import Path
 
+    if jobs is not None and out_dir is None:
+        raise click.UsageError("--jobs shares out the files of --out; without --out one process prints the views in order")
     ledger = open_ledger(ctx)
     if out_dir is not None:
         from ledger.replaying import replay_to
 
         try:
             with progress_tasks() as task:
-                written = replay_to(ledger, Path(out_dir), fmt, as_of, known_at, progress=task("folding facts"))
+                written = replay_to(ledger, Path(out_dir), fmt, as_of, known_at, progress=task("folding facts"), jobs=jobs)
         except OSError as error:
             raise click.ClickException(f"{error.filename or out_dir}: cannot write: {error.strerror}") from None
         for name, count, path in written:

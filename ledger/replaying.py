@@ -21,11 +21,12 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from events.parties import PartyRegistered
-from ledger.answers import Answers, Sources, question
+from ledger.answers import Answers, Question, Sources, question
 from ledger.engine import answer
 from ledger.exact import exact_decimals
 from ledger.memory import collector_off, frozen_too, heap_frozen
@@ -33,6 +34,7 @@ from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.rendering import write_rows
 from ledger.views import Query, View, fold_name
+from ledger.workers import cores, share_out
 
 if TYPE_CHECKING:
     from ledger.api import Ledger
@@ -165,14 +167,22 @@ class _Replay:
 
 
 def replay_to(
-    ledger: Ledger, folder: Path, fmt: str, as_of: date | None, known_at: datetime | None, progress: Progress | None = None
+    ledger: Ledger,
+    folder: Path,
+    fmt: str,
+    as_of: date | None,
+    known_at: datetime | None,
+    progress: Progress | None = None,
+    *,
+    jobs: int | None = None,
 ) -> list[tuple[str, int, Path]]:
     """Every view's file in ``folder`` (``<view>.<extension>``), with its row count, all or nothing.
 
     Each view goes to a partial file, renamed once every view is written, so a failure leaves
     the last run's files as they were. A view whose answer to this question at this ledger head
     is kept is written from the kept text; the others are answered in one pass over the facts,
-    and their text is kept for the next time.
+    or, on a large ledger, shared out fold by fold between ``jobs`` processes (the cores
+    available when None; ``ledger.workers``), and their text is kept for the next time.
     """
     views = replayable_views(ledger)
     head = ledger.store.known_position(known_at)
@@ -192,21 +202,43 @@ def replay_to(
                     if answers.write_out(kept, out):
                         counts[view.name] = kept.rows
         missing = [view for view in views if view.name not in counts]
-        for replayed in replay_each(ledger, as_of, known_at, progress, views=missing, head=head):
-            partial = partials[replayed.name]
-            with partial.open("w", encoding="utf-8", newline="") as out:
-                count = write_rows(out, replayed.rows, fmt, replayed.columns if replayed.complete else None)
-            counts[replayed.name] = count
-            this = asked[replayed.name]
-            if this is not None:
-                answers.keep(this, head, partial, count)
+        if missing:
+            write = partial(_write_views, fmt=fmt, as_of=as_of, known_at=known_at, head=head, files=partials, asked=asked)
+            jobs = cores() if jobs is None else jobs
+            counts.update(share_out(ledger, missing, write, as_of=as_of, head=head, jobs=jobs, progress=progress))
         written = [(view.name, counts[view.name], folder / f"{view.name}.{extension}") for view in views]
         for view, (_, _, path) in zip(views, written, strict=True):
             partials[view.name].replace(path)
         return written
     finally:
-        for partial in partials.values():
-            partial.unlink(missing_ok=True)  # a view that failed leaves no file, and the others keep their last run's
+        for path in partials.values():
+            path.unlink(missing_ok=True)  # a view that failed leaves no file, and the others keep their last run's
+
+
+def _write_views(
+    ledger: Ledger,
+    views: list[View[Any]],
+    progress: Progress | None,
+    *,
+    fmt: str,
+    as_of: date | None,
+    known_at: datetime | None,
+    head: int,
+    files: dict[str, Path],
+    asked: dict[str, Question | None],
+) -> dict[str, int]:
+    """Answer ``views`` (in one pass) into their ``files``, keep each text as the answer to its question: rows by view."""
+    answers = Answers(ledger.store)
+    counts: dict[str, int] = {}
+    for replayed in replay_each(ledger, as_of, known_at, progress, views=views, head=head):
+        path = files[replayed.name]
+        with path.open("w", encoding="utf-8", newline="") as out:
+            count = write_rows(out, replayed.rows, fmt, replayed.columns if replayed.complete else None)
+        counts[replayed.name] = count
+        this = asked[replayed.name]
+        if this is not None:
+            answers.keep(this, head, path, count)
+    return counts
 
 
 def replayable_views(ledger: Ledger) -> list[View[Any]]:

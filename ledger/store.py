@@ -299,11 +299,15 @@ class Store:
                 return
             day, position = page[-1].fact.effective.isoformat(), page[-1].seq
 
-    def count_between(self, after: date | None, through: date | None, upto: int) -> int:
-        """How many facts (corrections included) ``effective_between`` would go over, counted in the index."""
+    def count_between(self, after: date | None, through: date | None, upto: int, kinds: frozenset[str] | None = None) -> int:
+        """How many facts (corrections included) ``effective_between`` would go over, counted in the index; only
+        those of ``kinds`` when given."""
+        only, wanted = _only_kinds(kinds)
+        if kinds is not None and not wanted:
+            return 0
         found = self._rows(
-            f"SELECT COUNT(*) FROM {FACTS_TABLE} WHERE effective > ? AND effective <= ? AND position <= ?",
-            (_after(after), _through(through), upto),
+            f"SELECT COUNT(*) FROM {FACTS_TABLE} WHERE effective > ? AND effective <= ? AND position <= ? {only}",
+            (_after(after), _through(through), upto, *wanted),
         )
         return int(found[0][0])
 

@@ -72,6 +72,18 @@ class Backend:
     schema: str | None = None
 
     @property
+    def shared(self) -> bool:
+        """Whether another process can open this same store by its URL: not a database in this process's memory."""
+        if self.kind == "sqlite":
+            name = self.env["SQLITE_DBNAME"]
+            return name != ":memory:" and not name.startswith("file:")
+        if self.kind == "sqlalchemy":
+            database = urlsplit(self.url).path.lstrip("/")
+            in_memory = database in ("", ":memory:") or database.startswith("file:")
+            return not (self.url.split(":", 1)[0].lower().startswith("sqlite") and in_memory)
+        return True
+
+    @property
     def safe_url(self) -> str:
         """The URL with any password hidden, for messages."""
         parts = urlsplit(self.url)

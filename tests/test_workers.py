@@ -1,0 +1,211 @@
+"""Replays shared out between processes fold by fold (``ledger.workers``): the same files and kept checkpoints as one
+process, on each backend; a worker's failure, or death, is the replay's, with nothing written and no process left."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger import replaying, workers
+from ledger.answers import Answers
+from ledger.api import Ledger
+from ledger.errors import LedgerError, PluginError
+from ledger.importing import incoming_from_path
+from ledger.replaying import replay_to, replayable_views
+from ledger.views import View, fold_name
+
+pytestmark = pytest.mark.skipif(not workers.FORKS, reason="a replay is shared out between processes only where it forks")
+
+STORY = Path(__file__).parent.parent / "examples" / "story.jsonl"
+AS_OF = date(2024, 12, 31)
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ledger is large enough to share its replay out."""
+    monkeypatch.setattr(workers, "SHARED_FROM", 0)
+
+
+def sample(url: str, plugins: tuple[str, ...] = ()) -> Ledger:
+    ledger = Ledger(url, plugins=plugins)
+    ledger.engine.save_after = 0  # every fold saves its checkpoint, so the workers' saves are compared too
+    ledger.append(incoming_from_path(ledger.catalogue, str(STORY)))
+    return ledger
+
+
+def texts(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def kept(ledger: Ledger) -> list[tuple[Any, ...]]:
+    """The checkpoints saved (by fold and cut), without their bytes (pickles of equal states may differ in order)."""
+    rows = ledger.store.db.rows("SELECT view, cut, head FROM dealledger_checkpoints ORDER BY view, cut, head")
+    return [tuple(row) for row in rows]
+
+
+def forget(ledger: Ledger) -> None:
+    """Drop checkpoints and kept answers, so the next replay folds and answers everything again."""
+    ledger.engine.checkpoints.clear()
+    Answers(ledger.store).clear()
+
+
+def test_shared_out_the_files_and_checkpoints_are_those_of_one_process(
+    ledger_url: str, tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with sample(ledger_url) as ledger:
+        alone = replay_to(ledger, tmp_path / "alone", "csv", AS_OF, None, jobs=1)
+        saved_alone = kept(ledger)
+        forget(ledger)
+        marks = tmp_path / "marks"
+        marks.mkdir()
+        monkeypatch.setattr(replaying, "_write_views", waiting_for_another_process(marks, replaying._write_views))
+        together = replay_to(ledger, tmp_path / "shared", "csv", AS_OF, None, jobs=3)
+        saved_together = kept(ledger)
+    assert [(name, count) for name, count, _ in together] == [(name, count) for name, count, _ in alone]
+    assert texts(tmp_path / "shared") == texts(tmp_path / "alone")
+    assert saved_together == saved_alone and saved_alone
+    processes = {mark.name.split("-")[0] for mark in marks.iterdir()}
+    assert len(processes) >= 2  # the views were answered by more than one process
+    assert len(list(marks.iterdir())) == len({fold_name(view) for view in replayable_views(ledger)})  # each fold once
+
+
+def waiting_for_another_process(marks: Path, write: Any) -> Any:
+    """``_write_views`` marking which process answers which fold; this process's first fold waits until another
+    process has taken one, so that the test does not depend on how fast a fork starts."""
+    parent = os.getpid()
+
+    def marked(ledger: Ledger, views: list[View[Any]], progress: Any, **options: Any) -> dict[str, int]:
+        (marks / f"{os.getpid()}-{fold_name(views[0])}").touch()
+        if os.getpid() == parent:
+            deadline = time.monotonic() + 30
+            while not any(not mark.name.startswith(f"{parent}-") for mark in marks.iterdir()):
+                assert time.monotonic() < deadline, "no other process took a fold"
+                time.sleep(0.01)
+        return write(ledger, views, progress, **options)
+
+    return marked
+
+
+def test_a_view_failing_in_a_worker_fails_the_replay_with_its_own_message_and_writes_nothing(
+    ledger_url: str, tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch, forked: list[int]
+) -> None:
+    with sample(ledger_url, ("tests.replay_plugin",)) as ledger:
+        first = replay_to(ledger, tmp_path / "out", "csv", AS_OF, None, jobs=2)
+        before = texts(tmp_path / "out")
+        forget(ledger)
+        monkeypatch.setenv("DEALLEDGER_TEST_FAIL", "1")  # zz-fragile fails wherever its fold is answered
+        marks = tmp_path / "marks"
+        marks.mkdir()
+        monkeypatch.setattr(replaying, "_write_views", waiting_for_another_process(marks, replaying._write_views))
+        told = r"^plugin tests\.replay_plugin: view zz-fragile failed to answer: RuntimeError: told to fail$"
+        with pytest.raises(PluginError, match=told):
+            replay_to(ledger, tmp_path / "out", "csv", date(2023, 12, 31), None, jobs=len(first))
+    assert texts(tmp_path / "out") == before  # the last run's files, as they were: no partial file either
+    no_child_left(forked)
+
+
+def test_an_error_raised_in_a_child_is_raised_here_after_the_others_stop(
+    sqlite_url: str, shared: None, forked: list[int]
+) -> None:
+    parent = os.getpid()
+    taken = multiprocessing.get_context("fork").Event()
+
+    def work(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
+        if os.getpid() != parent:
+            taken.set()
+            raise PluginError(f"plugin p: view {views[0].name} failed")
+        assert taken.wait(30)
+        return {view.name: 1 for view in views}
+
+    with sample(sqlite_url) as ledger:
+        views = replayable_views(ledger)
+        with pytest.raises(PluginError, match=r"^plugin p: view \S+ failed$"):
+            workers.share_out(ledger, views, work, as_of=AS_OF, head=ledger.store.head().position, jobs=2)
+    no_child_left(forked)
+
+
+def test_a_worker_killed_fails_the_replay(sqlite_url: str, shared: None, forked: list[int]) -> None:
+    parent = os.getpid()
+
+    def work(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(0.2)  # the parent's share: slow enough for the child to take one
+        return {view.name: 1 for view in views}
+
+    with sample(sqlite_url) as ledger, pytest.raises(LedgerError, match=r"^a replay worker ended without an answer"):
+        workers.share_out(ledger, replayable_views(ledger), work, as_of=AS_OF, head=ledger.store.head().position, jobs=2)
+    no_child_left(forked)
+
+
+def test_the_count_of_facts_folded_by_every_worker_is_told_and_ends_full(ledger_url: str, shared: None) -> None:
+    told: list[tuple[int, int | None]] = []
+    with sample(ledger_url) as ledger:
+        head = ledger.store.head().position
+        views = replayable_views(ledger)
+        counts = workers.share_out(
+            ledger, views, folded_counts, as_of=AS_OF, head=head, jobs=2, progress=lambda done, total: told.append((done, total))
+        )
+    assert counts == {view.name: 0 for view in views}
+    assert told[-1][0] == told[-1][1] and told[-1][1] is not None and told[-1][1] > 0
+    assert [done for done, _ in told] == sorted(done for done, _ in told)  # it never goes back
+
+
+def folded_counts(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
+    """Fold the views' facts (the engine tells ``progress``), answer nothing."""
+    ledger.states(views, AS_OF, None, progress)
+    return {view.name: 0 for view in views}
+
+
+@pytest.mark.parametrize("why", ["one job", "small ledger", "in memory"])
+def test_one_process_answers_when_sharing_would_not_pay(why: str, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, list[str]]] = []
+
+    def work(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
+        calls.append((os.getpid(), [view.name for view in views]))
+        return {}
+
+    monkeypatch.setattr(workers, "SHARED_FROM", 10**9 if why == "small ledger" else 0)
+    with sample("sqlite://" if why == "in memory" else sqlite_url) as ledger:
+        views = replayable_views(ledger)
+        jobs = 1 if why == "one job" else 4
+        workers.share_out(ledger, views, work, as_of=AS_OF, head=ledger.store.head().position, jobs=jobs)
+    assert calls == [(os.getpid(), [view.name for view in views])]  # once, here, every view in one pass
+
+
+def test_jobs_only_with_out(run: Any) -> None:
+    result = run("replay", "--as-of", "2024-12-31", "--jobs", "2")
+    assert result.exit_code == 2 and "--jobs shares out the files of --out" in result.output
+    result = run("replay", "--as-of", "2024-12-31", "--out", "out", "--jobs", "0")
+    assert result.exit_code == 2 and "--jobs" in result.output
+
+
+@pytest.fixture
+def forked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the workers forked during the test."""
+    pids: list[int] = []
+    fork = workers._Sharing._fork
+
+    def recorded(sharing: Any) -> Any:
+        child = fork(sharing)
+        if child is not None:
+            pids.append(child.pid)
+        return child
+
+    monkeypatch.setattr(workers._Sharing, "_fork", recorded)
+    return pids
+
+
+def no_child_left(pids: list[int]) -> None:
+    """Every worker forked has ended and been reaped: none left running, no zombie."""
+    assert pids
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
