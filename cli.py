@@ -550,10 +550,12 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
     ledger = open_ledger(ctx)
     if out_dir is not None:
         from ledger.replaying import replay_to
+        from ledger.workers import cores
 
         try:
             with progress_tasks() as task:
-                written = replay_to(ledger, Path(out_dir), fmt, as_of, known_at, progress=task("folding facts"), jobs=jobs)
+                shared = cores() if jobs is None else jobs
+                written = replay_to(ledger, Path(out_dir), fmt, as_of, known_at, progress=task("folding facts"), jobs=shared)
         except OSError as error:
             raise click.ClickException(f"{error.filename or out_dir}: cannot write: {error.strerror}") from None
         for name, count, path in written:

@@ -34,7 +34,7 @@ from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.rendering import write_rows
 from ledger.views import Query, View, fold_name
-from ledger.workers import cores, share_out
+from ledger.workers import share_out
 
 if TYPE_CHECKING:
     from ledger.api import Ledger
@@ -174,15 +174,15 @@ def replay_to(
     known_at: datetime | None,
     progress: Progress | None = None,
     *,
-    jobs: int | None = None,
+    jobs: int = 1,
 ) -> list[tuple[str, int, Path]]:
     """Every view's file in ``folder`` (``<view>.<extension>``), with its row count, all or nothing.
 
     Each view goes to a partial file, renamed once every view is written, so a failure leaves
     the last run's files as they were. A view whose answer to this question at this ledger head
     is kept is written from the kept text; the others are answered in one pass over the facts,
-    or, on a large ledger, shared out fold by fold between ``jobs`` processes (the cores
-    available when None; ``ledger.workers``), and their text is kept for the next time.
+    or, on a large ledger, shared out fold by fold between ``jobs`` processes (``ledger.workers``;
+    the command line asks for as many as there are cores), and their text is kept for the next time.
     """
     views = replayable_views(ledger)
     head = ledger.store.known_position(known_at)
@@ -204,7 +204,6 @@ def replay_to(
         missing = [view for view in views if view.name not in counts]
         if missing:
             write = partial(_write_views, fmt=fmt, as_of=as_of, known_at=known_at, head=head, files=partials, asked=asked)
-            jobs = cores() if jobs is None else jobs
             counts.update(share_out(ledger, missing, write, as_of=as_of, head=head, jobs=jobs, progress=progress))
         written = [(view.name, counts[view.name], folder / f"{view.name}.{extension}") for view in views]
         for view, (_, _, path) in zip(views, written, strict=True):

@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import select
+import selectors
 import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -37,8 +37,6 @@ from ledger.progress import Progress
 from ledger.views import View, fold_name
 
 if TYPE_CHECKING:
-    from multiprocessing.sharedctypes import Synchronized
-
     from ledger.api import Ledger
 
 SHARED_FROM = 50_000
@@ -82,14 +80,19 @@ def share_out(
 ) -> dict[str, int]:
     """Every view answered by ``work``, in ``jobs`` processes, fold by fold; in this process alone, in one pass,
     where only one process would work (one job, one fold), the ledger is too small for it to pay
-    (``SHARED_FROM``), this platform does not fork, or the store lives in this process's memory."""
+    (``SHARED_FROM``), this platform does not fork, the store lives in this process's memory, or no memory can
+    be shared with a child."""
     groups = by_fold(views)
     jobs = min(jobs, len(groups))
     if jobs < 2 or not FORKS or head < SHARED_FROM or not ledger.store.backend.shared:
         return work(ledger, list(views), progress)
     weights = [_facts_to_read(ledger, group[0], as_of, head) for group in groups]
     order = sorted(range(len(groups)), key=lambda number: -weights[number])
-    return _Sharing(ledger, [groups[number] for number in order], work, progress, sum(weights)).run(jobs)
+    try:
+        sharing = _Sharing(ledger, [groups[n] for n in order], [weights[n] for n in order], work, progress, head, jobs)
+    except OSError:  # no pipe or shared memory here (a sandbox): one process does it all
+        return work(ledger, list(views), progress)
+    return sharing.run()
 
 
 def _facts_to_read(ledger: Ledger, view: View[Any], as_of: date | None, head: int) -> int:
@@ -104,70 +107,92 @@ class _Stopped(Exception):
 
 
 class _Sharing:
-    """One replay's folds shared out: the queue, the count of facts folded by all, and whether to stop."""
+    """One replay's folds shared out between ``jobs`` processes.
 
-    def __init__(self, ledger: Ledger, groups: list[list[View[Any]]], work: Work, progress: Progress | None, total: int):
-        from multiprocessing import get_context  # only a shared replay needs it
+    Nothing shared takes a lock, so a worker killed at any moment can leave no other waiting: the queue
+    is a pipe holding each fold's number (2 bytes; written whole before any fork, so each read takes
+    one), each worker counts the facts it folds in its own slot, and ``stopped`` is one word."""
 
-        context = get_context("fork")
+    def __init__(
+        self,
+        ledger: Ledger,
+        groups: list[list[View[Any]]],
+        weights: list[int],
+        work: Work,
+        progress: Progress | None,
+        head: int,
+        jobs: int,
+    ):
+        from multiprocessing.sharedctypes import RawArray, RawValue  # only a shared replay needs them
+
         self.ledger = ledger
         self.groups = groups
+        self.weights = weights
         self.work = work
         self.progress = progress
-        self.total = total
-        self.taken: Synchronized[int] = context.Value("i", 0)
-        self.stopped: Synchronized[int] = context.Value("i", 0)
-        self.folded: Synchronized[int] = context.Value("q", 0)
+        self.head = head
+        self.head_hash = ledger.store.hash_at(head)
+        self.jobs = jobs
+        self.worker = 0
+        """This process's number: 0 here, 1.. in the children."""
+        self.stopped = RawValue("i", 0)
+        self.folded = RawArray("q", jobs)
+        self.children: list[_Child] = []
+        self.queue, writing = os.pipe()
+        try:
+            os.write(writing, b"".join(number.to_bytes(_TOKEN, "big") for number in range(len(groups))))
+        except OSError:
+            os.close(self.queue)
+            raise
+        finally:
+            os.close(writing)  # the queue ends where its numbers do: a read then finds nothing
 
-    def run(self, jobs: int) -> dict[str, int]:
+    def run(self) -> dict[str, int]:
         engine = self.ledger.engine
         background, engine.background_from = engine.background_from, NEVER
-        children: list[_Child] = []
         try:
-            children = [child for child in (self._fork() for _ in range(jobs - 1)) if child is not None]
+            for _ in range(self.jobs - 1):
+                self._fork()
             counts: dict[str, int] = {}
             with contextlib.suppress(_Stopped):  # a child failed: its error is raised below
                 counts.update(self._take_all(self.ledger))
-            while children:
-                counts.update(children[0].outcome(self._show))
-                children.pop(0)
-            if self.stopped.value:  # pragma: no cover - a worker that stops the others raises its own error above
-                raise LedgerError("the replay was stopped")
-            if self.progress is not None:
-                self.progress(self.folded.value, self.folded.value)  # the true total, now known: the bar ends full
+            counts.update(self._outcomes())
+            self._tell_total()
             return counts
         except BaseException:
             self.stopped.value = 1
             raise
         finally:
             engine.background_from = background
-            for child in children:
+            for child in self.children:
                 child.kill()
+            os.close(self.queue)
 
     def _take_all(self, ledger: Ledger) -> dict[str, int]:
         counts: dict[str, int] = {}
         while (number := self._take()) is not None:
-            counts.update(self.work(ledger, self.groups[number], self._counter()))
+            counts.update(self.work(ledger, self.groups[number], self._counter(number)))
         return counts
 
     def _take(self) -> int | None:
-        with self.taken.get_lock():
-            number = self.taken.value
-            if self.stopped.value or number >= len(self.groups):
-                return None
-            self.taken.value = number + 1
-            return number
+        if self.stopped.value:
+            return None
+        token = os.read(self.queue, _TOKEN)
+        return int.from_bytes(token, "big") if len(token) == _TOKEN else None
 
-    def _counter(self) -> Progress:
-        """A pass's progress callback: adds the facts it folds to the shared count, shows it (here), and stops the
-        pass when another worker has failed."""
+    def _counter(self, number: int) -> Progress:
+        """A fold's progress callback: adds the facts it folds to this worker's count (at most the fold's weight: a
+        fold loaded from a checkpoint reports the whole ledger), shows the sum (here), and stops the fold when
+        another worker has failed."""
         told = 0
+        most = self.weights[number]
+        slot = self.worker
 
         def tell(done: int, total: int | None) -> None:
             nonlocal told
+            done = min(done, most)
             if done > told:
-                with self.folded.get_lock():
-                    self.folded.value += done - told
+                self.folded[slot] += done - told
                 told = done
             if self.stopped.value:
                 raise _Stopped
@@ -177,15 +202,37 @@ class _Sharing:
 
     def _show(self) -> None:
         if self.progress is not None:
-            self.progress(min(self.folded.value, self.total), self.total)
+            self.progress(min(sum(self.folded), sum(self.weights)), sum(self.weights))
 
-    def _fork(self) -> _Child | None:
-        """A worker taking folds from the queue; None when no process could be made (the others do its share)."""
+    def _tell_total(self) -> None:
+        if self.progress is not None:
+            done = sum(self.folded)
+            self.progress(done, done)  # the true total, now known: the bar ends full
+
+    def _outcomes(self) -> dict[str, int]:
+        """Each child's rows by view, as each ends (the progress shown meanwhile); the first failure raised at once
+        (``run`` then stops the others)."""
+        counts: dict[str, int] = {}
+        with selectors.DefaultSelector() as waiting:
+            for child in self.children:
+                waiting.register(child.reading, selectors.EVENT_READ, child)
+            while waiting.get_map():
+                for key, _ in waiting.select(_POLL):
+                    child = key.data
+                    if child.read():
+                        waiting.unregister(child.reading)
+                        counts.update(child.outcome())
+                self._show()
+        return counts
+
+    def _fork(self) -> None:
+        """A worker taking folds from the queue, tracked at once (``run`` stops it whatever happens next); none
+        when no process can be made (the others do its share)."""
         try:
             reading, writing = os.pipe()
         except OSError:
-            return None
-        pid, parent = -1, os.getpid()
+            return
+        pid, parent, worker = -1, os.getpid(), len(self.children) + 1
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         try:
             with warnings.catch_warnings():  # Python 3.12+ warns of a fork beside threads (a database pool's):
@@ -193,34 +240,37 @@ class _Sharing:
                 pid = os.fork()
             if pid == 0:  # pragma: no cover - the child: its outcome is read by ``_Child.outcome``
                 os.close(reading)
-                self._child(writing, blocked, parent)
+                self._child(writing, blocked, parent, worker)
+            self.children.append(_Child(pid, reading))
         except OSError:
             os.close(reading)
-            return None
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             if pid != 0:
                 os.close(writing)
-        return _Child(pid, reading)
 
-    def _child(self, writing: int, mask: Iterable[int], parent: int) -> NoReturn:  # pragma: no cover - runs in the child
+    def _child(self, writing: int, mask: Iterable[int], parent: int, worker: int) -> NoReturn:  # pragma: no cover - child
         """Work, write the outcome to the pipe, leave: ``os._exit`` runs no finaliser and closes no connection of
-        the parent's."""
+        the parent's (so the streams are flushed here)."""
         code = 1
         try:
             for number in _SIGNALS:
                 signal.signal(number, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             _die_with(parent)
-            # a thread of the parent's (a progress bar's) may have held the standard streams' locks at the fork:
-            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the child's own, never closed before os._exit
-            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-            self.progress = None  # the parent shows the count
+            # a thread of the parent's (a progress bar's) may have held the standard streams' locks at the fork
+            sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - the child's own
+            sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+            self.progress, self.worker = None, worker  # the parent shows the count
+            self.children = []  # the parent's to stop, not this child's
             data = _encoded(self._outcome())
             with os.fdopen(writing, "wb") as pipe:
                 pipe.write(data)
             code = 0
         finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
             os._exit(code)
 
     def _outcome(self) -> tuple[str, Any]:  # pragma: no cover - runs in the child
@@ -230,12 +280,18 @@ class _Sharing:
             with Ledger(self.ledger.store.backend.url, host=self.ledger.host) as own:
                 own.engine.background_from = NEVER
                 own.engine.save_after = self.ledger.engine.save_after
+                if own.store.hash_at(self.head) != self.head_hash:
+                    raise LedgerError(f"a replay worker found another ledger at {own.store.backend.safe_url}")
                 return ("done", self._take_all(own))
         except _Stopped:
             return ("stopped", {})
         except BaseException as error:
             self.stopped.value = 1
             return ("failed", error)
+
+
+_TOKEN = 2
+"""Bytes of a fold's number in the queue."""
 
 
 def _die_with(parent: int) -> None:  # pragma: no cover - runs in the child
@@ -266,25 +322,26 @@ class _Child:
 
     pid: int
     reading: int
+    data: bytearray = field(default_factory=bytearray)
 
-    def outcome(self, waiting: Callable[[], None]) -> dict[str, int]:
-        """The rows the child wrote by view, once it has ended (``waiting`` called meanwhile); its error raised."""
-        data = bytearray()
-        while True:
-            ready, _, _ = select.select([self.reading], [], [], _POLL)
-            if not ready:
-                waiting()
-                continue
-            chunk = os.read(self.reading, 1 << 16)
-            if not chunk:
-                break
-            data += chunk
+    def read(self) -> bool:
+        """Read what the child has written so far; True once it has closed the pipe (ended)."""
+        chunk = os.read(self.reading, 1 << 16)
+        self.data += chunk
+        return not chunk
+
+    def outcome(self) -> dict[str, int]:
+        """The rows the child wrote by view, once it has ended; its error raised."""
         self._close()
-        _, status = os.waitpid(self.pid, 0)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            code: int | None = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored by an embedding program): its pipe tells
+            code = None
         self.pid = 0
-        if not data or os.waitstatus_to_exitcode(status) != 0:
-            raise LedgerError(f"a replay worker ended without an answer (exit status {os.waitstatus_to_exitcode(status)})")
-        kind, value = pickle.loads(bytes(data))
+        if not self.data or code not in (0, None):
+            raise LedgerError(f"a replay worker ended without an answer (exit status {code})")
+        kind, value = pickle.loads(bytes(self.data))
         if kind == "failed":
             raise value
         return dict(value)

@@ -70,7 +70,12 @@ def test_shared_out_the_files_and_checkpoints_are_those_of_one_process(
         saved_together = kept(ledger)
     assert [(name, count) for name, count, _ in together] == [(name, count) for name, count, _ in alone]
     assert texts(tmp_path / "shared") == texts(tmp_path / "alone")
-    assert saved_together == saved_alone and saved_alone
+    # the same folds saved, each at the question's date (and at a quarter end on its way, chosen by the facts of
+    # the fold's own kinds, where one pass chooses it by the facts of them all: exact either way)
+    assert {row for row in saved_together if row[1] == AS_OF.isoformat()} == {
+        row for row in saved_alone if row[1] == AS_OF.isoformat()
+    }
+    assert {row[0] for row in saved_together} == {row[0] for row in saved_alone} and saved_alone
     processes = {mark.name.split("-")[0] for mark in marks.iterdir()}
     assert len(processes) >= 2  # the views were answered by more than one process
     assert len(list(marks.iterdir())) == len({fold_name(view) for view in replayable_views(ledger)})  # each fold once
@@ -93,6 +98,31 @@ def waiting_for_another_process(marks: Path, write: Any) -> Any:
     return marked
 
 
+def a_child_takes_first(monkeypatch: pytest.MonkeyPatch, marks: Path, heaviest: str | None = None) -> None:
+    """The first fold in the queue is taken by a child (this process waits for it to): ``heaviest``'s fold, when
+    named (it is made to weigh the most)."""
+    parent = os.getpid()
+    take = workers._Sharing._take
+
+    def after_a_child(sharing: Any) -> int | None:
+        if os.getpid() == parent:
+            deadline = time.monotonic() + 30
+            while not any(marks.iterdir()):
+                assert time.monotonic() < deadline, "no child took a fold"
+                time.sleep(0.01)
+        number = take(sharing)
+        if os.getpid() != parent:
+            (marks / f"{os.getpid()}-{number}").touch()
+        return number
+
+    monkeypatch.setattr(workers._Sharing, "_take", after_a_child)
+    if heaviest is not None:
+        weigh = workers._facts_to_read
+        monkeypatch.setattr(
+            workers, "_facts_to_read", lambda ledger, view, *rest: 10**9 if view.name == heaviest else weigh(ledger, view, *rest)
+        )
+
+
 def test_a_view_failing_in_a_worker_fails_the_replay_with_its_own_message_and_writes_nothing(
     ledger_url: str, tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch, forked: list[int]
 ) -> None:
@@ -100,10 +130,10 @@ def test_a_view_failing_in_a_worker_fails_the_replay_with_its_own_message_and_wr
         first = replay_to(ledger, tmp_path / "out", "csv", AS_OF, None, jobs=2)
         before = texts(tmp_path / "out")
         forget(ledger)
-        monkeypatch.setenv("DEALLEDGER_TEST_FAIL", "1")  # zz-fragile fails wherever its fold is answered
+        monkeypatch.setenv("DEALLEDGER_TEST_FAIL", "1")  # zz-fragile fails: in a child, which takes it first
         marks = tmp_path / "marks"
         marks.mkdir()
-        monkeypatch.setattr(replaying, "_write_views", waiting_for_another_process(marks, replaying._write_views))
+        a_child_takes_first(monkeypatch, marks, heaviest="zz-fragile")
         told = r"^plugin tests\.replay_plugin: view zz-fragile failed to answer: RuntimeError: told to fail$"
         with pytest.raises(PluginError, match=told):
             replay_to(ledger, tmp_path / "out", "csv", date(2023, 12, 31), None, jobs=len(first))
@@ -133,11 +163,13 @@ def test_an_error_raised_in_a_child_is_raised_here_after_the_others_stop(
 
 def test_a_worker_killed_fails_the_replay(sqlite_url: str, shared: None, forked: list[int]) -> None:
     parent = os.getpid()
+    taken = multiprocessing.get_context("fork").Event()
 
     def work(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
         if os.getpid() != parent:
+            taken.set()
             os.kill(os.getpid(), signal.SIGKILL)
-        time.sleep(0.2)  # the parent's share: slow enough for the child to take one
+        assert taken.wait(30)
         return {view.name: 1 for view in views}
 
     with sample(sqlite_url) as ledger, pytest.raises(LedgerError, match=r"^a replay worker ended without an answer"):
@@ -145,17 +177,32 @@ def test_a_worker_killed_fails_the_replay(sqlite_url: str, shared: None, forked:
     no_child_left(forked)
 
 
-def test_the_count_of_facts_folded_by_every_worker_is_told_and_ends_full(ledger_url: str, shared: None) -> None:
+def test_the_count_of_facts_folded_by_every_worker_is_told_and_ends_full(
+    ledger_url: str, tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     told: list[tuple[int, int | None]] = []
+    a_child_takes_first(monkeypatch, tmp_path)
     with sample(ledger_url) as ledger:
         head = ledger.store.head().position
         views = replayable_views(ledger)
         counts = workers.share_out(
             ledger, views, folded_counts, as_of=AS_OF, head=head, jobs=2, progress=lambda done, total: told.append((done, total))
         )
-    assert counts == {view.name: 0 for view in views}
-    assert told[-1][0] == told[-1][1] and told[-1][1] is not None and told[-1][1] > 0
-    assert [done for done, _ in told] == sorted(done for done, _ in told)  # it never goes back
+        assert counts == {view.name: 0 for view in views}
+        assert told[-1][0] == told[-1][1] and told[-1][1] is not None and told[-1][1] > 0
+        assert [done for done, _ in told] == sorted(done for done, _ in told)  # it never goes back
+        # asked again, each fold is loaded from its checkpoint at that date: no fact is left to fold, whatever a
+        # loaded fold reports (``replay_each`` tells the whole ledger done)
+        told.clear()
+        workers.share_out(ledger, views, answered, as_of=AS_OF, head=head, jobs=2, progress=lambda d, t: told.append((d, t)))
+        assert told[-1] == (0, 0)
+
+
+def answered(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
+    """Answer the views as ``replay`` does (so a fold with a checkpoint at the date is loaded, not folded)."""
+    return {
+        replayed.name: len(list(replayed.rows)) for replayed in replaying.replay_each(ledger, AS_OF, None, progress, views=views)
+    }
 
 
 def folded_counts(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
@@ -193,11 +240,10 @@ def forked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     pids: list[int] = []
     fork = workers._Sharing._fork
 
-    def recorded(sharing: Any) -> Any:
-        child = fork(sharing)
-        if child is not None:
-            pids.append(child.pid)
-        return child
+    def recorded(sharing: Any) -> None:
+        before = len(sharing.children)
+        fork(sharing)
+        pids.extend(child.pid for child in sharing.children[before:])
 
     monkeypatch.setattr(workers._Sharing, "_fork", recorded)
     return pids
