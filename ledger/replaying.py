@@ -132,7 +132,7 @@ class _Replay:
         a list (roundtrip: 613,188 rows for one 1M-fact replay), and collector passes walked them
         again and again as they aged, half of that view's time (measured). Rows hold no cycles;
         reference counting frees each as it is written."""
-        registrations = self.ledger.registrations(self.as_of, self.known_at, head=self.head)
+        registrations: list[Recorded] | None = None  # read once, when a view answers per party
         last_of = {fold_name(view): number for number, view in enumerate(self.views)}
         try:
             for number, view in enumerate(self.views):
@@ -148,6 +148,8 @@ class _Replay:
                         yield Replayed(view.name, tuple(view.columns), rows, bool(view.columns))
                 else:
                     option = required[0]
+                    if registrations is None:
+                        registrations = self.ledger.registrations(self.as_of, self.known_at, head=self.head)
                     parties = parties_of_type(registrations, option.replay_over)
                     queries = [Query(self.as_of, self.known_at, {**defaults, option.name: party}) for party in parties]
                     rows = _rows(view, plugin, state, queries, option.name)
