@@ -633,12 +633,20 @@ class Bench:
     def help_ratio(self) -> tuple[list[Run], list[Run], str | None]:
         progress("--help vs python -c 'import click'")
         interpreter = script_interpreter(self.dealledger)
-        helped, failed = repeated([*self.dealledger, "--help"], HELP_REPEATS, self.timeout, "dealledger --help")
-        if failed is not None:
-            return [], [], failed.failure
-        bare, failed = repeated([interpreter, "-c", "import click"], HELP_REPEATS, self.timeout, "import click")
-        if failed is not None:
-            return [], [], failed.failure
+        helped: list[Run] = []
+        bare: list[Run] = []
+        # alternately, one of each at a time: a machine whose speed drifts during the run moves both medians alike
+        for number in range(1, HELP_REPEATS + 1):
+            for runs, command, label in (
+                (helped, [*self.dealledger, "--help"], "dealledger --help"),
+                (bare, [interpreter, "-c", "import click"], "import click"),
+            ):
+                result = run(command, self.timeout)
+                if not result.ok:
+                    progress(f"  {label} run {number}: {result.failure}")
+                    return [], [], result.failure
+                runs.append(result)
+                progress(f"  {label} run {number}: {result.seconds:.3f} s")
         return helped, bare, None
 
 
