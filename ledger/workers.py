@@ -277,7 +277,7 @@ class _Sharing:
         from ledger.api import Ledger
 
         try:
-            with Ledger(self.ledger.store.backend.url, host=self.ledger.host) as own:
+            with Ledger(self.ledger.store.backend.with_pool_size(WORKER_CONNECTIONS), host=self.ledger.host) as own:
                 own.engine.background_from = NEVER
                 own.engine.save_after = self.ledger.engine.save_after
                 if own.store.hash_at(self.head) != self.head_hash:
@@ -292,6 +292,9 @@ class _Sharing:
 
 _TOKEN = 2
 """Bytes of a fold's number in the queue."""
+WORKER_CONNECTIONS = 1
+"""Connections a worker keeps open to a PostgreSQL store (the library's default is five): it reads a page at a time,
+and a replay shared between many cores must not exhaust the server's connections."""
 
 
 def _die_with(parent: int) -> None:  # pragma: no cover - runs in the child

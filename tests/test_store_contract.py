@@ -269,6 +269,23 @@ def test_a_bad_url_is_one_clear_error() -> None:
         Ledger("sqlite:////no/such/folder/ledger.db")
 
 
+def test_a_postgres_url_sets_the_pool_it_keeps_and_refuses_a_bad_one() -> None:
+    from ledger.persistence import backend_for
+
+    backend = backend_for("postgresql://u:p%40ss@db.example:6543/deals?schema=team&pool_size=5")
+    worker = backend_for(backend.with_pool_size(1))  # what a replay's worker opens
+    assert worker.env["POSTGRES_POOL_SIZE"] == "1" and worker.env["POSTGRES_SCHEMA"] == "team"
+    assert (worker.env["POSTGRES_HOST"], worker.env["POSTGRES_PORT"], worker.env["POSTGRES_PASSWORD"]) == (
+        "db.example",
+        "6543",
+        "p@ss",
+    )
+    assert backend_for("sqlite:///x.db").with_pool_size(1) == "sqlite:///x.db"
+    for bad in ("0", "-1", "many", "10000"):
+        with pytest.raises(LedgerError, match=rf"^bad pool_size '{bad}' in the store URL"):
+            backend_for(f"postgresql://h/db?pool_size={bad}")
+
+
 def test_a_large_batch_is_stored_whole_or_not_at_all(store_url: str) -> None:
     """Large batches are written in chunks on some backends; they must still be one transaction."""
     from dataclasses import replace

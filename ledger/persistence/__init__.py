@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from uuid import NAMESPACE_URL, uuid5
 
 from ledger.errors import LedgerError
@@ -82,6 +82,15 @@ class Backend:
             in_memory = database in ("", ":memory:") or database.startswith("file:")
             return not (self.url.split(":", 1)[0].lower().startswith("sqlite") and in_memory)
         return True
+
+    def with_pool_size(self, size: int) -> str:
+        """This URL with ``pool_size`` set where the backend keeps a pool of connections (PostgreSQL): how a worker
+        of a shared replay, which reads one page at a time, opens the store without holding several connections."""
+        if self.kind != "postgres":
+            return self.url
+        parts = urlsplit(self.url)
+        query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "pool_size"]
+        return urlunsplit(parts._replace(query=urlencode([*query, ("pool_size", str(size))])))
 
     @property
     def safe_url(self) -> str:
@@ -176,6 +185,11 @@ def _postgres(url: str) -> Backend:
         "POSTGRES_CONNECT_TIMEOUT": options.get("connect_timeout", "5"),
         "APPLICATION_RECORDER_TOPIC": "ledger.persistence.postgres:IndexedPostgresApplicationRecorder",
     }
+    pool_size = options.get("pool_size")
+    if pool_size is not None:
+        if not re.fullmatch(r"[1-9][0-9]{0,3}", pool_size):
+            raise LedgerError(f"bad pool_size {pool_size!r} in the store URL: the connections kept open, 1 to 9999")
+        env["POSTGRES_POOL_SIZE"] = pool_size
     if schema:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
             raise LedgerError(f"bad schema name {schema!r} in the store URL: use letters, digits and _ (not first)")
