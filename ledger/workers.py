@@ -201,6 +201,8 @@ class _Sharing:
         return tell
 
     def _show(self) -> None:
+        """The facts folded by all workers out of those they will fold: a fact read by two folds counts twice, so the
+        total can exceed the ledger's size."""
         if self.progress is not None:
             self.progress(min(sum(self.folded), sum(self.weights)), sum(self.weights))
 
@@ -245,9 +247,9 @@ class _Sharing:
         except OSError:
             os.close(reading)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             if pid != 0:
-                os.close(writing)
+                os.close(writing)  # first: lifting the mask below may raise a Ctrl-C that came meanwhile
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def _child(self, writing: int, mask: Iterable[int], parent: int, worker: int) -> NoReturn:  # pragma: no cover - child
         """Work, write the outcome to the pipe, leave: ``os._exit`` runs no finaliser and closes no connection of
@@ -293,8 +295,8 @@ class _Sharing:
 _TOKEN = 2
 """Bytes of a fold's number in the queue."""
 WORKER_CONNECTIONS = 1
-"""Connections a worker keeps open to a PostgreSQL store (the library's default is five): it reads a page at a time,
-and a replay shared between many cores must not exhaust the server's connections."""
+"""Connections a worker keeps open to a PostgreSQL store (the library's default is five; more are opened only while
+one is busy): it reads a page at a time, and a replay shared between many cores should not take five per core."""
 
 
 def _die_with(parent: int) -> None:  # pragma: no cover - runs in the child

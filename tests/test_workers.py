@@ -142,23 +142,41 @@ def test_a_view_failing_in_a_worker_fails_the_replay_with_its_own_message_and_wr
 
 
 def test_an_error_raised_in_a_child_is_raised_here_after_the_others_stop(
-    sqlite_url: str, shared: None, forked: list[int]
+    sqlite_url: str, shared: None, forked: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parent = os.getpid()
-    taken = multiprocessing.get_context("fork").Event()
+    sharing = the_sharing(monkeypatch)
+    done_here: list[str] = []
 
     def work(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
         if os.getpid() != parent:
-            taken.set()
             raise PluginError(f"plugin p: view {views[0].name} failed")
-        assert taken.wait(30)
+        deadline = time.monotonic() + 30
+        while not sharing[0].stopped.value:  # this fold ends once the child's failure is known
+            assert time.monotonic() < deadline, "the failing child never said so"
+            time.sleep(0.01)
+        done_here.append(views[0].name)
         return {view.name: 1 for view in views}
 
     with sample(sqlite_url) as ledger:
         views = replayable_views(ledger)
         with pytest.raises(PluginError, match=r"^plugin p: view \S+ failed$"):
             workers.share_out(ledger, views, work, as_of=AS_OF, head=ledger.store.head().position, jobs=2)
+    assert len(done_here) == 1  # this process took no other fold after the child failed (there were four)
     no_child_left(forked)
+
+
+def the_sharing(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The ``_Sharing`` of the next shared replay, once it runs."""
+    found: list[Any] = []
+    run = workers._Sharing.run
+
+    def seen(sharing: Any) -> dict[str, int]:
+        found.append(sharing)
+        return run(sharing)
+
+    monkeypatch.setattr(workers._Sharing, "run", seen)
+    return found
 
 
 def test_a_worker_killed_fails_the_replay(sqlite_url: str, shared: None, forked: list[int]) -> None:
@@ -181,15 +199,25 @@ def test_the_count_of_facts_folded_by_every_worker_is_told_and_ends_full(
     ledger_url: str, tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     told: list[tuple[int, int | None]] = []
-    a_child_takes_first(monkeypatch, tmp_path)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    a_child_takes_first(monkeypatch, marks)
     with sample(ledger_url) as ledger:
         head = ledger.store.head().position
         views = replayable_views(ledger)
+        expected = 0  # what each fold folds alone (at most what it was expected to read), summed
+        for group in workers.by_fold(views):
+            alone: list[int] = [0]
+            weight = workers._facts_to_read(ledger, group[0], AS_OF, head)  # before the fold saves a checkpoint
+            ledger.states(group, AS_OF, None, lambda done, total, alone=alone: alone.append(done))
+            expected += min(alone[-1], weight)
+        forget(ledger)
         counts = workers.share_out(
             ledger, views, folded_counts, as_of=AS_OF, head=head, jobs=2, progress=lambda done, total: told.append((done, total))
         )
         assert counts == {view.name: 0 for view in views}
-        assert told[-1][0] == told[-1][1] and told[-1][1] is not None and told[-1][1] > 0
+        assert len(list(marks.iterdir())) >= 1  # a child folded one of them
+        assert told[-1] == (expected, expected) and expected > head  # every worker's facts counted, each fold's own
         assert [done for done, _ in told] == sorted(done for done, _ in told)  # it never goes back
         # asked again, each fold is loaded from its checkpoint at that date: no fact is left to fold, whatever a
         # loaded fold reports (``replay_each`` tells the whole ledger done)
