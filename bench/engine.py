@@ -133,30 +133,46 @@ TREE_EVERY = 0.1
 
 def tree_pss_kib(root: int) -> int | None:
     """The proportional set size of ``root`` and its descendants, in KiB (pages shared by several of them counted
-    once in all): what the command holds, however many processes it runs in. None where /proc cannot tell."""
-    total, pending, seen = 0, [root], False
+    once in all): what the command holds, however many processes it runs in. None where /proc cannot tell.
+
+    The whole tree is listed first and each process's PSS read after, so a fork between the two reads of one
+    process cannot count its pages once whole in the parent and again halved in the child."""
+    tree, pending = [], [root]
     while pending:
         pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children_of(pid))
+    total, seen = 0, False
+    for pid in tree:
         try:
             with open(f"/proc/{pid}/smaps_rollup") as rollup:
                 total += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
-            with open(f"/proc/{pid}/task/{pid}/children") as children:
-                pending.extend(int(child) for child in children.read().split())
             seen = True
         except (OSError, StopIteration, ValueError):
             continue  # gone meanwhile, or not Linux
     return total if seen else None
 
 
+def children_of(pid: int) -> list[int]:
+    """The children of every thread of ``pid`` (none where /proc cannot tell)."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children") as children:
+                found.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def sample_tree(launcher: subprocess.Popen[bytes], peak: list[int]) -> None:
     """Keep in ``peak[0]`` the largest PSS of the launcher's children (the command and its own) until it ends."""
     while launcher.poll() is None:
-        try:
-            with open(f"/proc/{launcher.pid}/task/{launcher.pid}/children") as children:
-                roots = [int(child) for child in children.read().split()]
-        except OSError:
-            return
-        found = [tree_pss_kib(pid) for pid in roots]
+        found = [tree_pss_kib(pid) for pid in children_of(launcher.pid)]
         peak[0] = max(peak[0], sum(kib for kib in found if kib is not None))
         time.sleep(TREE_EVERY)
 
@@ -529,7 +545,6 @@ class Bench:
         else:
             result.cold = cold.seconds
             progress(f"  {cold.seconds:.2f} s, {memory(cold)}")
-            self.cold_in_one_process(result, store, command, folder)
         warm: list[Run] = []
         if cold.code is None:  # no checkpoint survives a killed run: a second one would only time out again
             result.failures["warm"] = "skipped: the cold run timed out"
@@ -546,6 +561,8 @@ class Bench:
             result.warm = min(r.seconds for r in warm)
             self.replay_from_checkpoints(result, store, command, folder)
             self.replay_after_late_fact(result, base, command, folder, late)
+        if cold.ok:
+            self.cold_in_one_process(result, store, base, command, folder)
 
     def replay_from_checkpoints(self, result: SizeResult, store: Store, command: list[str], folder: Path) -> None:
         """One more replay with the kept answers dropped and the checkpoints kept: the views answered afresh
@@ -585,10 +602,13 @@ class Bench:
         progress(f"  {again.seconds:.2f} s, {memory(again)}")
         return again.seconds
 
-    def cold_in_one_process(self, result: SizeResult, store: Store, command: list[str], folder: Path) -> None:
-        """The cold replay again with ``--jobs 1``: the same work in one process, for the same-run comparison
-        (skipped quietly by a revision without ``--jobs``)."""
+    def cold_in_one_process(self, result: SizeResult, store: Store, base: list[str], command: list[str], folder: Path) -> None:
+        """Last, the cold replay again with ``--jobs 1`` (the ledger holds run 5's late fact too): the same work in one
+        process, for the same-run comparison; skipped by a revision without ``--jobs``, before anything is cleared."""
         label = short(result.size)
+        helped = run([*base, "replay", "--help"], self.timeout)
+        if "--jobs" not in helped.stdout:
+            return
         cleared, how = store.clear_checkpoints(self.dealledger, self.checkpoints, self.timeout)
         if not cleared:
             return
@@ -736,7 +756,7 @@ def replay_rows(results: list[SizeResult]) -> list[Row]:
         if r.rss is not None:
             # judged on the whole process tree where it was measured: a replay shared out between processes, or
             # pickling states in children, holds what all of them hold at once
-            judged_on = r.tree if r.tree is not None else r.rss
+            judged_on = max(r.rss, r.tree or 0.0)  # PSS is sampled: a peak shorter than a sample shows in the RSS
             ok = judged_on < TARGETS["rss_mib"] if r.size == RSS_TARGET_SIZE else None
             rows.append(
                 Row(
