@@ -53,11 +53,50 @@ _PR_SET_PDEATHSIG = 1
 
 
 def cores() -> int:
-    """The cores this process may run on."""
+    """The cores this process may run on: those it may be scheduled on, and no more than its container's CPU quota
+    allows (a container limited to two CPUs on a 64-core host would otherwise start a worker per fold)."""
     try:
-        return len(os.sched_getaffinity(0))
+        available = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
+        available = os.cpu_count() or 1
+    quota = cpu_quota(_read_text)
+    return available if quota is None else max(1, min(available, quota))
+
+
+def cpu_quota(read: Callable[[str], str | None]) -> int | None:
+    """The whole CPUs this process's cgroup quota allows, rounded up (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``
+    over ``cpu.cfs_period_us``); None without a quota. ``read`` gives a file's text, or None where it cannot."""
+    groups = read("/proc/self/cgroup") or ""
+    for line in groups.splitlines():
+        number, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        path = path.strip().rstrip("/")
+        if number == "0" and not controllers:  # v2: one hierarchy
+            text = read(f"/sys/fs/cgroup{path}/cpu.max")
+            if text is not None:
+                quota, _, period = text.strip().partition(" ")
+                return _ratio(quota, period)
+        elif "cpu" in controllers.split(","):  # v1: the cpu controller's own hierarchy
+            for mount in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+                microseconds = read(f"/sys/fs/cgroup/{mount}{path}/cpu.cfs_quota_us")
+                per = read(f"/sys/fs/cgroup/{mount}{path}/cpu.cfs_period_us")
+                if microseconds is not None and per is not None:
+                    return _ratio(microseconds.strip(), per.strip())
+    return None
+
+
+def _ratio(quota: str, period: str) -> int | None:
+    if not (quota.isdigit() and period.isdigit()) or int(period) == 0:  # "max", -1: no quota
+        return None
+    return -(-int(quota) // int(period))
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path) as found:
+            return found.read()
+    except OSError:
+        return None
 
 
 def by_fold(views: Iterable[View[Any]]) -> list[list[View[Any]]]:

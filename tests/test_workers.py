@@ -283,3 +283,31 @@ def no_child_left(pids: list[int]) -> None:
     for pid in pids:
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
+
+
+@pytest.mark.parametrize(
+    ("files", "allowed"),
+    [
+        ({"/proc/self/cgroup": "0::/pod/a\n", "/sys/fs/cgroup/pod/a/cpu.max": "150000 100000\n"}, 2),  # v2: 1.5, up
+        ({"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/cpu.max": "max 100000\n"}, None),  # v2, no quota
+        (
+            {
+                "/proc/self/cgroup": "4:memory:/x\n2:cpu,cpuacct:/job\n0::/\n",
+                "/sys/fs/cgroup/cpu,cpuacct/job/cpu.cfs_quota_us": "300000\n",
+                "/sys/fs/cgroup/cpu,cpuacct/job/cpu.cfs_period_us": "100000\n",
+            },
+            3,
+        ),  # v1
+        (
+            {
+                "/proc/self/cgroup": "1:cpu:/\n",
+                "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1\n",
+                "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000\n",
+            },
+            None,
+        ),  # v1, no quota
+        ({}, None),  # no cgroups at all
+    ],
+)
+def test_a_containers_cpu_quota_bounds_the_workers(files: dict[str, str], allowed: int | None) -> None:
+    assert workers.cpu_quota(files.get) == allowed
