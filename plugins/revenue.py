@@ -417,7 +417,7 @@ class RevenueBookView(View[RevenueBook]):
     """A view over ``RevenueBook`` (revenue, roundtrip): one fold for both."""
 
     fold_name = "revenue-book"
-    state_version = "11"  # packed logs; open grants in lists, not deques
+    state_version = "12"  # packed logs; open grants in lists, not deques; credits saved in parts
 
     def initial(self, query: Query) -> RevenueBook:
         return RevenueBook()

@@ -275,3 +275,66 @@ def test_parts_are_never_read_by_a_plain_unpickler() -> None:
         data = pickle.dumps(ValueLog(moves(8)))
     with pytest.raises(pickle.UnpicklingError, match="read back by a checkpoint"):
         pickle.loads(data)
+
+
+def credits_in_use(count: int) -> Any:
+    """Credits with ``count`` grants in a few pools: some drawn on, some used up, some broken at expiry."""
+    from events.cloud import CreditsConsumed, CreditsGranted
+    from ledger.folds.credits import Credits
+
+    credits = Credits()
+    day = date(2020, 1, 1)
+    for n in range(count):
+        pool = {"grantor": f"cloud-{n % 3}", "grantee": f"startup-{n % 7}", "currency": "USD"}
+        expires = day + timedelta(days=30 + n % 90) if n % 4 else None
+        credits.grant(
+            CreditsGranted(effective=day + timedelta(days=n), amount=Decimal(f"{n + 1}.50"), expires=expires, **pool), f"g{n}"
+        )
+        if n % 2:
+            credits.consume(CreditsConsumed(effective=day + timedelta(days=n), amount=Decimal(n % 5 + 1), **pool))
+        credits.expire_before(day + timedelta(days=n // 2))
+    return credits
+
+
+def shape(credits: Any) -> Any:
+    """Everything the credits hold, each grant in the pools and the expiry queue named by its place in ``grants``:
+    one that is a copy, not the grant itself, has no place (a ``KeyError``)."""
+    place = {id(grant): n for n, grant in enumerate(credits.grants)}
+    return (
+        [dataclasses.astuple(grant) for grant in credits.grants],
+        {pool: dataclasses.astuple(sums) for pool, sums in credits.totals.items()},
+        {pool: [place[id(grant)] for grant in grants] for pool, grants in credits._open.items()},
+        [(day, order, place[id(grant)]) for day, order, grant in credits._expiring],
+    )
+
+
+@pytest.mark.parametrize("count", [0, 5, 9_000])
+def test_credits_come_back_from_a_checkpoint_with_their_grants_shared_as_before(count: int) -> None:
+    credits = credits_in_use(count)
+    with mock.patch.object(parts, "PART", 7):
+        back = roundtrip(credits)
+    assert shape(back) == shape(credits)
+    assert back.conservation() == [] and credits.conservation() == []
+
+
+def test_credits_saved_whole_by_an_earlier_version_are_read_as_they_were() -> None:
+    credits = credits_in_use(50)
+    earlier = type(credits).__new__(type(credits))
+    earlier.__setstate__(dict(vars(credits)))  # the state pickle took from the instance's dict before
+    assert shape(earlier) == shape(credits)
+
+
+def test_credits_take_less_memory_to_save_than_their_grants_whole() -> None:
+    credits = credits_in_use(20_000)
+
+    def peak(state: Any) -> int:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            checkpoints.encode(state)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    whole = peak(dict(vars(credits)))  # what was pickled before: the grants as objects, in one piece
+    assert peak(credits) * 2 < whole

@@ -9,12 +9,14 @@ breakage dated ``expires``, applied before any fact of a later date.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
+from typing import Any
 
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
-from ledger.folds.parts import PartedDict
+from ledger.folds.parts import PartedDict, ValueLog
 
 ZERO = Decimal(0)
 
@@ -41,6 +43,10 @@ class Grant:
         return self.amount - self.consumed - self.expired
 
 
+_ROW = attrgetter(*(item.name for item in fields(Grant)))
+"""A grant's fields as a tuple, in ``Grant``'s order: how a checkpoint keeps it."""
+
+
 @dataclass(slots=True)
 class Pooled:
     """Running totals of one pool, kept apart from the grants so ``check`` can compare the two."""
@@ -61,6 +67,29 @@ class Credits:
     deques: a million-fact ledger has some 28,000 pools of two grants each, and a deque holds a block of 64 (36 MiB
     for them, measured, against about 4 as lists)."""
     _expiring: list[tuple[date, int, Grant]] = field(default_factory=list)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Saved in parts (``ledger.folds.parts``): each grant as a row of its fields, the open pools and the expiry
+        queue as numbers of those rows. The grants are shared by all three, so saved as objects they had to be
+        pickled in one piece, with every one remembered until the end: about 10 MiB above the state per 100k
+        facts (measured), where the rest of the revenue book's state took a few."""
+        number = {id(grant): index for index, grant in enumerate(self.grants)}
+        return {
+            "rows": ValueLog(map(_ROW, self.grants)),
+            "totals": PartedDict((pool, (sums.granted, sums.consumed, sums.expired)) for pool, sums in self.totals.items()),
+            "open": PartedDict((pool, [number[id(grant)] for grant in grants]) for pool, grants in self._open.items()),
+            "expiring": ValueLog((day, order, number[id(grant)]) for day, order, grant in self._expiring),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "rows" not in state:  # saved whole, as before (a plugin's state that holds credits keeps its checkpoints)
+            self.__dict__.update(state)
+            return
+        grants = [Grant(*row) for row in state["rows"]]
+        self.grants = grants
+        self.totals = {pool: Pooled(*sums) for pool, sums in state["totals"].items()}
+        self._open = {pool: [grants[index] for index in numbers] for pool, numbers in state["open"].items()}
+        self._expiring = [(day, order, grants[index]) for day, order, index in state["expiring"]]
 
     def grant(self, fact: CreditsGranted, fact_id: str) -> Grant:
         grant = Grant(fact_id, fact.grantor, fact.grantee, fact.currency, fact.effective, fact.expires, fact.amount)
