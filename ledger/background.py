@@ -24,7 +24,7 @@ import signal
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -127,42 +127,55 @@ def _cgroup_room() -> int | None:
 
 
 def pickle_apart(encoders: Sequence[Callable[[], bytes]], running: int = 0) -> Pickling | None:
-    """Run each encoder in a forked child, its outcome written to a spool file; None where this platform does not
-    fork, the memory has no room for the child's copy (``room_for_a_child``), or no spool or child could be
-    made, and the caller then encodes in place.
-
-    SIGINT and SIGTERM are blocked from just before the fork until the child has set them back to their default
-    (killing it at once), so a Ctrl-C can never run this process's own handlers, or ``finally`` blocks, in the child."""
+    """Run each encoder in a forked child (``fork_holding_signals``), its outcome written to a spool file; None where
+    this platform does not fork, the memory has no room for the child's copy (``room_for_a_child``), or no spool or
+    child could be made, and the caller then encodes in place."""
     if not FORKS or not room_for_a_child(running):
         return None
     try:
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - it outlives this call: ``collect`` closes it
     except OSError:  # no usable temporary folder: pickle in place, which can do without one
         return None
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     try:
-        with warnings.catch_warnings():  # Python 3.12+ warns of a fork beside threads (a database pool's):
-            warnings.simplefilter("ignore", DeprecationWarning)  # the child pickles and leaves, touching none of theirs
-            pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child; its outcome is read by ``collect``
-            _child(encoders, spool, blocked)
+        pid = fork_holding_signals(lambda pid: None)
     except OSError:  # out of processes or memory: pickle here, as without a fork
         spool.close()
         return None
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    if pid == 0:  # pragma: no cover - the child; its outcome is read by ``collect``
+        _child(encoders, spool)
     return Pickling(pid, spool, len(encoders))
 
 
-def _child(encoders: Sequence[Callable[[], bytes]], spool: IO[bytes], mask: Iterable[int]) -> None:
+def fork_holding_signals(in_parent: Callable[[int], None]) -> int:
+    """``os.fork``, with SIGINT and SIGTERM blocked from just before it until the child has set them back to their
+    default (killing it at once), so a Ctrl-C can never run this process's own handlers, or ``finally`` blocks, in
+    the child. The child gets 0 and must leave by ``os._exit``. Here ``in_parent(pid)`` runs before the signals are
+    let through again, which is where a Ctrl-C that came meanwhile is raised: what must not be lost then (the
+    child's pid, a pipe end to close) belongs in it. ``OSError`` when no process can be made."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        with warnings.catch_warnings():  # Python 3.12+ warns of a fork beside threads (a database pool's):
+            warnings.simplefilter("ignore", DeprecationWarning)  # the child touches none of theirs
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                for number in _SIGNALS:
+                    signal.signal(number, signal.SIG_DFL)
+            except BaseException:
+                os._exit(1)  # never back into the parent's code
+        else:
+            in_parent(pid)
+        return pid
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _child(encoders: Sequence[Callable[[], bytes]], spool: IO[bytes]) -> None:
     """Pickle, write, leave: ``os._exit`` runs no finaliser, flushes no inherited buffer and closes no connection
     the parent still uses. A state that cannot be pickled is told in the spool; anything else (a full disk, a
     signal) ends the child with nothing told, and nothing is saved."""
     code = 1
     try:
-        for number in _SIGNALS:
-            signal.signal(number, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         gc.disable()  # a collection would walk, and so copy, every page of the parent's heap
         for encode in encoders:
             try:

@@ -25,13 +25,12 @@ import pickle
 import selectors
 import signal
 import sys
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ledger.background import FORKS
+from ledger.background import FORKS, fork_holding_signals
 from ledger.errors import LedgerError
 from ledger.progress import Progress
 from ledger.views import View, fold_name
@@ -46,10 +45,10 @@ NEVER = 1 << 62
 """``Engine.background_from`` in a worker: checkpoints pickled in place."""
 Work = Callable[["Ledger", list[View[Any]], Progress | None], dict[str, int]]
 """Answers views of one fold of a ledger (each view's rows written where the caller wants them): rows by view name."""
-_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _POLL = 0.2
-_PR_SET_PDEATHSIG = 1
 """Seconds between two progress reports while this process waits for the others."""
+_PR_SET_PDEATHSIG = 1
+"""Linux's ``prctl`` option: the signal a process gets when its parent ends."""
 
 
 def cores() -> int:
@@ -273,31 +272,27 @@ class _Sharing:
             reading, writing = os.pipe()
         except OSError:
             return
-        pid, parent, worker = -1, os.getpid(), len(self.children) + 1
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
-        try:
-            with warnings.catch_warnings():  # Python 3.12+ warns of a fork beside threads (a database pool's):
-                warnings.simplefilter("ignore", DeprecationWarning)  # the child opens connections of its own
-                pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child: its outcome is read by ``_Child.outcome``
-                os.close(reading)
-                self._child(writing, blocked, parent, worker)
+        parent, worker = os.getpid(), len(self.children) + 1
+
+        def tracked(pid: int) -> None:
             self.children.append(_Child(pid, reading))
+            os.close(writing)  # the child's end: the pipe ends when the child does
+
+        try:
+            pid = fork_holding_signals(tracked)
         except OSError:
             os.close(reading)
-        finally:
-            if pid != 0:
-                os.close(writing)  # first: lifting the mask below may raise a Ctrl-C that came meanwhile
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            os.close(writing)
+            return
+        if pid == 0:  # pragma: no cover - the child: its outcome is read by ``_Child.outcome``
+            os.close(reading)
+            self._child(writing, parent, worker)
 
-    def _child(self, writing: int, mask: Iterable[int], parent: int, worker: int) -> NoReturn:  # pragma: no cover - child
+    def _child(self, writing: int, parent: int, worker: int) -> NoReturn:  # pragma: no cover - runs in the child
         """Work, write the outcome to the pipe, leave: ``os._exit`` runs no finaliser and closes no connection of
         the parent's (so the streams are flushed here)."""
         code = 1
         try:
-            for number in _SIGNALS:
-                signal.signal(number, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             _die_with(parent)
             # a thread of the parent's (a progress bar's) may have held the standard streams' locks at the fork
             sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - the child's own
