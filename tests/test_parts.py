@@ -101,19 +101,20 @@ def test_a_part_is_read_by_the_restricted_unpickler_too(container: str) -> None:
         checkpoints.decode(data, _AnyView())  # type: ignore[arg-type]
 
 
+def peak(state: Any) -> int:
+    """The most memory saving ``state`` as a checkpoint takes (bytes allocated by Python, tracemalloc)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        checkpoints.encode(state)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_saving_in_parts_keeps_the_pickle_memo_small() -> None:
     """The reason for parts: pickle remembers each object it wrote, and its reduction, until it ends."""
     records = moves(40_000)
-
-    def peak(state: Any) -> int:
-        gc.collect()
-        tracemalloc.start()
-        try:
-            checkpoints.encode(state)
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
     whole, parted = peak(list(records)), peak(ValueLog(records))
     assert parted * 3 < whole, (parted, whole)
     # a dict of many short logs (the revenue book's entries by provider) is parted by its records, not its keys
@@ -326,15 +327,5 @@ def test_credits_saved_whole_by_an_earlier_version_are_read_as_they_were() -> No
 
 def test_credits_take_less_memory_to_save_than_their_grants_whole() -> None:
     credits = credits_in_use(20_000)
-
-    def peak(state: Any) -> int:
-        gc.collect()
-        tracemalloc.start()
-        try:
-            checkpoints.encode(state)
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
     whole = peak(dict(vars(credits)))  # what was pickled before: the grants as objects, in one piece
     assert peak(credits) * 2 < whole

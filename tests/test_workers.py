@@ -65,7 +65,7 @@ def test_shared_out_the_files_and_checkpoints_are_those_of_one_process(
         forget(ledger)
         marks = tmp_path / "marks"
         marks.mkdir()
-        monkeypatch.setattr(replaying, "_write_views", waiting_for_another_process(marks, replaying._write_views))
+        a_child_takes_first(monkeypatch, marks)
         together = replay_to(ledger, tmp_path / "shared", "csv", AS_OF, None, jobs=3)
         saved_together = kept(ledger)
     assert [(name, count) for name, count, _ in together] == [(name, count) for name, count, _ in alone]
@@ -81,37 +81,21 @@ def test_shared_out_the_files_and_checkpoints_are_those_of_one_process(
     assert len(list(marks.iterdir())) == len({fold_name(view) for view in replayable_views(ledger)})  # each fold once
 
 
-def waiting_for_another_process(marks: Path, write: Any) -> Any:
-    """``_write_views`` marking which process answers which fold; this process's first fold waits until another
-    process has taken one, so that the test does not depend on how fast a fork starts."""
-    parent = os.getpid()
-
-    def marked(ledger: Ledger, views: list[View[Any]], progress: Any, **options: Any) -> dict[str, int]:
-        (marks / f"{os.getpid()}-{fold_name(views[0])}").touch()
-        if os.getpid() == parent:
-            deadline = time.monotonic() + 30
-            while not any(not mark.name.startswith(f"{parent}-") for mark in marks.iterdir()):
-                assert time.monotonic() < deadline, "no other process took a fold"
-                time.sleep(0.01)
-        return write(ledger, views, progress, **options)
-
-    return marked
-
-
 def a_child_takes_first(monkeypatch: pytest.MonkeyPatch, marks: Path, heaviest: str | None = None) -> None:
-    """The first fold in the queue is taken by a child (this process waits for it to): ``heaviest``'s fold, when
-    named (it is made to weigh the most)."""
+    """Each fold taken leaves a mark in ``marks`` (``<pid>-<number in the queue>``), and the first fold in the queue
+    is taken by a child: this process waits for one, so a test does not depend on how fast a fork starts.
+    ``heaviest``'s fold, when named, is made to weigh the most: it is the one the child takes."""
     parent = os.getpid()
     take = workers._Sharing._take
 
     def after_a_child(sharing: Any) -> int | None:
         if os.getpid() == parent:
             deadline = time.monotonic() + 30
-            while not any(marks.iterdir()):
+            while not taken_elsewhere(marks):
                 assert time.monotonic() < deadline, "no child took a fold"
                 time.sleep(0.01)
         number = take(sharing)
-        if os.getpid() != parent:
+        if number is not None:
             (marks / f"{os.getpid()}-{number}").touch()
         return number
 
@@ -121,6 +105,11 @@ def a_child_takes_first(monkeypatch: pytest.MonkeyPatch, marks: Path, heaviest: 
         monkeypatch.setattr(
             workers, "_facts_to_read", lambda ledger, view, *rest: 10**9 if view.name == heaviest else weigh(ledger, view, *rest)
         )
+
+
+def taken_elsewhere(marks: Path) -> bool:
+    """Whether a process other than this one has taken a fold (``a_child_takes_first``)."""
+    return any(not mark.name.startswith(f"{os.getpid()}-") for mark in marks.iterdir())
 
 
 def test_a_view_failing_in_a_worker_fails_the_replay_with_its_own_message_and_writes_nothing(
@@ -216,7 +205,7 @@ def test_the_count_of_facts_folded_by_every_worker_is_told_and_ends_full(
             ledger, views, folded_counts, as_of=AS_OF, head=head, jobs=2, progress=lambda done, total: told.append((done, total))
         )
         assert counts == {view.name: 0 for view in views}
-        assert len(list(marks.iterdir())) >= 1  # a child folded one of them
+        assert taken_elsewhere(marks)  # a child folded one of them
         assert told[-1] == (expected, expected) and expected > head  # every worker's facts counted, each fold's own
         assert [done for done, _ in told] == sorted(done for done, _ in told)  # it never goes back
         # asked again, each fold is loaded from its checkpoint at that date: no fact is left to fold, whatever a
