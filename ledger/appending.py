@@ -74,7 +74,9 @@ class BatchBuilder:
         # every registration and correction is read only for a batch that registers or amends
         amending = any(isinstance(item.fact, FactCorrected | FactRetracted | PartyRegistered) for item in self.incoming)
         amendments = store.of_kinds(["party.registered", *CORRECTION_KINDS], upto) if amending else []
-        retracted = {record.fact.fact for record in amendments if isinstance(record.fact, FactRetracted)}
+        retractions = [record for record in amendments if isinstance(record.fact, FactRetracted)]
+        retracted = {target.id for target in store.targets(retractions).values()}  # ids: however they were named
+        named = FactIndex()  # the batch's facts so far, corrections and retractions aside: what a reference may name
         parties = self._parties(upto)
         batch: list[Recorded] = []
         places: dict[str, str] = {}
@@ -99,9 +101,11 @@ class BatchBuilder:
                 )
             self._check_parties(item, parties, upto)
             if isinstance(fact, FactCorrected | FactRetracted):
-                target = self._check_target(item, fact, index, retracted, upto)
+                target = self._check_target(item, fact, index, named, retracted, upto)
                 if isinstance(target.fact, PartyRegistered):
                     reregistered.append((item.place, target.fact.party))
+                if isinstance(fact, FactRetracted):
+                    retracted.add(target.id)
             if item.recorded is not None:
                 recorded = self._imported_time(item, head, batch)
             seq += 1
@@ -109,8 +113,8 @@ class BatchBuilder:
             batch.append(record)
             places[record.id] = item.place
             index.add(record)
-            if isinstance(fact, FactRetracted):
-                retracted.add(fact.fact)
+            if not isinstance(fact, FactCorrected | FactRetracted):
+                named.add(record)
         if batch:
             if amending:
                 self._check_parents(amendments, batch, places)
@@ -209,20 +213,24 @@ class BatchBuilder:
                 )
 
     def _check_target(
-        self, item: Incoming, fact: FactCorrected | FactRetracted, index: FactIndex, retracted: set[str], upto: int
+        self,
+        item: Incoming,
+        fact: FactCorrected | FactRetracted,
+        index: FactIndex,
+        named: FactIndex,
+        retracted: set[str],
+        upto: int,
     ) -> Recorded:
+        """The fact the amendment names, read as ``resolve`` will read it (the stored facts, then the batch's before
+        it: ``Store.target``), refused when there is none, it is itself an amendment, or it was retracted."""
         ref = fact.fact
-        target = index.find(ref)
+        target = self.store.target(ref, upto, named)
         if target is None:
-            entry = self.store.entry(ref, upto)
-            if entry is not None:
-                target = self.store.at_positions([entry.position])[0]
-                index.add(target)
-        if target is None:
+            kind = self._amendment_kind(ref, index, upto)
+            if kind is not None:
+                raise RejectedError(f"{item.place}: fact: {ref!r} is a {kind}; correct or retract the original fact")
             raise RejectedError(f"{item.place}: fact: no recorded fact has the id or key {ref!r}")
-        if target.kind in CORRECTION_KINDS:
-            raise RejectedError(f"{item.place}: fact: {ref!r} is a {target.kind}; correct or retract the original fact")
-        if target.id in retracted or (target.key is not None and target.key in retracted) or ref in retracted:
+        if target.id in retracted:
             raise RejectedError(f"{item.place}: fact: {ref!r} was retracted; record a new fact instead")
         if isinstance(fact, FactCorrected):
             replacement = fact.replacement
@@ -233,6 +241,14 @@ class BatchBuilder:
             if replacement.key is not None and replacement.key != target.key:
                 raise RejectedError(f"{item.place}: replacement.key: must be absent or the original's key {target.key!r}")
         return target
+
+    def _amendment_kind(self, ref: str, index: FactIndex, upto: int) -> str | None:
+        """The kind of the correction or retraction with the id or key ``ref`` (in the batch or stored), if one has."""
+        found = index.by_id.get(ref) or index.by_key.get(ref)
+        if found is not None:
+            return found.kind if found.kind in CORRECTION_KINDS else None
+        stored = (entry.kind for entry in self.store.entries(ids=[ref], keys=[ref]) if entry.position <= upto)
+        return next((kind for kind in stored if kind in CORRECTION_KINDS), None)
 
     def _validate(self, existing: Sequence[Recorded], batch: Sequence[Recorded], places: dict[str, str]) -> None:
         """Ask every plugin what would be wrong; refuse the batch for anything that was not wrong before."""

@@ -266,20 +266,12 @@ class Engine:
         amendments = self.store.of_kinds(CORRECTION_KINDS, head)
         if not amendments:
             return {}, set()
-        targets: dict[str, Recorded] = {}
-        for record in self.store.with_targets(amendments, head):
-            if record.kind not in CORRECTION_KINDS:
-                targets[record.id] = record
-                if record.fact.key is not None:
-                    targets[record.fact.key] = record
+        targets = self.store.targets(amendments)  # each read as ``resolve`` reads it, as of the amendment
         replaced: dict[str, Recorded] = {}
         dropped: set[str] = set()
         for record in amendments:
             fact = record.fact
-            target = targets.get(fact.fact) if isinstance(fact, FactCorrected | FactRetracted) else None
-            if target is None and isinstance(fact, FactCorrected | FactRetracted):
-                entry = self.store.entry(fact.fact, head)
-                target = targets.get(entry.fact_id) if entry is not None else None
+            target = targets.get(record.seq)
             if target is None or target.id in dropped:
                 continue
             if isinstance(fact, FactRetracted):

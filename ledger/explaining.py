@@ -39,7 +39,7 @@ from ledger.errors import LedgerError, PluginError, ViewError
 from ledger.exact import Fraction, exact_decimals
 from ledger.records import Recorded
 from ledger.store import CORRECTION_KINDS
-from ledger.timeline import FactIndex, effective_order, resolve, until
+from ledger.timeline import effective_order, resolve, until
 from ledger.views import Query, Row, View
 
 if TYPE_CHECKING:
@@ -261,13 +261,13 @@ class _Story:
 
     def retractions(self) -> dict[str, Recorded]:
         """The retraction that removed each retracted fact, by the fact's id."""
-        index = FactIndex(r for r in self.amendments if r.kind not in CORRECTION_KINDS)
+        retractions = [r for r in self.amendments if isinstance(r.fact, FactRetracted)]
+        targets = self.ledger.store.targets(retractions)  # each read as ``resolve`` reads it
         removed: dict[str, Recorded] = {}
-        for record in self.amendments:
-            if isinstance(record.fact, FactRetracted):
-                target = index.find(record.fact.fact)
-                if target is not None and target.id not in removed:
-                    removed[target.id] = record
+        for record in retractions:
+            target = targets.get(record.seq)
+            if target is not None and target.id not in removed:
+                removed[target.id] = record
         return removed
 
     def restored(self) -> list[Recorded]:

@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
+from events import Fact
 from events.corrections import FactCorrected, FactRetracted
 from ledger.persistence import IndexRow
 from ledger.records import Recorded
+from ledger.timeline import CORRECTION_KINDS, FactIndex
 
 if TYPE_CHECKING:
     from ledger.store import Store
@@ -23,51 +25,47 @@ if TYPE_CHECKING:
 class _Targets:
     """The facts corrections name, and every date each has stood at, from the store and the batch so far."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, upto: int) -> None:
         self.store = store
-        self.by_ref: dict[str, Recorded] = {}
+        self.upto = upto
+        self.batch = FactIndex()
         self.dates: dict[str, set[date]] = {}
         self.subjects: dict[str, set[str]] = {}
         self._loaded = False
 
     def add(self, record: Recorded) -> None:
-        self.by_ref[record.id] = record
-        if record.fact.key is not None:
-            self.by_ref[record.fact.key] = record
+        if record.kind not in CORRECTION_KINDS:
+            self.batch.add(record)
 
     def find(self, ref: str) -> Recorded | None:
-        found = self.by_ref.get(ref)
-        if found is None:
-            entry = self.store.entry(ref)
-            if entry is not None:
-                found = next(iter(self.store.at_positions([entry.position])), None)
-                if found is not None:
-                    self.add(found)
-        return found
+        return self.store.target(ref, self.upto, self.batch)
 
     def history(self, target: Recorded) -> tuple[set[date], set[str]]:
         """Every date the target has stood at and every subject it has named, through all its corrections."""
         if not self._loaded:
             self._loaded = True
-            for correction in self.store.of_kinds(["fact.corrected"], self.store.head().position):
-                self.corrected(correction)
+            stored = {record.seq: record for record in self.store.of_kinds(["fact.corrected"], self.upto)}
+            for seq, named in self.store.targets(stored.values()).items():
+                self._replaced(named, stored[seq].fact)
         dates = {target.fact.effective, *self.dates.get(target.id, ())}
         return dates, {*target.fact.subjects(), *self.subjects.get(target.id, ())}
 
     def corrected(self, correction: Recorded) -> None:
-        fact = correction.fact
-        assert isinstance(fact, FactCorrected)
-        target = self.find(fact.fact)
+        target = self.find(correction.fact.fact)  # type: ignore[attr-defined]
         if target is not None:
-            self.dates.setdefault(target.id, set()).add(fact.replacement.effective)
-            self.subjects.setdefault(target.id, set()).update(fact.replacement.subjects())
+            self._replaced(target, correction.fact)
+
+    def _replaced(self, target: Recorded, correction: Fact) -> None:
+        assert isinstance(correction, FactCorrected)
+        self.dates.setdefault(target.id, set()).add(correction.replacement.effective)
+        self.subjects.setdefault(target.id, set()).update(correction.replacement.subjects())
 
 
 def index_rows(batch: Sequence[Recorded], store: Store) -> list[IndexRow]:
     """Index rows for a batch about to be stored (targets are looked up in the batch first, then the store)."""
     from ledger.store import to_us
 
-    targets = _Targets(store)
+    targets = _Targets(store, batch[0].seq - 1 if batch else 0)
     rows: list[IndexRow] = []
     for record in batch:
         fact = record.fact

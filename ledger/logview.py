@@ -15,16 +15,20 @@ COMMON = ("kind", "effective", "key", "source", "confidence", "note")
 
 def fates(records: Sequence[Recorded]) -> dict[str, str]:
     """For each fact id, ``corrected by ...`` or ``retracted by ...`` as far as these records tell."""
-    index = FactIndex()
+    index = FactIndex()  # the facts a reference may name, as ``resolve`` reads it: those recorded before it
     status: dict[str, str] = {}
+    retracted: set[str] = set()
     for record in records:
         fact = record.fact
         if isinstance(fact, (FactCorrected, FactRetracted)):
             target = index.find(fact.fact)
-            if target is not None:
+            if target is not None and target.id not in retracted:  # nothing changes a retracted fact again
                 verb = "corrected" if isinstance(fact, FactCorrected) else "retracted"
                 status[target.id] = f"{verb} by {record.id[:12]}"
-        index.add(record)
+                if isinstance(fact, FactRetracted):
+                    retracted.add(target.id)
+        else:
+            index.add(record)
     return status
 
 

@@ -36,6 +36,7 @@ from ledger.errors import ConcurrencyError, LedgerError
 from ledger.host import PluginHost
 from ledger.persistence import FACTS_TABLE, GENESIS_HASH, LEDGER_ID, SUBJECTS_TABLE, IndexRow
 from ledger.records import Recorded, read_back
+from ledger.timeline import FactIndex, Named, may_be_prefix
 from ledger.transcoding import FastJSONTranscoder
 
 T = TypeVar("T")
@@ -97,6 +98,10 @@ class Entry:
     kind: str
     effective: date
     touch: date
+
+
+def _before(entry: Entry | None, position: int) -> Entry | None:
+    return entry if entry is not None and entry.position < position else None
 
 
 def to_us(moment: datetime) -> int:
@@ -194,17 +199,60 @@ class Store:
                 found += self._entries(f"{column} IN ({', '.join('?' * len(chunk))})", chunk)
         return found
 
-    def entry(self, ref: str, upto: int | None = None) -> Entry | None:
-        """The fact a reference names: its id, its key, or a unique id prefix of 8 characters or more."""
-        for entry in self.entries(ids=[ref], keys=[ref]):
-            if upto is None or entry.position <= upto:
-                return entry
-        if len(ref) >= 8 and all(c in "0123456789abcdef" for c in ref):
-            matches = self._entries("fact_id LIKE ?", [f"{ref}%"])
-            matches = [m for m in matches if upto is None or m.position <= upto]
-            if len(matches) == 1:
-                return matches[0]
-        return None
+    def named(self, ref: str, upto: int) -> Named[Entry]:
+        """What a reference could name among the facts stored at or before ``upto``, corrections and retractions
+        aside (``ledger.timeline.Named`` holds the rule that chooses)."""
+        found = [e for e in self.entries(ids=[ref], keys=[ref]) if e.position <= upto and e.kind not in CORRECTION_KINDS]
+        by_id = next((entry for entry in found if entry.fact_id == ref), None)
+        by_key = next((entry for entry in found if entry.key == ref), None)
+        if by_id is not None or by_key is not None or not may_be_prefix(ref):
+            return Named(by_id, by_key)
+        return Named(by_prefix=tuple(entry for entry in self._prefixed(ref) if entry.position <= upto))
+
+    def _prefixed(self, prefix: str) -> list[Entry]:
+        """The facts whose id begins with ``prefix`` (corrections and retractions aside), read along the id's index:
+        lower-case hex ids that begin with it sort from it to it followed by ``g``."""
+        rows = self._entries("fact_id >= ? AND fact_id < ?", [prefix, prefix + "g"])
+        return [entry for entry in rows if entry.fact_id.startswith(prefix) and entry.kind not in CORRECTION_KINDS]
+
+    def entry(self, ref: str, upto: int) -> Entry | None:
+        """The fact a reference names among those stored at or before ``upto`` (see ``named``)."""
+        return self.named(ref, upto).chosen()
+
+    def target(self, ref: str, upto: int, batch: FactIndex | None = None) -> Recorded | None:
+        """The fact ``ref`` names among those stored at or before ``upto`` and, recorded after them, the facts of
+        ``batch`` (a batch being appended, its corrections and retractions left out)."""
+        named: Named[Any] = self.named(ref, upto)
+        if batch is not None:
+            named = batch.named(ref) | named
+        chosen = named.chosen()
+        if isinstance(chosen, Entry):
+            return self.at_positions([chosen.position])[0]
+        return cast(Recorded | None, chosen)
+
+    def targets(self, amendments: Iterable[Recorded]) -> dict[int, Recorded]:
+        """The fact each stored correction or retraction names, by the amendment's position: read as ``resolve``
+        reads it, among the facts recorded before the amendment (``named``), so that a later fact can never change
+        it. An amendment that names nothing is left out."""
+        amending = [r for r in amendments if isinstance(r.fact, (FactCorrected, FactRetracted))]
+        refs = {record.fact.fact for record in amending}  # type: ignore[attr-defined]
+        found = [entry for entry in self.entries(ids=refs, keys=refs) if entry.kind not in CORRECTION_KINDS]
+        by_id = {entry.fact_id: entry for entry in found}
+        by_key = {entry.key: entry for entry in found if entry.key is not None}
+        prefixed: dict[str, list[Entry]] = {}
+        chosen: dict[int, int] = {}
+        for record in amending:
+            ref, before = record.fact.fact, record.seq  # type: ignore[attr-defined]
+            named = Named(_before(by_id.get(ref), before), _before(by_key.get(ref), before))
+            if named.by_id is None and named.by_key is None and may_be_prefix(ref):
+                if ref not in prefixed:
+                    prefixed[ref] = self._prefixed(ref)
+                named = Named(by_prefix=tuple(entry for entry in prefixed[ref] if entry.position < before))
+            entry = named.chosen()
+            if entry is not None:
+                chosen[record.seq] = entry.position
+        loaded = {record.seq: record for record in self.at_positions(set(chosen.values()))}
+        return {seq: loaded[position] for seq, position in chosen.items()}
 
     def _entries(self, where: str, params: Sequence[Any]) -> list[Entry]:
         rows = self._rows(f"SELECT position, fact_id, fact_key, kind, effective, touch FROM {FACTS_TABLE} WHERE {where}", params)
@@ -341,13 +389,10 @@ class Store:
         return found if slugs is None else found & {*slugs, *BUILT_IN_HOLDERS}
 
     def with_targets(self, records: Iterable[Recorded], upto: int) -> list[Recorded]:
-        """``records`` plus the facts their corrections and retractions name, in recording order (for ``resolve``)."""
+        """``records`` plus the facts their corrections and retractions name (``targets``), in recording order: what
+        ``resolve`` needs to apply them as it would over the whole ledger."""
         found = {record.seq: record for record in records}
-        refs = {record.fact.fact for record in found.values() if isinstance(record.fact, (FactCorrected, FactRetracted))}
-        direct = {entry.fact_id: entry for entry in self.entries(ids=refs, keys=refs) if entry.position <= upto}
-        direct.update({entry.key: entry for entry in direct.values() if entry.key is not None})
-        wanted = [entry.position for ref in refs if (entry := direct.get(ref) or self.entry(ref, upto))]
-        found.update((record.seq, record) for record in self.at_positions(p for p in wanted if p not in found))
+        found.update((target.seq, target) for target in self.targets(found.values()).values())
         return [found[seq] for seq in sorted(found)]
 
     def _decode(self, rows: Sequence[tuple[Any, ...]]) -> list[Recorded]:

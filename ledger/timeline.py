@@ -10,14 +10,56 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Generic, TypeVar
 
 from events.corrections import FactCorrected, FactRetracted
 from events.parties import BUILT_IN_HOLDERS, PartyRegistered
 from ledger.records import Recorded
 
 CORRECTION_KINDS = ("fact.corrected", "fact.retracted")
+T = TypeVar("T")
+
+
+PREFIX_FROM = 8
+"""The shortest id prefix a reference may name a fact by."""
+
+
+@dataclass(frozen=True)
+class Named(Generic[T]):
+    """What a reference (a correction's or retraction's ``fact``) could name among some facts: the one with that
+    id, the one with that key, and those whose id starts with it.
+
+    One rule reads every reference, wherever its facts come from (``resolve``'s index, the store's index, a batch
+    being appended): the id, else the key, else the only id it begins, among the facts (corrections and
+    retractions aside) recorded before it. A key that equals another fact's id, or a later fact that shares a
+    prefix, cannot change what an earlier reference named.
+    """
+
+    by_id: T | None = None
+    by_key: T | None = None
+    by_prefix: tuple[T, ...] = ()
+
+    def __or__(self, other: Named[T]) -> Named[T]:
+        """What the reference could name among both sets of facts."""
+        return Named(
+            self.by_id if self.by_id is not None else other.by_id,
+            self.by_key if self.by_key is not None else other.by_key,
+            (*self.by_prefix, *other.by_prefix),
+        )
+
+    def chosen(self) -> T | None:
+        if self.by_id is not None:
+            return self.by_id
+        if self.by_key is not None:
+            return self.by_key
+        return self.by_prefix[0] if len(self.by_prefix) == 1 else None
+
+
+def may_be_prefix(ref: str) -> bool:
+    """Whether ``ref`` could begin a fact id (lower-case hex, ``PREFIX_FROM`` characters or more)."""
+    return len(ref) >= PREFIX_FROM and all(c in "0123456789abcdef" for c in ref)
 
 
 class FactIndex:
@@ -38,17 +80,18 @@ class FactIndex:
             self.by_key[record.fact.key] = record
 
     def find(self, ref: str) -> Recorded | None:
-        found = self.by_id.get(ref) or self.by_key.get(ref)
-        if found is None and len(ref) >= 8:
-            # ids in order, so the ids a prefix names sit together: two bisections, not a scan
-            if self._sorted is None:
-                self._sorted = sorted(self.by_id)
-            start = bisect_left(self._sorted, ref)
-            matches = self._sorted[start : start + 2]
-            matches = [i for i in matches if i.startswith(ref)]
-            if len(matches) == 1:
-                found = self.by_id[matches[0]]
-        return found
+        return self.named(ref).chosen()
+
+    def named(self, ref: str) -> Named[Recorded]:
+        by_id, by_key = self.by_id.get(ref), self.by_key.get(ref)
+        if by_id is not None or by_key is not None or not may_be_prefix(ref):
+            return Named(by_id, by_key)
+        # ids in order, so the ids a prefix names sit together: two bisections, not a scan
+        if self._sorted is None:
+            self._sorted = sorted(self.by_id)
+        start = bisect_left(self._sorted, ref)
+        matches = [i for i in self._sorted[start : start + 2] if i.startswith(ref)]
+        return Named(by_prefix=tuple(self.by_id[i] for i in matches))
 
 
 def known(records: Sequence[Recorded], known_at: datetime | None) -> Sequence[Recorded]:

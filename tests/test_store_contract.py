@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledger.api import Ledger
-from ledger.appending import Incoming
+from ledger.appending import Incoming, fact_id
 from ledger.errors import LedgerError, RejectedError
 from ledger.exact import Fraction
 from ledger.importing import incoming_from_path
@@ -380,3 +380,111 @@ def test_views_answer_at_the_edges_of_the_calendar(sqlite_url: str) -> None:
                 ("ownership", {}),
             ):
                 ledger.view(name, Query(as_of=day, options=options))
+
+
+# --- what a correction or retraction names: one rule everywhere (``ledger.timeline.Named``) ----------------------
+
+
+def grant(key: str, amount: str, grantor: str, grantee: str) -> dict:
+    return {
+        "kind": "credits.granted",
+        "effective": "2021-01-01",
+        "key": key,
+        "grantor": grantor,
+        "grantee": grantee,
+        "amount": amount,
+        "currency": "USD",
+    }
+
+
+def consumed(key: str, day: str, amount: str, grantor: str, grantee: str) -> dict:
+    return {
+        "kind": "credits.consumed",
+        "effective": day,
+        "key": key,
+        "grantor": grantor,
+        "grantee": grantee,
+        "amount": amount,
+        "currency": "USD",
+    }
+
+
+def corrected(ref: str, replacement: dict) -> dict:
+    return {"kind": "fact.corrected", "effective": "2021-12-01", "fact": ref, "replacement": replacement}
+
+
+def engine_story(ledger: Ledger) -> list:
+    """The story as the engine reads it through the index (corrections applied as each names its target)."""
+    head = ledger.store.head().position
+    ledger.engine._amended = None  # read the corrections again, as a new process would
+    return [(r.id, r.fact) for r in ledger.engine.story_after(None, None, head)]
+
+
+def test_a_stored_fact_s_key_is_named_before_a_batch_fact_s_id_prefix(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        prefix = fact_id(ledger.catalogue.parse(grant("b", "100", "cl", "co")))[:12]
+        registered = {**party("zz"), "key": prefix}
+        ledger.append(facts(ledger, party("co"), party("cl", "cloud"), registered, grant("gz", "5", "cl", "zz")))
+        # ``prefix`` is the key of zz's registration, and it also begins the id of grant b in the same batch:
+        # the key wins, as resolve reads it, so the correction names the registration and is refused
+        batch = facts(ledger, grant("b", "100", "cl", "co"), corrected(prefix, grant("b", "90", "cl", "co")))
+        with pytest.raises(RejectedError, match=r"test:2: replacement.kind: a correction must keep the kind 'party.registered'"):
+            ledger.append(batch)
+        assert len(ledger.records()) == 4
+
+
+def test_a_later_key_equal_to_a_corrected_fact_s_id_changes_nothing(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(
+            facts(
+                ledger,
+                *(party(slug) for slug in ("co1", "co2")),
+                *(party(slug, "cloud") for slug in ("cla", "cl")),
+                grant("ga", "100", "cla", "co1"),
+                grant("g1", "100", "cl", "co2"),
+                consumed("f", "2021-06-01", "30", "cla", "co1"),
+            )
+        )
+        first = next(r for r in ledger.records() if r.key == "f")
+        ledger.append(facts(ledger, corrected(first.id, consumed("f", "2021-06-01", "60", "cl", "co2"))))
+        ledger.append(facts(ledger, {**party("zz"), "key": first.id}))  # a key that reads like the corrected fact's id
+        story = [(r.id, r.fact) for r in ledger.story()]
+        assert engine_story(ledger) == story
+        assert next(fact for id_, fact in story if id_ == first.id).amount == 60  # type: ignore[attr-defined]
+        # co2 has 40 of cl's credits left: the correction still counts against them
+        with pytest.raises(RejectedError, match=r"co2 has 40 USD of cl credits outstanding, cannot consume 50"):
+            ledger.append(facts(ledger, consumed("c2", "2021-08-01", "50", "cl", "co2")))
+        assert ledger.check() == []
+
+
+def test_a_later_fact_sharing_an_id_prefix_changes_nothing(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(facts(ledger, party("co"), party("cl", "cloud"), grant("g1", "100", "cl", "co")))
+        first = ledger.records()[-1]
+        ledger.append(facts(ledger, corrected(first.id[:12], grant("g1", "90", "cl", "co"))))
+        # an imported fact whose id begins with the same twelve characters: the prefix no longer names one fact
+        twin = first.id[:12] + ("0" * 20 if not first.id.endswith("0" * 20) else "1" * 20)
+        ledger.append([Incoming("test:twin", ledger.catalogue.parse(grant("g2", "7", "cl", "co")), id=twin)])
+        story = [(r.id, r.fact) for r in ledger.story()]
+        assert engine_story(ledger) == story
+        assert {fact.key: str(fact.amount) for _, fact in story if fact.kind == "credits.granted"} == {"g1": "90", "g2": "7"}  # type: ignore[attr-defined]
+        # a new reference by that prefix names nothing now
+        with pytest.raises(RejectedError, match=r"fact: no recorded fact has the id or key"):
+            ledger.append(facts(ledger, corrected(first.id[:12], grant("g1", "80", "cl", "co"))))
+
+
+def test_a_fact_retracted_by_an_id_prefix_stays_retracted_however_it_is_named(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(facts(ledger, party("co"), party("cl", "cloud"), grant("g1", "100", "cl", "co")))
+        first = ledger.records()[-1]
+        ledger.append(
+            facts(ledger, {"kind": "fact.retracted", "effective": "2021-12-01", "fact": first.id[:12], "reason": "wrong"})
+        )
+        for ref in ("g1", first.id, first.id[:10]):
+            with pytest.raises(RejectedError, match=rf"fact: '{ref}' was retracted"):
+                ledger.append(facts(ledger, corrected(ref, grant("g1", "90", "cl", "co"))))
+            with pytest.raises(RejectedError, match=rf"fact: '{ref}' was retracted"):
+                ledger.append(
+                    facts(ledger, {"kind": "fact.retracted", "effective": "2021-12-01", "fact": ref, "reason": "again"})
+                )
+        assert len(ledger.records()) == 4
