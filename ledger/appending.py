@@ -10,7 +10,7 @@ facts that share a subject (a party, an escrow account) with the batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import NAMESPACE_URL, uuid4, uuid5
@@ -121,7 +121,7 @@ class BatchBuilder:
             rows = index_rows(batch, store)
             existing = self._neighbourhood(rows, upto)
             if reregistered:
-                self._check_registrations(existing, batch, reregistered)
+                self._check_registrations(existing, batch, reregistered, upto)
             self._validate(existing, batch, places)
         else:
             rows = []
@@ -140,16 +140,22 @@ class BatchBuilder:
         return self.store.with_targets(self.store.about(subjects, upto), upto)
 
     def _check_registrations(
-        self, existing: Sequence[Recorded], batch: Sequence[Recorded], changed: list[tuple[str, str]]
+        self, existing: Sequence[Recorded], batch: Sequence[Recorded], changed: list[tuple[str, str]], upto: int
     ) -> None:
-        """After a registration is retracted or corrected, every fact in force must still name registered parties."""
-        upto = existing[-1].seq if existing else 0
-        naming = self.store.with_targets([*existing, *self.store.about({slug for _, slug in changed}, upto)], upto)
+        """After a registration is retracted or corrected, every fact in force must still name registered parties.
+
+        Only the slugs whose registration changed are asked about: every fact naming them (their registrations and
+        the corrections of those among them) is read, so whether each is still registered is known; any other slug
+        a fact names was registered before and this batch did not touch it."""
+        slugs = {slug for _, slug in changed}
+        naming = self.store.with_targets([*existing, *self.store.about(slugs, upto)], upto)
         story = resolve([*naming, *batch])
         registered = registered_parties(story)
         place = changed[0][0]
         for record in story:
             for path, slug in record.fact.party_fields():
+                if slug not in slugs:
+                    continue
                 if slug not in registered and not (record.kind == "party.registered" and path == "party"):
                     raise RejectedError(
                         f"{place}: fact: {record.describe()} still names {slug!r} in {path}; "
@@ -158,19 +164,20 @@ class BatchBuilder:
 
     @staticmethod
     def _check_parents(amendments: Sequence[Recorded], batch: Sequence[Recorded], places: dict[str, str]) -> None:
-        """A party's parent chain must end: a group whose parent links loop has no top to roll up to."""
-        registrations = [(r, r.fact) for r in resolve([*amendments, *batch]) if isinstance(r.fact, PartyRegistered)]
-        parent = {fact.party: fact.parent for _, fact in registrations if fact.parent}
-        for record, fact in registrations:
-            place = places.get(record.id) or (places.get(record.corrected_by) if record.corrected_by else None)
-            if place is None:
+        """A party's parent chain must end: a group whose parent links loop has no top to roll up to.
+
+        The links are followed as they stand at each registration, in effective order (a later registration
+        replaces the party's link, or removes it), so a loop that only a retraction or a correction brings back is
+        found too. A loop the ledger already held before the batch is not the batch's to answer for."""
+        before = {members for members, _, _ in parent_loops(resolve(amendments))}
+        for members, text, record in parent_loops(resolve([*amendments, *batch])):
+            if members in before:
                 continue
-            chain = [fact.party]
-            while (up := parent.get(chain[-1])) is not None:
-                if up in chain:
-                    loop = " -> ".join([*chain[chain.index(up) :], up])
-                    raise RejectedError(f"{place}: parent: {loop} is a loop; a group's parent chain must end at its top")
-                chain.append(up)
+            place = places.get(record.id) or (places.get(record.corrected_by) if record.corrected_by else None)
+            if place is None:  # a stored registration, looping again after what the batch retracted or corrected
+                ordered = list(places.values())
+                place = ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
+            raise RejectedError(f"{place}: parent: {text} is a loop; a group's parent chain must end at its top")
 
     @staticmethod
     def _imported_time(item: Incoming, head: Head, batch: Sequence[Recorded]) -> datetime:
@@ -269,6 +276,28 @@ class BatchBuilder:
             place = ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
         more = f" (and {len(fresh) - 1} more problem(s))" if len(fresh) > 1 else ""
         raise RejectedError(f"{place}: {first}{more}")
+
+
+def parent_loops(story: Sequence[Recorded]) -> Iterator[tuple[frozenset[str], str, Recorded]]:
+    """Each loop of parent links as the registrations of a resolved story make them, one at a time in effective
+    order: its members, the loop as text (from the registered party round to it again) and the registration that
+    closed it."""
+    parent: dict[str, str] = {}
+    for record in story:
+        fact = record.fact
+        if not isinstance(fact, PartyRegistered):
+            continue
+        if not fact.parent:
+            parent.pop(fact.party, None)
+            continue
+        parent[fact.party] = fact.parent
+        chain = [fact.party]
+        while (up := parent.get(chain[-1])) is not None:
+            if up in chain:
+                loop = chain[chain.index(up) :]
+                yield frozenset(loop), " -> ".join([*loop, up]), record
+                break
+            chain.append(up)
 
 
 def recorded_time(head: Head) -> datetime:

@@ -349,6 +349,49 @@ def test_a_loop_of_parents_is_refused(sqlite_url: str) -> None:
         assert len(ledger.records()) == 2
 
 
+def test_a_loop_of_parents_is_read_as_the_links_stand(sqlite_url: str) -> None:
+    with Ledger(sqlite_url) as ledger:
+        again = {"effective": "2021-01-01"}
+        ledger.append(facts(ledger, party("a"), {**party("x"), "parent": "a"}))
+        # x leaves a's group: a may then join x's without a loop
+        ledger.append(facts(ledger, {**party("x"), "key": "x-alone", **again}))
+        ledger.append(facts(ledger, {**party("a"), "key": "a-under-x", "parent": "x", "effective": "2021-02-01"}))
+        # retracting x's leaving brings back x -> a, and with a -> x that is a loop
+        retraction = {"kind": "fact.retracted", "effective": "2021-03-01", "fact": "x-alone", "reason": "it never left"}
+        with pytest.raises(RejectedError, match=r"^test:1: parent: a -> x -> a is a loop"):
+            ledger.append(facts(ledger, retraction))
+        assert len(ledger.records()) == 4
+
+
+def test_renaming_a_party_in_use_is_not_refused_for_the_parties_beside_it(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        round_closed = {
+            "kind": "round.closed",
+            "effective": "2021-01-01",
+            "key": "r1",
+            "company": "co",
+            "round": "a",
+            "amount": "10",
+            "currency": "USD",
+            "post_money": "100",
+            "investors": [{"party": "inv", "amount": "10"}],
+        }
+        ledger.append(facts(ledger, party("co"), party("inv", "investor"), round_closed))
+        renamed = {
+            "kind": "fact.corrected",
+            "effective": "2022-01-01",
+            "fact": "p-co",
+            "replacement": {**party("co"), "name": "Co Renamed"},
+        }
+        ledger.append(facts(ledger, renamed))
+        assert [r.fact.name for r in ledger.registrations() if r.fact.party == "co"] == ["Co Renamed"]  # type: ignore[attr-defined]
+        # retracting it is still refused: the round names co
+        retraction = {"kind": "fact.retracted", "effective": "2022-01-01", "fact": "p-co", "reason": "no such company"}
+        with pytest.raises(RejectedError, match=r"^test:1: fact: round.closed 'r1' of 2021-01-01 still names 'co' in company"):
+            ledger.append(facts(ledger, retraction))
+        assert ledger.check() == []
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
