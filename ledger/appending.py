@@ -259,9 +259,12 @@ class BatchBuilder:
 
     def _validate(self, existing: Sequence[Recorded], batch: Sequence[Recorded], places: dict[str, str]) -> None:
         """Ask every plugin what would be wrong; refuse the batch for anything that was not wrong before."""
-        after = self.host.validate(resolve([*existing, *batch]), batch)
+        story = resolve([*existing, *batch])
+        after = self.host.validate(story, batch)
         if not after:
             return
+        # a fact this batch corrects keeps its id: the correction's line is where its problems are pointed at
+        places = {**places, **{r.id: places[r.corrected_by] for r in story if r.corrected_by in places and r.id not in places}}
         # The same question of the ledger without the batch (``new`` tells plugins where to look).
         before = set(self.host.validate(resolve(existing), batch)) if existing else set()
         fresh = [problem for problem in after if problem not in before]

@@ -531,3 +531,31 @@ def test_a_fact_retracted_by_an_id_prefix_stays_retracted_however_it_is_named(st
                     facts(ledger, {"kind": "fact.retracted", "effective": "2021-12-01", "fact": ref, "reason": "again"})
                 )
         assert len(ledger.records()) == 4
+
+
+def test_a_correction_that_over_draws_is_refused_at_its_own_line(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ledger.append(
+            facts(
+                ledger,
+                party("co"),
+                party("cl", "cloud"),
+                grant("g1", "100", "cl", "co"),
+                consumed("c", "2021-06-01", "30", "cl", "co"),
+            )
+        )
+        batch = facts(
+            ledger,
+            party("other"),
+            valuation := {
+                "kind": "valuation.marked",
+                "effective": "2021-06-01",
+                "company": "co",
+                "valuation": "5",
+                "currency": "USD",
+            },
+            corrected("c", consumed("c", "2021-06-01", "130", "cl", "co")),
+        )
+        with pytest.raises(RejectedError, match=r"^test:3: .*co has 100 USD of cl credits outstanding, cannot consume 130"):
+            ledger.append(batch)
+        assert len(ledger.records()) == 4
