@@ -547,7 +547,7 @@ def test_a_correction_that_over_draws_is_refused_at_its_own_line(store_url: str)
         batch = facts(
             ledger,
             party("other"),
-            valuation := {
+            {
                 "kind": "valuation.marked",
                 "effective": "2021-06-01",
                 "company": "co",
@@ -559,3 +559,22 @@ def test_a_correction_that_over_draws_is_refused_at_its_own_line(store_url: str)
         with pytest.raises(RejectedError, match=r"^test:3: .*co has 100 USD of cl credits outstanding, cannot consume 130"):
             ledger.append(batch)
         assert len(ledger.records()) == 4
+
+
+def test_a_correction_naming_a_fact_of_its_own_batch_by_prefix_is_indexed_under_the_fact_s_parties(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        stake = {
+            "kind": "stake.acquired",
+            "effective": "2021-01-01",
+            "key": "s1",
+            "holder": "hinv",
+            "company": "xco",
+            "fraction": "0.1",
+        }
+        prefix = fact_id(ledger.catalogue.parse(stake))[:12]
+        moved = corrected(prefix, {**stake, "company": "yco"})
+        # one batch, as an import is: the correction's target is found in the batch itself, by its id prefix
+        ledger.append(facts(ledger, party("xco"), party("yco"), party("hinv", "investor"), stake, moved))
+        for company, holders in (("xco", {"founders"}), ("yco", {"founders", "hinv"})):
+            rows = ledger.view("ownership", Query(options={"company": company}))  # read through the index by company
+            assert {row["holder"] for row in rows} == holders
