@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, event, given, note, settings
 
 from ledger.anchors import is_quarter_end
 from ledger.api import Ledger, run_view
-from ledger.appending import Incoming
+from ledger.appending import FACT_NAMESPACE, Incoming
 from ledger.errors import ViewError
 from ledger.persistence import CHECKPOINTS_TABLE
 from ledger.views import Query
@@ -35,20 +35,21 @@ MOMENTS = (None, *DAYS)
 
 @st.composite
 def amendments(draw: st.DrawFn, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Corrections and retractions of facts that no validation depends on: valuations, bans and rates."""
+    """Corrections and retractions of facts that no validation depends on: valuations, bans and rates, each named by
+    its key, its id or an id prefix (the store's index and ``resolve`` must read each the same way)."""
     safe = [f for f in facts if f["kind"] in ("valuation.marked", "export.ban_imposed", "fx.rate")]
     found: list[dict[str, Any]] = []
     for n, target in enumerate(draw(st.lists(st.sampled_from(safe), max_size=3, unique_by=lambda f: f["key"])) if safe else []):
         day = draw(st.sampled_from(DAYS)).isoformat()
+        named = uuid.uuid5(FACT_NAMESPACE, target["key"]).hex
+        ref = draw(st.sampled_from([target["key"], named, named[:12]]))
         told = "2024-06-30"  # a correction is told late; what it changes may lie much earlier
         if draw(st.booleans()):
             replacement = {k: v for k, v in target.items() if k != "key"}
             replacement["effective"] = day
-            found.append(
-                {"kind": "fact.corrected", "effective": told, "key": f"c{n}", "fact": target["key"], "replacement": replacement}
-            )
+            found.append({"kind": "fact.corrected", "effective": told, "key": f"c{n}", "fact": ref, "replacement": replacement})
         else:
-            found.append({"kind": "fact.retracted", "effective": told, "key": f"r{n}", "fact": target["key"], "reason": "test"})
+            found.append({"kind": "fact.retracted", "effective": told, "key": f"r{n}", "fact": ref, "reason": "test"})
     return found
 
 
