@@ -70,6 +70,17 @@ class Folding:
             ) from error
         self.folded += 1
 
+    def reach(self, day: date) -> None:
+        """The story goes on to ``day`` in facts this fold does not read (``View.reach``)."""
+        try:
+            self.state = self.view.reach(self.state, day)
+        except LedgerError:
+            raise
+        except Exception as error:
+            raise PluginError(
+                f"plugin {self.plugin}: view {self.view.name} failed to reach {day.isoformat()}: {type(error).__name__}: {error}"
+            ) from error
+
 
 def start(view: View[Any], plugin: str, query: Query) -> Any:
     try:
@@ -179,6 +190,11 @@ class Engine:
             for folding in foldings:
                 if folding.cut is None or day > folding.cut:
                     folding.apply(record)
+        if kinds is not None:  # only some kinds were read: each state is told the date the whole story reached
+            last_day = self.story_end(as_of, head)
+            if last_day is not None:
+                for folding in foldings:
+                    folding.reach(last_day)
         cut = as_of or last_day
         if head == current and cut is not None:
             due = {key: folding for key, folding in shared.items() if folding.folded >= self.save_after}
@@ -254,6 +270,15 @@ class Engine:
             r for r in self.store.effective_between(after, through, head, kinds) if r.id not in dropped and r.id not in replaced
         )
         return heapq.merge(stream, moved, key=_order)
+
+    def story_end(self, as_of: date | None, head: int) -> date | None:
+        """The latest effective date of the story known at ``head``, on or before ``as_of``, corrections applied:
+        the last stored fact's (read backwards along the index past those corrected or retracted), or a later
+        one a correction moved a fact to."""
+        replaced, dropped = self._amendments(head)
+        moved = [r.fact.effective for r in replaced.values() if as_of is None or r.fact.effective <= as_of]
+        stored = self.store.last_effective_but(as_of, head, dropped | replaced.keys())
+        return max([*moved, *([stored] if stored is not None else [])], default=None)
 
     def _amendments(self, head: int) -> tuple[dict[str, Recorded], set[str]]:
         """Facts as corrected (by id, keeping the original's place) and the ids retracted, as known at ``head``

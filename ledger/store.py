@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import ModuleType
@@ -45,6 +45,8 @@ CACHE_LIMIT = 200_000
 """Facts kept decoded per process for the small reads (keys, registrations, one party's facts): bounded memory."""
 IN_CHUNK = 500
 """Values in one ``IN (...)`` list: well under every backend's limit on bound parameters."""
+_BACKWARDS_PAGE = 64
+"""Index rows read at a time going back from the end of the story (``last_effective_but``)."""
 MAX_ATTEMPTS = 50
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CORRECTION_KINDS = ("fact.corrected", "fact.retracted")
@@ -370,6 +372,25 @@ class Store:
             (_through(through), upto, *wanted),
         )
         return date.fromisoformat(found[0][0]) if found else None
+
+    def last_effective_but(self, through: date | None, upto: int, skipped: Collection[str]) -> date | None:
+        """The latest effective date on or before ``through`` among the facts stored at or before ``upto``,
+        corrections, retractions and the facts ``skipped`` (by id) aside: read backwards along the effective
+        index a few rows at a time, so it costs as many rows as skipped facts lie at the end."""
+        excluded = ", ".join(f"'{kind}'" for kind in CORRECTION_KINDS)
+        sql = (
+            f"SELECT effective, position, fact_id FROM {FACTS_TABLE} WHERE effective <= ? AND position <= ? "
+            f"AND kind NOT IN ({excluded}) AND (effective, position) < (?, ?) ORDER BY effective DESC, position DESC LIMIT ?"
+        )
+        day, position = _through(through), 1 << 62
+        while True:
+            rows = self._rows(sql, (_through(through), upto, day, position, _BACKWARDS_PAGE))
+            for effective, _, fact_id in rows:
+                if fact_id not in skipped:
+                    return date.fromisoformat(effective)
+            if len(rows) < _BACKWARDS_PAGE:
+                return None
+            day, position = rows[-1][0], int(rows[-1][1])
 
     def registered(self, slugs: Iterable[str] | None, upto: int) -> set[str]:
         """Which of ``slugs`` (every slug when None) are registered parties as known at ``upto``, built-in holders included.

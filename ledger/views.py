@@ -73,7 +73,7 @@ class View(Generic[State]):
     kinds: frozenset[str] | None = None
     """The kinds ``apply`` reads, or None for every fact. When every view being folded names its kinds,
     the host reads only facts of those kinds (through the index): say it only when no other fact can
-    change the state, not even through a date it keeps."""
+    change the state but for the date the story has reached, which the host then gives to ``reach``."""
     fold_name: str = ""
     """Views that give the same fold name share one state: the host folds it once for all of them
     (``replay`` then pays for the fold once) and keeps one set of checkpoints under that name. They
@@ -105,6 +105,18 @@ class View(Generic[State]):
     def rows(self, state: State, query: Query) -> list[Row]:
         """The rows the query asks for, read from the state (never changing it) and the query alone."""
         raise NotImplementedError
+
+    def reach(self, state: State, day: date) -> State:
+        """The story folded goes on to ``day``, though none of its facts after the state's last was of ``kinds``.
+
+        After a fold that read only the ``kinds`` views name, the host calls it with the latest effective
+        date among every fact of the question (on or before its ``as_of``, corrections applied), before the
+        state is answered or saved: what a fold of every fact would have seen last. A view whose rows depend
+        on that date (the last date the facts speak of, when no ``--as-of`` is given) keeps it here, as
+        ``apply`` would have on the last fact; ``day`` is never earlier than a date already folded. The
+        default changes nothing.
+        """
+        return state
 
     def explains(self, record: Recorded, query: Query) -> bool:
         """Whether ``record`` can change the rows ``query`` asks for (``dealledger explain`` asks it of every fact).

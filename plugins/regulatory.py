@@ -25,6 +25,19 @@ from ledger.hookspecs import hookimpl
 from ledger.records import Recorded
 from ledger.views import Query, Row, View
 
+REGULATORY_KINDS = frozenset(
+    {
+        PartyRegistered.kind,
+        *OWNERSHIP_KINDS,
+        ExportBanImposed.kind,
+        ExportBanLifted.kind,
+        PenaltyImposed.kind,
+        DivestmentOrdered.kind,
+    }
+)
+"""The kinds the timeline folds: the actions, and the parent links and stakes an order is met by. The date the
+story reached, which judges what is in force without ``--as-of``, comes through ``reach``."""
+
 
 @dataclass(eq=False, slots=True)
 class Action:
@@ -152,12 +165,19 @@ class RegulatoryView(View[Regulation]):
     )
     columns = ("effective", "kind", "authority", "target", "detail", "in_force", "status", "deadline", "ended")
     options = ()
+    kinds = REGULATORY_KINDS
 
     def initial(self, query: Query) -> Regulation:
         return Regulation()
 
     def apply(self, state: Regulation, record: Recorded) -> Regulation:
         state.apply(record)
+        return state
+
+    def reach(self, state: Regulation, day: date) -> Regulation:
+        """Without ``--as-of``, bans and orders are judged at the last date of the whole story, whatever its kind."""
+        if state.last_day is None or day > state.last_day:
+            state.last_day = day
         return state
 
     def rows(self, state: Regulation, query: Query) -> list[Row]:

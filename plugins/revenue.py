@@ -151,6 +151,22 @@ class CommittedLog(PackedLog[Committed], record=Committed, day=DAY, company=WORD
     """A provider group's commitments, packed."""
 
 
+BOOK_KINDS = frozenset(
+    {
+        CreditsGranted.kind,
+        CreditsConsumed.kind,
+        EscrowDeposited.kind,
+        EscrowReleased.kind,
+        SpendCommitted.kind,
+        PartyRegistered.kind,
+        FxRate.kind,
+        *OWNERSHIP_KINDS,
+    }
+)
+"""The kinds the revenue book folds. Any later fact only moves the date the story reached (grants expire by it,
+and without ``--as-of`` the rows run to it): that comes through ``reach``."""
+
+
 @dataclass
 class RevenueBook:
     """The fold behind ``revenue`` and ``roundtrip`` (every provider at once), and behind the credit and escrow checks.
@@ -182,10 +198,7 @@ class RevenueBook:
 
     def apply(self, record: Recorded) -> None:
         fact = record.fact
-        if self.last_day is None or fact.effective > self.last_day:
-            for grant, left in self.credits.expire_before(fact.effective):
-                self._broken(grant, left)
-            self.last_day = fact.effective
+        self.reach(fact.effective)
         if isinstance(fact, CreditsGranted):
             self.credits.grant(fact, record.id)
             self._book(fact.grantor, Entry(fact.effective, "granted", fact.amount, fact.currency, fact.grantee))
@@ -210,6 +223,13 @@ class RevenueBook:
                 self.stakes.clear()
         elif isinstance(fact, FxRate):
             self.rates.add(fact)
+
+    def reach(self, day: date) -> None:
+        """The story has gone on to ``day``: the grants that expired before it are broken (their breakage booked)."""
+        if self.last_day is None or day > self.last_day:
+            for grant, left in self.credits.expire_before(day):
+                self._broken(grant, left)
+            self.last_day = day
 
     def _invested(self, fact: Fact) -> None:
         root = self.parties.root
@@ -417,6 +437,7 @@ class RevenueBookView(View[RevenueBook]):
     """A view over ``RevenueBook`` (revenue, roundtrip): one fold for both."""
 
     fold_name = "revenue-book"
+    kinds = BOOK_KINDS
     state_version = "12"  # packed logs; open grants in lists, not deques; credits saved in parts
 
     def initial(self, query: Query) -> RevenueBook:
@@ -424,6 +445,10 @@ class RevenueBookView(View[RevenueBook]):
 
     def apply(self, state: RevenueBook, record: Recorded) -> RevenueBook:
         state.apply(record)
+        return state
+
+    def reach(self, state: RevenueBook, day: date) -> RevenueBook:
+        state.reach(day)
         return state
 
 

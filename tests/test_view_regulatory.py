@@ -5,6 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
+
+from ledger.api import Ledger
+from ledger.appending import Incoming
+from ledger.views import Query
 from plugins.regulatory import RegulatoryView
 from tests.viewkit import party, rows
 
@@ -283,3 +288,20 @@ def test_a_round_that_wipes_out_the_holders_meets_the_order_that_day() -> None:
     ]
     [found] = [row for row in rows(RegulatoryView(), facts) if row["kind"] == "divestment.ordered"]
     assert (found["status"], found["in_force"], found["ended"]) == ("met 2021-06-01", False, date(2021, 6, 1))
+
+
+def test_through_the_store_only_its_kinds_are_read_and_without_as_of_the_last_fact_of_any_kind_judges(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mark = {"kind": "valuation.marked", "effective": "2022-09-30", "company": "zhipu", "valuation": "1", "currency": "USD"}
+    facts = [*PARTIES, stake("zhipu", "2022-01-01", "0.1"), order("2022-02-01", "2022-06-30"), mark]
+    with Ledger(sqlite_url) as ledger:
+        ledger.append([Incoming(f"test:{n}", ledger.catalogue.parse(fact)) for n, fact in enumerate(facts, 1)])
+        asked: list[frozenset[str] | None] = []
+        read = ledger.store.effective_between
+        monkeypatch.setattr(ledger.store, "effective_between", lambda *args: asked.append(args[3]) or read(*args))
+        answered = ledger.view("regulatory", Query())
+    assert asked == [RegulatoryView.kinds] and "valuation.marked" not in RegulatoryView.kinds
+    # the mark, of a kind the timeline does not read, is the last fact: the order is missed by then
+    assert answered == rows(RegulatoryView(), facts)
+    assert [(row["in_force"], row["status"]) for row in answered if row["kind"] == "divestment.ordered"] == [(False, "missed")]

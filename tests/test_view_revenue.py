@@ -12,10 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.cloud import CreditsGranted, EscrowDeposited, EscrowReleased
+from ledger.api import Ledger
+from ledger.appending import Incoming
 from ledger.errors import ViewError
 from ledger.problems import Problem
 from ledger.records import Recorded
 from ledger.timeline import story
+from ledger.views import Query
 from plugins import revenue
 from plugins.revenue import RevenueView
 from tests.viewkit import party, records, rows
@@ -459,3 +462,20 @@ def test_consumption_draws_the_oldest_grants_first_across_several_and_a_pool_use
     assert [problem.message.split(": ", 1)[1] for problem in book.problems] == [
         "moonshot-ai has 7 USD of alibaba-cloud credits outstanding, cannot consume 8"
     ]
+
+
+def test_through_the_store_without_as_of_breakage_and_periods_run_to_the_last_fact_of_any_kind(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mark = {"kind": "valuation.marked", "effective": "2024-11-30", "company": "zhipu", "valuation": "1", "currency": "USD"}
+    facts = [*PARTIES, grant("zhipu", "2024-02-01", "100", expires="2024-08-15"), consume("zhipu", "2024-03-10", "40"), mark]
+    with Ledger(sqlite_url) as ledger:
+        ledger.append([Incoming(f"test:{n}", ledger.catalogue.parse(fact)) for n, fact in enumerate(facts, 1)])
+        asked: list[frozenset[str] | None] = []
+        read = ledger.store.effective_between
+        monkeypatch.setattr(ledger.store, "effective_between", lambda *args: asked.append(args[3]) or read(*args))
+        answered = ledger.view("revenue", Query(options={"provider": "alibaba-cloud"}))
+    assert asked == [RevenueView.kinds] and "valuation.marked" not in RevenueView.kinds
+    assert answered == rows(RevenueView(), facts, provider="alibaba-cloud")
+    assert [row["period"] for row in answered] == ["2024-Q1", "2024-Q2", "2024-Q3", "2024-Q4"]  # to the mark's quarter
+    assert answered[2]["breakage"] == D(60)
