@@ -5,12 +5,14 @@ Built-in kinds are listed here; plugins add theirs through the ledger's plugin m
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from events.base import Fact
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased, SpendCommitted
 from events.corrections import FactCorrected, FactRetracted
+from events.decimals import exact_decimals
 from events.errors import FactError, did_you_mean
 from events.funding import OwnershipAsserted, RoundClosed, StakeAcquired, StakeDivested, ValuationMarked
 from events.layout import load_record
@@ -64,7 +66,11 @@ class Catalogue:
         kind = self.kinds.get(name) if isinstance(name, str) else None
         if kind is None:
             raise FactError(f"unknown kind {name!r}{did_you_mean(str(name), self.kinds)}", "kind")
-        return kind.from_dict(data, self)
+        try:
+            with exact_decimals():  # a fact's own checks add amounts up: exactly, whatever context the caller left
+                return kind.from_dict(data, self)
+        except (decimal.Inexact, decimal.Rounded):
+            raise FactError("its amounts cannot be added up exactly (more than 400 digits)") from None
 
     def load(self, data: Mapping[str, Any]) -> Fact:
         """A fact from its stored interchange form, trusted (``layout.load_record``); unknown kinds still fail."""

@@ -13,11 +13,11 @@ with ``parse_fraction``; numbers (int, Decimal, Fraction) are safe.
 
 from __future__ import annotations
 
-import decimal
 import fractions
-from contextlib import AbstractContextManager
 
 from quicktions import Fraction
+
+from events.decimals import EXACT_DIGITS, exact_decimals
 
 __all__ = ["EXACT_DIGITS", "Fraction", "decimal_places", "exact_decimals", "parse_fraction"]
 
@@ -40,20 +40,3 @@ def decimal_places(denominator: int) -> int | None:
     while rest % 5 == 0:
         rest, fives = rest // 5, fives + 1
     return max(twos, fives) if rest == 1 else None
-
-
-EXACT_DIGITS = 400
-"""Significant digits decimal arithmetic may use: amounts hold at most 40 digits each side of the point
-(80 in all), so sums of up to 10**300 amounts stay exact; anything that would round raises instead."""
-
-
-def exact_decimals() -> AbstractContextManager[decimal.Context]:
-    """A decimal context in which every sum, difference and comparison is exact, or raises ``decimal.Inexact``.
-
-    Python's default context keeps 28 significant digits and rounds silently: a balance of
-    0.33333333333333333333333333333334 less 0.5 would then never reach zero. Folds and
-    validations run inside this context, so a ledger's numbers are exact or refused.
-    """
-    traps = dict(decimal.Context().traps)  # every signal, with the default traps (invalid, division by zero, overflow)
-    traps.update({decimal.Inexact: True, decimal.Rounded: True})
-    return decimal.localcontext(prec=EXACT_DIGITS, traps=traps)

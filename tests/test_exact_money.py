@@ -163,3 +163,37 @@ def test_exact_money_is_the_decimal_when_one_ends_and_the_fraction_otherwise(val
     assert isinstance(got, Decimal) and Fraction(got) == value
     places = -got.as_tuple().exponent  # type: ignore[operator]
     assert places == 0 or (value * 10 ** (places - 1)).denominator != 1  # no more places than it needs
+
+
+ROUND_OVER = {
+    "kind": "round.closed",
+    "effective": "2024-01-01",
+    "company": "co",
+    "round": "a",
+    "amount": "1000000000000000000000000000000",
+    "currency": "USD",
+    "pre_money": "1",
+    "investors": [{"party": "cloud", "amount": "999999999999999999999999999999.5"}, {"party": "fund", "amount": "0.6"}],
+}
+"""A round whose investors add up to one tenth more than it: in 28 digits the sum rounds down to the round's amount."""
+
+
+def test_a_fact_s_own_checks_add_up_exactly_whatever_context_the_caller_left(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli import main
+    from events import Catalogue, FactError
+
+    message = r"investors' amounts add up to 1000000000000000000000000000000.1, more than the round's"
+    with localcontext(prec=28), pytest.raises(FactError, match=message):  # Python's default: rounding quietly
+        Catalogue().parse(ROUND_OVER)
+    # given as options on the command line, the same round is refused with the same message, and nothing written
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    options = ["--company", "co", "--round", "a", "--amount", ROUND_OVER["amount"], "--currency", "USD", "--pre-money", "1"]
+    investors = '[{"party": "cloud", "amount": "999999999999999999999999999999.5"}, {"party": "fund", "amount": "0.6"}]'
+    result = CliRunner().invoke(
+        main, ["--url", url, "append", "round.closed", "--effective", "2024-01-01", *options, "--investors", investors]
+    )
+    assert result.exit_code != 0 and "add up to 1000000000000000000000000000000.1" in result.output
+    with Ledger(url) as ledger:
+        assert ledger.records() == []
