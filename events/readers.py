@@ -415,7 +415,7 @@ def _read_csv(stream: IO[Any], path: str) -> Iterator[tuple[int, dict[str, Any]]
                 raise SourceError(path, row_start, f"longer than {MAX_FACT_BYTES:,} bytes, the most one row may hold", "row")
             yield text
 
-    reader = csv.reader(feed())
+    reader = csv.reader(feed(), strict=True)  # a quote never closed is an error, not a cell holding the rest of the file
 
     def next_row() -> list[str] | None:
         nonlocal row_start, size

@@ -154,6 +154,21 @@ def test_csv_unreadable_text_is_a_source_error() -> None:
     assert "not valid CSV" in error.message
 
 
+def test_csv_a_quote_never_closed_is_an_error_at_its_row_not_a_cell_holding_the_rest_of_the_file() -> None:
+    rows = [
+        "kind,effective,base,quote,rate,note",
+        'fx.rate,2021-01-01,USD,EUR,1.1,"Reuters, 5 Jan',
+        "fx.rate,2021-02-01,USD,EUR,1.2,",
+        "fx.rate,2021-03-01,USD,EUR,1.3,",
+    ]
+    error = source_error("\n".join(rows) + "\n", "csv", "rates.csv")
+    assert (error.path, error.line) == ("rates.csv", 2)
+    assert "not valid CSV" in error.message
+    # a quoted cell may hold line breaks: closed, it is one cell and the next rows are rows
+    closed = [*rows[:1], 'fx.rate,2021-01-01,USD,EUR,1.1,"Reuters,\n5 Jan"', *rows[2:]]
+    assert [line for line, _ in read("\n".join(closed) + "\n", "csv")] == [2, 4, 5]
+
+
 # --- YAML ---------------------------------------------------------------------------------------------------------
 
 YAML_LIST = """\
