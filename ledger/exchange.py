@@ -9,8 +9,9 @@ changes nothing. Facts are checked exactly as appended ones are.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Sized
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from events import Catalogue, FactError
@@ -54,6 +55,35 @@ def import_stream(catalogue: Catalogue, stream: IO[Any], name: str) -> Iterator[
         raise RejectedError(str(error)) from None
 
 
+def _recorded(value: Any, name: str, line: int) -> datetime:
+    """A recorded time as the ledger keeps it: in UTC, to the microsecond, from 1970 on.
+
+    Another offset is the same moment, so it is turned into UTC, as every append records: the stored bytes,
+    and so the hash chain, are then those of the ledger it was exported from. A finer fraction of a second,
+    or a moment before 1970, could not be kept as it is: each is refused rather than rounded or broken."""
+    try:
+        recorded = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        recorded = None
+    if recorded is None or recorded.tzinfo is None:
+        raise SourceError(name, line, f"expected an ISO 8601 time with its UTC offset, got {_shown(value)}", "recorded")
+    fraction = _FRACTION.search(value)
+    if fraction is not None and len(fraction.group(1)) > 6:
+        raise SourceError(name, line, f"{_shown(value)} is finer than a microsecond, the most a recorded time keeps", "recorded")
+    try:
+        recorded = recorded.astimezone(UTC)
+    except OverflowError:
+        recorded = EPOCH - timedelta(days=1)  # before any time the ledger keeps: refused below
+    if recorded < EPOCH:
+        raise SourceError(name, line, f"{_shown(value)} is before 1970-01-01T00:00:00Z, when recorded times start", "recorded")
+    return recorded
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FRACTION = re.compile(r"T[0-9:]+[.,]([0-9]+)")
+"""The fraction of a second in an ISO 8601 time."""
+
+
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -66,13 +96,7 @@ def _incoming(catalogue: Catalogue, data: dict[str, Any], name: str, line: int) 
     fact_id = data["id"]
     if not (isinstance(fact_id, str) and len(fact_id) == 32 and all(c in "0123456789abcdef" for c in fact_id)):
         raise SourceError(name, line, f"expected 32 lower-case hex digits, got {_shown(fact_id)}", "id")
-    try:
-        recorded = datetime.fromisoformat(data["recorded"]) if isinstance(data["recorded"], str) else None
-    except ValueError:
-        recorded = None
-    if recorded is None or recorded.tzinfo is None:
-        message = f"expected an ISO 8601 time with its UTC offset, got {_shown(data['recorded'])}"
-        raise SourceError(name, line, message, "recorded")
+    recorded = _recorded(data["recorded"], name, line)
     if not isinstance(data["fact"], dict):
         raise SourceError(name, line, "expected an object", "fact")
     try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import tempfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +83,28 @@ def test_an_export_from_the_future_is_refused(tmp_path: Path) -> None:
     future = pytest.raises(RejectedError, match=r"^export.jsonl:1: recorded: 29.* is in the future")
     with Ledger(f"sqlite:///{tmp_path / 'b.db'}") as copy, future:
         import_text(copy, line)
+
+
+def test_recorded_times_are_kept_in_utc_to_the_microsecond_from_1970(sqlite_url: str, tmp_path: Path) -> None:
+    with Ledger(sqlite_url) as source:
+        source.append(incoming_from_path(source.catalogue, str(DATA / "catalogue.jsonl")))
+        text = export_text(source)
+        head = source.store.head()
+    first = json.loads(text.splitlines()[0])
+    moment = datetime.fromisoformat(first["recorded"])
+    # the same moments written at another offset: the same facts, stored as the source stored them
+    shifted = text.replace(first["recorded"], moment.astimezone(timezone(timedelta(hours=5))).isoformat())
+    assert shifted != text
+    with Ledger(f"sqlite:///{tmp_path / 'shifted.db'}") as copy:
+        import_text(copy, shifted)
+        assert export_text(copy) == text and copy.store.head() == head  # same bytes, so the same hash chain
+    refused = {
+        "0001-01-01T00:00:00+01:00": r"is before 1970-01-01T00:00:00Z",
+        "1969-12-31T23:59:59+00:00": r"is before 1970-01-01T00:00:00Z",
+        moment.strftime("%Y-%m-%dT%H:%M:%S.123456789+00:00"): r"is finer than a microsecond",
+    }
+    for number, (recorded, message) in enumerate(refused.items()):
+        with Ledger(f"sqlite:///{tmp_path / f'refused{number}.db'}") as copy:
+            with pytest.raises(RejectedError, match=rf"^export.jsonl:1: recorded: .*{message}"):
+                import_text(copy, text.replace(first["recorded"], recorded))
+            assert copy.records() == []
