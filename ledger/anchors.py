@@ -30,8 +30,12 @@ def is_quarter_end(day: date) -> bool:
     return Period.of(day, "quarter").last_day == day
 
 
-def anchor_before(end: date) -> date:
-    """The end of the last quarter that ended at least ``SETTLE`` before ``end``."""
-    day = end - SETTLE
-    quarter = Period.of(day, "quarter")
-    return day if quarter.last_day == day else Period(quarter.start - quarter.length, quarter.length).last_day
+def anchor_before(end: date) -> date | None:
+    """The end of the last quarter that ended at least ``SETTLE`` before ``end``; None in the first months of
+    the calendar, where there is none (a registration dated 0001-01-01 to say "always")."""
+    try:
+        day = end - SETTLE
+        quarter = Period.of(day, "quarter")
+        return day if quarter.last_day == day else Period(quarter.start - quarter.length, quarter.length).last_day
+    except (OverflowError, ValueError):
+        return None

@@ -425,6 +425,18 @@ def test_views_answer_at_the_edges_of_the_calendar(sqlite_url: str) -> None:
                 ledger.view(name, Query(as_of=day, options=options))
 
 
+def test_facts_dated_at_the_first_day_of_the_calendar_are_answered(sqlite_url: str) -> None:
+    from datetime import date
+
+    always = {"effective": "0001-01-01"}
+    with Ledger(sqlite_url) as ledger:
+        ledger.engine.save_after = 0  # a pass that reaches a quarter end would save its state there
+        ledger.append(facts(ledger, {**party("co"), **always}, {**party("fund", "investor"), **always}))
+        for name, options in (("ownership", {}), ("regulatory", {}), ("league", {})):
+            for day in (date(1, 1, 1), date(1, 2, 15), date(2020, 12, 31), None):
+                ledger.view(name, Query(as_of=day, options=options))  # the last fact's quarter has none before it
+
+
 # --- what a correction or retraction names: one rule everywhere (``ledger.timeline.Named``) ----------------------
 
 
