@@ -56,7 +56,8 @@ class Lot:
 
 @dataclass(eq=False, slots=True)
 class Position:
-    """A holder's cost in one company: its lots, and whether some shares came without a reported price."""
+    """A holder's cost in one company: its lots, and whether some of the shares it holds came without a reported price
+    (until it sells them all: sales relieve every lot in proportion, so only a full sale leaves none of them)."""
 
     lots: list[Lot] = field(default_factory=list)
     unpriced: bool = False
@@ -138,7 +139,9 @@ class Holdings:
             payment = Payment(fact.effective, fact.price, fact.currency) if fact.price is not None and fact.currency else None
             self._bought(fact.company, fact.holder, payment)
         elif isinstance(fact, StakeDivested) and fact.buyer not in (None, UNDISCLOSED):
-            self._bought(fact.company, fact.buyer, None)
+            # a sale to a named buyer is the buyer's purchase, at what the seller received
+            paid = Payment(fact.effective, fact.proceeds, fact.currency) if fact.proceeds is not None and fact.currency else None
+            self._bought(fact.company, fact.buyer, paid)
         if seller and before:
             after = self.tables.held(seller, fact.company)
             proceeds, currency = _proceeds(fact)
@@ -176,10 +179,13 @@ class Holdings:
         position = self.positions.setdefault((company, holder), Position(unpriced=True))
         relieved = []
         for lot in position.lots:
-            part = lot.kept * sold
-            relieved.append((lot.payment, part))
-            lot.kept -= part
+            if lot.kept:  # a lot sold before relieves nothing, and needs no rate to say so
+                part = lot.kept * sold
+                relieved.append((lot.payment, part))
+                lot.kept -= part
         disposal = Disposal(day, holder, company, sold, tuple(relieved), not position.unpriced, proceeds, currency)
+        if sold == 1:  # every share sold, those without a price too: shares bought later start a known cost
+            position.unpriced = False
         self.sales.setdefault((company, holder), []).append(disposal)
         self.companies_of.setdefault(holder, set()).add(company)
 
@@ -298,7 +304,7 @@ class HoldingsView(View[Holdings]):
 
     fold_name = "holdings"
     kinds = HOLDINGS_KINDS
-    state_version = "7"  # each payment kept once (lots, unattributed); no flat list of disposals
+    state_version = "8"  # a named buyer's purchase priced; lots sold out relieve nothing; a full sale ends "unpriced"
 
     def initial(self, query: Query) -> Holdings:
         return Holdings()

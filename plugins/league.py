@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from events.funding import RoundClosed, StakeAcquired
+from events.funding import RoundClosed, StakeAcquired, StakeDivested
 from events.markets import FxRate
 from events.parties import PartyRegistered
 from ledger.folds.captable import FOUNDERS, UNDISCLOSED
@@ -55,7 +55,7 @@ class Capital(
     """Every commitment, packed (``ledger.folds.packed``)."""
 
 
-LEAGUE_KINDS = frozenset({RoundClosed.kind, StakeAcquired.kind, PartyRegistered.kind, FxRate.kind})
+LEAGUE_KINDS = frozenset({RoundClosed.kind, StakeAcquired.kind, StakeDivested.kind, PartyRegistered.kind, FxRate.kind})
 """The kinds the league folds: no other fact can move it."""
 
 
@@ -80,6 +80,9 @@ class Commitments:
         elif isinstance(fact, StakeAcquired):
             deal = ("stake", record.id)
             self._commit(fact.holder, fact, deal, fact.consideration or "cash", fact.price, fact.currency)
+        elif isinstance(fact, StakeDivested) and fact.buyer is not None:
+            # a sale to a named buyer is the buyer's secondary purchase, at what the seller received
+            self._commit(fact.buyer, fact, ("stake", record.id), "cash", fact.proceeds, fact.currency)
         elif isinstance(fact, PartyRegistered):
             self.parties.add(fact)
         elif isinstance(fact, FxRate):
@@ -107,7 +110,7 @@ class LeagueView(View[Commitments]):
     """Investors ranked by the capital they committed, split by what they paid with."""
 
     name = "league"
-    state_version = "4"  # capital kept in a packed log
+    state_version = "5"  # a named buyer's purchase in a divestment is its commitment
     kinds = LEAGUE_KINDS
     help = (
         "Investors ranked by capital committed in rounds and stake purchases (primary and secondary), split into cash, "

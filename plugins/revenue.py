@@ -24,12 +24,12 @@ from typing import Any, NamedTuple
 
 from events import Fact
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased, SpendCommitted
-from events.funding import RoundClosed, StakeAcquired
+from events.funding import RoundClosed, StakeAcquired, StakeDivested
 from events.markets import FxRate
 from events.parties import PartyRegistered
 from ledger.errors import ViewError
 from ledger.exact import Fraction
-from ledger.folds.captable import OWNERSHIP_FACTS, OWNERSHIP_KINDS, CapTables
+from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, CapTables
 from ledger.folds.credits import Credits, Escrow, Grant
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
@@ -244,6 +244,10 @@ class RevenueBook:
             group = root(fact.holder)
             made = Invested(fact.effective, fact.company, paid_in, fact.price, fact.currency)
             packed(self.investments, group, InvestedLog).append(made)
+        elif isinstance(fact, StakeDivested) and fact.buyer is not None and fact.buyer not in (UNDISCLOSED, FOUNDERS):
+            # a sale to a named buyer is the buyer's purchase, at what the seller received
+            made = Invested(fact.effective, fact.company, "cash", fact.proceeds, fact.currency)
+            packed(self.investments, root(fact.buyer), InvestedLog).append(made)
 
     def _book(self, provider: str, entry: Entry) -> None:
         if self.books:
@@ -438,7 +442,7 @@ class RevenueBookView(View[RevenueBook]):
 
     fold_name = "revenue-book"
     kinds = BOOK_KINDS
-    state_version = "12"  # packed logs; open grants in lists, not deques; credits saved in parts
+    state_version = "13"  # a named buyer's purchase in a divestment is its group's investment
 
     def initial(self, query: Query) -> RevenueBook:
         return RevenueBook()

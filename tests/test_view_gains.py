@@ -149,10 +149,11 @@ def test_unknown_cost_or_proceeds_leave_the_gain_unknown() -> None:
         sold("tencent", "xpeng", "2021-09-23", None, portion="1"),  # no proceeds reported
     ]
     [bili] = rows(PortfolioView(), facts, investor="alibaba")
+    # what it paid is unknown, and so is its gain; once it sold everything, the shares it still holds cost nothing
     assert (bili["fraction"], bili["invested"], bili["cost"], bili["proceeds"], bili["realised_gain"]) == (
         0,
         None,
-        None,
+        D(0),
         D("357.8"),
         None,
     )
@@ -179,6 +180,55 @@ def test_a_secondary_sale_brings_its_price_as_proceeds() -> None:
     [row] = rows(GainsView(), facts, investor="tencent")
     # 0.05 of 0.2 held = 1/4: relieves 25; the buyer's price 40 is the seller's proceeds: gain 15.
     assert (row["proceeds"], row["cost_relieved"], row["realised_gain"]) == (D(40), D(25), D(15))
+
+
+def test_after_a_full_exit_shares_bought_again_at_a_price_have_a_known_cost() -> None:
+    facts = [
+        *PARTIES,
+        bought("tencent", "xpeng", "2021-01-01", "0.1", None),  # no price: the cost of these shares is unknown
+        sold("tencent", "xpeng", "2021-06-01", "100", portion="1"),
+        bought("tencent", "xpeng", "2022-01-01", "0.2", "200"),
+        sold("tencent", "xpeng", "2022-06-01", "150", portion="0.5"),
+    ]
+    first, second = rows(GainsView(), facts, investor="tencent", period="year")
+    assert (first["cost_relieved"], first["realised_gain"], first["undetermined"]) == (None, None, 1)
+    # every share sold in 2022 was bought for 200: half of it relieved, 150 - 100 gained
+    assert (second["proceeds"], second["cost_relieved"], second["realised_gain"], second["undetermined"]) == (
+        D(150),
+        D(100),
+        D(50),
+        0,
+    )
+    [row] = rows(PortfolioView(), facts, investor="tencent")
+    assert (row["cost"], row["realised_gain"]) == (D(100), None)  # 2021's gain is unknown, so the sum is too
+
+
+def test_a_lot_sold_before_needs_no_rate_to_relieve_nothing() -> None:
+    facts = [
+        *PARTIES,
+        bought("tencent", "xpeng", "2021-01-01", "0.1", "100", currency="EUR"),
+        sold("tencent", "xpeng", "2021-06-01", "150", currency="EUR", portion="1"),
+        bought("tencent", "xpeng", "2022-01-01", "0.2", "200"),
+        sold("tencent", "xpeng", "2022-06-01", "150", portion="0.5"),  # in USD, and no EUR rate anywhere
+    ]
+    first, second = rows(GainsView(), facts, investor="tencent", period="year")
+    assert (first["currency"], first["realised_gain"]) == ("EUR", D(50))
+    assert (second["currency"], second["cost_relieved"], second["realised_gain"]) == ("USD", D(100), D(50))
+
+
+def test_a_sale_to_a_named_buyer_is_the_buyer_s_purchase_at_its_proceeds() -> None:
+    facts = [
+        *PARTIES,
+        bought("tencent", "xpeng", "2021-01-01", "0.1", "100"),
+        sold("tencent", "xpeng", "2021-06-01", "300", portion="1", buyer="alibaba"),
+        sold("alibaba", "xpeng", "2022-06-01", "500", portion="1"),
+    ]
+    [row] = rows(PortfolioView(), facts, investor="alibaba")
+    assert (row["invested"], row["proceeds"], row["realised_gain"]) == (D(300), D(500), D(200))
+    # recorded as the buyer's acquisition from the seller instead, the same figures
+    acquired = {**bought("alibaba", "xpeng", "2021-06-01", "0.1", "300"), "seller": "tencent"}
+    [same] = rows(PortfolioView(), [*facts[:-2], acquired, facts[-1]], investor="alibaba")
+    assert (same["invested"], same["proceeds"], same["realised_gain"]) == (D(300), D(500), D(200))
 
 
 def test_gains_for_a_group_add_up_its_entities() -> None:

@@ -347,6 +347,23 @@ def test_league_counts_deals_per_currency_and_ranks_within_each_currency() -> No
     ]
 
 
+def test_league_counts_a_purchase_recorded_as_a_sale_to_a_named_buyer() -> None:
+    """Tencent sells its minimax stake to investor-b for 80: investor-b's secondary purchase, as if it had acquired it."""
+    sale = {
+        "kind": "stake.divested",
+        "effective": "2024-03-01",
+        "holder": "tencent",
+        "company": "minimax",
+        "portion": "1",
+        "buyer": "investor-b",
+        "proceeds": "80",
+        "currency": "USD",
+    }
+    assert ("investor-b", 1, D(80), D(0), D(0), D(80), "USD", 0, 3, None) in league([*LEAGUE, sale])
+    as_acquired = acquired("investor-b", "2024-03-01", "0.2", seller="tencent", price="80", currency="USD")
+    assert league([*LEAGUE, sale]) == league([*LEAGUE, as_acquired])
+
+
 def test_league_filters_by_sector_and_date() -> None:
     assert league(LEAGUE, sector="ai", since=date(2024, 1, 1)) == [
         ("alibaba", 2, D(650), D(400), D(0), D(1050), "USD", 0, 1, None)

@@ -416,3 +416,30 @@ def test_answers_through_checkpoints_equal_the_fold_from_scratch(sqlite_url: str
                 scratch = run_view(ledger.host.view(name), ledger.host.view_providers[name], ledger.story(query.as_of), query)
                 assert ledger.view(name, query) == scratch
                 assert ledger.view(name, query) == scratch  # asked again, from the checkpoint just saved
+
+
+def test_a_sale_to_the_group_is_its_investment_like_an_acquisition() -> None:
+    """tencent sells its minimax stake to taobao for 35: alibaba's group put 35 in cash into minimax that day."""
+    sale = fact(
+        "stake.divested",
+        "2024-08-01",
+        holder="tencent",
+        company="minimax",
+        portion="1",
+        buyer="taobao",
+        proceeds="35",
+        currency="USD",
+    )
+    bought = fact(
+        "stake.acquired",
+        "2024-08-01",
+        holder="taobao",
+        company="minimax",
+        fraction="0.06",
+        seller="tencent",
+        price="35",
+        currency="USD",
+    )
+    as_sold = {(row["period"], row["company"]): row for row in roundtrip([*LEDGER, sale], as_of=date(2024, 9, 30))}
+    assert as_sold[("2024-Q3", "minimax")]["invested_cash"] == D(35)
+    assert roundtrip([*LEDGER, sale], as_of=date(2024, 9, 30)) == roundtrip([*LEDGER, bought], as_of=date(2024, 9, 30))
