@@ -191,10 +191,7 @@ def to_decimal(value: Any) -> Decimal:
     """An exact ``Decimal`` from a decimal string or a number; floats go through their shortest repr."""
     kind = type(value)
     if kind is str:  # the usual case first: this runs for every amount of every fact
-        try:
-            number = Decimal(value.strip().replace("_", ""))
-        except InvalidOperation:
-            raise FactError(f"expected a decimal number, got {describe_value(value)}") from None
+        number = _from_text(value)
     elif isinstance(value, bool):
         raise FactError(f"expected a decimal number, got {describe_value(value)}")
     elif isinstance(value, Decimal):
@@ -204,10 +201,7 @@ def to_decimal(value: Any) -> Decimal:
     elif isinstance(value, float):
         number = Decimal(repr(value))
     elif isinstance(value, str):
-        try:
-            number = Decimal(value.strip().replace("_", ""))
-        except InvalidOperation:
-            raise FactError(f"expected a decimal number, got {describe_value(value)}") from None
+        number = _from_text(value)
     else:
         raise FactError(f"expected a decimal number, got {describe_value(value)}")
     if not number.is_finite():
@@ -217,6 +211,17 @@ def to_decimal(value: Any) -> Decimal:
     if too_large or (isinstance(exponent, int) and -exponent > MAX_PLACES):
         raise FactError(f"{describe_value(value)} is out of range: at most {MAX_PLACES} digits before and after the point")
     return number
+
+
+def _from_text(value: str) -> Decimal:
+    """A decimal written in ASCII digits (``Decimal`` also reads other scripts' digits, "١٢" or "１２", which
+    the schema does not allow and a reader would not expect to be money)."""
+    try:
+        if value.isascii():
+            return Decimal(value.strip().replace("_", ""))
+    except InvalidOperation:
+        pass
+    raise FactError(f"expected a decimal number, got {describe_value(value)}")
 
 
 def plain_decimal(value: Decimal) -> str:

@@ -139,7 +139,7 @@ def test_flag_words_are_read() -> None:
     assert [i.lead for i in parsed.investors] == [True, False]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("value", [True, [1], {"a": 1}, "seven", "1.2.3"])
+@pytest.mark.parametrize("value", [True, [1], {"a": 1}, "seven", "1.2.3", "١٢", "１２"])
 def test_decimal_must_be_a_number(value: Any) -> None:
     rejected(fact("fx.rate", rate=value), "rate", "expected a decimal number")
 
