@@ -36,14 +36,16 @@ CLOCK_SKEW = timedelta(minutes=5)
 class Incoming:
     """A parsed fact and where it came from (``facts.jsonl:12``), for error messages.
 
-    ``id`` and ``recorded`` are set only when importing an export: the fact then keeps the
-    identity and transaction time it had in the ledger it came from.
+    ``id``, ``recorded`` and ``seq`` are set only when importing an export: the fact then keeps the
+    identity, transaction time and position it had in the ledger it came from.
     """
 
     place: str
     fact: Fact
     id: str | None = None
     recorded: datetime | None = None
+    seq: int | None = None
+    """The position the fact had in the exported ledger: it must have the same one here."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,11 @@ class BatchBuilder:
                 known = index.by_key.get(fact.key)
             if known is not None:
                 if known.fact == fact and item.id in (None, known.id):
+                    if item.seq is not None and item.seq != known.seq:
+                        raise RejectedError(
+                            f"{item.place}: seq: this fact is stored at #{known.seq}, not #{item.seq}; "
+                            "an export can only be imported into an empty ledger or one it continues"
+                        )
                     unchanged += 1
                     continue
                 field, value = ("key", fact.key) if known.key is not None and known.key == fact.key else ("id", known.id)
@@ -98,6 +105,11 @@ class BatchBuilder:
                 raise RejectedError(
                     f"{item.place}: {field}: {value!r} is already recorded {where} with different content;"
                     " to change it, append a fact.corrected naming it"
+                )
+            if item.seq is not None and item.seq != seq + 1:
+                raise RejectedError(
+                    f"{item.place}: seq: the ledger's next position is #{seq + 1}, not #{item.seq}; "
+                    "an export can only be imported into an empty ledger or one it continues"
                 )
             self._check_parties(item, parties, upto)
             if isinstance(fact, FactCorrected | FactRetracted):
@@ -188,9 +200,10 @@ class BatchBuilder:
                 f"{item.place}: recorded: {item.recorded.isoformat()} is in the future; every later append would be"
                 " recorded after it and --known-at would stop making sense"
             )
-        if head.recorded is not None and item.recorded <= head.recorded:
+        # the same time as the last stored fact's is the rest of its batch, cut where the export stopped
+        if head.recorded is not None and item.recorded < head.recorded:
             raise RejectedError(
-                f"{item.place}: recorded: {item.recorded.isoformat()} is not after the ledger's last recorded time"
+                f"{item.place}: recorded: {item.recorded.isoformat()} is before the ledger's last recorded time"
                 f" {head.recorded.isoformat()}; an export can only be imported into an empty ledger or continue it"
             )
         if batch and item.recorded < batch[-1].recorded:

@@ -103,4 +103,5 @@ def _incoming(catalogue: Catalogue, data: dict[str, Any], name: str, line: int) 
         fact = catalogue.parse(data["fact"])
     except FactError as error:
         raise SourceError(name, line, error.message, f"fact.{error.field}" if error.field else "fact") from None
-    return Incoming(place(name, line), fact, id=fact_id, recorded=recorded)
+    seq = data["seq"] if isinstance(data["seq"], int) and not isinstance(data["seq"], bool) else None
+    return Incoming(place(name, line), fact, id=fact_id, recorded=recorded, seq=seq)

@@ -71,7 +71,7 @@ def test_an_export_cannot_skip_lines_or_go_back_in_time(sqlite_url: str, tmp_pat
         assert copy.records() == []
     with Ledger(f"sqlite:///{tmp_path / 'newer.db'}") as newer:
         newer.append(list(incoming_from_path(newer.catalogue, str(DATA / "catalogue.jsonl")))[:1])  # recorded now
-        with pytest.raises(RejectedError, match=r"^export.jsonl:1: recorded: .* is not after the ledger's last recorded time"):
+        with pytest.raises(RejectedError, match=r"^export.jsonl:1: recorded: .* is before the ledger's last recorded time"):
             import_text(newer, "".join(lines[1:4]))
         assert len(newer.records()) == 1
 
@@ -108,3 +108,31 @@ def test_recorded_times_are_kept_in_utc_to_the_microsecond_from_1970(sqlite_url:
             with pytest.raises(RejectedError, match=rf"^export.jsonl:1: recorded: .*{message}"):
                 import_text(copy, text.replace(first["recorded"], recorded))
             assert copy.records() == []
+
+
+def test_an_export_fills_an_empty_ledger_or_continues_one_at_its_own_positions(sqlite_url: str, tmp_path: Path) -> None:
+    with Ledger(sqlite_url) as source:
+        source.append(incoming_from_path(source.catalogue, str(DATA / "catalogue.jsonl")))  # one batch: one recorded time
+        lines = export_text(source).splitlines(keepends=True)
+        head = source.store.head()
+    # an export cut in the middle of a batch, then the whole one: the rest of the batch continues it
+    with Ledger(f"sqlite:///{tmp_path / 'cut.db'}") as copy:
+        import_text(copy, "".join(lines[:10]))
+        assert len(import_text(copy, "".join(lines)).added) == len(lines) - 10
+        assert copy.store.head() == head
+    # an export that does not start at the first position, or a ledger it was not taken from, is refused
+    with Ledger(f"sqlite:///{tmp_path / 'late.db'}") as copy:
+        with pytest.raises(RejectedError, match=r"^export.jsonl:1: seq: the ledger's next position is #1, not #5"):
+            import_text(copy, "".join(lines[4:]))
+        assert copy.records() == []
+    with Ledger(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        other.append(list(incoming_from_path(other.catalogue, str(DATA / "catalogue.jsonl")))[5:6])
+        with pytest.raises(RejectedError, match=r"^export.jsonl:1: seq: the ledger's next position is #2, not #1"):
+            import_text(other, "".join(lines))
+        assert len(other.records()) == 1
+    # a fact already there, claimed at another position
+    with Ledger(f"sqlite:///{tmp_path / 'moved.db'}") as copy:
+        import_text(copy, "".join(lines[:3]))
+        moved = lines[1].replace('"seq":2,', '"seq":4,', 1)
+        with pytest.raises(RejectedError, match=r"^export.jsonl:4: seq: this fact is stored at #2, not #4"):
+            import_text(copy, "".join([*lines[:3], moved]))
