@@ -343,3 +343,25 @@ def test_the_share_scale_is_the_least_that_makes_every_count_whole(counts: list[
     whole = [Fraction(c) * scale for c in counts]
     assert all(w.denominator == 1 for w in whole)
     assert math.gcd(*(w.numerator for w in whole)) == 1  # any smaller scale would leave a fraction of a share
+
+
+def test_a_write_that_fails_part_way_leaves_the_folder_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger.ocf import package
+
+    folder = tmp_path / "ocf"
+    package.write(package.Package("co", {"a.json": b"old a", "b.json": b"old b"}, 0, 0), folder)
+    monkeypatch.setattr(package.tempfile, "mkstemp", _failing_on("b.json", package.tempfile.mkstemp))
+    with pytest.raises(OcfError, match=r"cannot write: No space left on device"):
+        package.write(package.Package("co", {"a.json": b"new a", "b.json": b"new b"}, 0, 0), folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {"a.json": b"old a", "b.json": b"old b"}  # and no temporaries
+
+
+def _failing_on(name: str, mkstemp: Any) -> Any:
+    """``mkstemp`` that fails for the temporary of file ``name``, as a full disk would."""
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("prefix", "").startswith(f".{name}"):
+            raise OSError(28, "No space left on device")
+        return mkstemp(*args, **kwargs)
+
+    return make

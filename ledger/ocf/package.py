@@ -126,21 +126,22 @@ def _encode(document: Json) -> bytes:
 
 
 def write(package: Package, out: str | os.PathLike[str]) -> list[Path]:
-    """Write every file into ``out`` (created if missing), each replaced whole or not at all."""
+    """Write every file into ``out`` (created if missing), all or none: each is written whole beside its place
+    first, and only when every one is written are they renamed into place (a rename in one folder does not fail
+    for want of room), so a failure leaves the folder as it was, never old files beside new ones."""
     folder = Path(out)
-    written = []
+    temporaries: dict[str, str] = {}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in package.files.items():
-            handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    stream.write(data)
-                os.replace(temporary, folder / name)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
-            written.append(folder / name)
+            handle, temporaries[name] = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+        for name, temporary in temporaries.items():
+            os.replace(temporary, folder / name)
     except OSError as error:
         raise OcfError(f"{out}: cannot write: {error.strerror or error}") from None
-    return written
+    finally:
+        for temporary in temporaries.values():
+            Path(temporary).unlink(missing_ok=True)  # those not renamed: a failure's, or an interruption's
+    return [folder / name for name in package.files]
