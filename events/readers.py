@@ -313,6 +313,37 @@ def _remember(seen: set[str], name: str) -> bool:
     return False
 
 
+class _Pairs(list[tuple[str, Any]]):
+    """An object's fields in the order given, repeats kept: to find where a field is repeated."""
+
+
+def _repeated_at(text: str) -> str | None:
+    """The path of the first field given twice (``investors[1].amount``), in the order the decoder finished the
+    objects: an object's inner ones before it. None when it cannot be told (the text is read again, so only once
+    it is known to hold a repeat)."""
+
+    def walk(value: Any, at: str) -> str | None:
+        if isinstance(value, _Pairs):
+            for name, inner in value:
+                found = walk(inner, f"{at}.{name}" if at else name)
+                if found is not None:
+                    return found
+            names = [name for name, _ in value]
+            repeated = next((name for n, name in enumerate(names) if name in names[:n]), None)
+            return None if repeated is None else (f"{at}.{repeated}" if at else repeated)
+        if isinstance(value, list):
+            for index, inner in enumerate(value):
+                found = walk(inner, f"{at}[{index}]")
+                if found is not None:
+                    return found
+        return None
+
+    try:
+        return walk(json.JSONDecoder(object_pairs_hook=_Pairs, parse_float=str, parse_int=str).decode(text), "")
+    except (ValueError, RecursionError):
+        return None
+
+
 def _short_int(text: str) -> int:
     if len(text) > MAX_NUMBER_CHARS:
         raise _NumberTooLong(text)
@@ -349,7 +380,8 @@ def decode_json(text: str, path: str, line: int | None, field: str | None = None
             space = _JSON_SPACE.match(text, end)  # always matches: it may be empty
             raise json.JSONDecodeError("Extra data", text, space.end() if space else end)
     except DuplicateFieldError as error:
-        raise SourceError(path, line, "the field is given twice", f"{field}.{error}" if field else str(error)) from None
+        at = _repeated_at(text) or str(error)
+        raise SourceError(path, line, "the field is given twice", f"{field}.{at}" if field else at) from None
     except RecursionError:
         raise SourceError(path, line, f"nested deeper than {MAX_DEPTH} levels of lists and objects", field or "nesting") from None
     except _NumberTooLong as error:

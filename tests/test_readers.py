@@ -355,6 +355,9 @@ def test_a_field_given_twice_is_an_error_not_a_silent_choice() -> None:
     assert (error.line, error.field, error.message) == (1, "rate", "the field is given twice")
     error = source_error("- kind: fx.rate\n  rate: 7\n  rate: 8\n", "yaml", "twice.yaml")
     assert (error.line, error.field) == (3, "rate")
+    # inside a list of objects: the field is named where it is
+    nested = '{"kind": "round.closed", "investors": [{"party": "a"}, {"party": "b", "amount": "1", "amount": "2"}]}\n'
+    assert source_error(nested, "jsonl", "twice.jsonl").field == "investors[1].amount"
 
 
 def test_a_byte_order_mark_is_not_data() -> None:
