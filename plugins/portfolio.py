@@ -95,6 +95,8 @@ class PortfolioView(HoldingsView):
             if split:
                 _add(invested, state.pooled(company, holder, money))
             cost = state.kept_cost(company, holder, money)
+            if split and state.tables.held(holder, company, True) != state.tables.held(holder, company):
+                cost = None  # a share of a pool is a reading, not a purchase: what it cost stays unknown
             kept = None if cost is None or kept is None else _add(kept, cost)
             for disposal in state.sales.get((company, holder), ()):
                 figures = state.figures(disposal, money)

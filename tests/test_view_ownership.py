@@ -627,6 +627,12 @@ def test_a_split_pool_is_diluted_like_any_holding() -> None:
     # post 4400: everyone x 3300/4400 = 3/4; tencent 1/33 x 3/4 = 1/44; investor-b 1100/4400 = 1/4.
     assert found["tencent"] == Fraction(1, 44) and found["investor-b"] == Fraction(1, 4)
     assert sum(found.values(), Fraction(0)) == 1
+    # tencent pays for shares of its own too: the cost of what it holds is still unknown with its share of the pool
+    own = round_closed("moonshot-ai", "2025", "2025-01-01", "1100", [line("tencent", "1100")], pre_money="3300")
+    [row] = rows(PortfolioView(), [*WITH_PARTICIPANTS, own], investor="tencent", split_undisclosed=True)
+    assert (row["invested"], row["cost"]) == (D(1200), None)
+    [row] = rows(PortfolioView(), [*WITH_PARTICIPANTS, own], investor="tencent")
+    assert (row["invested"], row["cost"]) == (D(1100), D(1100))
 
 
 def test_undisclosed_selling_takes_from_its_pools_pro_rata() -> None:
