@@ -64,7 +64,8 @@ class Position:
 
 
 class Disposal(NamedTuple):
-    """One sale by a holder: the part of its holding sold, the cost it relieved, what it brought."""
+    """One sale by a holder (or its shares cancelled for nothing by a round at a pre-money of 0): the part of its
+    holding sold, the cost it relieved, what it brought."""
 
     day: date
     holder: str
@@ -131,8 +132,13 @@ class Holdings:
             return
         seller = _seller(fact)
         before = self.tables.held(seller, fact.company) if seller else ZERO
+        # a round at a pre-money of 0 cancels every share before it: each holder's cost is then written off
+        wiped = isinstance(fact, RoundClosed) and fact.post == fact.amount
+        cancelled = [h for h in self.tables.stakeholders(fact.company) if self.tables.held(h, fact.company)] if wiped else []
         self.tables.apply(fact)
         if isinstance(fact, RoundClosed):
+            for holder in cancelled:
+                self._sold(fact.effective, holder, fact.company, ONE, Decimal(0), fact.currency)
             self._paid_in_round(fact)
             self.valuations[fact.company] = Valuation(fact.effective, fact.post, fact.currency)
         elif isinstance(fact, StakeAcquired):
@@ -304,7 +310,8 @@ class HoldingsView(View[Holdings]):
 
     fold_name = "holdings"
     kinds = HOLDINGS_KINDS
-    state_version = "8"  # a named buyer's purchase priced; lots sold out relieve nothing; a full sale ends "unpriced"
+    state_version = "9"  # a named buyer's purchase priced; lots sold out relieve nothing; a full sale ends "unpriced";
+    # shares cancelled by a round at a pre-money of 0 are written off
 
     def initial(self, query: Query) -> Holdings:
         return Holdings()

@@ -231,6 +231,32 @@ def test_a_sale_to_a_named_buyer_is_the_buyer_s_purchase_at_its_proceeds() -> No
     assert (same["invested"], same["proceeds"], same["realised_gain"]) == (D(300), D(500), D(200))
 
 
+def test_shares_cancelled_by_a_round_at_a_pre_money_of_0_are_written_off() -> None:
+    restart = {
+        "kind": "round.closed",
+        "effective": "2022-01-01",
+        "company": "xpeng",
+        "round": "restart",
+        "amount": "500",
+        "currency": "USD",
+        "pre_money": "0",
+        "investors": [{"party": "alibaba", "amount": "500"}],
+    }
+    facts = [
+        *PARTIES,
+        bought("tencent", "xpeng", "2021-01-01", "0.1", "100"),
+        bought("alibaba", "xpeng", "2021-01-01", "0.2", "80"),
+        restart,
+    ]
+    [row] = rows(GainsView(), facts, investor="tencent")
+    assert (row["proceeds"], row["cost_relieved"], row["realised_gain"]) == (D(0), D(100), D(-100))
+    [held] = rows(PortfolioView(), facts, investor="tencent")
+    assert (held["fraction"], held["cost"], held["realised_gain"]) == (0, D(0), D(-100))
+    # alibaba's old shares are written off; the shares its 500 bought in the round keep their cost
+    [owner] = rows(PortfolioView(), facts, investor="alibaba")
+    assert (owner["fraction"], owner["invested"], owner["cost"], owner["realised_gain"]) == (1, D(580), D(500), D(-80))
+
+
 def test_gains_for_a_group_add_up_its_entities() -> None:
     facts = [
         *TWO_SALES,
