@@ -250,9 +250,13 @@ class NonNegativeDecimal(Codec):
         return plain_decimal(value)
 
     def schema(self) -> dict[str, Any]:
+        """Text and numbers as the parser takes them; a positive amount's text holds a digit other than 0 before
+        any exponent (the schema cannot weigh text further: the parser's range checks still apply)."""
+        nonzero = r"(?=[^eE]*[1-9])" if self.positive else ""
         return {
             "type": ["string", "number"],
-            "pattern": r"^[0-9][0-9_]*(\.[0-9_]+)?([eE][+-]?[0-9]+)?$",
+            "pattern": rf"^{nonzero}[0-9][0-9_]*(\.[0-9_]+)?([eE][+-]?[0-9]+)?$",
+            ("exclusiveMinimum" if self.positive else "minimum"): 0,
             "description": "exact decimal (a string is preferred)",
         }
 
@@ -267,7 +271,7 @@ class UnitInterval(NonNegativeDecimal):
         return number
 
     def schema(self) -> dict[str, Any]:
-        return {**super().schema(), "description": "exact decimal fraction in [0, 1]"}
+        return {**super().schema(), "maximum": 1, "description": "exact decimal fraction in [0, 1]"}
 
 
 class CurrencyCode(Codec):

@@ -211,6 +211,10 @@ def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
         ({"kind": "fx.rates"}, "unknown kind"),
         ({"rte": "7.1"}, "unknown field"),
         ({"rate": "-7.1"}, "negative number"),
+        ({"rate": -5}, "a negative number as a number"),
+        ({"rate": "0"}, "zero where it must be positive"),
+        ({"rate": "000.00e5"}, "zero written longer"),
+        ({"rate": 0}, "zero as a number"),
         ({"rate": "7.1e"}, "a broken exponent"),
         ({"base": "US Dollar"}, "not a currency code"),
         ({"effective": "2024-02-30"}, "no such day"),
@@ -223,6 +227,14 @@ def test_the_schema_rejects_malformed_facts(change: dict[str, Any], why: str) ->
     VALIDATOR.validate(fact)
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate({**fact, **change})
+
+
+def test_the_schema_holds_a_fraction_to_one_where_it_can() -> None:
+    stake = {"kind": "stake.acquired", "effective": "2024-05-01", "holder": "alibaba", "company": "zhipu", "fraction": "0.1"}
+    VALIDATOR.validate(stake)
+    VALIDATOR.validate({**stake, "fraction": 1})
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate({**stake, "fraction": 5})
 
 
 def test_the_schema_requires_the_kinds_required_fields() -> None:
