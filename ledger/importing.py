@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from events import Catalogue, FactError
-from events.readers import SourceError, guess_format, printable, read_facts, sniff
+from events.readers import SourceError, printable, read_facts, sniff
 from ledger.appending import Incoming
 from ledger.errors import RejectedError
 from ledger.progress import PROGRESS_STEP, Progress
@@ -46,7 +46,13 @@ def incoming_from_path(
         raise RejectedError(f"{printable(path, 1000)}: cannot read: {getattr(error, 'strerror', None) or error}") from None
     with stream:
         total = line_count(path) if progress is not None else None
-        yield from incoming_from_stream(catalogue, stream, path, fmt or guess_format(path), progress, total)
+        source: Any = stream
+        if fmt is None:  # by the name's extension, or else by the first lines, as from stdin
+            try:
+                fmt, source = sniff(stream, path)
+            except SourceError as error:
+                raise RejectedError(str(error)) from None
+        yield from incoming_from_stream(catalogue, source, path, fmt, progress, total)
 
 
 def line_count(path: str) -> int | None:

@@ -338,6 +338,21 @@ def test_guessed_format_reads_its_own_kind_of_text(fmt: str) -> None:
     }
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_file_whose_name_does_not_tell_is_read_by_its_first_lines(fmt: str, tmp_path: Any) -> None:
+    from ledger.importing import incoming_from_path
+
+    texts = {
+        "jsonl": '{"kind": "fact.retracted", "effective": "2024-03-01", "fact": "fx-1", "reason": "wrong"}\n',
+        "csv": "kind,effective,fact,reason\nfact.retracted,2024-03-01,fx-1,wrong\n",
+        "yaml": "- kind: fact.retracted\n  effective: 2024-03-01\n  fact: fx-1\n  reason: wrong\n",
+    }
+    path = tmp_path / "facts.txt"
+    path.write_text(texts[fmt], encoding="utf-8")
+    [item] = incoming_from_path(CATALOGUE, str(path))
+    assert (item.place, item.fact.kind) == (f"{path}:{2 if fmt == 'csv' else 1}", "fact.retracted")
+
+
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown format 'xml'"):
         read_facts(io.StringIO(""), "x.xml", "xml")
