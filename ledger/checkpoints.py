@@ -368,4 +368,10 @@ def state_version(view: View[Any]) -> str:
     A view that keeps its name and inherits the same ``apply`` folds the same state: bump ``state_version``
     when ``initial`` or the state's shape changes without ``apply`` moving to another class."""
     cls = fold_class(view)
-    return f"{cls.__module__}.{cls.__qualname__}:{getattr(view, 'state_version', '1')}"
+    return f"{cls.__module__}.{cls.__qualname__}:{getattr(view, 'state_version', '1')}{STORY_RULES}"
+
+
+STORY_RULES = "/story-2"
+"""How the host tells the story a fold reads, in every state's key: bumped when that changes, so that states folded
+under the old rules are never read again, whatever their view. 2: a correction or retraction names the fact it
+names as ``resolve`` reads it, among the facts recorded before it (states folded before could have missed one)."""

@@ -184,18 +184,19 @@ class Engine:
         for record in counted(self.story_after(first, as_of, head, kinds), progress, head):
             day = record.fact.effective
             if anchor is not None and day > anchor:
-                self._save_anchor(foldings, anchor, head)
+                self._save_anchor(foldings, anchor, head, reached=kinds is not None)
                 anchor = None
             last_day = day
             for folding in foldings:
                 if folding.cut is None or day > folding.cut:
                     folding.apply(record)
-        if kinds is not None:  # only some kinds were read: each state is told the date the whole story reached
-            last_day = self.story_end(as_of, head)
-            if last_day is not None:
-                for folding in foldings:
-                    folding.reach(last_day)
-        cut = as_of or last_day
+        # each state is told the date the whole story reached: a fold that read only its kinds has not seen it, and
+        # one loaded from a checkpoint with no fact after it has seen only what that checkpoint had
+        end = self.story_end(as_of, head) if kinds is not None or last_day is None else last_day
+        if end is not None:
+            for folding in foldings:
+                folding.reach(end)
+        cut = as_of or end
         if head == current and cut is not None:
             due = {key: folding for key, folding in shared.items() if folding.folded >= self.save_after}
             savings = {key: Saving(folding.view, folding.state, cut, self._retired(views, key)) for key, folding in due.items()}
@@ -219,10 +220,15 @@ class Engine:
         anchor = anchor_before(end) if end is not None else None
         return anchor if anchor is not None and (first is None or anchor > first) else None
 
-    def _save_anchor(self, foldings: list[Folding], anchor: date, head: int) -> None:
+    def _save_anchor(self, foldings: list[Folding], anchor: date, head: int, *, reached: bool) -> None:
         """Save the states that have folded everything up to ``anchor`` (a fold that started from a later checkpoint
-        has folded past it). None of them has an exact checkpoint there: the pass would have started it from it."""
+        has folded past it). None of them has an exact checkpoint there: the pass would have started it from it.
+        ``reached``: the pass read only some kinds, so each state is first told the date the story reached by then."""
         passed = [f for f in foldings if (f.cut is None or f.cut < anchor) and f.folded >= self.save_after]
+        end = self.story_end(anchor, head) if reached and passed else None
+        if end is not None:
+            for folding in passed:
+                folding.reach(end)
         savings = [Saving(folding.view, folding.state, anchor) for folding in passed]
         self.checkpoints.save_all(savings, head, background=self._in_background(head))
 

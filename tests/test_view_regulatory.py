@@ -9,7 +9,7 @@ import pytest
 
 from ledger.api import Ledger
 from ledger.appending import Incoming
-from ledger.views import Query
+from ledger.views import Query, View
 from plugins.regulatory import RegulatoryView
 from tests.viewkit import party, rows
 
@@ -305,3 +305,44 @@ def test_through_the_store_only_its_kinds_are_read_and_without_as_of_the_last_fa
     # the mark, of a kind the timeline does not read, is the last fact: the order is missed by then
     assert answered == rows(RegulatoryView(), facts)
     assert [(row["in_force"], row["status"]) for row in answered if row["kind"] == "divestment.ordered"] == [(False, "missed")]
+
+
+class _EveryFact(View[int]):
+    """A view that names no kinds: a pass with it reads every fact."""
+
+    name = "every-fact"
+
+    def initial(self, query: Query) -> int:
+        return 0
+
+    def apply(self, state: int, record: Any) -> int:
+        return state + 1
+
+
+def test_a_quarter_end_checkpoint_of_its_kinds_alone_keeps_the_date_the_story_reached(sqlite_url: str) -> None:
+    """The timeline, read alone, saves a quarter-end state on its way; a later pass with a view that reads every fact
+    loads it, and no fact of the timeline's kinds follows it: the order is still judged at the story's last date."""
+    mark = {"kind": "valuation.marked", "effective": "2022-05-01", "company": "zhipu", "valuation": "1", "currency": "USD"}
+    fine = {
+        "kind": "penalty.imposed",
+        "effective": "2022-09-15",
+        "key": "fine",
+        "authority": "samr",
+        "target": "alibaba",
+        "amount": "1",
+        "currency": "CNY",
+    }
+    facts = [*PARTIES, stake("zhipu", "2021-01-01", "0.1"), order("2021-04-10", "2022-04-10"), mark, fine]
+    with Ledger(sqlite_url) as ledger:
+        ledger.engine.save_after = 0
+        ledger.append([Incoming(f"test:{n}", ledger.catalogue.parse(fact)) for n, fact in enumerate(facts, 1)])
+        ledger.view("regulatory", Query())  # saves its state at the quarter end 2022-06-30 on the way
+        retraction = {"kind": "fact.retracted", "effective": "2023-01-01", "fact": "fine", "reason": "annulled"}
+        ledger.append([Incoming("test:retraction", ledger.catalogue.parse(retraction))])
+        view = ledger.host.view("regulatory")
+        head = ledger.store.head().position
+        state, _ = ledger.engine.states([(view, "plugins.regulatory"), (_EveryFact(), "test")], None, head)
+        answered = view.rows(state, Query())
+    expected = rows(RegulatoryView(), [*facts, retraction])
+    assert answered == expected
+    assert [row["status"] for row in answered if row["status"]] == ["missed"]  # judged at 2022-05-01, the mark's date
