@@ -187,8 +187,7 @@ class BatchBuilder:
                 continue
             place = places.get(record.id) or (places.get(record.corrected_by) if record.corrected_by else None)
             if place is None:  # a stored registration, looping again after what the batch retracted or corrected
-                ordered = list(places.values())
-                place = ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
+                place = batch_place(places)
             raise RejectedError(f"{place}: parent: {text} is a loop; a group's parent chain must end at its top")
 
     @staticmethod
@@ -249,6 +248,8 @@ class BatchBuilder:
             kind = self._amendment_kind(ref, index, upto)
             if kind is not None:
                 raise RejectedError(f"{item.place}: fact: {ref!r} is a {kind}; correct or retract the original fact")
+            if len(named.named(ref).by_prefix) + len(self.store.named(ref, upto).by_prefix) > 1:
+                raise RejectedError(f"{item.place}: fact: {ref!r} begins the ids of more than one fact; give more of the id")
             raise RejectedError(f"{item.place}: fact: no recorded fact has the id or key {ref!r}")
         if target.id in retracted:
             raise RejectedError(f"{item.place}: fact: {ref!r} was retracted; record a new fact instead")
@@ -288,10 +289,15 @@ class BatchBuilder:
         if place is None:
             # The problem lies in a fact already recorded (a back-dated fact broke a later one):
             # point at the batch that caused it.
-            ordered = list(places.values())
-            place = ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
+            place = batch_place(places)
         more = f" (and {len(fresh) - 1} more problem(s))" if len(fresh) > 1 else ""
         raise RejectedError(f"{place}: {first}{more}")
+
+
+def batch_place(places: dict[str, str]) -> str:
+    """Where a batch came from, for a problem no one of its facts can be pointed at: its line, or its first and last."""
+    ordered = list(dict.fromkeys(places.values()))
+    return ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
 
 
 def parent_loops(story: Sequence[Recorded]) -> Iterator[tuple[frozenset[str], str, Recorded]]:

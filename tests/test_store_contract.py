@@ -523,8 +523,8 @@ def test_a_later_fact_sharing_an_id_prefix_changes_nothing(store_url: str) -> No
         story = [(r.id, r.fact) for r in ledger.story()]
         assert engine_story(ledger) == story
         assert {fact.key: str(fact.amount) for _, fact in story if fact.kind == "credits.granted"} == {"g1": "90", "g2": "7"}  # type: ignore[attr-defined]
-        # a new reference by that prefix names nothing now
-        with pytest.raises(RejectedError, match=r"fact: no recorded fact has the id or key"):
+        # a new reference by that prefix names no one fact now
+        with pytest.raises(RejectedError, match=r"fact: '\w+' begins the ids of more than one fact; give more of the id"):
             ledger.append(facts(ledger, corrected(first.id[:12], grant("g1", "80", "cl", "co"))))
 
 
@@ -571,6 +571,10 @@ def test_a_correction_that_over_draws_is_refused_at_its_own_line(store_url: str)
         with pytest.raises(RejectedError, match=r"^test:3: .*co has 100 USD of cl credits outstanding, cannot consume 130"):
             ledger.append(batch)
         assert len(ledger.records()) == 4
+        # a correction of the grant that breaks the consumption already stored: pointed at the batch, said once
+        later = corrected("g1", {**grant("g1", "100", "cl", "co"), "effective": "2021-07-01"})
+        with pytest.raises(RejectedError, match=r"^test:1: \[plugins.revenue\] credits.consumed 'c' of 2021-06-01"):
+            ledger.append(facts(ledger, later))
 
 
 def test_a_correction_naming_a_fact_of_its_own_batch_by_prefix_is_indexed_under_the_fact_s_parties(store_url: str) -> None:
