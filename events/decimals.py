@@ -25,6 +25,11 @@ def exact_decimals() -> AbstractContextManager[decimal.Context]:
     0.33333333333333333333333333333334 less 0.5 would then never reach zero. Folds and
     validations run inside this context, so a ledger's numbers are exact or refused.
     """
-    traps = dict(decimal.Context().traps)  # every signal, with the default traps (invalid, division by zero, overflow)
-    traps.update({decimal.Inexact: True, decimal.Rounded: True})
-    return decimal.localcontext(prec=EXACT_DIGITS, traps=traps)
+    return decimal.localcontext(_EXACT)  # a copy of it: built once, since this runs for every fact parsed
+
+
+_EXACT = decimal.Context(
+    prec=EXACT_DIGITS,
+    traps=[*(signal for signal, on in decimal.Context().traps.items() if on), decimal.Inexact, decimal.Rounded],
+)
+"""Python's default traps (invalid operation, division by zero, overflow) and every rounding."""

@@ -381,7 +381,8 @@ def decode_json(text: str, path: str, line: int | None, field: str | None = None
             raise json.JSONDecodeError("Extra data", text, space.end() if space else end)
     except DuplicateFieldError as error:
         at = _repeated_at(text) or str(error)
-        raise SourceError(path, line, "the field is given twice", f"{field}.{at}" if field else at) from None
+        where = (field + at if at.startswith("[") else f"{field}.{at}") if field else at
+        raise SourceError(path, line, "the field is given twice", where) from None
     except RecursionError:
         raise SourceError(path, line, f"nested deeper than {MAX_DEPTH} levels of lists and objects", field or "nesting") from None
     except _NumberTooLong as error:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Sized
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from events import Catalogue, FactError
@@ -73,14 +73,14 @@ def _recorded(value: Any, name: str, line: int) -> datetime:
     try:
         recorded = recorded.astimezone(UTC)
     except OverflowError:
-        recorded = EPOCH - timedelta(days=1)  # before any time the ledger keeps: refused below
+        raise SourceError(name, line, f"{_shown(value)} is out of range in UTC", "recorded") from None
     if recorded < EPOCH:
         raise SourceError(name, line, f"{_shown(value)} is before 1970-01-01T00:00:00Z, when recorded times start", "recorded")
     return recorded
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FRACTION = re.compile(r"T[0-9:]+[.,]([0-9]+)")
+_FRACTION = re.compile(r"[0-9][Tt ][0-9:]+[.,]([0-9]+)")
 """The fraction of a second in an ISO 8601 time."""
 
 

@@ -99,9 +99,11 @@ def test_recorded_times_are_kept_in_utc_to_the_microsecond_from_1970(sqlite_url:
         import_text(copy, shifted)
         assert export_text(copy) == text and copy.store.head() == head  # same bytes, so the same hash chain
     refused = {
-        "0001-01-01T00:00:00+01:00": r"is before 1970-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00": r"is out of range in UTC",
+        "9999-12-31T23:59:59-05:00": r"is out of range in UTC",
         "1969-12-31T23:59:59+00:00": r"is before 1970-01-01T00:00:00Z",
         moment.strftime("%Y-%m-%dT%H:%M:%S.123456789+00:00"): r"is finer than a microsecond",
+        moment.strftime("%Y-%m-%d %H:%M:%S.1234567+00:00"): r"is finer than a microsecond",
     }
     for number, (recorded, message) in enumerate(refused.items()):
         with Ledger(f"sqlite:///{tmp_path / f'refused{number}.db'}") as copy:

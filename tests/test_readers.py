@@ -373,6 +373,8 @@ def test_a_field_given_twice_is_an_error_not_a_silent_choice() -> None:
     # inside a list of objects: the field is named where it is
     nested = '{"kind": "round.closed", "investors": [{"party": "a"}, {"party": "b", "amount": "1", "amount": "2"}]}\n'
     assert source_error(nested, "jsonl", "twice.jsonl").field == "investors[1].amount"
+    cell = 'kind,investors\nround.closed,"[{""party"": ""a"", ""party"": ""b""}]"\n'
+    assert source_error(cell, "csv", "twice.csv").field == "investors[0].party"
 
 
 def test_a_byte_order_mark_is_not_data() -> None:
