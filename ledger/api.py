@@ -126,7 +126,7 @@ class Ledger:
     ) -> list[Recorded]:
         """The party registrations in force at a moment, corrections applied (``head`` as for ``states``)."""
         head = self.store.known_position(known_at) if head is None else head
-        records = self.store.with_targets(self.store.of_kinds(["party.registered", *CORRECTION_KINDS], head), head)
+        records = self.store.with_targets(self.store.of_kinds(["party.registered", *CORRECTION_KINDS], head))
         return [r for r in until(resolve(records), as_of) if r.kind == "party.registered"]
 
     def require_party(self, where: str, slug: str) -> None:

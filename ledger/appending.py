@@ -149,7 +149,7 @@ class BatchBuilder:
         """Every stored fact that shares a subject with the batch (its parties' registrations and the corrections
         of its facts included: they share the subjects), and the facts those corrections name."""
         subjects = {subject for row in rows for subject in row.subjects}
-        return self.store.with_targets(self.store.about(subjects, upto), upto)
+        return self.store.with_targets(self.store.about(subjects, upto))
 
     def _check_registrations(
         self, existing: Sequence[Recorded], batch: Sequence[Recorded], changed: list[tuple[str, str]], upto: int
@@ -160,7 +160,7 @@ class BatchBuilder:
         the corrections of those among them) is read, so whether each is still registered is known; any other slug
         a fact names was registered before and this batch did not touch it."""
         slugs = {slug for _, slug in changed}
-        naming = self.store.with_targets([*existing, *self.store.about(slugs, upto)], upto)
+        naming = self.store.with_targets([*existing, *self.store.about(slugs, upto)])
         story = resolve([*naming, *batch])
         registered = registered_parties(story)
         place = changed[0][0]

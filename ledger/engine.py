@@ -136,7 +136,7 @@ class Engine:
         store = self.store
         # the corrections of these facts name the same subjects (the index gives a correction its target's)
         records = [*store.about(subjects, head), *store.of_kinds(getattr(view, "always", ()), head)]
-        story = until(resolve(store.with_targets(records, head)), query.as_of)
+        story = until(resolve(store.with_targets(records)), query.as_of)
         folding = Folding(view, plugin, start(view, plugin, ORIGIN), None)
         for record in story:
             folding.apply(record)

@@ -243,10 +243,10 @@ class _Story:
         subjects = view.subjects(query)
         if subjects is not None:
             # the same facts the engine's scoped fold reads: those naming the subjects, the kinds the view always needs
-            records = store.with_targets([*store.about(frozenset(subjects), head), *store.of_kinds(view.always, head)], head)
+            records = store.with_targets([*store.about(frozenset(subjects), head), *store.of_kinds(view.always, head)])
             amendments = [r for r in records if r.kind in CORRECTION_KINDS]
-            return cls(ledger, view, query, head, records, store.with_targets(amendments, head))
-        amendments = store.with_targets(store.of_kinds(CORRECTION_KINDS, head), head)
+            return cls(ledger, view, query, head, records, store.with_targets(amendments))
+        amendments = store.with_targets(store.of_kinds(CORRECTION_KINDS, head))
         return cls(ledger, view, query, head, None, amendments)
 
     def facts(self) -> Iterable[Recorded]:

@@ -204,22 +204,7 @@ class Store:
     def named(self, ref: str, upto: int) -> Named[Entry]:
         """What a reference could name among the facts stored at or before ``upto``, corrections and retractions
         aside (``ledger.timeline.Named`` holds the rule that chooses)."""
-        found = [e for e in self.entries(ids=[ref], keys=[ref]) if e.position <= upto and e.kind not in CORRECTION_KINDS]
-        by_id = next((entry for entry in found if entry.fact_id == ref), None)
-        by_key = next((entry for entry in found if entry.key == ref), None)
-        if by_id is not None or by_key is not None or not may_be_prefix(ref):
-            return Named(by_id, by_key)
-        return Named(by_prefix=tuple(entry for entry in self._prefixed(ref) if entry.position <= upto))
-
-    def _prefixed(self, prefix: str) -> list[Entry]:
-        """The facts whose id begins with ``prefix`` (corrections and retractions aside), read along the id's index:
-        lower-case hex ids that begin with it sort from it to it followed by ``g``."""
-        rows = self._entries("fact_id >= ? AND fact_id < ?", [prefix, prefix + "g"])
-        return [entry for entry in rows if entry.fact_id.startswith(prefix) and entry.kind not in CORRECTION_KINDS]
-
-    def entry(self, ref: str, upto: int) -> Entry | None:
-        """The fact a reference names among those stored at or before ``upto`` (see ``named``)."""
-        return self.named(ref, upto).chosen()
+        return self._named(ref, upto + 1, self._direct([ref]), {})
 
     def target(self, ref: str, upto: int, batch: FactIndex | None = None) -> Recorded | None:
         """The fact ``ref`` names among those stored at or before ``upto`` and, recorded after them, the facts of
@@ -237,24 +222,40 @@ class Store:
         reads it, among the facts recorded before the amendment (``named``), so that a later fact can never change
         it. An amendment that names nothing is left out."""
         amending = [r for r in amendments if isinstance(r.fact, (FactCorrected, FactRetracted))]
-        refs = {record.fact.fact for record in amending}  # type: ignore[attr-defined]
-        found = [entry for entry in self.entries(ids=refs, keys=refs) if entry.kind not in CORRECTION_KINDS]
-        by_id = {entry.fact_id: entry for entry in found}
-        by_key = {entry.key: entry for entry in found if entry.key is not None}
+        direct = self._direct({record.fact.fact for record in amending})  # type: ignore[attr-defined]
         prefixed: dict[str, list[Entry]] = {}
         chosen: dict[int, int] = {}
         for record in amending:
-            ref, before = record.fact.fact, record.seq  # type: ignore[attr-defined]
-            named = Named(_before(by_id.get(ref), before), _before(by_key.get(ref), before))
-            if named.by_id is None and named.by_key is None and may_be_prefix(ref):
-                if ref not in prefixed:
-                    prefixed[ref] = self._prefixed(ref)
-                named = Named(by_prefix=tuple(entry for entry in prefixed[ref] if entry.position < before))
-            entry = named.chosen()
+            entry = self._named(record.fact.fact, record.seq, direct, prefixed).chosen()  # type: ignore[attr-defined]
             if entry is not None:
                 chosen[record.seq] = entry.position
         loaded = {record.seq: record for record in self.at_positions(set(chosen.values()))}
         return {seq: loaded[position] for seq, position in chosen.items()}
+
+    def _direct(self, refs: Iterable[str]) -> tuple[dict[str, Entry], dict[str, Entry]]:
+        """The facts (corrections and retractions aside) whose id, and those whose key, is one of ``refs``."""
+        refs = list(refs)
+        found = [entry for entry in self.entries(ids=refs, keys=refs) if entry.kind not in CORRECTION_KINDS]
+        return {entry.fact_id: entry for entry in found}, {entry.key: entry for entry in found if entry.key is not None}
+
+    def _named(
+        self, ref: str, before: int, direct: tuple[dict[str, Entry], dict[str, Entry]], prefixed: dict[str, list[Entry]]
+    ) -> Named[Entry]:
+        """What ``ref`` could name among the facts stored before position ``before``: by id or key from ``direct``
+        (``_direct``), else by id prefix, read along the index once per prefix (``prefixed`` keeps them)."""
+        by_id, by_key = direct
+        named = Named(_before(by_id.get(ref), before), _before(by_key.get(ref), before))
+        if named.by_id is not None or named.by_key is not None or not may_be_prefix(ref):
+            return named
+        if ref not in prefixed:
+            prefixed[ref] = self._prefixed(ref)
+        return Named(by_prefix=tuple(entry for entry in prefixed[ref] if entry.position < before))
+
+    def _prefixed(self, prefix: str) -> list[Entry]:
+        """The facts whose id begins with ``prefix`` (corrections and retractions aside), read along the id's index:
+        lower-case hex ids that begin with it sort from it to it followed by ``g``."""
+        rows = self._entries("fact_id >= ? AND fact_id < ?", [prefix, prefix + "g"])
+        return [entry for entry in rows if entry.fact_id.startswith(prefix) and entry.kind not in CORRECTION_KINDS]
 
     def _entries(self, where: str, params: Sequence[Any]) -> list[Entry]:
         rows = self._rows(f"SELECT position, fact_id, fact_key, kind, effective, touch FROM {FACTS_TABLE} WHERE {where}", params)
@@ -406,10 +407,10 @@ class Store:
             records = self.of_kinds(kinds, upto)
         else:
             records = [r for r in self.about(set(slugs) - set(BUILT_IN_HOLDERS), upto) if r.kind in kinds]
-        found = registered_parties(resolve(self.with_targets(records, upto)))
+        found = registered_parties(resolve(self.with_targets(records)))
         return found if slugs is None else found & {*slugs, *BUILT_IN_HOLDERS}
 
-    def with_targets(self, records: Iterable[Recorded], upto: int) -> list[Recorded]:
+    def with_targets(self, records: Iterable[Recorded]) -> list[Recorded]:
         """``records`` plus the facts their corrections and retractions name (``targets``), in recording order: what
         ``resolve`` needs to apply them as it would over the whole ledger."""
         found = {record.seq: record for record in records}
