@@ -65,9 +65,7 @@ class Folding:
         except LedgerError:
             raise
         except Exception as error:
-            raise PluginError(
-                f"plugin {self.plugin}: view {self.view.name} failed on {record.describe()}: {type(error).__name__}: {error}"
-            ) from error
+            raise view_failed(self.plugin, self.view, f"on {record.describe()}", error) from error
         self.folded += 1
 
     def reach(self, day: date) -> None:
@@ -77,9 +75,12 @@ class Folding:
         except LedgerError:
             raise
         except Exception as error:
-            raise PluginError(
-                f"plugin {self.plugin}: view {self.view.name} failed to reach {day.isoformat()}: {type(error).__name__}: {error}"
-            ) from error
+            raise view_failed(self.plugin, self.view, f"to reach {day.isoformat()}", error) from error
+
+
+def view_failed(plugin: str, view: View[Any], doing: str, error: Exception) -> PluginError:
+    """The one-line error for a view that raised while ``doing`` something: its plugin, its name, the error."""
+    return PluginError(f"plugin {plugin}: view {view.name} failed {doing}: {type(error).__name__}: {error}")
 
 
 def start(view: View[Any], plugin: str, query: Query) -> Any:
@@ -88,7 +89,7 @@ def start(view: View[Any], plugin: str, query: Query) -> Any:
     except LedgerError:
         raise
     except Exception as error:
-        raise PluginError(f"plugin {plugin}: view {view.name} failed to start: {type(error).__name__}: {error}") from error
+        raise view_failed(plugin, view, "to start", error) from error
 
 
 ROW_TYPES = (type(None), bool, int, str, Decimal, Fraction, fractions.Fraction, date, datetime)
@@ -103,7 +104,7 @@ def answer(view: View[Any], plugin: str, state: Any, query: Query) -> list[dict[
     except LedgerError:
         raise
     except Exception as error:
-        raise PluginError(f"plugin {plugin}: view {view.name} failed to answer: {type(error).__name__}: {error}") from error
+        raise view_failed(plugin, view, "to answer", error) from error
     columns = set(view.columns)
     for row in rows if isinstance(rows, list) else [rows]:
         if type(row) is dict and (not columns or columns.issuperset(row)) and ROW_TYPE_SET.issuperset(map(type, row.values())):

@@ -34,8 +34,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from events.corrections import FactRetracted
-from ledger.engine import ORIGIN, Folding, answer, start
-from ledger.errors import LedgerError, PluginError, ViewError
+from ledger.engine import ORIGIN, Folding, answer, start, view_failed
+from ledger.errors import LedgerError, ViewError
 from ledger.exact import Fraction, exact_decimals
 from ledger.records import Recorded
 from ledger.store import CORRECTION_KINDS
@@ -349,10 +349,7 @@ def touches(view: View[Any], plugin: str, record: Recorded, query: Query) -> boo
     except LedgerError:
         raise
     except Exception as error:
-        raise PluginError(
-            f"plugin {plugin}: view {view.name} failed to tell whether {record.describe()} touches its answer: "
-            f"{type(error).__name__}: {error}"
-        ) from error
+        raise view_failed(plugin, view, f"to tell whether {record.describe()} touches its answer", error) from error
 
 
 def _key(row: Row) -> dict[str, str]:
