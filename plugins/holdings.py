@@ -141,16 +141,12 @@ class Holdings:
                 self._sold(fact.effective, holder, fact.company, ONE, Decimal(0), fact.currency)
             self._paid_in_round(fact)
             self.valuations[fact.company] = Valuation(fact.effective, fact.post, fact.currency)
-        elif isinstance(fact, StakeAcquired):
-            payment = Payment(fact.effective, fact.price, fact.currency) if fact.price is not None and fact.currency else None
-            self._bought(fact.company, fact.holder, payment)
-        elif isinstance(fact, StakeDivested) and fact.buyer not in (None, UNDISCLOSED):
-            # a sale to a named buyer is the buyer's purchase, at what the seller received
-            paid = Payment(fact.effective, fact.proceeds, fact.currency) if fact.proceeds is not None and fact.currency else None
-            self._bought(fact.company, fact.buyer, paid)
+        proceeds, currency = _proceeds(fact)  # what a buyer paid is what its seller received
+        if (buyer := _buyer(fact)) is not None:
+            paid = Payment(fact.effective, proceeds, currency) if proceeds is not None and currency else None
+            self._bought(fact.company, buyer, paid)
         if seller and before:
             after = self.tables.held(seller, fact.company)
-            proceeds, currency = _proceeds(fact)
             self._sold(fact.effective, seller, fact.company, (before - after) / before, proceeds, currency)
 
     def _paid_in_round(self, fact: RoundClosed) -> None:
@@ -276,6 +272,16 @@ def _seller(fact: object) -> str | None:
         return fact.holder
     if isinstance(fact, StakeAcquired):
         return fact.seller
+    return None
+
+
+def _buyer(fact: object) -> str | None:
+    """Who bought a stake: the holder that acquired it, or a divestment's named buyer (a sale to a named buyer is
+    the buyer's purchase)."""
+    if isinstance(fact, StakeAcquired):
+        return fact.holder
+    if isinstance(fact, StakeDivested) and fact.buyer != UNDISCLOSED:
+        return fact.buyer
     return None
 
 
