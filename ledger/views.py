@@ -107,11 +107,13 @@ class View(Generic[State]):
         raise NotImplementedError
 
     def reach(self, state: State, day: date) -> State:
-        """The story folded goes on to ``day``, though none of its facts after the state's last was of ``kinds``.
+        """The story folded goes on to ``day``, though the state may not have folded a fact of that date.
 
-        After a fold that read only the ``kinds`` views name, the host calls it with the latest effective
-        date among every fact of the question (on or before its ``as_of``, corrections applied), before the
-        state is answered or saved: what a fold of every fact would have seen last. A view whose rows depend
+        After each fold, before the state is answered or saved, the host calls it with the latest effective
+        date among every fact of the question (on or before its ``as_of``, corrections applied): what a fold
+        of every fact would have seen last, where this one read only its ``kinds`` or started from a
+        checkpoint with nothing after it. A fold that read only its kinds is also told, before its state is
+        saved at a quarter end on the way, the date the story had reached by then. A view whose rows depend
         on that date (the last date the facts speak of, when no ``--as-of`` is given) keeps it here, as
         ``apply`` would have on the last fact; ``day`` is never earlier than a date already folded. The
         default changes nothing.
