@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from types import ModuleType
 from typing import Any, TypeVar, cast
 
@@ -55,6 +56,8 @@ _WITH_EVENTS = "CROSS JOIN {events} e WHERE e.originator_id = ? AND e.originator
 """Index rows ``f`` joined with their stored events. ``CROSS JOIN`` keeps the index as the outer loop on
 SQLite, whose planner would otherwise walk every event of the ledger for each page (PostgreSQL plans it
 freely)."""
+_BY_EFFECTIVE = itemgetter(4, 0)
+"""A row of ``effective_between``'s order: its effective date, then its position."""
 _RECORDS = f"SELECT f.position, f.fact_id, f.recorded_us, e.state FROM {FACTS_TABLE} f {_WITH_EVENTS}AND "
 """Facts with their stored events, for a condition on ``f`` to follow."""
 
@@ -335,15 +338,17 @@ class Store:
         only, wanted = _only_kinds(kinds - set(CORRECTION_KINDS) if kinds is not None else None)
         if kinds is not None and not wanted:
             return
-        # the page is chosen in the index first, then joined with the events
+        # the page is chosen in the index first, then joined with the events; it is put in order here, not by the
+        # database: an ORDER BY on the join made SQLite copy every page, stored events and all, into a sorted temporary
+        # tree before the first row (a third of reading a million facts), where the rows already come in that order
         sql = (
-            f"SELECT f.position, f.fact_id, f.recorded_us, e.state FROM (SELECT position, fact_id, recorded_us, effective "
-            f"FROM {FACTS_TABLE} WHERE (effective, position) > (?, ?) AND effective <= ? AND position <= ? "
-            f"AND kind NOT IN ({excluded}) {only}ORDER BY effective, position LIMIT ?) f "
-            f"{_WITH_EVENTS}ORDER BY f.effective, f.position"
+            f"SELECT f.position, f.fact_id, f.recorded_us, e.state, f.effective FROM (SELECT position, fact_id, "
+            f"recorded_us, effective FROM {FACTS_TABLE} WHERE (effective, position) > (?, ?) AND effective <= ? "
+            f"AND position <= ? AND kind NOT IN ({excluded}) {only}ORDER BY effective, position LIMIT ?) f {_WITH_EVENTS}"
         )
         while True:
             rows = self._rows(sql, (day, position, end, upto, *wanted, PAGE_SIZE, self.db.ledger_id))
+            rows.sort(key=_BY_EFFECTIVE)  # one pass over rows already in order (a backend may plan the join as it likes)
             page = self._decode(rows)
             yield from page
             if len(page) < PAGE_SIZE:
@@ -423,7 +428,7 @@ class Store:
         records: list[Recorded] = []
         batch_us: object = _NO_BATCH  # the facts of one batch share its recorded time, and one object for it
         recorded = EPOCH
-        for position, fact_id, micros, state in rows:
+        for position, fact_id, micros, state, *_ in rows:  # rows may carry more columns (their order)
             data = loads(state)
             try:
                 fact = load(data["fact"])

@@ -594,3 +594,22 @@ def test_a_correction_naming_a_fact_of_its_own_batch_by_prefix_is_indexed_under_
         for company, holders in (("xco", {"founders"}), ("yco", {"founders", "hinv"})):
             rows = ledger.view("ownership", Query(options={"company": company}))  # read through the index by company
             assert {row["holder"] for row in rows} == holders
+
+
+def test_the_story_comes_in_effective_order_whatever_order_a_page_is_read_in(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of ``effective_between`` is put in order by the store, not by the database's plan: a backend (or a
+    plan) that returns its rows in another order still gives the story in effective order, recording order
+    within a date, across page boundaries."""
+    import ledger.store as store_module
+
+    with Ledger(store_url) as ledger:
+        days = ["2021-03-01", "2020-05-02", "2021-03-01", "2020-01-09", "2022-07-07", "2020-05-02", "2020-01-09"]
+        ledger.append(facts(ledger, *(party(f"co-{n}") | {"effective": day} for n, day in enumerate(days))))
+        expected = sorted((r.fact.effective, r.seq) for r in ledger.records())
+        monkeypatch.setattr(store_module, "PAGE_SIZE", 3)
+        read = ledger.store._rows
+        monkeypatch.setattr(ledger.store, "_rows", lambda sql, params=(): list(reversed(read(sql, params))))
+        head = ledger.store.head().position
+        assert [(r.fact.effective, r.seq) for r in ledger.store.effective_between(None, None, head)] == expected

@@ -91,8 +91,10 @@ class SQLiteDatabase(Database):
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(self.sql(sql), tuple(params))
-            return [tuple(row) for row in cursor.fetchall()]
+            raw = cursor.sqlite_cursor
+            raw.row_factory = None  # plain tuples: the library's connections make an ``sqlite3.Row`` of each, copied again here
+            raw.execute(self.sql(sql), tuple(params))
+            return raw.fetchall()
 
     def write(self, statements: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         with self.recorder.datastore.transaction(commit=True) as cursor:
