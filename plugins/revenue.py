@@ -314,11 +314,24 @@ class RevenueBook:
         known = self.stakes.setdefault(company, {})
         held = known.get(group)
         if held is None:
-            held = NO_STAKE
-            for holder in list(self.tables.stakeholders(company)):
-                if self.parties.root(holder) == group:
-                    held += self.tables.held(holder, company)
-            known[group] = held
+            held = known[group] = self._stake(group, company)
+        return held
+
+    def _stake(self, group: str, company: str) -> Fraction:
+        """``stake`` worked out: the sum of what each holder whose group is ``group`` holds in ``company``.
+
+        Every such holder is among the group's members (it is below the group through parent links), so when the
+        group has fewer members than the company has holders (a cloud's group is a handful of parties, a company has
+        dozens), only the members that hold a stake are asked their group."""
+        root, tables = self.parties.root, self.tables
+        holders = tables.stakeholders(company)
+        members = self.parties.group_of(group)
+        if len(members) < len(holders):
+            holders = [member for member in members if member in holders]
+        held = NO_STAKE
+        for holder in holders:
+            if root(holder) == group:
+                held += tables.held(holder, company)
         return held
 
     def horizon(self, provider: str) -> date:

@@ -15,12 +15,14 @@ from events.cloud import CreditsGranted, EscrowDeposited, EscrowReleased
 from ledger.api import Ledger
 from ledger.appending import Incoming
 from ledger.errors import ViewError
+from ledger.exact import Fraction
 from ledger.problems import Problem
 from ledger.records import Recorded
 from ledger.timeline import story
 from ledger.views import Query
 from plugins import revenue
 from plugins.revenue import RevenueView
+from tests.strategies import fact_dicts
 from tests.viewkit import party, records, rows
 
 D = Decimal
@@ -479,3 +481,41 @@ def test_through_the_store_without_as_of_breakage_and_periods_run_to_the_last_fa
     assert answered == rows(RevenueView(), facts, provider="alibaba-cloud")
     assert [row["period"] for row in answered] == ["2024-Q1", "2024-Q2", "2024-Q3", "2024-Q4"]  # to the mark's quarter
     assert answered[2]["breakage"] == D(60)
+
+
+STAKE_PARTIES = ("ant", "bee", "cat", "dog", "founders", "undisclosed")
+STAKE_KINDS = ("party.registered",) * 3 + ("stake.acquired",) * 3 + ("stake.divested", "round.closed", "ownership.asserted")
+"""Mostly registrations (parties moving between groups) and purchases (holders in several companies)."""
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(STAKE_KINDS).flatmap(
+            lambda kind: fact_dicts(kind, parties=STAKE_PARTIES, effective=st.just(date(2021, 1, 1)))
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_a_group_s_stake_is_what_its_holders_hold_together_after_every_fact(facts: list[dict[str, Any]]) -> None:
+    """``RevenueBook.stake`` (kept between facts, and read from the group's members or the company's holders,
+    whichever is shorter) is at every step the sum of what each holder whose group it is holds, as the tables and
+    parent links then stand: through rounds, sales, re-registrations that move a party to another group, and loops."""
+    view = RevenueView()
+    book = view.initial(Query())
+    slugs = [slug for slug in STAKE_PARTIES if slug != "undisclosed"]
+    for record in story(records(facts)):
+        book = view.apply(book, record)
+        groups = {book.parties.root(slug) for slug in slugs} | set(slugs)
+        for group in sorted(groups):
+            for company in slugs:
+                expected = sum(
+                    (
+                        book.tables.held(holder, company)
+                        for holder in list(book.tables.stakeholders(company))
+                        if book.parties.root(holder) == group
+                    ),
+                    Fraction(0),
+                )
+                assert book.stake(group, company) == expected, (group, company)

@@ -8,7 +8,7 @@ consistent, and validation names the fact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from events import Fact
@@ -108,7 +108,7 @@ class Table:
                 counts[holder] = counts.get(holder, ZERO) + count
         return {holder: count / total for holder, count in counts.items()}
 
-    def holders(self) -> Iterable[str]:
+    def holders(self) -> Collection[str]:
         """Who holds a positive stake, pools shown as ``undisclosed``."""
         if not self.pools:
             return self.shares.keys()
@@ -171,7 +171,7 @@ class CapTables:
         table = self.companies.get(company)
         return table.fractions(split) if table is not None else {FOUNDERS: ONE}
 
-    def stakeholders(self, company: str) -> Iterable[str]:
+    def stakeholders(self, company: str) -> Collection[str]:
         """Who holds a positive stake, without computing how much (cheap enough to ask for every fact)."""
         table = self.companies.get(company)
         return table.holders() if table is not None else (FOUNDERS,)

@@ -66,6 +66,10 @@ class Parties:
 
     def members(self, top: str) -> list[str]:
         """``top`` and every registered party below it, in slug order (a group answers for all of them)."""
+        return list(self.group_of(top))
+
+    def group_of(self, top: str) -> tuple[str, ...]:
+        """``members`` as kept until a parent link changes (not copied: a fold may ask for every fact)."""
         found = self._members.get(top)
         if found is None:
             below, waiting = {top}, [top]
@@ -75,7 +79,7 @@ class Parties:
                         below.add(child)
                         waiting.append(child)
             found = self._members[top] = tuple(sorted(below))
-        return list(found)
+        return found
 
     def within(self, party: str, top: str) -> bool:
         """Whether ``top`` is ``party`` or one of its parents, grandparents..."""
