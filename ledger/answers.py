@@ -92,11 +92,12 @@ def question(
 
 def code_digest(view: View[Any], host: PluginHost, sources: Sources) -> str | None:
     """What the view's answer depends on besides the facts: its class and fold, the sources of the packages
-    that fold, answer and write it (``events``, ``ledger``, the view's own top-level package and its
-    ``state_packages``), the fact kinds known, the Python version.
+    that fold, answer and write it (``packages_of``: ``events``, ``ledger``, the view's own top-level
+    package, its base classes' and its ``state_packages``), the fact kinds known, the Python version.
 
-    None when a package's sources cannot be read (a view defined in an interactive session) or changed
-    on disk after this process began loading the code: the code running may then not be the code read."""
+    None when a package's sources cannot be read (a view defined in an interactive session) or changed on
+    disk after this process began loading the code (modified, or replaced by a copy that kept an older
+    modification time: the change time tells): the code running may then not be the code read."""
     cls = type(view)
     digest = hashlib.sha256(f"{cls.__module__}.{cls.__qualname__}\n{fold_name(view)}\n{state_version(view)}".encode())
     digest.update(sys.version.encode())
@@ -148,7 +149,8 @@ def read_source(package: str) -> Source | None:
         for name, path in files:
             digest.update(f"\n{name}\n".encode())
             digest.update(path.read_bytes())
-            newest = max(newest, path.stat().st_mtime_ns)
+            status = path.stat()  # the change time too: a copy that kept an old modification time (cp -p, tar) moved it
+            newest = max(newest, status.st_mtime_ns, status.st_ctime_ns)
     except OSError:
         return None
     return Source(digest.hexdigest(), newest)

@@ -24,6 +24,7 @@ import atexit
 import hashlib
 import io
 import pickle
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Collection, Sequence
@@ -90,9 +91,12 @@ class _StateUnpickler(pickle.Unpickler):
 
 
 def packages_of(view: View[Any]) -> tuple[str, ...]:
-    """The top-level packages whose classes this view's state may hold: the catalogue's, the folds', the view's own."""
-    own = type(view).__module__.split(".")[0]
-    return ("events", "ledger", own, *view.state_packages)
+    """The top-level packages whose classes this view's state may hold and whose code folds and answers it: the
+    catalogue's, the folds', the view's own, those of the classes it inherits from (its ``apply`` or ``rows`` may
+    be theirs), outside the standard library, and its ``state_packages``."""
+    inherited = (cls.__module__.split(".")[0] for cls in type(view).__mro__)
+    bases = [package for package in inherited if package not in sys.stdlib_module_names and package != "builtins"]
+    return tuple(dict.fromkeys(("events", "ledger", *bases, *view.state_packages)))
 
 
 def encode(state: Any) -> bytes:

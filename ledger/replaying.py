@@ -30,6 +30,7 @@ from ledger.answers import Answers, Question, Sources, question
 from ledger.engine import answer
 from ledger.exact import exact_decimals
 from ledger.memory import collector_off, frozen_too, heap_frozen
+from ledger.outfolder import partial_file, put_in_place
 from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.rendering import write_rows
@@ -180,8 +181,9 @@ def replay_to(
 ) -> list[tuple[str, int, Path]]:
     """Every view's file in ``folder`` (``<view>.<extension>``), with its row count, all or nothing.
 
-    Each view goes to a partial file, renamed once every view is written, so a failure leaves
-    the last run's files as they were. A view whose answer to this question at this ledger head
+    Each view goes to a partial file of this run's own, and all are moved into place together once every view
+    is written (``ledger.outfolder``), so a failure leaves the last run's files as they were, and two runs into
+    one folder leave one run's files whole. A view whose answer to this question at this ledger head
     is kept is written from the kept text; the others are answered in one pass over the facts,
     or, on a large ledger, shared out fold by fold between ``jobs`` processes (``ledger.workers``;
     the command line asks for as many as there are cores), and their text is kept for the next time.
@@ -192,10 +194,12 @@ def replay_to(
     sources = Sources()
     asked = {view.name: question(view, ledger.host, fmt, as_of, known_at, sources) for view in views}
     extension = EXTENSIONS[fmt]
-    partials = {view.name: folder / f".{view.name}.{extension}.partial" for view in views}
+    folder.mkdir(parents=True, exist_ok=True)
+    partials: dict[str, Path] = {}
     counts: dict[str, int] = {}
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        for view in views:  # each run writes files of its own (``ledger.outfolder``)
+            partials[view.name] = partial_file(folder, f"{view.name}.{extension}")
         for view in views:
             this = asked[view.name]
             kept = answers.find(this, head) if this is not None else None
@@ -208,8 +212,7 @@ def replay_to(
             write = partial(_write_views, fmt=fmt, as_of=as_of, known_at=known_at, head=head, files=partials, asked=asked)
             counts.update(share_out(ledger, missing, write, as_of=as_of, head=head, jobs=jobs, progress=progress))
         written = [(view.name, counts[view.name], folder / f"{view.name}.{extension}") for view in views]
-        for view, (_, _, path) in zip(views, written, strict=True):
-            partials[view.name].replace(path)
+        put_in_place([(partials[name], path) for name, _, path in written])
         return written
     finally:
         for path in partials.values():

@@ -79,14 +79,15 @@ class View(Generic[State]):
     (``replay`` then pays for the fold once) and keeps one set of checkpoints under that name. They
     must inherit the same ``initial``, ``apply`` and ``state_version``; the host refuses them otherwise."""
     state_packages: tuple[str, ...] = ()
-    """Top-level packages besides ``events``, ``ledger`` and the view's own whose classes its state may hold
-    (checkpoints are read back building only those) or whose code shapes its rows (kept answers' key)."""
+    """Top-level packages besides ``events``, ``ledger``, the view's own and those of the classes it inherits from,
+    whose classes its state may hold (checkpoints are read back building only those) or whose code shapes its rows
+    (kept answers' key)."""
     keeps_answers: bool = True
     """Whether ``replay --out`` may keep this view's files and write them again for the same question at the
     same ledger head (``ledger.answers``). The question's key covers the sources of ``events``, ``ledger``,
-    the view's own top-level package and its ``state_packages``: name there any other package whose code
-    shapes the rows. Say False when ``rows`` reads anything besides its state and query (a clock, a file,
-    the environment): its answer to one question could then change."""
+    the view's own top-level package, those of its base classes and its ``state_packages``: name there any
+    other package whose code shapes the rows. Say False when ``rows`` reads anything besides its state and
+    query (a clock, a file, the environment): its answer to one question could then change."""
 
     def initial(self, query: Query) -> State:
         raise NotImplementedError

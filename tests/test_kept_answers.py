@@ -335,3 +335,106 @@ def test_kept_answers_equal_the_computed_answers_on_sqlite(scenario: Any) -> Non
 @given(scenario=scenarios())
 def test_kept_answers_equal_the_computed_answers_on_postgres(scenario: Any) -> None:
     in_a_postgres_schema(check_scenario, *scenario)
+
+
+def test_two_replays_into_one_folder_keep_each_its_own_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay that starts while another writes into the same folder (here: the second runs whole while the first is
+    keeping its first answer) writes, keeps and removes only its own files: each question's kept text is its own
+    answer, and the folder holds one run's files whole (the one that moved its files into place last)."""
+    earlier, later = date(2023, 12, 31), AS_OF
+    with sample(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+        truth = {day: computed(ledger, "csv", day, None) for day in (earlier, later)}
+        keep = Answers.keep
+        inside: list[bool] = []
+
+        def keep_after_another_replay(self: Answers, *args: Any) -> None:
+            if not inside:
+                inside.append(True)
+                written = replay_to(ledger, tmp_path / "shared", "csv", later, None)  # beside the first run's partial files
+                assert {path.name: path.read_text() for _, _, path in written} == truth[later]
+            keep(self, *args)
+
+        monkeypatch.setattr(Answers, "keep", keep_after_another_replay)
+        assert replayed(ledger, tmp_path / "shared", "csv", earlier, None) == truth[earlier]
+        monkeypatch.setattr(Answers, "keep", keep)
+        refuse_to_fold(monkeypatch)  # both questions are now answered from what each run kept
+        for number, day in enumerate((earlier, later)):
+            assert replayed(ledger, tmp_path / f"again-{number}", "csv", day, None) == truth[day]
+
+
+def test_a_file_that_cannot_be_replaced_leaves_every_file_as_it_was(tmp_path: Path) -> None:
+    with sample(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+        out = tmp_path / "out"
+        replay_to(ledger, out, "csv", date(2023, 12, 31), None)
+        (out / "portfolio.csv").unlink()
+        (out / "portfolio.csv").mkdir()
+        before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
+        with pytest.raises(OSError) as refused:
+            replay_to(ledger, out, "csv", AS_OF, None)
+        assert refused.value.filename == str(out / "portfolio.csv")
+        assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before
+        assert sorted(path.name for path in out.iterdir()) == sorted([*before, "portfolio.csv"])  # nothing left over
+
+
+def test_a_move_that_fails_midway_puts_back_the_files_already_moved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger import outfolder
+
+    with sample(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+        out = tmp_path / "out"
+        replay_to(ledger, out, "csv", date(2023, 12, 31), None)
+        before = {path.name: path.read_bytes() for path in out.iterdir()}
+        move = outfolder._move
+        moved: list[Path] = []
+
+        def fail_at_the_fourth(source: Path, target: Path) -> None:
+            if target.suffix == ".csv" and not target.name.startswith("."):
+                moved.append(target)
+                if len(moved) == 4:
+                    raise OSError(28, "No space left on device", str(target))
+            move(source, target)
+
+        monkeypatch.setattr(outfolder, "_move", fail_at_the_fourth)
+        with pytest.raises(OSError):
+            replay_to(ledger, out, "csv", AS_OF, None)
+        assert len(moved) == 4
+        assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_a_source_copied_with_its_old_modification_time_turns_keeping_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cp -p``, ``tar`` or an installer may put a new source in place with an older modification time than the
+    process's start: its change time still tells that the code on disk is not the code loaded."""
+    import os
+    import sys
+
+    package = tmp_path / "copied_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("SCALE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("copied_pkg")
+    try:
+        (package / "__init__.py").write_text("SCALE = 2\n")
+        os.utime(package / "__init__.py", ns=(0, 0))  # as a copy that kept an old time would have it
+        source = read_source("copied_pkg")
+        assert source is not None and source.newest_ns > kept_answers.LOADING_BEGAN_NS
+    finally:
+        sys.modules.pop("copied_pkg", None)
+
+
+def test_the_packages_of_a_view_s_base_classes_are_part_of_its_question(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A view that inherits its rows from a class of another package is answered by that package's code too."""
+    from ledger.checkpoints import packages_of
+    from plugins.league import LeagueView
+
+    derived = type("DerivedLeague", (LeagueView,), {"__module__": "tests.derived_views"})
+    assert {"plugins", "tests", "events", "ledger"} <= set(packages_of(derived()))
+    assert not {"typing", "builtins", "abc"} & set(packages_of(derived()))
+    with sample(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+        asked = kept_answers.question(derived(), ledger.host, "csv", AS_OF, None)
+        real = kept_answers.read_source
+        monkeypatch.setattr(
+            kept_answers, "read_source", lambda name: kept_answers.Source("other", 0) if name == "plugins" else real(name)
+        )
+        other = kept_answers.question(derived(), ledger.host, "csv", AS_OF, None)
+        assert asked is not None and other is not None and other.digest != asked.digest
