@@ -23,7 +23,7 @@ from ledger.exact import Fraction, decimal_places
 from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, ZERO, CapTables, is_pool
 from ledger.folds.groups import Parties
 from ledger.folds.money import Money, Number, Rates
-from ledger.folds.parts import PartedDict
+from ledger.folds.parts import PartedDict, pickled_by_fields
 from ledger.records import Recorded
 from ledger.views import Query, View
 
@@ -46,6 +46,7 @@ class Valuation(NamedTuple):
     currency: str
 
 
+@pickled_by_fields
 @dataclass(eq=False, slots=True)
 class Lot:
     """One payment for part of a position, and the part of it the holder still keeps after its sales."""
@@ -54,6 +55,7 @@ class Lot:
     kept: Fraction = ONE
 
 
+@pickled_by_fields
 @dataclass(eq=False, slots=True)
 class Position:
     """A holder's cost in one company: its lots, and whether some of the shares it holds came without a reported price

@@ -21,6 +21,7 @@ from events.parties import PartyRegistered
 from events.regulation import DivestmentOrdered, ExportBanImposed, ExportBanLifted, PenaltyImposed
 from ledger.folds.captable import OWNERSHIP_FACTS, OWNERSHIP_KINDS, CapTables
 from ledger.folds.groups import Parties
+from ledger.folds.parts import pickled_by_fields
 from ledger.hookspecs import hookimpl
 from ledger.records import Recorded
 from ledger.views import Query, Row, View
@@ -39,6 +40,7 @@ REGULATORY_KINDS = frozenset(
 story reached, which judges what is in force without ``--as-of``, comes through ``reach``."""
 
 
+@pickled_by_fields
 @dataclass(eq=False, slots=True)
 class Action:
     """One regulatory fact as a row, with what later facts said about it (lifted, met)."""

@@ -26,6 +26,8 @@ from ledger.folds import parts
 from ledger.folds.packed import WORD, PackedLog
 from ledger.folds.parts import PartedDict, ValueLog
 from ledger.replaying import replayable_views
+from plugins.holdings import Lot
+from tests.viewkit import party, records
 
 from .test_engine_properties import PROPERTY, three_appends
 
@@ -329,3 +331,91 @@ def test_credits_take_less_memory_to_save_than_their_grants_whole() -> None:
     credits = credits_in_use(20_000)
     whole = peak(dict(vars(credits)))  # what was pickled before: the grants as objects, in one piece
     assert peak(credits) * 2 < whole
+
+
+def _made_of_fields() -> list[Any]:
+    from ledger.folds.captable import Table
+    from ledger.folds.credits import Account
+    from plugins.holdings import Lot, Payment, Position
+    from plugins.regulatory import Action
+
+    payment = Payment(date(2021, 3, 4), Decimal("1.50"), "USD")
+    lot = Lot(payment, Fraction(2, 3))
+    fact = records([party("zhipu")])[0].fact
+    return [
+        lot,
+        Position([lot, Lot(payment)], unpriced=True),
+        Table({"founders": Fraction(7, 3), "undisclosed:1": Fraction(1, 9)}, Fraction(22, 9), {"undisclosed:1": ("a", "b")}),
+        Account("escrow-1", "USD", "zhipu", Decimal("10.000"), Decimal("2.5")),
+        Action(fact, "us-bis", "nvidia", "chips", date(2022, 1, 1), ("zhipu",), None, date(2023, 5, 6)),
+    ]
+
+
+def _fields(instance: Any) -> list[Any]:
+    """Each field's value, records compared by their own fields (they compare by identity)."""
+    return [_plain(getattr(instance, item.name)) for item in dataclasses.fields(instance)]
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value), _fields(value))
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_a_state_s_records_pickle_as_their_fields_and_come_back_equal(index: int) -> None:
+    """Lots, positions, cap tables, escrow accounts and regulatory actions pickle as their class and field values
+    (``pickled_by_fields``): read back by the restricted unpickler, every field is as it was; and a pickle saved
+    before, the usual way (a dict of slots), still reads back the same."""
+    import pickle
+
+    instance = _made_of_fields()[index]
+    cls = type(instance)
+    assert instance.__reduce_ex__(5)[0] is cls and [_plain(v) for v in instance.__reduce_ex__(5)[1]] == _fields(instance)
+    read = checkpoints._restricted(pickle.dumps(instance, protocol=5), ("events", "ledger", "plugins"))
+    assert type(read) is cls and _fields(read) == _fields(instance)
+    with mock.patch.object(cls, "__reduce_ex__", object.__reduce_ex__):
+        saved_before = pickle.dumps(instance, protocol=5)
+    assert saved_before != pickle.dumps(instance, protocol=5)  # the other way indeed
+    read = checkpoints._restricted(saved_before, ("events", "ledger", "plugins"))
+    assert type(read) is cls and _fields(read) == _fields(instance)
+
+
+@dataclasses.dataclass(eq=False, slots=True)
+class NotedLot(Lot):
+    """A lot with a field of its own: not what ``pickled_by_fields`` was given."""
+
+    note: str = ""
+
+
+def test_a_subclass_with_fields_of_its_own_pickles_whole() -> None:
+    import pickle
+
+    from plugins.holdings import Payment
+
+    noted = NotedLot(Payment(date(2021, 1, 1), Decimal(1), "EUR"), Fraction(1, 2), "kept")
+    read = pickle.loads(pickle.dumps(noted, protocol=5))
+    assert type(read) is NotedLot and _fields(read) == _fields(noted)
+
+
+def test_only_plain_dataclasses_with_slots_are_pickled_by_their_fields() -> None:
+    @dataclasses.dataclass
+    class NoSlots:
+        a: int
+
+    @dataclasses.dataclass(slots=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            pass
+
+    @dataclasses.dataclass(slots=True, kw_only=True)
+    class Keywords:
+        a: int
+
+    for cls in (NoSlots, Checked, Keywords):
+        with pytest.raises(TypeError):
+            parts.pickled_by_fields(cls)

@@ -15,7 +15,7 @@ from events import Fact
 from events.funding import RoundClosed, StakeAcquired, StakeDivested
 from ledger.exact import Fraction
 from ledger.folds.money import shown
-from ledger.folds.parts import PartedDict
+from ledger.folds.parts import PartedDict, pickled_by_fields
 from ledger.records import Recorded
 
 FOUNDERS = "founders"
@@ -55,6 +55,7 @@ def is_pool(holder: str) -> bool:
     return holder.startswith(POOL_PREFIX)
 
 
+@pickled_by_fields
 @dataclass(eq=False, slots=True)
 class Table:
     """One company's holders as share counts plus their total, like a real cap table.

@@ -16,7 +16,7 @@ from operator import attrgetter
 from typing import Any
 
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
-from ledger.folds.parts import PartedDict, ValueLog
+from ledger.folds.parts import PartedDict, ValueLog, pickled_by_fields
 
 ZERO = Decimal(0)
 
@@ -165,6 +165,7 @@ class Credits:
         return broken
 
 
+@pickled_by_fields
 @dataclass(eq=False, slots=True)
 class Account:
     """One escrow account in one currency; its payer is the beneficiary of the latest deposit."""

