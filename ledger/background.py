@@ -18,6 +18,7 @@ everywhere else, and for small states, the caller pickles in place.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -26,7 +27,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 FORKS = sys.platform == "linux" and hasattr(os, "fork")
 """Whether states may be pickled in a child process here."""
@@ -60,6 +61,14 @@ class Pickling:
             return False
         self.status = status
         return True
+
+    def stop(self) -> None:
+        """End the child unfinished (its outcome is not wanted) and let its spool go."""
+        if self.status is None:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            self._wait(0)
+        self.spool.close()
 
     def collect(self) -> Iterator[bytes | str] | None:
         """Each state's pickle, or why it could not be pickled, in the order given, read one at a time; None when the
@@ -136,38 +145,72 @@ def pickle_apart(encoders: Sequence[Callable[[], bytes]], running: int = 0) -> P
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - it outlives this call: ``collect`` closes it
     except OSError:  # no usable temporary folder: pickle in place, which can do without one
         return None
+    made: list[Pickling] = []
     try:
-        pid = fork_holding_signals(lambda pid: None)
+        pid = fork_holding_signals(lambda pid: made.append(Pickling(pid, spool, len(encoders))))
     except OSError:  # out of processes or memory: pickle here, as without a fork
         spool.close()
         return None
+    except BaseException:  # interrupted just after the fork: the child's work is not wanted, nor left running
+        for pickling in made:
+            pickling.stop()
+        raise
     if pid == 0:  # pragma: no cover - the child; its outcome is read by ``collect``
         _child(encoders, spool)
-    return Pickling(pid, spool, len(encoders))
+    return made[0]
 
 
 def fork_holding_signals(in_parent: Callable[[int], None]) -> int:
-    """``os.fork``, with SIGINT and SIGTERM blocked from just before it until the child has set them back to their
-    default (killing it at once), so a Ctrl-C can never run this process's own handlers, or ``finally`` blocks, in
-    the child. The child gets 0 and must leave by ``os._exit``. Here ``in_parent(pid)`` runs before the signals are
-    let through again, which is where a Ctrl-C that came meanwhile is raised: what must not be lost then (the
-    child's pid, a pipe end to close) belongs in it. ``OSError`` when no process can be made."""
+    """``os.fork``, never interrupted halfway by SIGINT or SIGTERM: the child gets 0 and must leave by ``os._exit``;
+    here ``in_parent(pid)`` runs first (what must not be lost, the child's pid, a pipe end to close, belongs in
+    it), and a Ctrl-C that came meanwhile is raised after it. ``OSError`` when no process can be made.
+
+    The signals are blocked in this thread and, where this is the main thread, held by handlers that only note
+    them (another thread, a progress bar's, may be the one the system hands a signal to): so this process's own
+    handlers, or ``finally`` blocks, never run in the child, which sets each signal back to what it was before
+    the handlers it inherits (the default, killing it at once; or ignored, when this process ignores it, as a
+    command started in the background by a shell ignores Ctrl-C)."""
+    before = {number: signal.getsignal(number) for number in _SIGNALS}
+    for_child = {n: signal.SIG_IGN if handler == signal.SIG_IGN else signal.SIG_DFL for n, handler in before.items()}
+    noted: list[int] = []
+    held = _hold(before, noted)
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    pid = -1
     try:
         with warnings.catch_warnings():  # Python 3.12+ warns of a fork beside threads (a database pool's):
             warnings.simplefilter("ignore", DeprecationWarning)  # the child touches none of theirs
             pid = os.fork()
         if pid == 0:  # pragma: no cover - the child
             try:
-                for number in _SIGNALS:
-                    signal.signal(number, signal.SIG_DFL)
+                for number, handler in for_child.items():
+                    signal.signal(number, handler)
             except BaseException:
                 os._exit(1)  # never back into the parent's code
         else:
             in_parent(pid)
         return pid
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # in the child: a signal that came ends it here
+        if held and pid != 0:
+            for kept in held:
+                signal.signal(kept, before[kept])
+            for came in dict.fromkeys(noted):  # each once, to the handler it was meant for
+                signal.raise_signal(came)
+
+
+def _hold(before: dict[signal.Signals, Any], noted: list[int]) -> list[signal.Signals]:
+    """Put handlers that only note a signal in place of this process's own (or the default) for the signals it does
+    not ignore; the signals held. None where handlers cannot be set (not the main thread: the mask alone holds)."""
+    held = [number for number, handler in before.items() if handler != signal.SIG_IGN and handler is not None]
+    try:
+        for number in held:
+            signal.signal(number, lambda number, frame: noted.append(number))
+    except ValueError:  # not the main thread
+        for number in held:
+            with contextlib.suppress(ValueError):
+                signal.signal(number, before[number])
+        return []
+    return held
 
 
 def _child(encoders: Sequence[Callable[[], bytes]], spool: IO[bytes]) -> None:

@@ -1,9 +1,10 @@
 """Views that test ``replay --out`` (``--plugin tests.replay_plugin``): one declares no columns, one fails
-when ``DEALLEDGER_TEST_FAIL`` is set."""
+when ``DEALLEDGER_TEST_FAIL`` is set and stalls when ``DEALLEDGER_TEST_STALL`` is."""
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from ledger.hookspecs import hookimpl
@@ -38,6 +39,8 @@ class Fragile(KindCount):
     def rows(self, state: dict[str, int], query: Query) -> list[dict[str, Any]]:
         if os.environ.get("DEALLEDGER_TEST_FAIL"):
             raise RuntimeError("told to fail")
+        if os.environ.get("DEALLEDGER_TEST_STALL"):
+            time.sleep(120)  # until the test stops the replay
         return super().rows(state, query)
 
 

@@ -157,3 +157,82 @@ def test_small_states_are_pickled_in_place(sqlite_url: str, monkeypatch: pytest.
         ledger.view("regulatory", QUERY)
         assert len(ledger.engine.checkpoints.listing()) == 2
     assert forks == []
+
+
+def _in_a_child(check: str) -> str:
+    """What ``check`` (an expression) gives in a child made by ``fork_holding_signals``, as text through a pipe."""
+    reading, writing = os.pipe()
+    children: list[int] = []
+    pid = background.fork_holding_signals(children.append)
+    if pid == 0:  # pragma: no cover - the child
+        os.write(writing, repr(eval(check)).encode())
+        os._exit(0)
+    os.close(writing)
+    try:
+        return os.read(reading, 1024).decode()
+    finally:
+        os.close(reading)
+        os.waitpid(pid, 0)
+
+
+def test_a_child_keeps_a_signal_this_process_ignores_and_defaults_the_others() -> None:
+    """A command started in the background by a shell ignores Ctrl-C: its children (replay's workers, pickling
+    children) must too, or a Ctrl-C to the terminal's group would end them and fail a replay that goes on."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert _in_a_child("(signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))") == repr(
+            (signal.SIG_IGN, signal.SIG_DFL)
+        )
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert _in_a_child("signal.getsignal(signal.SIGINT)") == repr(signal.SIG_DFL)
+    assert signal.getsignal(signal.SIGINT) is before  # this process's own handler, back in place
+
+
+def test_a_ctrl_c_during_the_fork_is_raised_once_the_child_is_tracked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The system may hand a Ctrl-C to any thread (a progress bar's): raised right after the fork, it would lose
+    the child. It is held until ``in_parent`` has tracked the child, then raised."""
+    import threading
+    import time
+
+    fork = os.fork
+    tracked: list[int] = []
+
+    def fork_then_interrupted() -> int:
+        pid = fork()
+        if pid != 0:
+            os.kill(os.getpid(), signal.SIGINT)  # taken by the other thread: this one blocks it
+            time.sleep(0.2)  # long enough for the other thread to have noted it
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork_then_interrupted)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            if background.fork_holding_signals(tracked.append) == 0:  # pragma: no cover - the child
+                os._exit(0)
+    finally:
+        stop.set()
+        other.join()
+    assert len(tracked) == 1
+    assert os.waitpid(tracked[0], 0)[0] == tracked[0]
+
+
+def test_a_pickling_child_interrupted_at_its_fork_is_stopped_not_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    fork = os.fork
+    made: list[int] = []
+
+    def fork_then_interrupted() -> int:
+        pid = fork()
+        if pid != 0:
+            made.append(pid)
+            os.kill(os.getpid(), signal.SIGINT)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        background.pickle_apart([lambda: __import__("time").sleep(60) or b""])
+    with pytest.raises(ChildProcessError):  # already reaped: stopped, not left running or unreaped
+        os.waitpid(made[0], os.WNOHANG)

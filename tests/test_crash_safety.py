@@ -153,3 +153,33 @@ def test_a_plugin_that_never_finishes_corrupts_nothing(url: str, tmp_path: Path)
         assert ledger.store.head().position == 2 * FACTS
         assert "hanger" not in ledger.parties()
         assert ledger.store.verify() == []
+
+
+def test_a_terminated_replay_leaves_no_partial_file(url: str, tmp_path: Path) -> None:
+    """SIGTERM (a stopped container, ``kill``) ends ``dealledger`` as Ctrl-C does: through its ``finally`` blocks,
+    so the files a replay was writing are removed, and the earlier files stay as they were."""
+    root = Path(__file__).parent.parent
+    with Ledger(url) as ledger:
+        from ledger.importing import incoming_from_path
+
+        ledger.append(incoming_from_path(ledger.catalogue, str(root / "examples" / "story.jsonl")))
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", "import cli; cli.run()", "--url", url, "--plugin", "tests.replay_plugin"]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    first = [*command, "replay", "--as-of", "2024-12-31", "--out", str(out), "--format", "csv"]
+    subprocess.run(first, check=True, cwd=root, env=env, capture_output=True)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    process = subprocess.Popen(
+        [*command, "replay", "--as-of", "2023-12-31", "--out", str(out), "--format", "csv"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=root,
+        env={**env, "DEALLEDGER_TEST_STALL": "1"},
+    )
+    deadline = time.monotonic() + 60
+    while not any(path.name.endswith(".partial") and path.stat().st_size for path in out.iterdir()):
+        assert process.poll() is None and time.monotonic() < deadline, "the replay never began writing"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
