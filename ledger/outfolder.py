@@ -1,69 +1,110 @@
 """A folder of files written all or nothing: what ``replay --out`` leaves behind.
 
-Each file is first written under a name of this run's own (``.<name>.<random>.partial``), so two
-replays into one folder never write, read back (``ledger.answers`` keeps the text it wrote) or
-delete each other's text. Once every file is written, they are moved into place together, under
-a lock on the folder, so the folder holds one run's set whole: either every file of this run, or,
-when a move fails, every file as it was before (those already moved are put back).
+Each file is first written under a name of this run's own (``.<name>.<random>.partial``, with
+the mode the umask gives any new file), so two replays into one folder never write, read back
+(``ledger.answers`` keeps the text it wrote) or delete each other's text. Once every file is
+written, they are moved into place together, under a lock on the folder, so the folder holds one
+run's set whole: either every file of this run or, when a move fails or the run is interrupted,
+every file as it was before. Each move is one atomic rename: a reader never finds a file missing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+LOCK_WAIT = 5.0
+"""Seconds to wait for the folder's lock. Another replay holds it only while it renames its files (milliseconds);
+a holder for longer is something else (``flock <folder> <command>`` around this very command), and the files are
+then moved without it."""
+_ATTEMPTS = 100
+"""Random names tried for a new file before giving up (each taken one means another file of that name exists)."""
 
 
 def partial_file(folder: Path, name: str) -> Path:
     """A new, empty file in ``folder`` for ``name``'s text, named for this run alone."""
-    handle, path = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".partial")
-    os.close(handle)
-    return Path(path)
+    return _new_name(folder, name, lambda path: os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)))
 
 
 def put_in_place(moves: Sequence[tuple[Path, Path]]) -> None:
-    """Move each written file onto its target, all or none: ``OSError`` (naming the target) leaves every target as it
-    was. A target that exists and is not a file (a folder of that name) is refused before anything moves."""
+    """Move each written file onto its target, all or none: ``OSError`` (naming the target), or an interruption,
+    leaves every target as it was. A target that is a folder is refused before anything moves."""
     for _, target in moves:
-        if (target.exists() or target.is_symlink()) and not target.is_file():
-            raise IsADirectoryError(21, "not a file", str(target))
-    folder = moves[0][1].parent if moves else None
-    with _locked(folder):
-        done: list[tuple[Path, Path | None]] = []
+        if target.is_dir():
+            raise IsADirectoryError(21, "a folder is in the way", str(target))
+    kept: list[tuple[Path, Path | None]] = []  # (target, its earlier text kept aside, or None when it had none)
+    moved = 0
+    with _locked(moves[0][1].parent if moves else None):
         try:
             for written, target in moves:
-                kept = None
-                if target.exists():
-                    kept = partial_file(target.parent, f"{target.name}.before")
-                    _move(target, kept)
-                done.append((target, kept))
-                _move(written, target)
-        except OSError:
-            for target, kept in reversed(done):
+                kept.append((target, _keep_aside(target)))
+                _replace(written, target)
+                moved += 1
+        except BaseException:
+            for target, before in reversed(kept[:moved]):
                 with contextlib.suppress(OSError):
-                    if kept is not None:
-                        kept.replace(target)
-                    elif target.exists():
-                        target.unlink()
+                    if before is not None:
+                        os.replace(before, target)
+                    else:
+                        target.unlink(missing_ok=True)
             raise
-        for _, kept in done:
-            if kept is not None:
-                kept.unlink(missing_ok=True)
+        finally:
+            for _, before in kept:
+                if before is not None:
+                    with contextlib.suppress(OSError):
+                        before.unlink(missing_ok=True)
 
 
-def _move(source: Path, target: Path) -> None:
+def _keep_aside(target: Path) -> Path | None:
+    """A second name for the target's present text (a hard link, else a copy), so it can be put back; None when
+    there is no such file (a dangling link in its place is simply replaced)."""
+    if not target.is_file():
+        return None
+
+    def link(path: Path) -> None:
+        try:
+            os.link(target, path)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links
+            shutil.copy2(target, path)
+
     try:
-        source.replace(target)
+        return _new_name(target.parent, f"{target.name}.before", link)
     except OSError as error:
         raise OSError(error.errno, error.strerror, str(target)) from None
 
 
+def _replace(source: Path, target: Path) -> None:
+    try:
+        os.replace(source, target)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(target)) from None
+
+
+def _new_name(folder: Path, name: str, make: Callable[[Path], None]) -> Path:
+    """``make(path)`` at a new random name beside ``name`` in ``folder``; ``make`` raises ``FileExistsError`` when
+    the name is taken, and another is tried."""
+    for _ in range(_ATTEMPTS):
+        path = folder / f".{name}.{secrets.token_hex(4)}.partial"
+        try:
+            make(path)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(17, "no free name", str(folder / name))
+
+
 @contextlib.contextmanager
 def _locked(folder: Path | None) -> Iterator[None]:
-    """Hold an exclusive lock on the folder itself (no lock file is left in it) while files move into place; where
-    folders cannot be locked (no ``fcntl``, a file system that refuses), the moves go on unlocked."""
+    """Hold an exclusive lock on the folder itself (no lock file is left in it) while files move into place, waiting
+    for it at most ``LOCK_WAIT``; where folders cannot be locked (no ``fcntl``, a file system that refuses) or the
+    lock is held longer, the moves go on without it."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not on POSIX
@@ -73,7 +114,15 @@ def _locked(folder: Path | None) -> Iterator[None]:
     if folder is not None:
         with contextlib.suppress(OSError):
             handle = os.open(folder, os.O_RDONLY)
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            deadline = time.monotonic() + LOCK_WAIT
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        break
+                    time.sleep(0.05)
     try:
         yield
     finally:

@@ -376,28 +376,73 @@ def test_a_file_that_cannot_be_replaced_leaves_every_file_as_it_was(tmp_path: Pa
         assert sorted(path.name for path in out.iterdir()) == sorted([*before, "portfolio.csv"])  # nothing left over
 
 
-def test_a_move_that_fails_midway_puts_back_the_files_already_moved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_move_that_fails_midway_puts_back_the_files_already_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: BaseException
+) -> None:
+    """A full disk or a Ctrl-C while the files move into place: every file is as it was, and nothing is left beside."""
     from ledger import outfolder
 
     with sample(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
         out = tmp_path / "out"
         replay_to(ledger, out, "csv", date(2023, 12, 31), None)
         before = {path.name: path.read_bytes() for path in out.iterdir()}
-        move = outfolder._move
+        replace = outfolder._replace
         moved: list[Path] = []
 
         def fail_at_the_fourth(source: Path, target: Path) -> None:
-            if target.suffix == ".csv" and not target.name.startswith("."):
-                moved.append(target)
-                if len(moved) == 4:
-                    raise OSError(28, "No space left on device", str(target))
-            move(source, target)
+            moved.append(target)
+            if len(moved) == 4:
+                raise failure
+            replace(source, target)
 
-        monkeypatch.setattr(outfolder, "_move", fail_at_the_fourth)
-        with pytest.raises(OSError):
+        monkeypatch.setattr(outfolder, "_replace", fail_at_the_fourth)
+        with pytest.raises(type(failure)):
             replay_to(ledger, out, "csv", AS_OF, None)
         assert len(moved) == 4
         assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_replayed_files_take_the_mode_the_umask_gives(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        with sample(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+            for number in range(2):  # computed, then written from the kept text
+                written = replay_to(ledger, tmp_path / f"out-{number}", "csv", AS_OF, None)
+                assert {stat.S_IMODE(path.stat().st_mode) for _, _, path in written} == {0o644}
+    finally:
+        os.umask(mask)
+
+
+def test_a_dangling_link_in_a_file_s_place_is_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ownership.csv").symlink_to(tmp_path / "nowhere" / "ownership.csv")
+    with sample(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+        replay_to(ledger, out, "csv", AS_OF, None)
+    assert (out / "ownership.csv").is_file() and not (out / "ownership.csv").is_symlink()
+
+
+def test_a_folder_locked_by_someone_else_is_written_after_a_short_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``flock <folder> dealledger replay --out <folder>`` (a cron habit) must not wait for itself forever."""
+    import fcntl
+    import os
+
+    from ledger import outfolder
+
+    monkeypatch.setattr(outfolder, "LOCK_WAIT", 0.2)
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = os.open(out, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        with sample(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+            assert replayed(ledger, out, "csv", AS_OF, None) == computed(ledger, "csv", AS_OF, None)
+    finally:
+        os.close(holder)
 
 
 def test_a_source_copied_with_its_old_modification_time_turns_keeping_off(
@@ -438,3 +483,22 @@ def test_the_packages_of_a_view_s_base_classes_are_part_of_its_question(tmp_path
         )
         other = kept_answers.question(derived(), ledger.host, "csv", AS_OF, None)
         assert asked is not None and other is not None and other.digest != asked.digest
+
+
+def test_a_file_being_replaced_is_never_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each file moves onto the earlier one in one rename: a reader finds the old text or the new, never nothing."""
+    from ledger import outfolder
+
+    with sample(f"sqlite:///{tmp_path / 'l.db'}") as ledger:
+        out = tmp_path / "out"
+        replay_to(ledger, out, "csv", date(2023, 12, 31), None)
+        replace = outfolder._replace
+        seen: list[bool] = []
+
+        def looking_first(source: Path, target: Path) -> None:
+            seen.append(target.is_file())
+            replace(source, target)
+
+        monkeypatch.setattr(outfolder, "_replace", looking_first)
+        replay_to(ledger, out, "csv", AS_OF, None)
+        assert seen and all(seen)
