@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import fractions
 import heapq
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
+from itertools import islice
 from typing import Any
 
 from events.corrections import FactCorrected, FactRetracted
 from ledger.anchors import anchor_before
 from ledger.checkpoints import Checkpoints, Saving, state_version
 from ledger.errors import LedgerError, PluginError
-from ledger.exact import Fraction
+from ledger.exact import Fraction, exact_decimals
 from ledger.progress import Progress, counted
 from ledger.records import Recorded
 from ledger.store import CORRECTION_KINDS, Store
@@ -100,13 +101,63 @@ ROW_TYPE_SET = frozenset(ROW_TYPES)
 def answer(view: View[Any], plugin: str, state: Any, query: Query) -> list[dict[str, Any]]:
     """The view's rows, checked: a dict per row, only the declared columns, only ``ROW_TYPES`` values."""
     try:
-        rows = view.rows(state, query)
+        made = view.rows(state, query)
+        rows = made if isinstance(made, list) else list(_iterable(view, plugin, made))
     except LedgerError:
         raise
     except Exception as error:
         raise view_failed(plugin, view, "to answer", error) from error
+    _check_rows(view, plugin, rows)
+    return rows
+
+
+def _iterable(view: View[Any], plugin: str, made: Any) -> Iterable[Any]:
+    """What ``rows`` answered, if it is rows: a list or any other iterable of them (not a lone dict, nor text)."""
+    if isinstance(made, dict | str | bytes) or not isinstance(made, Iterable):
+        raise PluginError(
+            f"plugin {plugin}: view {view.name} answered {type(made).__name__} where rows (a list or an iterable of dicts) belong"
+        )
+    return made
+
+
+ROWS_AT_ONCE = 2_000
+"""Rows ``answer_as_made`` takes from a view that makes them one by one before handing them on."""
+
+
+def answer_as_made(view: View[Any], plugin: str, state: Any, query: Query) -> Iterator[dict[str, Any]]:
+    """``answer``, row by row: a view whose ``rows`` makes them one by one (a generator) is never held whole, which
+    for a replay of a large ledger is most of its memory (a million-fact ``roundtrip``: 80,000 rows of one
+    provider, 76 MiB as a list). Rows are made in the exact decimal context, ``ROWS_AT_ONCE`` at a time, and
+    checked as ``answer`` checks them."""
+    with exact_decimals():
+        try:
+            made = view.rows(state, query)
+        except LedgerError:
+            raise
+        except Exception as error:
+            raise view_failed(plugin, view, "to answer", error) from error
+    if isinstance(made, list):
+        _check_rows(view, plugin, made)
+        yield from made
+        return
+    rows_of = iter(_iterable(view, plugin, made))
+    while True:
+        with exact_decimals():
+            try:
+                batch = list(islice(rows_of, ROWS_AT_ONCE))
+            except LedgerError:
+                raise
+            except Exception as error:
+                raise view_failed(plugin, view, "to answer", error) from error
+        _check_rows(view, plugin, batch)
+        yield from batch
+        if len(batch) < ROWS_AT_ONCE:
+            return
+
+
+def _check_rows(view: View[Any], plugin: str, rows: list[Any]) -> None:
     columns = set(view.columns)
-    for row in rows if isinstance(rows, list) else [rows]:
+    for row in rows:
         if type(row) is dict and (not columns or columns.issuperset(row)) and ROW_TYPE_SET.issuperset(map(type, row.values())):
             continue  # the common case, checked without a Python call per value; anything else gets named below
         if not isinstance(row, dict):
@@ -119,7 +170,6 @@ def answer(view: View[Any], plugin: str, state: Any, query: Query) -> list[dict[
                     f"plugin {plugin}: view {view.name} answered {name}={value!r} ({type(value).__name__}); rows hold "
                     "None, bool, int, str, Decimal, Fraction, date or datetime"
                 )
-    return rows
 
 
 class Engine:

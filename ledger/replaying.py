@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from events.parties import PartyRegistered
 from ledger.answers import Answers, Question, Sources, question
-from ledger.engine import answer
-from ledger.exact import exact_decimals
+from ledger.engine import answer_as_made
 from ledger.memory import collector_off, frozen_too, heap_frozen
 from ledger.outfolder import partial_file, put_in_place
 from ledger.progress import Progress
@@ -253,8 +252,7 @@ def replayable_views(ledger: Ledger) -> list[View[Any]]:
 def _rows(view: View[Any], plugin: str, state: Any, queries: list[Query], party: str | None = None) -> Iterator[dict[str, Any]]:
     """The rows of each query in turn, the party's option first when the view is answered per party."""
     for query in queries:
-        with exact_decimals():
-            rows = answer(view, plugin, state, query)
+        rows = answer_as_made(view, plugin, state, query)  # a view that makes its rows one by one is never held whole
         if party is None:
             yield from rows
         else:

@@ -8,7 +8,7 @@ depends on when it was last computed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
@@ -103,8 +103,11 @@ class View(Generic[State]):
     def apply(self, state: State, record: Recorded) -> State:
         raise NotImplementedError
 
-    def rows(self, state: State, query: Query) -> list[Row]:
-        """The rows the query asks for, read from the state (never changing it) and the query alone."""
+    def rows(self, state: State, query: Query) -> Iterable[Row]:
+        """The rows the query asks for, read from the state (never changing it) and the query alone: a list, or any
+        iterable of them. A view with a large answer may make its rows one by one (a generator): ``replay`` then
+        writes each as it comes, where a list holds them all at once, and the host makes a list of them only where
+        it needs one (``view``, ``explain``)."""
         raise NotImplementedError
 
     def reach(self, state: State, day: date) -> State:

@@ -13,6 +13,7 @@ promise that turns the investment into revenue, so a reader sees it even before 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -89,12 +90,14 @@ class RoundTripView(RevenueBookView):
         Option("period", "length of each row's period", kind="choice", choices=PERIODS, default="quarter"),
     )
 
-    def rows(self, state: RevenueBook, query: Query) -> list[Row]:
+    def rows(self, state: RevenueBook, query: Query) -> Iterator[Row]:
+        """The rows one by one (a million-fact ledger gives a provider some 80,000 of them): the figures of every
+        company and period are worked out first, and each row's dict is made only as it is handed on."""
         provider = required(query, "provider", self.name)
         length = choice(query, "period", PERIODS, "quarter")
         book = state
         if book.last_day is None:
-            return []
+            return
         through = query.as_of or book.last_day
         group = book.parties.root(provider)
         cells: dict[Key, dict[int, Cell]] = {}  # periods by their first month: the length is the question's
@@ -145,10 +148,8 @@ class RoundTripView(RevenueBookView):
             if move.kind in ("deposited", "released"):
                 target.flows[f"escrow_{move.kind}"] += move.amount
         last = Period.of(through, length)
-        by_period: dict[int, list[Row]] = {}  # rows by period; within one, in (company, currency) order as they come
         step = last.length
-        labels: dict[int, str] = {}
-        totals: dict[tuple[str, int], Fraction] = {}  # each period's revenue, made exact once for all its companies
+        shown: dict[int, list[tuple[str, str | None, Cell, Decimal]]] = {}  # by period, in (company, currency) order
         for (company, currency), periods in sorted(cells.items(), key=_company_then_currency):
             if company not in related:
                 continue
@@ -156,16 +157,20 @@ class RoundTripView(RevenueBookView):
             for start in range(min(periods), last.start + 1, step):
                 found = periods.get(start, NOTHING)
                 held += found.held_change
-                flows = found.flows
-                if not (held or found.undisclosed or any(flows.values())):
-                    continue
-                total = totals.get((currency or "", start))
+                if held or found.undisclosed or any(found.flows.values()):
+                    shown.setdefault(start, []).append((company, currency, found, held))
+        for start in sorted(shown):
+            label = Period(start, step).label
+            totals: dict[str, Fraction] = {}  # the period's revenue in each currency, made exact once for its companies
+            for company, currency, found, held in shown[start]:
+                total = totals.get(currency or "")
                 if total is None:
-                    total = totals[currency or "", start] = Fraction(revenue.get((currency or "", start), Decimal(0)))
+                    total = totals[currency or ""] = Fraction(revenue.get((currency or "", start), Decimal(0)))
+                flows = found.flows
                 recognized = flows["recognized"]
                 share = (Fraction(recognized) / total if recognized else NO_SHARE) if total else None
-                row: Row = {
-                    "period": labels.get(start) or labels.setdefault(start, Period(start, step).label),
+                yield {
+                    "period": label,
                     "company": company,
                     "invested_cash": flows["invested_cash"],
                     "invested_credits": flows["invested_credits"],
@@ -181,8 +186,6 @@ class RoundTripView(RevenueBookView):
                     "share_of_revenue": share,
                     "currency": currency,
                 }
-                by_period.setdefault(start, []).append(row)
-        return [row for start in sorted(by_period) for row in by_period[start]]
 
 
 def _company_then_currency(item: tuple[Key, dict[int, Cell]]) -> tuple[str, str]:

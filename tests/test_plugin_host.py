@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ import pytest
 from events import Fact, fact_class, fields
 from ledger.api import Ledger
 from ledger.appending import Incoming
+from ledger.engine import ROWS_AT_ONCE, answer, answer_as_made
 from ledger.errors import LedgerError, PluginError, RejectedError
 from ledger.hookspecs import hookimpl
 from ledger.host import PluginHost, plugin_manager
@@ -279,6 +280,7 @@ def test_local_plugin_module_by_environment(monkeypatch: pytest.MonkeyPatch) -> 
         plugin_manager(entry_points=False)
 
 
+@pytest.mark.parametrize("made", ["list", "generator"])
 @pytest.mark.parametrize(
     ("row", "message"),
     [
@@ -287,7 +289,7 @@ def test_local_plugin_module_by_environment(monkeypatch: pytest.MonkeyPatch) -> 
         (("n", 1), r"answered tuple where a row \(a dict\) belongs"),
     ],
 )
-def test_rows_are_checked_against_columns_and_types(tmp_path: Path, row: Any, message: str) -> None:
+def test_rows_are_checked_against_columns_and_types(tmp_path: Path, row: Any, message: str, made: str) -> None:
     class Loose(View[int]):
         name = "loose"
         columns = ("n",)
@@ -298,8 +300,9 @@ def test_rows_are_checked_against_columns_and_types(tmp_path: Path, row: Any, me
         def apply(self, state: int, record: Recorded) -> int:
             return state
 
-        def rows(self, state: int, query: Query) -> list[dict]:
-            return [{"n": 1}, {"n": 2}, row, {"n": 3}]  # the bad row among good ones, which all pass
+        def rows(self, state: int, query: Query) -> Iterable[dict]:
+            rows = [{"n": 1}, {"n": 2}, row, {"n": 3}]  # the bad row among good ones, which all pass
+            return rows if made == "list" else (row for row in rows)
 
     class Plugin:
         @hookimpl
@@ -313,6 +316,64 @@ def test_rows_are_checked_against_columns_and_types(tmp_path: Path, row: Any, me
         pytest.raises(PluginError, match=rf"^plugin loose-plugin: view loose {message}"),
     ):
         ledger.view("loose", Query())
+    with pytest.raises(PluginError, match=rf"^plugin loose-plugin: view loose {message}"):  # as replay reads them
+        list(answer_as_made(Loose(), "loose-plugin", 0, Query()))
+
+
+class Counting(View[int]):
+    """Rows made one by one (a generator), counted as they are made; or, told to, something that is not rows."""
+
+    name = "counting"
+    columns = ("n",)
+
+    def __init__(self, answer: Any = None) -> None:
+        self.made = 0
+        self.answer = answer
+
+    def initial(self, query: Query) -> int:
+        return 0
+
+    def apply(self, state: int, record: Recorded) -> int:
+        return state
+
+    def rows(self, state: int, query: Query) -> Iterable[dict[str, Any]]:
+        if self.answer is not None:
+            return self.answer  # type: ignore[no-any-return]
+        return self._made()
+
+    def _made(self) -> Iterator[dict[str, Any]]:
+        for n in range(3 * ROWS_AT_ONCE + 5):
+            self.made += 1
+            yield {"n": n}
+
+
+def test_rows_made_one_by_one_are_handed_on_as_made_and_all_of_them() -> None:
+    view = Counting()
+    rows = answer_as_made(view, "counting-plugin", 0, Query())
+    assert next(rows) == {"n": 0} and view.made <= ROWS_AT_ONCE  # never the whole answer at once
+    assert len(list(rows)) == 3 * ROWS_AT_ONCE + 4
+    assert answer(Counting(), "counting-plugin", 0, Query()) == [{"n": n} for n in range(3 * ROWS_AT_ONCE + 5)]
+
+
+@pytest.mark.parametrize("answered", [{"n": 1}, 7, "n"])
+def test_an_answer_that_is_not_rows_is_named(answered: Any) -> None:
+    kind = type(answered).__name__
+    for asking in (answer, lambda *args: list(answer_as_made(*args))):
+        with pytest.raises(
+            PluginError, match=rf"view counting answered {kind} where rows \(a list or an iterable of dicts\) belong"
+        ):
+            asking(Counting(answered), "counting-plugin", 0, Query())
+
+
+def test_a_view_failing_while_it_makes_its_rows_is_named() -> None:
+    class Failing(Counting):
+        def _made(self) -> Iterator[dict[str, Any]]:
+            yield {"n": 1}
+            raise ZeroDivisionError("no rows today")
+
+    for asking in (answer, lambda *args: list(answer_as_made(*args))):
+        with pytest.raises(PluginError, match=r"^plugin counting-plugin: view counting failed to answer: ZeroDivisionError"):
+            asking(Failing(), "counting-plugin", 0, Query())
 
 
 def test_hooks_go_through_pluggy_so_wrappers_and_tracing_work(tmp_path: Path) -> None:

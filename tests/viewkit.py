@@ -41,7 +41,7 @@ def rows(
     ledger = list(facts) if facts and isinstance(facts[0], Recorded) else records(facts)  # type: ignore[arg-type]
     query = Query(as_of=as_of, known_at=known_at, options=options)
     state = fold(view, story(ledger, as_of=as_of, known_at=known_at), query)
-    return view.rows(state, query)
+    return list(view.rows(state, query))
 
 
 def party(slug: str, type: str = "company", **fields: Any) -> dict[str, Any]:
