@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 
 from events import Fact
+from events.codecs import plain_decimal
 from events.funding import StakeAcquired, StakeDivested
 from events.parties import PartyRegistered
 from events.regulation import DivestmentOrdered, ExportBanImposed, ExportBanLifted, PenaltyImposed
@@ -89,7 +90,7 @@ class Regulation:
                 ban.lifted = fact.effective
         elif isinstance(fact, PenaltyImposed):
             reason = f": {fact.reason}" if fact.reason else ""
-            self._add(Action(fact, fact.authority, fact.target, f"{fact.amount} {fact.currency}{reason}"))
+            self._add(Action(fact, fact.authority, fact.target, f"{plain_decimal(fact.amount)} {fact.currency}{reason}"))
         elif isinstance(fact, DivestmentOrdered):
             self._ordered(fact)
 
@@ -159,7 +160,7 @@ class RegulatoryView(View[Regulation]):
     """Regulatory facts in effective order, each with whether it was still in force."""
 
     name = "regulatory"
-    state_version = "7"  # actions without an instance dict (slots)
+    state_version = "8"  # a fine's amount in positional notation (0.0000001, not 1E-7)
     help = (
         "Export bans and lifts, penalties and divestment orders effective on or before --as-of, with whether each was "
         "in force then (a ban until lifted, an order until met or past its deadline) and each order's status. "

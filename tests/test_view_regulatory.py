@@ -346,3 +346,17 @@ def test_a_quarter_end_checkpoint_of_its_kinds_alone_keeps_the_date_the_story_re
     expected = rows(RegulatoryView(), [*facts, retraction])
     assert answered == expected
     assert [row["status"] for row in answered if row["status"]] == ["missed"]  # judged at 2022-05-01, the mark's date
+
+
+def test_a_fine_is_shown_in_positional_notation_however_small() -> None:
+    fine = {
+        "kind": "penalty.imposed",
+        "effective": "2023-03-01",
+        "authority": "us-bis",
+        "target": "zhipu",
+        "amount": "0.00000010",
+        "currency": "USD",
+        "reason": "tiny",
+    }
+    [row] = [row for row in rows(RegulatoryView(), [*PARTIES, fine]) if row["kind"] == "penalty.imposed"]
+    assert row["detail"] == "0.00000010 USD: tiny"
