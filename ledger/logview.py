@@ -13,22 +13,34 @@ from ledger.timeline import FactIndex
 COMMON = ("kind", "effective", "key", "source", "confidence", "note")
 
 
-def fates(records: Sequence[Recorded]) -> dict[str, str]:
-    """For each fact id, ``corrected by ...`` or ``retracted by ...`` as far as these records tell."""
-    index = FactIndex()  # the facts a reference may name, as ``resolve`` reads it: those recorded before it
-    status: dict[str, str] = {}
-    retracted: set[str] = set()
+def named(records: Sequence[Recorded]) -> dict[str, Recorded]:
+    """For each correction and retraction among the records (by id), the fact it names, read as ``resolve`` reads it:
+    among the facts recorded before it."""
+    index = FactIndex()
+    found: dict[str, Recorded] = {}
     for record in records:
         fact = record.fact
         if isinstance(fact, (FactCorrected, FactRetracted)):
             target = index.find(fact.fact)
-            if target is not None and target.id not in retracted:  # nothing changes a retracted fact again
-                verb = "corrected" if isinstance(fact, FactCorrected) else "retracted"
-                status[target.id] = f"{verb} by {record.id[:12]}"
-                if isinstance(fact, FactRetracted):
-                    retracted.add(target.id)
+            if target is not None:
+                found[record.id] = target
         else:
             index.add(record)
+    return found
+
+
+def fates(records: Sequence[Recorded], targets: dict[str, Recorded] | None = None) -> dict[str, str]:
+    """For each fact id, ``corrected by ...`` or ``retracted by ...`` as far as these records tell."""
+    targets = named(records) if targets is None else targets
+    status: dict[str, str] = {}
+    retracted: set[str] = set()
+    for record in records:
+        target = targets.get(record.id)
+        if target is not None and target.id not in retracted:  # nothing changes a retracted fact again
+            verb = "corrected" if isinstance(record.fact, FactCorrected) else "retracted"
+            status[target.id] = f"{verb} by {record.id[:12]}"
+            if isinstance(record.fact, FactRetracted):
+                retracted.add(target.id)
     return status
 
 
@@ -40,14 +52,17 @@ def log_rows(
     as_of: date | None = None,
     detailed: bool = False,
 ) -> list[dict[str, Any]]:
-    status = fates(records)
+    targets = named(records)
+    status = fates(records, targets)
     rows = []
     for record in records:
         fact = record.fact
         if kind and not (fact.kind == kind or fact.kind.startswith(f"{kind}.")):
             continue
         if party and party not in fact.parties():
-            continue
+            target = targets.get(record.id)  # a correction or retraction is about the parties of the fact it names too
+            if target is None or party not in target.fact.parties():
+                continue
         if as_of and fact.effective > as_of:
             continue
         interchange = fact.to_dict()

@@ -324,3 +324,35 @@ def test_dates_and_times_are_read_once_for_every_command(run) -> None:  # type: 
     for args in (["view", "league"], ["log"], ["export"]):
         bad = run(*args, "--known-at", "yesterday")
         assert bad.exit_code == 2 and "'yesterday' is not an ISO 8601 timestamp" in bad.stderr
+
+
+def test_log_of_a_party_shows_the_corrections_and_retractions_of_its_facts(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A correction that takes a party out of a fact, and a retraction (which names no party), are about the
+    parties of the fact they name: ``log --party`` shows them, as the views about that party read them."""
+    facts = [
+        {"kind": "party.registered", "effective": "2020-01-01", "key": f"p-{slug}", "party": slug, "name": slug, "type": kind}
+        for slug, kind in (("acme", "company"), ("inv1", "investor"), ("inv2", "investor"))
+    ]
+    round_ = {"kind": "round.closed", "effective": "2023-01-01", "key": "r1", "company": "acme", "round": "A"}
+    facts.append(
+        {**round_, "amount": "100", "currency": "USD", "post_money": "400", "investors": [{"party": "inv1", "amount": "100"}]}
+    )
+    stake = {"kind": "stake.acquired", "effective": "2023-02-01", "key": "s1", "holder": "inv2", "company": "acme"}
+    facts.append({**stake, "fraction": "0.1"})
+    replacement = {
+        **round_,
+        "amount": "100",
+        "currency": "USD",
+        "post_money": "400",
+        "investors": [{"party": "inv2", "amount": "100"}],
+    }
+    facts.append({"kind": "fact.corrected", "effective": "2024-01-01", "key": "c1", "fact": "r1", "replacement": replacement})
+    facts.append({"kind": "fact.retracted", "effective": "2024-01-01", "key": "x1", "fact": "s1", "reason": "never happened"})
+    (tmp_path / "facts.jsonl").write_text("\n".join(json.dumps(fact) for fact in facts) + "\n")
+    appended = run("append", "--file", "facts.jsonl")
+    assert appended.exit_code == 0, appended.output
+    keys = {
+        party: [row["key"] for row in json.loads(run("log", "--party", party, "--format", "json").output)]
+        for party in ("inv1", "inv2")
+    }
+    assert keys == {"inv1": ["p-inv1", "r1", "c1"], "inv2": ["p-inv2", "s1", "c1", "x1"]}
