@@ -99,13 +99,16 @@ def table_held_whole(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """The plain table as written before it was streamed, every row held: the reference ``write_table`` must match."""
     if not rows:
         return "(no rows)\n"
-    texts = [[cell(row.get(name), exact=False) for name in columns] for row in rows]
+    texts = [[rendering._one_line(cell(row.get(name), exact=False)) for name in columns] for row in rows]
     numeric = numeric_columns(rows, columns)
-    widths = [max(len(name), *(len(t[i]) for t in texts)) for i, name in enumerate(columns)]
-    lines = ["  ".join(name.ljust(w) for name, w in zip(columns, widths, strict=True)).rstrip()]
+    width = rendering._width
+    widths = [max(width(name), *(width(t[i]) for t in texts)) for i, name in enumerate(columns)]
+    lines = ["  ".join(name + " " * (w - width(name)) for name, w in zip(columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for text in texts:
-        parts = [t.rjust(w) if num else t.ljust(w) for t, w, num in zip(text, widths, numeric, strict=True)]
+        parts = [
+            " " * (w - width(t)) + t if num else t + " " * (w - width(t)) for t, w, num in zip(text, widths, numeric, strict=True)
+        ]
         lines.append("  ".join(parts).rstrip())
     return "\n".join(lines) + "\n"
 
@@ -337,3 +340,18 @@ def test_progress_bars_only_on_a_terminal(run, tmp_path: Path, monkeypatch: pyte
     exported = run("export", "--out", "again.jsonl")  # the bar goes to stderr; the file is the same export
     assert exported.exit_code == 0 and "writing facts" not in exported.stdout
     assert (tmp_path / "again.jsonl").read_text() == (tmp_path / "ledger.jsonl").read_text()
+
+
+def test_a_plain_table_keeps_each_row_on_one_line_and_its_columns_aligned() -> None:
+    """Scripts read a plain table line by line and column by column: a line break in a name is shown escaped, and a
+    wide (East Asian) character counts for the two columns it takes on a terminal."""
+    rows = [{"key": "注册-acme", "n": 1}, {"key": "plain", "n": 22}, {"key": "Acme\nLtd\r\n\tx\x00", "n": 3}]
+    lines = as_table(rows, ["key", "n"]).splitlines()
+    escaped = "Acme\\nLtd\\r\\n\\tx\\x00"  # 20 columns, the widest
+    assert lines == [
+        "key" + " " * 17 + "  " + "n",
+        "-" * 20 + "  " + "--",
+        "注册-acme" + " " * 11 + "  " + " 1",  # 9 columns wide: two for each of the first two characters
+        "plain" + " " * 15 + "  " + "22",
+        escaped + "  " + " 3",
+    ]
