@@ -204,8 +204,10 @@ def explain(ledger: Ledger, name: str, query: Query, selection: Mapping[str, str
     if column is not None:
         _require_column(view, "--column", column)
     # the answer as the view gives it (options and parties checked): a row the selection cannot tell apart is refused
-    # before any fold
-    _target(name, query, selection, ledger.view(name, query), [], required=False)
+    # before any fold, and so is a selection by a number (the row holding it changes as the facts come)
+    answered = ledger.view(name, query)
+    _not_by_numbers(view, name, selection, answered)
+    _target(name, query, selection, answered, [], required=False)
     from ledger.memory import collector_paused
 
     with collector_paused(), exact_decimals():
@@ -350,6 +352,19 @@ def touches(view: View[Any], plugin: str, record: Recorded, query: Query) -> boo
         raise
     except Exception as error:
         raise view_failed(plugin, view, f"to tell whether {record.describe()} touches its answer", error) from error
+
+
+def _not_by_numbers(view: View[Any], name: str, selection: Mapping[str, str], answered: list[Row]) -> None:
+    """Refuse a row chosen by a column that holds numbers: the facts change those numbers, and what held one value
+    earlier (rank 1, a fraction of 0.75) is another row, or none, by the end; a row is followed by what names it."""
+    for chosen, value in selection.items():
+        if value and any(is_number(row.get(chosen)) for row in answered):  # ``invested=``: a row with none there
+            names = [c for c in (view.columns or answered[0]) if not any(is_number(row.get(c)) for row in answered)]
+            hint = f" ({', '.join(f'{c}=...' for c in names)})" if names else ""
+            raise ViewError(
+                f"--row {chosen}={value}: {chosen} holds numbers of {name}, which the facts change; choose the row by "
+                f"what names it{hint}"
+            )
 
 
 def _key(row: Row) -> dict[str, str]:

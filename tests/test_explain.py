@@ -363,6 +363,16 @@ def test_cli_explains_a_row_as_json_and_as_a_table(run: Any) -> None:
             "Error: explain regulatory: the row holds no number to explain (its columns: effective, kind,",
         ),
         (("explain", "ownership", "--row", "alibaba"), "Error: --row 'alibaba': expected COLUMN=VALUE, such as holder=alibaba"),
+        (
+            ("explain", "league", "--currency", "USD", "--row", "rank=1", "--column", "total"),
+            "Error: --row rank=1: rank holds numbers of league, which the facts change; choose the row by what names it "
+            "(investor=..., currency=..., entities=...)",
+        ),
+        (
+            ("explain", "ownership", "--company", "moonshot-ai", "--row", "fraction=0.32"),
+            "Error: --row fraction=0.32: fraction holds numbers of ownership, which the facts change; choose the row by "
+            "what names it (company=..., holder=..., currency=...)",
+        ),
         (("explain", "portfolio", "--investor", "alibba"), "Error: --investor: unknown party 'alibba'; did you mean 'alibaba'?"),
     ],
 )
