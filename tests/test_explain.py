@@ -381,3 +381,29 @@ def test_cli_bad_questions_get_one_line_and_exit_1(run: Any, args: tuple[str, ..
     assert result.exit_code == 1
     assert len(result.output.strip().splitlines()) == 1
     assert result.output.strip() == message or (message.endswith(",") and result.output.startswith(message))
+
+
+def test_known_at_never_says_nothing_changed_when_the_row_moved_by_a_correction_out_of_the_question(tmp_path: Path) -> None:
+    """A correction that moves a fact past ``--as-of`` changes the row without a step of its own in it: the summary
+    says the row changed, and how it stands now, rather than that no fact known later changes it."""
+    second = {"kind": "round.closed", "effective": "2023-06-01", "key": "r2", "company": "moonshot-ai", "round": "B",
+              "amount": "600", "currency": "USD", "post_money": "1200",
+              "investors": [{"party": "alibaba", "amount": "600"}]}  # fmt: skip
+    moved = {
+        "kind": "fact.corrected",
+        "effective": "2024-01-01",
+        "key": "fix",
+        "fact": "r2",
+        "replacement": {**second, "effective": "2024-06-01"},
+    }
+    moved["replacement"].pop("key")
+    with appended(tmp_path, "m", [[*HOLDING[:-1], second], [moved]]) as ledger:
+        then = ledger.records()[len(HOLDING) - 1].recorded
+        query = Query(as_of=date(2023, 12, 31), known_at=then, options={"company": "moonshot-ai"})
+        explanation = explain(ledger, "ownership", query, {"holder": "alibaba"}, column="fraction")
+        assert explanation.row is not None and explanation.row["fraction"] == Fraction(5, 8)  # 1/4 diluted by half, +1/2
+        assert explanation.now is not None and explanation.now["fraction"] == Fraction(1, 4)  # r2 now after --as-of
+        assert explanation.summary()[-1] == (
+            "facts known later change it, none by a step of its own (a registration or a parent link, a correction "
+            "that moves a fact out of the question, a rate); as known now: fraction 0.250000"
+        )
