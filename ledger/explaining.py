@@ -175,9 +175,7 @@ class Explanation:
             lines.append(f"{len(self.retracted)} retracted fact(s) would have changed it")
         if self.query.known_at is not None:
             now = ", ".join(f"{c} {_shown(self.now.get(c) if self.now else None)}" for c in self.columns)
-            moved = any(
-                (self.row.get(c) if self.row else None) != (self.now.get(c) if self.now else None) for c in self.columns
-            )
+            moved = any((self.row.get(c) if self.row else None) != (self.now.get(c) if self.now else None) for c in self.columns)
             if self.later:
                 lines.append(f"facts known later: {len(self.later)} change it; as known now: {now}")
             elif moved:  # by facts that change the row without a step of their own in it
