@@ -11,7 +11,7 @@ facts that share a subject (a party, an escrow account) with the batch.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
@@ -24,7 +24,7 @@ from ledger.host import PluginHost
 from ledger.indexing import index_rows
 from ledger.persistence import IndexRow
 from ledger.records import Recorded
-from ledger.store import Head, Store
+from ledger.store import Head, Store, to_us
 from ledger.timeline import CORRECTION_KINDS, FactIndex, registered_parties, resolve
 
 FACT_NAMESPACE = uuid5(NAMESPACE_URL, "dealledger:fact")
@@ -135,6 +135,8 @@ class BatchBuilder:
             if reregistered:
                 self._check_registrations(existing, batch, reregistered, upto)
             self._validate(existing, batch, places)
+            if not any(item.recorded is not None for item in self.incoming):
+                _stamp(batch, rows, recorded_time(head))
         else:
             rows = []
         return batch, rows, AppendResult(tuple(batch), unchanged)
@@ -320,6 +322,19 @@ def parent_loops(story: Sequence[Recorded]) -> Iterator[tuple[frozenset[str], st
                 yield frozenset(loop), " -> ".join([*loop, up]), record
                 break
             chain.append(up)
+
+
+def _stamp(batch: list[Recorded], rows: list[IndexRow], recorded: datetime) -> None:
+    """Give the batch its recorded time once it has been validated, under the writer's lock, just before it is
+    written: what a reader saw while a large batch was being checked is what ``--known-at`` that moment answers
+    later. (Only the writing itself still lies between: a reader then sees the ledger before the batch, and a
+    ``--known-at`` of that moment, after the commit, sees it with it.) The records and rows are this batch's own,
+    made by ``build``; an import keeps the recorded times it brings."""
+    micros = to_us(recorded)
+    for record in batch:
+        object.__setattr__(record, "recorded", recorded)
+    for number, row in enumerate(rows):
+        rows[number] = replace(row, recorded_us=micros)
 
 
 def recorded_time(head: Head) -> datetime:

@@ -104,3 +104,47 @@ def test_racing_sales_of_one_stake_keep_exactly_those_that_fit(url: str) -> None
     assert sorted(outcomes) == ["refused", "refused", "sold", "sold"]  # 0.5 held: two sales of 0.2 fit, a third does not
     with Ledger(url) as ledger:
         assert ledger.check() == []
+
+
+def test_what_a_reader_saw_while_a_batch_was_checked_is_what_known_at_that_moment_answers(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch takes its recorded time once it has been checked, just before it is written: a question asked while
+    a large batch was being validated (the long part of an append) is answered the same, later, with ``--known-at``
+    that moment."""
+    import time
+    from datetime import UTC, datetime
+
+    from ledger.appending import BatchBuilder
+    from ledger.views import Query
+
+    def registration(slug: str) -> dict[str, Any]:
+        return {
+            "kind": "party.registered",
+            "effective": "2020-01-01",
+            "key": f"p-{slug}",
+            "party": slug,
+            "name": slug,
+            "type": "company",
+        }
+
+    with Ledger(store_url) as ledger:
+        ledger.append([Incoming("t:1", ledger.catalogue.parse(registration("first")))])
+        seen: list[tuple[datetime, list[Any]]] = []
+        validate = BatchBuilder._validate
+
+        def read_while_checking(self: BatchBuilder, *args: Any) -> None:
+            validate(self, *args)
+            time.sleep(0.01)
+            with Ledger(store_url) as reader:  # another reader, asking now
+                seen.append((datetime.now(UTC), reader.view("league", Query())))
+                seen.append((datetime.now(UTC), [reader.store.head().position]))
+            time.sleep(0.01)
+
+        monkeypatch.setattr(BatchBuilder, "_validate", read_while_checking)
+        ledger.append([Incoming("t:2", ledger.catalogue.parse(registration("second")))])
+        (_, answered), (moment, head) = seen
+        assert head == [1]  # the batch was not yet there for the reader
+        assert ledger.store.known_position(moment) == 1  # nor is it for a question about that moment
+        assert ledger.view("league", Query(known_at=moment)) == answered
+        assert ledger.records()[-1].recorded > moment
