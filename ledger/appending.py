@@ -106,6 +106,13 @@ class BatchBuilder:
                     f"{item.place}: {field}: {value!r} is already recorded {where} with different content;"
                     " to change it, append a fact.corrected naming it"
                 )
+            clash = index.by_id.get(new_id)
+            if clash is not None:  # another fact, stored or earlier in this batch, already has the id this one makes
+                where = "earlier in this batch" if clash.id in places else f"at #{clash.seq}"
+                raise RejectedError(
+                    f"{item.place}: id: {new_id} is already the id of a fact recorded {where} (key {clash.key!r}); "
+                    "a fact's id comes from its key: give it another key"
+                )
             if item.seq is not None and item.seq != seq + 1:
                 raise RejectedError(
                     f"{item.place}: seq: the ledger's next position is #{seq + 1}, not #{item.seq}; "

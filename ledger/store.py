@@ -462,8 +462,10 @@ class Store:
         ]
         try:
             self.app.recorder.insert_events(stored, index=index)
-        except IntegrityError:
-            return False
+        except IntegrityError as error:
+            if self.head().position < batch[0].seq:  # nobody took these positions: the batch itself clashes
+                raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {_first_line(error)}") from None
+            return False  # another writer stored first: the caller checks the batch again against its facts
         except OperationalError as error:
             if "locked" in str(error).lower():
                 return False

@@ -148,3 +148,35 @@ def test_what_a_reader_saw_while_a_batch_was_checked_is_what_known_at_that_momen
         assert ledger.store.known_position(moment) == 1  # nor is it for a question about that moment
         assert ledger.view("league", Query(known_at=moment)) == answered
         assert ledger.records()[-1].recorded > moment
+
+
+def test_threads_sharing_one_ledger_all_append_in_turn(store_url: str) -> None:
+    """More threads than the connection pool holds, appending through one ledger (a notebook, a service): each
+    waits its turn, where on PostgreSQL a thread waiting for the writer's lock held a pooled connection, and the
+    threads beyond the pool failed after waiting 5 s for one."""
+    import threading
+
+    with Ledger(store_url) as ledger:
+        failures: list[BaseException] = []
+
+        def register(number: int) -> None:
+            fact = {
+                "kind": "party.registered",
+                "effective": "2020-01-01",
+                "party": f"co-{number}",
+                "name": "Co",
+                "type": "company",
+            }
+            try:
+                ledger.append([Incoming(f"thread:{number}", ledger.catalogue.parse(fact))])
+            except BaseException as error:  # every failure is the finding
+                failures.append(error)
+
+        threads = [threading.Thread(target=register, args=(number,)) for number in range(24)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert ledger.store.head().position == 24
+        assert ledger.store.verify() == []

@@ -613,3 +613,24 @@ def test_the_story_comes_in_effective_order_whatever_order_a_page_is_read_in(
         monkeypatch.setattr(ledger.store, "_rows", lambda sql, params=(): list(reversed(read(sql, params))))
         head = ledger.store.head().position
         assert [(r.fact.effective, r.seq) for r in ledger.store.effective_between(None, None, head)] == expected
+
+
+def test_a_fact_whose_id_is_already_another_fact_s_is_refused_at_once(store_url: str) -> None:
+    """An import may bring a fact whose id is the one another key would make: appending that key later is refused
+    at once, naming the id, where the clash in the database was taken for a lost race and retried 50 times."""
+    import time
+
+    from ledger.appending import fact_id
+
+    with Ledger(store_url) as ledger:
+        later = ledger.catalogue.parse(party("later") | {"key": "later-key"})
+        early = ledger.catalogue.parse(party("early") | {"key": "early-key"})
+        ledger.append([Incoming("export.jsonl:1", early, id=fact_id(later))])
+        started = time.monotonic()
+        with pytest.raises(
+            RejectedError,
+            match=r"^facts.jsonl:1: id: [0-9a-f]{32} is already the id of a fact recorded at #1 \(key 'early-key'\)",
+        ):
+            ledger.append([Incoming("facts.jsonl:1", later)])
+        assert time.monotonic() - started < 5
+        assert ledger.store.head().position == 1

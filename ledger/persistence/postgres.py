@@ -11,6 +11,7 @@ in that same transaction, so a batch stays all or nothing and the index never di
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -160,12 +161,24 @@ def writing(recorder: Any) -> Iterator[None]:
     the race forever to a stream of small ones; PostgreSQL grants advisory locks in order.
     """
     key = f"dealledger-writer:{recorder.datastore.schema or 'public'}"
-    with recorder.datastore.get_connection() as connection:
+    with _in_this_process(key), recorder.datastore.get_connection() as connection:
         connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
         try:
             yield
         finally:
             connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _in_this_process(key: str) -> threading.Lock:
+    """The lock threads of this process take, in turn, before the server's: a thread waiting on the server's lock
+    holds a pooled connection, and the writer holding it needs more of them, so threads sharing a ledger (a
+    notebook, a service) would otherwise take every connection of the pool and fail waiting for one."""
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(key, threading.Lock())
 
 
 def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
