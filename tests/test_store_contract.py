@@ -298,7 +298,8 @@ def test_a_large_batch_is_stored_whole_or_not_at_all(store_url: str) -> None:
         batch, index, _ = BatchBuilder(ledger.host, facts(ledger, *big), ledger.store).build(ledger.store.head())
         clashing = [*batch[:2_000], replace(batch[2_000], seq=1), *batch[2_001:]]  # position 1 is taken
         clashing_index = [*index[:2_000], replace(index[2_000], position=1), *index[2_001:]]
-        assert ledger.store.write(clashing, clashing_index) is False
+        with pytest.raises(LedgerError, match="cannot write to the store"):  # no other writer took a position: an error
+            ledger.store.write(clashing, clashing_index)
         assert len(ledger.records()) == 1
     with Ledger(store_url) as fresh:
         assert len(fresh.records()) == 1
