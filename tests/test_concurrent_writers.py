@@ -8,6 +8,7 @@ race to sell the same stake, and exactly the sales that fit are kept.
 from __future__ import annotations
 
 import multiprocessing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,3 +181,33 @@ def test_threads_sharing_one_ledger_all_append_in_turn(store_url: str) -> None:
         assert failures == []
         assert ledger.store.head().position == 24
         assert ledger.store.verify() == []
+
+
+def _first_use(url: str, number: int, start: Any, errors: Any) -> None:
+    start.wait()
+    try:
+        with Ledger(url) as ledger:
+            ledger.append([Incoming(f"first:{number}", ledger.catalogue.parse(_party(f"first-{number}")))])
+    except BaseException as error:  # reported to the parent, which fails the test with it
+        errors.put(f"writer {number}: {type(error).__name__}: {error}")
+
+
+def test_writers_opening_a_new_sqlite_file_at_once_are_all_stored(tmp_path: Path) -> None:
+    """A new file is made ready (tables, index, guards) by one process at a time: several opening it at once saw
+    "database is locked" when another had just made it ready."""
+    context = multiprocessing.get_context("fork")
+    for round_ in range(8):
+        url = f"sqlite:///{tmp_path / f'new-{round_}.db'}"
+        start, errors = context.Event(), context.Queue()
+        writers = [context.Process(target=_first_use, args=(url, n, start, errors)) for n in range(10)]
+        for writer in writers:
+            writer.start()
+        start.set()
+        for writer in writers:
+            writer.join(120)
+        found = []
+        while not errors.empty():
+            found.append(errors.get())
+        assert found == []
+        with Ledger(url) as ledger:
+            assert ledger.store.head().position == 10

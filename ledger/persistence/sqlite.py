@@ -9,8 +9,13 @@ transaction, so the index can never disagree with the events.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -104,8 +109,49 @@ class SQLiteDatabase(Database):
 
 @contextmanager
 def opening(backend: Any) -> Iterator[bool]:
-    """Always create what is missing (``IF NOT EXISTS``): SQLite's own file lock serialises it."""
-    yield True
+    """Always create what is missing (``IF NOT EXISTS``); a file not yet made ready (its index and guards) is made
+    ready under the writers' lock (``writing``), one process at a time: several opening a new file at once
+    otherwise saw "database is locked" (a read turned write whose snapshot another process had just moved on)."""
+    path = backend.env["SQLITE_DBNAME"]
+    if not _on_disk(path) or _ready(path):
+        yield True
+        return
+    with contextlib.ExitStack() as locked:
+        try:
+            locked.enter_context(_file_lock(path))
+        except OSError:  # a folder that cannot hold the lock file (read-only): SQLite's own locks alone, as before
+            yield True
+            return
+        _held.paths = {*getattr(_held, "paths", set()), path}  # this thread's own ``writing`` inside goes on
+        try:
+            yield True
+        finally:
+            _held.paths.discard(path)
+
+
+_held = threading.local()
+"""The files whose lock this thread holds while it makes them ready (``opening``)."""
+
+
+def _on_disk(path: str) -> bool:
+    return path != ":memory:" and not path.startswith("file:")
+
+
+def _ready(path: str) -> bool:
+    """Whether the file already holds the index and its guards (read-only, without waiting for any lock)."""
+    if not os.path.exists(path):
+        return False
+    try:
+        connection = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True, timeout=0)
+    except sqlite3.Error:
+        return False
+    try:
+        found = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
+    except sqlite3.Error:
+        return False
+    finally:
+        connection.close()
+    return {FACTS_TABLE, SUBJECTS_TABLE, f"{FACTS_TABLE}_no_update", f"{SUBJECTS_TABLE}_no_delete"} <= found
 
 
 @contextmanager
@@ -116,9 +162,15 @@ def writing(recorder: Any) -> Iterator[None]:
     the race again and again to a stream of small ones.
     """
     path = recorder.datastore.pool.db_name
-    if path == ":memory:" or path.startswith("file:"):
+    if not _on_disk(path) or path in getattr(_held, "paths", ()):
         yield
         return
+    with _file_lock(path):
+        yield
+
+
+@contextmanager
+def _file_lock(path: str) -> Iterator[None]:
     import fcntl
 
     with open(f"{path}.lock", "a+b") as lock:
