@@ -18,6 +18,7 @@ from __future__ import annotations
 import fractions
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -71,12 +72,8 @@ class Folding:
 
     def reach(self, day: date) -> None:
         """The story goes on to ``day`` in facts this fold does not read (``View.reach``)."""
-        try:
+        with view_failing(self.plugin, self.view, f"to reach {day.isoformat()}"):
             self.state = self.view.reach(self.state, day)
-        except LedgerError:
-            raise
-        except Exception as error:
-            raise view_failed(self.plugin, self.view, f"to reach {day.isoformat()}", error) from error
 
 
 def view_failed(plugin: str, view: View[Any], doing: str, error: Exception) -> PluginError:
@@ -84,13 +81,21 @@ def view_failed(plugin: str, view: View[Any], doing: str, error: Exception) -> P
     return PluginError(f"plugin {plugin}: view {view.name} failed {doing}: {type(error).__name__}: {error}")
 
 
-def start(view: View[Any], plugin: str, query: Query) -> Any:
+@contextmanager
+def view_failing(plugin: str, view: View[Any], doing: str) -> Iterator[None]:
+    """Raise what the view raises inside as ``view_failed`` says it; the ledger's own errors go through as they are.
+    (Per-fact paths, ``Folding.apply``, keep their own ``try``: this costs a generator each time.)"""
     try:
-        return view.initial(query)
+        yield
     except LedgerError:
         raise
     except Exception as error:
-        raise view_failed(plugin, view, "to start", error) from error
+        raise view_failed(plugin, view, doing, error) from error
+
+
+def start(view: View[Any], plugin: str, query: Query) -> Any:
+    with view_failing(plugin, view, "to start"):
+        return view.initial(query)
 
 
 ROW_TYPES = (type(None), bool, int, str, Decimal, Fraction, fractions.Fraction, date, datetime)
@@ -100,13 +105,9 @@ ROW_TYPE_SET = frozenset(ROW_TYPES)
 
 def answer(view: View[Any], plugin: str, state: Any, query: Query) -> list[dict[str, Any]]:
     """The view's rows, checked: a dict per row, only the declared columns, only ``ROW_TYPES`` values."""
-    try:
+    with view_failing(plugin, view, "to answer"):
         made = view.rows(state, query)
         rows = made if isinstance(made, list) else list(_iterable(view, plugin, made))
-    except LedgerError:
-        raise
-    except Exception as error:
-        raise view_failed(plugin, view, "to answer", error) from error
     _check_rows(view, plugin, rows)
     return rows
 
@@ -129,26 +130,16 @@ def answer_as_made(view: View[Any], plugin: str, state: Any, query: Query) -> It
     for a replay of a large ledger is most of its memory (a million-fact ``roundtrip``: 80,000 rows of one
     provider, 76 MiB as a list). Rows are made in the exact decimal context, ``ROWS_AT_ONCE`` at a time, and
     checked as ``answer`` checks them."""
-    with exact_decimals():
-        try:
-            made = view.rows(state, query)
-        except LedgerError:
-            raise
-        except Exception as error:
-            raise view_failed(plugin, view, "to answer", error) from error
+    with exact_decimals(), view_failing(plugin, view, "to answer"):
+        made = view.rows(state, query)
     if isinstance(made, list):
         _check_rows(view, plugin, made)
         yield from made
         return
     rows_of = iter(_iterable(view, plugin, made))
     while True:
-        with exact_decimals():
-            try:
-                batch = list(islice(rows_of, ROWS_AT_ONCE))
-            except LedgerError:
-                raise
-            except Exception as error:
-                raise view_failed(plugin, view, "to answer", error) from error
+        with exact_decimals(), view_failing(plugin, view, "to answer"):
+            batch = list(islice(rows_of, ROWS_AT_ONCE))
         _check_rows(view, plugin, batch)
         yield from batch
         if len(batch) < ROWS_AT_ONCE:
