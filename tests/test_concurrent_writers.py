@@ -119,18 +119,8 @@ def test_what_a_reader_saw_while_a_batch_was_checked_is_what_known_at_that_momen
     from ledger.appending import BatchBuilder
     from ledger.views import Query
 
-    def registration(slug: str) -> dict[str, Any]:
-        return {
-            "kind": "party.registered",
-            "effective": "2020-01-01",
-            "key": f"p-{slug}",
-            "party": slug,
-            "name": slug,
-            "type": "company",
-        }
-
     with Ledger(store_url) as ledger:
-        ledger.append([Incoming("t:1", ledger.catalogue.parse(registration("first")))])
+        ledger.append([Incoming("t:1", ledger.catalogue.parse(_party("first")))])
         seen: list[tuple[datetime, list[Any]]] = []
         validate = BatchBuilder._validate
 
@@ -143,7 +133,7 @@ def test_what_a_reader_saw_while_a_batch_was_checked_is_what_known_at_that_momen
             time.sleep(0.01)
 
         monkeypatch.setattr(BatchBuilder, "_validate", read_while_checking)
-        ledger.append([Incoming("t:2", ledger.catalogue.parse(registration("second")))])
+        ledger.append([Incoming("t:2", ledger.catalogue.parse(_party("second")))])
         (_, answered), (moment, head) = seen
         assert head == [1]  # the batch was not yet there for the reader
         assert ledger.store.known_position(moment) == 1  # nor is it for a question about that moment
@@ -161,15 +151,8 @@ def test_threads_sharing_one_ledger_all_append_in_turn(store_url: str) -> None:
         failures: list[BaseException] = []
 
         def register(number: int) -> None:
-            fact = {
-                "kind": "party.registered",
-                "effective": "2020-01-01",
-                "party": f"co-{number}",
-                "name": "Co",
-                "type": "company",
-            }
             try:
-                ledger.append([Incoming(f"thread:{number}", ledger.catalogue.parse(fact))])
+                ledger.append([Incoming(f"thread:{number}", ledger.catalogue.parse(_party(f"co-{number}")))])
             except BaseException as error:  # every failure is the finding
                 failures.append(error)
 
