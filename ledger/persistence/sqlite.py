@@ -151,7 +151,8 @@ def _ready(path: str) -> bool:
         return False
     finally:
         connection.close()
-    return {FACTS_TABLE, SUBJECTS_TABLE, f"{FACTS_TABLE}_no_update", f"{SUBJECTS_TABLE}_no_delete"} <= found
+    guards = {trigger_name(table, action) for table in (FACTS_TABLE, SUBJECTS_TABLE) for action in GUARDED}
+    return {FACTS_TABLE, SUBJECTS_TABLE, *guards} <= found
 
 
 @contextmanager
@@ -191,12 +192,12 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
         cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         present = {row[0] for row in cursor.fetchall()}
         for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE):
-            names = {f"{table}_no_{action.lower()}" for action in ("UPDATE", "DELETE")}
+            names = {trigger_name(table, action) for action in GUARDED}
             if not repair and not names <= present:
                 cursor.execute(f'SELECT 1 FROM "{table}" LIMIT 1')
                 if cursor.fetchone() is not None:
                     raise LedgerError(GUARD_GONE.format(table=table))
-            for action in ("UPDATE", "DELETE"):
+            for action in GUARDED:
                 cursor.execute(trigger(table, action))
     add_answers_table(recorder)
 
@@ -209,8 +210,16 @@ def add_answers_table(recorder: Any) -> None:
             cursor.execute(answers_ddl("BLOB"))
 
 
+GUARDED = ("UPDATE", "DELETE")
+"""What the guards' triggers refuse on the events and index tables."""
+
+
+def trigger_name(table: str, action: str) -> str:
+    return f"{table}_no_{action.lower()}"
+
+
 def trigger(table: str, action: str) -> str:
     return (
-        f'CREATE TRIGGER IF NOT EXISTS "{table}_no_{action.lower()}" BEFORE {action} ON "{table}" '
+        f'CREATE TRIGGER IF NOT EXISTS "{trigger_name(table, action)}" BEFORE {action} ON "{table}" '
         f"BEGIN SELECT RAISE(ABORT, '{IMMUTABLE_MESSAGE}'); END"
     )
