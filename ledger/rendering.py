@@ -238,8 +238,9 @@ def write_table(out: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[s
             values = [row.get(name) for name in columns]
             texts = [_one_line(cell(value, exact=False)) for value in values]
             for at, (value, text) in enumerate(zip(values, texts, strict=True)):
-                if _width(text) > widths[at]:
-                    widths[at] = _width(text)
+                width = _width(text)
+                if width > widths[at]:
+                    widths[at] = width
                 if numeric[at] and value is not None and not _is_number(value):
                     numeric[at] = False
             batch.append(texts)
