@@ -305,6 +305,37 @@ def test_a_back_dated_fact_folds_from_the_quarter_end_a_month_or_more_before_the
         assert found is not None and found[0].cut == date(2024, 9, 30)  # and saved it again on the way
 
 
+@pytest.mark.parametrize("enough", [True, False])
+def test_a_state_is_saved_again_only_once_it_folded_a_share_of_what_its_checkpoint_holds(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, enough: bool
+) -> None:
+    """A pass that saved its state at the last quarter end saves it again at the cut only when the facts folded
+    since are at least ``1/SAVE_SHARE`` of those the quarter-end checkpoint holds; a later question starting from
+    that checkpoint and folding the same facts saves nothing either. The answers are the same either way."""
+    from ledger import engine
+
+    anchor, cut = date(2024, 9, 30), date(2024, 12, 31)
+    query = Query(as_of=cut)
+    with _sample_ledger(sqlite_url) as ledger:
+        ledger.engine.save_after = 1
+        kinds = frozenset(ledger.host.view("regulatory").kinds or ())
+        head = ledger.store.head().position
+        held = ledger.store.count_between(None, anchor, head, kinds)
+        since = ledger.store.count_between(anchor, cut, head, kinds)
+        assert held > since > 0
+        share = -(-held // since)  # the least share for which the facts since are enough
+        monkeypatch.setattr(engine, "SAVE_SHARE", share if enough else share - 1)
+        assert ledger.view("regulatory", query) == from_scratch(ledger, "regulatory", query)
+        cuts = [row["cut"] for row in ledger.engine.checkpoints.listing()]
+        assert cuts == ([anchor, cut] if enough else [anchor])
+        if not enough:  # the next question starts from the quarter end, folds the same facts, and saves nothing
+            assert ledger.view("regulatory", query) == from_scratch(ledger, "regulatory", query)
+            assert [row["cut"] for row in ledger.engine.checkpoints.listing()] == [anchor]
+            monkeypatch.setattr(engine, "SAVE_SHARE", share)  # unless that is now enough
+            ledger.view("regulatory", query)
+            assert [row["cut"] for row in ledger.engine.checkpoints.listing()] == [anchor, cut]
+
+
 def test_quarter_end_checkpoints_outlive_a_run_of_questions_at_other_dates(sqlite_url: str) -> None:
     from ledger import checkpoints
 
