@@ -39,13 +39,15 @@ FLOWS = (
     "recognized",
 )
 """The columns that sum what moved during a period (``escrow_held`` is a balance at its end)."""
+NO_FLOWS = dict.fromkeys(FLOWS, Decimal(0))
+"""A cell's flows before anything moved: copied for each cell (a copy is faster than ``fromkeys``)."""
 
 
 @dataclass
 class Cell:
     """One company's figures for one period in one currency."""
 
-    flows: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(FLOWS, Decimal(0)))
+    flows: dict[str, Decimal] = field(default_factory=lambda: NO_FLOWS.copy())
     undisclosed: int = 0
     held_change: Decimal = Decimal(0)
 
@@ -155,7 +157,11 @@ class RoundTripView(RevenueBookView):
                 continue
             held = Decimal(0)
             for start in range(min(periods), last.start + 1, step):
-                found = periods.get(start, NOTHING)
+                found = periods.get(start)
+                if found is None:  # nothing moved: a row only for what escrow still holds (most periods are these)
+                    if held:
+                        shown.setdefault(start, []).append((company, currency, NOTHING, held))
+                    continue
                 held += found.held_change
                 if held or found.undisclosed or any(found.flows.values()):
                     shown.setdefault(start, []).append((company, currency, found, held))
