@@ -16,7 +16,7 @@ Two kinds of history are shown beside the steps:
   with ``corrected_by`` naming the correction.)
 - **Facts known later.** Asked ``--known-at T``, the steps are those the ledger knew at T; the
   same question at the head then tells which facts recorded after T (new ones, corrections and
-  retractions) move the number, and what it became.
+  retractions) move the number, each with the change it made to the row, and what it became.
 
 What it costs is one ``rows`` call per fact folded, cheap for a view scoped by ``subjects``
 (one company's facts) and the bulk of the time for a whole-ledger view whose ``rows`` read its
@@ -30,6 +30,7 @@ import fractions
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
@@ -120,6 +121,7 @@ class Explanation:
     steps: list[Step]
     retracted: list[Step] = field(default_factory=list)
     later: list[Step] = field(default_factory=list)
+    """What the ledger learnt after ``--known-at`` that changes the row, each step with the change it made."""
     now: Row | None = None
     """The row as known at the head, when the question was asked ``--known-at`` (else None)."""
     keys: dict[str, str] = field(default_factory=dict)
@@ -149,7 +151,7 @@ class Explanation:
                         "kind": record.kind if record is not None else None,
                         "key": (record.key or self.keys.get(record.id)) if record is not None else None,
                         "id": record.id if record is not None else None,
-                        "recorded": record.recorded if record is not None else None,
+                        "recorded": _learnt_at(step),
                         "source": getattr(fact, "source", None),
                         "confidence": getattr(fact, "confidence", None),
                         "corrected_by": corrected_by,
@@ -181,11 +183,19 @@ class Explanation:
             elif moved:  # by facts that change the row without a step of their own in it
                 lines.append(
                     "facts known later change it, none by a step of its own (a registration or a parent link, a "
-                    f"correction that moves a fact out of the question, a rate); as known now: {now}"
+                    f"rate); as known now: {now}"
                 )
             else:
                 lines.append("facts known later: none change it")
         return lines
+
+
+def _learnt_at(step: Step) -> datetime | None:
+    """When the ledger learnt what a step shows: the fact's recorded time, but for a ``known later`` step that a
+    correction or retraction made, that amendment's (the fact itself was recorded before ``--known-at``)."""
+    if step.step == LATER and step.by is not None:
+        return step.by.recorded
+    return step.record.recorded if step.record is not None else None
 
 
 def selection_of(view: View[Any], pairs: Sequence[str]) -> dict[str, str]:
@@ -220,13 +230,15 @@ def explain(ledger: Ledger, name: str, query: Query, selection: Mapping[str, str
         story = _Story.read(ledger, view, query)
         changes, final = _follow(view, plugin, story.facts(), query, selection)
         target = _target(name, query, selection, final, changes)
-        columns = _numeric(view, name, target, changes, column)
+        head = _Head.read(ledger, view, plugin, query, selection) if query.known_at is not None else None
+        # a number the row has now and had none of then (a valuation learnt later) is accounted for too
+        columns = _numeric(view, name, target, [*changes, *(head.changes if head else ())], column)
         steps = _steps(changes, target, columns)
         explanation = Explanation(name, query, dict(selection), columns, _pick(final, selection, target), steps)
         explanation.keys = story.keys()
         explanation.retracted = _retracted(view, plugin, story, query, selection, target, columns)
-        if query.known_at is not None:
-            _known_later(ledger, view, plugin, explanation, target, story)
+        if head is not None:
+            _known_later(explanation, target, head)
     return explanation
 
 
@@ -277,6 +289,10 @@ class _Story:
             if target is not None and target.id not in removed:
                 removed[target.id] = record
         return removed
+
+    def standing(self) -> dict[str, Recorded]:
+        """The facts corrections and retractions name that still stand, as last corrected, by id."""
+        return {r.id: r for r in resolve(self.amendments)}
 
     def restored(self) -> list[Recorded]:
         """The retracted facts (as corrected before, if they were) up to ``as_of``, in effective order."""
@@ -410,8 +426,12 @@ def _pick(matches: Sequence[Row], selection: Mapping[str, str], target: Mapping[
     return max(found, key=lambda row: sum(_key(row).get(c) == v for c, v in target.items()))
 
 
-def _numeric(view: View[Any], name: str, target: Mapping[str, str], changes: list[Change], column: str | None) -> tuple[str, ...]:
-    """The columns to account for: those that held a number in the row at some point (or the one asked)."""
+def _numeric(
+    view: View[Any], name: str, target: Mapping[str, str], changes: Sequence[Change], column: str | None
+) -> tuple[str, ...]:
+    """The columns to account for: those that held a number in the row at some point of ``changes`` (or the one
+    asked); with ``--known-at``, the changes then and the changes at the head, so that a number the row only has
+    now is explained among the facts known later."""
     rows = [row for change in changes if (row := _pick(change.matches, {}, target)) is not None]
     order = list(view.columns) or list(dict.fromkeys(c for row in rows for c in row))
     numeric = tuple(c for c in order if any(is_number(row.get(c)) for row in rows))
@@ -516,41 +536,94 @@ def _retracted(
     return steps
 
 
-def _known_later(
-    ledger: Ledger, view: View[Any], plugin: str, explanation: Explanation, target: Mapping[str, str], then: _Story
-) -> None:
-    """The facts recorded after ``known_at`` that move the number: new facts and corrections with a step at the
-    head, and facts with a step then that were retracted since; and the row as known now."""
+@dataclass
+class _Head:
+    """The question asked again at the head, for ``--known-at``: its story, the rows the selection matched after each
+    fact (``_follow``) and the view's answer."""
+
+    story: _Story
+    changes: list[Change]
+    final: list[Row]
+
+    @classmethod
+    def read(cls, ledger: Ledger, view: View[Any], plugin: str, query: Query, selection: Mapping[str, str]) -> _Head:
+        now = replace(query, known_at=None)
+        story = _Story.read(ledger, view, now)
+        changes, final = _follow(view, plugin, story.facts(), now, selection)
+        return cls(story, changes, final)
+
+
+def _known_later(explanation: Explanation, target: Mapping[str, str], head: _Head) -> None:
+    """The facts recorded after ``known_at`` that move the number, each with the change it made to the row, in
+    effective order; and the row as known now.
+
+    Two kinds: the steps at the head that are news (``_news``), and the steps of then that a retraction or a
+    correction recorded since took out of the row (``_undone``).
+    """
     known_at = explanation.query.known_at
     assert known_at is not None
-    query = replace(explanation.query, known_at=None)
-    now = _Story.read(ledger, view, query)
-    changes, final = _follow(view, plugin, now.facts(), query, explanation.selection)
-    steps_now = _steps(changes, target, explanation.columns)
-    explanation.now = _pick(final, explanation.selection, target)
-    explanation.keys.update(now.keys())
-    amendments = {r.id: r for r in now.amendments}
-    removed = now.retractions()
+    explanation.now = _pick(head.final, explanation.selection, target)
+    explanation.keys.update(head.story.keys())
+    steps = _steps(head.changes, target, explanation.columns)
+    later = [*_news(steps, explanation.steps, head.story, known_at), *_undone(explanation.steps, steps, head.story, known_at)]
+    explanation.later = sorted(later, key=_effective)
 
-    def learnt(record: Recorded) -> bool:
-        return record.recorded > known_at
 
-    later: list[Step] = []
-    listed: set[str] = set()
-    for step in steps_now:
+def _effective(step: Step) -> tuple[date, int]:
+    """A known-later step's place in the story (each is a fact's: the view's starting point is never news)."""
+    assert step.record is not None
+    return effective_order(step.record)
+
+
+def _news(steps: list[Step], then: list[Step], head: _Story, known_at: datetime) -> list[Step]:
+    """The steps at the head of a fact recorded since ``known_at``, or corrected since so that it moves the row's
+    numbers otherwise than it did then: a correction of its ``source`` alone is no change to the row."""
+    had = {step.record.id: _moves(step) for step in then if step.record is not None}
+    amendments = {r.id: r for r in head.amendments}
+    news: list[Step] = []
+    for step in steps:
         record = step.record
         if record is None:
             continue
         correction = amendments.get(record.corrected_by) if record.corrected_by else None
-        if learnt(record) or (correction is not None and learnt(correction)):
-            later.append(Step(record, step.effects, LATER, correction if correction is not None and learnt(correction) else None))
-            listed.add(record.id)
-    for step in explanation.steps:
-        # a fact retracted since: listed with the effect it had then, which the head no longer has
-        retraction = removed.get(step.record.id) if step.record is not None else None
-        if step.record is not None and step.record.id not in listed and retraction is not None and learnt(retraction):
-            later.append(Step(step.record, step.effects, LATER, retraction))
-    explanation.later = later
+        by = correction if correction is not None and correction.recorded > known_at else None
+        if record.recorded > known_at or (by is not None and _moves(step) != had.get(record.id)):
+            news.append(Step(record, step.effects, LATER, by))
+    return news
+
+
+def _undone(then: list[Step], steps: list[Step], head: _Story, known_at: datetime) -> list[Step]:
+    """The steps of then whose fact has none at the head because a retraction or correction recorded since took it
+    out of the row (retracted, or corrected to another row or past ``--as-of``).
+
+    Each is listed with the change that made, from the number with the fact to the number without it: its effect
+    then, undone. The fact is shown as it stands now (as corrected), or as it stood (retracted).
+    """
+    present = {r.id for step in steps for r in (step.record, *step.together) if r is not None}
+    removed = head.retractions()
+    standing = head.standing()
+    amendments = {r.id: r for r in head.amendments}
+    undone: list[Step] = []
+    for step in then:
+        record = step.record
+        if record is None or record.id in present:
+            continue
+        shown, by = record, removed.get(record.id)
+        if by is None and (current := standing.get(record.id)) is not None and current.corrected_by:
+            shown, by = current, amendments.get(current.corrected_by)
+        if by is not None and by.recorded > known_at:
+            undone.append(Step(shown, tuple(_reversed(e) for e in step.effects), LATER, by))
+    return undone
+
+
+def _moves(step: Step) -> dict[str, Number]:
+    """What a step does to the row's numbers, whatever they stood at before it: its delta by column."""
+    return {effect.column: effect.delta for effect in step.effects}
+
+
+def _reversed(effect: Effect) -> Effect:
+    """The change that takes an effect back: from its ``after`` to its ``before``."""
+    return Effect(effect.column, effect.after, effect.before, _difference(effect.before, effect.after))
 
 
 def _require_column(view: View[Any], where: str, name: str) -> None:

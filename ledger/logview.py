@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from events import Fact
 from events.corrections import FactCorrected, FactRetracted
 from ledger.records import Recorded
 from ledger.timeline import FactIndex
@@ -44,6 +45,24 @@ def fates(records: Sequence[Recorded], targets: dict[str, Recorded] | None = Non
     return status
 
 
+def versions(records: Sequence[Recorded], targets: dict[str, Recorded]) -> dict[str, list[Fact]]:
+    """Every version of each fact that corrections and retractions name, by the fact's id: the original, then each
+    replacement, as these records tell."""
+    found: dict[str, list[Fact]] = {}
+    for record in records:
+        target = targets.get(record.id)
+        if target is not None:
+            kept = found.setdefault(target.id, [target.fact])
+            if isinstance(record.fact, FactCorrected):
+                kept.append(record.fact.replacement)
+    return found
+
+
+def of_kind(fact: Fact, kind: str) -> bool:
+    """Whether ``fact`` is of ``kind`` or of the family ``kind`` names ('round' for round.closed)."""
+    return fact.kind == kind or fact.kind.startswith(f"{kind}.")
+
+
 def log_rows(
     records: Sequence[Recorded],
     *,
@@ -52,17 +71,21 @@ def log_rows(
     as_of: date | None = None,
     detailed: bool = False,
 ) -> list[dict[str, Any]]:
+    """The log's rows, filtered. A correction or retraction is about the fact it names too, in every version of it:
+    ``--party`` and ``--kind`` show it beside that fact (a retraction names no party, a correction may take one away
+    or bring one in), so that a fact's history is read whole, as the views that read the fact see it."""
     targets = named(records)
     status = fates(records, targets)
+    history = versions(records, targets)
     rows = []
     for record in records:
         fact = record.fact
-        if kind and not (fact.kind == kind or fact.kind.startswith(f"{kind}.")):
+        target = targets.get(record.id)
+        about = [fact, *history[target.id]] if target is not None else [fact]
+        if kind and not any(of_kind(version, kind) for version in about):
             continue
-        if party and party not in fact.parties():
-            target = targets.get(record.id)  # a correction or retraction is about the parties of the fact it names too
-            if target is None or party not in target.fact.parties():
-                continue
+        if party and not any(party in version.parties() for version in about):
+            continue
         if as_of and fact.effective > as_of:
             continue
         interchange = fact.to_dict()

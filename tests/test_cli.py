@@ -356,3 +356,38 @@ def test_log_of_a_party_shows_the_corrections_and_retractions_of_its_facts(run, 
         for party in ("inv1", "inv2")
     }
     assert keys == {"inv1": ["p-inv1", "r1", "c1"], "inv2": ["p-inv2", "s1", "c1", "x1"]}
+
+
+def corrected_to_another_and_retracted(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """s1, inv1's purchase, corrected to be inv2's (c1), then retracted (x1); and a round of acme's (r1)."""
+    facts = [
+        {"kind": "party.registered", "effective": "2020-01-01", "key": f"p-{slug}", "party": slug, "name": slug, "type": kind}
+        for slug, kind in (("acme", "company"), ("inv1", "investor"), ("inv2", "investor"))
+    ]
+    round_ = {"kind": "round.closed", "effective": "2021-01-01", "key": "r1", "company": "acme", "round": "A"}
+    facts.append(
+        {**round_, "amount": "100", "currency": "USD", "post_money": "400", "investors": [{"party": "inv1", "amount": "100"}]}
+    )
+    stake = {"kind": "stake.acquired", "effective": "2021-06-01", "holder": "inv1", "company": "acme", "fraction": "0.1"}
+    facts.append({**stake, "key": "s1"})
+    inv2s = {**stake, "holder": "inv2"}
+    facts.append({"kind": "fact.corrected", "effective": "2022-01-01", "key": "c1", "fact": "s1", "replacement": inv2s})
+    facts.append({"kind": "fact.retracted", "effective": "2022-02-01", "key": "x1", "fact": "s1", "reason": "never happened"})
+    (tmp_path / "facts.jsonl").write_text("\n".join(json.dumps(fact) for fact in facts) + "\n")
+    appended = run("append", "--file", "facts.jsonl")
+    assert appended.exit_code == 0, appended.output
+
+
+def test_log_of_a_party_shows_the_retraction_of_a_fact_only_its_correction_gave_that_party(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """s1 named inv2 only once corrected; its retraction is about inv2 as much as the correction was."""
+    corrected_to_another_and_retracted(run, tmp_path)
+    keys = [row["key"] for row in json.loads(run("log", "--party", "inv2", "--format", "json").output)]
+    assert keys == ["p-inv2", "c1", "x1"]
+
+
+def test_log_of_a_kind_shows_the_corrections_and_retractions_of_its_facts(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """As ``--party`` does: the history of the stake facts, their corrections and retractions with them."""
+    corrected_to_another_and_retracted(run, tmp_path)
+    keys = [row["key"] for row in json.loads(run("log", "--kind", "stake", "--format", "json").output)]
+    assert keys == ["s1", "c1", "x1"]
+    assert [row["key"] for row in json.loads(run("log", "--kind", "round", "--format", "json").output)] == ["r1"]

@@ -257,6 +257,8 @@ def test_known_at_explains_what_was_known_and_counts_what_came_later(tmp_path: P
         ]
         learnt = [(r["key"], r["corrected_by"]) for r in explanation.rows() if r["step"] == LATER]
         assert learnt == [("mark", explanation.later[0].by.id), ("mark2", None)]  # type: ignore[union-attr]
+        # each recorded when the ledger learnt it: the mark before, its correction since
+        assert all(r["recorded"] > then for r in explanation.rows() if r["step"] == LATER)
         assert explanation.now is not None and explanation.now["implied_value"] == Decimal("1000.00")
         assert ledger.view("portfolio", Query(options={"investor": "alibaba"}))[0] == explanation.now
         assert any("facts known later: 2 change it" in line for line in explanation.summary())
@@ -384,8 +386,8 @@ def test_cli_bad_questions_get_one_line_and_exit_1(run: Any, args: tuple[str, ..
 
 
 def test_known_at_never_says_nothing_changed_when_the_row_moved_by_a_correction_out_of_the_question(tmp_path: Path) -> None:
-    """A correction that moves a fact past ``--as-of`` changes the row without a step of its own in it: the summary
-    says the row changed, and how it stands now, rather than that no fact known later changes it."""
+    """A correction that moves a fact past ``--as-of`` takes it out of the row: it is listed among the facts known
+    later with the change it made (the fact's step then, undone), as the fact now stands (dated past ``--as-of``)."""
     second = {"kind": "round.closed", "effective": "2023-06-01", "key": "r2", "company": "moonshot-ai", "round": "B",
               "amount": "600", "currency": "USD", "post_money": "1200",
               "investors": [{"party": "alibaba", "amount": "600"}]}  # fmt: skip
@@ -403,7 +405,95 @@ def test_known_at_never_says_nothing_changed_when_the_row_moved_by_a_correction_
         explanation = explain(ledger, "ownership", query, {"holder": "alibaba"}, column="fraction")
         assert explanation.row is not None and explanation.row["fraction"] == Fraction(5, 8)  # 1/4 diluted by half, +1/2
         assert explanation.now is not None and explanation.now["fraction"] == Fraction(1, 4)  # r2 now after --as-of
-        assert explanation.summary()[-1] == (
-            "facts known later change it, none by a step of its own (a registration or a parent link, a correction "
-            "that moves a fact out of the question, a rate); as known now: fraction 0.250000"
-        )
+        assert explanation.summary()[-1] == "facts known later: 1 change it; as known now: fraction 0.250000"
+        ((key, by, column, before, after, delta),) = learnt(explanation)
+        assert (key, by, column) == ("r2", ledger.records()[-1].id, "fraction")
+        assert (before, after, delta) == (Fraction(5, 8), Fraction(1, 4), Fraction(-3, 8))
+        assert explanation.later[0].record.fact.effective == date(2024, 6, 1)  # type: ignore[union-attr]
+
+
+# --- what the known-later steps say: each one's change to the row ------------------------------
+
+STAKE = {"kind": "stake.acquired", "effective": "2023-02-01", "key": "s1", "holder": "alibaba", "company": "moonshot-ai",
+         "fraction": "0.1", "seller": "founders", "price": "50", "currency": "USD"}  # fmt: skip
+BOUGHT = [*HOLDING[:-1], STAKE]
+"""alibaba holds 1/4 of moonshot-ai by r1 (100 of a 400 post-money round), then buys 0.1 more for 50: 0.35, 150."""
+
+
+def corrects(fact: str, key: str, replacement: dict[str, Any]) -> dict[str, Any]:
+    """A correction of ``fact`` (a replacement carries no key of its own)."""
+    replacement = {k: v for k, v in replacement.items() if k != "key"}
+    return {"kind": "fact.corrected", "effective": "2024-01-01", "key": key, "fact": fact, "replacement": replacement}
+
+
+def learnt(explanation: Explanation) -> list[tuple[Any, ...]]:
+    """The known-later rows as a reader sees them: key, amendment, column, before, after, delta."""
+    return [
+        (r["key"], r["corrected_by"] or r["retracted_by"], r["column"], r["before"], r["after"], r["delta"])
+        for r in explanation.rows()
+        if r["step"] == LATER
+    ]
+
+
+def test_a_correction_learnt_later_that_takes_a_fact_out_of_the_row_is_listed_with_what_it_took(tmp_path: Path) -> None:
+    # after T1: s1 was tencent's, not alibaba's; and alibaba bought 0.05 more for 30 (s2)
+    fix = corrects("s1", "fix-s1", {**STAKE, "holder": "tencent"})
+    s2 = {**STAKE, "key": "s2", "effective": "2023-03-01", "fraction": "0.05", "price": "30"}
+    with appended(tmp_path, "out", [BOUGHT, [fix, s2]]) as ledger:
+        then = ledger.records()[len(BOUGHT) - 1].recorded
+        query = Query(known_at=then, options={"company": "moonshot-ai"})
+        explanation = explain(ledger, "ownership", query, {"holder": "alibaba"})
+        correction = next(r for r in ledger.records() if r.key == "fix-s1")
+        assert [(k, by, c, exact(b), exact(a), exact(d)) for k, by, c, b, a, d in learnt(explanation)] == [
+            ("s1", correction.id, "fraction", Fraction(35, 100), Fraction(25, 100), Fraction(-1, 10)),
+            ("s1", correction.id, "invested", 150, 100, -50),
+            ("s2", None, "fraction", Fraction(25, 100), Fraction(30, 100), Fraction(5, 100)),
+            ("s2", None, "invested", 100, 130, 30),
+        ]
+        # what was learnt, recorded after T1: the correction (the fact it corrects was recorded before)
+        assert all(r["recorded"] > then for r in explanation.rows() if r["step"] == LATER)
+        assert explanation.summary()[1] == "facts known later: 2 change it; as known now: fraction 0.300000, invested 130"
+
+
+def test_a_correction_learnt_later_that_changes_no_number_of_the_row_is_not_a_change(tmp_path: Path) -> None:
+    sourced = {**STAKE, "source": "https://example.com/wrong-link"}
+    fix = corrects("s1", "fix-source", {**sourced, "source": "https://example.com/right-link"})
+    with appended(tmp_path, "src", [[*HOLDING[:-1], sourced], [fix]]) as ledger:
+        then = ledger.records()[len(BOUGHT) - 1].recorded
+        query = Query(known_at=then, options={"company": "moonshot-ai"})
+        explanation = explain(ledger, "ownership", query, {"holder": "alibaba"})
+        assert explanation.later == []
+        assert explanation.summary()[1] == "facts known later: none change it"
+
+
+def test_a_number_the_row_had_none_of_then_is_accounted_for_among_facts_known_later(tmp_path: Path) -> None:
+    # known then: a stake bought from the founders, and no price for the company (no round, no mark), so no
+    # implied_value; learnt later: a mark of 1000, so 0.1 * 1000 = 100
+    with appended(tmp_path, "mark", [[*REGISTRATIONS, STAKE], [HOLDING[-1]]]) as ledger:
+        then = ledger.records()[len(REGISTRATIONS)].recorded
+        query = Query(known_at=then, options={"investor": "alibaba"})
+        explanation = explain(ledger, "portfolio", query, {"company": "moonshot-ai"})
+        assert "implied_value" in explanation.columns
+        assert [(k, c, a) for k, _, c, _, a, _ in learnt(explanation)] == [("mark", "implied_value", Decimal("100.00"))]
+        assert explanation.summary()[1].startswith("facts known later: 1 change it; as known now:")
+        assert "implied_value 100.00" in explanation.summary()[1]
+        assert "implied_value none" in explanation.summary()[0]
+
+
+def test_a_retraction_learnt_later_is_listed_with_the_change_it_made_when_it_was_recorded(tmp_path: Path) -> None:
+    retraction = {"kind": "fact.retracted", "effective": "2024-01-01", "key": "x1", "fact": "s1", "reason": "never happened"}
+    with appended(tmp_path, "x", [BOUGHT, [retraction]]) as ledger:
+        then = ledger.records()[len(BOUGHT) - 1].recorded
+        retracted = ledger.records()[-1]
+        query = Query(known_at=then, options={"company": "moonshot-ai"})
+        explanation = explain(ledger, "ownership", query, {"holder": "alibaba"})
+        # s1 had taken alibaba from 0.25 to 0.35 and 100 to 150: its retraction took it back down
+        assert [(k, by, c, exact(b), exact(a), exact(d)) for k, by, c, b, a, d in learnt(explanation)] == [
+            ("s1", retracted.id, "fraction", Fraction(35, 100), Fraction(25, 100), Fraction(-1, 10)),
+            ("s1", retracted.id, "invested", 150, 100, -50),
+        ]
+        assert {r["recorded"] for r in explanation.rows() if r["step"] == LATER} == {retracted.recorded}
+        assert explanation.summary()[1] == "facts known later: 1 change it; as known now: fraction 0.250000, invested 100"
+        # asked after the retraction, s1 is a retracted step with the effect it would have had, as before
+        now = explain(ledger, "ownership", Query(options={"company": "moonshot-ai"}), {"holder": "alibaba"})
+        assert [(e.column, e.delta) for e in now.retracted[0].effects] == [("fraction", Fraction(1, 10)), ("invested", 50)]
