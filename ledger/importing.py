@@ -11,6 +11,8 @@ draws a bar from it on a terminal, and the core never prints.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from typing import IO, Any
@@ -58,10 +60,17 @@ def incoming_from_path(
 def line_count(path: str) -> int | None:
     """The lines of a regular file (a last line without a newline counts), or None when it cannot be known.
 
-    One quick pass over the bytes: what a progress bar needs as its total.
+    One quick pass over the bytes: what a progress bar needs as its total. Only a regular file is counted: reading a
+    pipe (``import <(cat export.jsonl)``), a FIFO or a device ahead of the reader would drain what the reader needs,
+    wait forever for a writer that has gone, or never end (``/dev/zero``).
     """
     if path == "-":
         return None
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+    except (OSError, ValueError):
+        return None  # the reader itself reports the problem
     lines, last = 0, b"\n"
     try:
         with open(path, "rb") as stream:

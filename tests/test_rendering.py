@@ -324,6 +324,28 @@ def test_progress_is_counted_in_the_core_and_ends_full(tmp_path: Path) -> None:
         assert folded[0] == (0, 23) and folded[-1][0] == folded[-1][1] and 0 < folded[-1][0] <= 23
 
 
+def test_a_progress_total_never_reads_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    """``import <(cat export.jsonl)`` on a terminal imported nothing: counting the lines for the progress bar read the
+    pipe to its end first. A pipe, a FIFO or a device has no total, and is left whole for the reader."""
+    import os
+
+    from ledger.importing import line_count
+
+    reading, writing = os.pipe()
+    try:
+        os.write(writing, b"{}\n{}\n")
+        os.close(writing)
+        assert line_count(f"/dev/fd/{reading}") is None
+        assert os.read(reading, 100) == b"{}\n{}\n"  # still there for the reader
+    finally:
+        os.close(reading)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert line_count(str(fifo)) is None  # opening it would wait for a writer
+    assert line_count("/dev/zero") is None  # reading it would never end
+    assert line_count(str(tmp_path / "missing.jsonl")) is None
+
+
 def test_progress_bars_only_on_a_terminal(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     run("append", "--file", CATALOGUE)
     run("export", "--out", "ledger.jsonl")
