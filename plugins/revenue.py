@@ -32,7 +32,7 @@ from ledger.exact import Fraction
 from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, CapTables
 from ledger.folds.credits import Credits, Escrow, Grant
 from ledger.folds.groups import Parties
-from ledger.folds.money import Money, Number, Rates
+from ledger.folds.money import Money, Number, Rates, shown
 from ledger.folds.packed import AMOUNT, DAY, WORD, PackedLog, packed
 from ledger.folds.parts import PartedDict
 from ledger.folds.periods import PERIODS, Period
@@ -259,8 +259,8 @@ class RevenueBook:
             had = fact.amount - missing
             self.problems.append(
                 Problem(
-                    f"{record.describe()}: {fact.grantee} has {had} {fact.currency} of {fact.grantor} credits outstanding, "
-                    f"cannot consume {fact.amount}",
+                    f"{record.describe()}: {fact.grantee} has {shown(had)} {fact.currency} of {fact.grantor} credits "
+                    f"outstanding, cannot consume {shown(fact.amount)}",
                     (record.id,),
                 )
             )
@@ -290,8 +290,8 @@ class RevenueBook:
         if missing:
             self.problems.append(
                 Problem(
-                    f"{record.describe()}: escrow account {fact.account!r} holds {paid} {fact.currency}, "
-                    f"cannot release {fact.amount}",
+                    f"{record.describe()}: escrow account {fact.account!r} holds {shown(paid)} {fact.currency}, "
+                    f"cannot release {shown(fact.amount)}",
                     (record.id,),
                 )
             )
@@ -636,17 +636,17 @@ def reconcile_round_credits(story: Sequence[Recorded]) -> list[Problem]:
             granted = promise.granted.get(currency, Decimal(0))
             if promised == granted:
                 continue
-            gap = f"shortfall {promised - granted}" if promised > granted else f"excess {granted - promised}"
+            gap = f"shortfall {shown(promised - granted)}" if promised > granted else f"excess {shown(granted - promised)}"
             if promise.rounds:
                 where = ", ".join(record.describe() for record in promise.rounds)
                 message = (
-                    f"{where}: {group}'s group promised {promised} {currency} of credits to {company} in round {label!r}, "
-                    f"its clouds granted {granted} {currency} for it ({gap} {currency})"
+                    f"{where}: {group}'s group promised {shown(promised)} {currency} of credits to {company} in round {label!r}, "
+                    f"its clouds granted {shown(granted)} {currency} for it ({gap} {currency})"
                 )
             else:
                 where = ", ".join(record.describe() for record in promise.grants)
                 message = (
-                    f"{where}: {group}'s group granted {granted} {currency} of credits to {company} for round {label!r}, "
+                    f"{where}: {group}'s group granted {shown(granted)} {currency} of credits to {company} for round {label!r}, "
                     f"which promises no credits from it ({gap} {currency})"
                 )
             problems.append(Problem(message, ids))

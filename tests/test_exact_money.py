@@ -80,6 +80,38 @@ def test_a_release_one_unit_in_the_32nd_place_beyond_the_deposit_is_refused(sqli
         assert ledger.check() == []
 
 
+def test_a_refusal_names_the_amounts_as_written_never_in_exponent_form(sqlite_url: str) -> None:
+    """ "has 0E-10 USD ... cannot consume 1E-10" was the message for amounts written 0.0000000001."""
+    with Ledger(sqlite_url) as ledger:
+        append(ledger, *PARTIES, grant("0.0000000001"), deposit("0.0000000003"))
+        with pytest.raises(RejectedError, match=r"has 0.0000000001 USD .* cannot consume 0.0000000002$"):
+            append(ledger, consume("0.0000000002"))
+        with pytest.raises(RejectedError, match=r"holds 0.0000000003 USD, cannot release 1000$"):
+            append(ledger, release("1E+3"))
+
+
+def test_a_divestment_beyond_the_holding_shows_the_two_fractions_apart(sqlite_url: str) -> None:
+    """A holder of a third asked to divest 0.3333333333334 was told it "holds 0.333333333333 of co, cannot divest
+    0.333333333333": the refusal is right, its numbers must show why (the fraction asked for exactly as written)."""
+    round_closed = {
+        "kind": "round.closed",
+        "effective": "2024-01-01",
+        "company": "co",
+        "round": "a",
+        "amount": "100",
+        "currency": "USD",
+        "pre_money": "200",
+        "investors": [{"party": "cloud", "amount": "100"}],
+    }
+    near = "0.3333333333333333333333333333333333333334"  # past 28 digits too: never rounded on the way
+    with Ledger(sqlite_url) as ledger:
+        append(ledger, *PARTIES, round_closed)
+        for asked, held in [("0.3333333333334", "0." + "3" * 24), (near, "0." + "3" * 48), ("0.5", "0.333333")]:
+            divest = {"kind": "stake.divested", "effective": "2024-02-01", "holder": "cloud", "company": "co"}
+            with pytest.raises(RejectedError, match=rf"cloud holds {held} of co, cannot divest {asked}$"):
+                append(ledger, {**divest, "fraction": asked})
+
+
 def test_forty_digit_amounts_that_add_up_are_accepted(sqlite_url: str) -> None:
     big = "1234567890123456789012345678901234567890.1234567890123456789012345678901234567891"
     with Ledger(sqlite_url) as ledger:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from events import Fact
 from events.funding import RoundClosed, StakeAcquired, StakeDivested
-from ledger.exact import Fraction
-from ledger.folds.money import shown
+from ledger.exact import Fraction, decimal_places
+from ledger.folds.money import FRACTION_PLACES, shown
 from ledger.folds.parts import PartedDict, pickled_by_fields
 from ledger.records import Recorded
 
@@ -44,10 +44,29 @@ class Shortfall:
     def message(self, record: Recorded) -> str:
         if self.wanted is None:
             return f"{record.describe()}: {self.holder} holds nothing of {self.company}, cannot {self.verb} any of it"
-        held, wanted = shown(self.held), shown(self.wanted)
-        if held == wanted:  # the difference is below six places: show enough to see it
-            held, wanted = shown(self.held, 12), shown(self.wanted, 12)
+        held, wanted = told_apart(self.held, self.wanted)
         return f"{record.describe()}: {self.holder} holds {held} of {self.company}, cannot {self.verb} {wanted}"
+
+
+MOST_PLACES = 1_000
+"""Places beyond which ``told_apart`` gives a fraction as ``n/d``: no real holding is that close to what was asked."""
+
+
+def told_apart(first: Fraction, second: Fraction) -> tuple[str, str]:
+    """Two different fractions as text that shows them different: each exactly where its decimal ends within the places
+    needed (what a fact asked for always does: it was written as a decimal), else rounded to as many places as tell
+    them apart, from six up. "holds 0.333333333333 of acme, cannot divest 0.333333333333" said nothing."""
+    places = FRACTION_PLACES
+    while shown(first, places) == shown(second, places):
+        if places >= MOST_PLACES:
+            return f"{first.numerator}/{first.denominator}", f"{second.numerator}/{second.denominator}"
+        places *= 2
+    return _as_decimal(first, places), _as_decimal(second, places)
+
+
+def _as_decimal(value: Fraction, places: int) -> str:
+    ends = decimal_places(value.denominator)
+    return shown(value, max(places, ends)) if ends is not None and ends <= MOST_PLACES else shown(value, places)
 
 
 def is_pool(holder: str) -> bool:

@@ -16,6 +16,7 @@ from operator import attrgetter
 from typing import Any
 
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
+from ledger.folds.money import shown
 from ledger.folds.parts import PartedDict, ValueLog, pickled_by_fields
 
 ZERO = Decimal(0)
@@ -214,7 +215,7 @@ class Escrow:
     def conservation(self) -> list[tuple[tuple[str, str], str]]:
         """Accounts where released + held = deposited fails to hold with every term non-negative."""
         return [
-            (key, f"deposited {account.deposited}, released {account.released}, held {account.held}")
+            (key, f"deposited {shown(account.deposited)}, released {shown(account.released)}, held {shown(account.held)}")
             for key, account in self.accounts.items()
             if min(account.deposited, account.released, account.held) < 0
         ]

@@ -43,9 +43,11 @@ def money_out(value: Number) -> Decimal:
 
 
 def shown(value: Number, places: int = FRACTION_PLACES) -> str:
-    """A number for a message: ``places`` decimals at most, no trailing zeros, never in exponent form."""
+    """A number for a message: ``places`` decimals at most, no trailing zeros, never in exponent form. The zeros are
+    cut from the text: ``normalize`` would round to the context's precision (28 digits by default)."""
     number = rounded(value, places) if isinstance(value, Fraction) else value
-    return format(number.normalize(), "f")
+    text = format(number, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 class Rates:
