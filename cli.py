@@ -859,7 +859,12 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | No
 
         print_table(rows, column_names(rows, columns), Console(file=sys.stdout))
         return
-    click.echo(format_rows(rows, fmt, columns), nl=False)
+    text = format_rows(rows, fmt, columns)
+    if stdout_is_terminal():
+        from ledger.rendering import terminal_safe
+
+        text = terminal_safe(text)
+    click.echo(text, nl=False, color=True)  # as written: click would strip what looks like ANSI codes from a pipe
 
 
 def format_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None) -> str:

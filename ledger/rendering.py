@@ -265,6 +265,17 @@ _ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), 127)} | {10: "\\n", 
 hold a line break)."""
 
 
+_TERMINAL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160)) if code not in (9, 10, 13)}
+"""Control characters a terminal would obey (ESC begins a sequence that clears the screen or recolours it; C1 codes
+too), shown instead; tabs and line breaks stay what they are."""
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` to print on a terminal: a stored note cannot move the cursor or clear the screen. Text for a pipe or a
+    file is written as it is (CSV and JSON are exact)."""
+    return text if text.isprintable() else text.translate(_TERMINAL_ESCAPES)
+
+
 def _one_line(text: str) -> str:
     return text if text.isprintable() else text.translate(_ESCAPES)
 

@@ -92,6 +92,32 @@ def test_stdin_yaml_and_csv_are_read_too(run, tmp_path: Path) -> None:  # type: 
     assert run("append", "--file", "more.csv").output == "appended 2 facts; ledger head #3\n"
 
 
+def test_csv_keeps_escape_sequences_for_a_pipe_and_shows_them_on_a_terminal(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A note holding ESC [2J (clear the screen) came out of ``log --format csv`` into a pipe without its ESC
+    sequences (click strips what looks like colour codes there), and raw on a terminal."""
+    import cli
+
+    run(
+        "append",
+        "party.registered",
+        "--party",
+        "acme",
+        "--name",
+        "Acme",
+        "--type",
+        "company",
+        "--effective",
+        "2024-01-01",
+        "--note",
+        "\x1b[2J\x1b[31mPWNED",
+    )
+    piped = run("log", "--format", "csv").output
+    assert "\x1b[2J\x1b[31mPWNED" in piped  # exact, as JSON is
+    monkeypatch.setattr(cli, "stdout_is_terminal", lambda: True)
+    shown = run("log", "--format", "csv").output
+    assert "\x1b" not in shown and "\\x1b[2J\\x1b[31mPWNED" in shown
+
+
 def test_log_filters(run) -> None:  # type: ignore[no-untyped-def]
     run("append", "--file", CATALOGUE)
     kinds = [row["kind"] for row in json.loads(run("log", "--kind", "escrow", "--format", "json").output)]
