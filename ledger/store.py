@@ -303,16 +303,25 @@ class Store:
             cache.update((record.seq, record) for record in found)
         return sorted(found, key=lambda record: record.seq)
 
-    def about(self, subjects: Iterable[str], upto: int) -> list[Recorded]:
-        """Facts up to ``upto`` that name any of the subjects (parties, escrow accounts), in recording order."""
+    def about(self, subjects: Iterable[str], upto: int, kinds: Collection[str] | None = None) -> list[Recorded]:
+        """Facts up to ``upto`` that name any of the subjects (parties, escrow accounts), in recording order; only those
+        of ``kinds`` when given, chosen in the index (a cloud provider is named by a tenth of a large ledger, and
+        whether it is registered is told by a handful of them)."""
         wanted = sorted(set(subjects))
+        only = sorted(set(kinds)) if kinds is not None else None
+        if only == []:
+            return []
         positions: set[int] = set()
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
-            rows = self._rows(
-                f"SELECT position FROM {SUBJECTS_TABLE} WHERE subject IN ({', '.join('?' * len(chunk))}) AND position <= ?",
-                (*chunk, upto),
-            )
+            named = f"SELECT position FROM {SUBJECTS_TABLE} WHERE subject IN ({', '.join('?' * len(chunk))}) AND position <= ?"
+            if only is None:
+                rows = self._rows(named, (*chunk, upto))
+            else:
+                rows = self._rows(
+                    f"SELECT position FROM {FACTS_TABLE} WHERE position IN ({named}) AND kind IN ({', '.join('?' * len(only))})",
+                    (*chunk, upto, *only),
+                )
             positions.update(int(row[0]) for row in rows)
         return self.at_positions(positions)
 
@@ -408,10 +417,8 @@ class Store:
         from ledger.timeline import registered_parties, resolve
 
         kinds = ("party.registered", *CORRECTION_KINDS)
-        if slugs is None:
-            records = self.of_kinds(kinds, upto)
-        else:
-            records = [r for r in self.about(set(slugs) - set(BUILT_IN_HOLDERS), upto) if r.kind in kinds]
+        named = None if slugs is None else set(slugs) - set(BUILT_IN_HOLDERS)
+        records = self.of_kinds(kinds, upto) if named is None else self.about(named, upto, kinds)
         found = registered_parties(resolve(self.with_targets(records)))
         return found if slugs is None else found & {*slugs, *BUILT_IN_HOLDERS}
 

@@ -41,6 +41,21 @@ def test_every_kind_appends_and_reads_back_exactly(store_url: str) -> None:
         assert len({r.id for r in records}) == 23
 
 
+def test_facts_about_a_subject_can_be_chosen_by_kind_in_the_index(store_url: str) -> None:
+    """``about(subjects, upto, kinds)`` is ``about`` filtered by kind (what tells whether a party is registered reads
+    its registrations, not the hundred thousand facts naming a cloud provider), on every backend."""
+    with Ledger(store_url) as ledger:
+        ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
+        head = ledger.store.head().position
+        for subjects in [{"tencent"}, {"tencent", "moonshot-ai"}, {"nobody"}]:
+            every = ledger.store.about(subjects, head)
+            for kinds in [{"party.registered"}, {"party.registered", "stake.acquired", "fact.corrected"}, set()]:
+                chosen = ledger.store.about(subjects, head, kinds)
+                assert chosen == [record for record in every if record.kind in kinds]
+        assert {r.kind for r in ledger.store.about({"tencent"}, head, {"party.registered"})} == {"party.registered"}
+        assert ledger.store.about({"tencent"}, 1, {"party.registered"}) == []  # nothing after ``upto``
+
+
 def test_reappending_the_same_keys_changes_nothing(store_url: str) -> None:
     with Ledger(store_url) as ledger:
         ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
