@@ -166,6 +166,32 @@ def test_threads_sharing_one_ledger_all_append_in_turn(store_url: str) -> None:
         assert ledger.store.verify() == []
 
 
+def test_sqlite_through_sqlalchemy_takes_the_writers_lock_of_the_file(tmp_path: Path) -> None:
+    """A SQLite file reached through SQLAlchemy has one writer at a time, behind the same lock file as the SQLite
+    backend: writers there relied on SQLite's busy timeout alone, and one of many threads appending at once failed
+    now and then with "database is locked"."""
+    import fcntl
+    import threading
+
+    path = tmp_path / "ledger-sa.db"
+    with Ledger(f"sqlite+pysqlite:///{path}") as ledger:
+        ledger.append([Incoming("first", ledger.catalogue.parse(_party("co-0")))])
+        done = threading.Event()
+
+        def append() -> None:
+            ledger.append([Incoming("second", ledger.catalogue.parse(_party("co-1")))])
+            done.set()
+
+        with open(f"{path}.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another writer (a native SQLite one, say) is writing
+            writer = threading.Thread(target=append)
+            writer.start()
+            assert not done.wait(0.5)  # it waits for the lock
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        writer.join(10)
+        assert done.is_set() and ledger.store.head().position == 2
+
+
 def _first_use(url: str, number: int, start: Any, errors: Any) -> None:
     start.wait()
     try:

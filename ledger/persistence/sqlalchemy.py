@@ -29,7 +29,7 @@ from ledger.persistence import (
     index_ddl,
     unless_refused,
 )
-from ledger.persistence.sqlite import trigger, write_index
+from ledger.persistence.sqlite import trigger, write_index, writers_lock
 
 
 class IndexedSQLAlchemyApplicationRecorder(SQLAlchemyApplicationRecorder):
@@ -86,8 +86,15 @@ def opening(backend: Any) -> Iterator[bool]:
 
 @contextmanager
 def writing(recorder: Any) -> Iterator[None]:
-    """Writers here rely on the optimistic lock alone (with back-off)."""
-    yield
+    """One writer at a time for a SQLite file, behind the lock file the SQLite backend takes (``writers_lock``): many
+    threads appending at once otherwise waited out SQLite's busy timeout and one failed with "database is locked".
+    Other databases rely on the optimistic lock alone (with back-off)."""
+    engine = recorder.datastore.engine
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with writers_lock(engine.url.database or ""):
+        yield
 
 
 def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:

@@ -162,8 +162,15 @@ def writing(recorder: Any) -> Iterator[None]:
     The optimistic lock alone keeps the ledger consistent, but a large batch could then lose
     the race again and again to a stream of small ones.
     """
-    path = recorder.datastore.pool.db_name
-    if not _on_disk(path) or path in getattr(_held, "paths", ()):
+    with writers_lock(recorder.datastore.pool.db_name):
+        yield
+
+
+@contextmanager
+def writers_lock(path: str) -> Iterator[None]:
+    """The writers' lock of the SQLite file at ``path`` (none for a database in memory), taken once per thread: what
+    ``writing`` holds, for this backend and for SQLite reached through SQLAlchemy."""
+    if not path or not _on_disk(path) or path in getattr(_held, "paths", ()):
         yield
         return
     with _file_lock(path):
