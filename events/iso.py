@@ -1,7 +1,12 @@
 """ISO 4217 currency and ISO 3166 country codes, loaded once on first use.
 
-The code lists come from ``pycountry`` so that they follow the standards as they
-change; it is imported lazily to keep the command line quick to start.
+The code lists come from ``pycountry`` and ``iso_4217`` so that they follow the standards as they
+change; they are imported lazily to keep the command line quick to start.
+
+A currency is a code ISO 4217 lists now or listed before (its "historic denominations"): a ledger
+records deals of the past, in the money of their day (a 2020 round in Croatian kuna, HRK, replaced
+by the euro in 2023), and a code withdrawn after a fact was recorded must not stop that fact's
+export from being imported again.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from functools import cache
 
 @cache
 def currency_codes() -> frozenset[str]:
+    """Every ISO 4217 alphabetic code, current or withdrawn."""
     import pycountry
+    from iso_4217 import Currency
 
-    return frozenset(c.alpha_3 for c in pycountry.currencies)
+    return frozenset(c.alpha_3 for c in pycountry.currencies) | frozenset(Currency.__members__)
 
 
 @cache

@@ -35,6 +35,23 @@ def test_a_bad_line_gives_file_line_and_field_and_writes_nothing(run, tmp_path: 
     assert run("log", "--format", "json").output == "[]\n"
 
 
+def test_money_of_the_past_is_recorded_in_its_withdrawn_iso_code_and_round_trips(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A 2020 rate of the Croatian kuna (HRK, withdrawn from ISO 4217 when Croatia took the euro in 2023) and a 1999
+    one of the Deutsche Mark were refused as "not an ISO 4217 currency code": a ledger records deals of the past."""
+    for day, code in [("2020-06-30", "HRK"), ("1999-12-31", "DEM")]:
+        added = run("append", "fx.rate", "--effective", day, "--base", "USD", "--quote", code.lower(), "--rate", "7.5")
+        assert added.exit_code == 0, added.output
+    rates = json.loads(run("log", "--format", "json").output)
+    assert [row["quote"] for row in rates] == ["HRK", "DEM"]
+    assert run("view", "league", "--currency", "HRK", "--format", "csv").exit_code == 0  # a withdrawn code to convert into
+    run("export", "--out", "ledger.jsonl")
+    again = run("--url", f"sqlite:///{tmp_path / 'copy.db'}", "import", "ledger.jsonl")
+    assert again.exit_code == 0 and "imported 2 fact(s)" in again.output
+    assert (
+        run("append", "fx.rate", "--effective", "2020-06-30", "--base", "USD", "--quote", "HRX", "--rate", "7.5").exit_code != 0
+    )
+
+
 def test_unknown_party_suggests_the_closest_slug(run) -> None:  # type: ignore[no-untyped-def]
     run("append", "--file", CATALOGUE)
     result = run(
