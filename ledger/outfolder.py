@@ -6,6 +6,12 @@ the mode the umask gives any new file), so two replays into one folder never wri
 written, they are moved into place together, under a lock on the folder, so the folder holds one
 run's set whole: either every file of this run or, when a move fails or the run is interrupted,
 every file as it was before. Each move is one atomic rename: a reader never finds a file missing.
+
+A run killed outright (``kill -9``, the out-of-memory killer) cannot remove its files, and a
+million-fact replay's are a hundred megabytes. So every file of a run's own is held under a shared
+lock (``flock``) from the moment it is made until it is moved or removed, and the next run into the
+folder removes the ``.partial`` files no one holds (``sweep``): the lock goes with the process that
+held it, however it ended, while a run still writing keeps its files.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -26,9 +33,75 @@ _ATTEMPTS = 100
 """Random names tried for a new file before giving up (each taken one means another file of that name exists)."""
 
 
+SWEEP_AFTER = 2.0
+"""Seconds a ``.partial`` file no one holds must have gone unchanged before ``sweep`` removes it: a new file is made
+and then locked, and in that instant it is held by no one."""
+_HELD: dict[Path, int] = {}
+"""This process's own files, each with the descriptor that holds its lock."""
+
+
 def partial_file(folder: Path, name: str) -> Path:
-    """A new, empty file in ``folder`` for ``name``'s text, named for this run alone."""
-    return _new_name(folder, name, lambda path: os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)))
+    """A new, empty file in ``folder`` for ``name``'s text, named for this run alone and held (see the module's
+    docstring) until ``let_go``."""
+    return _new_name(folder, name, lambda path: _hold(path, os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)))
+
+
+def let_go(path: Path) -> None:
+    """Remove one of this run's files, if it is still there, and let its lock go."""
+    path.unlink(missing_ok=True)
+    _release(path)
+
+
+def sweep(folder: Path) -> list[Path]:
+    """Remove the ``.partial`` files in ``folder`` that no running process holds (left by a run that was killed),
+    under the folder's lock; the files removed. Nothing that cannot be read or locked is touched."""
+    removed: list[Path] = []
+    with _locked(folder), contextlib.suppress(OSError):
+        candidates = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".partial")]
+        removed = [path for path in candidates if path not in _HELD and _remove_if_stale(path)]
+    return removed
+
+
+def _remove_if_stale(path: Path) -> bool:
+    """Remove ``path`` when no one holds it and it has not changed for ``SWEEP_AFTER`` seconds: whether it was."""
+    import fcntl
+
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # never waits on a FIFO
+    except OSError:
+        return False
+    try:
+        status = os.fstat(handle)
+        if not stat.S_ISREG(status.st_mode) or time.time() - status.st_mtime < SWEEP_AFTER:
+            return False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: a run still writing it
+            return False
+        path.unlink()
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(handle)
+
+
+def _hold(path: Path, handle: int) -> None:
+    """Keep ``handle`` open with a shared lock on it, so ``sweep`` in another run leaves the file alone."""
+    try:
+        import fcntl
+
+        fcntl.flock(handle, fcntl.LOCK_SH)
+    except (ImportError, OSError):  # pragma: no cover - no locks here: the file is only not swept
+        pass
+    _HELD[path] = handle
+
+
+def _release(path: Path) -> None:
+    handle = _HELD.pop(path, None)
+    if handle is not None:
+        with contextlib.suppress(OSError):
+            os.close(handle)
 
 
 def put_in_place(moves: Sequence[tuple[Path, Path]]) -> None:
@@ -44,6 +117,7 @@ def put_in_place(moves: Sequence[tuple[Path, Path]]) -> None:
             for written, target in moves:
                 kept.append((target, _keep_aside(target)))
                 _replace(written, target)
+                _release(written)
                 moved += 1
         except BaseException:
             for target, before in reversed(kept[:moved]):
@@ -57,7 +131,7 @@ def put_in_place(moves: Sequence[tuple[Path, Path]]) -> None:
             for _, before in kept:
                 if before is not None:
                     with contextlib.suppress(OSError):
-                        before.unlink(missing_ok=True)
+                        let_go(before)
 
 
 def _keep_aside(target: Path) -> Path | None:
@@ -73,6 +147,7 @@ def _keep_aside(target: Path) -> Path | None:
             raise
         except OSError:  # a file system without hard links
             shutil.copy2(target, path)
+        _hold(path, os.open(path, os.O_RDONLY))
 
     try:
         return _new_name(target.parent, f"{target.name}.before", link)

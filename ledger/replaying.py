@@ -29,7 +29,7 @@ from events.parties import PartyRegistered
 from ledger.answers import Answers, Question, Sources, question
 from ledger.engine import answer_as_made
 from ledger.memory import collector_off, frozen_too, heap_frozen
-from ledger.outfolder import partial_file, put_in_place
+from ledger.outfolder import let_go, partial_file, put_in_place, sweep
 from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.rendering import write_rows
@@ -194,6 +194,7 @@ def replay_to(
     asked = {view.name: question(view, ledger.host, fmt, as_of, known_at, sources) for view in views}
     extension = EXTENSIONS[fmt]
     folder.mkdir(parents=True, exist_ok=True)
+    sweep(folder)  # what a run killed outright left behind
     partials: dict[str, Path] = {}
     counts: dict[str, int] = {}
     try:
@@ -215,7 +216,7 @@ def replay_to(
         return written
     finally:
         for path in partials.values():
-            path.unlink(missing_ok=True)  # a view that failed leaves no file, and the others keep their last run's
+            let_go(path)  # a view that failed leaves no file, and the others keep their last run's
 
 
 def _write_views(

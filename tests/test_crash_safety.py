@@ -183,3 +183,47 @@ def test_a_terminated_replay_leaves_no_partial_file(url: str, tmp_path: Path) ->
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_the_files_of_a_replay_killed_outright_go_with_the_next_replay_and_a_running_ones_stay(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kill -9`` (the out-of-memory killer) leaves a replay no ``finally``: its partial files stayed for good, a
+    hundred megabytes a run at a million facts. The next replay into the folder removes them; the files of a
+    replay still writing (held under its lock) are left alone, however old."""
+    from ledger import outfolder
+    from ledger.replaying import replay_to
+
+    root = Path(__file__).parent.parent
+    with Ledger(url) as ledger:
+        from ledger.importing import incoming_from_path
+
+        ledger.append(incoming_from_path(ledger.catalogue, str(root / "examples" / "story.jsonl")))
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-c", "import cli; cli.run()", "--url", url, "--plugin", "tests.replay_plugin"]
+    process = subprocess.Popen(
+        [*command, "replay", "--as-of", "2023-12-31", "--out", str(out), "--format", "csv"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "DEALLEDGER_TEST_STALL": "1"},
+    )
+    deadline = time.monotonic() + 60
+    while not any(path.name.endswith(".partial") and path.stat().st_size for path in out.iterdir()):
+        assert process.poll() is None and time.monotonic() < deadline, "the replay never began writing"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    left = {path.name for path in out.iterdir() if path.name.endswith(".partial")}
+    assert left  # nothing could remove them
+    running = outfolder.partial_file(out, "another-run.csv")  # a run still writing: held, and as old as the others
+    os.utime(running, (0, 0))
+    monkeypatch.setattr(outfolder, "SWEEP_AFTER", 0.0)
+    with Ledger(url) as ledger:
+        written = replay_to(ledger, out, "csv", None, None)
+    names = {path.name for path in out.iterdir()}
+    assert not left & names and running.name in names
+    assert names == {path.name for _, _, path in written} | {running.name}
+    outfolder.let_go(running)
+    assert not running.exists()
