@@ -31,10 +31,16 @@ few KiB. Without a cap, a file with no line break (``/dev/zero``, a 10-million-d
 is read whole into memory before anything can be said about it."""
 
 MAX_FACT_BYTES = MAX_LINE_BYTES
-"""The most text one fact may take when it spans lines: a CSV row with quoted line breaks, or
-a YAML mapping; the same bound as a JSON Lines fact, which is one line. YAML is also held to it
-between two values (a block scalar that never ends, or a megabyte of comments): the parser
-would otherwise gather all of it before saying a word."""
+"""The most one fact may take as it is kept (1 MiB): its compact UTF-8 JSON, exactly what ``export``
+writes under "fact" (``events.layout.interchange_json``), whatever format it came in.
+
+Measured on what is kept rather than on the input, which may be larger (spaces, comments, a
+YAML mapping over many lines) or smaller (``1e39`` is kept as 40 digits, defaults are written
+out): so every fact the ledger takes can be exported and imported back (``ledger.exchange``
+reads a line of this much plus its bounded wrapper). It also bounds the input text of a fact
+that spans lines (a CSV row with quoted line breaks, a YAML mapping), and YAML between two
+values (a block scalar that never ends, or a megabyte of comments): the parsers would
+otherwise gather all of it before saying a word."""
 
 MAX_DEPTH = 32
 """The deepest nesting of lists and objects, counting the fact itself as 1.
@@ -57,6 +63,8 @@ as much. An error is one line on a terminal, not a copy of the hostile input."""
 
 _BLOCK = 1 << 16
 _SNIFF_BYTES = 4096
+"""The first read when the format is told from the text: a head of comments is read further, up to
+``MAX_LINE_BYTES`` (see ``sniff``)."""
 
 
 class SourceError(ValueError):
@@ -83,8 +91,8 @@ def printable(text: str, limit: int = SHOWN_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def guess_format(path: str, head: str = "") -> str:
-    """The interchange format from a file name, or from the first characters for stdin."""
+def format_of_name(path: str) -> str | None:
+    """The interchange format a file name's extension tells, or None."""
     lowered = path.lower()
     if lowered.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
@@ -92,6 +100,14 @@ def guess_format(path: str, head: str = "") -> str:
         return "yaml"
     if lowered.endswith(".csv"):
         return "csv"
+    return None
+
+
+def guess_format(path: str, head: str = "") -> str:
+    """The interchange format from a file name, or from the first line that is not blank or a comment."""
+    named = format_of_name(path)
+    if named is not None:
+        return named
     lines = [line.strip() for line in head.lstrip("\ufeff").splitlines()]
     stripped = "\n".join(line for line in lines if line and not line.startswith("#"))
     if stripped.startswith("{"):
@@ -102,29 +118,79 @@ def guess_format(path: str, head: str = "") -> str:
     return "yaml"
 
 
-def read_facts(stream: IO[Any], path: str, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_facts(stream: IO[Any], path: str, fmt: str, longest_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line, mapping)`` for each fact in ``stream``; ``SourceError`` on malformed text.
 
-    ``stream`` gives bytes (UTF-8; a leading byte-order mark is skipped) or text.
+    ``stream`` gives bytes (UTF-8; a leading byte-order mark is skipped) or text. ``longest_line``
+    is the most one line may hold: an exported line may hold more than a fact's input line, as it
+    wraps a fact of up to ``MAX_FACT_BYTES`` (``ledger.exchange``).
     """
     if fmt == "jsonl":
-        return _read_jsonl(stream, path)
+        return _read_jsonl(stream, path, longest_line)
     if fmt == "csv":
-        return _read_csv(stream, path)
+        return _read_csv(stream, path, longest_line)
     if fmt == "yaml":
-        return _read_yaml(stream, path)
+        return _read_yaml(stream, path, longest_line)
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
+_CONTENT = re.compile(r"(?:\A|(?<=[\r\n]))[^\S\r\n]*[^\s#]")
+"""The first character of the first line that is neither blank nor a comment."""
+_LINE_BREAK = re.compile(r"[\r\n]")
+
+
 def sniff(stream: IO[Any], path: str) -> tuple[str, Any]:
-    """The format of a stream that has no file name (stdin), and a stream that still gives every byte."""
+    """The format of a stream whose name does not tell it (stdin, a file without an extension), and a stream
+    that still gives every byte.
+
+    The text tells the format by its first line that is neither blank nor a comment, however far
+    down: a file may open with a long licence or note, and a guess from comments alone took JSON
+    Lines for YAML. What is read to find that line is handed on to the reader (a pipe cannot be
+    read twice), so it is held in memory, and only up to ``MAX_LINE_BYTES``: a stream with nothing
+    but comments and blank lines that far is refused, since its format cannot be told.
+    """
+    named = format_of_name(path)
+    if named is not None:
+        return named, stream
+    head = _read_head(stream, path, _SNIFF_BYTES) or b""
+    while True:
+        text = (head.decode("utf-8", "replace") if isinstance(head, bytes) else head).lstrip("\ufeff")
+        content = _CONTENT.search(text)
+        if content is not None and _LINE_BREAK.search(text, content.end()):
+            break  # the first content line is whole
+        room = MAX_LINE_BYTES - len(head)
+        more = _read_head(stream, path, min(_BLOCK, room)) if room > 0 else None
+        if not more:  # the stream ended, or the look-ahead is full
+            if content is None and room <= 0:
+                raise _no_content(head, path)
+            break
+        head += more
+    return guess_format(path, text), _Replayed(head, stream)
+
+
+def _read_head(stream: IO[Any], path: str, size: int) -> Any:
+    """``size`` bytes (characters from a text stream), fewer only at the end: the head is looked through again
+    after each read, so a stream that gives a few bytes a read (a raw pipe) must not make that quadratic."""
+    pieces = []
+    wanted = size
     try:
-        head = stream.read(_SNIFF_BYTES)
+        while wanted > 0 and (piece := stream.read(wanted)):
+            pieces.append(piece)
+            wanted -= len(piece)
     except (OSError, ValueError) as error:
         raise SourceError(path, 1, f"cannot read: {_reason(error)}") from None
-    head = head or b""
-    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
-    return guess_format(path, text), _Replayed(head, stream)
+    return pieces[0][:0].join(pieces) if pieces else None
+
+
+def _no_content(head: Any, path: str) -> SourceError:
+    """A look-ahead full of nothing but comments and blank lines, named by the line it stopped in."""
+    crlf, cr, newline = (b"\r\n", b"\r", b"\n") if isinstance(head, bytes) else ("\r\n", "\r", "\n")
+    number = head.count(newline) + head.count(cr) - head.count(crlf) + 1
+    message = (
+        f"only comments and blank lines in the first {MAX_LINE_BYTES:,} bytes, so the format cannot be told; "
+        "give it (jsonl, yaml or csv)"
+    )
+    return SourceError(path, number, message)
 
 
 class _Replayed:
@@ -150,10 +216,10 @@ def _reason(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
-def _lines(stream: IO[Any], path: str) -> Iterator[tuple[int, str]]:
+def _lines(stream: IO[Any], path: str, longest: int) -> Iterator[tuple[int, str]]:
     """``(number, text)`` for each physical line, its line break kept (``\\n``, ``\\r\\n`` or ``\\r``).
 
-    Every line is checked before it is handed on: at most ``MAX_LINE_BYTES`` long, valid
+    Every line is checked before it is handed on: at most ``longest`` long, valid
     UTF-8, without NUL characters. Reading stops at the first bad line. Blocks are checked
     whole (the usual case, at C speed) and only a block that fails is gone through line by
     line to say where.
@@ -169,7 +235,7 @@ def _lines(stream: IO[Any], path: str) -> Iterator[tuple[int, str]]:
             raise SourceError(path, number + 1, f"cannot read: {_reason(error)}") from None
         if not block:
             if carry:
-                yield number + 1, _checked(carry, path, number + 1)
+                yield number + 1, _checked(carry, path, number + 1, longest)
             return
         if carry:
             block = carry + block
@@ -179,7 +245,7 @@ def _lines(stream: IO[Any], path: str) -> Iterator[tuple[int, str]]:
         end = max(block.rfind(newline), block.rfind(cr, 0, len(block) - 1)) + 1
         whole, carry = block[:end], block[end:] or None
         if whole:
-            text = _valid_text(whole, first=number == 0)
+            text = _valid_text(whole, number == 0, longest)
             if text is not None:
                 for line in io.StringIO(text, newline=""):  # splits at "\n", "\r\n" and "\r", as bytes.splitlines
                     number += 1
@@ -187,14 +253,14 @@ def _lines(stream: IO[Any], path: str) -> Iterator[tuple[int, str]]:
             else:
                 for piece in whole.splitlines(keepends=True) if binary else _TEXT_LINE.findall(whole):
                     number += 1
-                    yield number, _checked(piece, path, number)
-        if carry is not None and len(carry) > MAX_LINE_BYTES + 1:
-            raise _too_long(path, number + 1)
+                    yield number, _checked(piece, path, number, longest)
+        if carry is not None and len(carry) > longest + 1:
+            raise _too_long(path, number + 1, longest)
 
 
-def _valid_text(whole: Any, first: bool) -> str | None:
+def _valid_text(whole: Any, first: bool, longest: int) -> str | None:
     """Complete lines as text when nothing is wrong with any of them (none too long), else None."""
-    if len(whole) > MAX_LINE_BYTES:
+    if len(whole) > longest:
         return None
     if isinstance(whole, bytes):
         if b"\x00" in whole or (first and whole.startswith((b"\xff\xfe", b"\xfe\xff"))):
@@ -215,15 +281,15 @@ def _valid_text(whole: Any, first: bool) -> str | None:
     return text[1:] if first and text.startswith("\ufeff") else text
 
 
-def _too_long(path: str, number: int) -> SourceError:
-    return SourceError(path, number, f"longer than {MAX_LINE_BYTES:,} bytes, the most one line may hold", "line")
+def _too_long(path: str, number: int, longest: int) -> SourceError:
+    return SourceError(path, number, f"longer than {longest:,} bytes, the most one line may hold", "line")
 
 
-def _checked(piece: Any, path: str, number: int) -> str:
+def _checked(piece: Any, path: str, number: int, longest: int) -> str:
     """One line as text, or ``SourceError`` saying why it cannot be read."""
     content = piece.rstrip(b"\r\n" if isinstance(piece, bytes) else "\r\n")
-    if len(content) > MAX_LINE_BYTES:
-        raise _too_long(path, number)
+    if len(content) > longest:
+        raise _too_long(path, number, longest)
     if isinstance(piece, bytes):
         if number == 1 and piece.startswith((b"\xff\xfe", b"\xfe\xff")):
             message = "not UTF-8 but UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"
@@ -399,8 +465,8 @@ def decode_json(text: str, path: str, line: int | None, field: str | None = None
 # --- JSON Lines -----------------------------------------------------------------------------------------------------
 
 
-def _read_jsonl(stream: IO[Any], path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in _lines(stream, path):
+def _read_jsonl(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in _lines(stream, path, longest_line):
         text = line.strip()
         if text.startswith("\ufeff"):  # files joined with cat keep each one's byte-order mark
             text = text[1:].strip()
@@ -429,14 +495,14 @@ def _cell(text: str, path: str, line: int, field: str) -> Any:
     return stripped
 
 
-def _read_csv(stream: IO[Any], path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_csv(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple[int, dict[str, Any]]]:
     """A header naming the fields (``kind`` among them), then one fact per row; blank cells are absent.
 
     One cell is held to the csv module's ``field_size_limit`` (128 KiB unless changed), one row
     to ``MAX_FACT_BYTES`` whatever that limit is, so a quote that is never closed cannot make
     the module gather the rest of the file.
     """
-    lines = _lines(stream, path)
+    lines = _lines(stream, path, longest_line)
     row_start = 1
     size = 0
 
@@ -494,14 +560,14 @@ _YAML_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "f
 something facts cannot hold, and are refused rather than silently read as text."""
 
 
-def _read_yaml(stream: IO[Any], path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_yaml(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple[int, dict[str, Any]]]:
     """A YAML list of facts, or one fact per document (``---``); numbers stay exact.
 
     Read event by event, so a fact is built only from what it says: aliases (``*name``) are
     refused, which rules out "billion laughs" (a few hundred bytes whose aliases expand to
     gigabytes), and each fact is checked against the limits as it is read.
     """
-    events = _YamlEvents(stream, path)
+    events = _YamlEvents(stream, path, longest_line)
     yaml = events.yaml
     events.next()  # the start of the stream
     while not isinstance(events.next(), yaml.StreamEndEvent):  # the start of a document
@@ -526,12 +592,12 @@ class _YamlEvents:
     (a block scalar that never ends), may take more than ``MAX_FACT_BYTES``.
     """
 
-    def __init__(self, stream: IO[Any], path: str) -> None:
+    def __init__(self, stream: IO[Any], path: str, longest_line: int) -> None:
         import yaml
 
         self.yaml = yaml
         self.path = path
-        self._lines = _lines(stream, path)
+        self._lines = _lines(stream, path, longest_line)
         self._failed: SourceError | None = None
         self._line = 0  # the last line handed to the parser
         self._fed = 0  # characters handed to the parser

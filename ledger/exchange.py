@@ -1,21 +1,21 @@
 """Export and import: a ledger as JSON Lines that reproduces it exactly, ids and recorded times included.
 
 Each line is one stored fact in recording order: ``{"seq", "id", "recorded", "fact"}``, the
-fact in its interchange form. Importing such a file into an empty ledger gives the same
-facts with the same ids, effective and recorded times, in the same order; importing it again
-changes nothing. Facts are checked exactly as appended ones are.
+fact in its interchange form, written as the store keeps it. Importing such a file into an empty
+ledger gives the same facts with the same ids, effective and recorded times, in the same order;
+importing it again changes nothing. Facts are checked exactly as appended ones are.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator, Sized
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from events import Catalogue, FactError
-from events.readers import SourceError, read_facts
+from events.layout import interchange_json
+from events.readers import MAX_FACT_BYTES, SourceError, read_facts
 from ledger.appending import Incoming
 from ledger.errors import RejectedError
 from ledger.importing import place, readable
@@ -24,13 +24,26 @@ from ledger.records import Recorded
 
 FIELDS = ("seq", "id", "recorded", "fact")
 
+_LINE = '{{"seq":{},"id":"{}","recorded":"{}","fact":{}}}\n'
+"""An exported line. Its position, hex id and ISO 8601 time are JSON as they are; the fact is written by
+``interchange_json``, so it takes the bytes ``MAX_FACT_BYTES`` measured when it was appended."""
+
+WRAPPER_BYTES = len(_LINE.format(2**63 - 1, "f" * 32, datetime.max.replace(tzinfo=UTC).isoformat(), "")) - 1
+"""The most an exported line holds besides its fact (121 bytes): a position of at most 19 digits (the
+store's positions are 64-bit integers), a 32-digit id, and a recorded time in UTC to the microsecond."""
+
+MAX_EXPORT_LINE_BYTES = MAX_FACT_BYTES + WRAPPER_BYTES
+"""The longest line ``import`` reads: the largest fact the ledger takes, in its wrapper. An input line
+is held to ``MAX_LINE_BYTES``, but a fact that filled one comes out of ``export`` longer by its wrapper,
+and must still come back in."""
+
 
 def export_lines(records: Iterable[Recorded], progress: Progress | None = None) -> Iterator[str]:
     """One line per stored fact; ``progress`` (optional) hears ``(lines written, facts to write)``."""
     total = len(records) if isinstance(records, Sized) else None
     for record in counted(records, progress, total):
-        line = {"seq": record.seq, "id": record.id, "recorded": record.recorded.isoformat(), "fact": record.fact.to_dict()}
-        yield json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
+        fact = interchange_json(record.fact.to_dict()).decode()
+        yield _LINE.format(record.seq, record.id, record.recorded.isoformat(), fact)
 
 
 def import_stream(catalogue: Catalogue, stream: IO[Any], name: str) -> Iterator[Incoming]:
@@ -42,7 +55,7 @@ def import_stream(catalogue: Catalogue, stream: IO[Any], name: str) -> Iterator[
     source = readable(stream, name)
     previous: int | None = None
     try:
-        for line, data in read_facts(source, name, "jsonl"):
+        for line, data in read_facts(source, name, "jsonl", MAX_EXPORT_LINE_BYTES):
             item = _incoming(catalogue, data, name, line)
             seq = data["seq"]
             if not isinstance(seq, int) or isinstance(seq, bool) or (previous is not None and seq != previous + 1):

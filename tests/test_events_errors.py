@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from events import Catalogue, FactError
+from events.readers import MAX_FACT_BYTES
 from tests.facts import VALID, fact
+from tests.strategies import fact_dicts
 
 CATALOGUE = Catalogue()
 
@@ -84,17 +88,105 @@ def test_missing_required_field(kind: str, name: str) -> None:
     rejected(fact(kind, **{name: None}), name, "missing required field")
 
 
-@pytest.mark.parametrize("blank", ["", None])
-def test_a_null_or_empty_value_counts_as_missing(blank: str | None) -> None:
-    data = fact("fx.rate")
-    data["rate"] = blank
-    rejected(data, "rate", "missing required field")
+def test_a_null_value_counts_as_missing() -> None:
+    rejected(fact("fx.rate") | {"rate": None}, "rate", "missing required field")
 
 
 def test_a_null_optional_field_is_absent() -> None:
-    parsed = CATALOGUE.parse(fact("fx.rate", key="") | {"note": None})
+    parsed = CATALOGUE.parse(fact("fx.rate") | {"key": None, "note": None})
     assert parsed.key is None
     assert parsed.note is None
+
+
+def _with_investor_change(name: str, value: str) -> dict[str, Any]:
+    data = fact("round.closed")
+    data["investors"][0][name] = value
+    return data
+
+
+EMPTY = [
+    (fact("stake.acquired", seller=""), "seller"),  # left out, it would be new shares
+    (fact("fx.rate", key=""), "key"),  # left out, appending the fact again would add it again
+    (fact("fx.rate", rate=""), "rate"),
+    (fact("fx.rate", note=""), "note"),
+    (fact("fx.rate", confidence=""), "confidence"),
+    (fact("party.registered", sectors=""), "sectors"),
+    (fact("divestment.ordered", companies=""), "companies"),  # left out, every company would have to be sold
+    (_with_investor_change("consideration", ""), "investors[0].consideration"),
+    (_with_investor_change("party", ""), "investors[0].party"),
+    (fact("fact.corrected", replacement=fact("stake.acquired", seller="")), "replacement.seller"),
+    (fact("fact.corrected", replacement=""), "replacement"),
+]
+
+
+@pytest.mark.parametrize(("data", "field"), EMPTY, ids=[field for _, field in EMPTY])
+def test_an_empty_string_is_refused_not_read_as_absent(data: dict[str, Any], field: str) -> None:
+    """Given but empty is not left out: it is refused as a blank one is, naming the field."""
+    assert str(rejected(data, field, "must not be empty")) == f"{field}: must not be empty"
+
+
+# --- size ---------------------------------------------------------------------------------------------------------
+
+
+def stored_size(data: dict[str, Any]) -> int:
+    """The bytes a fact takes as stored and exported: its compact JSON, as the standard ``json`` writes it."""
+    return len(json.dumps(CATALOGUE.parse(data).to_dict(), ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def with_stored_size(data: dict[str, Any], size: int) -> dict[str, Any]:
+    """``data`` with a note that makes it take ``size`` bytes as stored (a tab and an "é" take more than one)."""
+    note = "a\té"
+    return data | {"note": note + "x" * (size - stored_size(data | {"note": note}))}
+
+
+def test_a_fact_is_held_to_its_size_as_stored() -> None:
+    mark = fact("valuation.marked")  # "3e9" is stored as 3000000000: a fact may grow from its input
+    assert stored_size(with_stored_size(mark, MAX_FACT_BYTES)) == MAX_FACT_BYTES
+    error = rejected(with_stored_size(mark, MAX_FACT_BYTES + 1), "note")
+    assert error.message == "the fact would take 1,048,577 bytes as stored, more than the 1,048,576 one fact may hold"
+    correction = fact("fact.corrected", replacement=with_stored_size(fact("fx.rate"), MAX_FACT_BYTES + 1))
+    rejected(correction, "replacement.note", "more than the 1,048,576 one fact may hold")
+
+
+def _exponents(value: Any) -> Any:
+    """Every decimal string written in the shortest exponent form (``"1000"`` as ``"1E+3"``): how input grows most."""
+    if isinstance(value, dict):
+        return {key: _exponents(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_exponents(item) for item in value]
+    if isinstance(value, str) and value[:1].isdigit() and value.replace(".", "", 1).isdigit():
+        return format(Decimal(value).normalize(), "E") if Decimal(value) else value
+    return value
+
+
+def _values(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(map(_values, value.values()))
+    if isinstance(value, list):
+        return sum(map(_values, value))
+    return 1
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(data=fact_dicts())
+def test_a_fact_kept_grows_from_its_input_by_at_most_the_bound_that_spares_measuring_it(data: dict[str, Any]) -> None:
+    """``build`` measures a fact as kept only when its input could grow past ``MAX_FACT_BYTES``: that bound must hold
+    for every kind, with numbers written in exponent form (``1E+3`` kept as ``1000``)."""
+    import orjson
+
+    from events.layout import GROWTH_PER_VALUE, ROOM_FOR_DEFAULTS, interchange_json
+
+    for given_as in (data, _exponents(data)):
+        kept = interchange_json(CATALOGUE.parse(given_as).to_dict())
+        assert len(kept) <= len(orjson.dumps(given_as)) + GROWTH_PER_VALUE * _values(given_as) + ROOM_FOR_DEFAULTS
+
+
+def test_a_fact_that_grows_past_the_limit_as_stored_is_refused() -> None:
+    """Little more than half a megabyte of input, over a megabyte as stored: each 0E-40 is kept as 42 digits."""
+    investors = [{"party": f"p{n}", "amount": "0E-40"} for n in range(16_000)]
+    data = fact("round.closed", investors=investors)
+    assert len(json.dumps(data, separators=(",", ":"))) < 0.6 * MAX_FACT_BYTES
+    rejected(data, "investors", "bytes as stored, more than the 1,048,576 one fact may hold")
 
 
 # --- types --------------------------------------------------------------------------------------------------------

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import itertools
 import json
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import hypothesis.strategies as st
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 
+from events import Catalogue
+from events.readers import MAX_FACT_BYTES, MAX_LINE_BYTES
 from ledger.api import Ledger
 from ledger.errors import RejectedError
-from ledger.exchange import export_lines, import_stream
+from ledger.exchange import MAX_EXPORT_LINE_BYTES, WRAPPER_BYTES, export_lines, import_stream
 from ledger.importing import incoming_from_path
 from tests.conftest import DATA
 from tests.test_replay_properties import REGISTRATIONS, SPENDING, appended, order_free_facts
@@ -138,3 +143,103 @@ def test_an_export_fills_an_empty_ledger_or_continues_one_at_its_own_positions(s
         moved = lines[1].replace('"seq":2,', '"seq":4,', 1)
         with pytest.raises(RejectedError, match=r"^export.jsonl:4: seq: this fact is stored at #2, not #4"):
             import_text(copy, "".join([*lines[:3], moved]))
+
+
+# --- the largest fact goes out and comes back in, whatever format it came in ----------------------------------------
+
+COMPANY = '{"kind": "party.registered", "effective": "2020-01-01", "party": "acme", "name": "Acme", "type": "company"}\n'
+MARK = {"kind": "valuation.marked", "effective": "2024-01-01", "company": "acme", "valuation": "1", "currency": "USD"}
+
+
+def mark_stored_in(size: int) -> dict[str, Any]:
+    """A valuation whose note makes it take ``size`` bytes as stored, measured as ``json`` writes it (compact, UTF-8);
+    a tab and an "é" take more bytes there than they are characters."""
+    note = "a\té"
+    stored = Catalogue().parse(MARK | {"note": note}).to_dict()
+    padding = size - len(json.dumps(stored, ensure_ascii=False, separators=(",", ":")).encode())
+    return MARK | {"note": note + "x" * padding}
+
+
+def written_as(fmt: str, fact: dict[str, Any]) -> bytes:
+    """``fact`` in ``fmt``, each line within ``MAX_LINE_BYTES`` for a fact of ``MAX_FACT_BYTES`` + 1 as stored."""
+    if fmt == "jsonl":  # compact, and the valuation a number: the line is shorter than the fact as stored
+        return json.dumps(fact | {"valuation": 1}, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    if fmt == "yaml":
+        return yaml.safe_dump([fact], allow_unicode=True, sort_keys=False, width=1 << 30).encode()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerows([list(fact), list(fact.values())])
+    return out.getvalue().encode()
+
+
+@pytest.fixture
+def wide_csv_cells() -> Iterator[None]:
+    """CSV cells as long as a line (the csv module's own limit is 128 KiB unless changed), so one note may fill a fact."""
+    before = csv.field_size_limit(MAX_LINE_BYTES)
+    yield
+    csv.field_size_limit(before)
+
+
+@pytest.mark.usefixtures("wide_csv_cells")
+@pytest.mark.parametrize("fmt", ["jsonl", "yaml", "csv"])
+def test_a_fact_of_the_largest_size_is_exported_and_imported_back(fmt: str, run: Any) -> None:
+    source, copy = "--url=sqlite:///source.db", "--url=sqlite:///copy.db"
+    Path("company.jsonl").write_text(COMPANY)
+    Path(f"largest.{fmt}").write_bytes(written_as(fmt, mark_stored_in(MAX_FACT_BYTES)))
+    assert run(source, "append", "--file", "company.jsonl").exit_code == 0
+    appended = run(source, "append", "--file", f"largest.{fmt}")
+    assert (appended.exit_code, appended.stdout) == (0, "appended 1 fact; ledger head #2\n"), appended.output
+    assert run(source, "export", "--out", "export.jsonl").exit_code == 0
+    lines = Path("export.jsonl").read_bytes().splitlines()
+    assert len(lines[1]) > MAX_LINE_BYTES  # the wrapper makes the line longer than any line a fact may come in
+    assert json.loads(lines[1])["fact"]["note"] == mark_stored_in(MAX_FACT_BYTES)["note"]
+    imported = run(copy, "import", "export.jsonl")
+    assert (imported.exit_code, imported.stderr) == (0, ""), imported.output
+    assert run(copy, "export").stdout.encode() == Path("export.jsonl").read_bytes()
+
+
+@pytest.mark.usefixtures("wide_csv_cells")
+@pytest.mark.parametrize("fmt", ["jsonl", "yaml", "csv"])
+def test_a_fact_larger_as_stored_than_the_limit_is_refused_where_it_is(fmt: str, run: Any) -> None:
+    Path("company.jsonl").write_text(COMPANY)
+    data = written_as(fmt, mark_stored_in(MAX_FACT_BYTES + 1))
+    Path(f"too-large.{fmt}").write_bytes(data)
+    assert run("append", "--file", "company.jsonl").exit_code == 0
+    line = 2 if fmt == "csv" else 1
+    says = "note: the fact would take 1,048,577 bytes as stored, more than the 1,048,576 one fact may hold (valuation.marked)"
+    for name, stdin in ((f"too-large.{fmt}", None), ("-", data)):
+        refused = run("append", "--file", name, "--input-format", fmt, input=stdin)
+        place = "<stdin>" if name == "-" else name
+        assert (refused.exit_code, refused.stdout, refused.stderr) == (1, "", f"Error: {place}:{line}: {says}\n")
+    assert len(json.loads(run("log", "--format", "json").stdout)) == 1  # nothing written
+
+
+def test_import_reads_a_line_as_long_as_an_export_can_write_and_no_longer(run: Any) -> None:
+    """An exported line wraps a fact of up to ``MAX_FACT_BYTES`` in at most ``WRAPPER_BYTES`` more."""
+    recorded = "2024-01-01T00:00:00.000001+00:00"  # the widest time export writes (in UTC, to the microsecond)
+    wrapper = f'{{"seq":{2**63 - 1},"id":"{"f" * 32}","recorded":"{recorded}","fact":}}'
+    assert WRAPPER_BYTES == len(wrapper) == 121
+    assert MAX_EXPORT_LINE_BYTES == MAX_FACT_BYTES + WRAPPER_BYTES
+    longest = b'{"seq":1,"note":"' + b"x" * (MAX_EXPORT_LINE_BYTES - 19) + b'"}'
+    Path("longest.jsonl").write_bytes(longest + b"\n")
+    read = run("import", "longest.jsonl")  # read whole: what it says is about its fields
+    assert read.stderr == (
+        "Error: longest.jsonl:1: an exported line has exactly the fields seq, id, recorded, fact; got seq, note\n"
+    )
+    Path("longer.jsonl").write_bytes(longest[:-2] + b'x"}\n')
+    too_long = run("import", "longer.jsonl")
+    assert too_long.stderr == "Error: longer.jsonl:1: line: longer than 1,048,697 bytes, the most one line may hold\n"
+
+
+def test_a_fact_over_many_yaml_lines_is_held_to_the_same_limit(run: Any) -> None:
+    """YAML may take more text than one line for a fact (a block scalar), but not make a larger fact of it."""
+    Path("company.jsonl").write_text(COMPANY)
+    block = "".join(f"  {'x' * 97}\n" for _ in range(12_000))  # 1.2 MB of text, each line well within the limit
+    Path("block.yaml").write_text(
+        f"kind: valuation.marked\neffective: 2024-01-01\ncompany: acme\nvaluation: '1'\ncurrency: USD\nnote: |\n{block}"
+    )
+    assert run("append", "--file", "company.jsonl").exit_code == 0
+    refused = run("append", "--file", "block.yaml")
+    says = "note: the fact would take 1,188,110 bytes as stored, more than the 1,048,576 one fact may hold (valuation.marked)"
+    assert (refused.exit_code, refused.stdout, refused.stderr) == (1, "", f"Error: block.yaml:1: {says}\n")
+    assert len(json.loads(run("log", "--format", "json").stdout)) == 1  # nothing written

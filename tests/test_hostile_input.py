@@ -43,7 +43,7 @@ from events.readers import (
     read_facts,
 )
 from ledger.errors import RejectedError
-from ledger.exchange import import_stream
+from ledger.exchange import MAX_EXPORT_LINE_BYTES, import_stream
 from ledger.importing import incoming_from_path, incoming_from_stream
 from tests.conftest import DATA
 
@@ -197,7 +197,7 @@ JSONL_CASES = [
     ("nul-byte", b'{"kind": "fx.rate",\x00 "note": "x"}\n', "text: a NUL byte at column 20", True),
     ("deep-nesting", b"[" * 100_000 + b"\n", f"nesting: nested deeper than {MAX_DEPTH} levels", True),
     ("deep-in-a-field", b'{"kind": "fx.rate", "note": ' + b"[" * 40 + b"]" * 40 + b"}\n", "nested deeper than", True),
-    ("ten-million-digits", b'{"kind": "fx.rate", "rate": ' + b"9" * 10_000_000 + b"}\n", "line: longer than 1,048,576", True),
+    ("ten-million-digits", b'{"kind": "fx.rate", "rate": ' + b"9" * 10_000_000 + b"}\n", "line: longer than", True),
     (
         "long-integer",
         b'{"kind": "fx.rate", "rate": ' + b"9" * 5000 + b"}\n",
@@ -206,7 +206,7 @@ JSONL_CASES = [
     ),
     ("long-decimal", b'{"kind": "fx.rate", "rate": 0.' + b"1" * 700 + b"}\n", "number: longer than 600 characters", True),
     ("huge-exponent", b'{"kind": "fx.rate", "rate": 1e99999999999999999999}\n', "number: a number out of any range", True),
-    ("long-line", b'{"note": "' + b"x" * (MAX_LINE_BYTES + 1) + b'"}\n', "line: longer than 1,048,576 bytes", True),
+    ("long-line", b'{"note": "' + b"x" * (MAX_EXPORT_LINE_BYTES + 1) + b'"}\n', "line: longer than", True),
     ("escaped-nul", b'{"kind": "fx.rate", "note": "x\\u0000y"}\n', "note: holds a NUL character", True),
     ("lone-surrogate", b'{"kind": "fx.rate", "note": "x\\ud800"}\n', "note: holds a lone surrogate \\ud800", True),
     ("surrogate-name", b'{"kind": "fx.rate", "x\\udfff": 1}\n', "text: a field name holds a lone surrogate", True),
@@ -366,6 +366,86 @@ def test_csv_refused_on_its_line_through_every_route(cli: Cli, data: bytes, line
     Path("bad.csv").write_bytes(data)
     cli.refuses("append", "--file", "bad.csv", place="bad.csv", line=line, says=says)
     cli.refuses("append", "--file", "-", "--input-format", "csv", input=data, place="<stdin>", line=line, says=says)
+
+
+# --- given but empty: refused, never read as left out ---------------------------------------------------------------
+
+STAKE = b'{"kind": "stake.acquired", "effective": "2024-05-01", "holder": "alibaba", "company": "moonshot-ai", "fraction": "0.01"'
+EMPTY_CASES = [
+    # (file, its bytes, the line named, the field named). Left out, each would mean something else: a seller, new
+    # shares instead of a transfer; a key, a fact appended again on every run; a consideration, an investment in cash.
+    ("seller.jsonl", STAKE + b', "seller": ""}\n', 1, "seller"),
+    ("key.jsonl", NEW_FACT.replace(b'"fx-eurusd"', b'""') + b"\n", 1, "key"),
+    (
+        "seller.yaml",
+        b"- kind: stake.acquired\n  effective: 2024-05-01\n  holder: alibaba\n  company: moonshot-ai\n"
+        b"  fraction: '0.01'\n  seller: ''\n",
+        1,
+        "seller",
+    ),
+    (
+        "investor.csv",
+        b"kind,effective,company,round,amount,currency,post_money,investors\nround.closed,2024-05-01,"
+        b'moonshot-ai,c,1,USD,10,"[{""party"": ""alibaba"", ""amount"": ""1"", ""consideration"": """"}]"\n',
+        2,
+        "investors[0].consideration",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "line", "field"), EMPTY_CASES, ids=[c[0] for c in EMPTY_CASES])
+def test_an_empty_string_is_refused_not_read_as_left_out(cli: Cli, name: str, data: bytes, line: int, field: str) -> None:
+    Path(name).write_bytes(data)
+    says = f"{field}: must not be empty"
+    cli.refuses("append", "--file", name, place=name, line=line, says=says)
+    cli.refuses("append", "--file", "-", input=data, place="<stdin>", line=line, says=says)
+
+
+def test_an_empty_option_on_the_command_line_is_refused() -> None:
+    fields = ["--holder", "alibaba", "--company", "moonshot-ai", "--fraction", "0.01", "--effective", "2024-05-01"]
+    with tempfile.TemporaryDirectory() as folder:
+        cli = Cli(Path(folder), None)
+        for seller in (["--seller", ""], ["--seller="]):
+            result = cli.run("append", "stake.acquired", *fields, *seller)
+            assert_refused(result, "command line", None, "seller: must not be empty")
+
+
+def test_a_blank_csv_cell_and_a_yaml_null_are_still_left_out(cli: Cli) -> None:
+    Path("blank.csv").write_bytes(
+        b"kind,effective,holder,company,fraction,seller,key\nstake.acquired,2024-05-01,alibaba,moonshot-ai,0.01,,k1\n"
+    )
+    Path("null.yaml").write_bytes(
+        b"- kind: stake.acquired\n  effective: 2024-05-01\n  holder: alibaba\n"
+        b"  company: moonshot-ai\n  fraction: '0.01'\n  seller:\n  key: k2\n"
+    )
+    for name in ("blank.csv", "null.yaml"):
+        result = cli.run("append", "--file", name)
+        assert result.stdout.startswith("appended 1 fact"), result.output
+        fact = json.loads(cli.run("export").stdout.splitlines()[-1])["fact"]
+        assert "seller" not in fact and fact["holder"] == "alibaba"
+
+
+# --- the format of a file whose name does not tell it ---------------------------------------------------------------
+
+
+def test_the_format_is_told_past_a_long_head_of_comments(cli: Cli) -> None:
+    """More than the first read of comments (a licence, a note) before the facts: still JSON Lines, every byte read."""
+    other = NEW_FACT.replace(b"EUR", b"GBP").replace(b"fx-eurusd", b"fx-gbpusd")
+    data = b"# " + b"x" * 5000 + b"\n\n" + NEW_FACT + b"\n" + other + b"\n"
+    Path("facts").write_bytes(data)
+    result = cli.run("append", "--file", "-", input=data)
+    assert (result.exit_code, result.stdout) == (0, f"appended 2 facts; ledger head #{SEEDED + 2}\n"), result.output
+    again = cli.run("append", "--file", "facts")
+    assert again.stdout == "nothing appended: all 2 fact(s) already recorded, unchanged\n", again.output
+    Path("broken").write_bytes(data + b"{broken\n")
+    cli.refuses("append", "--file", "broken", place="broken", line=5, says="not valid JSON")
+
+
+def test_a_head_of_nothing_but_comments_is_refused_after_bounded_reading(cli: Cli) -> None:
+    comments = b"#\n" * (MAX_LINE_BYTES // 2 + 10)
+    says = "only comments and blank lines in the first 1,048,576 bytes, so the format cannot be told"
+    cli.refuses("append", "--file", "-", input=comments + NEW_FACT, place="<stdin>", line=MAX_LINE_BYTES // 2 + 1, says=says)
+    assert cli.run("append", "--file", "-", "--input-format", "jsonl", input=comments + NEW_FACT).exit_code == 0
 
 
 # --- files that cannot be read --------------------------------------------------------------------------------------

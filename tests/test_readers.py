@@ -10,7 +10,7 @@ import pytest
 
 from events import Catalogue
 from events.codecs import Boolean
-from events.readers import FORMATS, SourceError, guess_format, read_facts
+from events.readers import FORMATS, MAX_LINE_BYTES, SourceError, guess_format, read_facts, sniff
 from tests.facts import fact
 
 CATALOGUE = Catalogue()
@@ -351,6 +351,63 @@ def test_a_file_whose_name_does_not_tell_is_read_by_its_first_lines(fmt: str, tm
     path.write_text(texts[fmt], encoding="utf-8")
     [item] = incoming_from_path(CATALOGUE, str(path))
     assert (item.place, item.fact.kind) == (f"{path}:{2 if fmt == 'csv' else 1}", "fact.retracted")
+
+
+class Pipe:
+    """A stream that gives at most ``chunk`` bytes a read, as a pipe may, and can be read only once."""
+
+    def __init__(self, data: bytes, chunk: int = 1000) -> None:
+        self.data, self.chunk = data, chunk
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.chunk if size < 0 else min(size, self.chunk)
+        given, self.data = self.data[:size], self.data[size:]
+        return given
+
+
+HEADS = {
+    "jsonl": '{"kind": "fact.retracted", "effective": "2024-03-01", "fact": "fx-1", "reason": "wrong"}\n' * 2,
+    "csv": "kind,effective,fact,reason\nfact.retracted,2024-03-01,fx-1,wrong\nfact.retracted,2024-03-01,fx-2,wrong\n",
+    "yaml": "- kind: fact.retracted\n  fact: fx-1\n- kind: fact.retracted\n  fact: fx-2\n",
+}
+
+
+COMMENTS = {
+    "one": "# facts\n",
+    "long": "# " + "x" * 5000 + "\n",  # longer than the first read
+    "many": "# a licence, line after line\n" * 20_000,  # many reads
+}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("comments", COMMENTS.values(), ids=COMMENTS.keys())
+def test_the_format_is_told_by_the_first_line_past_any_comments(fmt: str, comments: str) -> None:
+    """A long head of comments and blank lines is read past, and handed on to the reader whole."""
+    head = comments + "\n\r\n#\n"
+    facts = head.count("\n") + (2 if fmt == "csv" else 1)
+    for stream in (Pipe(head.encode() + HEADS[fmt].encode()), io.StringIO(head + HEADS[fmt])):
+        told, rest = sniff(stream, "<stdin>")
+        assert told == fmt
+        lines = [line for line, _ in read_facts(rest, "<stdin>", told)]
+        assert lines == [facts, facts + (2 if fmt == "yaml" else 1)]
+
+
+def test_a_head_of_nothing_but_comments_is_read_so_far_and_no_further() -> None:
+    comments = b"# a licence, line after line\n" * 40_000  # 1,160,000 bytes
+    stream = Pipe(comments + HEADS["jsonl"].encode(), chunk=1 << 16)
+    with pytest.raises(SourceError) as caught:
+        sniff(stream, "<stdin>")
+    assert str(caught.value) == (
+        f"<stdin>:{MAX_LINE_BYTES // 29 + 1}: only comments and blank lines in the first 1,048,576 bytes, "
+        "so the format cannot be told; give it (jsonl, yaml or csv)"
+    )
+    assert len(stream.data) == len(comments) + len(HEADS["jsonl"]) - MAX_LINE_BYTES  # read no further
+
+
+def test_a_name_that_tells_the_format_reads_nothing_to_guess() -> None:
+    stream = Pipe(b"# " + b"x" * 5000 + b"\n" + HEADS["jsonl"].encode())
+    told, rest = sniff(stream, "facts.yaml")
+    assert (told, rest, len(stream.data)) == ("yaml", stream, 5003 + len(HEADS["jsonl"]))
 
 
 def test_unknown_format() -> None:
