@@ -555,6 +555,8 @@ def _read_csv(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple[i
 
 # --- YAML -----------------------------------------------------------------------------------------------------------
 
+_OCTAL = re.compile(r"[-+]?0[0-9_]*[0-9]")
+"""An integer YAML 1.1 reads as octal (``017`` is 15 there, 17 to a reader of decimals): refused, not guessed."""
 _YAML_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map"))
 """The tags a fact may carry, written or implied. Others (``!!python/object``, ``!!binary``, ``!mine``) mean
 something facts cannot hold, and are refused rather than silently read as text."""
@@ -716,6 +718,9 @@ class _YamlEvents:
         if tag.endswith((":int", ":float")):
             if len(value) > MAX_NUMBER_CHARS:
                 raise SourceError(self.path, line, f"longer than {MAX_NUMBER_CHARS} characters", where or "number")
+            if tag.endswith(":int") and _OCTAL.match(value):
+                message = f"{value} has a leading zero, which YAML reads as octal; write it without, or quote it"
+                raise SourceError(self.path, line, message, where or "number")
             try:
                 return Decimal(value.replace("_", ""))
             except ArithmeticError:

@@ -239,6 +239,18 @@ def test_yaml_booleans_are_kept_as_written_and_read_by_the_field(word: str, valu
     assert Boolean().parse(word, Catalogue()) is value
 
 
+@pytest.mark.parametrize("written", ["017", "-017", "0_17", "00"])
+def test_a_yaml_integer_with_a_leading_zero_is_refused_not_read_as_decimal(written: str) -> None:
+    """YAML 1.1 reads 017 as octal 15, and the ledger read it as 17: any other YAML tool would disagree with the
+    amount recorded. It is refused, naming the line and field; quoted, it is text, and read as decimal."""
+    text = f"kind: valuation.marked\nvaluation: {written}\n"
+    with pytest.raises(SourceError, match=rf"^f.yaml:2: valuation: {written} has a leading zero, which YAML reads as octal"):
+        list(read_facts(io.StringIO(text), "f.yaml", "yaml"))
+    quoted = list(read_facts(io.StringIO(f"kind: valuation.marked\nvaluation: '{written}'\n"), "f.yaml", "yaml"))
+    assert quoted[0][1]["valuation"] == written
+    assert list(read_facts(io.StringIO("kind: x\nvaluation: 0\n"), "f.yaml", "yaml"))[0][1]["valuation"] == Decimal(0)
+
+
 def test_yaml_norway_stays_a_country() -> None:
     [(_, mapping)] = read("- targets: [NO, CN]\n", "yaml")
     assert mapping["targets"] == ["NO", "CN"]
