@@ -248,7 +248,8 @@ def test_a_yaml_integer_with_a_leading_zero_is_refused_not_read_as_decimal(writt
         list(read_facts(io.StringIO(text), "f.yaml", "yaml"))
     quoted = list(read_facts(io.StringIO(f"kind: valuation.marked\nvaluation: '{written}'\n"), "f.yaml", "yaml"))
     assert quoted[0][1]["valuation"] == written
-    assert list(read_facts(io.StringIO("kind: x\nvaluation: 0\n"), "f.yaml", "yaml"))[0][1]["valuation"] == Decimal(0)
+    [(_, zero)] = read_facts(io.StringIO("kind: x\nvaluation: 0\n"), "f.yaml", "yaml")
+    assert zero["valuation"] == Decimal(0)
 
 
 def test_yaml_norway_stays_a_country() -> None:
