@@ -475,10 +475,20 @@ def _read_jsonl(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple
         try:
             value = decode_json(text, path, number)
         except json.JSONDecodeError as error:
-            raise SourceError(path, number, f"not valid JSON ({error.msg} at column {error.colno})") from None
+            raise SourceError(path, number, f"not valid JSON ({error.msg} at column {error.colno}){_spread(text)}") from None
         if not isinstance(value, dict):
-            raise SourceError(path, number, "each line must be one JSON object (a fact)")
+            raise SourceError(path, number, f"each line must be one JSON object (a fact){_spread(text)}")
         yield number, value
+
+
+def _spread(text: str) -> str:
+    """What to add to the error of a line that opens a JSON array, or a fact written over many lines: valid JSON,
+    but not JSON Lines, one fact a line."""
+    if text.startswith("["):
+        return "; a file holds one fact a line (JSON Lines): jq -c '.[]' writes an array's facts so"
+    if text.startswith("{") and not text.endswith("}"):
+        return "; a file holds one fact a line (JSON Lines): jq -c . writes each fact on one line"
+    return ""
 
 
 # --- CSV ------------------------------------------------------------------------------------------------------------

@@ -450,3 +450,24 @@ def test_a_field_given_twice_is_an_error_not_a_silent_choice() -> None:
 def test_a_byte_order_mark_is_not_data() -> None:
     [(line, mapping)] = read('\ufeff{"kind": "fx.rate"}\n', "jsonl")
     assert (line, mapping) == (1, {"kind": "fx.rate"})
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ('[\n  {"kind": "fx.rate"}\n]\n', "jq -c '.[]' writes an array's facts so"),
+        ('{\n  "kind": "fx.rate"\n}\n', "jq -c . writes each fact on one line"),
+        ('[{"kind": "fx.rate"}]\n', "jq -c '.[]' writes an array's facts so"),
+    ],
+)
+def test_a_json_document_over_many_lines_is_told_how_to_become_json_lines(text: str, hint: str) -> None:
+    """A pretty-printed JSON file (valid JSON, not JSON Lines) was only "not valid JSON (Expecting value at column 2)"."""
+    with pytest.raises(SourceError, match=r"^f\.json:1: .*; a file holds one fact a line \(JSON Lines\): ") as raised:
+        list(read_facts(io.StringIO(text), "f.json", "jsonl"))
+    assert str(raised.value).endswith(hint)
+
+
+def test_a_bad_json_line_that_is_no_document_gets_no_hint() -> None:
+    with pytest.raises(SourceError) as raised:
+        list(read_facts(io.StringIO('{"kind": "fx.rate", }\n'), "f.jsonl", "jsonl"))
+    assert "jq" not in str(raised.value)
