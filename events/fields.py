@@ -81,8 +81,8 @@ def party(**kw: Any) -> Any:
     return declare(PartyRef(), **kw)
 
 
-def parties(min_items: int = 0, **kw: Any) -> Any:
-    return declare(ListOf(PartyRef(), min_items=min_items), **kw)
+def parties(**kw: Any) -> Any:
+    return declare(ListOf(PartyRef()), **kw)
 
 
 def amount(**kw: Any) -> Any:

@@ -59,10 +59,7 @@ class DivestmentOrdered(Fact):
 
     authority: str = fields.party()
     target: str = fields.party()
-    companies: tuple[str, ...] | None = fields.parties(
-        min_items=1, optional=True, doc="the companies whose stakes must go; left out, every stake the target holds"
-    )
-    """An empty list would be an order to sell nothing, met the day it is made: it is refused (leave it out for all)."""
+    companies: tuple[str, ...] | None = fields.parties(optional=True)
     deadline: date = fields.day()
 
     def check(self) -> None:

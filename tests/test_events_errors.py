@@ -603,10 +603,3 @@ def test_a_spending_commitment_has_one_term() -> None:
     rejected(fact("spend.committed", years="0"), "years", "must be positive")
     rejected(fact("spend.committed", amount="0"), "amount", "must be positive")
     assert CATALOGUE.parse(fact("spend.committed", years=None, term_end="2028-11-01")).to_dict()["term_end"] == "2028-11-01"
-
-
-@pytest.mark.parametrize("companies", [[], ";", " ; "])
-def test_a_divestment_order_naming_no_company_is_refused(companies: Any) -> None:
-    """An empty list of companies read as an order to sell nothing, met the day it was made (left out, the order
-    is for every stake the target holds)."""
-    rejected(fact("divestment.ordered", companies=companies), "companies", "needs at least 1 item")
