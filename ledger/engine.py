@@ -41,7 +41,8 @@ SAVE_AFTER = 1_000
 """Facts a fold must have read before its end state is worth saving as a checkpoint (0: every state is saved)."""
 SAVE_SHARE = 32
 """A state that stands on a checkpoint (loaded, or saved earlier in the same pass) is saved again only once it has
-folded at least 1/SAVE_SHARE as many facts as that checkpoint holds. Pickling a state costs about what folding a large
+folded at least 1/SAVE_SHARE as many facts as that checkpoint stands on (``Folding.behind``: for one loaded, the
+facts the ledger held when it was saved, known without counting them). Pickling a state costs about what folding a large
 share of its facts does (at 1M facts: the holdings pickle in 2 s and fold all their facts in 4; the revenue book in
 1.7 s and 12), while a question that starts from the older checkpoint folds at most that share again: a replay that
 saved its states at the last quarter end no longer pickles them again a few weeks later, and a question after it
@@ -68,8 +69,9 @@ class Folding:
     cut: date | None
     folded: int = 0
     """Facts folded since the state's last checkpoint (the one it was loaded from, or one saved on the way)."""
-    behind: int | None = 0
-    """Facts the state's last checkpoint holds, of the view's kinds: 0 from the origin, None until counted."""
+    behind: int = 0
+    """Facts the state's last checkpoint stands on: 0 from the origin; for a checkpoint saved on the way, the facts
+    folded before it; for one loaded, the facts the ledger held when it was saved (at most that many)."""
 
     def apply(self, record: Recorded) -> None:
         try:
@@ -80,9 +82,9 @@ class Folding:
             raise view_failed(self.plugin, self.view, f"on {record.describe()}", error) from error
         self.folded += 1
 
-    def saved(self, behind: int) -> None:
-        """A checkpoint of the state, holding ``behind`` facts, has just been saved: count from it."""
-        self.behind, self.folded = behind + self.folded, 0
+    def saved(self) -> None:
+        """A checkpoint of the state has just been saved: count from it."""
+        self.behind, self.folded = self.behind + self.folded, 0
 
     def reach(self, day: date) -> None:
         """The story goes on to ``day`` in facts this fold does not read (``View.reach``)."""
@@ -229,7 +231,7 @@ class Engine:
                 shared[key] = Folding(view, plugin, start(view, plugin, ORIGIN), None)
             else:
                 checkpoint, state = best
-                shared[key] = Folding(view, plugin, state, checkpoint.cut, behind=None)
+                shared[key] = Folding(view, plugin, state, checkpoint.cut, behind=checkpoint.head)
         foldings = list(shared.values())
         declared = [folding.view.kinds for folding in foldings]
         kinds = None if any(k is None for k in declared) else frozenset().union(*(k for k in declared if k is not None))
@@ -254,7 +256,7 @@ class Engine:
                 folding.reach(end)
         cut = as_of or end
         if head == current and cut is not None:
-            due = {key: folding for key, folding in shared.items() if self._worth_saving(folding, head)}
+            due = {key: folding for key, folding in shared.items() if self._worth_saving(folding)}
             savings = {key: Saving(folding.view, folding.state, cut, self._retired(views, key)) for key, folding in due.items()}
             background = self._in_background(head)
             if saves is None or background:  # a child pickles while this process answers: no reason to wait
@@ -280,7 +282,7 @@ class Engine:
         """Save the states that have folded everything up to ``anchor`` (a fold that started from a later checkpoint
         has folded past it). None of them has an exact checkpoint there: the pass would have started it from it.
         ``reached``: the pass read only some kinds, so each state is first told the date the story reached by then."""
-        passed = [f for f in foldings if (f.cut is None or f.cut < anchor) and self._worth_saving(f, head)]
+        passed = [f for f in foldings if (f.cut is None or f.cut < anchor) and self._worth_saving(f)]
         end = self.story_end(anchor, head) if reached and passed else None
         if end is not None:
             for folding in passed:
@@ -288,23 +290,14 @@ class Engine:
         savings = [Saving(folding.view, folding.state, anchor) for folding in passed]
         self.checkpoints.save_all(savings, head, background=self._in_background(head))
         for folding in passed:
-            folding.saved(self._behind(folding, head))
+            folding.saved()
 
-    def _worth_saving(self, folding: Folding, head: int) -> bool:
+    def _worth_saving(self, folding: Folding) -> bool:
         """Whether the state has folded enough since its last checkpoint to be saved: ``save_after`` facts, and at
-        least a ``SAVE_SHARE``th of those that checkpoint holds (any state, when ``save_after`` is 0)."""
+        least a ``SAVE_SHARE``th of those that checkpoint stands on (any state, when ``save_after`` is 0)."""
         if folding.folded < self.save_after:
             return False
-        return self.save_after == 0 or folding.folded * SAVE_SHARE >= self._behind(folding, head)
-
-    def _behind(self, folding: Folding, head: int) -> int:
-        """The facts of the view's kinds the state's last checkpoint holds: counted in the index the first time
-        (those effective by its cut, known at ``head``), for a state loaded from one."""
-        if folding.behind is None:
-            assert folding.cut is not None
-            kinds = None if folding.view.kinds is None else frozenset(folding.view.kinds)
-            folding.behind = self.store.count_between(None, folding.cut, head, kinds)
-        return folding.behind
+        return self.save_after == 0 or folding.folded * SAVE_SHARE >= folding.behind
 
     def _in_background(self, head: int) -> bool:
         """Whether the states of a ledger of ``head`` facts are pickled by a child process (``ledger.background``)."""
