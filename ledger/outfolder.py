@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -57,15 +58,21 @@ def sweep(folder: Path) -> list[Path]:
     under the folder's lock; the files removed. Nothing that cannot be read or locked is touched."""
     removed: list[Path] = []
     with _locked(folder), contextlib.suppress(OSError):
-        candidates = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".partial")]
+        candidates = [path for path in folder.iterdir() if _OURS.fullmatch(path.name)]
         removed = [path for path in candidates if path not in _HELD and _remove_if_stale(path)]
     return removed
 
 
+_OURS = re.compile(r"\..+\.[0-9a-f]{8}\.partial")
+"""The names ``_new_name`` gives (``.<name>.<8 hex digits>.partial``): the only files ``sweep`` may remove."""
+
+
 def _remove_if_stale(path: Path) -> bool:
     """Remove ``path`` when no one holds it and it has not changed for ``SWEEP_AFTER`` seconds: whether it was."""
-    import fcntl
-
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: whether a run holds it cannot be told
+        return False
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # never waits on a FIFO
     except OSError:

@@ -265,15 +265,19 @@ _ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), 127)} | {10: "\\n", 
 hold a line break)."""
 
 
-_TERMINAL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160)) if code not in (9, 10, 13)}
-"""Control characters a terminal would obey (ESC begins a sequence that clears the screen or recolours it; C1 codes
-too), shown instead; tabs and line breaks stay what they are."""
+_TERMINAL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160)) if code not in (9, 10)} | {
+    code: f"\\u{code:04x}" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
+"""Characters a terminal would obey rather than show: ESC begins a sequence that clears the screen or recolours it
+(C1 codes too), a carriage return writes over the start of the line, and the bidirectional overrides and isolates
+(U+202A to U+202E, U+2066 to U+2069) reorder what follows. Each is shown escaped; tabs and line feeds stay (CSV ends
+its lines with a line feed alone)."""
 
 
 def terminal_safe(text: str) -> str:
     """``text`` to print on a terminal: a stored note cannot move the cursor or clear the screen. Text for a pipe or a
     file is written as it is (CSV and JSON are exact)."""
-    return text if text.isprintable() else text.translate(_TERMINAL_ESCAPES)
+    return text.translate(_TERMINAL_ESCAPES)
 
 
 def _one_line(text: str) -> str:

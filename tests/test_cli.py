@@ -133,6 +133,21 @@ def test_csv_keeps_escape_sequences_for_a_pipe_and_shows_them_on_a_terminal(run,
     monkeypatch.setattr(cli, "stdout_is_terminal", lambda: True)
     shown = run("log", "--format", "csv").output
     assert "\x1b" not in shown and "\\x1b[2J\\x1b[31mPWNED" in shown
+    # a carriage return writes over the line, a right-to-left override reorders it: shown, not obeyed
+    run(
+        "append",
+        "party.registered",
+        "--party",
+        "bigco",
+        "--name",
+        "Big\rCo\u202e",
+        "--type",
+        "company",
+        "--effective",
+        "2024-01-01",
+    )
+    shown = run("log", "--format", "csv").output
+    assert "\r" not in shown and "\u202e" not in shown and "Big\\x0dCo\\u202e" in shown
 
 
 def test_log_filters(run) -> None:  # type: ignore[no-untyped-def]

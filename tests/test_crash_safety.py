@@ -217,13 +217,36 @@ def test_the_files_of_a_replay_killed_outright_go_with_the_next_replay_and_a_run
     process.wait(timeout=60)
     left = {path.name for path in out.iterdir() if path.name.endswith(".partial")}
     assert left  # nothing could remove them
-    running = outfolder.partial_file(out, "another-run.csv")  # a run still writing: held, and as old as the others
+    # a run still writing, in another process: its file held under its lock, and as old as the others
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_PARTIAL_FILE, str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    running = Path(holder.stdout.readline().strip())
     os.utime(running, (0, 0))
+    other_tool = out / ".notes.txt.partial"  # not a name a replay gives: never touched
+    other_tool.write_text("another program's")
+    os.utime(other_tool, (0, 0))
     monkeypatch.setattr(outfolder, "SWEEP_AFTER", 0.0)
     with Ledger(url) as ledger:
         written = replay_to(ledger, out, "csv", None, None)
     names = {path.name for path in out.iterdir()}
-    assert not left & names and running.name in names
-    assert names == {path.name for _, _, path in written} | {running.name}
-    outfolder.let_go(running)
-    assert not running.exists()
+    assert not left & names and running.name in names and other_tool.name in names
+    assert names == {path.name for _, _, path in written} | {running.name, other_tool.name}
+    holder.stdin.close()  # the holding run ends, as if killed: its lock goes with it
+    holder.wait(timeout=60)
+    assert outfolder.sweep(out) == [running] and not running.exists()
+
+
+HOLD_A_PARTIAL_FILE = """
+import sys
+from pathlib import Path
+from ledger import outfolder
+print(outfolder.partial_file(Path(sys.argv[1]), "another-run.csv"), flush=True)
+sys.stdin.read()
+"""

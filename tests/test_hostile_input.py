@@ -207,6 +207,8 @@ JSONL_CASES = [
     ("long-decimal", b'{"kind": "fx.rate", "rate": 0.' + b"1" * 700 + b"}\n", "number: longer than 600 characters", True),
     ("huge-exponent", b'{"kind": "fx.rate", "rate": 1e99999999999999999999}\n', "number: a number out of any range", True),
     ("long-line", b'{"note": "' + b"x" * (MAX_EXPORT_LINE_BYTES + 1) + b'"}\n', "line: longer than", True),
+    # longer than a fact's line, within an export's (which wraps a fact in seq, id and recorded): refused on append
+    ("line-past-a-fact", b'{"note": "' + b"x" * (MAX_LINE_BYTES - 10) + b'"}\n', "line: longer than 1,048,576", False),
     ("escaped-nul", b'{"kind": "fx.rate", "note": "x\\u0000y"}\n', "note: holds a NUL character", True),
     ("lone-surrogate", b'{"kind": "fx.rate", "note": "x\\ud800"}\n', "note: holds a lone surrogate \\ud800", True),
     ("surrogate-name", b'{"kind": "fx.rate", "x\\udfff": 1}\n', "text: a field name holds a lone surrogate", True),
