@@ -576,9 +576,12 @@ def _effective(step: Step) -> tuple[date, int]:
 
 
 def _news(steps: list[Step], then: list[Step], head: _Story, known_at: datetime) -> list[Step]:
-    """The steps at the head of a fact recorded since ``known_at``, or corrected since so that it moves the row's
-    numbers otherwise than it did then: a correction of its ``source`` alone is no change to the row."""
+    """The steps at the head of a fact recorded since ``known_at``, or corrected since in what it says (not only its
+    ``source``, ``confidence`` or ``note``) so that it moves the row's numbers otherwise than it did then. Its step
+    may have moved for other news (a purchase dated before a sale of half the holding): that is not the
+    correction's doing."""
     had = {step.record.id: _moves(step) for step in then if step.record is not None}
+    said = {step.record.id: _substance(step.record.fact) for step in then if step.record is not None}
     amendments = {r.id: r for r in head.amendments}
     news: list[Step] = []
     for step in steps:
@@ -587,9 +590,19 @@ def _news(steps: list[Step], then: list[Step], head: _Story, known_at: datetime)
             continue
         correction = amendments.get(record.corrected_by) if record.corrected_by else None
         by = correction if correction is not None and correction.recorded > known_at else None
-        if record.recorded > known_at or (by is not None and _moves(step) != had.get(record.id)):
+        corrected = by is not None and said.get(record.id) != _substance(record.fact)
+        if record.recorded > known_at or (corrected and _moves(step) != had.get(record.id)):
             news.append(Step(record, step.effects, LATER, by))
     return news
+
+
+ABOUT_A_FACT = frozenset({"source", "confidence", "note", "key"})
+"""Fields that say where a fact comes from or how it is named, not what happened: correcting them moves no number."""
+
+
+def _substance(fact: Any) -> dict[str, Any]:
+    """What a fact says happened: its fields but those ``ABOUT_A_FACT``."""
+    return {name: value for name, value in fact.to_dict().items() if name not in ABOUT_A_FACT}
 
 
 def _undone(then: list[Step], steps: list[Step], head: _Story, known_at: datetime) -> list[Step]:

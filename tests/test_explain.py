@@ -466,6 +466,21 @@ def test_a_correction_learnt_later_that_changes_no_number_of_the_row_is_not_a_ch
         assert explanation.summary()[1] == "facts known later: none change it"
 
 
+def test_a_correction_of_its_source_alone_is_no_change_even_when_later_news_moved_its_step(tmp_path: Path) -> None:
+    """A sale of half the holding moves the row by half of what is held before it: a purchase dated before it and
+    learnt later changes that step. A correction of the sale's source alone, learnt later too, was then listed as a
+    change made by that correction."""
+    sale = {"kind": "stake.divested", "effective": "2023-03-01", "key": "d1", "holder": "alibaba",
+            "company": "moonshot-ai", "portion": "0.5", "source": "https://example.com/wrong-link"}  # fmt: skip
+    fix = corrects("d1", "fix-source", {**sale, "source": "https://example.com/right-link"})
+    with appended(tmp_path, "moved", [[*HOLDING[:-1], sale], [STAKE], [fix]]) as ledger:
+        then = ledger.records()[len(HOLDING) - 1].recorded  # the sale known, the purchase before it not yet
+        query = Query(known_at=then, options={"company": "moonshot-ai"})
+        explanation = explain(ledger, "ownership", query, {"holder": "alibaba"})
+        assert {key for key, *_ in learnt(explanation)} == {"s1"}
+        assert explanation.summary()[1].startswith("facts known later: 1 change it; as known now:")
+
+
 def test_a_number_the_row_had_none_of_then_is_accounted_for_among_facts_known_later(tmp_path: Path) -> None:
     # known then: a stake bought from the founders, and no price for the company (no round, no mark), so no
     # implied_value; learnt later: a mark of 1000, so 0.1 * 1000 = 100
