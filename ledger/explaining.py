@@ -26,6 +26,7 @@ its rows for that query (``touches``).
 
 from __future__ import annotations
 
+import dataclasses
 import fractions
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
@@ -238,7 +239,7 @@ def explain(ledger: Ledger, name: str, query: Query, selection: Mapping[str, str
         explanation.keys = story.keys()
         explanation.retracted = _retracted(view, plugin, story, query, selection, target, columns)
         if head is not None:
-            _known_later(explanation, target, head)
+            _known_later(explanation, target, head, story)
     return explanation
 
 
@@ -553,7 +554,7 @@ class _Head:
         return cls(story, changes, final)
 
 
-def _known_later(explanation: Explanation, target: Mapping[str, str], head: _Head) -> None:
+def _known_later(explanation: Explanation, target: Mapping[str, str], head: _Head, then: _Story) -> None:
     """The facts recorded after ``known_at`` that move the number, each with the change it made to the row, in
     effective order; and the row as known now.
 
@@ -565,8 +566,17 @@ def _known_later(explanation: Explanation, target: Mapping[str, str], head: _Hea
     explanation.now = _pick(head.final, explanation.selection, target)
     explanation.keys.update(head.story.keys())
     steps = _steps(head.changes, target, explanation.columns)
-    later = [*_news(steps, explanation.steps, head.story, known_at), *_undone(explanation.steps, steps, head.story, known_at)]
-    explanation.later = sorted(later, key=_effective)
+    said = _said_then(then, head.story)
+    news = _news(steps, explanation.steps, head.story, known_at, said)
+    explanation.later = sorted([*news, *_undone(explanation.steps, steps, head.story, known_at, said)], key=_effective)
+
+
+def _said_then(then: _Story, head: _Story) -> dict[str, Any]:
+    """What each fact corrected or retracted by now said as the ledger knew it then (``_substance``), by id: as
+    corrected by then, else as first recorded."""
+    said = {r.id: _substance(r.fact) for r in head.amendments if r.kind not in CORRECTION_KINDS}
+    said.update((fact_id, _substance(r.fact)) for fact_id, r in then.standing().items())
+    return said
 
 
 def _effective(step: Step) -> tuple[date, int]:
@@ -575,13 +585,12 @@ def _effective(step: Step) -> tuple[date, int]:
     return effective_order(step.record)
 
 
-def _news(steps: list[Step], then: list[Step], head: _Story, known_at: datetime) -> list[Step]:
+def _news(steps: list[Step], then: list[Step], head: _Story, known_at: datetime, said: dict[str, Any]) -> list[Step]:
     """The steps at the head of a fact recorded since ``known_at``, or corrected since in what it says (not only its
     ``source``, ``confidence`` or ``note``) so that it moves the row's numbers otherwise than it did then. Its step
     may have moved for other news (a purchase dated before a sale of half the holding): that is not the
     correction's doing."""
     had = {step.record.id: _moves(step) for step in then if step.record is not None}
-    said = {step.record.id: _substance(step.record.fact) for step in then if step.record is not None}
     amendments = {r.id: r for r in head.amendments}
     news: list[Step] = []
     for step in steps:
@@ -596,16 +605,18 @@ def _news(steps: list[Step], then: list[Step], head: _Story, known_at: datetime)
     return news
 
 
-ABOUT_A_FACT = frozenset({"source", "confidence", "note", "key"})
-"""Fields that say where a fact comes from or how it is named, not what happened: correcting them moves no number."""
+ABOUT_A_FACT = {"source": None, "confidence": None, "note": None, "key": None}
+"""Fields that say where a fact comes from or how it is named, not what happened: correcting them moves no number
+(a replacement carries no key of its own)."""
 
 
-def _substance(fact: Any) -> dict[str, Any]:
-    """What a fact says happened: its fields but those ``ABOUT_A_FACT``."""
-    return {name: value for name, value in fact.to_dict().items() if name not in ABOUT_A_FACT}
+def _substance(fact: Any) -> Any:
+    """What a fact says happened: the fact with the fields ``ABOUT_A_FACT`` left out, compared by value (``0.5`` is
+    ``0.50``)."""
+    return dataclasses.replace(fact, **ABOUT_A_FACT)
 
 
-def _undone(then: list[Step], steps: list[Step], head: _Story, known_at: datetime) -> list[Step]:
+def _undone(then: list[Step], steps: list[Step], head: _Story, known_at: datetime, said: dict[str, Any]) -> list[Step]:
     """The steps of then whose fact has none at the head because a retraction or correction recorded since took it
     out of the row (retracted, or corrected to another row or past ``--as-of``).
 
@@ -623,6 +634,8 @@ def _undone(then: list[Step], steps: list[Step], head: _Story, known_at: datetim
             continue
         shown, by = record, removed.get(record.id)
         if by is None and (current := standing.get(record.id)) is not None and current.corrected_by:
+            if said.get(record.id) == _substance(current.fact):  # its source alone: other news took its step away
+                continue
             shown, by = current, amendments.get(current.corrected_by)
         if by is not None and by.recorded > known_at:
             undone.append(Step(shown, tuple(_reversed(e) for e in step.effects), LATER, by))

@@ -194,9 +194,9 @@ def rich_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Table:
     numeric = numeric_columns(rows, columns)
     table = Table(header_style="bold cyan", show_edge=False, pad_edge=False)
     for name, num in zip(columns, numeric, strict=True):
-        table.add_column(Text(name), justify="right" if num else "left", overflow="fold")
-    for row in rows:  # Text, not str: a name such as "[Beta] Corp" is data, not rich markup
-        table.add_row(*(Text(cell(row.get(name), exact=False)) for name in columns))
+        table.add_column(Text(terminal_safe(name)), justify="right" if num else "left", overflow="fold")
+    for row in rows:  # Text, not str: a name such as "[Beta] Corp" is data, not rich markup; escaped: not commands
+        table.add_row(*(Text(terminal_safe(cell(row.get(name), exact=False))) for name in columns))
     return table
 
 

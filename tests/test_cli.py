@@ -140,14 +140,18 @@ def test_csv_keeps_escape_sequences_for_a_pipe_and_shows_them_on_a_terminal(run,
         "--party",
         "bigco",
         "--name",
-        "Big\rCo\u202e",
+        "Big\rCo\u202e\x1b[2J",
         "--type",
         "company",
         "--effective",
         "2024-01-01",
     )
     shown = run("log", "--format", "csv").output
-    assert "\r" not in shown and "\u202e" not in shown and "Big\\x0dCo\\u202e" in shown
+    assert "\r" not in shown and "\u202e" not in shown and "Big\\x0dCo\\u202e\\x1b[2J" in shown
+    monkeypatch.setenv("COLUMNS", "400")  # wide enough that no cell is folded
+    drawn = run("log").output  # the table drawn for a terminal, by rich
+    assert "\x1b[2J" not in drawn and "\u202e" not in drawn and "\r" not in drawn
+    assert "Big\\x0dCo\\u202e\\x1b[2J" in drawn
 
 
 def test_log_filters(run) -> None:  # type: ignore[no-untyped-def]

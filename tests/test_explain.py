@@ -481,6 +481,36 @@ def test_a_correction_of_its_source_alone_is_no_change_even_when_later_news_move
         assert explanation.summary()[1].startswith("facts known later: 1 change it; as known now:")
 
 
+MARK = {**HOLDING[-1], "source": "https://example.com/wrong-link"}
+MARK_FIXED = corrects("mark", "fix-mark-source", {**MARK, "source": "https://example.com/right-link"})
+SOLD_ALL = {"kind": "stake.divested", "effective": "2023-03-01", "key": "d1", "holder": "alibaba",
+            "company": "moonshot-ai", "portion": "1"}  # fmt: skip
+
+
+def test_a_step_other_news_took_away_is_not_put_on_a_correction_of_its_source(tmp_path: Path) -> None:
+    """Known then: a mark valuing alibaba's quarter at 250. Learnt later: alibaba had sold it all before the mark,
+    and the mark's source was corrected. The mark's step is gone for the sale, not for the correction."""
+    with appended(tmp_path, "gone", [[*HOLDING[:-1], MARK], [SOLD_ALL], [MARK_FIXED]]) as ledger:
+        then = ledger.records()[len(HOLDING) - 1].recorded
+        query = Query(known_at=then, options={"investor": "alibaba"})
+        explanation = explain(ledger, "portfolio", query, {"company": "moonshot-ai"})
+        assert {key for key, *_ in learnt(explanation)} == {"d1"}
+        assert explanation.summary()[1].startswith("facts known later: 1 change it;")
+
+
+def test_a_fact_that_had_no_step_then_is_not_news_for_a_correction_of_its_source(tmp_path: Path) -> None:
+    """Known then: alibaba sold all before a mark, so the mark moved nothing. Learnt later: a purchase before the
+    mark, and the mark's source corrected. The mark's new step is the purchase's doing."""
+    sold_first = {**SOLD_ALL, "effective": "2023-02-01", "key": "d0"}
+    bought = {**STAKE, "effective": "2023-03-01"}
+    with appended(tmp_path, "none", [[*HOLDING[:-1], sold_first, MARK], [bought], [MARK_FIXED]]) as ledger:
+        then = ledger.records()[len(HOLDING)].recorded
+        query = Query(known_at=then, options={"investor": "alibaba"})
+        explanation = explain(ledger, "portfolio", query, {"company": "moonshot-ai"})
+        assert {key for key, *_ in learnt(explanation)} == {"s1"}
+        assert explanation.summary()[1].startswith("facts known later: 1 change it;")
+
+
 def test_a_number_the_row_had_none_of_then_is_accounted_for_among_facts_known_later(tmp_path: Path) -> None:
     # known then: a stake bought from the founders, and no price for the company (no round, no mark), so no
     # implied_value; learnt later: a mark of 1000, so 0.1 * 1000 = 100
