@@ -226,21 +226,25 @@ def test_the_files_of_a_replay_killed_outright_go_with_the_next_replay_and_a_run
         env={**os.environ, "PYTHONPATH": str(root)},
         text=True,
     )
-    assert holder.stdout is not None and holder.stdin is not None
-    running = Path(holder.stdout.readline().strip())
-    os.utime(running, (0, 0))
-    other_tool = out / ".notes.txt.partial"  # not a name a replay gives: never touched
-    other_tool.write_text("another program's")
-    os.utime(other_tool, (0, 0))
-    monkeypatch.setattr(outfolder, "SWEEP_AFTER", 0.0)
-    with Ledger(url) as ledger:
-        written = replay_to(ledger, out, "csv", None, None)
-    names = {path.name for path in out.iterdir()}
-    assert not left & names and running.name in names and other_tool.name in names
-    assert names == {path.name for _, _, path in written} | {running.name, other_tool.name}
-    holder.stdin.close()  # the holding run ends, as if killed: its lock goes with it
-    holder.wait(timeout=60)
-    assert outfolder.sweep(out) == [running] and not running.exists()
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        running = Path(holder.stdout.readline().strip())
+        os.utime(running, (0, 0))
+        other_tool = out / ".notes.txt.partial"  # not a name a replay gives: never touched
+        other_tool.write_text("another program's")
+        os.utime(other_tool, (0, 0))
+        monkeypatch.setattr(outfolder, "SWEEP_AFTER", 0.0)
+        with Ledger(url) as ledger:
+            written = replay_to(ledger, out, "csv", None, None)
+        names = {path.name for path in out.iterdir()}
+        assert not left & names and running.name in names and other_tool.name in names
+        assert names == {path.name for _, _, path in written} | {running.name, other_tool.name}
+        holder.stdin.close()  # the holding run ends, as if killed: its lock goes with it
+        holder.wait(timeout=60)
+        assert outfolder.sweep(out) == [running] and not running.exists()
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
 
 
 HOLD_A_PARTIAL_FILE = """

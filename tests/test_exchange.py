@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from events import Catalogue
 from events.readers import MAX_FACT_BYTES, MAX_LINE_BYTES
 from ledger.api import Ledger
+from ledger.appending import Incoming
 from ledger.errors import RejectedError
 from ledger.exchange import MAX_EXPORT_LINE_BYTES, WRAPPER_BYTES, export_lines, import_stream
 from ledger.importing import incoming_from_path
@@ -48,6 +49,23 @@ def test_export_import_reproduces_every_backend(store_url: str, tmp_path: Path) 
         assert again.added == () and again.unchanged == 23
     with Ledger(store_url) as reopened:
         assert reopened.records() == expected
+
+
+def test_an_order_naming_no_company_is_exported_and_imported_back(sqlite_url: str, tmp_path: Path) -> None:
+    """``companies: []`` is what ledgers already hold (an order naming no company); their exports must import again."""
+    facts = [
+        {"kind": "party.registered", "effective": "2020-01-01", "party": "samr", "name": "SAMR", "type": "regulator"},
+        {"kind": "party.registered", "effective": "2020-01-01", "party": "alibaba", "name": "Alibaba", "type": "investor"},
+        {"kind": "divestment.ordered", "effective": "2024-01-01", "key": "o1", "authority": "samr", "target": "alibaba",
+         "companies": [], "deadline": "2024-06-01"},
+    ]  # fmt: skip
+    with Ledger(sqlite_url) as source:
+        source.append([Incoming(f"test:{n}", source.catalogue.parse(f)) for n, f in enumerate(facts, 1)])
+        text = export_text(source)
+        assert '"companies":[]' in text
+    with Ledger(f"sqlite:///{tmp_path / 'copy.db'}") as copy:
+        assert len(import_text(copy, text).added) == 3
+        assert export_text(copy) == text
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
