@@ -376,6 +376,15 @@ class Store:
         )
         return int(found[0][0])
 
+    def count_by_kind(self, after: date | None, through: date | None, upto: int) -> dict[str, int]:
+        """``count_between`` for every kind at once (corrections included, under their own kinds): one pass over the
+        index, where a count per set of kinds passes over it each time (0.37 s each at 1M facts)."""
+        found = self._rows(
+            f"SELECT kind, COUNT(*) FROM {FACTS_TABLE} WHERE effective > ? AND effective <= ? AND position <= ? GROUP BY kind",
+            (_after(after), _through(through), upto),
+        )
+        return {str(kind): int(count) for kind, count in found}
+
     def last_effective(self, through: date | None, upto: int, kinds: frozenset[str] | None = None) -> date | None:
         """The latest effective date on or before ``through`` among the facts stored at or before ``upto`` (of
         ``kinds`` when given), read backwards along the effective index: a few rows when ``upto`` is the head."""

@@ -124,7 +124,7 @@ def share_out(
     jobs = min(jobs, len(groups))
     if jobs < 2 or not FORKS or head < SHARED_FROM or not ledger.store.backend.shared:
         return work(ledger, list(views), progress)
-    weights = [_facts_to_read(ledger, group[0], as_of, head) for group in groups]
+    weights = _facts_to_read(ledger, [group[0] for group in groups], as_of, head)
     order = sorted(range(len(groups)), key=lambda number: -weights[number])
     try:
         sharing = _Sharing(ledger, [groups[n] for n in order], [weights[n] for n in order], work, progress, head, jobs)
@@ -133,11 +133,19 @@ def share_out(
     return sharing.run()
 
 
-def _facts_to_read(ledger: Ledger, view: View[Any], as_of: date | None, head: int) -> int:
-    """How many facts the fold of ``view`` reads to answer: those of its kinds after its best checkpoint."""
-    checkpoint = ledger.engine.checkpoints.usable(view, head, as_of)
-    kinds = None if view.kinds is None else frozenset(view.kinds)
-    return ledger.store.count_between(checkpoint.cut if checkpoint else None, as_of, head, kinds)
+def _facts_to_read(ledger: Ledger, views: Sequence[View[Any]], as_of: date | None, head: int) -> list[int]:
+    """How many facts the fold of each view reads to answer: those of its kinds after its best checkpoint. Counted
+    by kind once for each checkpoint date among them (a replay from scratch: once for all)."""
+    by_cut: dict[date | None, dict[str, int]] = {}
+    counts: list[int] = []
+    for view in views:
+        checkpoint = ledger.engine.checkpoints.usable(view, head, as_of)
+        cut = checkpoint.cut if checkpoint else None
+        kinds = by_cut.get(cut)
+        if kinds is None:
+            kinds = by_cut[cut] = ledger.store.count_by_kind(cut, as_of, head)
+        counts.append(sum(kinds.values()) if view.kinds is None else sum(kinds.get(kind, 0) for kind in view.kinds))
+    return counts
 
 
 class _Stopped(Exception):

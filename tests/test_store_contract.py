@@ -56,6 +56,20 @@ def test_facts_about_a_subject_can_be_chosen_by_kind_in_the_index(store_url: str
         assert ledger.store.about({"tencent"}, 1, {"party.registered"}) == []  # nothing after ``upto``
 
 
+def test_facts_counted_by_kind_are_the_counts_of_each_set_of_kinds(store_url: str) -> None:
+    """``count_by_kind`` (one pass, what a shared replay weighs its folds by) agrees with ``count_between``."""
+    from datetime import date
+
+    with Ledger(store_url) as ledger:
+        ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
+        head = ledger.store.head().position
+        for after, through, upto in [(None, None, head), (date(2022, 1, 1), date(2024, 6, 30), head), (None, None, 5)]:
+            counts = ledger.store.count_by_kind(after, through, upto)
+            assert sum(counts.values()) == ledger.store.count_between(after, through, upto)
+            for kinds in [frozenset({"stake.acquired"}), frozenset({"fx.rate", "round.closed", "party.registered"})]:
+                assert sum(counts.get(kind, 0) for kind in kinds) == ledger.store.count_between(after, through, upto, kinds)
+
+
 def test_reappending_the_same_keys_changes_nothing(store_url: str) -> None:
     with Ledger(store_url) as ledger:
         ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))

@@ -102,9 +102,12 @@ def a_child_takes_first(monkeypatch: pytest.MonkeyPatch, marks: Path, heaviest: 
     monkeypatch.setattr(workers._Sharing, "_take", after_a_child)
     if heaviest is not None:
         weigh = workers._facts_to_read
-        monkeypatch.setattr(
-            workers, "_facts_to_read", lambda ledger, view, *rest: 10**9 if view.name == heaviest else weigh(ledger, view, *rest)
-        )
+
+        def weighed(ledger: Any, views: Any, *rest: Any) -> list[int]:
+            weights = weigh(ledger, views, *rest)
+            return [10**9 if view.name == heaviest else weight for view, weight in zip(views, weights, strict=True)]
+
+        monkeypatch.setattr(workers, "_facts_to_read", weighed)
 
 
 def taken_elsewhere(marks: Path) -> bool:
@@ -197,7 +200,7 @@ def test_the_count_of_facts_folded_by_every_worker_is_told_and_ends_full(
         expected = 0  # what each fold folds alone (at most what it was expected to read), summed
         for group in workers.by_fold(views):
             alone: list[int] = [0]
-            weight = workers._facts_to_read(ledger, group[0], AS_OF, head)  # before the fold saves a checkpoint
+            [weight] = workers._facts_to_read(ledger, [group[0]], AS_OF, head)  # before the fold saves a checkpoint
             ledger.states(group, AS_OF, None, lambda done, total, alone=alone: alone.append(done))
             expected += min(alone[-1], weight)
         forget(ledger)
