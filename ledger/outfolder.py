@@ -25,6 +25,13 @@ import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: no file is locked, none is swept, moves go on unlocked
+    fcntl = None
 
 LOCK_WAIT = 5.0
 """Seconds to wait for the folder's lock. Another replay holds it only while it renames its files (milliseconds);
@@ -69,9 +76,7 @@ _OURS = re.compile(r"\..+\.[0-9a-f]{8}\.partial")
 
 def _remove_if_stale(path: Path) -> bool:
     """Remove ``path`` when no one holds it and it has not changed for ``SWEEP_AFTER`` seconds: whether it was."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX: whether a run holds it cannot be told
+    if fcntl is None:  # pragma: no cover - whether a run holds it cannot be told
         return False
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # never waits on a FIFO
@@ -95,12 +100,9 @@ def _remove_if_stale(path: Path) -> bool:
 
 def _hold(path: Path, handle: int) -> None:
     """Keep ``handle`` open with a shared lock on it, so ``sweep`` in another run leaves the file alone."""
-    try:
-        import fcntl
-
-        fcntl.flock(handle, fcntl.LOCK_SH)
-    except (ImportError, OSError):  # pragma: no cover - no locks here: the file is only not swept
-        pass
+    if fcntl is not None:
+        with contextlib.suppress(OSError):  # pragma: no cover - no locks here: the file is only not swept
+            fcntl.flock(handle, fcntl.LOCK_SH)
     _HELD[path] = handle
 
 
@@ -187,13 +189,8 @@ def _locked(folder: Path | None) -> Iterator[None]:
     """Hold an exclusive lock on the folder itself (no lock file is left in it) while files move into place, waiting
     for it at most ``LOCK_WAIT``; where folders cannot be locked (no ``fcntl``, a file system that refuses) or the
     lock is held longer, the moves go on without it."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX
-        yield
-        return
     handle = None
-    if folder is not None:
+    if folder is not None and fcntl is not None:
         with contextlib.suppress(OSError):
             handle = os.open(folder, os.O_RDONLY)
             deadline = time.monotonic() + LOCK_WAIT
