@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from events.corrections import FactRetracted
@@ -290,6 +291,11 @@ class _Story:
             if target is not None and target.id not in removed:
                 removed[target.id] = record
         return removed
+
+    @cached_property
+    def by_id(self) -> dict[str, Recorded]:
+        """The corrections and retractions, and the facts they name, by id."""
+        return {r.id: r for r in self.amendments}
 
     def standing(self) -> dict[str, Recorded]:
         """The facts corrections and retractions name that still stand, as last corrected, by id."""
@@ -591,7 +597,7 @@ def _news(steps: list[Step], then: list[Step], head: _Story, known_at: datetime,
     may have moved for other news (a purchase dated before a sale of half the holding): that is not the
     correction's doing."""
     had = {step.record.id: _moves(step) for step in then if step.record is not None}
-    amendments = {r.id: r for r in head.amendments}
+    amendments = head.by_id
     news: list[Step] = []
     for step in steps:
         record = step.record
@@ -626,7 +632,7 @@ def _undone(then: list[Step], steps: list[Step], head: _Story, known_at: datetim
     present = {r.id for step in steps for r in (step.record, *step.together) if r is not None}
     removed = head.retractions()
     standing = head.standing()
-    amendments = {r.id: r for r in head.amendments}
+    amendments = head.by_id
     undone: list[Step] = []
     for step in then:
         record = step.record
