@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -388,31 +389,38 @@ def test_dates_and_times_are_read_once_for_every_command(run) -> None:  # type: 
         assert bad.exit_code == 2 and "'yesterday' is not an ISO 8601 timestamp" in bad.stderr
 
 
-def test_log_of_a_party_shows_the_corrections_and_retractions_of_its_facts(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """A correction that takes a party out of a fact, and a retraction (which names no party), are about the
-    parties of the fact they name: ``log --party`` shows them, as the views about that party read them."""
+def acme_and_two_investors(round_on: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """acme, inv1 and inv2 registered, and acme's round r1 on ``round_on``, inv1 its investor; the round's own
+    fields (without its investors and money), to write a correction of it from."""
     facts = [
         {"kind": "party.registered", "effective": "2020-01-01", "key": f"p-{slug}", "party": slug, "name": slug, "type": kind}
         for slug, kind in (("acme", "company"), ("inv1", "investor"), ("inv2", "investor"))
     ]
-    round_ = {"kind": "round.closed", "effective": "2023-01-01", "key": "r1", "company": "acme", "round": "A"}
-    facts.append(
-        {**round_, "amount": "100", "currency": "USD", "post_money": "400", "investors": [{"party": "inv1", "amount": "100"}]}
-    )
-    stake = {"kind": "stake.acquired", "effective": "2023-02-01", "key": "s1", "holder": "inv2", "company": "acme"}
-    facts.append({**stake, "fraction": "0.1"})
-    replacement = {
-        **round_,
-        "amount": "100",
-        "currency": "USD",
-        "post_money": "400",
-        "investors": [{"party": "inv2", "amount": "100"}],
-    }
-    facts.append({"kind": "fact.corrected", "effective": "2024-01-01", "key": "c1", "fact": "r1", "replacement": replacement})
-    facts.append({"kind": "fact.retracted", "effective": "2024-01-01", "key": "x1", "fact": "s1", "reason": "never happened"})
+    round_ = {"kind": "round.closed", "effective": round_on, "key": "r1", "company": "acme", "round": "A"}
+    facts.append({**round_, **round_money("inv1")})
+    return facts, round_
+
+
+def round_money(investor: str) -> dict[str, Any]:
+    return {"amount": "100", "currency": "USD", "post_money": "400", "investors": [{"party": investor, "amount": "100"}]}
+
+
+def appended_from_file(run, tmp_path: Path, facts: list[dict[str, Any]]) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "facts.jsonl").write_text("\n".join(json.dumps(fact) for fact in facts) + "\n")
     appended = run("append", "--file", "facts.jsonl")
     assert appended.exit_code == 0, appended.output
+
+
+def test_log_of_a_party_shows_the_corrections_and_retractions_of_its_facts(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A correction that takes a party out of a fact, and a retraction (which names no party), are about the
+    parties of the fact they name: ``log --party`` shows them, as the views about that party read them."""
+    facts, round_ = acme_and_two_investors("2023-01-01")
+    stake = {"kind": "stake.acquired", "effective": "2023-02-01", "key": "s1", "holder": "inv2", "company": "acme"}
+    facts.append({**stake, "fraction": "0.1"})
+    replacement = {**round_, **round_money("inv2")}
+    facts.append({"kind": "fact.corrected", "effective": "2024-01-01", "key": "c1", "fact": "r1", "replacement": replacement})
+    facts.append({"kind": "fact.retracted", "effective": "2024-01-01", "key": "x1", "fact": "s1", "reason": "never happened"})
+    appended_from_file(run, tmp_path, facts)
     keys = {
         party: [row["key"] for row in json.loads(run("log", "--party", party, "--format", "json").output)]
         for party in ("inv1", "inv2")
@@ -422,22 +430,13 @@ def test_log_of_a_party_shows_the_corrections_and_retractions_of_its_facts(run, 
 
 def corrected_to_another_and_retracted(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """s1, inv1's purchase, corrected to be inv2's (c1), then retracted (x1); and a round of acme's (r1)."""
-    facts = [
-        {"kind": "party.registered", "effective": "2020-01-01", "key": f"p-{slug}", "party": slug, "name": slug, "type": kind}
-        for slug, kind in (("acme", "company"), ("inv1", "investor"), ("inv2", "investor"))
-    ]
-    round_ = {"kind": "round.closed", "effective": "2021-01-01", "key": "r1", "company": "acme", "round": "A"}
-    facts.append(
-        {**round_, "amount": "100", "currency": "USD", "post_money": "400", "investors": [{"party": "inv1", "amount": "100"}]}
-    )
+    facts, _ = acme_and_two_investors("2021-01-01")
     stake = {"kind": "stake.acquired", "effective": "2021-06-01", "holder": "inv1", "company": "acme", "fraction": "0.1"}
     facts.append({**stake, "key": "s1"})
     inv2s = {**stake, "holder": "inv2"}
     facts.append({"kind": "fact.corrected", "effective": "2022-01-01", "key": "c1", "fact": "s1", "replacement": inv2s})
     facts.append({"kind": "fact.retracted", "effective": "2022-02-01", "key": "x1", "fact": "s1", "reason": "never happened"})
-    (tmp_path / "facts.jsonl").write_text("\n".join(json.dumps(fact) for fact in facts) + "\n")
-    appended = run("append", "--file", "facts.jsonl")
-    assert appended.exit_code == 0, appended.output
+    appended_from_file(run, tmp_path, facts)
 
 
 def test_log_of_a_party_shows_the_retraction_of_a_fact_only_its_correction_gave_that_party(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
