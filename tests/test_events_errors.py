@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import operator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -148,15 +152,37 @@ def test_a_fact_is_held_to_its_size_as_stored() -> None:
     rejected(correction, "replacement.note", "more than the 1,048,576 one fact may hold")
 
 
-def _exponents(value: Any) -> Any:
-    """Every decimal string written in the shortest exponent form (``"1000"`` as ``"1E+3"``): how input grows most."""
+def _exponents(data: dict[str, Any]) -> dict[str, Any]:
+    """Every number of the fact written in the shortest exponent form (``"1000"`` as ``"1E+3"``): how input grows
+    most. Only where the fact read stays the same: a slug or a name made of digits (``"1"``) is text, not a number."""
+    read = CATALOGUE.parse(data)
+    written = copy.deepcopy(data)
+    for path in list(_digit_strings(written)):
+        *within, last = path
+        holder = functools.reduce(operator.getitem, within, written)
+        digits = holder[last]
+        if not Decimal(digits):
+            continue
+        holder[last] = format(Decimal(digits).normalize(), "E")
+        try:
+            same = CATALOGUE.parse(written) == read
+        except FactError:
+            same = False
+        if not same:
+            holder[last] = digits
+    return written
+
+
+def _digit_strings(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The paths to the strings that read as decimals (``"1000"``, ``"0.5"``)."""
     if isinstance(value, dict):
-        return {key: _exponents(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_exponents(item) for item in value]
-    if isinstance(value, str) and value[:1].isdigit() and value.replace(".", "", 1).isdigit():
-        return format(Decimal(value).normalize(), "E") if Decimal(value) else value
-    return value
+        for key, item in value.items():
+            yield from _digit_strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _digit_strings(item, (*path, index))
+    elif isinstance(value, str) and value[:1].isdigit() and value.replace(".", "", 1).isdigit():
+        yield path
 
 
 def _values(value: Any) -> int:
