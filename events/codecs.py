@@ -49,7 +49,7 @@ class Codec:
 
     def load(self, value: Any, catalogue: Catalogue) -> Any:
         """The parsed value from what ``dump`` wrote, without checking it again (see ``load_record``)."""
-        if self.shared and type(value) is str:
+        if self.shared and type(value) is str:  # ``shared_text``, inline: this runs for millions of values
             return _TEXTS.get(value) or (_TEXTS.setdefault(value, value) if len(_TEXTS) < TEXTS_SHARED else value)
         return value
 
@@ -155,6 +155,13 @@ TEXTS_SHARED = 1_000_000
 """Slugs, codes and words read back from the store kept to be handed out again (a table of our own rather
 than ``sys.intern``, whose strings some Python versions never free)."""
 _TEXTS: dict[str, str] = {}
+
+
+def shared_text(text: str) -> str:
+    """The one object this process hands out for ``text`` (``text`` itself the first time, and once the table is full)."""
+    return _TEXTS.get(text) or (_TEXTS.setdefault(text, text) if len(_TEXTS) < TEXTS_SHARED else text)
+
+
 DAYS_SHARED = 100_000
 """Dates read back from the store kept to be handed out again (274 years of days): a million facts'
 states hold each date once."""

