@@ -97,8 +97,8 @@ def slugs(draw: st.DrawFn) -> str:
     part = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=6)
     parts = draw(st.lists(part, min_size=1, max_size=3))
     out = parts[0]
-    for part in parts[1:]:
-        out += draw(st.sampled_from("-_.")) + part
+    for text in parts[1:]:
+        out += draw(st.sampled_from("-_.")) + text
     return out
 
 
@@ -188,14 +188,14 @@ def _round_closed(draw: st.DrawFn, pool: Pool, effective: date) -> dict[str, Any
     amount_cents = draw(st.integers(1, 10**13))
     amount = _cents(amount_cents)
     shares: list[int] = [draw(st.integers(0, amount_cents // max(count, 1))) for _ in investors]
-    if shares and draw(st.booleans()):  # sometimes attribute the whole round, to the cent
+    if bool(shares) and draw(st.booleans()):  # sometimes attribute the whole round, to the cent
         shares[-1] = amount_cents - sum(shares[:-1])
     fact: dict[str, Any] = {"company": company, "round": draw(texts), "amount": amount, "currency": draw(currencies)}
     if draw(st.booleans()):
         fact["pre_money"] = _cents(draw(st.integers(0, 10**14)))
     else:
         fact["post_money"] = _cents(amount_cents + draw(st.integers(0, 10**14)))
-    if investors or draw(st.booleans()):
+    if bool(investors) or draw(st.booleans()):
         fact["investors"] = [
             _put(
                 {"party": party},
