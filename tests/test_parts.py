@@ -104,6 +104,26 @@ def test_slugs_named_by_several_parts_come_back_as_one_object_each() -> None:
     assert len({id(name) for name in slugs}) == len(set(slugs)) == 15  # 2 companies, 12 holders, cloud-x
 
 
+def test_records_and_packed_logs_in_several_parts_share_their_slugs_too() -> None:
+    """The text fields of a ``pickled_by_fields`` record (an escrow account) and the words of a packed log (its
+    moves) come back as one object per slug, whichever part brought them; the numbers stay exactly as they were."""
+    from ledger.folds.credits import Account
+
+    accounts = PartedDict(
+        (n, Account(f"escrow-{n % 3}", "USD", f"company-{n % 2}", Decimal(n), Decimal("0.5"))) for n in range(12)
+    )
+    logs = PartedDict((n, Pairs([Pair(1, f"company-{n % 2}"), Pair(2, "USD")])) for n in range(12))
+    with mock.patch.object(parts, "PART", 3):
+        back = roundtrip({"accounts": accounts, "logs": logs})
+    assert [(a.name, a.currency, a.beneficiary, a.deposited) for a in back["accounts"].values()] == [
+        (a.name, a.currency, a.beneficiary, a.deposited) for a in accounts.values()
+    ]
+    assert [list(log) for log in back["logs"].values()] == [list(log) for log in logs.values()]
+    texts = [text for a in back["accounts"].values() for text in (a.name, a.currency, a.beneficiary)]
+    texts += [pair.thing for log in back["logs"].values() for pair in log]
+    assert len({id(text) for text in texts}) == len(set(texts)) == 6  # escrow-0..2, company-0..1, USD
+
+
 @pytest.mark.parametrize("container", ["log", "dict"])
 def test_a_part_is_read_by_the_restricted_unpickler_too(container: str) -> None:
     """A checkpoint may build only a state's classes; a part must not be a way around that."""

@@ -16,6 +16,7 @@ from operator import attrgetter
 from typing import Any
 
 from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, EscrowReleased
+from events.codecs import shared_text
 from ledger.folds.money import shown
 from ledger.folds.parts import PartedDict, ValueLog, pickled_by_fields
 
@@ -86,7 +87,11 @@ class Credits:
         if "rows" not in state:  # saved whole, as before (a plugin's state that holds credits keeps its checkpoints)
             self.__dict__.update(state)
             return
-        grants = [Grant(*row) for row in state["rows"]]
+        share = shared_text  # each part of the rows brings its own copies of the slugs and codes it names
+        grants = [
+            Grant(fact_id, share(grantor), share(grantee), share(currency), *rest)
+            for fact_id, grantor, grantee, currency, *rest in state["rows"]
+        ]
         self.grants = grants
         self.totals = {pool: Pooled(*sums) for pool, sums in state["totals"].items()}
         self._open = {pool: [grants[index] for index in numbers] for pool, numbers in state["open"].items()}

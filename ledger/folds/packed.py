@@ -36,6 +36,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
+from events.codecs import shared_text
 from ledger.exact import EXACT_DIGITS, Fraction
 from ledger.folds.parts import LEVEL
 
@@ -286,7 +287,7 @@ class PackedLog(Generic[T]):
         if len(rows) % self.layout.row.size:
             raise ValueError(f"{type(self).__name__}: {len(rows)} bytes are not whole rows of {self.layout.row.size}")
         self._rows = bytearray(rows)
-        self._words = list(words)
+        self._words = [shared_text(word) if type(word) is str else word for word in words]  # one object per slug
         self._index = None
 
 

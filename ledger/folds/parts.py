@@ -131,6 +131,11 @@ def _shared_items(items: list[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
         kind = type(value)
         if (kind is set or kind is frozenset) and value:
             value = kind([share(part) if type(part) is str else part for part in value])
+        else:
+            for name in _TEXT_FIELDS.get(kind, ()):  # a record of a ``pickled_by_fields`` class that names parties
+                text = getattr(value, name)
+                if type(text) is str:
+                    setattr(value, name, share(text))
         yield key, value
 
 
@@ -154,6 +159,9 @@ def _weighed(items: Iterable[tuple[K, V]]) -> Iterator[list[tuple[K, V]]]:
 
 
 C = TypeVar("C", bound=type)
+_TEXT_FIELDS: dict[type, tuple[str, ...]] = {}
+"""The fields of each ``pickled_by_fields`` class that hold text, so ``_shared_items`` can share their slugs."""
+_TEXT_TYPES = (str, "str", "str | None")
 
 
 def pickled_by_fields(cls: C) -> C:
@@ -172,6 +180,7 @@ def pickled_by_fields(cls: C) -> C:
     if any(not item.init or item.kw_only for item in dataclasses.fields(cls)):
         raise TypeError(f"{cls.__name__}: every field must be a positional argument of __init__")
     values = attrgetter(*names) if len(names) > 1 else (lambda instance: (getattr(instance, names[0]),))
+    _TEXT_FIELDS[cls] = tuple(item.name for item in dataclasses.fields(cls) if item.type in _TEXT_TYPES)
 
     def __reduce_ex__(self: Any, protocol: Any) -> Any:
         if type(self) is not cls:  # a subclass may have fields of its own: pickled the usual way
