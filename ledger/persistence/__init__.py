@@ -242,6 +242,9 @@ def answers_ddl(blob: str) -> str:
 
 
 INSERT_FACT = f"INSERT INTO {FACTS_TABLE} ({INDEX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+WRITE_CHUNK = 20_000
+"""Facts a recorder that ``writes_in_chunks`` encodes and inserts at a time, inside the batch's one transaction:
+a bulk append's memory for its stored events no longer grows with the batch."""
 INSERT_SUBJECT = f"INSERT INTO {SUBJECTS_TABLE} (subject, position) VALUES (?, ?)"
 SELECT_HASH = f"SELECT hash FROM {FACTS_TABLE} WHERE position = ?"
 

@@ -28,6 +28,7 @@ from ledger.persistence import (
     IMMUTABLE_MESSAGE,
     LEDGER_ID,
     SUBJECTS_TABLE,
+    WRITE_CHUNK,
     Backend,
     Database,
     IndexRow,
@@ -43,6 +44,9 @@ _TABLES = re.compile(rf"\b({FACTS_TABLE}|{SUBJECTS_TABLE}|{CHECKPOINTS_TABLE}|{A
 
 
 class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    writes_in_chunks = True
+    """Takes a batch's events a slice at a time, once each (``store.StoredBatch``)."""
+
     def insert_events(
         self, stored_events: Sequence[StoredEvent], *, index: Sequence[IndexRow] = (), **kwargs: Any
     ) -> Sequence[int] | None:
@@ -55,10 +59,12 @@ class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"dealledger-insert:{self.datastore.schema}",))
             self._notify_channel(cursor)
             cursor.execute(f"SET LOCAL search_path TO {quote(self.datastore.schema or 'public')}")
-            write_index(QmarkCursor(cursor), stored_events, index)
-            for start in range(0, len(stored_events), CHUNK):
-                PostgresAggregateRecorder._insert_stored_events(self, cursor, stored_events[start : start + CHUNK])
-                notification_ids.extend(row["notification_id"] for row in cursor.fetchall())
+            for start in range(0, len(stored_events), WRITE_CHUNK):  # a slice of the batch at a time (StoredBatch)
+                events = stored_events[start : start + WRITE_CHUNK]
+                write_index(QmarkCursor(cursor), events, index[start : start + WRITE_CHUNK])
+                for first in range(0, len(events), CHUNK):
+                    PostgresAggregateRecorder._insert_stored_events(self, cursor, events[first : first + CHUNK])
+                    notification_ids.extend(row["notification_id"] for row in cursor.fetchall())
         return notification_ids
 
 

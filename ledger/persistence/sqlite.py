@@ -33,6 +33,7 @@ from ledger.persistence import (
     LEDGER_ID,
     SELECT_HASH,
     SUBJECTS_TABLE,
+    WRITE_CHUNK,
     Database,
     IndexRow,
     answers_ddl,
@@ -48,6 +49,9 @@ SQLite allocates pages only as they are read, so a small append costs nothing mo
 
 
 class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    writes_in_chunks = True
+    """Takes a batch's events a slice at a time, once each (``store.StoredBatch``)."""
+
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *index_ddl("BLOB", "TEXT", sqlite=True)]
 
@@ -60,8 +64,10 @@ class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         cache = int(c.fetchone()[0])
         c.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
         try:
-            write_index(c, stored_events, index)
-            SQLiteAggregateRecorder._insert_events(self, c, stored_events, **kwargs)
+            for start in range(0, len(stored_events), WRITE_CHUNK):  # one transaction, a slice of the batch at a time
+                events = stored_events[start : start + WRITE_CHUNK]
+                write_index(c, events, index[start : start + WRITE_CHUNK])
+                SQLiteAggregateRecorder._insert_events(self, c, events, **kwargs)
         finally:  # the connection goes back to the pool: later reads keep the usual cache
             c.execute(f"PRAGMA cache_size = {cache}")
         last = self._max_notification_id(c)
