@@ -296,7 +296,7 @@ def _proceeds(fact: object) -> tuple[Decimal | None, str | None]:
 
 
 def money_cell(value: Number | None, money: Money) -> Decimal | Fraction | None:
-    """Money for a row: converted amounts to hundredths (the documented rule for derived money), others exact."""
+    """Money for a row: converted amounts as ``money_out`` shows derived money (exact when they end), others exact."""
     if value is None:
         return None
     return money.out(value) if money.target else exact_money(value)

@@ -137,4 +137,5 @@ def _implied(state: Holdings, company: str, share: Fraction, money: Money) -> tu
     if valuation is None:
         return None, None
     worth = Fraction(money.value(valuation.amount, valuation.currency, valuation.day)) * share
-    return money_out(worth), money.currency(valuation.currency)
+    currency = money.currency(valuation.currency)
+    return money_out(worth, currency), currency

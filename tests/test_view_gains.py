@@ -140,6 +140,23 @@ def test_with_currency_each_amount_converts_at_its_own_date() -> None:
         rows(GainsView(), facts, investor="tencent", currency="EUR")
 
 
+def test_with_currency_amounts_already_in_it_or_converted_at_a_recorded_rate_stay_exact() -> None:
+    """``--currency USD`` over dollars and fractions of a cent: nothing to convert, so nothing is cut to hundredths;
+    a dinar amount converted at a recorded rate ends too, and keeps every digit."""
+    facts = [
+        *PARTIES,
+        {"kind": "fx.rate", "effective": "2019-01-01", "base": "KWD", "quote": "USD", "rate": "3.257"},
+        bought("tencent", "bilibili", "2020-01-01", "0.1", "0.005"),
+        sold("tencent", "bilibili", "2024-03-01", "1.001", "KWD", portion="1"),
+    ]
+    [row] = rows(GainsView(), facts, investor="tencent", currency="USD")
+    # proceeds 1.001 KWD x 3.257 = 3.260257 USD, cost 0.005 USD: gain 3.255257, every digit shown
+    assert (row["proceeds"], row["cost_relieved"], row["realised_gain"]) == (D("3.260257"), D("0.005"), D("3.255257"))
+    [row] = rows(GainsView(), facts, investor="tencent", currency="KWD")
+    # the cost converted at the inverse rate never ends: rounded to the dinar's three places (0.005 / 3.257 = 0.00153...)
+    assert (row["proceeds"], row["cost_relieved"], row["currency"]) == (D("1.001"), D("0.002"), "KWD")
+
+
 def test_unknown_cost_or_proceeds_leave_the_gain_unknown() -> None:
     facts = [
         *PARTIES,

@@ -111,8 +111,30 @@ def test_rounding_is_half_to_even_and_exact() -> None:
     assert fraction_out(Fraction(15, 10**7)) == D("0.000002")
     assert fraction_out(Fraction(2, 3)) == D("0.666667")
     assert str(fraction_out(Fraction(0))) == "0.000000"
-    assert money_out(Fraction(1, 8)) == D("0.12")
     assert money_out(D("0.125")) == D("0.125")  # recorded amounts stay exact
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "shown"),
+    [
+        (Fraction(1, 8), "USD", "0.125"),  # derived money whose decimal form ends is shown exactly...
+        (Fraction(1, 200), "USD", "0.005"),  # (half a cent in dollars: nothing is cut to hundredths)
+        (Fraction(1001, 1000), "KWD", "1.001"),
+        (Fraction(5), "USD", "5.00"),  # ...with at least the currency's minor units
+        (Fraction(5), "JPY", "5"),
+        (Fraction(2, 3), "USD", "0.67"),  # one that never ends is rounded half to even to the minor units
+        (Fraction(2, 3), "KWD", "0.667"),
+        (Fraction(2, 3), "JPY", "1"),
+        (Fraction(2, 3), "XAU", "0.67"),  # hundredths where ISO 4217 gives no minor unit
+        (Fraction(2, 3), None, "0.67"),
+        (Fraction(1, 2**41), "USD", "0.00"),  # ends only past 40 places: rounded like an endless one
+        (Fraction(5, 2**41), "USD", "0.00"),
+    ],
+)
+def test_derived_money_is_exact_when_it_ends_else_rounded_to_the_currency_s_minor_units(
+    value: Fraction, currency: str | None, shown: str
+) -> None:
+    assert str(money_out(value, currency)) == shown
 
 
 def test_company_before_any_fact_is_held_by_founders() -> None:

@@ -9,17 +9,22 @@ from __future__ import annotations
 from bisect import bisect_right
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import TypeAlias
 
 from events.markets import FxRate
 from ledger.errors import ViewError
-from ledger.exact import Fraction
+from ledger.exact import Fraction, decimal_places
 
 FRACTION_PLACES = 6
 """Fractions are shown with six decimal places: a millionth of a company is below any reported figure."""
 
 MONEY_PLACES = 2
-"""Derived money (converted amounts, implied values) is rounded to hundredths; recorded amounts stay exact."""
+"""The places of derived money whose decimal form never ends, in a currency ISO 4217 gives no minor unit (gold, say)."""
+EXACT_MONEY_PLACES = 40
+"""Derived money (converted amounts, implied values) is shown exactly when its decimal form ends within this many
+places (the most a recorded amount may have): an amount converted into its own currency, or at a recorded rate,
+always does."""
 
 Number: TypeAlias = Decimal | Fraction
 
@@ -35,11 +40,29 @@ def fraction_out(value: Fraction) -> Decimal:
     return rounded(value, FRACTION_PLACES)
 
 
-def money_out(value: Number) -> Decimal:
-    """Money as a row shows it: recorded sums exactly, derived amounts to hundredths."""
+def money_out(value: Number, currency: str | None = None) -> Decimal:
+    """Money as a row shows it: recorded sums as they are; a derived amount exactly when its decimal form ends (with
+    at least the currency's minor units of places: ``2769000000.00`` USD, ``1.001`` KWD), else rounded half to even
+    to those minor units (an amount converted at the inverse of a recorded rate, a third of a valuation)."""
     if isinstance(value, Decimal):
         return value
-    return rounded(value, MONEY_PLACES)
+    places = minor_units(currency)
+    ends = decimal_places(value.denominator)
+    if ends is not None and ends <= EXACT_MONEY_PLACES:
+        return rounded(value, max(ends, places))  # no digit is lost: the value ends within these places
+    return rounded(value, places)
+
+
+@cache
+def minor_units(currency: str | None) -> int:
+    """The places ISO 4217 gives ``currency`` (2 for USD, 0 for JPY, 3 for KWD); ``MONEY_PLACES`` where it gives none."""
+    if currency is None:
+        return MONEY_PLACES
+    from iso_4217 import Currency  # imported only when a derived amount is shown
+
+    found = Currency.__members__.get(currency)
+    exponent = getattr(found, "subunit_exp", None)
+    return exponent if isinstance(exponent, int) else MONEY_PLACES
 
 
 def shown(value: Number, places: int = FRACTION_PLACES) -> str:
@@ -107,5 +130,6 @@ class Money:
             return amount
         return self.rates.convert(amount, currency, self.target, on)
 
-    def out(self, total: Number) -> Decimal:
-        return money_out(total)
+    def out(self, total: Number, currency: str | None = None) -> Decimal:
+        """``total`` as a row shows it, in the question's currency (else ``currency``, the one it was summed in)."""
+        return money_out(total, self.target or currency)
