@@ -74,7 +74,7 @@ class Commitments:
     def apply(self, record: Recorded) -> None:
         fact = record.fact
         if isinstance(fact, RoundClosed):
-            deal: tuple[str, ...] = ("round", fact.company, fact.round)
+            deal: tuple[str, ...] = ("round", record.id)  # each round its own deal, even two with one label
             for investment in fact.investors:
                 self._commit(investment.party, fact, deal, investment.paid_in, investment.amount, fact.currency)
         elif isinstance(fact, StakeAcquired):
@@ -110,7 +110,7 @@ class LeagueView(View[Commitments]):
     """Investors ranked by the capital they committed, split by what they paid with."""
 
     name = "league"
-    state_version = "5"  # a named buyer's purchase in a divestment is its commitment
+    state_version = "6"  # a round is a deal of its own, named by its fact (two rounds may share a label)
     kinds = LEAGUE_KINDS
     help = (
         "Investors ranked by capital committed in rounds and stake purchases (primary and secondary), split into cash, "

@@ -428,6 +428,17 @@ def test_league_counts_unpriced_deals_as_undisclosed_never_as_zero_and_skips_bui
     assert league(facts) == []
 
 
+def test_league_counts_two_rounds_that_share_a_label_as_two_deals() -> None:
+    """A label names a round for people (and for the credits a round promises); two rounds are two deals however
+    they are labelled, as two stake purchases are."""
+    facts = [
+        *PARTIES,
+        round_closed("minimax", "seed", "2021-01-01", "100", [line("alibaba", "100")], pre_money="200"),
+        round_closed("minimax", "seed", "2023-01-01", "100", [line("alibaba", "100")], pre_money="900"),
+    ]
+    assert league(facts) == [("alibaba", 2, D(200), D(0), D(0), D(200), "USD", 0, 1, None)]
+
+
 # --- validation and check ----------------------------------------------------------------
 
 
