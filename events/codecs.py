@@ -99,10 +99,25 @@ class Slug(Text):
         return {"type": "string", "pattern": SLUG_PATTERN}
 
 
+BUILT_IN_HOLDERS = ("founders", "undisclosed")
+"""Holders that need no registration: who held a company before the ledger knew, and unreported holders."""
+
+
 class PartyRef(Slug):
-    """The slug of a party; the ledger checks that it was registered."""
+    """The slug of a party; the ledger checks that it was registered. A built-in holder is no party: it may hold
+    shares (``built_ins``: a holder, a seller, a buyer, a round's investor), and is never a company, a parent, a
+    provider or an authority."""
 
     names_parties = True
+
+    def __init__(self, *, built_ins: bool = False) -> None:
+        self.built_ins = built_ins
+
+    def parse(self, value: Any, catalogue: Catalogue) -> str:
+        text = super().parse(value, catalogue)
+        if text in BUILT_IN_HOLDERS and not self.built_ins:
+            raise FactError(f"{text!r} is a built-in holder of shares, not a party that can be named here")
+        return text
 
     def party_paths(self, value: Any, path: str) -> list[tuple[str, str]]:
         return [(path, value)]

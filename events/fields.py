@@ -81,6 +81,11 @@ def party(**kw: Any) -> Any:
     return declare(PartyRef(), **kw)
 
 
+def holder(**kw: Any) -> Any:
+    """A party that holds shares, or a built-in holder (``founders``, ``undisclosed``)."""
+    return declare(PartyRef(built_ins=True), **kw)
+
+
 def parties(**kw: Any) -> Any:
     return declare(ListOf(PartyRef()), **kw)
 

@@ -18,7 +18,7 @@ class Investment:
     is asked to split it among the undisclosed participants.
     """
 
-    party: str = fields.party()
+    party: str = fields.holder()
     amount: Decimal | None = fields.amount(optional=True, doc="left out when not reported")
     lead: bool | None = fields.flag(optional=True)
     consideration: str | None = fields.choice(*CONSIDERATION, optional=True, doc="default cash")
@@ -80,10 +80,10 @@ class StakeAcquired(Fact):
 
     kind = "stake.acquired"
 
-    holder: str = fields.party()
+    holder: str = fields.holder()
     company: str = fields.party()
     fraction: Decimal = fields.fraction()
-    seller: str | None = fields.party(optional=True, doc="default: newly issued shares")
+    seller: str | None = fields.holder(optional=True, doc="default: newly issued shares")
     price: Decimal | None = fields.amount(optional=True, doc="total paid")
     currency: str | None = fields.currency(optional=True)
     consideration: str | None = fields.choice(*CONSIDERATION, optional=True, doc="default cash")
@@ -98,6 +98,8 @@ class StakeAcquired(Fact):
             raise FactError("a company cannot sell a stake in itself here; record a round or new shares", "seller")
         if self.seller is None and self.fraction == 1:
             raise FactError("new shares cannot make up the whole company", "fraction")
+        if self.fraction == 0:
+            raise FactError("must be more than 0: a stake of nothing is no purchase", "fraction")
 
 
 @fact_class
@@ -106,7 +108,7 @@ class OwnershipAsserted(Fact):
 
     kind = "ownership.asserted"
 
-    holder: str = fields.party()
+    holder: str = fields.holder()
     company: str = fields.party()
     fraction: Decimal = fields.fraction()
     tolerance: Decimal = fields.declare(fields.UnitInterval(), default=Decimal("0.005"))
@@ -118,11 +120,11 @@ class StakeDivested(Fact):
 
     kind = "stake.divested"
 
-    holder: str = fields.party()
+    holder: str = fields.holder()
     company: str = fields.party()
     fraction: Decimal | None = fields.fraction(optional=True, doc="of the company")
     portion: Decimal | None = fields.fraction(optional=True, doc="of the holding; 1 = all of it")
-    buyer: str | None = fields.party(optional=True, doc="default undisclosed")
+    buyer: str | None = fields.holder(optional=True, doc="default undisclosed")
     proceeds: Decimal | None = fields.amount(optional=True)
     currency: str | None = fields.currency(optional=True)
     reason: str | None = fields.text(optional=True)
@@ -130,6 +132,9 @@ class StakeDivested(Fact):
     def check(self) -> None:
         require_one_of(self, "fraction", "portion")
         require_with(self, "proceeds", "currency")
+        for name in ("fraction", "portion"):
+            if getattr(self, name) == 0:
+                raise FactError("must be more than 0: a sale of nothing is no sale", name)
         if self.holder == self.company:
             raise FactError("a company cannot hold itself", "holder")
         if self.buyer == self.holder:

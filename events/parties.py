@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from events import fields
 from events.base import Fact, fact_class
+from events.codecs import BUILT_IN_HOLDERS
 
 PARTY_TYPES = ("company", "investor", "cloud", "regulator", "government", "other")
-BUILT_IN_HOLDERS = ("founders", "undisclosed")
-"""Holders that need no registration: who held a company before the ledger knew, and unreported holders."""
+__all__ = ["BUILT_IN_HOLDERS", "PARTY_TYPES", "PartyRegistered"]
 
 
 @fact_class
@@ -16,7 +16,7 @@ class PartyRegistered(Fact):
 
     kind = "party.registered"
 
-    party: str = fields.party(doc="the slug other facts use")
+    party: str = fields.declare(fields.PartyRef(built_ins=True), doc="the slug other facts use")  # check() says why not
     name: str = fields.text()
     type: str = fields.choice(*PARTY_TYPES)
     jurisdiction: str | None = fields.country(optional=True)

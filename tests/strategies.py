@@ -129,9 +129,10 @@ def decimal_strings(
     return st.integers(0, places).flatmap(with_places)
 
 
-def fractions(places: int = 4, max_value: str | int | Decimal = 1) -> st.SearchStrategy[str]:
-    """Decimal strings in [0, max_value] (max_value at most 1): fractions of a company or a holding."""
-    return decimal_strings(0, max_value, places)
+def fractions(places: int = 4, max_value: str | int | Decimal = 1, *, positive: bool = False) -> st.SearchStrategy[str]:
+    """Decimal strings in [0, max_value] (max_value at most 1): fractions of a company or a holding; at least one in
+    the last place when ``positive`` (a stake bought or sold)."""
+    return decimal_strings(Decimal(1).scaleb(-places) if positive else 0, max_value, places)
 
 
 def money(positive: bool = True, max_value: str | int | Decimal = 10**11) -> st.SearchStrategy[str]:
@@ -139,13 +140,28 @@ def money(positive: bool = True, max_value: str | int | Decimal = 10**11) -> st.
     return decimal_strings("0.01" if positive else 0, max_value, 2)
 
 
-def _distinct(draw: st.DrawFn, pool: Pool, count: int) -> list[str]:
-    """``count`` different slugs out of ``pool`` (a sequence of slugs or a strategy of slugs)."""
+def _distinct(draw: st.DrawFn, pool: Pool, count: int, named: Sequence[int] | None = None) -> list[str]:
+    """``count`` different slugs out of ``pool`` (a sequence of slugs or a strategy of slugs). Those at the positions
+    ``named`` (all of them by default) are never a built-in holder: only a holder, a seller, a buyer or a round's
+    investor may be ``founders`` or ``undisclosed``. A built-in drawn there trades places with a slug drawn for a
+    holder's place, else with one left in the pool, so a pool without built-in holders draws exactly as before."""
     if isinstance(pool, st.SearchStrategy):
-        return draw(st.lists(pool, min_size=count, max_size=count, unique=True))
+        return draw(st.lists(pool, min_size=count, max_size=count, unique=True))  # slugs(): never a built-in holder
     if len(pool) < count:
         raise ValueError(f"the party pool needs at least {count} distinct slugs, has {len(pool)}")
-    return list(draw(st.permutations(list(pool))))[:count]
+    order = list(draw(st.permutations(list(pool))))
+    chosen, spare = order[:count], [slug for slug in order[count:] if slug not in BUILT_IN_HOLDERS]
+    fixed = range(count) if named is None else named
+    for at in fixed:
+        if chosen[at] in BUILT_IN_HOLDERS:
+            swap = next((n for n, slug in enumerate(chosen) if n not in fixed and slug not in BUILT_IN_HOLDERS), None)
+            if swap is not None:
+                chosen[at], chosen[swap] = chosen[swap], chosen[at]
+            elif spare:
+                chosen[at] = spare.pop(0)
+            else:
+                raise ValueError("the party pool needs slugs that are not built-in holders")
+    return chosen
 
 
 def _maybe(draw: st.DrawFn, strategy: st.SearchStrategy[Any]) -> Any:
@@ -184,7 +200,7 @@ def _fx_rate(draw: st.DrawFn, pool: Pool, effective: date) -> dict[str, Any]:
 
 def _round_closed(draw: st.DrawFn, pool: Pool, effective: date) -> dict[str, Any]:
     count = draw(st.integers(0, 3))
-    company, *investors = _distinct(draw, pool, count + 1)
+    company, *investors = _distinct(draw, pool, count + 1, named=[0])
     amount_cents = draw(st.integers(1, 10**13))
     amount = _cents(amount_cents)
     shares: list[int] = [draw(st.integers(0, amount_cents // max(count, 1))) for _ in investors]
@@ -213,9 +229,9 @@ def _cents(cents: int) -> str:
 
 
 def _stake_acquired(draw: st.DrawFn, pool: Pool, effective: date) -> dict[str, Any]:
-    holder, company, seller = _distinct(draw, pool, 3)
+    holder, company, seller = _distinct(draw, pool, 3, named=[1])
     sold = draw(st.booleans())
-    fraction = draw(fractions(6) if sold else fractions(6, max_value="0.999999"))  # new shares: never the whole company
+    fraction = draw(fractions(6, positive=True) if sold else fractions(6, max_value="0.999999", positive=True))  # never all new
     price = _maybe(draw, money(positive=False))
     return _put(
         {"holder": holder, "company": company, "fraction": fraction},
@@ -227,7 +243,7 @@ def _stake_acquired(draw: st.DrawFn, pool: Pool, effective: date) -> dict[str, A
 
 
 def _ownership_asserted(draw: st.DrawFn, pool: Pool, effective: date) -> dict[str, Any]:
-    holder, company = _distinct(draw, pool, 2)
+    holder, company = _distinct(draw, pool, 2, named=[1])
     return _put(
         {"holder": holder, "company": company, "fraction": draw(fractions(6))},
         tolerance=_maybe(draw, fractions(4, max_value="0.05")),
@@ -235,11 +251,11 @@ def _ownership_asserted(draw: st.DrawFn, pool: Pool, effective: date) -> dict[st
 
 
 def _stake_divested(draw: st.DrawFn, pool: Pool, effective: date) -> dict[str, Any]:
-    holder, company, buyer = _distinct(draw, pool, 3)
+    holder, company, buyer = _distinct(draw, pool, 3, named=[1])
     which = draw(st.sampled_from(("fraction", "portion")))
     proceeds = _maybe(draw, money(positive=False))
     return _put(
-        {"holder": holder, "company": company, which: draw(fractions(6))},
+        {"holder": holder, "company": company, which: draw(fractions(6, positive=True))},
         buyer=buyer if draw(st.booleans()) else None,
         proceeds=proceeds,
         currency=draw(currencies) if proceeds is not None or draw(st.booleans()) else None,

@@ -336,6 +336,18 @@ def test_fractions_cannot_be_negative() -> None:
     rejected(fact("ownership.asserted", fraction="-0.1"), "fraction", "must be zero or more")
 
 
+@pytest.mark.parametrize(
+    ("kind", "name", "what"),
+    [("stake.acquired", "fraction", "purchase"), ("stake.divested", "fraction", "sale"), ("stake.divested", "portion", "sale")],
+)
+def test_a_stake_bought_or_sold_is_more_than_nothing(kind: str, name: str, what: str) -> None:
+    """A purchase or sale of 0 moved nothing and would count as a deal: refused, where a filing may say 0 is held."""
+    other = "portion" if name == "fraction" else "fraction"
+    given = {name: "0.000", other: None} if kind == "stake.divested" else {name: "0.000"}
+    rejected(fact(kind, **given), name, f"must be more than 0: a {'stake' if what == 'purchase' else what} of nothing")
+    assert CATALOGUE.parse(fact("ownership.asserted", fraction="0")).fraction == 0
+
+
 @pytest.mark.parametrize("value", ["0", "1", "1.000", "0.5"])
 def test_fraction_bounds_are_inclusive(value: str) -> None:
     assert CATALOGUE.parse(fact("ownership.asserted", fraction=value)).fraction == Decimal(value)  # type: ignore[attr-defined]
@@ -459,6 +471,29 @@ def test_a_correction_cannot_replace_a_correction_or_retraction(inner: str) -> N
 @pytest.mark.parametrize("holder", ["founders", "undisclosed"])
 def test_built_in_holders_cannot_be_registered(holder: str) -> None:
     rejected(fact("party.registered", party=holder), "party", f"{holder!r} is a built-in holder and cannot be registered")
+
+
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [
+        ("round.closed", "company"),
+        ("stake.acquired", "company"),
+        ("stake.divested", "company"),
+        ("ownership.asserted", "company"),
+        ("party.registered", "parent"),
+        ("credits.granted", "grantee"),
+        ("credits.granted", "grantor"),
+        ("escrow.deposited", "beneficiary"),
+        ("penalty.imposed", "target"),
+        ("export.ban_imposed", "targets[1]"),
+    ],
+)
+@pytest.mark.parametrize("holder", ["founders", "undisclosed"])
+def test_built_in_holders_hold_shares_and_are_named_nowhere_else(kind: str, field: str, holder: str) -> None:
+    """``founders`` holding a third of a company called ``founders`` said nothing true: a built-in holder is no
+    company, parent, provider, beneficiary or target."""
+    given = {"targets": ["CN", holder]} if field == "targets[1]" else {field: holder}
+    rejected(fact(kind, **given), field, f"{holder!r} is a built-in holder of shares, not a party that can be named here")
 
 
 def test_built_in_holders_need_no_registration_to_be_named() -> None:

@@ -531,8 +531,9 @@ INVESTORS = HOLDERS[:4]
 
 
 def thousandths(at_most: Fraction = Fraction(1)) -> st.SearchStrategy[Decimal]:
-    """Fractions with three decimals, no larger than ``at_most``."""
-    return st.integers(min_value=0, max_value=int(at_most * 1000)).map(lambda n: D(n) / 1000)
+    """Fractions with three decimals, more than 0 (a stake bought or sold) and no larger than ``at_most`` (at least
+    a thousandth)."""
+    return st.integers(min_value=1, max_value=int(at_most * 1000)).map(lambda n: D(n) / 1000)
 
 
 @st.composite
@@ -563,6 +564,8 @@ def ownership_facts(draw: st.DrawFn) -> list[dict[str, Any]]:
             facts.append(acquired(draw(st.sampled_from(INVESTORS)), day, str(fraction)))
         else:
             seller = draw(st.sampled_from(sorted(held)))
+            if held[seller] < Fraction(1, 1000):  # too little to sell a thousandth of the company: a part of it
+                what = "divest-portion"
             if what == "secondary":
                 buyer = draw(st.sampled_from([name for name in INVESTORS if name != seller]))
                 facts.append(acquired(buyer, day, str(draw(thousandths(held[seller]))), seller=seller))
