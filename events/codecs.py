@@ -119,6 +119,10 @@ class PartyRef(Slug):
             raise FactError(f"{text!r} is a built-in holder of shares, not a party that can be named here")
         return text
 
+    def schema(self) -> dict[str, Any]:
+        found = super().schema()
+        return found if self.built_ins else {**found, "not": {"enum": list(BUILT_IN_HOLDERS)}}
+
     def party_paths(self, value: Any, path: str) -> list[tuple[str, str]]:
         return [(path, value)]
 

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events import BUILT_IN_KINDS, Catalogue, Fact
+from events import BUILT_IN_KINDS, Catalogue, Fact, FactError
 from events.readers import read_facts
 from tests.facts import fact as example
 from tests.strategies import CORRECTABLE_KINDS, KINDS, SLUGS, decimal_strings, fact_dicts, fractions
@@ -227,6 +227,16 @@ def test_the_schema_rejects_malformed_facts(change: dict[str, Any], why: str) ->
     VALIDATOR.validate(fact)
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate({**fact, **change})
+
+
+def test_the_schema_names_built_in_holders_only_where_shares_are_held() -> None:
+    stake = {"kind": "stake.acquired", "effective": "2024-05-01", "holder": "founders", "company": "zhipu", "fraction": "0.1"}
+    VALIDATOR.validate({**stake, "seller": "undisclosed"})  # a holder and a seller may be built-in holders
+    CATALOGUE.parse({**stake, "seller": "undisclosed"})
+    with pytest.raises(jsonschema.ValidationError):  # a company may not, as parsing says too
+        VALIDATOR.validate({**stake, "company": "founders"})
+    with pytest.raises(FactError, match="built-in holder"):
+        CATALOGUE.parse({**stake, "company": "founders"})
 
 
 def test_the_schema_holds_a_fraction_to_one_where_it_can() -> None:
