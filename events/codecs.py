@@ -93,7 +93,7 @@ class Slug(Text):
         text = super().parse(value, catalogue)
         if not _SLUG.match(text):
             raise FactError(f"{text!r} is not a slug (lower-case letters, digits and single '-', '_' or '.' between them)")
-        return text
+        return shared_text(text)  # a batch of a million facts names a few thousand parties: each kept once
 
     def schema(self) -> dict[str, Any]:
         return {"type": "string", "pattern": SLUG_PATTERN}
@@ -139,7 +139,7 @@ class OneOf(Codec):
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if value not in self.choices:
             raise FactError(f"expected one of {', '.join(self.choices)}, got {describe_value(value)}")
-        return str(value)
+        return shared_text(str(value))
 
     def schema(self) -> dict[str, Any]:
         return {"enum": list(self.choices)}
@@ -194,7 +194,7 @@ class IsoDate(Codec):
         if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
             raise FactError(f"expected an ISO date YYYY-MM-DD, got {describe_value(value)}")
         try:
-            return date.fromisoformat(value.strip())
+            return self.load(value.strip(), catalogue)  # one object per day, as a read hands out
         except ValueError as error:
             raise FactError(f"{value!r} is not a valid date ({error})") from None
 
@@ -307,7 +307,7 @@ class CurrencyCode(Codec):
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str) or value.strip().upper() not in currency_codes():
             raise FactError(f"{describe_value(value)} is not an ISO 4217 currency code")
-        return value.strip().upper()
+        return shared_text(value.strip().upper())
 
     def schema(self) -> dict[str, Any]:
         return {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "ISO 4217 code"}
@@ -320,7 +320,7 @@ class CountryCode(Codec):
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str) or value.strip().upper() not in country_codes():
             raise FactError(f"{describe_value(value)} is not an ISO 3166 alpha-2 country code")
-        return value.strip().upper()
+        return shared_text(value.strip().upper())
 
     def schema(self) -> dict[str, Any]:
         return {"type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 3166 alpha-2 code"}

@@ -32,7 +32,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 """How far ahead of this machine's clock an imported recorded time may be (clocks differ a little)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Incoming:
     """A parsed fact and where it came from (``facts.jsonl:12``), for error messages.
 

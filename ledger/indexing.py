@@ -61,6 +61,19 @@ class _Targets:
         self.subjects.setdefault(target.id, set()).update(correction.replacement.subjects())
 
 
+_DAY_TEXTS: dict[date, str] = {}
+"""Each day's ISO text, made once: a million-fact batch's index rows hold two for each fact, of a few thousand days."""
+
+
+def _iso(day: date) -> str:
+    text = _DAY_TEXTS.get(day)
+    if text is None:
+        text = day.isoformat()
+        if len(_DAY_TEXTS) < 100_000:  # 274 years of days
+            _DAY_TEXTS[day] = text
+    return text
+
+
 def index_rows(batch: Sequence[Recorded], store: Store) -> list[IndexRow]:
     """Index rows for a batch about to be stored (targets are looked up in the batch first, then the store)."""
     from ledger.store import to_us
@@ -88,8 +101,8 @@ def index_rows(batch: Sequence[Recorded], store: Store) -> list[IndexRow]:
                 record.id,
                 fact.key,
                 fact.kind,
-                fact.effective.isoformat(),
-                touch.isoformat(),
+                _iso(fact.effective),
+                _iso(touch),
                 to_us(record.recorded),
                 tuple(sorted(subjects)),
             )

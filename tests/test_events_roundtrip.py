@@ -382,6 +382,23 @@ def test_facts_read_back_share_their_repeated_values() -> None:
     assert a.company is b.company and a.currency is b.currency and a.effective is b.effective
 
 
+def test_facts_parsed_from_input_share_their_repeated_values_too() -> None:
+    """A million-fact append holds every parsed fact until it is written: each slug, code, word and date once."""
+    first, second = (
+        CATALOGUE.parse(json.loads(text))  # each value a new object, as read from a file
+        for text in (
+            '{"kind": "round.closed", "effective": "2024-03-01", "company": "moonshot-ai", "round": "a", "amount": "1",'
+            ' "currency": "usd", "pre_money": "9", "investors": [{"party": "tencent", "consideration": "cash"}]}',
+            '{"kind": "round.closed", "effective": " 2024-03-01", "company": "moonshot-ai", "round": "b", "amount": "2",'
+            ' "currency": "USD ", "pre_money": "9", "investors": [{"party": "tencent", "consideration": "cash"}]}',
+        )
+    )
+    assert first.company is second.company and first.currency is second.currency == "USD"
+    assert first.effective is second.effective
+    assert first.investors[0].party is second.investors[0].party
+    assert first.investors[0].consideration is second.investors[0].consideration == "cash"
+
+
 def test_shared_values_are_handed_out_from_a_bounded_table(monkeypatch: pytest.MonkeyPatch) -> None:
     from events import codecs
 
