@@ -181,4 +181,8 @@ def _read(view: View[Any], option: Option, value: Any) -> Any:
         return value
     if option.kind == "party":
         return str(value).strip()  # whether it is registered is the ledger's check (Ledger.view)
+    if option.kind == "flag":  # "False" or 0 read as text would switch it on: only a bool says which
+        if not isinstance(value, bool):
+            raise ViewError(f"{where}: {value!r} is not True or False")
+        return value
     return str(value)

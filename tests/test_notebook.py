@@ -108,6 +108,18 @@ def test_options_are_checked_like_the_cli(book: Notebook) -> None:
     with pytest.raises(LedgerError, match="nosuchview"):
         book.view("nosuchview")
     assert book.view("league", currency="usd") == book.view("league", currency="USD")  # upper-cased, as the CLI does
+    with pytest.raises(ViewError, match=r"^view portfolio: option 'group': 'False' is not True or False$"):
+        book.view("portfolio", investor="alibaba-cloud", group="False")
+
+
+def test_a_flag_set_false_is_off(tmp_path: Path) -> None:
+    """``group=False`` is the answer without ``--group``, and ``group=True`` the one with it, as on the command line."""
+    with ledger.open(f"sqlite:///{tmp_path / 'story.db'}") as book:
+        book.append(STORY)
+        for view, options in (("portfolio", {"investor": "alibaba-cloud"}), ("ownership", {"company": "moonshot-ai"})):
+            flag = "group" if view == "portfolio" else "split_undisclosed"
+            alone, off, on = (book.view(view, **options, **given) for given in ({}, {flag: False}, {flag: True}))
+            assert off == alone != on
 
 
 def test_known_at_a_bare_date_is_the_end_of_that_day(book: Notebook) -> None:
