@@ -8,6 +8,7 @@ developer's machine and fail under ``CI=true``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -56,6 +57,7 @@ class Parsed(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.figures: list[str] = []
+        self.ids: list[str] = []
         self.captions: list[str] = []
         self.tables: dict[str, list[list[str]]] = {}
         self.references: list[tuple[str, str]] = []
@@ -71,12 +73,14 @@ class Parsed(HTMLParser):
                 self.references.append((tag, str(found[name])))
         if tag == "script":
             self.scripts += 1
-        elif tag == "figure":
-            self.figures.append(str(found.get("id")))
+        elif tag == "figure":  # by its chart's key: every figure's id is "figure-" and the key
+            self.figures.append(str(found.get("id")).removeprefix("figure-"))
+            self.ids.append(str(found.get("id")))
         elif tag == "figcaption":
             self._caption = []
         elif tag == "table":
             self._table = str(found.get("id"))
+            self.ids.append(self._table)
             self.tables[self._table] = []
         elif tag == "tr" and self._table is not None:
             self.tables[self._table].append([])
@@ -315,6 +319,34 @@ def test_a_lifted_ban_ends_on_its_lift_and_a_met_order_on_its_sale(tmp_path: Pat
         (date(2022, 1, 1), Fraction(1, 10)),
         (date(2023, 7, 15), Fraction(0)),
     ]
+
+
+def test_companies_whose_slugs_differ_by_a_dot_get_a_chart_each(parsed: Parsed, tmp_path: Path) -> None:
+    """``x.ai`` and ``x-ai`` once both became the element id ``x-ai``: the first company's chart was drawn under the
+    second's caption. Every id on a page names one element."""
+    facts = [
+        {"kind": "party.registered", "effective": "2020-01-01", "party": slug, "name": slug, "type": kind}
+        for slug, kind in (("x.ai", "company"), ("x-ai", "company"), ("inv", "investor"))
+    ]
+    facts += [
+        {"kind": "round.closed", "effective": "2021-01-01", "company": company, "round": "a", "amount": "100",
+         "currency": "USD", "post_money": "1000", "investors": [{"party": "inv", "amount": "100"}]}
+        for company in ("x.ai", "x-ai")
+    ]  # fmt: skip
+    source = tmp_path / "facts.jsonl"
+    source.write_text("".join(json.dumps(fact) + "\n" for fact in facts))
+    url, out = f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "report.html"
+    assert dealledger(url, "append", "--file", str(source)).exit_code == 0
+    assert dealledger(url, "report", "--out", str(out)).exit_code == 0
+    page = Parsed()
+    page.feed(text := out.read_text(encoding="utf-8"))
+    assert {"ownership-x.2e.ai", "ownership-x-ai"} <= set(page.figures)
+    charts = re.findall(r'<div id="(chart-[^"]+)"', text)
+    assert len(charts) == len(set(charts)) == len(page.figures)
+    for ids, html in ((page.ids, text), (parsed.ids, None)):  # figures and tables, and the sections beside them
+        assert len(ids) == len(set(ids))
+        if html is not None:
+            assert not set(ids) & set(re.findall(r'<section id="([^"]+)"', html))
 
 
 def test_an_unwritable_place_is_one_line_and_writes_nothing(story: tuple[str, Path], tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ class Page:
         )
         self.library_written = True
         return (
-            f'<figure id="{escape(_slug(chart.key))}" class="chart">{div}'
+            f'<figure id="figure-{escape(_slug(chart.key))}" class="chart">{div}'
             f"<figcaption>{escape(chart.caption)}</figcaption>{table}</figure>"
         )
 
@@ -134,4 +134,6 @@ def table(columns: Sequence[str], rows: Sequence[dict[str, Any]], caption: str =
 
 
 def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text)
+    """``text`` as an element id, one for one: letters, digits, ``-`` and ``_`` as they are, any other character as
+    ``.hex.`` (``x.ai`` is ``x.2e.ai``, never ``x-ai``'s id: two companies got one chart when both became ``x-ai``)."""
+    return "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_" else f".{ord(ch):x}." for ch in text)
