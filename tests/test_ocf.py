@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import stat
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -365,3 +367,42 @@ def _failing_on(name: str, mkstemp: Any) -> Any:
         return mkstemp(*args, **kwargs)
 
     return make
+
+
+def test_the_issuer_and_names_are_those_of_the_moment_asked_about(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A party registered again later (a new name, a new country, a new parent) was not so at an earlier --as-of: the
+    package of that moment names it as it was then, and its formation date stays its first registration's."""
+    (tmp_path / "facts.jsonl").write_text(
+        PARTIES
+        + """\
+{"kind": "round.closed", "effective": "2021-01-10", "company": "acme", "round": "seed", "amount": "100", "currency": "USD", \
+"pre_money": "300", "investors": [{"party": "vc", "amount": "100"}]}
+{"kind": "party.registered", "effective": "2024-01-01", "party": "acme", "name": "Acme Renamed", "type": "company", \
+"jurisdiction": "GB"}
+{"kind": "party.registered", "effective": "2025-01-01", "party": "vc", "name": "VC Renamed", "type": "investor"}
+"""
+    )
+    assert run("append", "--file", "facts.jsonl").exit_code == 0
+    for as_of, company, country, investor in (
+        ("2020-06-30", "Acme", "US", None),  # before the seed: vc holds nothing yet
+        ("2022-06-30", "Acme", "US", "VC Fund"),
+        ("2025-06-30", "Acme Renamed", "GB", "VC Renamed"),
+    ):
+        result = run("export", "--format", "ocf", "--company", "acme", "--as-of", as_of, "--out", f"pkg-{as_of}")
+        assert result.exit_code == 0, result.output
+        files = validate_package(tmp_path / f"pkg-{as_of}")
+        issuer = files["manifest"]["issuer"]
+        assert (issuer["legal_name"], issuer["country_of_formation"]) == (company, country)
+        assert issuer["formation_date"] == "2020-01-01"
+        names = {s["id"]: s["name"]["legal_name"] for s in files["OCF_STAKEHOLDERS_FILE"]}
+        assert names.get("stakeholder-vc") == investor
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {stat.S_IMODE(path.stat().st_mode) for path in (tmp_path / "pkg-2020-06-30").iterdir()} == {0o666 & ~umask}
+
+
+def test_a_built_in_holder_has_no_cap_table_to_export(run, sample: Ledger, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = run("export", "--format", "ocf", "--company", "founders", "--out", "pkg")
+    assert result.exit_code == 1
+    assert result.output == "Error: --company: 'founders' is a built-in holder of shares, not a company\n"
+    assert not (tmp_path / "pkg").exists()

@@ -18,13 +18,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from events.parties import PartyRegistered
+from events.parties import BUILT_IN_HOLDERS, PartyRegistered
 from ledger.exact import Fraction, exact_decimals
 from ledger.ocf.errors import OcfError
 from ledger.ocf.history import Issued, Moved, movements, ownership_records
 from ledger.ocf.mapping import NOTIONAL, Securities, stakeholder, stock_classes
 from ledger.ocf.numeric import share_scale
 from ledger.ocf.schemas import file_problems, ocf_version
+from ledger.outfolder import as_new_file
 from ledger.timeline import story
 
 if TYPE_CHECKING:
@@ -53,14 +54,19 @@ class Package:
 def build(ledger: Ledger, company: str, as_of: date | None = None, known_at: datetime | None = None) -> Package:
     """The package of ``company``'s cap table at (as_of, known_at), validated; raises ``OcfError`` when it cannot be exact."""
     ledger.require_party("--company", company)
-    registrations = {r.fact.party: r.fact for r in ledger.registrations(None, known_at) if isinstance(r.fact, PartyRegistered)}
-    registration = registrations.get(company)
-    if registration is None:
-        raise OcfError(f"--company: {company!r} was not yet registered at --known-at {known_at.isoformat() if known_at else ''}")
+    every = [r.fact for r in ledger.registrations(None, known_at) if isinstance(r.fact, PartyRegistered)]
+    first = min((fact.effective for fact in every if fact.party == company), default=None)
+    if company in BUILT_IN_HOLDERS:
+        raise OcfError(f"--company: {company!r} is a built-in holder of shares, not a company")
+    if first is None:
+        when = f" at --known-at {known_at.isoformat()}" if known_at else ""
+        raise OcfError(f"--company: {company!r} was not yet registered{when}")
     records = ledger.records(known_at)
     facts = story(records, as_of=as_of)
     owned = ownership_records(facts, company)
-    founded = min([registration.effective, *(r.effective for r in owned[:1])])
+    founded = min([first, *(r.effective for r in owned[:1])])  # a later registration renames: it founds nothing
+    registrations = _in_force(every, as_of)  # names and the issuer as they stood at the moment asked about
+    registration = registrations.get(company) or next(fact for fact in every if fact.party == company)
     moment = as_of or max((r.effective for r in facts), default=founded)
     if moment < founded:
         raise OcfError(f"--as-of {moment.isoformat()}: before {company}'s first fact ({founded.isoformat()})")
@@ -69,7 +75,8 @@ def build(ledger: Ledger, company: str, as_of: date | None = None, known_at: dat
         securities = Securities(share_scale(m.count for m in moves if isinstance(m, Issued | Moved)))
         for move in moves:
             securities.apply(move)
-        names = {party: fact.name for party, fact in registrations.items()}
+        names = {fact.party: fact.name for fact in reversed(every)}  # a holder registered only later: its first name
+        names.update((party, fact.name) for party, fact in registrations.items())  # else its name at the moment
         contents = {
             "stakeholders": [stakeholder(holder, names) for holder in securities.holders],
             "stock_classes": stock_classes(moves, securities),
@@ -99,6 +106,12 @@ def build(ledger: Ledger, company: str, as_of: date | None = None, known_at: dat
             raise OcfError(f"{company}: {name} breaks the OCF schema at {found[0]}")
     files[MANIFEST] = _encode(manifest)
     return Package(company, files, len(contents["stakeholders"]), len(contents["transactions"]))
+
+
+def _in_force(registrations: list[PartyRegistered], as_of: date | None) -> dict[str, PartyRegistered]:
+    """Each party's registration in force at ``as_of`` (the latest on or before it; ``registrations`` come in
+    effective order)."""
+    return {fact.party: fact for fact in registrations if as_of is None or fact.effective <= as_of}
 
 
 def _issuer(fact: PartyRegistered, founded: date, scale: Fraction) -> Json:
@@ -135,6 +148,7 @@ def write(package: Package, out: str | os.PathLike[str]) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in package.files.items():
             handle, temporaries[name] = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+            as_new_file(handle)
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
         for name, temporary in temporaries.items():

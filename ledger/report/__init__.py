@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ledger.errors import LedgerError
+from ledger.outfolder import as_new_file
 from ledger.report.series import Gathered, gather
 
 if TYPE_CHECKING:
@@ -140,9 +141,7 @@ def write_report(
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
         try:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(handle, 0o666 & ~umask)  # an ordinary file, not mkstemp's owner-only one
+            as_new_file(handle)
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
             os.replace(temporary, path)
