@@ -325,6 +325,30 @@ def test_a_price_without_a_finite_decimal_is_rounded_in_the_open(run, tmp_path: 
     assert not any("rounded" in c for c in txs[2].get("comments", []))
 
 
+def test_a_price_too_small_for_ten_places_is_unknown_never_0_in_a_currency(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Round one: 1 USD at pre 1 gives vc 1 unit (total 2). Round two: 1 USD at pre 1000000000001 gives b
+    2/1000000000001 unit: scale 1000000000001, so vc's 1 USD bought 1000000000001 shares, 1/1000000000001 USD each,
+    below OCF's ten places. Such a price is written 0 XXX (unknown) with the exact price in a comment, and the
+    class leaves its price out: 0 USD would pass for a price."""
+    files = export_ledger(
+        run,
+        tmp_path,
+        """\
+{"kind": "round.closed", "effective": "2024-01-01", "company": "acme", "round": "one", "amount": "1", "currency": "USD", \
+"pre_money": "1", "investors": [{"party": "vc", "amount": "1"}]}
+{"kind": "round.closed", "effective": "2024-02-01", "company": "acme", "round": "two", "amount": "1", "currency": "USD", \
+"pre_money": "1000000000001", "investors": [{"party": "b", "amount": "1"}]}
+""",
+    )
+    txs = files["OCF_TRANSACTIONS_FILE"]
+    [issued] = [t for t in txs if t.get("stakeholder_id") == "stakeholder-vc"]
+    assert issued["share_price"] == {"amount": "0", "currency": "XXX"}
+    assert (issued["quantity"], issued["cost_basis"]) == ("1000000000001", {"amount": "1", "currency": "USD"})
+    assert any("below OCF's 10 decimal places: written 0 XXX" in c for c in issued["comments"])
+    [seed] = [c for c in files["OCF_STOCK_CLASSES_FILE"] if c["name"] == "Round one"]
+    assert "price_per_share" not in seed
+
+
 # --- the exact numbers underneath -------------------------------------------------------------
 
 

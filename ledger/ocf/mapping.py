@@ -224,6 +224,7 @@ def stock_classes(moves: list[Movement], securities: Securities) -> list[Json]:
             price, note = None, None
             if move.paid is not None:
                 price, note = share_price(move.paid, move.count * securities.scale, fact.currency, move.record.describe())
+                price = None if price == UNKNOWN_PRICE else price  # optional here: left out rather than 0 XXX
             classes.append(_stock_class(move.stock_class, f"Round {fact.round}", "PREFERRED", f"R{len(classes)}-", price, note))
     return classes
 

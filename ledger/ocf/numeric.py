@@ -82,8 +82,12 @@ def share_price(paid: Decimal, shares: Fraction, currency: str, what: str) -> tu
     if digits is not None and digits <= PLACES:
         return monetary(exact, currency, what), None
     near = Fraction(round(exact * 10**PLACES), 10**PLACES)
-    note = (
-        f"share_price is {paid} {currency} / {shares} shares = {exact.numerator}/{exact.denominator} {currency}, "
-        f"rounded half-to-even to OCF's {PLACES} decimal places; cost_basis is the exact amount paid"
-    )
+    price = f"{paid} {currency} / {shares} shares = {exact.numerator}/{exact.denominator} {currency}"
+    if near == 0 and exact != 0:  # 0 in a real currency would pass for a price: written as an unknown one instead
+        note = (
+            f"share_price is {price}, below OCF's {PLACES} decimal places: written 0 XXX (ISO 4217: no currency), "
+            "as an unknown price is; cost_basis is the exact amount paid"
+        )
+        return dict(UNKNOWN_PRICE), note
+    note = f"share_price is {price}, rounded half-to-even to OCF's {PLACES} decimal places; cost_basis is the exact amount paid"
     return monetary(near, currency, what), note
