@@ -576,7 +576,9 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
 
 
 @main.command()
-@click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@click.option(
+    "--out", "path", required=True, type=click.Path(dir_okay=False), help="The HTML file to write; - for standard output."
+)
 @moment_options
 @click.option("--currency", type=CurrencyParam(), help="Convert portfolio, revenue and league amounts into this currency.")
 @click.option(
@@ -601,7 +603,8 @@ def report(ctx: click.Context, path: str, as_of: date | None, known_at: datetime
 
     ledger = open_ledger(ctx)
     written = write_report(ledger, Path(path), as_of=as_of, known_at=known_at, currency=currency, top=top)
-    click.echo(f"report: {written.charts} chart(s), {written.tables} table(s), {written.bytes:,} bytes -> {written.path}")
+    summary = f"report: {written.charts} chart(s), {written.tables} table(s), {written.bytes:,} bytes -> {written.path}"
+    click.echo(summary, err=path == "-")  # the page alone on standard output
 
 
 @main.command()

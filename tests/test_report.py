@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
@@ -347,6 +349,16 @@ def test_companies_whose_slugs_differ_by_a_dot_get_a_chart_each(parsed: Parsed, 
         assert len(ids) == len(set(ids))
         if html is not None:
             assert not set(ids) & set(re.findall(r'<section id="([^"]+)"', html))
+
+
+def test_out_dash_writes_the_page_to_standard_output(story: tuple[str, Path], tmp_path: Path) -> None:
+    """``--out -`` is standard output, as for ``export``: the same page, the summary on standard error, no file."""
+    command = [str(Path(sys.executable).parent / "dealledger"), "--url", story[0], "report", "--out", "-", "--as-of", AS_OF]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == story[1].read_bytes()
+    assert done.stderr.decode().startswith("report: ") and done.stderr.decode().rstrip().endswith("-> -")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unwritable_place_is_one_line_and_writes_nothing(story: tuple[str, Path], tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ so a failure leaves no half-written report behind.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -134,9 +135,14 @@ def write_report(
     currency: str | None = None,
     top: int | None = TOP,
 ) -> Written:
-    """Gather, draw and write the report to ``path`` (replaced whole, or left as it was on any failure)."""
+    """Gather, draw and write the report to ``path`` (replaced whole, or left as it was on any failure); ``-``:
+    standard output, once the whole page is built."""
     html, charts, tables = build(gather(ledger, as_of, known_at, currency), top)
     data = html.encode("utf-8")
+    if str(path) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return Written(path, charts, tables, len(data))
     folder = path.parent if str(path.parent) else Path(".")
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
