@@ -30,6 +30,7 @@ import sys
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -90,6 +91,21 @@ def question(
     return Question(view.name, fmt, as_of, known_at, code) if code is not None else None
 
 
+@cache
+def _standards() -> str:
+    """The versions of the code lists rows depend on besides the code: ISO 4217's minor units shape converted
+    money (``money_out``), its and ISO 3166's codes what a fact may say."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("iso-4217", "pycountry"):
+        try:
+            found.append(f"{name}={version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name}=?")
+    return "\n" + "\n".join(found)
+
+
 def code_digest(view: View[Any], host: PluginHost, sources: Sources) -> str | None:
     """What the view's answer depends on besides the facts: its class and fold, the sources of the packages
     that fold, answer and write it (``packages_of``: ``events``, ``ledger``, the view's own top-level
@@ -101,6 +117,7 @@ def code_digest(view: View[Any], host: PluginHost, sources: Sources) -> str | No
     cls = type(view)
     digest = hashlib.sha256(f"{cls.__module__}.{cls.__qualname__}\n{fold_name(view)}\n{state_version(view)}".encode())
     digest.update(sys.version.encode())
+    digest.update(_standards().encode())
     for kind, fact in sorted(host.catalogue.kinds.items()):
         digest.update(f"\n{kind}={fact.__module__}.{fact.__qualname__}".encode())
     for package in sorted(set(packages_of(view))):

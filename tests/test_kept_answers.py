@@ -243,6 +243,11 @@ def test_a_change_to_the_code_that_answers_is_a_new_question(tmp_path: Path, mon
         )
         other = kept_answers.question(view, ledger.host, "csv", AS_OF, None)
         assert other is not None and other.digest != asked.digest
+        monkeypatch.setattr(kept_answers, "read_source", real)
+        # another release of ISO 4217's list (its minor units round converted money) is another question too
+        monkeypatch.setattr(kept_answers, "_standards", lambda: "\niso-4217=0\npycountry=0")
+        newer_codes = kept_answers.question(view, ledger.host, "csv", AS_OF, None)
+        assert newer_codes is not None and newer_codes.digest != asked.digest
         # a source changed since this process loaded the code: the code running may not be the code read
         monkeypatch.setattr(kept_answers, "LOADING_BEGAN_NS", 0)
         assert kept_answers.question(view, ledger.host, "csv", AS_OF, None) is None
