@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from events.errors import FactError
-from events.iso import country_codes, currency_codes
+from events.iso import NO_MONEY, country_codes, currency_codes
 
 if TYPE_CHECKING:
     from events.catalogue import Catalogue
@@ -306,6 +306,8 @@ class CurrencyCode(Codec):
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str) or value.strip().upper() not in currency_codes():
+            if isinstance(value, str) and value.strip().upper() in NO_MONEY:
+                raise FactError(f"{describe_value(value)} is ISO 4217's code for no currency or for testing, not money's")
             raise FactError(f"{describe_value(value)} is not an ISO 4217 currency code")
         return shared_text(value.strip().upper())
 

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 from functools import cache
 
+NO_MONEY = frozenset({"XXX", "XTS"})
+"""ISO 4217's codes for "no currency involved" and for testing: no amount of a deal is in either."""
+
 
 @cache
 def currency_codes() -> frozenset[str]:
-    """Every ISO 4217 alphabetic code, current or withdrawn."""
+    """Every ISO 4217 alphabetic code, current or withdrawn, but those that name no money (``NO_MONEY``)."""
     import pycountry
     from iso_4217 import Currency
 
-    return frozenset(c.alpha_3 for c in pycountry.currencies) | frozenset(Currency.__members__)
+    return (frozenset(c.alpha_3 for c in pycountry.currencies) | frozenset(Currency.__members__)) - NO_MONEY
 
 
 @cache

@@ -361,6 +361,11 @@ def test_unknown_currency(value: Any) -> None:
     rejected(fact("fx.rate", base=value), "base", "is not an ISO 4217 currency code")
 
 
+@pytest.mark.parametrize("value", ["XXX", "xts"])
+def test_the_codes_for_no_currency_and_for_testing_are_no_money(value: str) -> None:
+    rejected(fact("valuation.marked", currency=value), "currency", "is ISO 4217's code for no currency or for testing")
+
+
 def test_currency_codes_are_upper_cased() -> None:
     parsed = CATALOGUE.parse(fact("fx.rate", base=" usd ", quote="cny"))
     assert (parsed.base, parsed.quote) == ("USD", "CNY")  # type: ignore[attr-defined]
