@@ -104,6 +104,23 @@ def test_slugs_named_by_several_parts_come_back_as_one_object_each() -> None:
     assert len({id(name) for name in slugs}) == len(set(slugs)) == 15  # 2 companies, 12 holders, cloud-x
 
 
+@parts.pickled_by_fields
+@dataclasses.dataclass(frozen=True, slots=True)
+class Frozen:
+    """A frozen record of a plugin's state, with text to share when it is read back."""
+
+    holder: str
+    amount: Decimal
+
+
+def test_a_frozen_record_read_back_in_parts_shares_its_slugs_as_well() -> None:
+    state = PartedDict((n, Frozen(f"holder-{n % 2}", Decimal(n))) for n in range(9))
+    with mock.patch.object(parts, "PART", 3):
+        back = roundtrip(state)
+    assert [(r.holder, r.amount) for r in back.values()] == [(r.holder, r.amount) for r in state.values()]
+    assert len({id(record.holder) for record in back.values()}) == 2
+
+
 def test_records_and_packed_logs_in_several_parts_share_their_slugs_too() -> None:
     """The text fields of a ``pickled_by_fields`` record (an escrow account) and the words of a packed log (its
     moves) come back as one object per slug, whichever part brought them; the numbers stay exactly as they were."""

@@ -135,7 +135,7 @@ def _shared_items(items: list[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
             for name in _TEXT_FIELDS.get(kind, ()):  # a record of a ``pickled_by_fields`` class that names parties
                 text = getattr(value, name)
                 if type(text) is str:
-                    setattr(value, name, share(text))
+                    object.__setattr__(value, name, share(text))  # a frozen record too
         yield key, value
 
 
