@@ -49,8 +49,8 @@ class Codec:
 
     def load(self, value: Any, catalogue: Catalogue) -> Any:
         """The parsed value from what ``dump`` wrote, without checking it again (see ``load_record``)."""
-        if self.shared and type(value) is str:  # ``shared_text``, inline: this runs for millions of values
-            return _TEXTS.get(value) or (_TEXTS.setdefault(value, value) if len(_TEXTS) < TEXTS_SHARED else value)
+        if self.shared and type(value) is str:
+            return shared_text(value)
         return value
 
     def schema(self) -> dict[str, Any]:
@@ -305,11 +305,12 @@ class CurrencyCode(Codec):
     shared = True
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
-        if not isinstance(value, str) or value.strip().upper() not in currency_codes():
-            if isinstance(value, str) and value.strip().upper() in NO_MONEY:
-                raise FactError(f"{describe_value(value)} is ISO 4217's code for no currency or for testing, not money's")
+        code = value.strip().upper() if isinstance(value, str) else None
+        if code in NO_MONEY:
+            raise FactError(f"{describe_value(value)} is ISO 4217's code for no currency or for testing, not money's")
+        if code not in currency_codes():
             raise FactError(f"{describe_value(value)} is not an ISO 4217 currency code")
-        return shared_text(value.strip().upper())
+        return shared_text(code)
 
     def schema(self) -> dict[str, Any]:
         return {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "ISO 4217 code"}
