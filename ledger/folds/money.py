@@ -130,6 +130,6 @@ class Money:
             return amount
         return self.rates.convert(amount, currency, self.target, on)
 
-    def out(self, total: Number, currency: str | None = None) -> Decimal:
-        """``total`` as a row shows it, in the question's currency (else ``currency``, the one it was summed in)."""
-        return money_out(total, self.target or currency)
+    def out(self, total: Number) -> Decimal:
+        """``total`` as a row shows it, in the question's currency."""
+        return money_out(total, self.target)
