@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from events import Fact
@@ -61,17 +62,9 @@ class _Targets:
         self.subjects.setdefault(target.id, set()).update(correction.replacement.subjects())
 
 
-_DAY_TEXTS: dict[date, str] = {}
-"""Each day's ISO text, made once: a million-fact batch's index rows hold two for each fact, of a few thousand days."""
-
-
-def _iso(day: date) -> str:
-    text = _DAY_TEXTS.get(day)
-    if text is None:
-        text = day.isoformat()
-        if len(_DAY_TEXTS) < 100_000:  # 274 years of days
-            _DAY_TEXTS[day] = text
-    return text
+_iso = lru_cache(maxsize=100_000)(date.isoformat)
+"""Each day's ISO text, made once (274 years of days kept): a million-fact batch's index rows hold two for each fact,
+of a few thousand days."""
 
 
 def index_rows(batch: Sequence[Recorded], store: Store) -> list[IndexRow]:
