@@ -54,19 +54,20 @@ class Package:
 def build(ledger: Ledger, company: str, as_of: date | None = None, known_at: datetime | None = None) -> Package:
     """The package of ``company``'s cap table at (as_of, known_at), validated; raises ``OcfError`` when it cannot be exact."""
     ledger.require_party("--company", company)
-    every = [r.fact for r in ledger.registrations(None, known_at) if isinstance(r.fact, PartyRegistered)]
-    first = min((fact.effective for fact in every if fact.party == company), default=None)
     if company in BUILT_IN_HOLDERS:
         raise OcfError(f"--company: {company!r} is a built-in holder of shares, not a company")
-    if first is None:
+    every = [r.fact for r in ledger.registrations(None, known_at) if isinstance(r.fact, PartyRegistered)]  # by date
+    own = [fact for fact in every if fact.party == company]
+    if not own:
         when = f" at --known-at {known_at.isoformat()}" if known_at else ""
         raise OcfError(f"--company: {company!r} was not yet registered{when}")
+    first = own[0].effective
     records = ledger.records(known_at)
     facts = story(records, as_of=as_of)
     owned = ownership_records(facts, company)
     founded = min([first, *(r.effective for r in owned[:1])])  # a later registration renames: it founds nothing
     registrations = _in_force(every, as_of)  # names and the issuer as they stood at the moment asked about
-    registration = registrations.get(company) or next(fact for fact in every if fact.party == company)
+    registration = registrations.get(company) or own[0]  # facts about it before its registration: its first one
     moment = as_of or max((r.effective for r in facts), default=founded)
     if moment < founded:
         raise OcfError(f"--as-of {moment.isoformat()}: before {company}'s first fact ({founded.isoformat()})")
