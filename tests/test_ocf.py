@@ -304,20 +304,25 @@ def test_a_round_at_zero_pre_money_cancels_the_old_holders(run, tmp_path: Path) 
     assert txs[2]["share_price"] == {"amount": "50", "currency": "USD"}
 
 
+def two_rounds(run, tmp_path: Path, second_pre_money: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """acme's package after round one, 1 USD at a pre-money of 1 from vc (1 unit of 2), and round two, 1 USD at
+    ``second_pre_money`` from b."""
+    rounds = [("one", "2024-01-01", "1", "vc"), ("two", "2024-02-01", second_pre_money, "b")]
+    text = "".join(
+        json.dumps(
+            {"kind": "round.closed", "effective": day, "company": "acme", "round": label, "amount": "1", "currency": "USD",
+             "pre_money": pre, "investors": [{"party": investor, "amount": "1"}]}
+        ) + "\n"
+        for label, day, pre, investor in rounds
+    )  # fmt: skip
+    return export_ledger(run, tmp_path, text)
+
+
 def test_a_price_without_a_finite_decimal_is_rounded_in_the_open(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Round 1: 1 USD at pre 1 gives vc 1 unit (total 2). Round 2: 1 USD at pre 3 gives b 2/3 unit.
     Counts {1, 1, 2/3}: scale 3, so founders 3, vc 3 shares for 1 USD (1/3 USD each, no finite decimal:
     0.3333333333 to OCF's ten places, said in a comment), b 2 shares at 0.5 USD. Fractions 3/8, 3/8, 2/8."""
-    files = export_ledger(
-        run,
-        tmp_path,
-        """\
-{"kind": "round.closed", "effective": "2024-01-01", "company": "acme", "round": "one", "amount": "1", "currency": "USD", \
-"pre_money": "1", "investors": [{"party": "vc", "amount": "1"}]}
-{"kind": "round.closed", "effective": "2024-02-01", "company": "acme", "round": "two", "amount": "1", "currency": "USD", \
-"pre_money": "3", "investors": [{"party": "b", "amount": "1"}]}
-""",
-    )
+    files = two_rounds(run, tmp_path, second_pre_money="3")
     txs = files["OCF_TRANSACTIONS_FILE"]
     assert [(t["quantity"], t["share_price"]["amount"]) for t in txs] == [("3", "0"), ("3", "0.3333333333"), ("2", "0.5")]
     assert txs[1]["cost_basis"] == {"amount": "1", "currency": "USD"}
@@ -330,16 +335,7 @@ def test_a_price_too_small_for_ten_places_is_unknown_never_0_in_a_currency(run, 
     2/1000000000001 unit: scale 1000000000001, so vc's 1 USD bought 1000000000001 shares, 1/1000000000001 USD each,
     below OCF's ten places. Such a price is written 0 XXX (unknown) with the exact price in a comment, and the
     class leaves its price out: 0 USD would pass for a price."""
-    files = export_ledger(
-        run,
-        tmp_path,
-        """\
-{"kind": "round.closed", "effective": "2024-01-01", "company": "acme", "round": "one", "amount": "1", "currency": "USD", \
-"pre_money": "1", "investors": [{"party": "vc", "amount": "1"}]}
-{"kind": "round.closed", "effective": "2024-02-01", "company": "acme", "round": "two", "amount": "1", "currency": "USD", \
-"pre_money": "1000000000001", "investors": [{"party": "b", "amount": "1"}]}
-""",
-    )
+    files = two_rounds(run, tmp_path, second_pre_money="1000000000001")
     txs = files["OCF_TRANSACTIONS_FILE"]
     [issued] = [t for t in txs if t.get("stakeholder_id") == "stakeholder-vc"]
     assert issued["share_price"] == {"amount": "0", "currency": "XXX"}
