@@ -884,16 +884,11 @@ def format_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]
 def run() -> None:
     """The ``dealledger`` command: ``main``, with SIGTERM (a stopped container, a supervisor, ``kill``) ending it as
     Ctrl-C does, through its ``finally`` blocks (a replay's partial files removed, its workers stopped), where the
-    default would end it on the spot. A SIGTERM this process was started ignoring stays ignored."""
-    import signal
+    default would end it on the spot; either way within ``ledger.stopping.GRACE`` seconds."""
+    from ledger.stopping import install
 
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _terminated)
+    install()
     main()
-
-
-def _terminated(number: int, frame: object) -> None:
-    raise SystemExit(128 + number)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from ledger.outfolder import let_go, partial_file, put_in_place, sweep
 from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.rendering import write_rows
+from ledger.stopping import told_to_stop
 from ledger.views import Query, View, fold_name
 from ledger.workers import share_out
 
@@ -161,8 +162,9 @@ class _Replay:
                     with collector_off():
                         self.saves.pop(name)()
         finally:
-            # a replay stopped early (an error, a closed pipe) still keeps what it folded; its own error is the one told
-            for save in self.saves.values():
+            # a replay stopped early (an error, a closed pipe) still keeps what it folded; its own error is the one
+            # told. One told to stop ends now instead (``ledger.stopping``): saving may wait on what the stop broke
+            for save in () if told_to_stop() else self.saves.values():
                 with collector_off(), contextlib.suppress(Exception):
                     save()
             self.saves.clear()

@@ -169,20 +169,78 @@ def test_a_terminated_replay_leaves_no_partial_file(url: str, tmp_path: Path) ->
     first = [*command, "replay", "--as-of", "2024-12-31", "--out", str(out), "--format", "csv"]
     subprocess.run(first, check=True, cwd=root, env=env, capture_output=True)
     before = {path.name: path.read_bytes() for path in out.iterdir()}
-    process = subprocess.Popen(
-        [*command, "replay", "--as-of", "2023-12-31", "--out", str(out), "--format", "csv"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=root,
-        env={**env, "DEALLEDGER_TEST_STALL": "1"},
-    )
+    told = tmp_path / "stderr.txt"
+    with told.open("wb") as stderr:
+        process = subprocess.Popen(
+            [*command, "replay", "--as-of", "2023-12-31", "--out", str(out), "--format", "csv"],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            cwd=root,
+            env={**env, "DEALLEDGER_TEST_STALL": "1"},
+        )
     deadline = time.monotonic() + 60
     while not any(path.name.endswith(".partial") and path.stat().st_size for path in out.iterdir()):
         assert process.poll() is None and time.monotonic() < deadline, "the replay never began writing"
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    status = process.wait(timeout=60)  # the watchdog ends it within ``GRACE`` seconds, with its tracebacks
+    assert status == 128 + signal.SIGTERM, told.read_text()
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_a_process_stuck_after_being_told_to_stop_is_ended_with_its_tracebacks(tmp_path: Path) -> None:
+    """A ``finally`` that waits on what the stop broke (a lock a library held when the signal came) must not keep
+    a stopped container's process alive until SIGKILL: the watchdog ends it within ``GRACE`` seconds, status 1,
+    every thread's traceback on stderr saying where it hung."""
+    from ledger.stopping import GRACE
+
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        "import sys, time\n"
+        "from ledger.stopping import install\n"
+        "install()\n"
+        "try:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(120)\n"
+        "finally:\n"
+        "    time.sleep(120)  # stuck in cleanup\n"
+    )
+    root = Path(__file__).parent.parent
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    stopped = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    took = time.monotonic() - stopped
+    assert process.returncode == 1
+    assert GRACE - 0.5 <= took < GRACE + 20
+    assert 'stuck.py", line 8' in stderr.decode()
+
+
+def test_a_process_told_to_stop_that_ends_in_time_keeps_its_own_status(tmp_path: Path) -> None:
+    """The watchdog is only a backstop: a command whose ``finally`` blocks end promptly leaves with 128 + SIGTERM
+    and writes no traceback."""
+    root = Path(__file__).parent.parent
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from ledger.stopping import install; install(); print('ready', flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert stderr == b""
 
 
 def test_the_files_of_a_replay_killed_outright_go_with_the_next_replay_and_a_running_ones_stay(

@@ -1,0 +1,59 @@
+"""Being told to stop: SIGTERM (a stopped container, a supervisor, ``kill``) and Ctrl-C end a command through its
+``finally`` blocks, promptly, and never hang in them.
+
+The handler raises where the main thread happens to be, which may be halfway through a library's
+bookkeeping (a connection pool between taking its writer's lock and handing the connection
+out): a ``finally`` that then goes back to the database can wait on a lock nobody will release.
+So, once told to stop, a command does only what leaves files and the ledger whole (partial files
+removed; an open transaction rolled back by the database itself) and skips what merely saves
+work for later (``told_to_stop``: a replay's checkpoints). And a watchdog outside the interpreter
+(``faulthandler``) ends the process with every thread's traceback on stderr if that still takes
+longer than ``GRACE`` seconds, less than the ten a supervisor usually waits before SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import signal
+import sys
+from typing import Any
+
+GRACE = 8.0
+"""Seconds the ``finally`` blocks may take after a stop before the watchdog ends the process (exit status 1)."""
+
+_told: list[int] = []
+
+
+def told_to_stop() -> bool:
+    """Whether this process has been told to stop (by a handler ``install`` put in place)."""
+    return bool(_told)
+
+
+def install() -> None:
+    """Handle SIGTERM by raising ``SystemExit(128 + SIGTERM)``, as a shell reports a process it ended, and Ctrl-C
+    by raising ``KeyboardInterrupt`` as Python does, each noting the stop first and arming the watchdog. A signal
+    this process was started ignoring (a command started in the background by a shell ignores Ctrl-C) stays
+    ignored; one somebody else handles is left to them."""
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupted)
+
+
+def _terminated(number: int, frame: Any) -> None:
+    _note(number)
+    raise SystemExit(128 + number)
+
+
+def _interrupted(number: int, frame: Any) -> None:
+    _note(number)
+    raise KeyboardInterrupt
+
+
+def _note(number: int) -> None:
+    first = not _told
+    _told.append(number)
+    if first and sys.stderr is not None:
+        with contextlib.suppress(ValueError, OSError, AttributeError):  # stderr without a descriptor: no watchdog
+            faulthandler.dump_traceback_later(GRACE, exit=True, file=sys.stderr)
