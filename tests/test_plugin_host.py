@@ -84,33 +84,9 @@ def host() -> Iterator[PluginHost]:
 
 
 def rumour(host: PluginHost, amount: str, place: str = "test:1") -> list[Incoming]:
-    return [
-        Incoming(
-            "test:0",
-            host.catalogue.parse(
-                {
-                    "kind": "party.registered",
-                    "effective": "2020-01-01",
-                    "key": "p-m",
-                    "party": "moonshot-ai",
-                    "name": "M",
-                    "type": "company",
-                }
-            ),
-        ),
-        Incoming(
-            place,
-            host.catalogue.parse(
-                {
-                    "kind": "deal.rumoured",
-                    "effective": "2024-01-01",
-                    "company": "moonshot-ai",
-                    "amount": amount,
-                    "currency": "USD",
-                }
-            ),
-        ),
-    ]
+    """The party, then a rumoured deal about it (the plugin's kind) at ``place``."""
+    deal = {"kind": "deal.rumoured", "effective": "2024-01-01", "company": "moonshot-ai", "amount": amount, "currency": "USD"}
+    return [*rumour_free(host), Incoming(place, host.catalogue.parse(deal))]
 
 
 def test_a_plugin_adds_a_kind_and_a_view_used_like_built_ins(host: PluginHost, sqlite_url: str) -> None:
