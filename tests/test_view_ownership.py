@@ -127,14 +127,20 @@ def test_rounding_is_half_to_even_and_exact() -> None:
         (Fraction(2, 3), "JPY", "1"),
         (Fraction(2, 3), "XAU", "0.67"),  # hundredths where ISO 4217 gives no minor unit
         (Fraction(2, 3), None, "0.67"),
-        (Fraction(1, 2**41), "USD", "0.00"),  # ends only past 40 places: rounded like an endless one
-        (Fraction(5, 2**41), "USD", "0.00"),
+        (Fraction(1, 2**41), "USD", "0.00000000000045474735088646411895751953125"),  # 41 places, shown whole
+        (  # 40 places at a rate of 40 places: 80 places, every one of them shown
+            Fraction("1.0000000000000000000000000000000000000001") * Fraction("7.1000000000000000000000000000000000000001"),
+            "CNY",
+            "7.10000000000000000000000000000000000000081000000000000000000000000000000000000001",
+        ),
+        (Fraction(1, 2**81), "USD", "0.00"),  # ends only past 80 places: rounded like an endless one
+        (Fraction(5, 2**81), "USD", "0.00"),
     ],
 )
 def test_derived_money_is_exact_when_it_ends_else_rounded_to_the_currency_s_minor_units(
     value: Fraction, currency: str | None, shown: str
 ) -> None:
-    assert str(money_out(value, currency)) == shown
+    assert format(money_out(value, currency), "f") == shown  # as rows write it (never in exponent form)
 
 
 def test_company_before_any_fact_is_held_by_founders() -> None:

@@ -21,10 +21,11 @@ FRACTION_PLACES = 6
 
 MONEY_PLACES = 2
 """The places of derived money whose decimal form never ends, in a currency ISO 4217 gives no minor unit (gold, say)."""
-EXACT_MONEY_PLACES = 40
+EXACT_MONEY_PLACES = 80
 """Derived money (converted amounts, implied values) is shown exactly when its decimal form ends within this many
-places (the most a recorded amount may have): an amount converted into its own currency, or at a recorded rate,
-always does."""
+places: twice the most a recorded amount or rate may have, so an amount converted into its own currency, or at a
+recorded rate, and any sum of such, always does. A value that ends only further on (a stake halved a hundred
+times, times a valuation) is rounded as an endless one is: the bound keeps a row's text finite and readable."""
 
 Number: TypeAlias = Decimal | Fraction
 
