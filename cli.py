@@ -206,7 +206,28 @@ def open_ledger(ctx: click.Context) -> Ledger:
 
 
 class LedgerGroup(click.Group):
-    """Turns ledger errors into one-line messages (exit 1) and lets plugins add commands."""
+    """Turns ledger errors into one-line messages (exit 1), a misused command's into one line too (exit 2, where
+    click would print the usage, a hint and a blank line around it), and lets plugins add commands."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            raise _one_line(error) from None
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Refuse, before anything is read or written, an argument or setting that is not text: a shell passes bytes
+        that are not UTF-8 through as lone surrogates, which no store, file or message can take."""
+        for number, arg in enumerate(args):
+            before = args[number - 1] if number else ""
+            _must_be_text(
+                arg, f"the value of {before}" if before.startswith("-") and "=" not in before else f"argument {number + 1}"
+            )
+        for name in ("DEALLEDGER_URL", PLUGINS_ENV):
+            _must_be_text(os.environ.get(name, ""), name)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         from ledger.errors import LedgerError
@@ -217,6 +238,8 @@ class LedgerGroup(click.Group):
             from events.readers import printable
 
             raise click.ClickException(printable(str(error), 1000)) from None
+        except click.UsageError as error:
+            raise _one_line(error) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Built-in commands, and those of plugins named with --plugin or DEALLEDGER_PLUGINS.
@@ -238,6 +261,29 @@ class LedgerGroup(click.Group):
         except LedgerError:
             return {}
         return {command.name: command for command in host.commands() if command.name}
+
+
+class _Misused(click.ClickException):
+    """A misused command, told in one line (``ClickException.show``: ``Error: ...`` on stderr); exit 2 as click's own."""
+
+    exit_code = 2
+
+
+def _one_line(error: click.UsageError) -> click.ClickException:
+    """A usage error as one line, naming the command whose help tells the right use."""
+    path = error.ctx.command_path if error.ctx is not None else "dealledger"
+    return _Misused(f"{error.format_message().rstrip('.')} (see '{path} --help')")
+
+
+def _must_be_text(value: str, where: str) -> None:
+    if value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(value[error.start])
+        what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"lone surrogate \\u{code:04x}"
+        raise _Misused(f"{where} is not UTF-8 text: {what} at character {error.start + 1}") from None
 
 
 @click.group(cls=LedgerGroup)

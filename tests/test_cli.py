@@ -379,6 +379,53 @@ def test_the_shell_completes_party_slugs_from_the_ledger(run, tmp_path: Path) ->
     assert result.output.split() == ["plain,moonshot-ai"]
 
 
+@pytest.mark.parametrize(
+    ("args", "told"),
+    [
+        (
+            ["view", "ownership", "--as-of", "garbage"],
+            "Invalid value for '--as-of': 'garbage' is not a date (YYYY-MM-DD) (see 'dealledger view ownership --help')",
+        ),
+        (["view", "portfolio"], "Missing option '--investor' (see 'dealledger view portfolio --help')"),
+        (
+            ["replay", "--jobs", "0", "--out", "x"],
+            "Invalid value for '--jobs': 0 is not in the range x>=1 (see 'dealledger replay --help')",
+        ),
+        (["--bogus", "log"], "No such option '--bogus' (see 'dealledger --help')"),
+        (["nosuchcommand"], "No such command 'nosuchcommand' (see 'dealledger --help')"),
+    ],
+)
+def test_a_misused_command_is_told_in_one_line(
+    args: list[str], told: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like every other error: one line on stderr naming what and where, exit 2 (click's usage, hint and blank line
+    would make it four)."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args, prog_name="dealledger")
+    assert (result.exit_code, result.stderr) == (2, f"Error: {told}\n")
+
+
+def test_an_argument_or_setting_that_is_not_utf8_is_refused_before_anything_is_written(run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A shell hands bytes that are not UTF-8 on as lone surrogates; each place one can come in is named."""
+    run("append", "--file", CATALOGUE)
+    before = run("export").output
+    named = ["append", "party.registered", "--party", "p9", "--name", "a\udcff", "--type", "company", "--effective", "2020-01-01"]
+    result = run(*named)
+    assert (result.exit_code, result.stderr) == (2, "Error: the value of --name is not UTF-8 text: byte 0xff at character 2\n")
+    result = run("view", "ownership", "--company", "\udcffx")
+    assert (result.exit_code, result.stderr) == (2, "Error: the value of --company is not UTF-8 text: byte 0xff at character 1\n")
+    result = run("log", "--party=x\ud800")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: argument 2 is not UTF-8 text: lone surrogate \\ud800 at character 10\n",
+    )
+    monkeypatch.setenv("DEALLEDGER_URL", "sqlite:///\udcfe.db")
+    result = run("log")
+    assert (result.exit_code, result.stderr) == (2, "Error: DEALLEDGER_URL is not UTF-8 text: byte 0xfe at character 11\n")
+    monkeypatch.delenv("DEALLEDGER_URL")
+    assert run("export").output == before
+
+
 def test_dates_and_times_are_read_once_for_every_command(run) -> None:  # type: ignore[no-untyped-def]
     run("append", "--file", CATALOGUE)
     for args in (["view", "league"], ["replay"], ["check"], ["log"]):
