@@ -260,9 +260,15 @@ def write_table(out: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[s
     return count
 
 
-_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+_ESCAPES = (
+    {code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160))}
+    | {10: "\\n", 13: "\\r", 9: "\\t"}
+    | {code: f"\\u{code:04x}" for code in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+)
 """Control characters as a plain table shows them: escaped, so that every row stays one line (a name or a note may
-hold a line break)."""
+hold a line break: C0 and C1 codes, U+0085 NEL among them, and the line and paragraph separators U+2028 and U+2029,
+where any program splitting lines as Unicode does would break the row), and the bidirectional overrides and
+isolates, which would reorder the columns after them."""
 
 
 _TERMINAL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160)) if code not in (9, 10)} | {

@@ -377,3 +377,12 @@ def test_a_plain_table_keeps_each_row_on_one_line_and_its_columns_aligned() -> N
         "plain" + " " * 15 + "  " + "22",
         escaped + "  " + " 3",
     ]
+
+
+def test_a_plain_table_escapes_unicode_line_breaks_and_text_direction_overrides() -> None:
+    """``str.splitlines`` (and any reader that splits lines as Unicode does) breaks a row at NEL, U+2028 and U+2029
+    as at a line feed; a right-to-left override would show the columns after it reversed. Each is escaped."""
+    rows = [{"key": "A\u2028B\x85C\u2029D\u202eE\u2066F\x9b", "n": 1}]
+    table = as_table(rows, ["key", "n"])
+    assert len(table.splitlines()) == 3
+    assert table.splitlines()[2] == "A\\u2028B\\x85C\\u2029D\\u202eE\\u2066F\\x9b  1"
