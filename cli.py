@@ -67,9 +67,9 @@ class CurrencyParam(ParamBase):
     name = "currency"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from events.iso import currency_codes
+        from events.iso import as_code, currency_codes
 
-        code = str(value).strip().upper()
+        code = as_code(str(value))
         if code not in currency_codes():
             self.fail(f"{value!r} is not an ISO 4217 currency code", param, ctx)
         return code

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from events.errors import FactError
-from events.iso import NO_MONEY, country_codes, currency_codes
+from events.iso import NO_MONEY, as_code, country_codes, currency_codes
 
 if TYPE_CHECKING:
     from events.catalogue import Catalogue
@@ -239,14 +239,24 @@ def to_decimal(value: Any) -> Decimal:
     return number
 
 
+_DECIMAL_TEXT = re.compile(r"[ \t]*-?[0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)?(?:[eE][+-]?[0-9]+)?[ \t]*")
+"""A decimal as the schema writes it (``NonNegativeDecimal.schema``): ASCII digits, an underscore only between two
+of them, a point only between digits, an optional exponent; a sign the codec then judges, and spaces around."""
+_NOT_FINITE = re.compile(r"[ \t]*[+-]?(?:s?nan|inf|infinity)[ \t]*", re.IGNORECASE)
+"""What ``Decimal`` reads as no number, read only to be refused as not finite."""
+
+
 def _from_text(value: str) -> Decimal:
-    """A decimal written in ASCII digits (``Decimal`` also reads other scripts' digits, "١٢" or "１２", which
-    the schema does not allow and a reader would not expect to be money)."""
-    try:
-        if value.isascii():
+    """A decimal written as the schema allows: ``Decimal`` alone would also take other scripts' digits ("١٢",
+    "１２"), "+5", ".5", "5." and, once underscores were dropped, "_1_" or "1_e_3", none of which the schema allows
+    nor a reader would expect to be money."""
+    if _DECIMAL_TEXT.fullmatch(value) or _NOT_FINITE.fullmatch(value):
+        try:
             return Decimal(value.strip().replace("_", ""))
-    except InvalidOperation:
-        pass
+        except InvalidOperation:  # an exponent past what any decimal can hold
+            raise FactError(
+                f"{describe_value(value)} is out of range: at most {MAX_PLACES} digits before and after the point"
+            ) from None
     raise FactError(f"expected a decimal number, got {describe_value(value)}")
 
 
@@ -281,7 +291,7 @@ class NonNegativeDecimal(Codec):
         nonzero = r"(?=[^eE]*[1-9])" if self.positive else ""
         return {
             "type": ["string", "number"],
-            "pattern": rf"^{nonzero}[0-9][0-9_]*(\.[0-9_]+)?([eE][+-]?[0-9]+)?$",
+            "pattern": rf"^{nonzero}[0-9]+(_[0-9]+)*(\.[0-9]+(_[0-9]+)*)?([eE][+-]?[0-9]+)?$",
             ("exclusiveMinimum" if self.positive else "minimum"): 0,
             "description": "exact decimal (a string is preferred)",
         }
@@ -305,7 +315,7 @@ class CurrencyCode(Codec):
     shared = True
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
-        code = value.strip().upper() if isinstance(value, str) else None
+        code = as_code(value)
         if code in NO_MONEY:
             raise FactError(f"{describe_value(value)} is ISO 4217's code for no currency or for testing, not money's")
         if code not in currency_codes():
@@ -321,9 +331,10 @@ class CountryCode(Codec):
     shared = True
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
-        if not isinstance(value, str) or value.strip().upper() not in country_codes():
+        code = as_code(value)
+        if code is None or code not in country_codes():
             raise FactError(f"{describe_value(value)} is not an ISO 3166 alpha-2 country code")
-        return shared_text(value.strip().upper())
+        return shared_text(code)
 
     def schema(self) -> dict[str, Any]:
         return {"type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 3166 alpha-2 code"}

@@ -17,6 +17,15 @@ NO_MONEY = frozenset({"XXX", "XTS"})
 """ISO 4217's codes for "no currency involved" and for testing: no amount of a deal is in either."""
 
 
+def as_code(value: object) -> str | None:
+    """``value`` as an ISO code is looked up: text of ASCII characters, spaces around dropped, upper-cased; None for
+    anything else. Unicode upper-casing would turn letters no code has into one (``"uſd".upper()`` is ``"USD"``)."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    return text.upper() if text.isascii() else None
+
+
 @cache
 def currency_codes() -> frozenset[str]:
     """Every ISO 4217 alphabetic code, current or withdrawn, but those that name no money (``NO_MONEY``)."""

@@ -169,9 +169,9 @@ def _read(view: View[Any], option: Option, value: Any) -> Any:
         except MomentError as error:
             raise ViewError(f"{where}: {error}") from None
     if option.kind == "currency":
-        from events.iso import currency_codes
+        from events.iso import as_code, currency_codes
 
-        code = str(value).strip().upper()
+        code = as_code(str(value))
         if code not in currency_codes():
             raise ViewError(f"{where}: {value!r} is not an ISO 4217 currency code")
         return code

@@ -320,6 +320,8 @@ def test_view_options_are_checked(run) -> None:  # type: ignore[no-untyped-def]
     assert (typo.exit_code, typo.output) == (1, "Error: --company: unknown party 'moonshot'; did you mean 'moonshot-ai'?\n")
     currency = run("view", "league", "--currency", "usx")
     assert currency.exit_code == 2 and "'usx' is not an ISO 4217 currency code" in currency.output
+    long_s = run("view", "league", "--currency", "u\u017fd")  # upper-cased as Unicode does, "uſd" would be "USD"
+    assert long_s.exit_code == 2 and "is not an ISO 4217 currency code" in long_s.output
     since = json.loads(run("view", "league", "--since", "2024-03-01", "--currency", "usd", "--format", "json").output)
     assert [(row["investor"], row["total"], row["currency"]) for row in since] == [("tencent", "60000000.00", "USD")]
     no_rate = run("view", "league", "--currency", "EUR")

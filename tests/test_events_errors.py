@@ -262,6 +262,25 @@ def test_decimal_must_be_a_number(value: Any) -> None:
     rejected(fact("fx.rate", rate=value), "rate", "expected a decimal number")
 
 
+@pytest.mark.parametrize("value", ["1_e_3", "_1_", "0_._5", "1__0", "1_", "+5", ".5", "5.", "0x10", "1,000", "5 5"])
+def test_decimal_text_is_read_as_the_schema_writes_it(value: str) -> None:
+    """``Decimal`` alone takes "+5", ".5" and "5.", and took "1_e_3" as 1000 once underscores were dropped: the
+    schema allows none of them, so a file a validator refuses is refused here too."""
+    rejected(fact("fx.rate", rate=value), "rate", "expected a decimal number")
+
+
+@pytest.mark.parametrize("value", ["1e999999999999999999999999999", "1E-99999999999999999999999999999"])
+def test_an_exponent_past_any_decimal_is_out_of_range(value: str) -> None:
+    rejected(fact("fx.rate", rate=value), "rate", "out of range")
+
+
+@pytest.mark.parametrize(("field", "value"), [("currency", "u\u017fd"), ("currency", "\uff55sd"), ("jurisdiction", "\u0131n")])
+def test_a_code_is_ascii_letters_not_whatever_upper_cases_to_one(field: str, value: str) -> None:
+    """``"uſd".upper()`` is ``"USD"`` and ``"ın".upper()`` is ``"IN"``: such text is no ISO code."""
+    kind = "valuation.marked" if field == "currency" else "party.registered"
+    rejected(fact(kind, **{field: value}), field, "is not an ISO")
+
+
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-inf", float("nan"), float("inf")])
 def test_decimal_must_be_finite(value: Any) -> None:
     rejected(fact("valuation.marked", valuation=value), "valuation", "finite")
