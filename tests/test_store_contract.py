@@ -298,6 +298,13 @@ def test_a_bad_url_is_one_clear_error() -> None:
         Ledger("sqlite:////no/such/folder/ledger.db")
 
 
+def test_a_sqlite_url_with_options_is_refused_and_makes_no_file(tmp_path: Path) -> None:
+    """``?mode=ro`` was dropped unread, and a new, empty ledger made where the user asked to read one."""
+    with pytest.raises(LedgerError, match=r"^bad SQLite URL .*: it takes no options \(got mode\)"):
+        Ledger(f"sqlite:///{tmp_path}/x.db?mode=ro")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_postgres_url_sets_the_pool_it_keeps_and_refuses_a_bad_one() -> None:
     from ledger.persistence import backend_for
 

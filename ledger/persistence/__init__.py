@@ -155,7 +155,11 @@ def _sqlite(url: str) -> Backend:
     if rest in ("", "//", "///:memory:"):
         path = ":memory:"
     elif rest.startswith("///"):
-        path = unquote(rest[3:].split("?", 1)[0])
+        path, _, query = rest[3:].partition("?")
+        path = unquote(path)
+        if query:  # ``?mode=ro`` would otherwise be dropped unread, and a new file made where none should be
+            names = ", ".join(sorted({name for name, _ in parse_qsl(query, keep_blank_values=True)})) or query
+            raise LedgerError(f"bad SQLite URL {url!r}: it takes no options (got {names}); write sqlite:///FILE")
     else:
         raise LedgerError(f"bad SQLite URL {url!r}: write sqlite:///relative/path.db or sqlite:////absolute/path.db")
     if path != ":memory:":
