@@ -305,6 +305,16 @@ def test_a_sqlite_url_with_options_is_refused_and_makes_no_file(tmp_path: Path) 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("path", ["/dev/null", "folder"])
+def test_a_sqlite_url_naming_no_file_is_refused_and_leaves_nothing_beside_it(path: str, tmp_path: Path) -> None:
+    where = path if path.startswith("/") else str(tmp_path / path)
+    if not path.startswith("/"):
+        (tmp_path / path).mkdir()
+    with pytest.raises(LedgerError, match=r"^cannot open the ledger .*: it is not a file$"):
+        Ledger(f"sqlite:///{where}")
+    assert not Path(f"{where}.lock").exists()
+
+
 def test_a_postgres_url_sets_the_pool_it_keeps_and_refuses_a_bad_one() -> None:
     from ledger.persistence import backend_for
 

@@ -166,6 +166,8 @@ def _sqlite(url: str) -> Backend:
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise LedgerError(f"cannot create the ledger {path!r}: folder {directory!r} does not exist")
+        if os.path.exists(path) and not os.path.isfile(path):  # a folder, a device: and no lock file left beside it
+            raise LedgerError(f"cannot open the ledger {path!r}: it is not a file")
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": path,
