@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from events.funding import OwnershipAsserted, StakeAcquired, StakeDivested
-from ledger.exact import Fraction
+from ledger.exact import Fraction, decimal_places
 from ledger.folds.captable import OWNERSHIP_FACTS, ZERO, CapTables
 from ledger.folds.money import Money, Number, shown
 from ledger.hookspecs import hookimpl
@@ -153,12 +153,23 @@ def _replay(story: Sequence[Recorded], *, check: bool) -> list[Problem]:
             if abs(computed - Fraction(fact.fraction)) > Fraction(fact.tolerance):
                 problems.append(
                     Problem(
-                        f"{record.describe()}: {fact.holder} holds {shown(computed)} of {fact.company} by the ledger, "
-                        f"asserted {shown(fact.fraction)} (tolerance {shown(fact.tolerance)})",
+                        f"{record.describe()}: {fact.holder} holds {_held_text(computed, fact.fraction, fact.tolerance)} "
+                        f"of {fact.company} by the ledger, asserted {shown(fact.fraction, 40)} "
+                        f"(tolerance {shown(fact.tolerance, 40)})",
                         (record.id,),
                     )
                 )
     return problems
+
+
+def _held_text(computed: Fraction, asserted: Decimal, tolerance: Decimal) -> str:
+    """The ledger's stake beside an assertion: two places more than the assertion and its tolerance are written
+    with (six at least), so the gap shows however fine they are, and the exact fraction where that is not all."""
+    written = max(-int(value.as_tuple().exponent) for value in (asserted, tolerance))
+    places = max(6, written + 2)
+    text = shown(computed, places)
+    ends = decimal_places(computed.denominator)
+    return text if ends is not None and ends <= places else f"{text}... ({computed.numerator}/{computed.denominator})"
 
 
 def _invariants(tables: CapTables, company: str, record: Recorded) -> list[Problem]:

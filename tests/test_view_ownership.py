@@ -519,6 +519,26 @@ def test_check_reports_an_assertion_the_fold_disagrees_with() -> None:
     ]
 
 
+def test_a_failed_assertion_shows_the_ledger_s_stake_finely_enough_to_see_the_gap() -> None:
+    """Shown to six places, a third held against an assertion of forty threes read "0.333333 ... asserted
+    0.3333333333333333333333333333333333333333": the gap, past the fortieth place, could not be seen."""
+    third = [*PARTIES, round_closed("moonshot-ai", "seed", "2023-01-10", "10", [line("investor-a", "10")], pre_money="20")]
+    asserted = {
+        "kind": "ownership.asserted",
+        "effective": "2023-06-01",
+        "key": "filing",
+        "holder": "investor-a",
+        "company": "moonshot-ai",
+        "fraction": "0." + "3" * 40,
+        "tolerance": "0",
+    }
+    problems = ownership.dealledger_check(story=story(records([*third, asserted])))
+    assert [problem.message for problem in problems] == [
+        f"ownership.asserted 'filing' of 2023-06-01: investor-a holds 0.{'3' * 42}... (1/3) of moonshot-ai by the "
+        f"ledger, asserted 0.{'3' * 40} (tolerance 0)"
+    ]
+
+
 def test_the_host_registers_the_three_views_and_hooks() -> None:
     host = load(entry_points=False)
     assert {"ownership", "portfolio", "league"} <= set(host.views)
