@@ -39,6 +39,32 @@ def install() -> None:
         signal.signal(signal.SIGTERM, _terminated)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupted)
+    if sys.unraisablehook is not _redeliver:
+        _hooks.append(sys.unraisablehook)
+        sys.unraisablehook = _redeliver
+
+
+_hooks: list[Any] = []
+"""The hook ``_redeliver`` stood in for, which it hands every other unraisable exception."""
+
+
+def _redeliver(unraisable: Any) -> None:
+    """A handler runs wherever the main thread is, a finaliser (``__del__``, a database driver freeing a result)
+    included, and Python drops an exception raised there with a warning: the stop would be lost while the
+    watchdog, armed, ended the process later as if hung. So the stop is raised again at the next call or
+    return outside this hook (``sys.setprofile``); should that be inside a finaliser too, it comes back here."""
+    if isinstance(unraisable.exc_value, (SystemExit, KeyboardInterrupt)) and _told:
+        stop = unraisable.exc_value
+
+        def again(frame: Any, event: str, arg: Any) -> None:
+            if frame.f_code is _redeliver.__code__ or frame.f_code is again.__code__:
+                return
+            sys.setprofile(None)
+            raise stop
+
+        sys.setprofile(again)
+        return
+    _hooks[-1](unraisable)
 
 
 def _terminated(number: int, frame: Any) -> None:

@@ -222,6 +222,35 @@ def test_a_process_stuck_after_being_told_to_stop_is_ended_with_its_tracebacks(t
     assert 'stuck.py", line 8' in stderr.decode()
 
 
+def test_a_stop_that_lands_in_a_finaliser_is_not_lost(tmp_path: Path) -> None:
+    """Python drops an exception raised inside ``__del__`` (a database driver freeing a result): a Ctrl-C there let
+    an append go on and commit, a SIGTERM left the watchdog to end the process as if hung. The stop is raised again
+    once the finaliser is left: the ``finally`` blocks run and the status is the signal's."""
+    script = tmp_path / "finaliser.py"
+    script.write_text(
+        "import os, signal, time\n"
+        "from ledger.stopping import install\n"
+        "install()\n"
+        "class Frees:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(0.01)  # the handler runs here, inside the finaliser\n"
+        "try:\n"
+        "    Frees()\n"
+        "    time.sleep(30)\n"
+        "    print('went on', flush=True)\n"
+        "finally:\n"
+        "    print('cleaned up', flush=True)\n"
+    )
+    root = Path(__file__).parent.parent
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (128 + signal.SIGTERM, b"cleaned up\n"), done.stderr.decode()
+    assert time.monotonic() - started < 20
+
+
 def test_a_process_told_to_stop_that_ends_in_time_keeps_its_own_status(tmp_path: Path) -> None:
     """The watchdog is only a backstop: a command whose ``finally`` blocks end promptly leaves with 128 + SIGTERM
     and writes no traceback."""

@@ -62,6 +62,23 @@ class TestFastJSONTranscoder(library.TranscoderTestCase):
             self.assertEqual(ours.encode(sample), theirs.encode(sample))
             self.assertEqual(ours.decode(ours.encode(sample)), theirs.decode(theirs.encode(sample)))
 
+    def test_a_stop_while_orjson_calls_back_is_raised_as_itself(self) -> None:
+        """A Ctrl-C or SIGTERM handled while orjson hands a datetime to the library's transcoding was wrapped by
+        orjson as a ``TypeError`` ("Type is not JSON serializable"): a traceback instead of a stop."""
+        from datetime import UTC, datetime
+
+        transcoder = self.transcoder
+        for stop in (KeyboardInterrupt(), SystemExit(143)):
+
+            def stopped(obj: Any, stop: BaseException = stop) -> Any:
+                raise stop
+
+            transcoder._encode_obj = stopped  # type: ignore[method-assign]
+            with pytest.raises(type(stop)):
+                transcoder.encode({"timestamp": datetime(2024, 1, 2, tzinfo=UTC)})
+        with pytest.raises(TypeError):  # what orjson cannot write is still its TypeError
+            FastJSONTranscoder().encode({"timestamp": datetime(2024, 1, 2, tzinfo=UTC)})
+
     # The library's JSONTranscoder keeps no tuple or subclass apart either: parity is checked above instead.
     def test_tuple(self) -> None: ...
     def test_int_subclass(self) -> None: ...
