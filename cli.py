@@ -323,16 +323,23 @@ def append(ctx: click.Context, kind: str | None, path: str | None, input_format:
     """
     if (kind is None) == (path is None):
         raise click.UsageError("give either --file PATH or a KIND with --field value pairs")
-    ledger = open_ledger(ctx)
-    if path is not None:
-        if ctx.args:
-            raise click.UsageError(f"unexpected arguments with --file: {' '.join(ctx.args)}")
-        from ledger.importing import incoming_from_path
+    from ledger.stopping import held_from_commit
 
-        result = ledger.append(incoming_from_path(ledger.catalogue, path, input_format))
-    else:
-        assert kind is not None
-        result = ledger.append([one_fact(ledger, kind, ctx.args)])
+    ledger = open_ledger(ctx)
+    if path is not None and ctx.args:
+        raise click.UsageError(f"unexpected arguments with --file: {' '.join(ctx.args)}")
+    with held_from_commit():  # a stop landing in the commit waits for the line saying what was stored
+        if path is not None:
+            from ledger.importing import incoming_from_path
+
+            result = ledger.append(incoming_from_path(ledger.catalogue, path, input_format))
+        else:
+            assert kind is not None
+            result = ledger.append([one_fact(ledger, kind, ctx.args)])
+        _tell_appended(result, path)
+
+
+def _tell_appended(result: Any, path: str | None) -> None:
     added, unchanged = len(result.added), result.unchanged
     if not added and not unchanged:
         click.echo(f"nothing appended: {path} holds no facts")
@@ -867,19 +874,21 @@ def import_(ctx: click.Context, path: str) -> None:
     from ledger.exchange import import_stream
     from ledger.importing import line_count
     from ledger.progress import counted
+    from ledger.stopping import held_from_commit
 
     ledger = open_ledger(ctx)
     try:
         stream = click.open_file(path, "r", encoding="utf-8")
     except (OSError, ValueError) as error:
         raise RejectedError(f"{path}: cannot read: {getattr(error, 'strerror', None) or error}") from None
-    with stream, progress_tasks() as task:
-        reading = task("reading facts")
-        total = line_count(path) if reading is not None else None  # an export holds one fact a line
-        facts = list(counted(import_stream(ledger.catalogue, stream, "<stdin>" if path == "-" else path), reading, total))
-        task("checking and writing")
-        result = ledger.append(facts)
-    click.echo(f"imported {len(result.added)} fact(s); {result.unchanged} already there, unchanged")
+    with held_from_commit():  # a stop landing in the commit waits for the line saying what was stored
+        with stream, progress_tasks() as task:
+            reading = task("reading facts")
+            total = line_count(path) if reading is not None else None  # an export holds one fact a line
+            facts = list(counted(import_stream(ledger.catalogue, stream, "<stdin>" if path == "-" else path), reading, total))
+            task("checking and writing")
+            result = ledger.append(facts)
+        click.echo(f"imported {len(result.added)} fact(s); {result.unchanged} already there, unchanged")
 
 
 @main.command()

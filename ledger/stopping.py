@@ -17,6 +17,8 @@ import contextlib
 import faulthandler
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 GRACE = 8.0
@@ -67,14 +69,61 @@ def _redeliver(unraisable: Any) -> None:
     _hooks[-1](unraisable)
 
 
+_window: list[bool] = []
+"""One entry per ``held_from_commit`` block open; ``commit_begins`` sets them True: a stop is then held."""
+_held: list[BaseException] = []
+"""The stop a commit under way holds back, raised when the block ends (or the commit fails)."""
+
+
+@contextmanager
+def held_from_commit() -> Iterator[None]:
+    """Inside, once a batch's commit begins (``commit_begins``), a stop waits for the block to end, so a command
+    can say the batch it stopped after was stored. Without it, a stop landing in the commit, or right after it,
+    ended the command with no word that the batch was in, and a user who tried again stored keyless facts twice."""
+    _window.append(False)
+    try:
+        yield
+    finally:
+        _window.pop()
+        if not any(_window):
+            _raise_held()
+
+
+def commit_begins() -> None:
+    """Called by a recorder once a batch's rows are written, just before the database commits them: from here a
+    stop is held if a ``held_from_commit`` block is open (else raised at once, as anywhere)."""
+    if _window:
+        _window[-1] = True
+
+
+def commit_failed() -> None:
+    """The commit did not happen (the batch clashed, the database refused it): a stop it held is raised now."""
+    if _window and _window[-1]:
+        _window[-1] = False
+        _raise_held()
+
+
+def _raise_held() -> None:
+    if _held:
+        stop = _held.pop()
+        _held.clear()
+        raise stop
+
+
 def _terminated(number: int, frame: Any) -> None:
-    _note(number)
-    raise SystemExit(128 + number)
+    _stop(number, SystemExit(128 + number))
 
 
 def _interrupted(number: int, frame: Any) -> None:
+    _stop(number, KeyboardInterrupt())
+
+
+def _stop(number: int, stop: BaseException) -> None:
     _note(number)
-    raise KeyboardInterrupt
+    if _window and _window[-1]:
+        _held.append(stop)
+        return
+    raise stop
 
 
 def _note(number: int) -> None:

@@ -37,6 +37,7 @@ from ledger.errors import ConcurrencyError, LedgerError
 from ledger.host import PluginHost
 from ledger.persistence import FACTS_TABLE, GENESIS_HASH, LEDGER_ID, SUBJECTS_TABLE, IndexRow
 from ledger.records import Recorded, read_back
+from ledger.stopping import commit_failed
 from ledger.timeline import FactIndex, Named, may_be_prefix
 from ledger.transcoding import FastJSONTranscoder
 
@@ -508,7 +509,11 @@ class Store:
         if not getattr(self.app.recorder, "writes_in_chunks", False):  # a recorder that reads the events more than once
             stored = list(stored)
         try:
-            self.app.recorder.insert_events(stored, index=index)
+            try:
+                self.app.recorder.insert_events(stored, index=index)
+            except BaseException:
+                commit_failed()  # a stop held through a commit that did not happen is raised now, in its place
+                raise
         except IntegrityError as error:
             if self.head().position < batch[0].seq:  # nobody took these positions: the batch itself clashes
                 raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {_first_line(error)}") from None

@@ -251,6 +251,59 @@ def test_a_stop_that_lands_in_a_finaliser_is_not_lost(tmp_path: Path) -> None:
     assert time.monotonic() - started < 20
 
 
+def test_a_stop_during_the_commit_lets_the_append_say_what_it_stored(url: str) -> None:
+    """A SIGTERM landing once the batch's rows are written, as the database commits them, ended ``append`` with no
+    word, the batch stored: a user who tried again stored its keyless facts twice. The stop now waits for the line
+    saying what was appended, then ends the command with the signal's status."""
+    root = Path(__file__).parent.parent
+    story = root / "examples" / "story.jsonl"
+    stops_in_commit = (
+        "import os, signal\n"
+        "import ledger.stopping as stopping\n"
+        "from ledger.persistence import postgres, sqlalchemy, sqlite\n"
+        "def begins():\n"
+        "    stopping.commit_begins()\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)  # handled at once, before the commit\n"
+        "for module in (postgres, sqlalchemy, sqlite):\n"
+        "    module.commit_begins = begins\n"
+        "import cli\n"
+        "cli.run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", stops_in_commit, "--url", url, "append", "--file", str(story)],
+        capture_output=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=120,
+    )
+    facts = sum(1 for line in story.read_text().splitlines() if line.strip() and not line.startswith("#"))
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr.decode()
+    assert done.stdout.decode().startswith(f"appended {facts} facts; ledger head #{facts}"), done.stdout
+    with Ledger(url) as ledger:
+        assert len(ledger.records()) == facts
+
+
+def test_a_stop_held_through_a_commit_that_fails_is_raised_at_once() -> None:
+    """A batch that clashes (another writer took its positions) is checked again and written again: a stop held
+    while its commit was tried must not wait for that."""
+    import faulthandler
+
+    from ledger import stopping
+
+    try:
+        with stopping.held_from_commit():
+            stopping.commit_begins()
+            stopping._terminated(signal.SIGTERM, None)  # noted and held, not raised
+            with pytest.raises(SystemExit) as stopped:
+                stopping.commit_failed()
+            assert stopped.value.code == 128 + signal.SIGTERM
+            with pytest.raises(SystemExit):
+                stopping._terminated(signal.SIGTERM, None)  # the commit is over: raised at once again
+    finally:  # this process goes on testing: no stop noted, no watchdog armed
+        stopping._told.clear()
+        faulthandler.cancel_dump_traceback_later()
+
+
 def test_a_process_told_to_stop_that_ends_in_time_keeps_its_own_status(tmp_path: Path) -> None:
     """The watchdog is only a backstop: a command whose ``finally`` blocks end promptly leaves with 128 + SIGTERM
     and writes no traceback."""

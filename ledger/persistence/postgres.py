@@ -38,6 +38,7 @@ from ledger.persistence import (
     unless_refused,
 )
 from ledger.persistence.sqlite import write_index
+from ledger.stopping import commit_begins
 
 CHUNK = 1_000
 _TABLES = re.compile(rf"\b({FACTS_TABLE}|{SUBJECTS_TABLE}|{CHECKPOINTS_TABLE}|{ANSWERS_TABLE})\b")
@@ -65,6 +66,7 @@ class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 for first in range(0, len(events), CHUNK):
                     PostgresAggregateRecorder._insert_stored_events(self, cursor, events[first : first + CHUNK])
                     notification_ids.extend(row["notification_id"] for row in cursor.fetchall())
+            commit_begins()
         return notification_ids
 
 

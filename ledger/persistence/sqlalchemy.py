@@ -30,6 +30,7 @@ from ledger.persistence import (
     unless_refused,
 )
 from ledger.persistence.sqlite import trigger, write_index, writers_lock
+from ledger.stopping import commit_begins
 
 
 class IndexedSQLAlchemyApplicationRecorder(SQLAlchemyApplicationRecorder):
@@ -47,6 +48,11 @@ class IndexedSQLAlchemyApplicationRecorder(SQLAlchemyApplicationRecorder):
             finally:
                 raw.close()
         return None
+
+    def _insert_stored_events(self, session: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        notification_ids = super()._insert_stored_events(session, stored_events, **kwargs)
+        commit_begins()
+        return notification_ids
 
 
 class IndexedSQLAlchemyFactory(SQLAlchemyFactory):

@@ -41,6 +41,7 @@ from ledger.persistence import (
     index_parameters,
     unless_refused,
 )
+from ledger.stopping import commit_begins
 
 WRITE_CACHE_KIB = 131072
 """The page cache a writing connection may grow to (SQLite's default is 2 MiB): a bulk append inserts into
@@ -68,6 +69,7 @@ class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                 events = stored_events[start : start + WRITE_CHUNK]
                 write_index(c, events, index[start : start + WRITE_CHUNK])
                 SQLiteAggregateRecorder._insert_events(self, c, events, **kwargs)
+            commit_begins()
         finally:  # the connection goes back to the pool: later reads keep the usual cache
             c.execute(f"PRAGMA cache_size = {cache}")
         last = self._max_notification_id(c)
