@@ -17,7 +17,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import IO, Any
 
@@ -410,6 +410,41 @@ def _repeated_at(text: str) -> str | None:
         return None
 
 
+class _Refused(str):
+    """A number's text the decoder refused, kept in place of its value to find the field it stood in."""
+
+
+def _refused_at(text: str, refused: Callable[[str], bool]) -> str | None:
+    """The path (``investors[1].amount``) of the first number whose text ``refused`` refuses, or None when it
+    cannot be told (the text is read again, so only once it is known to hold such a number)."""
+
+    def keep(number: str) -> Any:
+        return _Refused(number) if refused(number) else None
+
+    def walk(value: Any, at: str) -> str | None:
+        if isinstance(value, _Refused):
+            return at
+        inner = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in inner:
+            found = walk(item, (f"{at}.{key}" if at else key) if isinstance(key, str) else f"{at}[{key}]")
+            if found is not None:
+                return found
+        return None
+
+    try:
+        return walk(json.JSONDecoder(parse_float=keep, parse_int=keep).decode(text), "") or None
+    except (ValueError, RecursionError):
+        return None
+
+
+def _out_of_range(number: str) -> bool:
+    try:
+        Decimal(number)
+    except ArithmeticError:
+        return True
+    return False
+
+
 def _short_int(text: str) -> int:
     if len(text) > MAX_NUMBER_CHARS:
         raise _NumberTooLong(text)
@@ -453,13 +488,22 @@ def decode_json(text: str, path: str, line: int | None, field: str | None = None
         raise SourceError(path, line, f"nested deeper than {MAX_DEPTH} levels of lists and objects", field or "nesting") from None
     except _NumberTooLong as error:
         column = text.find(str(error)) + 1
-        message = f"longer than {MAX_NUMBER_CHARS} characters" + (f" at column {column}" if column else "")
-        raise SourceError(path, line, message, field or "number") from None
+        message = f"a number longer than {MAX_NUMBER_CHARS} characters" + (f" at column {column}" if column else "")
+        found = _refused_at(text, lambda number: len(number) > MAX_NUMBER_CHARS)
+        raise SourceError(path, line, message, _within(field, found) or "number") from None
     except ArithmeticError:  # Decimal refuses an exponent beyond its range (1e99999999999999999999)
-        raise SourceError(path, line, "a number out of any range", field or "number") from None
+        found = _refused_at(text, _out_of_range)
+        raise SourceError(path, line, "a number out of any range", _within(field, found) or "number") from None
     if text.count("[") + text.count("{") > MAX_DEPTH or ("\\u" in text and _RISKY_ESCAPE.search(text)):
         _check_value(value, path, line, where=field)
     return value
+
+
+def _within(field: str | None, where: str | None) -> str | None:
+    """The path ``where`` found inside the value of ``field`` (a CSV cell holding JSON), or either alone."""
+    if field and where:
+        return field + where if where.startswith("[") else f"{field}.{where}"
+    return field or where
 
 
 # --- JSON Lines -----------------------------------------------------------------------------------------------------

@@ -201,11 +201,11 @@ JSONL_CASES = [
     (
         "long-integer",
         b'{"kind": "fx.rate", "rate": ' + b"9" * 5000 + b"}\n",
-        "number: longer than 600 characters at column 29",
+        "rate: a number longer than 600 characters at column 29",
         True,
     ),
-    ("long-decimal", b'{"kind": "fx.rate", "rate": 0.' + b"1" * 700 + b"}\n", "number: longer than 600 characters", True),
-    ("huge-exponent", b'{"kind": "fx.rate", "rate": 1e99999999999999999999}\n', "number: a number out of any range", True),
+    ("long-decimal", b'{"kind": "fx.rate", "rate": 0.' + b"1" * 700 + b"}\n", "rate: a number longer than 600 characters", True),
+    ("huge-exponent", b'{"kind": "fx.rate", "rate": 1e99999999999999999999}\n', "rate: a number out of any range", True),
     ("long-line", b'{"note": "' + b"x" * (MAX_EXPORT_LINE_BYTES + 1) + b'"}\n', "line: longer than", True),
     # longer than a fact's line, within an export's (which wraps a fact in seq, id and recorded): refused on append
     ("line-past-a-fact", b'{"note": "' + b"x" * (MAX_LINE_BYTES - 10) + b'"}\n', "line: longer than 1,048,576", False),
@@ -352,7 +352,7 @@ CSV_CASES = [
         "long-number-cell",
         b'kind,investors\nround.closed,"[{""amount"": ' + b"9" * 700 + b'}]"\n',
         2,
-        "investors: longer than 600",
+        "investors[0].amount: a number longer than 600",
     ),
     ("escaped-nul-cell", b'kind,investors\nround.closed,"[""a\\u0000""]"\n', 2, "investors[0]: holds a NUL character"),
     ("long-line", b"kind,note\nfx.rate," + b"x" * (MAX_LINE_BYTES + 1) + b"\n", 2, "line: longer than 1,048,576"),
@@ -585,7 +585,7 @@ def test_the_limits_are_where_they_say() -> None:
     number = b"1" * MAX_NUMBER_CHARS
     assert read(b'{"rate": ' + number + b"}\n", "jsonl") == [(1, {"rate": int(number)})]
     assert read(b"- rate: " + number + b"\n", "yaml")[0][1]["rate"] == int(number)
-    assert refused(b'{"rate": ' + number + b"1}\n", "jsonl").field == "number"
+    assert refused(b'{"rate": ' + number + b"1}\n", "jsonl").field == "rate"  # the field it stands in
     assert refused(b"- rate: " + number + b"1\n", "yaml").field == "rate"
     filler = b"x" * (MAX_LINE_BYTES - len(b'{"note": ""}'))
     assert read(b'{"note": "' + filler + b'"}\r\n', "jsonl")[0][1]["note"] == filler.decode()
