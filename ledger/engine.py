@@ -19,7 +19,7 @@ import fractions
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
@@ -69,18 +69,28 @@ class Folding:
     cut: date | None
     folded: int = 0
     """Facts folded since the state's last checkpoint (the one it was loaded from, or one saved on the way)."""
+    kinds: frozenset[str] | None = field(init=False, default=None)
+    """The view's ``kinds``, read once: the facts ``apply`` folds in."""
     behind: int = 0
     """Facts the state's last checkpoint stands on: 0 from the origin; for a checkpoint saved on the way, the facts
     folded before it; for one loaded, the facts the ledger held when it was saved (at most that many)."""
 
+    def __post_init__(self) -> None:
+        self.kinds = self.view.kinds
+
     def apply(self, record: Recorded) -> None:
+        """Fold ``record`` in, when it is of the kinds the view reads (``View.kinds``): a pass shared with folds
+        that read other kinds, or every kind, hands it those too, and a view's ``apply`` may rely on its kinds."""
+        self.folded += 1  # the facts the pass went over, folded or not: what saving a checkpoint is weighed by
+        kinds = self.kinds
+        if kinds is not None and record.kind not in kinds:
+            return
         try:
             self.state = self.view.apply(self.state, record)
         except LedgerError:
             raise
         except Exception as error:
             raise view_failed(self.plugin, self.view, f"on {record.describe()}", error) from error
-        self.folded += 1
 
     def saved(self) -> None:
         """A checkpoint of the state has just been saved: count from it."""
@@ -242,7 +252,7 @@ class Engine:
         for record in counted(self.story_after(first, as_of, head, kinds), progress, head):
             day = record.fact.effective
             if anchor is not None and day > anchor:
-                self._save_anchor(foldings, anchor, head, reached=kinds is not None)
+                self._save_anchor(foldings, anchor, head, reached=any(f.kinds is not None for f in foldings))
                 anchor = None
             last_day = day
             for folding in foldings:
@@ -281,7 +291,7 @@ class Engine:
     def _save_anchor(self, foldings: list[Folding], anchor: date, head: int, *, reached: bool) -> None:
         """Save the states that have folded everything up to ``anchor`` (a fold that started from a later checkpoint
         has folded past it). None of them has an exact checkpoint there: the pass would have started it from it.
-        ``reached``: the pass read only some kinds, so each state is first told the date the story reached by then."""
+        ``reached``: some fold reads only its kinds, so each state is first told the date the story reached by then."""
         passed = [f for f in foldings if (f.cut is None or f.cut < anchor) and self._worth_saving(f)]
         end = self.story_end(anchor, head) if reached and passed else None
         if end is not None:

@@ -389,3 +389,62 @@ def test_a_failing_wrapper_is_named(tmp_path: Path) -> None:
         with pytest.raises(PluginError, match=r"^plugin broken-wrapper failed in dealledger_validate: RuntimeError: boom"):
             ledger.append([Incoming("test:1", ledger.catalogue.parse(party))])
         assert ledger.records() == []
+
+
+class MarksCounted(View[int]):
+    """Counts what ``apply`` is handed, trusting its ``kinds`` to be all it is handed."""
+
+    name = "marks-counted"
+    help = "Valuation marks, counted."
+    columns = ("marks",)
+    kinds = frozenset({"valuation.marked"})
+
+    def initial(self, query: Query) -> int:
+        return 0
+
+    def apply(self, state: int, record: Recorded) -> int:
+        assert record.kind == "valuation.marked", record.kind
+        return state + 1
+
+    def rows(self, state: int, query: Query) -> list[dict[str, Any]]:
+        return [{"marks": state}]
+
+
+class EveryFactCounted(MarksCounted):
+    name = "facts-counted"
+    fold_name = "facts-counted"
+    columns = ("facts",)
+    kinds = None
+
+    def apply(self, state: int, record: Recorded) -> int:
+        return state + 1
+
+    def rows(self, state: int, query: Query) -> list[dict[str, Any]]:
+        return [{"facts": state}]
+
+
+def test_a_view_is_handed_only_its_kinds_even_in_a_pass_shared_with_one_reading_every_fact(sqlite_url: str) -> None:
+    """A view that names its kinds was handed every fact of a pass it shared with a view reading all of them (a
+    replay, a report): its count then took in every fact, and its checkpoint carried that into later answers."""
+    from datetime import date
+
+    from ledger.importing import incoming_from_path
+    from ledger.replaying import replay_all
+
+    class Counters:
+        @hookimpl
+        def dealledger_views(self) -> list[View[Any]]:
+            return [MarksCounted(), EveryFactCounted()]
+
+    manager = plugin_manager(entry_points=False)
+    manager.register(Counters(), name="counters-test")
+    story = Path(__file__).parent.parent / "examples" / "story.jsonl"
+    with Ledger(sqlite_url, host=PluginHost(manager)) as ledger:
+        ledger.engine.save_after = 0
+        ledger.append(incoming_from_path(ledger.catalogue, str(story)))
+        marks = sum(1 for record in ledger.records() if record.kind == "valuation.marked")
+        as_of = date(2024, 12, 31)
+        replayed = replay_all(ledger, as_of, None)
+        assert replayed["marks-counted"][1] == [{"marks": marks}]
+        assert replayed["facts-counted"][1] == [{"facts": len(ledger.story(as_of))}]
+        assert ledger.view("marks-counted", Query(as_of)) == [{"marks": marks}]  # from the checkpoint the replay saved
