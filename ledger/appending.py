@@ -288,8 +288,11 @@ class BatchBuilder:
             return
         # a fact this batch corrects keeps its id: the correction's line is where its problems are pointed at
         places = {**places, **{r.id: places[r.corrected_by] for r in story if r.corrected_by in places and r.id not in places}}
-        # The same question of the ledger without the batch (``new`` tells plugins where to look).
-        before = set(self.host.validate(resolve(existing), batch)) if existing else set()
+        # The same question of the ledger without the batch (``new`` tells plugins where to look). A problem naming
+        # a fact of the batch cannot have been there before it, though a plugin that checks ``new`` finds it again
+        batch_ids = {record.id for record in batch}
+        asked = self.host.validate(resolve(existing), batch) if existing else []
+        before = {problem for problem in asked if batch_ids.isdisjoint(problem.facts)}
         fresh = [problem for problem in after if problem not in before]
         if not fresh:
             return

@@ -55,8 +55,9 @@ def dealledger_validate(story: Sequence[Recorded], new: Sequence[Recorded]) -> S
     registrations of those parties and the corrections of those facts among them: so
     back-dated facts are checked against everything after them, and an append costs what its subjects hold, not what the ledger
     holds. ``new`` is the batch. Return ``ledger.problems.Problem`` values naming the facts
-    involved; any problem not already present without the batch (asked with the same ``new``)
-    rejects it.
+    involved; a problem naming a fact of the batch rejects it, and so does any other problem not
+    already present without the batch (asked with the same ``new``): a back-dated fact that
+    breaks one recorded before.
     """
 
 

@@ -107,6 +107,18 @@ def test_plugin_validation_rejects_the_batch_naming_the_plugin_and_place(host: P
         assert ledger.records() == []
 
 
+def test_plugin_validation_of_the_new_facts_holds_on_a_ledger_that_already_has_facts(host: PluginHost, sqlite_url: str) -> None:
+    """The rule checks ``new``; asked again without the batch (to leave out problems already there), it found the
+    same rumour and the problem was taken for an old one: only an empty ledger ever refused it."""
+    with Ledger(sqlite_url, host=host) as ledger:
+        ledger.append(rumour_free(host))
+        with pytest.raises(RejectedError, match=r"^test:7: \[rumours-test\] deal.rumoured .* not credible$"):
+            ledger.append(rumour(host, "20000000000", place="test:7")[1:])
+        assert len(ledger.records()) == 1
+        ledger.append(rumour(host, "5")[1:])
+        assert len(ledger.records()) == 2
+
+
 def test_a_failing_plugin_names_itself_and_the_fact(sqlite_url: str) -> None:
     class Broken(View[int]):
         name = "broken"
