@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ledger import LOADING_BEGAN_NS
@@ -120,12 +121,24 @@ def code_digest(view: View[Any], host: PluginHost, sources: Sources) -> str | No
     digest.update(_standards().encode())
     for kind, fact in sorted(host.catalogue.kinds.items()):
         digest.update(f"\n{kind}={fact.__module__}.{fact.__qualname__}".encode())
-    for package in sorted(set(packages_of(view))):
+    for package in sorted({*packages_of(view), *_provider_package(host, view)}):
         source = sources.read(package)
         if source is None or source.newest_ns > LOADING_BEGAN_NS:
             return None
         digest.update(f"\n{package}:{source.digest}".encode())
     return digest.hexdigest()
+
+
+def _provider_package(host: PluginHost, view: View[Any]) -> tuple[str, ...]:
+    """The top-level package of the plugin that provides the view, which may not be its class's: a plugin can
+    make a view of a library's class with settings of its own (a threshold), and a change of them changes the
+    rows as surely as a change of the class."""
+    plugin = host.manager.get_plugin(host.view_providers.get(view.name, ""))
+    if plugin is None:
+        return ()
+    module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+    package = module.split(".")[0]
+    return () if package in sys.stdlib_module_names or package == "builtins" else (package,)
 
 
 @dataclass(frozen=True)

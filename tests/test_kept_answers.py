@@ -490,6 +490,44 @@ def test_the_packages_of_a_view_s_base_classes_are_part_of_its_question(tmp_path
         assert asked is not None and other is not None and other.digest != asked.digest
 
 
+def test_the_package_of_the_plugin_providing_a_view_is_part_of_its_question(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin may provide a view of another package's class, set up its own way (a threshold): a change of its
+    settings left the answers kept under the old ones in use."""
+    import importlib
+    import sys
+    import time
+
+    from ledger.host import PluginHost, plugin_manager
+
+    package = tmp_path / "configuring_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from ledger.hookspecs import hookimpl\n"
+        "from tests.replay_plugin import KindCount\n"
+        "@hookimpl\n"
+        "def dealledger_views():\n"
+        "    return [KindCount()]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(kept_answers, "LOADING_BEGAN_NS", time.time_ns() + 1)  # as if loaded after it was written
+    try:
+        manager = plugin_manager(entry_points=False)
+        manager.register(importlib.import_module("configuring_pkg"), name="configuring_pkg")
+        host = PluginHost(manager)
+        view = host.view("kind-count")
+        asked = kept_answers.question(view, host, "csv", AS_OF, None)
+        real = kept_answers.read_source
+        monkeypatch.setattr(
+            kept_answers, "read_source", lambda name: kept_answers.Source("other", 0) if name == "configuring_pkg" else real(name)
+        )
+        other = kept_answers.question(view, host, "csv", AS_OF, None)
+        assert asked is not None and other is not None and other.digest != asked.digest
+    finally:
+        sys.modules.pop("configuring_pkg", None)
+
+
 def test_a_file_being_replaced_is_never_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each file moves onto the earlier one in one rename: a reader finds the old text or the new, never nothing."""
     from ledger import outfolder
