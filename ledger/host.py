@@ -150,10 +150,7 @@ def plugin_manager(extra: Iterable[str] = (), *, entry_points: bool = True) -> p
             raise PluginError(f"built-in plugin {name} cannot be loaded: {error}; reinstall dealledger") from None
         manager.register(module, name=name)
     if entry_points:
-        try:
-            manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except Exception as error:  # a broken installed plugin must not take every command down with a traceback
-            raise PluginError(f"an installed dealledger plugin cannot be loaded: {type(error).__name__}: {error}") from None
+        _load_installed(manager)
     env_modules = [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
     for name in [*env_modules, *extra]:
         if manager.has_plugin(name):
@@ -164,12 +161,31 @@ def plugin_manager(extra: Iterable[str] = (), *, entry_points: bool = True) -> p
             raise LedgerError(f"cannot load plugin module {name!r}: {error}") from None
         except Exception as error:
             raise PluginError(f"plugin module {name!r} failed while loading: {type(error).__name__}: {error}") from None
+        if manager.is_registered(module):  # installed, and named again with --plugin while it is worked on
+            continue
         manager.register(module, name=name)
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as error:
         raise PluginError(f"plugin {error.plugin!r}: {error}") from None
     return manager
+
+
+def _load_installed(manager: pluggy.PluginManager) -> None:
+    """The installed plugins (entry points of ``ENTRY_POINT_GROUP``), one at a time through pluggy's own loader, so
+    that one that cannot be loaded is named, with its distribution, and does not take every command down with a
+    traceback."""
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=point.name)
+        except Exception as error:
+            dist = getattr(getattr(point, "dist", None), "name", None)
+            source = f"{point.value}, installed by {dist}" if dist else point.value
+            raise PluginError(
+                f"installed plugin {point.name!r} ({source}) cannot be loaded: {type(error).__name__}: {error}"
+            ) from None
 
 
 def load(extra: Iterable[str] = (), *, entry_points: bool = True) -> PluginHost:

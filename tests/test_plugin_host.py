@@ -460,3 +460,33 @@ def test_a_view_is_handed_only_its_kinds_even_in_a_pass_shared_with_one_reading_
         assert replayed["marks-counted"][1] == [{"marks": marks}]
         assert replayed["facts-counted"][1] == [{"facts": len(ledger.story(as_of))}]
         assert ledger.view("marks-counted", Query(as_of)) == [{"marks": marks}]  # from the checkpoint the replay saved
+
+
+def test_a_plugin_module_named_again_under_another_name_is_loaded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed plugin also named with ``--plugin`` while it is worked on (the module is the same, its name is
+    the entry point's): pluggy refused to register it twice and every command ended in a traceback."""
+    import importlib
+    import sys
+
+    module = importlib.import_module("tests.local_plugin")
+    monkeypatch.setitem(sys.modules, "local_plugin_installed", module)
+    manager = plugin_manager(["tests.local_plugin", "local_plugin_installed"], entry_points=False)
+    assert [name for name, plugin in manager.list_name_plugin() if plugin is module] == ["tests.local_plugin"]
+    assert "local-count" in PluginHost(manager).views
+
+
+def test_an_installed_plugin_that_cannot_be_loaded_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger.host import ENTRY_POINT_GROUP
+
+    (tmp_path / "broken_at_import.py").write_text("raise RuntimeError('broken at import')\n")
+    info = tmp_path / "dl_broken-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dl-broken\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nbroken = broken_at_import\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    message = (
+        r"^installed plugin 'broken' \(broken_at_import, installed by dl-broken\) cannot be loaded: "
+        r"RuntimeError: broken at import$"
+    )
+    with pytest.raises(PluginError, match=message):
+        plugin_manager()
