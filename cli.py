@@ -219,12 +219,14 @@ class LedgerGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Refuse, before anything is read or written, an argument or setting that is not text: a shell passes bytes
-        that are not UTF-8 through as lone surrogates, which no store, file or message can take."""
+        that are not UTF-8 through as lone surrogates, which no store or message can take. A file's name may be
+        any bytes (the system takes them as they came): ``--file``, ``--out`` and the file ``import`` reads."""
         for number, arg in enumerate(args):
             before = args[number - 1] if number else ""
-            _must_be_text(
-                arg, f"the value of {before}" if before.startswith("-") and "=" not in before else f"argument {number + 1}"
-            )
+            if before in _PATH_OPTIONS or before == "import" or arg.startswith(tuple(f"{o}=" for o in _PATH_OPTIONS)):
+                continue
+            named = f"the value of {before}" if before.startswith("-") and "=" not in before else f"argument {number + 1}"
+            _must_be_text(arg, named)
         for name in ("DEALLEDGER_URL", PLUGINS_ENV):
             _must_be_text(os.environ.get(name, ""), name)
         return super().parse_args(ctx, args)
@@ -263,8 +265,13 @@ class LedgerGroup(click.Group):
         return {command.name: command for command in host.commands() if command.name}
 
 
-class _Misused(click.ClickException):
-    """A misused command, told in one line (``ClickException.show``: ``Error: ...`` on stderr); exit 2 as click's own."""
+_PATH_OPTIONS = ("--file", "--out")
+"""The options whose values are names of files or folders."""
+
+
+class Misuse(click.ClickException):
+    """A misused command or option, told in one line (``Error: ...`` on stderr), exit 2 as click's own, rather than
+    click's usage block."""
 
     exit_code = 2
 
@@ -272,7 +279,7 @@ class _Misused(click.ClickException):
 def _one_line(error: click.UsageError) -> click.ClickException:
     """A usage error as one line, naming the command whose help tells the right use."""
     path = error.ctx.command_path if error.ctx is not None else "dealledger"
-    return _Misused(f"{error.format_message().rstrip('.')} (see '{path} --help')")
+    return Misuse(f"{error.format_message().rstrip('.')} (see '{path} --help')")
 
 
 def _must_be_text(value: str, where: str) -> None:
@@ -283,7 +290,7 @@ def _must_be_text(value: str, where: str) -> None:
     except UnicodeEncodeError as error:
         code = ord(value[error.start])
         what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"lone surrogate \\u{code:04x}"
-        raise _Misused(f"{where} is not UTF-8 text: {what} at character {error.start + 1}") from None
+        raise Misuse(f"{where} is not UTF-8 text: {what} at character {error.start + 1}") from None
 
 
 @click.group(cls=LedgerGroup)
@@ -342,7 +349,7 @@ def append(ctx: click.Context, kind: str | None, path: str | None, input_format:
 def _tell_appended(result: Any, path: str | None) -> None:
     added, unchanged = len(result.added), result.unchanged
     if not added and not unchanged:
-        click.echo(f"nothing appended: {path} holds no facts")
+        click.echo(f"nothing appended: {click.format_filename(path or '-')} holds no facts")
         return
     if added:
         note = f" ({unchanged} already recorded, unchanged)" if unchanged else ""
@@ -612,7 +619,7 @@ def replay(ctx: click.Context, as_of: date, known_at: datetime | None, out_dir: 
         except OSError as error:
             raise click.ClickException(f"{error.filename or out_dir}: cannot write: {error.strerror}") from None
         for name, count, path in written:
-            click.echo(f"{name}: {count} row(s) -> {path}")
+            click.echo(f"{name}: {count} row(s) -> {click.format_filename(path)}")
         return
     from itertools import chain
 
@@ -656,7 +663,8 @@ def report(ctx: click.Context, path: str, as_of: date | None, known_at: datetime
 
     ledger = open_ledger(ctx)
     written = write_report(ledger, Path(path), as_of=as_of, known_at=known_at, currency=currency, top=top)
-    summary = f"report: {written.charts} chart(s), {written.tables} table(s), {written.bytes:,} bytes -> {written.path}"
+    summary = f"report: {written.charts} chart(s), {written.tables} table(s), {written.bytes:,} bytes"
+    summary += f" -> {click.format_filename(written.path)}"
     click.echo(summary, err=path == "-")  # the page alone on standard output
 
 
@@ -835,7 +843,7 @@ def export(
     except OSError as error:
         raise click.ClickException(f"{path}: cannot write: {error.strerror}") from None
     if path != "-":
-        click.echo(f"exported {len(records)} fact{'s' if len(records) != 1 else ''} to {path}")
+        click.echo(f"exported {len(records)} fact{'s' if len(records) != 1 else ''} to {click.format_filename(path)}")
 
 
 def export_ocf(ctx: click.Context, company: str | None, path: str | None, as_of: date | None, known_at: datetime | None) -> None:
@@ -850,14 +858,9 @@ def export_ocf(ctx: click.Context, company: str | None, path: str | None, as_of:
     package = ocf.build(open_ledger(ctx), company, as_of, known_at)
     ocf.write(package, path)
     click.echo(
-        f"wrote {company}'s OCF package ({package.stakeholders} stakeholders, {package.transactions} transactions) to {path}"
+        f"wrote {company}'s OCF package ({package.stakeholders} stakeholders, {package.transactions} transactions) "
+        f"to {click.format_filename(path)}"
     )
-
-
-class Misuse(click.ClickException):
-    """A misused option, told in one line (exit 2) rather than click's usage block."""
-
-    exit_code = 2
 
 
 @main.command(name="import")

@@ -146,6 +146,7 @@ def pickle_apart(encoders: Sequence[Callable[[], bytes]], running: int = 0) -> P
     except OSError:  # no usable temporary folder: pickle in place, which can do without one
         return None
     made: list[Pickling] = []
+    parent = os.getpid()
     try:
         pid = fork_holding_signals(lambda pid: made.append(Pickling(pid, spool, len(encoders))))
     except OSError:  # out of processes or memory: pickle here, as without a fork
@@ -156,6 +157,7 @@ def pickle_apart(encoders: Sequence[Callable[[], bytes]], running: int = 0) -> P
             pickling.stop()
         raise
     if pid == 0:  # pragma: no cover - the child; its outcome is read by ``collect``
+        die_with(parent)  # its outcome is the parent's to write: with the parent gone it would pickle for nobody
         _child(encoders, spool)
     return made[0]
 
@@ -211,6 +213,21 @@ def _hold(before: dict[signal.Signals, Any], noted: list[int]) -> list[signal.Si
                 signal.signal(number, before[number])
         return []
     return held
+
+
+_PR_SET_PDEATHSIG = 1
+"""Linux's ``prctl`` option that has a signal sent to a process when its parent ends."""
+
+
+def die_with(parent: int) -> None:  # pragma: no cover - runs in the child
+    """End this child when its parent ends (Linux ``PR_SET_PDEATHSIG``), so a killed command leaves no child
+    working on for nobody; and now, if the parent is already gone."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _child(encoders: Sequence[Callable[[], bytes]], spool: IO[bytes]) -> None:

@@ -37,6 +37,7 @@ from ledger.anchors import KEEP_ANCHORS, is_quarter_end
 from ledger.background import Pickling, pickle_apart
 from ledger.folds.parts import reading_parts
 from ledger.persistence import CHECKPOINTS_TABLE, unless_refused, write_derived
+from ledger.stopping import told_to_stop
 from ledger.views import fold_class, fold_name
 
 if TYPE_CHECKING:
@@ -277,6 +278,10 @@ class Checkpoints:
         for the others only when they are already done. A fold about to read its checkpoints thus never waits
         for a child pickling another fold's. A child that did not finish saves nothing; a state it could not
         pickle is told (``CheckpointNotSaved``), and a write the database refuses is skipped: derived data."""
+        if told_to_stop():  # what is still pickled is let go: saving it could wait on what the stop broke
+            for pending in self._pending:
+                pending.pickling.stop()
+            self._pending.clear()
         names = None if views is None else {fold_name(view) for view in views}
         for pending in list(self._pending):
             wanted = names is None or any(fold_name(saving.view) in names for saving in pending.savings)

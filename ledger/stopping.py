@@ -6,9 +6,13 @@ bookkeeping (a connection pool between taking its writer's lock and handing the 
 out): a ``finally`` that then goes back to the database can wait on a lock nobody will release.
 So, once told to stop, a command does only what leaves files and the ledger whole (partial files
 removed; an open transaction rolled back by the database itself) and skips what merely saves
-work for later (``told_to_stop``: a replay's checkpoints). And a watchdog outside the interpreter
-(``faulthandler``) ends the process with every thread's traceback on stderr if that still takes
-longer than ``GRACE`` seconds, less than the ten a supervisor usually waits before SIGKILL.
+work for later (``told_to_stop``: a replay's checkpoints, the states a child is still pickling).
+And a watchdog outside the interpreter (``faulthandler``) ends the process with every thread's
+traceback on stderr if that still takes longer than ``GRACE`` seconds, less than the ten a
+supervisor usually waits before SIGKILL.
+
+Once a batch's commit has begun, a stop comes too late to stop anything: it is held
+(``held_from_commit``), the command says what it stored and ends as it would have.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ GRACE = 8.0
 """Seconds the ``finally`` blocks may take after a stop before the watchdog ends the process (exit status 1)."""
 
 _told: list[int] = []
+_hooks: list[Any] = []
+"""The hook ``_redeliver`` stood in for, which it hands every other unraisable exception."""
 
 
 def told_to_stop() -> bool:
@@ -46,17 +52,15 @@ def install() -> None:
         sys.unraisablehook = _redeliver
 
 
-_hooks: list[Any] = []
-"""The hook ``_redeliver`` stood in for, which it hands every other unraisable exception."""
-
-
 def _redeliver(unraisable: Any) -> None:
     """A handler runs wherever the main thread is, a finaliser (``__del__``, a database driver freeing a result)
     included, and Python drops an exception raised there with a warning: the stop would be lost while the
     watchdog, armed, ended the process later as if hung. So the stop is raised again at the next call or
-    return outside this hook (``sys.setprofile``); should that be inside a finaliser too, it comes back here."""
-    if isinstance(unraisable.exc_value, (SystemExit, KeyboardInterrupt)) and _told:
-        stop = unraisable.exc_value
+    return outside this hook (``sys.setprofile``, which a profiler running then gives up); should that be inside
+    a finaliser too, it comes back here. Not once the interpreter is ending (the command is over, and each
+    ``atexit`` callback left would be cut short in turn): the usual hook tells it then."""
+    stop = unraisable.exc_value
+    if isinstance(stop, (SystemExit, KeyboardInterrupt)) and _told and not sys.is_finalizing() and _in_main(unraisable):
 
         def again(frame: Any, event: str, arg: Any) -> None:
             if frame.f_code is _redeliver.__code__ or frame.f_code is again.__code__:
@@ -69,44 +73,55 @@ def _redeliver(unraisable: Any) -> None:
     _hooks[-1](unraisable)
 
 
-_window: list[bool] = []
-"""One entry per ``held_from_commit`` block open; ``commit_begins`` sets them True: a stop is then held."""
+def _in_main(unraisable: Any) -> bool:
+    """Whether the exception was dropped while the program still runs, not by an ``atexit`` callback."""
+    return "atexit" not in str(getattr(unraisable, "err_msg", "") or "")
+
+
+_depth = 0
+"""How many ``held_from_commit`` blocks are open."""
+_committing = False
+"""Whether a batch's commit has begun inside them (``commit_begins``): a stop is then held, not raised."""
 _held: list[BaseException] = []
-"""The stop a commit under way holds back, raised when the block ends (or the commit fails)."""
+"""The stop held back while a commit is under way."""
 
 
 @contextmanager
 def held_from_commit() -> Iterator[None]:
-    """Inside, once a batch's commit begins (``commit_begins``), a stop waits for the block to end, so a command
-    can say the batch it stopped after was stored. Without it, a stop landing in the commit, or right after it,
-    ended the command with no word that the batch was in, and a user who tried again stored keyless facts twice."""
-    _window.append(False)
+    """Inside, once a batch's commit begins (``commit_begins``), a stop is held: the batch is stored whatever comes,
+    so the command goes on to say so and ends as it would have, the stop noted on stderr. Without it, a stop landing
+    in the commit, or right after it, ended the command with no word that the batch was in (or with "Aborted!"),
+    and a user who tried again stored keyless facts twice. Should the commit fail instead, the stop is raised there
+    (``commit_failed``)."""
+    global _depth, _committing
     try:
+        _depth += 1
         yield
     finally:
-        _window.pop()
-        if not any(_window):
-            _raise_held()
+        _depth -= 1
+        if _depth == 0:
+            _committing = False
+            if _held:
+                _held.clear()
+                _tell("stopped after the batch was stored: the command finished first")
 
 
 def commit_begins() -> None:
     """Called by a recorder once a batch's rows are written, just before the database commits them: from here a
     stop is held if a ``held_from_commit`` block is open (else raised at once, as anywhere)."""
-    if _window:
-        _window[-1] = True
+    global _committing
+    if _depth:
+        _committing = True
 
 
 def commit_failed() -> None:
     """The commit did not happen (the batch clashed, the database refused it): a stop it held is raised now."""
-    if _window and _window[-1]:
-        _window[-1] = False
-        _raise_held()
-
-
-def _raise_held() -> None:
+    global _committing
+    _committing = False
     if _held:
         stop = _held.pop()
         _held.clear()
+        _arm_watchdog()
         raise stop
 
 
@@ -119,16 +134,25 @@ def _interrupted(number: int, frame: Any) -> None:
 
 
 def _stop(number: int, stop: BaseException) -> None:
-    _note(number)
-    if _window and _window[-1]:
-        _held.append(stop)
+    _told.append(number)
+    if _committing:
+        _held.append(stop)  # no watchdog: the commit and the line after it take what they take
         return
+    _arm_watchdog()
     raise stop
 
 
-def _note(number: int) -> None:
-    first = not _told
-    _told.append(number)
-    if first and sys.stderr is not None:
+_armed: list[bool] = []
+
+
+def _arm_watchdog() -> None:
+    """Once, at the first stop raised: a second Ctrl-C does not put the deadline off."""
+    if not _armed and sys.stderr is not None:
+        _armed.append(True)
         with contextlib.suppress(ValueError, OSError, AttributeError):  # stderr without a descriptor: no watchdog
             faulthandler.dump_traceback_later(GRACE, exit=True, file=sys.stderr)
+
+
+def _tell(message: str) -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(f"dealledger: {message}", file=sys.stderr, flush=True)

@@ -236,3 +236,31 @@ def test_a_pickling_child_interrupted_at_its_fork_is_stopped_not_left(monkeypatc
         background.pickle_apart([lambda: __import__("time").sleep(60) or b""])
     with pytest.raises(ChildProcessError):  # already reaped: stopped, not left running or unreaped
         os.waitpid(made[0], os.WNOHANG)
+
+
+def test_a_stopped_command_lets_the_states_still_pickled_go(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing the ledger waited for every pickling child, then wrote its checkpoints: after a SIGTERM sent to the
+    command alone, a large state's child went on pickling and the command waited for it, past the watchdog's grace.
+    Once told to stop, the children are stopped and nothing more is written."""
+    import time
+
+    from ledger import stopping
+
+    slow = checkpoints._encoded
+
+    def slowly(view: Any, state: Any) -> bytes:
+        time.sleep(60)  # in the child only: this process never pickles when a child does
+        return slow(view, state)
+
+    monkeypatch.setattr(checkpoints, "_encoded", slowly)
+    with sample(sqlite_url) as ledger:
+        ledger.view("league", QUERY)
+        pending = list(ledger.engine.checkpoints._pending)
+        assert pending, "the state went to a child"
+        monkeypatch.setattr(stopping, "_told", [signal.SIGTERM])
+        started = time.monotonic()
+    assert time.monotonic() - started < 10
+    assert all(item.pickling.status is not None for item in pending)  # stopped and reaped, not left running
+    monkeypatch.setattr(checkpoints, "_encoded", slow)
+    with Ledger(sqlite_url) as ledger:
+        assert ledger.engine.checkpoints.listing() == []

@@ -421,6 +421,13 @@ def test_an_argument_or_setting_that_is_not_utf8_is_refused_before_anything_is_w
         2,
         "Error: argument 2 is not UTF-8 text: lone surrogate \\ud800 at character 10\n",
     )
+    # a file's name may be any bytes: the system takes them as they came
+    latin1 = Path("caf\udce9.jsonl")
+    latin1.write_bytes(Path(CATALOGUE).read_bytes())
+    assert run("append", "--file", str(latin1)).exit_code == 0
+    assert run("replay", "--as-of", "2024-12-31", "--out", "d\udce9", "--format", "csv").exit_code == 0
+    assert run("export", "--out=caf\udce9.out.jsonl").exit_code == 0
+    before = run("export").output
     monkeypatch.setenv("DEALLEDGER_URL", "sqlite:///\udcfe.db")
     result = run("log")
     assert (result.exit_code, result.stderr) == (2, "Error: DEALLEDGER_URL is not UTF-8 text: byte 0xfe at character 11\n")

@@ -251,10 +251,12 @@ def test_a_stop_that_lands_in_a_finaliser_is_not_lost(tmp_path: Path) -> None:
     assert time.monotonic() - started < 20
 
 
-def test_a_stop_during_the_commit_lets_the_append_say_what_it_stored(url: str) -> None:
-    """A SIGTERM landing once the batch's rows are written, as the database commits them, ended ``append`` with no
-    word, the batch stored: a user who tried again stored its keyless facts twice. The stop now waits for the line
-    saying what was appended, then ends the command with the signal's status."""
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_a_stop_during_the_commit_lets_the_append_finish_and_say_what_it_stored(url: str, stop: str) -> None:
+    """A stop landing once the batch's rows are written, as the database commits them, ended ``append`` with no word
+    (or "Aborted!"), the batch stored: a user, or a script going by the status, tried again and stored its keyless
+    facts twice. Past that point the stop cannot stop anything: the command finishes, says what it appended, and
+    notes the stop on stderr."""
     root = Path(__file__).parent.parent
     story = root / "examples" / "story.jsonl"
     stops_in_commit = (
@@ -263,7 +265,7 @@ def test_a_stop_during_the_commit_lets_the_append_say_what_it_stored(url: str) -
         "from ledger.persistence import postgres, sqlalchemy, sqlite\n"
         "def begins():\n"
         "    stopping.commit_begins()\n"
-        "    os.kill(os.getpid(), signal.SIGTERM)  # handled at once, before the commit\n"
+        f"    os.kill(os.getpid(), signal.{stop})  # handled at once, before the commit\n"
         "for module in (postgres, sqlalchemy, sqlite):\n"
         "    module.commit_begins = begins\n"
         "import cli\n"
@@ -277,10 +279,40 @@ def test_a_stop_during_the_commit_lets_the_append_say_what_it_stored(url: str) -
         timeout=120,
     )
     facts = sum(1 for line in story.read_text().splitlines() if line.strip() and not line.startswith("#"))
-    assert done.returncode == 128 + signal.SIGTERM, done.stderr.decode()
-    assert done.stdout.decode().startswith(f"appended {facts} facts; ledger head #{facts}"), done.stdout
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode() == f"appended {facts} facts; ledger head #{facts}\n"
+    assert done.stderr.decode() == "dealledger: stopped after the batch was stored: the command finished first\n"
     with Ledger(url) as ledger:
         assert len(ledger.records()) == facts
+
+
+def test_a_stop_before_the_commit_stores_nothing(url: str, tmp_path: Path) -> None:
+    """The other side of the commit: a stop while the rows are still being written ends the append at once, and the
+    database rolls the batch back."""
+    root = Path(__file__).parent.parent
+    path = tmp_path / "batch.jsonl"
+    _batch(path, 0)
+    stops_in_inserts = (
+        "import os, signal\n"
+        "from ledger.persistence import sqlite, postgres\n"
+        "real = sqlite.write_index\n"
+        "def write_index(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return real(*args, **kwargs)\n"
+        "sqlite.write_index = postgres.write_index = write_index\n"
+        "import cli\n"
+        "cli.run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", stops_in_inserts, "--url", url, "append", "--file", str(path)],
+        capture_output=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (128 + signal.SIGTERM, b""), done.stderr.decode()
+    with Ledger(url) as ledger:
+        assert ledger.records() == []
 
 
 def test_a_stop_held_through_a_commit_that_fails_is_raised_at_once() -> None:
@@ -301,6 +333,7 @@ def test_a_stop_held_through_a_commit_that_fails_is_raised_at_once() -> None:
                 stopping._terminated(signal.SIGTERM, None)  # the commit is over: raised at once again
     finally:  # this process goes on testing: no stop noted, no watchdog armed
         stopping._told.clear()
+        stopping._armed.clear()
         faulthandler.cancel_dump_traceback_later()
 
 
