@@ -69,8 +69,12 @@ class Catalogue:
         try:
             with exact_decimals():  # a fact's own checks add amounts up: exactly, whatever context the caller left
                 return kind.from_dict(data, self)
+        except FactError:
+            raise
         except (decimal.Inexact, decimal.Rounded):
             raise FactError("its amounts cannot be added up exactly (more than 400 digits)") from None
+        except Exception as error:  # a kind's own ``check`` (a plugin's) that refuses with another exception
+            raise FactError(f"{name}: the kind's check failed: {type(error).__name__}: {error}") from None
 
     def load(self, data: Mapping[str, Any]) -> Fact:
         """A fact from its stored interchange form, trusted (``layout.load_record``); unknown kinds still fail."""

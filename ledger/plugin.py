@@ -21,7 +21,8 @@ What a plugin gets:
 - **Facts** — each ``Recorded`` has ``id``, ``seq`` (position), ``recorded`` (UTC),
   ``effective``, ``kind``, ``key`` and ``fact``, the typed fact; corrections arrive already
   applied (``corrected_by`` names the correction) and retracted facts never arrive. New kinds
-  subclass ``Fact`` with ``fact_class`` and declare fields with ``fields``.
+  subclass ``Fact`` with ``fact_class`` and declare fields with ``fields``; a kind's ``check``
+  refuses a fact by raising ``FactError`` (its message, and the field it names).
 - **Problems** — validation and checks return ``Problem`` values naming the facts involved.
 - **Folds to build on** — ``CapTables`` (exact ownership), ``Credits`` and ``Escrow``
   (draw-down of credits, escrow balances), ``Rates`` and ``Money`` (exchange rates, totals per
@@ -41,7 +42,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from events import Fact, fact_class, fields
+from events import Fact, FactError, fact_class, fields
 from ledger import hookspecs as HOOKS
 from ledger.exact import Fraction, parse_fraction
 from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, CapTables, Shortfall
@@ -74,6 +75,7 @@ __all__ = [
     "Decimal",
     "Escrow",
     "Fact",
+    "FactError",
     "Fraction",
     "Grant",
     "Money",

@@ -490,3 +490,29 @@ def test_an_installed_plugin_that_cannot_be_loaded_is_named(tmp_path: Path, monk
     )
     with pytest.raises(PluginError, match=message):
         plugin_manager()
+
+
+@fact_class
+class HintNoted(Fact):
+    """A kind whose check refuses with a ValueError, as a plugin author may write it."""
+
+    kind = "hint.noted"
+
+    company: str = fields.party()
+    level: Decimal = fields.amount()
+
+    def check(self) -> None:
+        if self.level > 10:
+            raise ValueError("level above 10")
+
+
+def test_a_kind_s_check_that_raises_another_exception_is_a_one_line_error_not_a_traceback() -> None:
+    from events import Catalogue, FactError
+
+    catalogue = Catalogue([HintNoted])
+    with pytest.raises(FactError, match=r"^hint.noted: the kind's check failed: ValueError: level above 10$"):
+        catalogue.parse({"kind": "hint.noted", "effective": "2024-01-01", "company": "acme", "level": "11"})
+    assert catalogue.parse({"kind": "hint.noted", "effective": "2024-01-01", "company": "acme", "level": "3"})
+    import ledger.plugin
+
+    assert ledger.plugin.FactError is FactError  # what a kind's check raises, from the one module plugins import
