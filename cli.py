@@ -253,16 +253,54 @@ class LedgerGroup(click.Group):
         return sorted({*super().list_commands(ctx), *(self._plugin_commands(ctx) if named else ())})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+        """A built-in command, else a plugin's: a plugin that cannot be loaded is then told (one line), not hidden
+        behind "No such command"."""
+        return super().get_command(ctx, name) or self._plugin_commands(ctx, told=True).get(name)
 
-    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
-        from ledger.errors import LedgerError
+    def _plugin_commands(self, ctx: click.Context, *, told: bool = False) -> dict[str, click.Command]:
+        """The plugins' commands by name; ``told``: a plugin that cannot be loaded, or whose command takes a built-in
+        one's name, is an error, else it is left out (a listing, completion)."""
+        from ledger.errors import LedgerError, PluginError
 
         try:
             host = plugin_host(ctx)
-        except LedgerError:
+            found: dict[str, click.Command] = {}
+            for plugin, command in host.commands():
+                if command.name in self.commands:
+                    raise PluginError(f"plugin {plugin}: command {command.name!r} takes the name of a built-in command")
+                found[command.name] = _guarded(plugin, command)
+        except LedgerError as error:
+            if told:
+                from events.readers import printable
+
+                raise click.ClickException(printable(str(error), 1000)) from None
             return {}
-        return {command.name: command for command in host.commands() if command.name}
+        return found
+
+
+def _guarded(plugin: str, command: click.Command) -> click.Command:
+    """A plugin's command whose failure is one line naming the plugin, as a view's is, not a traceback."""
+    if getattr(command, "_dealledger_guarded", False):
+        return command
+    invoke = command.invoke
+
+    def guarded(ctx: click.Context) -> Any:
+        try:
+            return invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            from ledger.errors import LedgerError
+
+            if isinstance(error, LedgerError):
+                raise
+            raise click.ClickException(
+                f"plugin {plugin}: command {command.name} failed: {type(error).__name__}: {error}"
+            ) from None
+
+    command.invoke = guarded  # type: ignore[method-assign]
+    command._dealledger_guarded = True  # type: ignore[attr-defined]
+    return command
 
 
 _PATH_OPTIONS = ("--file", "--out")
@@ -796,8 +834,8 @@ def plugins(ctx: click.Context, fmt: str) -> None:
         for k, c in sorted(host.catalogue.kinds.items())
     ]
     rows += [
-        {"type": "command", "name": c.name, "plugin": "", "help": first_line(c.help)}
-        for c in sorted(host.commands(), key=lambda command: command.name or "")
+        {"type": "command", "name": c.name, "plugin": plugin, "help": first_line(c.help)}
+        for plugin, c in sorted(host.commands(), key=lambda found: found[1].name or "")
     ]
     render(rows, fmt, columns=("type", "name", "plugin", "help"))
 

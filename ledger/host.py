@@ -21,7 +21,7 @@ from ledger import hookspecs
 from ledger.errors import LedgerError, PluginError
 from ledger.problems import Problem
 from ledger.records import Recorded
-from ledger.views import View
+from ledger.views import RESERVED_OPTION_NAMES, View
 
 BUILT_IN_PLUGINS = ("plugins.ownership", "plugins.revenue", "plugins.regulatory", "plugins.roundtrip")
 ENTRY_POINT_GROUP = "dealledger"
@@ -38,16 +38,17 @@ class PluginHost:
         self.views: dict[str, View[Any]] = {}
         self.view_providers: dict[str, str] = {}
         for plugin, kinds in self._each("dealledger_fact_kinds"):
-            for kind in kinds or ():
+            for kind in _listed(plugin, "dealledger_fact_kinds", kinds):
                 try:
                     self.catalogue.add(kind)
                 except (TypeError, ValueError) as error:
                     raise PluginError(f"plugin {plugin}: {error}") from None
                 self.kind_providers[kind.kind] = plugin
         for plugin, views in self._each("dealledger_views"):
-            for view in views or ():
+            for view in _listed(plugin, "dealledger_views", views):
                 if not isinstance(view, View) or not view.name:
                     raise PluginError(f"plugin {plugin}: {view!r} is not a named ledger.views.View")
+                _check_options(plugin, view)
                 if view.name in self.views:
                     raise PluginError(
                         f"plugin {plugin}: view {view.name!r} is already provided by {self.view_providers[view.name]}"
@@ -118,14 +119,21 @@ class PluginHost:
     def _problems(self, hook_name: str, **kwargs: Any) -> list[Problem]:
         problems: list[Problem] = []
         for plugin, found in self._each(hook_name, **kwargs):
-            for problem in found or ():
+            for problem in _listed(plugin, hook_name, found):
                 if not isinstance(problem, Problem):
                     raise PluginError(f"plugin {plugin}: {hook_name} returned {problem!r}, not a ledger.problems.Problem")
                 problems.append(Problem(problem.message, tuple(problem.facts), plugin))
         return problems
 
-    def commands(self) -> list[Any]:
-        return [command for _, commands in self._each("dealledger_commands") for command in commands or ()]
+    def commands(self) -> list[tuple[str, Any]]:
+        """Each plugin's commands (click commands), with the plugin's name."""
+        found: list[tuple[str, Any]] = []
+        for plugin, commands in self._each("dealledger_commands"):
+            for command in _listed(plugin, "dealledger_commands", commands):
+                if not isinstance(getattr(command, "name", None), str) or not callable(getattr(command, "main", None)):
+                    raise PluginError(f"plugin {plugin}: dealledger_commands returned {command!r:.80}, not a named click command")
+                found.append((plugin, command))
+        return found
 
 
 def _blame(error: BaseException, impls: Sequence[Any]) -> str | None:
@@ -169,6 +177,28 @@ def plugin_manager(extra: Iterable[str] = (), *, entry_points: bool = True) -> p
     except pluggy.PluginValidationError as error:
         raise PluginError(f"plugin {error.plugin!r}: {error}") from None
     return manager
+
+
+def _listed(plugin: str, hook: str, answer: Any) -> Sequence[Any]:
+    """A hook's answer as the list the hook asks for (None for none); a single value is a one-line error."""
+    if answer is None:
+        return ()
+    if isinstance(answer, (list, tuple)):
+        return answer
+    raise PluginError(f"plugin {plugin}: {hook} returned {type(answer).__name__} {answer!r:.80}, not a list")
+
+
+def _check_options(plugin: str, view: View[Any]) -> None:
+    """A view's options become command-line options: each name an identifier, none taken by the commands' own."""
+    for option in view.options:
+        name = getattr(option, "name", None)
+        if not isinstance(name, str) or not name.isidentifier():
+            raise PluginError(f"plugin {plugin}: view {view.name!r} has an option named {name!r}: use letters, digits and _")
+        if name in RESERVED_OPTION_NAMES:
+            reserved = ", ".join(sorted(RESERVED_OPTION_NAMES))
+            raise PluginError(
+                f"plugin {plugin}: view {view.name!r} has an option named {name!r}, which the commands use ({reserved})"
+            )
 
 
 def _load_installed(manager: pluggy.PluginManager) -> None:

@@ -40,6 +40,11 @@ class Option:
     replay_over: tuple[str, ...] = ()
 
 
+RESERVED_OPTION_NAMES = frozenset({"as_of", "known_at", "fmt", "format", "row", "selected", "column", "help"})
+"""Names a view's ``Option`` may not take: the command line's own options of ``view`` and ``explain`` (``--as-of``,
+``--format``, ``--row``...) would be taken over by the view's, silently."""
+
+
 @dataclass(frozen=True)
 class Query:
     """What the user asked: the moment (``as_of``, ``known_at``) and the view's own options."""

@@ -508,3 +508,34 @@ def test_log_of_a_kind_shows_the_corrections_and_retractions_of_its_facts(run, t
     keys = [row["key"] for row in json.loads(run("log", "--kind", "stake", "--format", "json").output)]
     assert keys == ["s1", "c1", "x1"]
     assert [row["key"] for row in json.loads(run("log", "--kind", "round", "--format", "json").output)] == ["r1"]
+
+
+@pytest.mark.parametrize(
+    ("odd", "args", "told"),
+    [
+        ("single-view", ["log"], "plugin tests.odd_plugin: dealledger_views returned Optioned <"),
+        ("option-dashes", ["log"], "plugin tests.odd_plugin: view 'optioned' has an option named 'min-facts': use letters"),
+        ("option-format", ["log"], "plugin tests.odd_plugin: view 'optioned' has an option named 'format', which the commands"),
+        (
+            "command-fails",
+            ["odd-command"],
+            "plugin tests.odd_plugin: command odd-command failed: RuntimeError: the command broke",
+        ),
+        ("command-clash", ["odd-command"], "plugin tests.odd_plugin: command 'view' takes the name of a built-in command"),
+        ("not-a-command", ["odd-command"], "plugin tests.odd_plugin: dealledger_commands returned <function"),
+    ],
+)
+def test_a_plugin_that_gets_its_hooks_wrong_is_told_in_one_line(run, monkeypatch, odd: str, args: list[str], told: str) -> None:  # type: ignore[no-untyped-def]
+    """A hook answering one object where a list belongs, an option the command line cannot take or that takes over
+    one of its own, a command that fails, shadows a built-in or is not one: each a one-line error, not a traceback
+    nor a command silently missing."""
+    monkeypatch.setenv("DEALLEDGER_TEST_ODD", odd)
+    result = run("--plugin", "tests.odd_plugin", *args)
+    assert result.exit_code == 1 and result.stderr.startswith(f"Error: {told}"), result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_plugin_that_cannot_be_loaded_is_told_when_its_command_is_asked_for(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("--plugin", "tests.no_such_plugin_module", "odd-command")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot load plugin module 'tests.no_such_plugin_module'")
