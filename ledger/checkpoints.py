@@ -57,7 +57,12 @@ SAFE_CLASSES = {
     ("collections", "deque"),
     ("collections", "OrderedDict"),
     ("collections", "defaultdict"),
+    ("collections", "Counter"),
     ("builtins", "set"),
+    ("builtins", "list"),  # as a defaultdict's factory, as the others: types, which build only their own values
+    ("builtins", "dict"),
+    ("builtins", "tuple"),
+    ("builtins", "int"),
     ("builtins", "frozenset"),
     ("builtins", "bytearray"),
     ("copyreg", "_reconstructor"),
@@ -164,6 +169,11 @@ class _Pending:
     head_hash: str
 
 
+class CheckpointNotRead(UserWarning):
+    """A checkpoint could not be read back (damaged, or holding a class a state may not hold): the answer is right,
+    folded without it, but each question pays for the fold until the state can be saved in a form that reads back."""
+
+
 class CheckpointNotSaved(UserWarning):
     """A view's state could not be saved as a checkpoint (its answer is right; the next one folds further back)."""
 
@@ -204,8 +214,14 @@ class Checkpoints:
                 continue
             try:
                 return checkpoint, self._load(checkpoint, view)
-            except CheckpointError:
+            except CheckpointError as error:
                 self.drop(checkpoint)
+                warnings.warn(
+                    f"the checkpoint of {fold_name(view)} at {checkpoint.cut} could not be read ({error}): dropped, "
+                    "the answer is folded from the facts",
+                    CheckpointNotRead,
+                    stacklevel=2,
+                )
         return None
 
     def _candidates(self, view: View[Any], head: int, as_of: date | None) -> list[Checkpoint]:

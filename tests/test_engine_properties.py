@@ -254,7 +254,13 @@ def test_a_damaged_or_missing_checkpoint_never_changes_an_answer(sqlite_url: str
             ledger.engine.checkpoints.clear()
         else:
             ledger.store.db.write([(f"UPDATE {CHECKPOINTS_TABLE} SET head_hash = ?", [("f" * 64,)])])
-        assert ledger.view("league", query) == first
+        if damage in ("bytes", "foreign class"):
+            from ledger.checkpoints import CheckpointNotRead
+
+            with pytest.warns(CheckpointNotRead, match=r"^the checkpoint of league at 2024-\d\d-\d\d could not be read"):
+                assert ledger.view("league", query) == first
+        else:
+            assert ledger.view("league", query) == first
         # the damaged checkpoints were dropped and good ones saved in their place
         assert [(row["view"], row["cut"]) for row in ledger.engine.checkpoints.listing()] == saved
         head = ledger.store.head().position
@@ -610,3 +616,16 @@ def test_after_an_append_a_replay_loads_one_fold_at_a_time(ledger_url: str, monk
         assert folded == [["gains", "ownership", "portfolio"], ["league"], ["regulatory"], ["revenue", "roundtrip"]]
         head = ledger.store.head().position
         assert told == [(head, head)]  # one full bar, not one bar per fold
+
+
+def test_standard_containers_a_state_may_hold_read_back() -> None:
+    """A state of a standard container the unpickler did not allow (a ``Counter``) was saved, never read back, and
+    dropped at every question: each paid a whole fold, with no word why."""
+    from collections import Counter, OrderedDict, defaultdict, deque
+
+    from ledger.checkpoints import decode, encode
+    from ledger.host import load
+
+    view = load(entry_points=False).view("league")
+    for state in (Counter({"a": 2}), OrderedDict(b=1), defaultdict(list, {"c": [1]}), deque([1, 2]), {frozenset({1})}):
+        assert decode(encode(state), view) == state
