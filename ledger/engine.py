@@ -71,6 +71,8 @@ class Folding:
     """Facts folded since the state's last checkpoint (the one it was loaded from, or one saved on the way)."""
     kinds: frozenset[str] | None = field(init=False, default=None)
     """The view's ``kinds``, read once: the facts ``apply`` folds in."""
+    seen: date | None = field(init=False, default=None)
+    """The latest effective date among the facts passed, folded in or not."""
     behind: int = 0
     """Facts the state's last checkpoint stands on: 0 from the origin; for a checkpoint saved on the way, the facts
     folded before it; for one loaded, the facts the ledger held when it was saved (at most that many)."""
@@ -80,10 +82,18 @@ class Folding:
 
     def apply(self, record: Recorded) -> None:
         """Fold ``record`` in, when it is of the kinds the view reads (``View.kinds``): a pass shared with folds
-        that read other kinds, or every kind, hands it those too, and a view's ``apply`` may rely on its kinds."""
+        that read other kinds, or every kind, hands it those too, and a view's ``apply`` may rely on its kinds. A
+        fact of another kind that moves the story to a later date is told as that (``View.reach``), as the
+        host tells a fold that read only its kinds at the end."""
         self.folded += 1  # the facts the pass went over, folded or not: what saving a checkpoint is weighed by
+        day = record.fact.effective
+        later = self.seen is None or day > self.seen
+        if later:
+            self.seen = day
         kinds = self.kinds
         if kinds is not None and record.kind not in kinds:
+            if later:
+                self.reach(day)
             return
         try:
             self.state = self.view.apply(self.state, record)
