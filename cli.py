@@ -192,9 +192,16 @@ def plugin_host(ctx: click.Context) -> PluginHost:
 
     root = ctx.find_root()
     if "host" not in root.meta:
-        root.meta["host"] = load(root.params.get("plugins") or ())
+        root.meta["host"] = load(_named_plugins(root))
     host: PluginHost = root.meta["host"]
     return host
+
+
+def _named_plugins(root: click.Context) -> tuple[str, ...]:
+    """The modules named with ``--plugin``: parsed, or, while an eager option (``--help``) runs before the others
+    are, read from the command line as given (``LedgerGroup.parse_args``)."""
+    parsed = root.params.get("plugins")
+    return tuple(parsed) if parsed is not None else tuple(root.meta.get("named plugins", ()))
 
 
 def open_ledger(ctx: click.Context) -> Ledger:
@@ -229,6 +236,10 @@ class LedgerGroup(click.Group):
             _must_be_text(arg, named)
         for name in ("DEALLEDGER_URL", PLUGINS_ENV):
             _must_be_text(os.environ.get(name, ""), name)
+        from itertools import pairwise
+
+        given = [value for option, value in pairwise(args) if option == "--plugin"]
+        ctx.meta["named plugins"] = [*given, *(arg.split("=", 1)[1] for arg in args if arg.startswith("--plugin="))]
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -249,7 +260,7 @@ class LedgerGroup(click.Group):
         Installed plugins' commands work when called and are listed by ``dealledger plugins``;
         finding them needs every plugin imported, which ``--help`` and completion should not pay.
         """
-        named = ctx.find_root().params.get("plugins") or os.environ.get(PLUGINS_ENV, "").strip()
+        named = _named_plugins(ctx.find_root()) or os.environ.get(PLUGINS_ENV, "").strip()
         return sorted({*super().list_commands(ctx), *(self._plugin_commands(ctx) if named else ())})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:

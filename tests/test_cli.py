@@ -360,6 +360,10 @@ def test_a_plugin_adds_a_command(run, monkeypatch: pytest.MonkeyPatch) -> None: 
     monkeypatch.setenv("DEALLEDGER_PLUGINS", "tests.local_plugin")
     assert run("count-facts").output == "23 facts\n"
     assert "count-facts" in run("--help").output
+    monkeypatch.delenv("DEALLEDGER_PLUGINS")
+    assert "count-facts" in run("--plugin", "tests.local_plugin", "--help").output  # --help runs before --plugin is read
+    assert "count-facts" in run("--plugin=tests.local_plugin", "--help").output
+    assert "count-facts" not in run("--help").output
 
 
 def test_a_bare_date_means_the_end_of_that_day_in_either_iso_form() -> None:
