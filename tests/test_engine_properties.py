@@ -629,3 +629,46 @@ def test_standard_containers_a_state_may_hold_read_back() -> None:
     view = load(entry_points=False).view("league")
     for state in (Counter({"a": 2}), OrderedDict(b=1), defaultdict(list, {"c": [1]}), deque([1, 2]), {frozenset({1})}):
         assert decode(encode(state), view) == state
+
+
+def test_a_change_to_the_code_that_folds_a_state_is_a_new_state_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin whose ``apply`` changed without a new ``state_version`` had its old checkpoints read on, folded
+    further by the new code: answers mixing the two, and kept as right. The code that folds is in the key."""
+    import importlib
+    import sys
+    import time
+
+    from ledger import checkpoints
+
+    package = tmp_path / "folding_pkg"
+    package.mkdir()
+    source = (
+        "from ledger.views import View\n"
+        "class Counting(View):\n"
+        "    name = 'counting'\n"
+        "    def initial(self, query): return 0\n"
+        "    def apply(self, state, record): return state + {step}\n"
+        "    def rows(self, state, query): return [{{'n': state}}]\n"
+    )
+    (package / "__init__.py").write_text(source.format(step=1))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        view = importlib.import_module("folding_pkg").Counting()
+
+        def version() -> str:
+            checkpoints._code_of.cache_clear()
+            monkeypatch.setattr(checkpoints, "LOADING_BEGAN_NS", time.time_ns() + 1)  # as if loaded after the edit
+            return checkpoints.state_version(view)
+
+        first = version()
+        assert version() == first and "this-process" not in first
+        (package / "__init__.py").write_text(source.format(step=2))
+        assert version() != first
+        (package / "__init__.py").write_text(source.format(step=1))
+        assert version() == first
+        checkpoints._code_of.cache_clear()
+        monkeypatch.setattr(checkpoints, "LOADING_BEGAN_NS", 0)  # changed since this process loaded it
+        assert "this-process" in checkpoints.state_version(view)
+    finally:
+        sys.modules.pop("folding_pkg", None)
+        checkpoints._code_of.cache_clear()
