@@ -96,11 +96,14 @@ class Folding:
                 self.reach(day)
             return
         try:
-            self.state = self.view.apply(self.state, record)
+            state = self.view.apply(self.state, record)
         except LedgerError:
             raise
         except Exception as error:
             raise view_failed(self.plugin, self.view, f"on {record.describe()}", error) from error
+        if state is None and self.state is not None:  # else the next fact would be blamed for what this one did
+            raise PluginError(f"plugin {self.plugin}: view {self.view.name} returned no state from apply on {record.describe()}")
+        self.state = state
 
     def saved(self) -> None:
         """A checkpoint of the state has just been saved: count from it."""

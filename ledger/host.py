@@ -50,9 +50,10 @@ class PluginHost:
                     raise PluginError(f"plugin {plugin}: {view!r} is not a named ledger.views.View")
                 _check_options(plugin, view)
                 if view.name in self.views:
-                    raise PluginError(
-                        f"plugin {plugin}: view {view.name!r} is already provided by {self.view_providers[view.name]}"
-                    )
+                    first, second = self.view_providers[view.name], plugin
+                    if first not in BUILT_IN_PLUGINS and second in BUILT_IN_PLUGINS:
+                        first, second = second, first  # the plugin that came later is the one to blame
+                    raise PluginError(f"plugin {second}: view {view.name!r} is already provided by {first}")
                 self.views[view.name] = view
                 self.view_providers[view.name] = plugin
         self._check_shared_folds()

@@ -516,3 +516,41 @@ def test_a_kind_s_check_that_raises_another_exception_is_a_one_line_error_not_a_
     import ledger.plugin
 
     assert ledger.plugin.FactError is FactError  # what a kind's check raises, from the one module plugins import
+
+
+def test_a_plugin_view_taking_a_built_in_name_is_blamed_not_the_built_in() -> None:
+    class Clash:
+        @hookimpl
+        def dealledger_views(self) -> list[View[Any]]:
+            view = MarksCounted()
+            view.name = "league"
+            return [view]
+
+    manager = plugin_manager(entry_points=False)
+    manager.register(Clash(), name="clash-test")
+    with pytest.raises(PluginError, match=r"^plugin clash-test: view 'league' is already provided by plugins.ownership$"):
+        PluginHost(manager)
+
+
+def test_an_apply_that_returns_no_state_is_blamed_on_the_fact_it_was_given(sqlite_url: str) -> None:
+    """Forgetting ``return state`` was told on the next fact, as "'NoneType' object is not subscriptable"."""
+
+    class Forgetful(MarksCounted):
+        name = "forgetful"
+        kinds = None
+
+        def apply(self, state: int, record: Recorded) -> int:
+            state + 1  # the mistake: nothing returned
+
+    class Plugin:
+        @hookimpl
+        def dealledger_views(self) -> list[View[Any]]:
+            return [Forgetful()]
+
+    manager = plugin_manager(entry_points=False)
+    manager.register(Plugin(), name="forgetful-test")
+    with Ledger(sqlite_url, host=PluginHost(manager)) as ledger:
+        ledger.append(rumour_free(ledger.host))
+        message = r"^plugin forgetful-test: view forgetful returned no state from apply on party.registered 'p-m' of 2020-01-01$"
+        with pytest.raises(PluginError, match=message):
+            ledger.view("forgetful", Query())
