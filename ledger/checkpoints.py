@@ -23,19 +23,16 @@ from __future__ import annotations
 import atexit
 import hashlib
 import io
-import os
 import pickle
 import sys
 import tempfile
-import uuid
 import warnings
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import cache, partial
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ledger import LOADING_BEGAN_NS
 from ledger.anchors import KEEP_ANCHORS, is_quarter_end
 from ledger.background import Pickling, pickle_apart
 from ledger.folds.parts import reading_parts
@@ -391,35 +388,12 @@ class Checkpoints:
 
 def state_version(view: View[Any]) -> str:
     """The view's ``state_version`` and the class whose ``apply`` folds it, so views sharing a fold (see
-    ``View.fold_name``) read the same checkpoints, and a view whose fold is another class's never reads its state;
-    and the code that folds it (``fold_code``).
+    ``View.fold_name``) read the same checkpoints, and a view whose fold is another class's never reads its state.
 
     A view that keeps its name and inherits the same ``apply`` folds the same state: bump ``state_version``
     when ``initial`` or the state's shape changes without ``apply`` moving to another class."""
     cls = fold_class(view)
-    return f"{cls.__module__}.{cls.__qualname__}:{getattr(view, 'state_version', '1')}{STORY_RULES}#{fold_code(view)}"
-
-
-def fold_code(view: View[Any]) -> str:
-    """A digest of the sources of the packages that fold the view's state (``packages_of``). A plugin whose
-    ``apply`` changed and whose ``state_version`` did not would otherwise have its old states read on as its
-    new code's, and answers mix the two: a change of code, an upgrade included, is a fold from the facts
-    once. Where the sources cannot be read, or changed since this process loaded them, the digest is this
-    process's own: its states are read back only by itself."""
-    return _code_of(packages_of(view))
-
-
-@cache
-def _code_of(packages: tuple[str, ...]) -> str:
-    from ledger.answers import read_source
-
-    digest = hashlib.sha256()
-    for package in sorted(set(packages)):
-        source = read_source(package)
-        if source is None or source.newest_ns > LOADING_BEGAN_NS:
-            return f"this-process-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        digest.update(f"{package}:{source.digest}\n".encode())
-    return digest.hexdigest()[:16]
+    return f"{cls.__module__}.{cls.__qualname__}:{getattr(view, 'state_version', '1')}{STORY_RULES}"
 
 
 STORY_RULES = "/story-2"
