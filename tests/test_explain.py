@@ -542,3 +542,15 @@ def test_a_retraction_learnt_later_is_listed_with_the_change_it_made_when_it_was
         # asked after the retraction, s1 is a retracted step with the effect it would have had, as before
         now = explain(ledger, "ownership", Query(options={"company": "moonshot-ai"}), {"holder": "alibaba"})
         assert [(e.column, e.delta) for e in now.retracted[0].effects] == [("fraction", Fraction(1, 10)), ("invested", 50)]
+
+
+def test_a_period_s_row_begins_with_the_first_fact_of_the_period_whatever_its_kind(story: Ledger) -> None:
+    """The revenue book reads only credits, escrow and what they stand on, but its story moves on with every fact:
+    a quarter's row (what is still deferred, escrow still held) begins with the first fact dated in it, which
+    may be of a kind the book never folds; it is told to the fold as the date the story reached."""
+    query = Query(options={"provider": "alibaba-cloud", "period": "quarter"})
+    explanation = explain(story, "revenue", query, {"period": "2024-Q2", "currency": "USD"})
+    first_of_quarter = next(r for r in story.story() if date(2024, 4, 1) <= r.fact.effective <= date(2024, 6, 30))
+    first_step = explanation.steps[0].record
+    assert first_step is not None and first_step.id == first_of_quarter.id
+    assert first_of_quarter.kind not in story.host.view("revenue").kinds  # the case in point
