@@ -269,17 +269,22 @@ class LedgerGroup(click.Group):
         return super().get_command(ctx, name) or self._plugin_commands(ctx, told=True).get(name)
 
     def _plugin_commands(self, ctx: click.Context, *, told: bool = False) -> dict[str, click.Command]:
-        """The plugins' commands by name; ``told``: a plugin that cannot be loaded, or whose command takes a built-in
-        one's name, is an error, else it is left out (a listing, completion)."""
+        """The plugins' commands by name; ``told``: a plugin that cannot be loaded, or whose command takes the name of
+        a built-in command or of another plugin's, is an error, else it is left out (a listing, completion)."""
         from ledger.errors import LedgerError, PluginError
 
+        found: dict[str, click.Command] = {}
         try:
-            host = plugin_host(ctx)
-            found: dict[str, click.Command] = {}
-            for plugin, command in host.commands():
-                if command.name in self.commands:
-                    raise PluginError(f"plugin {plugin}: command {command.name!r} takes the name of a built-in command")
-                found[command.name] = _guarded(plugin, command)
+            providers: dict[str, str] = {}
+            for plugin, command in plugin_host(ctx).commands():
+                name = command.name
+                taken = "a built-in command" if name in self.commands else providers.get(name)
+                if taken is not None:
+                    if told:
+                        raise PluginError(f"plugin {plugin}: command {name!r} takes the name of {taken}")
+                    continue  # a listing leaves the clashing command out, not the others
+                providers[name] = f"plugin {plugin}'s command"
+                found[name] = _guarded(plugin, command)
         except LedgerError as error:
             if told:
                 from events.readers import printable
@@ -305,9 +310,10 @@ def _guarded(plugin: str, command: click.Command) -> click.Command:
 
             if isinstance(error, LedgerError):
                 raise
-            raise click.ClickException(
-                f"plugin {plugin}: command {command.name} failed: {type(error).__name__}: {error}"
-            ) from None
+            from events.readers import printable
+
+            failed = f"plugin {plugin}: command {command.name} failed: {type(error).__name__}: {error}"
+            raise click.ClickException(printable(failed, 1000)) from None
 
     command.invoke = guarded  # type: ignore[method-assign]
     command._dealledger_guarded = True  # type: ignore[attr-defined]

@@ -34,11 +34,15 @@ def dealledger_commands() -> Any:
 
     odd = os.environ.get("DEALLEDGER_TEST_ODD", "")
 
-    @click.command(name="view" if odd == "command-clash" else "odd-command")
+    names = {"command-clash": "view", "command-duplicate": "count-facts"}
+
+    @click.command(name=names.get(odd, "odd-command"))
     def odd_command() -> None:
         """Fails when told to."""
         if odd == "command-fails":
             raise RuntimeError("the command broke")
+        if odd == "command-fails-loudly":
+            raise RuntimeError("line one\nline two")
         click.echo("fine")
 
     if odd == "not-a-command":

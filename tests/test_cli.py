@@ -527,6 +527,16 @@ def test_log_of_a_kind_shows_the_corrections_and_retractions_of_its_facts(run, t
         ),
         ("command-clash", ["odd-command"], "plugin tests.odd_plugin: command 'view' takes the name of a built-in command"),
         ("not-a-command", ["odd-command"], "plugin tests.odd_plugin: dealledger_commands returned <function"),
+        (
+            "command-fails-loudly",
+            ["odd-command"],
+            "plugin tests.odd_plugin: command odd-command failed: RuntimeError: line one\\nline two",
+        ),
+        (
+            "command-duplicate",
+            ["--plugin", "tests.local_plugin", "count-facts"],
+            "plugin tests.odd_plugin: command 'count-facts' takes the name of plugin tests.local_plugin's command",
+        ),
     ],
 )
 def test_a_plugin_that_gets_its_hooks_wrong_is_told_in_one_line(run, monkeypatch, odd: str, args: list[str], told: str) -> None:  # type: ignore[no-untyped-def]
