@@ -146,7 +146,6 @@ def pickle_apart(encoders: Sequence[Callable[[], bytes]], running: int = 0) -> P
     except OSError:  # no usable temporary folder: pickle in place, which can do without one
         return None
     made: list[Pickling] = []
-    parent = os.getpid()
     try:
         pid = fork_holding_signals(lambda pid: made.append(Pickling(pid, spool, len(encoders))))
     except OSError:  # out of processes or memory: pickle here, as without a fork
@@ -157,8 +156,8 @@ def pickle_apart(encoders: Sequence[Callable[[], bytes]], running: int = 0) -> P
             pickling.stop()
         raise
     if pid == 0:  # pragma: no cover - the child; its outcome is read by ``collect``
-        die_with(parent)  # its outcome is the parent's to write: with the parent gone it would pickle for nobody
-        _child(encoders, spool)
+        _child(encoders, spool)  # not ``die_with``: the signal follows the thread that forked, and an API user's
+        # short-lived thread would take its checkpoints with it; a child outliving a killed parent only pickles on
     return made[0]
 
 
