@@ -156,8 +156,7 @@ def pickle_apart(encoders: Sequence[Callable[[], bytes]], running: int = 0) -> P
             pickling.stop()
         raise
     if pid == 0:  # pragma: no cover - the child; its outcome is read by ``collect``
-        _child(encoders, spool)  # not ``die_with``: the signal follows the thread that forked, and an API user's
-        # short-lived thread would take its checkpoints with it; a child outliving a killed parent only pickles on
+        _child(encoders, spool)
     return made[0]
 
 
@@ -212,21 +211,6 @@ def _hold(before: dict[signal.Signals, Any], noted: list[int]) -> list[signal.Si
                 signal.signal(number, before[number])
         return []
     return held
-
-
-_PR_SET_PDEATHSIG = 1
-"""Linux's ``prctl`` option that has a signal sent to a process when its parent ends."""
-
-
-def die_with(parent: int) -> None:  # pragma: no cover - runs in the child
-    """End this child when its parent ends (Linux ``PR_SET_PDEATHSIG``), so a killed command leaves no child
-    working on for nobody; and now, if the parent is already gone."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def _child(encoders: Sequence[Callable[[], bytes]], spool: IO[bytes]) -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ledger.background import FORKS, die_with, fork_holding_signals
+from ledger.background import FORKS, fork_holding_signals
 from ledger.errors import LedgerError
 from ledger.progress import Progress
 from ledger.views import View, fold_name
@@ -47,6 +47,8 @@ Work = Callable[["Ledger", list[View[Any]], Progress | None], dict[str, int]]
 """Answers views of one fold of a ledger (each view's rows written where the caller wants them): rows by view name."""
 _POLL = 0.2
 """Seconds between two progress reports while this process waits for the others."""
+_PR_SET_PDEATHSIG = 1
+"""Linux's ``prctl`` option: the signal a process gets when its parent ends."""
 
 
 def cores() -> int:
@@ -299,7 +301,7 @@ class _Sharing:
         the parent's (so the streams are flushed here)."""
         code = 1
         try:
-            die_with(parent)
+            _die_with(parent)
             # a thread of the parent's (a progress bar's) may have held the standard streams' locks at the fork
             sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - the child's own
             sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
@@ -337,6 +339,17 @@ _TOKEN = 2
 WORKER_CONNECTIONS = 1
 """Connections a worker keeps open to a PostgreSQL store (the library's default is five; more are opened only while
 one is busy): it reads a page at a time, and a replay shared between many cores should not take five per core."""
+
+
+def _die_with(parent: int) -> None:  # pragma: no cover - runs in the child
+    """End this child when its parent ends (Linux ``PR_SET_PDEATHSIG``), so a killed replay leaves no worker
+    writing on; and now, if the parent is already gone."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _encoded(outcome: tuple[str, Any]) -> bytes:  # pragma: no cover - runs in the child
