@@ -71,8 +71,8 @@ class Folding:
     """Facts folded since the state's last checkpoint (the one it was loaded from, or one saved on the way)."""
     kinds: frozenset[str] | None = field(init=False, default=None)
     """The view's ``kinds``, read once: the facts ``apply`` folds in."""
-    seen: date | None = field(init=False, default=None)
-    """The latest effective date among the facts passed, folded in or not."""
+    reached: date | None = field(init=False, default=None)
+    """The latest date a fact of another kind than the view reads has told it of (``reach``)."""
     behind: int = 0
     """Facts the state's last checkpoint stands on: 0 from the origin; for a checkpoint saved on the way, the facts
     folded before it; for one loaded, the facts the ledger held when it was saved (at most that many)."""
@@ -86,13 +86,11 @@ class Folding:
         fact of another kind that moves the story to a later date is told as that (``View.reach``), as the
         host tells a fold that read only its kinds at the end."""
         self.folded += 1  # the facts the pass went over, folded or not: what saving a checkpoint is weighed by
-        day = record.fact.effective
-        later = self.seen is None or day > self.seen
-        if later:
-            self.seen = day
         kinds = self.kinds
         if kinds is not None and record.kind not in kinds:
-            if later:
+            day = record.fact.effective  # never earlier than a fact before it: the pass goes in effective order
+            if self.reached is None or day > self.reached:
+                self.reached = day
                 self.reach(day)
             return
         try:
@@ -265,7 +263,7 @@ class Engine:
         for record in counted(self.story_after(first, as_of, head, kinds), progress, head):
             day = record.fact.effective
             if anchor is not None and day > anchor:
-                self._save_anchor(foldings, anchor, head, reached=any(f.kinds is not None for f in foldings))
+                self._save_anchor(foldings, anchor, head, reached=kinds is not None)
                 anchor = None
             last_day = day
             for folding in foldings:
@@ -304,7 +302,8 @@ class Engine:
     def _save_anchor(self, foldings: list[Folding], anchor: date, head: int, *, reached: bool) -> None:
         """Save the states that have folded everything up to ``anchor`` (a fold that started from a later checkpoint
         has folded past it). None of them has an exact checkpoint there: the pass would have started it from it.
-        ``reached``: some fold reads only its kinds, so each state is first told the date the story reached by then."""
+        ``reached``: the pass read only some kinds, so each state is first told the date the story reached by then
+        (a pass of every kind told each fold of the dates its kinds leave out as it went: ``Folding.apply``)."""
         passed = [f for f in foldings if (f.cut is None or f.cut < anchor) and self._worth_saving(f)]
         end = self.story_end(anchor, head) if reached and passed else None
         if end is not None:
