@@ -248,9 +248,7 @@ class LedgerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LedgerError as error:
-            from events.readers import printable
-
-            raise click.ClickException(printable(str(error), 1000)) from None
+            raise _told(error) from None
         except click.UsageError as error:
             raise _one_line(error) from None
 
@@ -286,10 +284,8 @@ class LedgerGroup(click.Group):
                 providers[name] = f"plugin {plugin}'s command"
                 found[name] = _guarded(plugin, command)
         except LedgerError as error:
-            if told:
-                from events.readers import printable
-
-                raise click.ClickException(printable(str(error), 1000)) from None
+            if told:  # asked outside ``invoke`` too (completion): told here, as ``invoke`` tells it
+                raise _told(error) from None
             return {}
         return found
 
@@ -306,14 +302,12 @@ def _guarded(plugin: str, command: click.Command) -> click.Command:
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as error:
-            from ledger.errors import LedgerError
+            from ledger.errors import LedgerError, PluginError
 
             if isinstance(error, LedgerError):
                 raise
-            from events.readers import printable
-
-            failed = f"plugin {plugin}: command {command.name} failed: {type(error).__name__}: {error}"
-            raise click.ClickException(printable(failed, 1000)) from None
+            # told in one line by ``LedgerGroup.invoke``, as a view's failure is
+            raise PluginError(f"plugin {plugin}: command {command.name} failed: {type(error).__name__}: {error}") from None
 
     command.invoke = guarded  # type: ignore[method-assign]
     command._dealledger_guarded = True  # type: ignore[attr-defined]
@@ -331,6 +325,13 @@ class Misuse(click.ClickException):
     exit_code = 2
 
 
+def _told(error: Exception) -> click.ClickException:
+    """A ledger error as click tells it: ``Error:`` and one line, exit 1."""
+    from events.readers import printable
+
+    return click.ClickException(printable(str(error), 1000))
+
+
 def _one_line(error: click.UsageError) -> click.ClickException:
     """A usage error as one line, naming the command whose help tells the right use."""
     path = error.ctx.command_path if error.ctx is not None else "dealledger"
@@ -340,12 +341,11 @@ def _one_line(error: click.UsageError) -> click.ClickException:
 def _must_be_text(value: str, where: str) -> None:
     if value.isascii():
         return
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as error:
-        code = ord(value[error.start])
-        what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"lone surrogate \\u{code:04x}"
-        raise Misuse(f"{where} is not UTF-8 text: {what} at character {error.start + 1}") from None
+    from events.readers import not_utf8
+
+    found = not_utf8(value)
+    if found is not None:
+        raise Misuse(f"{where} is not UTF-8 text: {found[0]} at character {found[1]}")
 
 
 @click.group(cls=LedgerGroup)
@@ -507,7 +507,7 @@ class ViewGroup(click.Group):
         try:
             return plugin_host(ctx)
         except LedgerError as error:
-            raise click.ClickException(str(error)) from None
+            raise _told(error) from None
 
 
 def view_command(view: Any, plugin: str) -> click.Command:

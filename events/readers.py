@@ -83,6 +83,20 @@ class SourceError(ValueError):
         super().__init__(f"{place}: {self.field}: {self.message}" if self.field else f"{place}: {self.message}")
 
 
+def not_utf8(text: str) -> tuple[str, int] | None:
+    """What in ``text`` cannot be written as UTF-8, and where (its first character is 1), or None: a byte that was
+    not UTF-8, which Python hands on as a surrogate escape (file names, command lines), or a lone surrogate."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(text[error.start])
+        what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"lone surrogate \\u{code:04x}"
+        return what, error.start + 1
+    return None
+
+
 def printable(text: str, limit: int = SHOWN_CHARS) -> str:
     """``text`` fit for a one-line message: control characters and line breaks escaped, cut to ``limit``."""
     text = text[: limit + 1]
@@ -307,13 +321,10 @@ def _checked(piece: Any, path: str, number: int, longest: int) -> str:
         text = piece
         if "\x00" in text:
             raise SourceError(path, number, f"a NUL character at column {text.index(chr(0)) + 1}", "text")
-        if not text.isascii():
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError as error:
-                code = ord(text[error.start])
-                what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"lone surrogate \\u{code:04x}"
-                raise SourceError(path, number, f"not UTF-8: {what} at column {error.start + 1}", "text") from None
+        found = not_utf8(text)
+        if found is not None:
+            what, column = found
+            raise SourceError(path, number, f"not UTF-8: {what} at column {column}", "text")
     if number == 1 and text.startswith("\ufeff"):
         text = text[1:]  # a byte-order mark is not data
     return text
