@@ -235,13 +235,15 @@ def to_decimal(value: Any) -> Decimal:
     too_large = bool(number) and not -MAX_PLACES <= number.adjusted() < MAX_PLACES
     exponent = number.as_tuple().exponent
     if too_large or (isinstance(exponent, int) and -exponent > MAX_PLACES):
-        raise FactError(f"{describe_value(value)} is out of range: at most {MAX_PLACES} digits before and after the point")
+        raise _out_of_range(value)
     return number
 
 
-_DECIMAL_TEXT = re.compile(r"[ \t]*-?[0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)?(?:[eE][+-]?[0-9]+)?[ \t]*")
-"""A decimal as the schema writes it (``NonNegativeDecimal.schema``): ASCII digits, an underscore only between two
-of them, a point only between digits, an optional exponent; a sign the codec then judges, and spaces around."""
+_DECIMAL_GRAMMAR = r"[0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)?(?:[eE][+-]?[0-9]+)?"
+"""A decimal as the schema writes it (``NonNegativeDecimal.schema``) and the parser reads it: ASCII digits, an
+underscore only between two of them, a point only between digits, an optional exponent."""
+_DECIMAL_TEXT = re.compile(rf"[ \t]*-?{_DECIMAL_GRAMMAR}[ \t]*")
+"""The text ``_from_text`` reads: the grammar, with a sign the codec then judges and spaces around."""
 _NOT_FINITE = re.compile(r"[ \t]*[+-]?(?:s?nan|inf|infinity)[ \t]*", re.IGNORECASE)
 """What ``Decimal`` reads as no number, read only to be refused as not finite."""
 
@@ -254,10 +256,12 @@ def _from_text(value: str) -> Decimal:
         try:
             return Decimal(value.strip().replace("_", ""))
         except InvalidOperation:  # an exponent past what any decimal can hold
-            raise FactError(
-                f"{describe_value(value)} is out of range: at most {MAX_PLACES} digits before and after the point"
-            ) from None
+            raise _out_of_range(value) from None
     raise FactError(f"expected a decimal number, got {describe_value(value)}")
+
+
+def _out_of_range(value: Any) -> FactError:
+    return FactError(f"{describe_value(value)} is out of range: at most {MAX_PLACES} digits before and after the point")
 
 
 def plain_decimal(value: Decimal) -> str:
@@ -291,7 +295,7 @@ class NonNegativeDecimal(Codec):
         nonzero = r"(?=[^eE]*[1-9])" if self.positive else ""
         return {
             "type": ["string", "number"],
-            "pattern": rf"^{nonzero}[0-9]+(_[0-9]+)*(\.[0-9]+(_[0-9]+)*)?([eE][+-]?[0-9]+)?$",
+            "pattern": rf"^{nonzero}{_DECIMAL_GRAMMAR}$",
             ("exclusiveMinimum" if self.positive else "minimum"): 0,
             "description": "exact decimal (a string is preferred)",
         }
