@@ -36,7 +36,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ledger import LOADING_BEGAN_NS
-from ledger.checkpoints import packages_of, state_version
+from ledger.checkpoints import outside_stdlib, packages_of, state_version
 from ledger.persistence import ANSWERS_TABLE, unless_refused, write_derived
 from ledger.views import fold_name
 
@@ -136,9 +136,7 @@ def _provider_package(host: PluginHost, view: View[Any]) -> tuple[str, ...]:
     plugin = host.manager.get_plugin(host.view_providers.get(view.name, ""))
     if plugin is None:
         return ()
-    module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
-    package = module.split(".")[0]
-    return () if package in sys.stdlib_module_names or package == "builtins" else (package,)
+    return tuple(outside_stdlib([plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__]))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import pickle
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import partial
@@ -100,9 +100,14 @@ def packages_of(view: View[Any]) -> tuple[str, ...]:
     """The top-level packages whose classes this view's state may hold and whose code folds and answers it: the
     catalogue's, the folds', the view's own, those of the classes it inherits from (its ``apply`` or ``rows`` may
     be theirs), outside the standard library, and its ``state_packages``."""
-    inherited = (cls.__module__.split(".")[0] for cls in type(view).__mro__)
-    bases = [package for package in inherited if package not in sys.stdlib_module_names and package != "builtins"]
+    bases = outside_stdlib(cls.__module__ for cls in type(view).__mro__)
     return tuple(dict.fromkeys(("events", "ledger", *bases, *view.state_packages)))
+
+
+def outside_stdlib(modules: Iterable[str]) -> list[str]:
+    """The top-level packages of ``modules`` that are not Python's own (the standard library, ``builtins``)."""
+    tops = (module.split(".")[0] for module in modules)
+    return [package for package in tops if package not in sys.stdlib_module_names and package != "builtins"]
 
 
 def encode(state: Any) -> bytes:
