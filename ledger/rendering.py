@@ -260,17 +260,6 @@ def write_table(out: TextIO, rows: Iterable[dict[str, Any]], columns: Sequence[s
     return count
 
 
-_ESCAPES = (
-    {code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160))}
-    | {10: "\\n", 13: "\\r", 9: "\\t"}
-    | {code: f"\\u{code:04x}" for code in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-)
-"""Control characters as a plain table shows them: escaped, so that every row stays one line (a name or a note may
-hold a line break: C0 and C1 codes, U+0085 NEL among them, and the line and paragraph separators U+2028 and U+2029,
-where any program splitting lines as Unicode does would break the row), and the bidirectional overrides and
-isolates, which would reorder the columns after them."""
-
-
 _TERMINAL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160)) if code not in (9, 10)} | {
     code: f"\\u{code:04x}" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
 }
@@ -278,6 +267,13 @@ _TERMINAL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), *range(127,
 (C1 codes too), a carriage return writes over the start of the line, and the bidirectional overrides and isolates
 (U+202A to U+202E, U+2066 to U+2069) reorder what follows. Each is shown escaped; tabs and line feeds stay (CSV ends
 its lines with a line feed alone)."""
+
+
+_ESCAPES = {**_TERMINAL_ESCAPES, 9: "\\t", 10: "\\n", 13: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+"""Control characters as a plain table shows them: escaped, so that every row stays one line (a name or a note may
+hold a line break: C0 and C1 codes, U+0085 NEL among them, and the line and paragraph separators U+2028 and U+2029,
+where any program splitting lines as Unicode does would break the row), and the bidirectional overrides and
+isolates, which would reorder the columns after them: what a terminal is kept from obeying, and the line breaks."""
 
 
 def terminal_safe(text: str) -> str:
