@@ -257,8 +257,7 @@ def test_a_stop_during_the_commit_lets_the_append_finish_and_say_what_it_stored(
     (or "Aborted!"), the batch stored: a user, or a script going by the status, tried again and stored its keyless
     facts twice. Past that point the stop cannot stop anything: the command finishes, says what it appended, and
     notes the stop on stderr."""
-    root = Path(__file__).parent.parent
-    story = root / "examples" / "story.jsonl"
+    story = Path(__file__).parent.parent / "examples" / "story.jsonl"
     stops_in_commit = (
         "import os, signal\n"
         "import ledger.stopping as stopping\n"
@@ -268,16 +267,8 @@ def test_a_stop_during_the_commit_lets_the_append_finish_and_say_what_it_stored(
         f"    os.kill(os.getpid(), signal.{stop})  # handled at once, before the commit\n"
         "for module in (postgres, sqlalchemy, sqlite):\n"
         "    module.commit_begins = begins\n"
-        "import cli\n"
-        "cli.run()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", stops_in_commit, "--url", url, "append", "--file", str(story)],
-        capture_output=True,
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        timeout=120,
-    )
+    done = _append_patched(stops_in_commit, url, story)
     facts = sum(1 for line in story.read_text().splitlines() if line.strip() and not line.startswith("#"))
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode() == f"appended {facts} facts; ledger head #{facts}\n"
@@ -289,7 +280,6 @@ def test_a_stop_during_the_commit_lets_the_append_finish_and_say_what_it_stored(
 def test_a_stop_before_the_commit_stores_nothing(url: str, tmp_path: Path) -> None:
     """The other side of the commit: a stop while the rows are still being written ends the append at once, and the
     database rolls the batch back."""
-    root = Path(__file__).parent.parent
     path = tmp_path / "batch.jsonl"
     _batch(path, 0)
     stops_in_inserts = (
@@ -300,19 +290,23 @@ def test_a_stop_before_the_commit_stores_nothing(url: str, tmp_path: Path) -> No
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    return real(*args, **kwargs)\n"
         "sqlite.write_index = postgres.write_index = write_index\n"
-        "import cli\n"
-        "cli.run()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", stops_in_inserts, "--url", url, "append", "--file", str(path)],
+    done = _append_patched(stops_in_inserts, url, path)
+    assert (done.returncode, done.stdout) == (128 + signal.SIGTERM, b""), done.stderr.decode()
+    with Ledger(url) as ledger:
+        assert ledger.records() == []
+
+
+def _append_patched(patch: str, url: str, path: Path) -> subprocess.CompletedProcess[bytes]:
+    """``dealledger --url URL append --file PATH`` in a process that first runs ``patch`` (Python source)."""
+    root = Path(__file__).parent.parent
+    return subprocess.run(
+        [sys.executable, "-c", f"{patch}import cli\ncli.run()\n", "--url", url, "append", "--file", str(path)],
         capture_output=True,
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
         timeout=120,
     )
-    assert (done.returncode, done.stdout) == (128 + signal.SIGTERM, b""), done.stderr.decode()
-    with Ledger(url) as ledger:
-        assert ledger.records() == []
 
 
 def test_a_stop_held_through_a_commit_that_fails_is_raised_at_once() -> None:
