@@ -89,6 +89,13 @@ def rumour(host: PluginHost, amount: str, place: str = "test:1") -> list[Incomin
     return [*rumour_free(host), Incoming(place, host.catalogue.parse(deal))]
 
 
+def host_with(plugin: object, name: str) -> PluginHost:
+    """A host of the built-in plugins and ``plugin``, registered under ``name`` (no installed plugin)."""
+    manager = plugin_manager(entry_points=False)
+    manager.register(plugin, name=name)
+    return PluginHost(manager)
+
+
 def test_a_plugin_adds_a_kind_and_a_view_used_like_built_ins(host: PluginHost, sqlite_url: str) -> None:
     assert host.kind_providers["deal.rumoured"] == "rumours-test"
     assert host.view_providers["rumours"] == "rumours-test"
@@ -139,9 +146,7 @@ def test_a_failing_plugin_names_itself_and_the_fact(sqlite_url: str) -> None:
         def dealledger_views(self) -> list[View[Any]]:
             return [Broken()]
 
-    manager = plugin_manager(entry_points=False)
-    manager.register(BrokenPlugin(), name="broken-test")
-    host = PluginHost(manager)
+    host = host_with(BrokenPlugin(), "broken-test")
     with Ledger(sqlite_url, host=host) as ledger:
         ledger.append(rumour_free(host))
         with pytest.raises(PluginError, match=r"plugin broken-test: view broken failed on party.registered 'p-m' of 2020-01-01"):
@@ -214,10 +219,8 @@ def test_a_view_cannot_share_a_fold_it_does_not_fold_the_same_way() -> None:
         def dealledger_views(self) -> list[View[Any]]:
             return [Impostor()]
 
-    manager = plugin_manager(entry_points=False)
-    manager.register(ImpostorPlugin(), name="impostor-plugin")
     with pytest.raises(PluginError, match=r"'impostor' \(plugin impostor-plugin\) and 'ownership' .* share fold 'holdings'"):
-        PluginHost(manager)
+        host_with(ImpostorPlugin(), "impostor-plugin")
 
 
 def test_a_fold_cannot_take_the_name_of_another_view() -> None:
@@ -229,10 +232,8 @@ def test_a_fold_cannot_take_the_name_of_another_view() -> None:
         def dealledger_views(self) -> list[View[Any]]:
             return [Holdings()]
 
-    manager = plugin_manager(entry_points=False)
-    manager.register(NamePlugin(), name="name-plugin")
     with pytest.raises(PluginError, match=r"shares fold 'holdings', the name of view 'holdings' \(plugin name-plugin\)"):
-        PluginHost(manager)
+        host_with(NamePlugin(), "name-plugin")
 
 
 def test_views_sharing_a_fold_fold_it_once_and_keep_one_checkpoint(tmp_path: Path) -> None:
@@ -297,10 +298,8 @@ def test_rows_are_checked_against_columns_and_types(tmp_path: Path, row: Any, me
         def dealledger_views(self) -> list[View[Any]]:
             return [Loose()]
 
-    manager = plugin_manager(entry_points=False)
-    manager.register(Plugin(), name="loose-plugin")
     with (
-        Ledger(f"sqlite:///{tmp_path / 'l.db'}", host=PluginHost(manager)) as ledger,
+        Ledger(f"sqlite:///{tmp_path / 'l.db'}", host=host_with(Plugin(), "loose-plugin")) as ledger,
         pytest.raises(PluginError, match=rf"^plugin loose-plugin: view loose {message}"),
     ):
         ledger.view("loose", Query())
@@ -394,9 +393,7 @@ def test_a_failing_wrapper_is_named(tmp_path: Path) -> None:
             raise RuntimeError("boom")
             yield  # a generator, as a wrapper must be
 
-    manager = plugin_manager(entry_points=False)
-    manager.register(Broken(), name="broken-wrapper")
-    with Ledger(f"sqlite:///{tmp_path / 'l.db'}", host=PluginHost(manager)) as ledger:
+    with Ledger(f"sqlite:///{tmp_path / 'l.db'}", host=host_with(Broken(), "broken-wrapper")) as ledger:
         party = {"kind": "party.registered", "effective": "2020-01-01", "party": "co", "name": "Co", "type": "company"}
         with pytest.raises(PluginError, match=r"^plugin broken-wrapper failed in dealledger_validate: RuntimeError: boom"):
             ledger.append([Incoming("test:1", ledger.catalogue.parse(party))])
@@ -448,10 +445,8 @@ def test_a_view_is_handed_only_its_kinds_even_in_a_pass_shared_with_one_reading_
         def dealledger_views(self) -> list[View[Any]]:
             return [MarksCounted(), EveryFactCounted()]
 
-    manager = plugin_manager(entry_points=False)
-    manager.register(Counters(), name="counters-test")
     story = Path(__file__).parent.parent / "examples" / "story.jsonl"
-    with Ledger(sqlite_url, host=PluginHost(manager)) as ledger:
+    with Ledger(sqlite_url, host=host_with(Counters(), "counters-test")) as ledger:
         ledger.engine.save_after = 0
         ledger.append(incoming_from_path(ledger.catalogue, str(story)))
         marks = sum(1 for record in ledger.records() if record.kind == "valuation.marked")
@@ -526,10 +521,8 @@ def test_a_plugin_view_taking_a_built_in_name_is_blamed_not_the_built_in() -> No
             view.name = "league"
             return [view]
 
-    manager = plugin_manager(entry_points=False)
-    manager.register(Clash(), name="clash-test")
     with pytest.raises(PluginError, match=r"^plugin clash-test: view 'league' is already provided by plugins.ownership$"):
-        PluginHost(manager)
+        host_with(Clash(), "clash-test")
 
 
 def test_an_apply_that_returns_no_state_is_blamed_on_the_fact_it_was_given(sqlite_url: str) -> None:
@@ -547,9 +540,7 @@ def test_an_apply_that_returns_no_state_is_blamed_on_the_fact_it_was_given(sqlit
         def dealledger_views(self) -> list[View[Any]]:
             return [Forgetful()]
 
-    manager = plugin_manager(entry_points=False)
-    manager.register(Plugin(), name="forgetful-test")
-    with Ledger(sqlite_url, host=PluginHost(manager)) as ledger:
+    with Ledger(sqlite_url, host=host_with(Plugin(), "forgetful-test")) as ledger:
         ledger.append(rumour_free(ledger.host))
         message = r"^plugin forgetful-test: view forgetful returned no state from apply on party.registered 'p-m' of 2020-01-01$"
         with pytest.raises(PluginError, match=message):
