@@ -133,29 +133,51 @@ def test_a_view_failing_in_a_worker_fails_the_replay_with_its_own_message_and_wr
     no_child_left(forked)
 
 
-def test_an_error_raised_in_a_child_is_raised_here_after_the_others_stop(
-    sqlite_url: str, shared: None, forked: list[int], monkeypatch: pytest.MonkeyPatch
+def test_an_error_raised_in_a_worker_is_raised_here_and_no_waiting_worker_takes_a_fold(
+    sqlite_url: str, tmp_path: Path, shared: None, forked: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parent = os.getpid()
     sharing = the_sharing(monkeypatch)
-    done_here: list[str] = []
+    first = tmp_path / "first"
 
     def work(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
-        if os.getpid() != parent:
-            raise PluginError(f"plugin p: view {views[0].name} failed")
+        (tmp_path / f"taken-{views[0].name}").touch()
         deadline = time.monotonic() + 30
-        while not sharing[0].stopped.value:  # this fold ends once the child's failure is known
-            assert time.monotonic() < deadline, "the failing child never said so"
+        try:
+            first.touch(exist_ok=False)  # the first fold taken fails, once the second is taken too
+        except FileExistsError:
+            while not sharing[0].stopped.value:  # the other fold at work ends once the failure is known
+                assert time.monotonic() < deadline, "the failing worker never said so"
+                time.sleep(0.01)
+            return {view.name: 1 for view in views}
+        while len(list(tmp_path.glob("taken-*"))) < 2:
+            assert time.monotonic() < deadline, "no second worker took a fold"
             time.sleep(0.01)
-        done_here.append(views[0].name)
+        raise PluginError(f"plugin p: view {views[0].name} failed")
+
+    with sample(sqlite_url) as ledger:
+        views = replayable_views(ledger)
+        assert len(workers.by_fold(views)) == 4
+        with pytest.raises(PluginError, match=r"^plugin p: view \S+ failed$"):
+            workers.share_out(ledger, views, work, as_of=AS_OF, head=ledger.store.head().position, jobs=2)
+    assert len(list(tmp_path.glob("taken-*"))) == 2  # the two at work when it failed: the other two took none
+    no_child_left(forked)
+
+
+def test_every_fold_is_folded_by_a_worker_of_its_own(sqlite_url: str, tmp_path: Path, shared: None) -> None:
+    """A process that has let a state go keeps most of its memory: no process folds twice, and this one folds none."""
+    parent = os.getpid()
+
+    def work(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
+        (tmp_path / f"folded-by-{os.getpid()}-{views[0].name}").touch()
         return {view.name: 1 for view in views}
 
     with sample(sqlite_url) as ledger:
         views = replayable_views(ledger)
-        with pytest.raises(PluginError, match=r"^plugin p: view \S+ failed$"):
-            workers.share_out(ledger, views, work, as_of=AS_OF, head=ledger.store.head().position, jobs=2)
-    assert len(done_here) == 1  # this process took no other fold after the child failed (there were four)
-    no_child_left(forked)
+        counts = workers.share_out(ledger, views, work, as_of=AS_OF, head=ledger.store.head().position, jobs=2)
+    assert counts == {view.name: 1 for view in views}
+    folders = [int(mark.name.split("-")[2]) for mark in tmp_path.glob("folded-by-*")]
+    assert parent not in folders
+    assert len(set(folders)) == len(folders) == 4
 
 
 def the_sharing(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
