@@ -21,22 +21,25 @@ and when the ledger closes, so this process never sees the table without them.
 from __future__ import annotations
 
 import atexit
-import hashlib
+import contextlib
 import io
 import pickle
+import struct
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ledger.anchors import KEEP_ANCHORS, is_quarter_end
 from ledger.background import Pickling, pickle_apart
-from ledger.folds.parts import reading_parts
+from ledger.folds.parts import PARTED, from_parts, reading_parts, spool_parts
 from ledger.persistence import CHECKPOINTS_TABLE, unless_refused, write_derived
+from ledger.persistence.blobs import InMemory, Spooled, Stored, digest_of
 from ledger.stopping import told_to_stop
 from ledger.views import fold_class, fold_name
 
@@ -82,9 +85,24 @@ class _StateUnpickler(pickle.Unpickler):
     module that imported ``io``), and the class found must come from an allowed package (a
     module of one may have imported a class from anywhere)."""
 
-    def __init__(self, data: bytes, packages: tuple[str, ...]) -> None:
+    def __init__(self, data: bytes | memoryview, packages: tuple[str, ...], side: _Side | None = None) -> None:
         super().__init__(io.BytesIO(data))
         self.packages = packages
+        self.side = side
+        self.parted: dict[Any, Any] = {}
+
+    def persistent_load(self, pid: Any) -> Any:
+        """A container saved in parts beside the pickle (``encode``): its class, restricted as any other, and where
+        each part lies in the side part, read one at a time as the container is filled."""
+        if self.side is None or not _is_parted_id(pid):
+            raise CheckpointError("a checkpoint names a part it does not hold")
+        found = self.parted.get(pid)
+        if found is None:
+            kind = self.find_class(pid[0], pid[1])
+            if not (isinstance(kind, type) and issubclass(kind, PARTED)):
+                raise CheckpointError(f"a checkpoint saves {pid[0]}.{pid[1]} in parts, which only a parted container is")
+            found = self.parted[pid] = from_parts(kind, (self.side.read(offset, length) for offset, length in pid[2]))
+        return found
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in SAFE_CLASSES:
@@ -110,22 +128,97 @@ def outside_stdlib(modules: Iterable[str]) -> list[str]:
     return [package for package in tops if package not in sys.stdlib_module_names and package != "builtins"]
 
 
-def encode(state: Any) -> bytes:
-    """The state's pickle, written through a temporary file: the pickler then hands over each 64 KiB frame as
-    it goes, where ``pickle.dumps`` grows one buffer to the whole pickle, copying it as it grows (measured on
-    a 100k-fact revenue book: 31 MB above the state instead of 43). Where no temporary file can be
-    written, in memory after all."""
+SPLIT = b"dealledger state in parts 1\n"
+"""How a checkpoint saved with its parts beside its pickle begins (``encode``); a plain pickle begins otherwise."""
+_LENGTH = struct.Struct(">Q")
+
+
+@contextmanager
+def spooled(state: Any) -> Iterator[Spooled]:
+    """The state's pickle, written into temporary files, to store while the block runs: the pickler hands over
+    each 64 KiB frame as it goes, where ``pickle.dumps`` grows one buffer to the whole pickle, copying it as it
+    grows (measured on a 100k-fact revenue book: 31 MB above the state instead of 43), and the store takes the
+    files a piece at a time (``ledger.persistence.blobs``). The parts of the containers saved in parts
+    (``ledger.folds.parts``) go to a second file as they are made, and the pickle names them: the value is
+    ``SPLIT``, the pickle's length, the pickle, the parts. Where no temporary file can be written, one plain
+    pickle in memory."""
     try:
-        with tempfile.TemporaryFile() as spool:
-            pickle.Pickler(spool, protocol=5).dump(state)
-            spool.seek(0)
-            return spool.read()
+        main = tempfile.TemporaryFile()  # noqa: SIM115 - closed below, after the block
     except OSError:
-        return pickle.dumps(state, protocol=5)
+        yield Spooled.of(pickle.dumps(state, protocol=5))
+        return
+    with main, tempfile.TemporaryFile() as side:
+        _PartsBeside(main, side).dump(state)
+        yield Spooled([SPLIT + _LENGTH.pack(main.tell()), (main, main.tell()), (side, side.tell())])
+
+
+def encode(state: Any) -> bytes:
+    """The state's pickle as one value (``spooled``, read whole)."""
+    with spooled(state) as value:
+        return value.whole()
+
+
+class _PartsBeside(pickle.Pickler):
+    """Pickles a state with the parts of its parted containers written to ``side`` as they are made, the pickle
+    naming each container by its class and its parts' places (its *persistent id*): a pickler holds every object
+    it has written until the end, so parts in the pickle itself were all held at once."""
+
+    def __init__(self, main: IO[bytes], side: IO[bytes]) -> None:
+        super().__init__(main, protocol=5)
+        self.side = side
+        self.written: dict[int, tuple[str, str, tuple[tuple[int, int], ...]]] = {}
+        """The id of each container written, by the id of the object (each alive until the pickle ends)."""
+
+    def persistent_id(self, obj: Any) -> Any:
+        if not isinstance(obj, PARTED):
+            return None
+        pid = self.written.get(id(obj))
+        if pid is None:
+            spans = spool_parts(obj, self.side)
+            if spans is None:
+                return None  # small: pickled in place
+            kind = type(obj)
+            pid = self.written[id(obj)] = (kind.__module__, kind.__qualname__, spans)
+        return pid
+
+
+def _is_parted_id(pid: Any) -> bool:
+    return (
+        type(pid) is tuple
+        and len(pid) == 3
+        and type(pid[0]) is str
+        and type(pid[1]) is str
+        and type(pid[2]) is tuple
+        and all(type(span) is tuple and len(span) == 2 and all(type(n) is int and n >= 0 for n in span) for span in pid[2])
+    )
+
+
+class _Side:
+    """The parts of a checkpoint saved in parts (``spooled``): the stored value from ``start`` on, read by place."""
+
+    def __init__(self, stored: Stored, start: int) -> None:
+        self.stored = stored
+        self.start = start
+
+    def read(self, offset: int, length: int) -> bytes:
+        if self.start + offset + length > self.stored.size:
+            raise CheckpointError("a checkpoint's part lies past its end")
+        return self.stored.read(self.start + offset, length)
 
 
 def _restricted(data: bytes, packages: tuple[str, ...]) -> Any:
     return _StateUnpickler(data, packages).load()
+
+
+def _restricted_state(stored: Stored, packages: tuple[str, ...]) -> Any:
+    """A whole state: one pickle, or a pickle with its parts beside it (``spooled``), each part read as it is reached."""
+    head = len(SPLIT) + _LENGTH.size
+    if stored.read(0, len(SPLIT)) != SPLIT:
+        return _restricted(stored.read(0, stored.size), packages)
+    (size,) = _LENGTH.unpack(stored.read(len(SPLIT), _LENGTH.size))
+    if head + size > stored.size:
+        raise CheckpointError("a checkpoint's pickle runs past its end")
+    return _StateUnpickler(stored.read(head, size), packages, _Side(stored, head + size)).load()
 
 
 def _reader(view: View[Any]) -> Callable[[bytes], Any]:
@@ -133,11 +226,11 @@ def _reader(view: View[Any]) -> Callable[[bytes], Any]:
     return partial(_restricted, packages=packages_of(view))
 
 
-def decode(data: bytes, view: View[Any]) -> Any:
-    restricted = _reader(view)
+def decode(data: bytes | Stored, view: View[Any]) -> Any:
+    stored = InMemory(data) if isinstance(data, bytes) else data
     try:
-        with reading_parts(restricted):  # a state's parts (``ledger.folds.parts``) are held to the same classes
-            return restricted(data)
+        with reading_parts(_reader(view)):  # a state's parts are held to the same classes
+            return _restricted_state(stored, packages_of(view))
     except CheckpointError:
         raise
     except Exception as error:  # a damaged blob can fail in any way; it is never trusted
@@ -192,6 +285,17 @@ def _not_saved(saving: Saving, why: str) -> None:
 def _encoded(view: View[Any], state: Any) -> bytes:
     dumper = getattr(view, "dump_state", None)
     return dumper(state) if dumper is not None else encode(state)
+
+
+@contextmanager
+def _value_of(saving: Saving) -> Iterator[Spooled]:
+    """What ``_encoded`` makes, spooled (``spooled``) where the view has no format of its own."""
+    dumper = getattr(saving.view, "dump_state", None)
+    if dumper is not None:
+        yield Spooled.of(dumper(saving.state))
+        return
+    with spooled(saving.state) as value:
+        yield value
 
 
 class Checkpoints:
@@ -253,20 +357,20 @@ class Checkpoints:
         return True
 
     def _load(self, checkpoint: Checkpoint, view: View[Any]) -> Any:
-        found = self.db.rows(
-            f"SELECT state FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?",
-            (checkpoint.view, checkpoint.version, checkpoint.cut.isoformat(), checkpoint.head),
-        )
-        if not found:
-            raise CheckpointError("gone")
-        data = bytes(found[0][0])
-        if hashlib.sha256(data).hexdigest() != checkpoint.digest:
-            raise CheckpointError("its bytes do not match its digest")
-        loader = getattr(view, "load_state", None)
-        if loader is None:
-            return decode(data, view)
-        with reading_parts(_reader(view)):  # the parts of a state in a plugin's own format too
-            return loader(data)
+        """The checkpoint's state, its value read in place where the store can (``Database.reading_blob``): checked
+        against its digest a piece at a time, then unpickled, each part read as it is reached."""
+        where = "view = ? AND state_version = ? AND cut = ? AND head = ?"
+        key = (checkpoint.view, checkpoint.version, checkpoint.cut.isoformat(), checkpoint.head)
+        with self.db.reading_blob(CHECKPOINTS_TABLE, "state", where, key) as stored:
+            if stored is None:
+                raise CheckpointError("gone")
+            if digest_of(stored) != checkpoint.digest:
+                raise CheckpointError("its bytes do not match its digest")
+            loader = getattr(view, "load_state", None)
+            if loader is None:
+                return decode(stored, view)
+            with reading_parts(_reader(view)):  # the parts of a state in a plugin's own format too
+                return loader(stored.read(0, stored.size))
 
     def save_all(self, savings: Sequence[Saving], head: int, *, background: bool = False) -> None:
         """Keep each state as the fold of the story known at ``head`` up to its cut (the oldest beyond ``KEEP``
@@ -282,13 +386,14 @@ class Checkpoints:
         pickling = pickle_apart(encoders, len(self._pending)) if background else None
         if pickling is None:
             self.settle([saving.view for saving in savings])
-            for saving, encoder in zip(savings, encoders, strict=True):
-                try:
-                    data = encoder()
-                except Exception as error:  # derived data: the answer goes on without it, and the user is told
-                    _not_saved(saving, f"{type(error).__name__}: {error}")
-                    continue
-                self._keep(saving.view, data, saving.cut, head, head_hash, saving.retired)
+            for saving in savings:
+                with contextlib.ExitStack() as held:
+                    try:
+                        value = held.enter_context(_value_of(saving))
+                    except Exception as error:  # derived data: the answer goes on without it, and the user is told
+                        _not_saved(saving, f"{type(error).__name__}: {error}")
+                        continue
+                    self._keep(saving.view, value, saving.cut, head, head_hash, saving.retired)
         else:
             if not self._pending:
                 atexit.register(self.settle)  # a ledger never closed still writes what its children pickled
@@ -315,30 +420,29 @@ class Checkpoints:
                     _not_saved(saving, data)
                     continue
                 with unless_refused():
-                    self._keep(saving.view, data, saving.cut, pending.head, pending.head_hash, saving.retired)
+                    self._keep(saving.view, Spooled.of(data), saving.cut, pending.head, pending.head_hash, saving.retired)
         if not self._pending:
             atexit.unregister(self.settle)
 
-    def _keep(self, view: View[Any], data: bytes, cut: date, head: int, head_hash: str, retired: Sequence[str]) -> None:
+    def _keep(self, view: View[Any], value: Spooled, cut: date, head: int, head_hash: str, retired: Sequence[str]) -> None:
         from ledger.store import datetime_now_us
 
         version = state_version(view)
         name = fold_name(view)
         key = (name, version, cut.isoformat(), head)
-        row = (*key, head_hash, hashlib.sha256(data).hexdigest(), datetime_now_us(), data)
-        self._write(
-            [
-                (
-                    f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND (state_version <> ? OR (cut = ? AND head = ?))",
-                    [(name, version, cut.isoformat(), head)],
-                ),
-                (
-                    f"INSERT INTO {CHECKPOINTS_TABLE} (view, state_version, cut, head, head_hash, digest, created_us, state) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [row],
-                ),
-            ]
-        )
+        with unless_refused():
+            self.db.write_with_blob(
+                [
+                    (
+                        f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND (state_version <> ? OR (cut = ? AND head = ?))",
+                        [(name, version, cut.isoformat(), head)],
+                    )
+                ],
+                CHECKPOINTS_TABLE,
+                ("view", "state_version", "cut", "head", "head_hash", "digest", "created_us", "state"),
+                (*key, head_hash, value.digest(), datetime_now_us()),
+                value,
+            )
         self._prune(name)
         self._retire(list(retired))
 

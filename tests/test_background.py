@@ -138,10 +138,10 @@ def test_large_states_are_saved_by_a_child_and_read_back_by_the_next_process(
 def test_a_child_that_cannot_pickle_a_state_saves_nothing_and_changes_no_answer(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unpicklable(state: Any) -> bytes:
+    def unpicklable(pickler: Any, state: Any) -> None:
         raise TypeError("cannot pickle '_thread.lock' object")
 
-    monkeypatch.setattr(checkpoints, "encode", unpicklable)
+    monkeypatch.setattr(checkpoints._PartsBeside, "dump", unpicklable)
     for background_from in (0, 10**9):  # pickled in a child, and in place
         with sample(sqlite_url.replace(".db", f"{background_from}.db"), background_from) as ledger:
             with pytest.warns(checkpoints.CheckpointNotSaved, match=r"regulatory at 2024-(09-30|12-31) was not saved: TypeError"):

@@ -385,10 +385,11 @@ def test_a_store_that_cannot_keep_checkpoints_still_answers(sqlite_url: str, mon
     with _sample_ledger(sqlite_url) as ledger:
         expected = from_scratch(ledger, "league", query)
 
-        def refuse(statements: Any) -> None:
+        def refuse(*statements: Any) -> None:
             raise sqlite3.OperationalError("attempt to write a readonly database")
 
         monkeypatch.setattr(ledger.store.db, "write", refuse)
+        monkeypatch.setattr(ledger.store.db, "write_with_blob", refuse)
         assert ledger.view("league", query) == expected
         assert ledger.engine.checkpoints.listing() == []
 

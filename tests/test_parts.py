@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import pickle
 import tempfile
 import tracemalloc
 from datetime import date, datetime, timedelta
@@ -468,3 +469,136 @@ def test_only_plain_dataclasses_with_slots_are_pickled_by_their_fields() -> None
     for cls in (NoSlots, Checked, Keywords):
         with pytest.raises(TypeError):
             parts.pickled_by_fields(cls)
+
+
+# --- parts beside the pickle, stored and read a piece at a time -----------------------------------
+
+
+def spooling_peak(state: Any) -> int:
+    """The most memory pickling ``state`` into its spool files takes (``checkpoints.spooled``), its value unread."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        with checkpoints.spooled(state):
+            return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def in_band_peak(state: Any) -> int:
+    """The same, each container's parts handed to the pickler by ``__reduce__`` (as checkpoints were saved before)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        with tempfile.TemporaryFile() as spool:
+            pickle.Pickler(spool, protocol=5).dump(state)
+            return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_parts_go_beside_the_pickle_as_they_are_made_and_are_never_held_together() -> None:
+    """A pickler holds every object it wrote until it ends, the parts' bytes among them: 25 MB of a 1M-fact
+    revenue book's 29. Written beside the pickle as each is made, no more than one is held at a time."""
+    records = moves(80_000)
+    state = {"log": ValueLog(records), "by_payer": PartedDict((n, ValueLog(records[n : n + 100])) for n in range(0, 80_000, 100))}
+    with mock.patch.object(parts, "PART", 256):  # many parts, each small beside them all
+        with checkpoints.spooled(state) as value:
+            data = value.whole()
+        assert data.startswith(checkpoints.SPLIT)
+        assert len(data) > 2_000_000  # compressed parts: most of the value
+        # one part at a time (and zlib's own quarter of a megabyte), where the pickler held them all
+        assert spooling_peak(state) * 3 < len(data) < in_band_peak(state)
+        assert roundtrip(state) == state
+
+
+def test_a_packed_log_is_weighed_by_its_records() -> None:
+    """A dict of packed logs is parted by the records they hold, as a dict of lists is: two parts of 2,000 logs
+    each held 30 MB at once when it was weighed by its keys (the revenue book's entries by provider)."""
+    logs = PartedDict((n, Pairs(Pair(m, f"p{m % 7}") for m in range(50))) for n in range(100))
+    with mock.patch.object(parts, "PART", 500):
+        assert [len(part) for part in logs.parts() or []] == [10] * 10
+        back = roundtrip({"logs": logs})
+    assert back == {"logs": logs}
+
+
+def test_a_container_named_twice_comes_back_once() -> None:
+    log = ValueLog(moves(10))
+    with mock.patch.object(parts, "PART", 3):
+        back = roundtrip({"a": log, "b": log})
+    assert back["a"] == log and back["a"] is back["b"]
+
+
+def _split(pickled: bytes, side: bytes = b"") -> bytes:
+    """A value in the parts-beside form: ``SPLIT``, the pickle's length, the pickle, the parts."""
+    return checkpoints.SPLIT + len(pickled).to_bytes(8, "big") + pickled + side
+
+
+class _Naming(pickle.Pickler):
+    """Pickles ``state`` with one object replaced by a persistent id of our choosing (a hostile checkpoint)."""
+
+    def __init__(self, file: Any, target: Any, pid: Any) -> None:
+        super().__init__(file, protocol=5)
+        self.target, self.pid = target, pid
+
+    def persistent_id(self, obj: Any) -> Any:
+        return self.pid if obj is self.target else None
+
+
+def _naming(pid: Any) -> bytes:
+    target = ValueLog([1])
+    with tempfile.TemporaryFile() as spool:
+        _Naming(spool, target, pid).dump({"log": target})
+        spool.seek(0)
+        return spool.read()
+
+
+@pytest.mark.parametrize(
+    ("pid", "side", "told"),
+    [
+        (("argparse", "Namespace", ()), b"", "which a view state may not hold"),
+        (("builtins", "dict", ()), b"", "only a parted container is"),
+        (("ledger.folds.parts", "ValueLog", ((0, 10),)), b"short", "lies past its end"),
+        (("ledger.folds.parts", "ValueLog", ((-1, 3),)), b"abc", "names a part it does not hold"),
+        ("ledger.folds.parts.ValueLog", b"", "names a part it does not hold"),
+    ],
+)
+def test_a_checkpoint_naming_its_parts_is_held_to_the_same_rules(pid: Any, side: bytes, told: str) -> None:
+    with pytest.raises(checkpoints.CheckpointError, match=told):
+        checkpoints.decode(_split(_naming(pid), side), _AnyView())  # type: ignore[arg-type]
+
+
+def test_a_plain_checkpoint_names_no_part() -> None:
+    with pytest.raises(checkpoints.CheckpointError, match="names a part it does not hold"):
+        checkpoints.decode(_naming(("ledger.folds.parts", "ValueLog", ())), _AnyView())  # type: ignore[arg-type]
+
+
+def test_a_checkpoint_whose_pickle_runs_past_its_end_is_refused() -> None:
+    value = _split(pickle.dumps({"a": 1}, protocol=5))
+    with pytest.raises(checkpoints.CheckpointError, match="runs past its end"):
+        checkpoints.decode(value[:-3], _AnyView())  # type: ignore[arg-type]
+
+
+def test_sqlite_writes_and_reads_a_checkpoint_a_piece_at_a_time(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither saving nor loading holds the whole value: SQLite writes it into a blob of zeros and reads it in place."""
+    from ledger import persistence
+    from ledger.engine import Query
+    from ledger.persistence import blobs
+
+    def held_whole(*args: Any) -> Any:
+        raise AssertionError("the value was held whole")
+
+    with Ledger(sqlite_url) as ledger:
+        ledger.engine.save_after = 0
+        ledger.engine.background_from = 10**9  # pickled in place, through the spool files
+        from ledger.importing import incoming_from_path
+
+        ledger.append(incoming_from_path(ledger.catalogue, str(Path(__file__).parent.parent / "examples" / "story.jsonl")))
+        query = Query(as_of=date(2024, 12, 31))
+        monkeypatch.setattr(blobs.Spooled, "whole", held_whole)
+        monkeypatch.setattr(persistence, "InMemory", held_whole)
+        with mock.patch.object(parts, "PART", 3):  # parts beside the pickle, many of them
+            first = ledger.view("regulatory", query)
+            assert [row["cut"] for row in ledger.engine.checkpoints.listing()] == [date(2024, 9, 30), date(2024, 12, 31)]
+            ledger.engine.checkpoints.drop = held_whole  # type: ignore[method-assign]  # a checkpoint read back is never dropped
+            assert ledger.view("regulatory", query) == first

@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from events.codecs import shared_text
 from ledger.exact import EXACT_DIGITS, Fraction
-from ledger.folds.parts import LEVEL
+from ledger.folds.parts import LEVEL, Counted
 
 T = TypeVar("T", bound=tuple[Any, ...])
 
@@ -198,7 +198,7 @@ def _amount_parts(value: Decimal) -> tuple[int, int] | None:
     return coefficient, exponent
 
 
-class PackedLog(Generic[T]):
+class PackedLog(Counted, Generic[T]):
     """An append-only log of named tuples of one type, packed (see the module's docstring). Subclass it once per
     record type, with the record type and the kind of each field as class keywords."""
 

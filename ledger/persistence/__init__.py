@@ -41,6 +41,7 @@ from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit, urlu
 from uuid import NAMESPACE_URL, uuid5
 
 from ledger.errors import LedgerError
+from ledger.persistence.blobs import InMemory, Spooled, Stored
 
 DEFAULT_URL = "sqlite:///dealledger.db"
 URL_ENV = "DEALLEDGER_URL"
@@ -322,6 +323,14 @@ def driver_error(error: BaseException) -> bool:
     return isinstance(error, OSError) or type(error).__module__.split(".")[0] in ("sqlite3", "psycopg", "sqlalchemy", "pymysql")
 
 
+Statements = list[tuple[str, Sequence[Sequence[Any]]]]
+"""SQL statements, each with the parameter rows it runs once for."""
+
+
+def _insert(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
 class Database(ABC):
     """Plain SQL on the ledger's own database, for the index and checkpoint tables.
 
@@ -340,6 +349,21 @@ class Database(ABC):
     @abstractmethod
     def write(self, statements: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         """Run each statement once per parameter row, all in one transaction."""
+
+    def write_with_blob(
+        self, statements: Statements, table: str, columns: Sequence[str], values: Sequence[Any], blob: Spooled
+    ) -> None:
+        """``write`` the statements, then insert one row into ``table``: ``values``, and ``blob`` in the last of
+        ``columns``, all in one transaction. Here the blob is taken whole; a backend that can write one in pieces
+        does (``ledger.persistence.blobs``)."""
+        self.write([*statements, (_insert(table, columns), [(*values, blob.whole())])])
+
+    @contextmanager
+    def reading_blob(self, table: str, column: str, where: str, params: Sequence[Any]) -> Iterator[Stored | None]:
+        """The blob in ``column`` of the one row of ``table`` found by ``where``, to read while the block runs;
+        None when there is none. Here it is read whole first; a backend that can read one in pieces does."""
+        found = self.rows(f"SELECT {column} FROM {table} WHERE {where}", params)
+        yield InMemory(bytes(found[0][0])) if found else None
 
     def table(self, name: str) -> str:
         return name

@@ -36,11 +36,13 @@ from ledger.persistence import (
     WRITE_CHUNK,
     Database,
     IndexRow,
+    Statements,
     answers_ddl,
     index_ddl,
     index_parameters,
     unless_refused,
 )
+from ledger.persistence.blobs import Spooled, Stored
 from ledger.stopping import commit_begins
 
 WRITE_CACHE_KIB = 131072
@@ -113,6 +115,66 @@ class SQLiteDatabase(Database):
         with self.recorder.datastore.transaction(commit=True) as cursor:
             for sql, parameters in statements:
                 cursor.executemany(self.sql(sql), [tuple(p) for p in parameters])
+
+    def write_with_blob(
+        self, statements: Statements, table: str, columns: Sequence[str], values: Sequence[Any], blob: Spooled
+    ) -> None:
+        """The row is inserted with a blob of zeros of the blob's size, which is then written a piece at a time
+        (incremental blob I/O): neither this process nor the driver holds the whole blob."""
+        placeholders = ", ".join(["?"] * (len(columns) - 1) + ["zeroblob(?)"])
+        with self.recorder.datastore.transaction(commit=True) as cursor:
+            for sql, parameters in statements:
+                cursor.executemany(self.sql(sql), [tuple(p) for p in parameters])
+            raw = cursor.sqlite_cursor
+            raw.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", (*values, blob.size))
+            row = raw.lastrowid
+            if row is None:
+                raise LedgerError(f"internal error: no row id for the row inserted into {table}")
+            with raw.connection.blobopen(table, columns[-1], row, readonly=False) as stored:
+                for chunk in blob.chunks():
+                    stored.write(chunk)
+
+    @contextmanager
+    def reading_blob(self, table: str, column: str, where: str, params: Sequence[Any]) -> Iterator[Stored | None]:
+        """Read in place (incremental blob I/O) in one read transaction, so the row cannot change meanwhile.
+
+        The row is found first, on its own: a blob opened after a query in the same transaction failed
+        with "database is locked" whenever another connection had written since that query began
+        (seen with two processes saving and loading checkpoints at once), and one opened first did
+        not. So the blob is opened first in the transaction, and the row checked to be still the one
+        found; where it cannot be opened at all, it is read whole."""
+        found = self.rows(f"SELECT rowid FROM {table} WHERE {where}", params)
+        if not found:
+            yield None
+            return
+        row = int(found[0][0])
+        with self.recorder.datastore.transaction(commit=False) as cursor:
+            raw = cursor.sqlite_cursor
+            raw.row_factory = None
+            try:
+                handle = raw.connection.blobopen(table, column, row)
+            except sqlite3.OperationalError:
+                handle = None
+            if handle is not None:
+                with handle:
+                    still = raw.execute(f"SELECT length({column}) FROM {table} WHERE rowid = ? AND {where}", (row, *params))
+                    size = still.fetchall()
+                    yield _InPlace(handle, int(size[0][0])) if size else None
+                return
+        with super().reading_blob(table, column, where, params) as whole:
+            yield whole
+
+
+class _InPlace:
+    """A blob read in place (``sqlite3.Blob``)."""
+
+    def __init__(self, handle: sqlite3.Blob, size: int) -> None:
+        self.handle = handle
+        self.size = size
+
+    def read(self, offset: int, length: int) -> bytes:
+        self.handle.seek(offset)
+        return self.handle.read(length)
 
 
 @contextmanager
