@@ -2,28 +2,25 @@
 
 A replay of a large ledger is Python work from end to end (reading and folding the facts, then
 answering and writing about a row per fact), so it runs on one core however many there are.
-Views of different folds share nothing but the facts they read, so the work splits by fold. The
-folds wait in a queue, the one with the most facts to read first; each process takes the next
-when it is free, folds it in a pass of its own, answers its views into their files, saves its
-checkpoint and lets its state go. Each process so holds one fold's state at a time, where one
-pass for every fold holds them all at once; the price is that each fold reads the facts it needs
-itself.
+Views of different folds share nothing but the facts they read, so the work splits by fold. Each
+fold is folded by a worker process of its own, which folds it in a pass of its own, answers its
+views into their files, saves its checkpoint and ends; the price is that each fold reads the facts
+it needs itself. This process folds nothing: it starts ``jobs`` workers, the folds with the most
+facts to read first, starts the next as each one ends, shows the progress and gathers the
+outcomes.
 
-Each fold is folded by a worker of its own, which ends once its views are written: letting a
-state go does not give its memory back (the interpreter keeps each megabyte arena a single
-small object still lives in), so a process that went on to a small fold after the holdings of a
-million facts still held about 190 MiB of the 230 it had folded (measured), beside the state
-another process was folding. The workers are all forked before any fold starts, copies of this
-process while it is small, and this process folds nothing: it shows the progress and gathers
-the outcomes. A *slot*, a byte taken from a pipe and put back as a worker ends, lets no more
-than ``jobs`` of them work at once; the others wait for one.
+A worker ends with its fold because letting a state go does not give its memory back (the
+interpreter keeps each megabyte arena a single small object still lives in): a process that went
+on to the regulatory timeline after the holdings of a million facts still held 250 MiB for a
+state of a few, beside the state another process was folding. Each worker is forked from this
+process, which holds no state, so it starts small.
 
-The other processes are forked (where ``ledger.background`` may fork) and each opens the ledger
-afresh by its URL with the same plugins: a fork must never use its parent's database
-connections. A worker that fails stops the others from taking more (at their next progress
-report), and its error, the same exception, is raised here once each worker has ended or been
-stopped: the caller's all-or-nothing rename then writes nothing. Checkpoints are pickled in
-place by every worker, not in yet more children: the cores are taken.
+The workers are forked (where ``ledger.background`` may fork) and each opens the ledger afresh by
+its URL with the same plugins: a fork must never use its parent's database connections. A worker
+that fails stops the others (at their next progress report) and no other is started; its error,
+the same exception, is raised here at once: the caller's all-or-nothing rename then writes
+nothing. Checkpoints are pickled in place by every worker, not in yet more children: the cores
+are taken.
 """
 
 from __future__ import annotations
@@ -162,11 +159,11 @@ class _Stopped(Exception):
 
 
 class _Sharing:
-    """One replay's folds shared out between ``jobs`` processes.
+    """One replay's folds, each folded by a worker of its own, no more than ``jobs`` at once.
 
-    Nothing shared takes a lock, so a worker killed at any moment can leave no other waiting: the queue
-    is a pipe holding each fold's number (2 bytes; written whole before any fork, so each read takes
-    one), each worker counts the facts it folds in its own slot, and ``stopped`` is one word."""
+    Nothing shared takes a lock, so a worker killed at any moment can leave no other waiting: each
+    fold's worker counts the facts it folds in the fold's own slot of ``folded``, and ``stopped`` is
+    one word."""
 
     def __init__(
         self,
@@ -188,36 +185,19 @@ class _Sharing:
         self.head = head
         self.head_hash = ledger.store.hash_at(head)
         self.jobs = jobs
-        self.worker = 0
-        """This process's slot in ``folded``: 0 here, where nothing is folded; 1.. in the children."""
-        self.slot_taken = False
-        """In a child: whether it took a slot (``slots``), to put back as it ends."""
+        self.started = 0
+        """The folds handed out so far, in order (the heaviest first)."""
         self.stopped = RawValue("i", 0)
-        self.folded = RawArray("q", len(groups) + 1)  # a count for each process: this one and a worker per fold
+        self.folded = RawArray("q", len(groups))
         self.children: list[_Child] = []
-        self.queue = _filled_pipe(b"".join(number.to_bytes(_TOKEN, "big") for number in range(len(groups))))
-        try:
-            self.slots, self.slot_returns = os.pipe()
-        except OSError:
-            os.close(self.queue)
-            raise
-        try:
-            os.write(self.slot_returns, _SLOT * jobs)
-        except OSError:
-            for end in (self.queue, self.slots, self.slot_returns):
-                os.close(end)
-            raise
 
     def run(self) -> dict[str, int]:
         engine = self.ledger.engine
         background, engine.background_from = engine.background_from, NEVER
         try:
-            for _ in self.groups:
-                self._fork()
             counts: dict[str, int] = {}
-            if len(self.children) < len(self.groups):  # a worker could not be forked: this process folds in its place
-                with contextlib.suppress(_Stopped):  # a child failed: its error is raised below
-                    counts.update(self._take_all(self.ledger))
+            while len(self.children) < self.jobs and self.started < len(self.groups):
+                counts.update(self._start_next())
             counts.update(self._outcomes())
             self._tell_total()
             return counts
@@ -228,20 +208,16 @@ class _Sharing:
             engine.background_from = background
             for child in self.children:
                 child.kill()
-            for end in (self.queue, self.slots, self.slot_returns):
-                os.close(end)
 
-    def _take_all(self, ledger: Ledger) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        while (number := self._take()) is not None:
-            counts.update(self.work(ledger, self.groups[number], self._counter(number)))
-        return counts
-
-    def _take(self) -> int | None:
-        if self.stopped.value:
-            return None
-        token = os.read(self.queue, _TOKEN)
-        return int.from_bytes(token, "big") if len(token) == _TOKEN else None
+    def _start_next(self) -> dict[str, int]:
+        """Fork a worker for the next fold; where none can be forked, fold it here (rows by view, then)."""
+        number = self.started
+        self.started += 1
+        if self._fork(number):
+            return {}
+        with contextlib.suppress(_Stopped):  # a worker failed: its error is raised by ``_outcomes``
+            return self.work(self.ledger, self.groups[number], self._counter(number))
+        return {}
 
     def _counter(self, number: int) -> Progress:
         """A fold's progress callback: adds the facts it folds to this worker's count (at most the fold's weight: a
@@ -249,13 +225,12 @@ class _Sharing:
         another worker has failed."""
         told = 0
         most = self.weights[number]
-        slot = self.worker
 
         def tell(done: int, total: int | None) -> None:
             nonlocal told
             done = min(done, most)
             if done > told:
-                self.folded[slot] += done - told
+                self.folded[number] += done - told
                 told = done
             if self.stopped.value:
                 raise _Stopped
@@ -275,29 +250,34 @@ class _Sharing:
             self.progress(done, done)  # the true total, now known: the bar ends full
 
     def _outcomes(self) -> dict[str, int]:
-        """Each child's rows by view, as each ends (the progress shown meanwhile); the first failure raised at once
-        (``run`` then stops the others)."""
+        """Each worker's rows by view, as each ends, the next fold's worker started in its place (the progress shown
+        meanwhile); the first failure raised at once (``run`` then stops the others)."""
         counts: dict[str, int] = {}
+        watched = 0  # the workers watched so far (the list only grows)
         with selectors.DefaultSelector() as waiting:
-            for child in self.children:
-                waiting.register(child.reading, selectors.EVENT_READ, child)
-            while waiting.get_map():
+            while True:
+                for child in self.children[watched:]:
+                    waiting.register(child.reading, selectors.EVENT_READ, child)
+                watched = len(self.children)
+                if not waiting.get_map():
+                    return counts
                 for key, _ in waiting.select(_POLL):
                     child = key.data
                     if child.read():
                         waiting.unregister(child.reading)
                         counts.update(child.outcome())
+                        if self.started < len(self.groups) and not self.stopped.value:
+                            counts.update(self._start_next())
                 self._show()
-        return counts
 
-    def _fork(self) -> None:
-        """A worker taking folds from the queue, tracked at once (``run`` stops it whatever happens next); none
-        when no process can be made (the others do its share)."""
+    def _fork(self, number: int) -> bool:
+        """A worker for fold ``number``, tracked at once (``run`` stops it whatever happens next); False when no
+        process can be made."""
         try:
             reading, writing = os.pipe()
         except OSError:
-            return
-        parent, worker = os.getpid(), len(self.children) + 1
+            return False
+        parent = os.getpid()
 
         def tracked(pid: int) -> None:
             self.children.append(_Child(pid, reading))
@@ -308,12 +288,13 @@ class _Sharing:
         except OSError:
             os.close(reading)
             os.close(writing)
-            return
+            return False
         if pid == 0:  # pragma: no cover - the child: its outcome is read by ``_Child.outcome``
             os.close(reading)
-            self._child(writing, parent, worker)
+            self._child(writing, parent, number)
+        return True
 
-    def _child(self, writing: int, parent: int, worker: int) -> NoReturn:  # pragma: no cover - runs in the child
+    def _child(self, writing: int, parent: int, number: int) -> NoReturn:  # pragma: no cover - runs in the child
         """Work, write the outcome to the pipe, leave: ``os._exit`` runs no finaliser and closes no connection of
         the parent's (so the streams are flushed here)."""
         code = 1
@@ -322,9 +303,9 @@ class _Sharing:
             # a thread of the parent's (a progress bar's) may have held the standard streams' locks at the fork
             sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - the child's own
             sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-            self.progress, self.worker = None, worker  # the parent shows the count
+            self.progress = None  # the parent shows the count
             self.children = []  # the parent's to stop, not this child's
-            data = _encoded(self._outcome())
+            data = _encoded(self._outcome(number))
             with os.fdopen(writing, "wb") as pipe:
                 pipe.write(data)
             code = 0
@@ -332,21 +313,14 @@ class _Sharing:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
                 sys.stderr.flush()
-            if self.slot_taken:  # its state goes with this process, now: another worker may start
-                with contextlib.suppress(OSError):
-                    os.write(self.slot_returns, _SLOT)
             os._exit(code)
 
-    def _outcome(self) -> tuple[str, Any]:  # pragma: no cover - runs in the child
+    def _outcome(self, number: int) -> tuple[str, Any]:  # pragma: no cover - runs in the child
         from ledger.api import Ledger
 
         try:
-            self.slot_taken = os.read(self.slots, len(_SLOT)) == _SLOT  # waits while ``jobs`` processes work
-            if not self.slot_taken:
+            if self.stopped.value:
                 return ("stopped", {})
-            number = self._take()
-            if number is None:
-                return ("done", {})
             with Ledger(self.ledger.store.backend.with_pool_size(WORKER_CONNECTIONS), host=self.ledger.host) as own:
                 own.engine.background_from = NEVER
                 own.engine.save_after = self.ledger.engine.save_after
@@ -360,27 +334,9 @@ class _Sharing:
             return ("failed", error)
 
 
-_TOKEN = 2
-"""Bytes of a fold's number in the queue."""
-_SLOT = b"s"
-"""A worker's leave to work, taken from the slots pipe and put back as it ends."""
-
 WORKER_CONNECTIONS = 1
 """Connections a worker keeps open to a PostgreSQL store (the library's default is five; more are opened only while
 one is busy): it reads a page at a time, and a replay shared between many cores should not take five per core."""
-
-
-def _filled_pipe(data: bytes) -> int:
-    """The reading end of a pipe holding ``data`` and no writer: a read past the data finds nothing."""
-    reading, writing = os.pipe()
-    try:
-        os.write(writing, data)
-    except OSError:
-        os.close(reading)
-        raise
-    finally:
-        os.close(writing)
-    return reading
 
 
 def _die_with(parent: int) -> None:  # pragma: no cover - runs in the child

@@ -65,7 +65,7 @@ def test_shared_out_the_files_and_checkpoints_are_those_of_one_process(
         forget(ledger)
         marks = tmp_path / "marks"
         marks.mkdir()
-        a_child_takes_first(monkeypatch, marks)
+        marked(monkeypatch, marks)
         together = replay_to(ledger, tmp_path / "shared", "csv", AS_OF, None, jobs=3)
         saved_together = kept(ledger)
     assert [(name, count) for name, count, _ in together] == [(name, count) for name, count, _ in alone]
@@ -81,25 +81,16 @@ def test_shared_out_the_files_and_checkpoints_are_those_of_one_process(
     assert len(list(marks.iterdir())) == len({fold_name(view) for view in replayable_views(ledger)})  # each fold once
 
 
-def a_child_takes_first(monkeypatch: pytest.MonkeyPatch, marks: Path, heaviest: str | None = None) -> None:
-    """Each fold taken leaves a mark in ``marks`` (``<pid>-<number in the queue>``), and the first fold in the queue
-    is taken by a child: this process waits for one, so a test does not depend on how fast a fork starts.
-    ``heaviest``'s fold, when named, is made to weigh the most: it is the one the child takes."""
-    parent = os.getpid()
-    take = workers._Sharing._take
+def marked(monkeypatch: pytest.MonkeyPatch, marks: Path, heaviest: str | None = None) -> None:
+    """Each fold taken leaves a mark in ``marks`` (``<pid>-<its number in the order>``). ``heaviest``'s fold, when
+    named, is made to weigh the most: it is the first started."""
+    outcome = workers._Sharing._outcome
 
-    def after_a_child(sharing: Any) -> int | None:
-        if os.getpid() == parent:
-            deadline = time.monotonic() + 30
-            while not taken_elsewhere(marks):
-                assert time.monotonic() < deadline, "no child took a fold"
-                time.sleep(0.01)
-        number = take(sharing)
-        if number is not None:
-            (marks / f"{os.getpid()}-{number}").touch()
-        return number
+    def noted(sharing: Any, number: int) -> Any:
+        (marks / f"{os.getpid()}-{number}").touch()
+        return outcome(sharing, number)
 
-    monkeypatch.setattr(workers._Sharing, "_take", after_a_child)
+    monkeypatch.setattr(workers._Sharing, "_outcome", noted)
     if heaviest is not None:
         weigh = workers._facts_to_read
 
@@ -111,7 +102,7 @@ def a_child_takes_first(monkeypatch: pytest.MonkeyPatch, marks: Path, heaviest: 
 
 
 def taken_elsewhere(marks: Path) -> bool:
-    """Whether a process other than this one has taken a fold (``a_child_takes_first``)."""
+    """Whether a process other than this one has taken a fold (``marked``)."""
     return any(not mark.name.startswith(f"{os.getpid()}-") for mark in marks.iterdir())
 
 
@@ -122,10 +113,10 @@ def test_a_view_failing_in_a_worker_fails_the_replay_with_its_own_message_and_wr
         first = replay_to(ledger, tmp_path / "out", "csv", AS_OF, None, jobs=2)
         before = texts(tmp_path / "out")
         forget(ledger)
-        monkeypatch.setenv("DEALLEDGER_TEST_FAIL", "1")  # zz-fragile fails: in a child, which takes it first
+        monkeypatch.setenv("DEALLEDGER_TEST_FAIL", "1")  # zz-fragile fails: in the worker started first
         marks = tmp_path / "marks"
         marks.mkdir()
-        a_child_takes_first(monkeypatch, marks, heaviest="zz-fragile")
+        marked(monkeypatch, marks, heaviest="zz-fragile")
         told = r"^plugin tests\.replay_plugin: view zz-fragile failed to answer: RuntimeError: told to fail$"
         with pytest.raises(PluginError, match=told):
             replay_to(ledger, tmp_path / "out", "csv", date(2023, 12, 31), None, jobs=len(first))
@@ -215,7 +206,7 @@ def test_the_count_of_facts_folded_by_every_worker_is_told_and_ends_full(
     told: list[tuple[int, int | None]] = []
     marks = tmp_path / "marks"
     marks.mkdir()
-    a_child_takes_first(monkeypatch, marks)
+    marked(monkeypatch, marks)
     with sample(ledger_url) as ledger:
         head = ledger.store.head().position
         views = replayable_views(ledger)
@@ -282,10 +273,11 @@ def forked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     pids: list[int] = []
     fork = workers._Sharing._fork
 
-    def recorded(sharing: Any) -> None:
+    def recorded(sharing: Any, number: int) -> bool:
         before = len(sharing.children)
-        fork(sharing)
+        forked = fork(sharing, number)
         pids.extend(child.pid for child in sharing.children[before:])
+        return forked
 
     monkeypatch.setattr(workers._Sharing, "_fork", recorded)
     return pids
@@ -325,3 +317,21 @@ def no_child_left(pids: list[int]) -> None:
 )
 def test_a_containers_cpu_quota_bounds_the_workers(files: dict[str, str], allowed: int | None) -> None:
     assert workers.cpu_quota(files.get) == allowed
+
+
+def test_no_more_than_jobs_workers_fold_at_once_and_the_next_starts_as_one_ends(
+    sqlite_url: str, tmp_path: Path, shared: None
+) -> None:
+    def work(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
+        started = time.monotonic()
+        time.sleep(1)  # long beside starting a worker, even on a busy machine
+        (tmp_path / f"span-{views[0].name}").write_text(f"{started} {time.monotonic()}")
+        return {view.name: 1 for view in views}
+
+    with sample(sqlite_url) as ledger:
+        views = replayable_views(ledger)
+        workers.share_out(ledger, views, work, as_of=AS_OF, head=ledger.store.head().position, jobs=2)
+    spans = [tuple(map(float, path.read_text().split())) for path in tmp_path.glob("span-*")]
+    assert len(spans) == 4
+    at_once = [sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans]
+    assert max(at_once) == 2  # two at work, never three
