@@ -652,6 +652,30 @@ _YAML_REFUSES = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010
 """Characters YAML does not allow in a stream (control characters; NUL and surrogates never get this far)."""
 
 
+class WithLines(dict[str, Any]):
+    """A fact read from a format whose facts span lines (YAML), with the line each of its fields begins on
+    (``lines``: ``investors[0].amount`` -> 7), so an error found in a field names that field's line (``line_of``)."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self, fields: dict[str, Any], lines: dict[str, int]) -> None:
+        super().__init__(fields)
+        self.lines = lines
+
+
+def line_of(data: Any, field: str | None, line: int) -> int:
+    """The line of ``field`` in a fact read with its fields' lines (``WithLines``): the field's own, or that of the
+    nearest field holding it (a field missing from ``investors[0]`` is told on that investor's line); ``line``
+    (the fact's) otherwise."""
+    lines: dict[str, int] | None = data.lines if isinstance(data, WithLines) else None
+    while field and lines is not None:
+        if field in lines:
+            return lines[field]
+        cut = max(field.rfind("."), field.rfind("["))
+        field = field[:cut] if cut > 0 else None
+    return line
+
+
 class _YamlEvents:
     """The parser's events for one stream, fed line by line through ``_lines``, and facts built from them.
 
@@ -671,6 +695,7 @@ class _YamlEvents:
         self._since = 0  # ``_fed`` when the current fact began, or at the last event outside a fact
         self._since_line = 1  # where that was
         self._in_fact = False
+        self._field_lines: dict[str, int] = {}  # the line of each field of the fact being read
         loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         self.loader = loader_class(self)  # type: ignore[arg-type]  # a stream of events, which the loader only hands to its parser
 
@@ -721,9 +746,10 @@ class _YamlEvents:
         if not isinstance(event, self.yaml.MappingStartEvent):
             raise SourceError(self.path, line, "each fact must be a mapping of fields")
         self._in_fact, self._since_line = True, line
+        self._field_lines = {}
         mapping = self.value(event, 1, None)
         self._in_fact = False
-        return line, mapping
+        return line, WithLines(mapping, self._field_lines)
 
     def value(self, event: Any, depth: int, where: str | None) -> Any:
         yaml = self.yaml
@@ -739,7 +765,9 @@ class _YamlEvents:
             self.tag(event, "tag:yaml.org,2002:seq", where)
             items: list[Any] = []
             while not isinstance(item := self.next(), yaml.SequenceEndEvent):
-                items.append(self.value(item, depth + 1, f"{where or ''}[{len(items)}]"))
+                path = f"{where or ''}[{len(items)}]"
+                self._field_lines[path] = item.start_mark.line + 1
+                items.append(self.value(item, depth + 1, path))
             return items
         self.tag(event, "tag:yaml.org,2002:map", where)
         mapping: dict[str, Any] = {}
@@ -754,9 +782,11 @@ class _YamlEvents:
             problem = _text_problem(name)
             if problem:
                 raise SourceError(self.path, key_line, f"a field name {problem}", where or "text")
+            path = f"{where}.{name}" if where else name
             if name in mapping:
-                raise SourceError(self.path, key_line, "the field is given twice", f"{where}.{name}" if where else name)
-            mapping[name] = self.value(self.next(), depth + 1, f"{where}.{name}" if where else name)
+                raise SourceError(self.path, key_line, "the field is given twice", path)
+            self._field_lines[path] = key_line
+            mapping[name] = self.value(self.next(), depth + 1, path)
         return mapping
 
     def tag(self, event: Any, implied: str | None, where: str | None) -> str:

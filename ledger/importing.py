@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from events import Catalogue, FactError
-from events.readers import SourceError, printable, read_facts, sniff
+from events.readers import SourceError, line_of, printable, read_facts, sniff
 from ledger.appending import Incoming
 from ledger.errors import RejectedError
 from ledger.progress import PROGRESS_STEP, Progress
@@ -135,7 +135,7 @@ def incoming_from_stream(
             except FactError as error:
                 kind = data.get("kind")
                 where = f" ({printable(kind)})" if isinstance(kind, str) and error.field != "kind" else ""
-                raise SourceError(name, line, error.message + where, error.field) from None
+                raise SourceError(name, line_of(data, error.field, line), error.message + where, error.field) from None
     except SourceError as error:
         raise RejectedError(str(error)) from None
     if progress is not None:

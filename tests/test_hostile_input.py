@@ -382,7 +382,7 @@ EMPTY_CASES = [
         "seller.yaml",
         b"- kind: stake.acquired\n  effective: 2024-05-01\n  holder: alibaba\n  company: moonshot-ai\n"
         b"  fraction: '0.01'\n  seller: ''\n",
-        1,
+        6,  # the field's own line
         "seller",
     ),
     (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -471,3 +472,39 @@ def test_a_bad_json_line_that_is_no_document_gets_no_hint() -> None:
     with pytest.raises(SourceError) as raised:
         list(read_facts(io.StringIO('{"kind": "fx.rate", }\n'), "f.jsonl", "jsonl"))
     assert "jq" not in str(raised.value)
+
+
+ROUND_OVER_LINES = """\
+- kind: round.closed
+  effective: 2024-02-15
+  company: moonshot-ai
+  round: series-b
+  amount: 100
+  currency: USD
+  investors:
+    - party: alibaba
+      amount: 60
+    - party: tencent
+      amount: {amount}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        (ROUND_OVER_LINES.format(amount="-5"), "facts.yaml:11: investors[1].amount: must be zero or more, got -5"),
+        (
+            ROUND_OVER_LINES.format(amount="5").replace("- party: tencent\n      amount", "- amount"),
+            "facts.yaml:10: investors[1].party: missing",
+        ),
+        (ROUND_OVER_LINES.format(amount="5").replace("  company: moonshot-ai\n", ""), "facts.yaml:1: company: missing"),
+    ],
+)
+def test_a_yaml_fact_s_error_names_the_line_of_its_field(text: str, told: str) -> None:
+    """A YAML fact spans lines: an error in one of its fields names that field's line (or, for a field missing,
+    the line of what should hold it), not the fact's first."""
+    from ledger.errors import RejectedError
+    from ledger.importing import incoming_from_stream
+
+    with pytest.raises(RejectedError, match="^" + re.escape(told)):
+        list(incoming_from_stream(CATALOGUE, io.StringIO(text), "facts.yaml", "yaml"))
