@@ -195,10 +195,7 @@ class _Sharing:
         engine = self.ledger.engine
         background, engine.background_from = engine.background_from, NEVER
         try:
-            counts: dict[str, int] = {}
-            while len(self.children) < self.jobs and self.started < len(self.groups):
-                counts.update(self._start_next())
-            counts.update(self._outcomes())
+            counts = self._outcomes()
             self._tell_total()
             return counts
         except BaseException:
@@ -250,15 +247,18 @@ class _Sharing:
             self.progress(done, done)  # the true total, now known: the bar ends full
 
     def _outcomes(self) -> dict[str, int]:
-        """Each worker's rows by view, as each ends, the next fold's worker started in its place (the progress shown
-        meanwhile); the first failure raised at once (``run`` then stops the others)."""
+        """Every fold's rows by view: workers started while fewer than ``jobs`` are at work (a fold whose worker
+        cannot be forked is folded here meanwhile), each one's rows read as it ends, the progress shown meanwhile;
+        the first failure raised at once (``run`` then stops the others), and no fold started after one."""
         counts: dict[str, int] = {}
         watched = 0  # the workers watched so far (the list only grows)
         with selectors.DefaultSelector() as waiting:
             while True:
-                for child in self.children[watched:]:
-                    waiting.register(child.reading, selectors.EVENT_READ, child)
-                watched = len(self.children)
+                while len(waiting.get_map()) < self.jobs and self.started < len(self.groups) and not self.stopped.value:
+                    counts.update(self._start_next())
+                    for child in self.children[watched:]:
+                        waiting.register(child.reading, selectors.EVENT_READ, child)
+                    watched = len(self.children)
                 if not waiting.get_map():
                     return counts
                 for key, _ in waiting.select(_POLL):
@@ -266,8 +266,6 @@ class _Sharing:
                     if child.read():
                         waiting.unregister(child.reading)
                         counts.update(child.outcome())
-                        if self.started < len(self.groups) and not self.stopped.value:
-                            counts.update(self._start_next())
                 self._show()
 
     def _fork(self, number: int) -> bool:
@@ -380,13 +378,16 @@ class _Child:
         self._close()
         try:
             _, status = os.waitpid(self.pid, 0)
+            self.pid = 0  # reaped: its pid may be another process's from now on, never to be killed
             code: int | None = os.waitstatus_to_exitcode(status)
         except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored by an embedding program): its pipe tells
-            code = None
-        self.pid = 0
+            self.pid, code = 0, None
         if not self.data or code not in (0, None):
             raise LedgerError(f"a replay worker ended without an answer (exit status {code})")
-        kind, value = pickle.loads(bytes(self.data))
+        try:
+            kind, value = pickle.loads(bytes(self.data))
+        except Exception:  # cut short (a worker reaped elsewhere tells nothing of how it ended)
+            raise LedgerError("a replay worker ended without a whole answer") from None
         if kind == "failed":
             raise value
         return dict(value)

@@ -335,3 +335,56 @@ def test_no_more_than_jobs_workers_fold_at_once_and_the_next_starts_as_one_ends(
     assert len(spans) == 4
     at_once = [sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans]
     assert max(at_once) == 2  # two at work, never three
+
+
+def forks_failing_after(monkeypatch: pytest.MonkeyPatch, working: int) -> None:
+    """The first ``working`` forks make a worker; every later one fails as a full process table makes it fail."""
+    fork, made = workers.fork_holding_signals, [0]
+
+    def flaky(in_parent: Any) -> int:
+        made[0] += 1
+        if made[0] > working:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return fork(in_parent)
+
+    monkeypatch.setattr(workers, "fork_holding_signals", flaky)
+
+
+def test_a_fold_whose_worker_cannot_be_forked_is_folded_here_and_none_is_left_out(
+    sqlite_url: str, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = os.getpid()
+    here: list[str] = []
+
+    def work(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
+        if os.getpid() == parent:
+            here.append(views[0].name)
+        return {view.name: 1 for view in views}
+
+    with sample(sqlite_url, ("tests.replay_plugin",)) as ledger:
+        views = replayable_views(ledger)
+        assert len(workers.by_fold(views)) > 4  # more folds than workers can be started
+        forks_failing_after(monkeypatch, 2)
+        counts = workers.share_out(ledger, views, work, as_of=AS_OF, head=ledger.store.head().position, jobs=2)
+    assert counts == {view.name: 1 for view in views}
+    assert len(here) == len(workers.by_fold(views)) - 2
+
+
+def test_after_a_worker_fails_no_fold_is_started_even_here(
+    sqlite_url: str, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = os.getpid()
+    here: list[str] = []
+
+    def work(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
+        if os.getpid() != parent:
+            raise PluginError(f"plugin p: view {views[0].name} failed")
+        here.append(views[0].name)
+        time.sleep(0.5)  # the worker fails meanwhile
+        return {view.name: 1 for view in views}
+
+    with sample(sqlite_url, ("tests.replay_plugin",)) as ledger:
+        forks_failing_after(monkeypatch, 1)
+        with pytest.raises(PluginError, match=r"^plugin p: view \S+ failed$"):
+            workers.share_out(ledger, replayable_views(ledger), work, as_of=AS_OF, head=ledger.store.head().position, jobs=2)
+    assert len(here) == 1  # the one begun before the failure was known
