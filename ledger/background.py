@@ -135,7 +135,7 @@ def _cgroup_room() -> int | None:
         return None
 
 
-def pickle_apart(encoders: Sequence[Callable[[], bytes]], running: int = 0) -> Pickling | None:
+def pickle_apart(encoders: Sequence[Callable[[], bytes | bytearray]], running: int = 0) -> Pickling | None:
     """Run each encoder in a forked child (``fork_holding_signals``), its outcome written to a spool file; None where
     this platform does not fork, the memory has no room for the child's copy (``room_for_a_child``), or no spool or
     child could be made, and the caller then encodes in place."""
@@ -213,7 +213,7 @@ def _hold(before: dict[signal.Signals, Any], noted: list[int]) -> list[signal.Si
     return held
 
 
-def _child(encoders: Sequence[Callable[[], bytes]], spool: IO[bytes]) -> None:
+def _child(encoders: Sequence[Callable[[], bytes | bytearray]], spool: IO[bytes]) -> None:
     """Pickle, write, leave: ``os._exit`` runs no finaliser, flushes no inherited buffer and closes no connection
     the parent still uses. A state that cannot be pickled is told in the spool; anything else (a full disk, a
     signal) ends the child with nothing told, and nothing is saved."""

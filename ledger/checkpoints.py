@@ -89,19 +89,22 @@ class _StateUnpickler(pickle.Unpickler):
         super().__init__(io.BytesIO(data))
         self.packages = packages
         self.side = side
-        self.parted: dict[Any, Any] = {}
+        self.parted: dict[int, tuple[Any, Any]] = {}
+        """Each container read back, by the id of the persistent id naming it (kept, with it, while the pickle loads)."""
 
     def persistent_load(self, pid: Any) -> Any:
         """A container saved in parts beside the pickle (``encode``): its class, restricted as any other, and where
         each part lies in the side part, read one at a time as the container is filled."""
+        seen = self.parted.get(id(pid))  # the same id named again (checked once: an id may name many parts)
+        if seen is not None and seen[0] is pid:
+            return seen[1]
         if self.side is None or not _is_parted_id(pid):
             raise CheckpointError("a checkpoint names a part it does not hold")
-        found = self.parted.get(pid)
-        if found is None:
-            kind = self.find_class(pid[0], pid[1])
-            if not (isinstance(kind, type) and issubclass(kind, PARTED)):
-                raise CheckpointError(f"a checkpoint saves {pid[0]}.{pid[1]} in parts, which only a parted container is")
-            found = self.parted[pid] = from_parts(kind, (self.side.read(offset, length) for offset, length in pid[2]))
+        kind = self.find_class(pid[0], pid[1])
+        if kind not in PARTED:
+            raise CheckpointError(f"a checkpoint saves {pid[0]}.{pid[1]} in parts, which only a parted container is")
+        found = from_parts(kind, (self.side.read(offset, length) for offset, length in pid[2]))
+        self.parted[id(pid)] = (pid, found)
         return found
 
     def find_class(self, module: str, name: str) -> Any:
@@ -142,17 +145,19 @@ def spooled(state: Any) -> Iterator[Spooled]:
     (``ledger.folds.parts``) go to a second file as they are made, and the pickle names them: the value is
     ``SPLIT``, the pickle's length, the pickle, the parts. Where no temporary file can be written, one plain
     pickle in memory."""
-    try:
-        main = tempfile.TemporaryFile()  # noqa: SIM115 - closed below, after the block
-    except OSError:
-        yield Spooled.of(pickle.dumps(state, protocol=5))
-        return
-    with main, tempfile.TemporaryFile() as side:
-        _PartsBeside(main, side).dump(state)
-        yield Spooled([SPLIT + _LENGTH.pack(main.tell()), (main, main.tell()), (side, side.tell())])
+    with contextlib.ExitStack() as files:
+        try:
+            main = files.enter_context(tempfile.TemporaryFile())
+            side = files.enter_context(tempfile.TemporaryFile())
+            _PartsBeside(main, side).dump(state)
+            value = Spooled([SPLIT + _LENGTH.pack(main.tell()), (main, main.tell()), (side, side.tell())])
+        except OSError:  # no room for temporary files (a full disk, a read-only one)
+            files.close()
+            value = Spooled.of(pickle.dumps(state, protocol=5))
+        yield value
 
 
-def encode(state: Any) -> bytes:
+def encode(state: Any) -> bytes | bytearray:
     """The state's pickle as one value (``spooled``, read whole)."""
     with spooled(state) as value:
         return value.whole()
@@ -166,19 +171,21 @@ class _PartsBeside(pickle.Pickler):
     def __init__(self, main: IO[bytes], side: IO[bytes]) -> None:
         super().__init__(main, protocol=5)
         self.side = side
-        self.written: dict[int, tuple[str, str, tuple[tuple[int, int], ...]]] = {}
-        """The id of each container written, by the id of the object (each alive until the pickle ends)."""
+        self.written: dict[int, tuple[Any, tuple[str, str, tuple[tuple[int, int], ...]]]] = {}
+        """Each container written and its persistent id, by the container's id."""
 
     def persistent_id(self, obj: Any) -> Any:
-        if not isinstance(obj, PARTED):
+        kind = type(obj)
+        if kind not in PARTED:  # a subclass may pickle itself its own way: it does
             return None
-        pid = self.written.get(id(obj))
-        if pid is None:
-            spans = spool_parts(obj, self.side)
-            if spans is None:
-                return None  # small: pickled in place
-            kind = type(obj)
-            pid = self.written[id(obj)] = (kind.__module__, kind.__qualname__, spans)
+        written = self.written.get(id(obj))
+        if written is not None and written[0] is obj:
+            return written[1]
+        spans = spool_parts(obj, self.side)
+        if spans is None:
+            return None  # small: pickled in place
+        pid = (kind.__module__, kind.__qualname__, spans)
+        self.written[id(obj)] = (obj, pid)  # held: one made while pickling must not leave its id to the next
         return pid
 
 
@@ -226,8 +233,8 @@ def _reader(view: View[Any]) -> Callable[[bytes], Any]:
     return partial(_restricted, packages=packages_of(view))
 
 
-def decode(data: bytes | Stored, view: View[Any]) -> Any:
-    stored = InMemory(data) if isinstance(data, bytes) else data
+def decode(data: bytes | bytearray | Stored, view: View[Any]) -> Any:
+    stored = InMemory(data) if isinstance(data, bytes | bytearray) else data
     try:
         with reading_parts(_reader(view)):  # a state's parts are held to the same classes
             return _restricted_state(stored, packages_of(view))
@@ -282,7 +289,7 @@ def _not_saved(saving: Saving, why: str) -> None:
     )
 
 
-def _encoded(view: View[Any], state: Any) -> bytes:
+def _encoded(view: View[Any], state: Any) -> bytes | bytearray:
     dumper = getattr(view, "dump_state", None)
     return dumper(state) if dumper is not None else encode(state)
 
@@ -292,7 +299,7 @@ def _value_of(saving: Saving) -> Iterator[Spooled]:
     """What ``_encoded`` makes, spooled (``spooled``) where the view has no format of its own."""
     dumper = getattr(saving.view, "dump_state", None)
     if dumper is not None:
-        yield Spooled.of(dumper(saving.state))
+        yield Spooled.of(bytes(dumper(saving.state)))  # any bytes-like value a plugin's format gives
         return
     with spooled(saving.state) as value:
         yield value

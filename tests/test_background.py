@@ -118,13 +118,13 @@ def test_large_states_are_saved_by_a_child_and_read_back_by_the_next_process(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pickled_here: list[int] = []
-    encode = checkpoints.encode
+    spooled = checkpoints.spooled
 
-    def watched(state: Any) -> bytes:
+    def watched(state: Any) -> Any:
         pickled_here.append(os.getpid())  # a child's list is its own copy: the parent's stays empty
-        return encode(state)
+        return spooled(state)
 
-    monkeypatch.setattr(checkpoints, "encode", watched)
+    monkeypatch.setattr(checkpoints, "spooled", watched)  # every way a state is pickled goes through it
     with sample(sqlite_url) as ledger:
         first = ledger.view("regulatory", QUERY)
         assert [row["cut"] for row in ledger.engine.checkpoints.listing()] == [date(2024, 9, 30), QUERY.as_of]

@@ -602,3 +602,122 @@ def test_sqlite_writes_and_reads_a_checkpoint_a_piece_at_a_time(sqlite_url: str,
             assert [row["cut"] for row in ledger.engine.checkpoints.listing()] == [date(2024, 9, 30), date(2024, 12, 31)]
             ledger.engine.checkpoints.drop = held_whole  # type: ignore[method-assign]  # a checkpoint read back is never dropped
             assert ledger.view("regulatory", query) == first
+
+
+class Rows:
+    """A plugin's record that saves its rows as a log made while it is pickled (a ``__getstate__`` of its own)."""
+
+    def __init__(self, rows: list[int]) -> None:
+        self.rows = rows
+
+    def __getstate__(self) -> Any:
+        return ValueLog(self.rows)
+
+    def __setstate__(self, rows: Any) -> None:
+        self.rows = list(rows)
+
+
+def test_logs_made_while_pickling_each_come_back_as_their_own() -> None:
+    """A log made by ``__getstate__`` is let go as soon as it is written, and the next one may take its address: each
+    must still be named by its own parts."""
+    state = [Rows(list(range(n * 10, n * 10 + 8))) for n in range(5)]
+    with mock.patch.object(parts, "PART", 3):
+        back = roundtrip(state)
+    assert [item.rows for item in back] == [item.rows for item in state]
+
+
+class TaggedLog(ValueLog[int]):
+    """A log subclass that pickles itself its own way (a tag beside its records)."""
+
+    __slots__ = ("tag",)
+
+    def __init__(self, records: Any = (), tag: str = "") -> None:
+        super().__init__(records)
+        self.tag = tag
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TaggedLog, (list(self), self.tag))
+
+
+def test_a_subclass_of_a_parted_container_pickles_its_own_way() -> None:
+    with mock.patch.object(parts, "PART", 3):
+        back = roundtrip({"log": TaggedLog(range(10), tag="kept")})
+    assert back["log"] == list(range(10)) and back["log"].tag == "kept"
+
+
+def test_a_plugin_format_may_give_any_bytes_like_value() -> None:
+    class Formatted:
+        state_packages = ("tests",)
+
+        @staticmethod
+        def dump_state(state: Any) -> bytearray:
+            return bytearray(pickle.dumps(state))
+
+    saving = checkpoints.Saving(Formatted(), {"a": 1}, date(2024, 1, 1))  # type: ignore[arg-type]
+    with checkpoints._value_of(saving) as value:
+        assert value.whole() == pickle.dumps({"a": 1})
+
+
+def test_without_room_for_spool_files_a_state_is_pickled_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Full(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+        def write(self, data: Any) -> int:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoints.tempfile, "TemporaryFile", Full)
+    state = {"log": ValueLog(moves(20))}
+    with mock.patch.object(parts, "PART", 3), checkpoints.spooled(state) as value:
+        data = value.whole()
+        assert not data.startswith(checkpoints.SPLIT)  # one plain pickle, its parts in it
+        assert checkpoints.decode(bytes(data), _AnyView()) == state  # type: ignore[arg-type]
+
+
+def test_a_value_read_whole_is_held_once() -> None:
+    """Stores that take a value whole (PostgreSQL) get it in one buffer: not its pieces and the whole at once."""
+    from ledger.persistence.blobs import Spooled
+
+    with tempfile.TemporaryFile() as spool:
+        spool.write(b"x" * 8_000_000)
+        value = Spooled([b"head", (spool, 8_000_000)])
+        gc.collect()
+        tracemalloc.start()
+        try:
+            whole = value.whole()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert len(whole) == 8_000_004 and peak < 9_500_000
+
+
+def test_a_checkpoint_saved_again_while_it_is_read_is_read_and_kept(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite a checkpoint is found, then read in place: saved again in between (another process asking the same
+    question), its row has moved. It is then read by its key, never taken for gone and dropped."""
+    import sqlite3
+
+    from ledger.engine import Query
+    from ledger.importing import incoming_from_path
+
+    query = Query(as_of=date(2024, 12, 31))
+    with Ledger(sqlite_url) as ledger:
+        ledger.engine.save_after = 0
+        ledger.engine.background_from = 10**9
+        ledger.append(incoming_from_path(ledger.catalogue, str(Path(__file__).parent.parent / "examples" / "story.jsonl")))
+        first = ledger.view("regulatory", query)
+        saved = ledger.engine.checkpoints.listing()
+    path = sqlite_url.removeprefix("sqlite:///")
+    with Ledger(sqlite_url) as again:
+        rows = again.store.db.rows
+
+        def moved_meanwhile(sql: str, params: Any = ()) -> Any:
+            found = rows(sql, params)
+            if sql.startswith("SELECT rowid FROM dealledger_checkpoints"):
+                with sqlite3.connect(path) as other:  # every checkpoint saved again, in another order: the row id
+                    kept = other.execute("SELECT * FROM dealledger_checkpoints ORDER BY rowid").fetchall()  # found
+                    other.execute("DELETE FROM dealledger_checkpoints")  # now names another checkpoint
+                    other.executemany(f"INSERT INTO dealledger_checkpoints VALUES ({', '.join('?' * 8)})", kept[::-1])
+            return found
+
+        monkeypatch.setattr(again.store.db, "rows", moved_meanwhile)
+        again.engine.checkpoints.drop = None  # type: ignore[assignment, method-assign]  # never called: it is read
+        assert again.view("regulatory", query) == first
+    with Ledger(sqlite_url) as after:
+        assert after.engine.checkpoints.listing() == saved

@@ -25,6 +25,8 @@ class Spooled:
     """A value to store, made of byte strings and the first bytes of open files, in order."""
 
     def __init__(self, pieces: Sequence[bytes | tuple[IO[bytes], int]]) -> None:
+        if not all(type(piece) is bytes or type(piece) is tuple for piece in pieces):
+            raise TypeError("a spooled value is made of bytes and (file, length) pairs")
         self.pieces = pieces
         self.size = sum(len(piece) if isinstance(piece, bytes) else piece[1] for piece in pieces)
 
@@ -54,8 +56,26 @@ class Spooled:
             hashed.update(chunk)
         return hashed.hexdigest()
 
-    def whole(self) -> bytes:
-        return b"".join(self.chunks())
+    def whole(self) -> bytes | bytearray:
+        """The value in one buffer, read straight into it (a join would hold the chunks and the whole)."""
+        if len(self.pieces) == 1 and isinstance(self.pieces[0], bytes):
+            return self.pieces[0]
+        value = bytearray(self.size)
+        into = memoryview(value)
+        at = 0
+        for piece in self.pieces:
+            if isinstance(piece, bytes):
+                into[at : at + len(piece)] = piece
+                at += len(piece)
+                continue
+            file, left = piece
+            file.seek(0)
+            while left:
+                read = file.readinto(into[at : at + left])  # type: ignore[attr-defined]  # a binary file reads into a buffer
+                if not read:
+                    raise OSError(f"a spool file ended {left} bytes early")
+                at, left = at + read, left - read
+        return value
 
 
 class Stored(Protocol):
@@ -70,7 +90,7 @@ class Stored(Protocol):
 class InMemory:
     """A stored value read whole by a backend that cannot read one in pieces."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes | bytearray) -> None:
         self.data = memoryview(data)
         self.size = len(data)
 

@@ -142,7 +142,8 @@ class SQLiteDatabase(Database):
         with "database is locked" whenever another connection had written since that query began
         (seen with two processes saving and loading checkpoints at once), and one opened first did
         not. So the blob is opened first in the transaction, and the row checked to be still the one
-        found; where it cannot be opened at all, it is read whole."""
+        found; where it cannot be opened, or the row has moved meanwhile (saved again), it is read
+        whole, by its key."""
         found = self.rows(f"SELECT rowid FROM {table} WHERE {where}", params)
         if not found:
             yield None
@@ -159,8 +160,9 @@ class SQLiteDatabase(Database):
                 with handle:
                     still = raw.execute(f"SELECT length({column}) FROM {table} WHERE rowid = ? AND {where}", (row, *params))
                     size = still.fetchall()
-                    yield _InPlace(handle, int(size[0][0])) if size else None
-                return
+                    if size:
+                        yield _InPlace(handle, int(size[0][0]))
+                        return
         with super().reading_blob(table, column, where, params) as whole:
             yield whole
 
