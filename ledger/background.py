@@ -26,9 +26,14 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO, Any
 
+from ledger.persistence.blobs import Spooled
+
+Encoder = Callable[[], AbstractContextManager[Spooled]]
+"""Pickles one state: its value (``ledger.persistence.blobs.Spooled``), to read while the context is open."""
 FORKS = sys.platform == "linux" and hasattr(os, "fork")
 """Whether states may be pickled in a child process here."""
 _LENGTH = 8
@@ -70,9 +75,10 @@ class Pickling:
             self._wait(0)
         self.spool.close()
 
-    def collect(self) -> Iterator[bytes | str] | None:
-        """Each state's pickle, or why it could not be pickled, in the order given, read one at a time; None when the
-        child did not finish (killed, interrupted, out of space) or was collected before."""
+    def collect(self) -> Iterator[Spooled | str] | None:
+        """Each state's value, or why it could not be pickled, in the order given, one at a time; None when the
+        child did not finish (killed, interrupted, out of space) or was collected before. A value is a stretch of
+        the spool, to read before taking the next (the spool is closed after the last)."""
         if self.status is None and not self.spool.closed:
             self._wait(0)
         status = self.status
@@ -82,15 +88,23 @@ class Pickling:
         self.spool.seek(0)
         return self._read()
 
-    def _read(self) -> Iterator[bytes | str]:
+    def _read(self) -> Iterator[Spooled | str]:
         with self.spool:
+            end = self.spool.seek(0, os.SEEK_END)
+            at = 0
             for _ in range(self.count):
+                self.spool.seek(at)
                 kind = self.spool.read(1)
                 size = int.from_bytes(self.spool.read(_LENGTH), "big")
-                data = self.spool.read(size)
-                if len(data) != size or kind not in (_PICKLED, _FAILED):
+                start = at + 1 + _LENGTH
+                if kind not in (_PICKLED, _FAILED) or start + size > end:
                     return
-                yield data if kind == _PICKLED else data.decode("utf-8", "replace")
+                at = start + size
+                if kind == _PICKLED:
+                    yield Spooled([(self.spool, start, size)])
+                else:
+                    self.spool.seek(start)
+                    yield self.spool.read(size).decode("utf-8", "replace")
 
 
 def room_for_a_child(running: int = 0) -> bool:
@@ -135,8 +149,8 @@ def _cgroup_room() -> int | None:
         return None
 
 
-def pickle_apart(encoders: Sequence[Callable[[], bytes | bytearray]], running: int = 0) -> Pickling | None:
-    """Run each encoder in a forked child (``fork_holding_signals``), its outcome written to a spool file; None where
+def pickle_apart(encoders: Sequence[Encoder], running: int = 0) -> Pickling | None:
+    """Run each encoder in a forked child (``fork_holding_signals``), its value written to a spool file; None where
     this platform does not fork, the memory has no room for the child's copy (``room_for_a_child``), or no spool or
     child could be made, and the caller then encodes in place."""
     if not FORKS or not room_for_a_child(running):
@@ -213,7 +227,7 @@ def _hold(before: dict[signal.Signals, Any], noted: list[int]) -> list[signal.Si
     return held
 
 
-def _child(encoders: Sequence[Callable[[], bytes | bytearray]], spool: IO[bytes]) -> None:
+def _child(encoders: Sequence[Encoder], spool: IO[bytes]) -> None:
     """Pickle, write, leave: ``os._exit`` runs no finaliser, flushes no inherited buffer and closes no connection
     the parent still uses. A state that cannot be pickled is told in the spool; anything else (a full disk, a
     signal) ends the child with nothing told, and nothing is saved."""
@@ -221,12 +235,16 @@ def _child(encoders: Sequence[Callable[[], bytes | bytearray]], spool: IO[bytes]
     try:
         gc.disable()  # a collection would walk, and so copy, every page of the parent's heap
         for encode in encoders:
-            try:
-                kind, data = _PICKLED, encode()
-            except Exception as error:  # the state's own failure: the parent warns and saves the others
-                kind, data = _FAILED, f"{type(error).__name__}: {error}".encode()
-            spool.write(kind + len(data).to_bytes(_LENGTH, "big"))
-            spool.write(data)
+            with contextlib.ExitStack() as held:
+                try:
+                    value = held.enter_context(encode())  # pickled here, into files of the child's own
+                except Exception as error:  # the state's own failure: the parent warns and saves the others
+                    told = f"{type(error).__name__}: {error}".encode()
+                    spool.write(_FAILED + len(told).to_bytes(_LENGTH, "big") + told)
+                    continue
+                spool.write(_PICKLED + value.size.to_bytes(_LENGTH, "big"))
+                for chunk in value.chunks():  # a piece at a time: the child never holds the whole value
+                    spool.write(chunk)
         spool.flush()
         code = 0
     finally:

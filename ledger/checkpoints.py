@@ -150,7 +150,7 @@ def spooled(state: Any) -> Iterator[Spooled]:
             main = files.enter_context(tempfile.TemporaryFile())
             side = files.enter_context(tempfile.TemporaryFile())
             _PartsBeside(main, side).dump(state)
-            value = Spooled([SPLIT + _LENGTH.pack(main.tell()), (main, main.tell()), (side, side.tell())])
+            value = Spooled([SPLIT + _LENGTH.pack(main.tell()), (main, 0, main.tell()), (side, 0, side.tell())])
         except OSError:  # no room for temporary files (a full disk, a read-only one)
             files.close()
             value = Spooled.of(pickle.dumps(state, protocol=5))
@@ -289,14 +289,9 @@ def _not_saved(saving: Saving, why: str) -> None:
     )
 
 
-def _encoded(view: View[Any], state: Any) -> bytes | bytearray:
-    dumper = getattr(view, "dump_state", None)
-    return dumper(state) if dumper is not None else encode(state)
-
-
 @contextmanager
 def _value_of(saving: Saving) -> Iterator[Spooled]:
-    """What ``_encoded`` makes, spooled (``spooled``) where the view has no format of its own."""
+    """The value to keep for a state: its view's own format (``dump_state``), or its pickle, spooled (``spooled``)."""
     dumper = getattr(saving.view, "dump_state", None)
     if dumper is not None:
         yield Spooled.of(bytes(dumper(saving.state)))  # any bytes-like value a plugin's format gives
@@ -387,7 +382,7 @@ class Checkpoints:
         head_hash = self.store.hash_at(head)
         if head_hash is None or not savings:
             return
-        encoders = [partial(_encoded, saving.view, saving.state) for saving in savings]
+        encoders = [partial(_value_of, saving) for saving in savings]
         if background:
             self.settle([])  # write what children have finished; those still running count against the memory left
         pickling = pickle_apart(encoders, len(self._pending)) if background else None
@@ -427,7 +422,7 @@ class Checkpoints:
                     _not_saved(saving, data)
                     continue
                 with unless_refused():
-                    self._keep(saving.view, Spooled.of(data), saving.cut, pending.head, pending.head_hash, saving.retired)
+                    self._keep(saving.view, data, saving.cut, pending.head, pending.head_hash, saving.retired)
         if not self._pending:
             atexit.unregister(self.settle)
 

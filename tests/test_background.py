@@ -3,6 +3,7 @@ and a child that fails or dies saves nothing and changes no answer."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from datetime import date
@@ -13,7 +14,9 @@ import pytest
 
 from ledger import background, checkpoints
 from ledger.api import Ledger
+from ledger.folds.parts import ValueLog
 from ledger.importing import incoming_from_path
+from ledger.persistence.blobs import Spooled
 from ledger.views import Query
 
 from .test_engine_properties import from_scratch
@@ -32,39 +35,68 @@ def sample(url: str, background_from: int = 0) -> Ledger:
     return ledger
 
 
+def made(data: bytes) -> Any:
+    """An encoder whose value is ``data``."""
+    return lambda: contextlib.nullcontext(Spooled.of(data))
+
+
+def read_back(found: Any) -> list[bytes | str]:
+    """What ``collect`` handed back, each value read before the next is taken (as ``settle`` does)."""
+    return [item if isinstance(item, str) else bytes(item.whole()) for item in found]
+
+
 def test_a_child_hands_back_what_each_encoder_made_in_order() -> None:
-    made = [b"", b"x" * 100_000, bytes(range(256))]
-    pickling = background.pickle_apart([lambda data=data: data for data in made])
+    values = [b"", b"x" * 3_000_000, bytes(range(256))]  # one longer than a chunk
+    pickling = background.pickle_apart([made(data) for data in values])
     assert pickling is not None
     found = pickling.collect()
-    assert found is not None and list(found) == made
+    assert found is not None and read_back(found) == values
     assert pickling.collect() is None  # read once: a second look finds nothing rather than failing
 
 
-def test_a_state_that_cannot_be_pickled_is_told_and_the_others_kept() -> None:
-    pickling = background.pickle_apart([lambda: b"first", fail, lambda: b"third"])
+def test_a_child_writes_a_state_s_spooled_pickle_a_piece_at_a_time() -> None:
+    """The child hands on the value as its files hold it, never whole: what the parent reads back is the pickle."""
+    state = {"log": ValueLog(range(50_000))}
+    pickling = background.pickle_apart([lambda: checkpoints.spooled(state)])
     assert pickling is not None
     found = pickling.collect()
-    assert found is not None and list(found) == [b"first", "TypeError: cannot pickle '_thread.lock' object", b"third"]
+    assert found is not None
+    [value] = read_back(found)
+    assert isinstance(value, bytes) and checkpoints.decode(value, checkpoints_view()) == state
 
 
-def fail() -> bytes:
+def checkpoints_view() -> Any:
+    class View:
+        state_packages: tuple[str, ...] = ()
+
+    return View()
+
+
+def test_a_state_that_cannot_be_pickled_is_told_and_the_others_kept() -> None:
+    pickling = background.pickle_apart([made(b"first"), fail, made(b"third")])
+    assert pickling is not None
+    found = pickling.collect()
+    assert found is not None
+    assert read_back(found) == [b"first", "TypeError: cannot pickle '_thread.lock' object", b"third"]
+
+
+def fail() -> Any:
     raise TypeError("cannot pickle '_thread.lock' object")
 
 
-def die() -> bytes:
+def die() -> Any:
     os.kill(os.getpid(), signal.SIGKILL)
-    return b"never"
+    return contextlib.nullcontext(Spooled.of(b"never"))
 
 
-def interrupted() -> bytes:
+def interrupted() -> Any:
     os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C reaches the whole process group: it ends the child at once
-    return b"never"
+    return contextlib.nullcontext(Spooled.of(b"never"))
 
 
 @pytest.mark.parametrize("encoder", [die, interrupted])
 def test_a_child_that_is_killed_or_interrupted_hands_back_nothing(encoder: Any) -> None:
-    pickling = background.pickle_apart([lambda: b"first", encoder])
+    pickling = background.pickle_apart([made(b"first"), encoder])
     assert pickling is not None and pickling.collect() is None
 
 
@@ -72,9 +104,9 @@ def test_no_room_for_a_child_means_pickling_in_place(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(background, "_resident", lambda: 100)
     monkeypatch.setattr(background, "_meminfo_available", lambda: 250)
     assert background.room_for_a_child() and not background.room_for_a_child(running=1)
-    assert background.pickle_apart([lambda: b"x"], running=1) is None  # a child already copies this process
+    assert background.pickle_apart([made(b"x")], running=1) is None  # a child already copies this process
     monkeypatch.setattr(background, "_meminfo_available", lambda: 150)
-    assert background.pickle_apart([lambda: b"x"]) is None
+    assert background.pickle_apart([made(b"x")]) is None
     monkeypatch.setattr(background, "_meminfo_available", lambda: 1 << 50)
     monkeypatch.setattr(background, "_cgroup_room", lambda: 150)  # a container whose limit is nearly reached
     assert not background.room_for_a_child()
@@ -99,11 +131,11 @@ def test_no_temporary_folder_means_pickling_in_place(monkeypatch: pytest.MonkeyP
         raise FileNotFoundError("no usable temporary directory found")
 
     monkeypatch.setattr(background.tempfile, "TemporaryFile", refused)
-    assert background.pickle_apart([lambda: b"x"]) is None
+    assert background.pickle_apart([made(b"x")]) is None
 
 
 def test_a_child_reaped_elsewhere_saves_nothing_and_raises_nothing() -> None:
-    pickling = background.pickle_apart([lambda: b"x"])
+    pickling = background.pickle_apart([made(b"x")])
     assert pickling is not None
     os.waitpid(pickling.pid, 0)  # an embedding program that reaps every child itself
     assert pickling.collect() is None
@@ -111,7 +143,7 @@ def test_a_child_reaped_elsewhere_saves_nothing_and_raises_nothing() -> None:
 
 def test_where_nothing_forks_states_are_pickled_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(background, "FORKS", False)
-    assert background.pickle_apart([lambda: b"x"]) is None
+    assert background.pickle_apart([made(b"x")]) is None
 
 
 def test_large_states_are_saved_by_a_child_and_read_back_by_the_next_process(
@@ -246,13 +278,13 @@ def test_a_stopped_command_lets_the_states_still_pickled_go(sqlite_url: str, mon
 
     from ledger import stopping
 
-    slow = checkpoints._encoded
+    slow = checkpoints._value_of
 
-    def slowly(view: Any, state: Any) -> bytes:
+    def slowly(saving: Any) -> Any:
         time.sleep(60)  # in the child only: this process never pickles when a child does
-        return slow(view, state)
+        return slow(saving)
 
-    monkeypatch.setattr(checkpoints, "_encoded", slowly)
+    monkeypatch.setattr(checkpoints, "_value_of", slowly)
     with sample(sqlite_url) as ledger:
         ledger.view("league", QUERY)
         pending = list(ledger.engine.checkpoints._pending)
@@ -261,6 +293,6 @@ def test_a_stopped_command_lets_the_states_still_pickled_go(sqlite_url: str, mon
         started = time.monotonic()
     assert time.monotonic() - started < 10
     assert all(item.pickling.status is not None for item in pending)  # stopped and reaped, not left running
-    monkeypatch.setattr(checkpoints, "_encoded", slow)
+    monkeypatch.setattr(checkpoints, "_value_of", slow)
     with Ledger(sqlite_url) as ledger:
         assert ledger.engine.checkpoints.listing() == []

@@ -677,7 +677,7 @@ def test_a_value_read_whole_is_held_once() -> None:
 
     with tempfile.TemporaryFile() as spool:
         spool.write(b"x" * 8_000_000)
-        value = Spooled([b"head", (spool, 8_000_000)])
+        value = Spooled([b"head", (spool, 0, 8_000_000)])
         gc.collect()
         tracemalloc.start()
         try:

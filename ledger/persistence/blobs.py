@@ -22,13 +22,13 @@ CHUNK = 1 << 20
 
 
 class Spooled:
-    """A value to store, made of byte strings and the first bytes of open files, in order."""
+    """A value to store, made of byte strings and stretches of open files, ``(file, start, length)``, in order."""
 
-    def __init__(self, pieces: Sequence[bytes | tuple[IO[bytes], int]]) -> None:
-        if not all(type(piece) is bytes or type(piece) is tuple for piece in pieces):
-            raise TypeError("a spooled value is made of bytes and (file, length) pairs")
+    def __init__(self, pieces: Sequence[bytes | tuple[IO[bytes], int, int]]) -> None:
+        if not all(type(piece) is bytes or (type(piece) is tuple and len(piece) == 3) for piece in pieces):
+            raise TypeError("a spooled value is made of bytes and (file, start, length) stretches")
         self.pieces = pieces
-        self.size = sum(len(piece) if isinstance(piece, bytes) else piece[1] for piece in pieces)
+        self.size = sum(len(piece) if isinstance(piece, bytes) else piece[2] for piece in pieces)
 
     @classmethod
     def of(cls, data: bytes) -> Spooled:
@@ -40,8 +40,8 @@ class Spooled:
             if isinstance(piece, bytes):
                 yield piece
                 continue
-            file, left = piece
-            file.seek(0)
+            file, start, left = piece
+            file.seek(start)
             while left:
                 chunk = file.read(min(left, CHUNK))
                 if not chunk:
@@ -68,8 +68,8 @@ class Spooled:
                 into[at : at + len(piece)] = piece
                 at += len(piece)
                 continue
-            file, left = piece
-            file.seek(0)
+            file, start, left = piece
+            file.seek(start)
             while left:
                 read = file.readinto(into[at : at + left])  # type: ignore[attr-defined]  # a binary file reads into a buffer
                 if not read:
