@@ -4,8 +4,9 @@ Saving the checkpoints of a million-fact replay pickles about 80 MB of states, s
 cold replay's 55, and a pass that also leaves a quarter-end checkpoint on its way
 (``ledger.anchors``) pickles them twice. Pickling holds the interpreter, so a thread would not
 help; a forked child gets a copy-on-write snapshot of the states as they stand, pickles them on
-the other core, and writes the bytes to a spool file, while the parent folds on or answers the
-views. The parent writes the rows itself once the child is done (``Pickling.collect``): the
+the other core, and copies each state's value (``ledger.checkpoints.spooled``) into a spool file a
+piece at a time, while the parent folds on or answers the views. The parent writes the rows
+itself once the child is done, each value straight from the spool (``Pickling.collect``): the
 child never touches the parent's database connections, which must not cross a fork.
 
 The price is memory outside this process: the child copies the pages it touches, about the
