@@ -327,8 +327,9 @@ Statements = list[tuple[str, Sequence[Sequence[Any]]]]
 """SQL statements, each with the parameter rows it runs once for."""
 
 
-def _insert(table: str, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+def insert_row(table: str, columns: Sequence[str], last: str = "?") -> str:
+    """An INSERT of one row into ``table``; ``last``: what the last column takes (a placeholder, or an expression of one)."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['?'] * (len(columns) - 1) + [last])})"
 
 
 class Database(ABC):
@@ -356,7 +357,7 @@ class Database(ABC):
         """``write`` the statements, then insert one row into ``table``: ``values``, and ``blob`` in the last of
         ``columns``, all in one transaction. Here the blob is taken whole; a backend that can write one in pieces
         does (``ledger.persistence.blobs``)."""
-        self.write([*statements, (_insert(table, columns), [(*values, blob.whole())])])
+        self.write([*statements, (insert_row(table, columns), [(*values, blob.whole())])])
 
     @contextmanager
     def reading_blob(self, table: str, column: str, where: str, params: Sequence[Any]) -> Iterator[Stored | None]:

@@ -40,6 +40,7 @@ from ledger.persistence import (
     answers_ddl,
     index_ddl,
     index_parameters,
+    insert_row,
     unless_refused,
 )
 from ledger.persistence.blobs import Spooled, Stored
@@ -113,20 +114,21 @@ class SQLiteDatabase(Database):
 
     def write(self, statements: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         with self.recorder.datastore.transaction(commit=True) as cursor:
-            for sql, parameters in statements:
-                cursor.executemany(self.sql(sql), [tuple(p) for p in parameters])
+            self._run(cursor, statements)
+
+    def _run(self, cursor: Any, statements: Iterable[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        for sql, parameters in statements:
+            cursor.executemany(self.sql(sql), [tuple(p) for p in parameters])
 
     def write_with_blob(
         self, statements: Statements, table: str, columns: Sequence[str], values: Sequence[Any], blob: Spooled
     ) -> None:
         """The row is inserted with a blob of zeros of the blob's size, which is then written a piece at a time
         (incremental blob I/O): neither this process nor the driver holds the whole blob."""
-        placeholders = ", ".join(["?"] * (len(columns) - 1) + ["zeroblob(?)"])
         with self.recorder.datastore.transaction(commit=True) as cursor:
-            for sql, parameters in statements:
-                cursor.executemany(self.sql(sql), [tuple(p) for p in parameters])
+            self._run(cursor, statements)
             raw = cursor.sqlite_cursor
-            raw.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", (*values, blob.size))
+            raw.execute(insert_row(table, columns, "zeroblob(?)"), (*values, blob.size))
             row = raw.lastrowid
             if row is None:
                 raise LedgerError(f"internal error: no row id for the row inserted into {table}")
