@@ -180,22 +180,17 @@ def fork_holding_signals(in_parent: Callable[[int], None]) -> int:
     here ``in_parent(pid)`` runs first (what must not be lost, the child's pid, a pipe end to close, belongs in
     it), and a Ctrl-C that came meanwhile is raised after it. ``OSError`` when no process can be made.
 
-    The signals are blocked in this thread and, where this is the main thread, held by handlers that only note
-    them (another thread, a progress bar's, may be the one the system hands a signal to): so this process's own
-    handlers, or ``finally`` blocks, never run in the child, which sets each signal back to what it was before
-    the handlers it inherits (the default, killing it at once; or ignored, when this process ignores it, as a
-    command started in the background by a shell ignores Ctrl-C)."""
-    before = {number: signal.getsignal(number) for number in _SIGNALS}
-    for_child = {n: signal.SIG_IGN if handler == signal.SIG_IGN else signal.SIG_DFL for n, handler in before.items()}
-    noted: list[int] = []
-    held = _hold(before, noted)
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
-    pid = -1
-    try:
+    The signals are held (``signals_held``), so this process's own handlers, or ``finally`` blocks, never run in
+    the child, which sets each signal back to what it was before the handlers it inherits (the default, killing
+    it at once; or ignored, when this process ignores it, as a command started in the background by a shell
+    ignores Ctrl-C)."""
+    for_child = {n: signal.SIG_IGN if signal.getsignal(n) == signal.SIG_IGN else signal.SIG_DFL for n in _SIGNALS}
+    with signals_held() as holding:
         with warnings.catch_warnings():  # Python 3.12+ warns of a fork beside threads (a database pool's):
             warnings.simplefilter("ignore", DeprecationWarning)  # the child touches none of theirs
             pid = os.fork()
         if pid == 0:  # pragma: no cover - the child
+            holding.in_child = True
             try:
                 for number, handler in for_child.items():
                     signal.signal(number, handler)
@@ -204,9 +199,33 @@ def fork_holding_signals(in_parent: Callable[[int], None]) -> int:
         else:
             in_parent(pid)
         return pid
+
+
+@dataclass
+class _Holding:
+    in_child: bool = False
+    """Set in a child forked while the signals were held: it neither restores its parent's handlers nor raises what
+    they noted (the mask alone is set back, so a signal that came ends it at once)."""
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[_Holding]:
+    """SIGINT and SIGTERM held while the block runs, then each that came raised once, to the handler it was meant for:
+    for what must not be cut halfway, a fork, or stopping and reaping every worker (a second Ctrl-C while the first
+    was being handled had left the rest running, for a caller that goes on).
+
+    The signals are blocked in this thread and, where this is the main thread, held by handlers that only note
+    them (another thread, a progress bar's, may be the one the system hands a signal to)."""
+    before = {number: signal.getsignal(number) for number in _SIGNALS}
+    noted: list[int] = []
+    held = _hold(before, noted)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    holding = _Holding()
+    try:
+        yield holding
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # in the child: a signal that came ends it here
-        if held and pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # in a child: a signal that came ends it here
+        if held and not holding.in_child:
             for kept in held:
                 signal.signal(kept, before[kept])
             for came in dict.fromkeys(noted):  # each once, to the handler it was meant for

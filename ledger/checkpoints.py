@@ -36,7 +36,7 @@ from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
 from ledger.anchors import KEEP_ANCHORS, is_quarter_end
-from ledger.background import Pickling, pickle_apart
+from ledger.background import Pickling, pickle_apart, signals_held
 from ledger.folds.parts import PARTED, from_parts, reading_parts, spool_parts
 from ledger.persistence import CHECKPOINTS_TABLE, unless_refused, write_derived
 from ledger.persistence.blobs import InMemory, Spooled, Stored, digest_of
@@ -407,9 +407,10 @@ class Checkpoints:
         for a child pickling another fold's. A child that did not finish saves nothing; a state it could not
         pickle is told (``CheckpointNotSaved``), and a write the database refuses is skipped: derived data."""
         if told_to_stop():  # what is still pickled is let go: saving it could wait on what the stop broke
-            for pending in self._pending:
-                pending.pickling.stop()
-            self._pending.clear()
+            with signals_held():  # every child stopped and reaped, even if the stop is told again meanwhile
+                for pending in self._pending:
+                    pending.pickling.stop()
+                self._pending.clear()
         names = None if views is None else {fold_name(view) for view in views}
         for pending in list(self._pending):
             wanted = names is None or any(fold_name(saving.view) in names for saving in pending.savings)

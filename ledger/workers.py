@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ledger.background import FORKS, fork_holding_signals
+from ledger.background import FORKS, fork_holding_signals, signals_held
 from ledger.errors import LedgerError
 from ledger.progress import Progress
 from ledger.views import View, fold_name
@@ -203,8 +203,9 @@ class _Sharing:
             raise
         finally:
             engine.background_from = background
-            for child in self.children:
-                child.kill()
+            with signals_held():  # every worker stopped and reaped, even if Ctrl-C comes again meanwhile
+                for child in self.children:
+                    child.kill()
 
     def _start_next(self) -> dict[str, int]:
         """Fork a worker for the next fold; where none can be forked, fold it here (rows by view, then)."""

@@ -296,3 +296,42 @@ def test_a_stopped_command_lets_the_states_still_pickled_go(sqlite_url: str, mon
     monkeypatch.setattr(checkpoints, "_value_of", slow)
     with Ledger(sqlite_url) as ledger:
         assert ledger.engine.checkpoints.listing() == []
+
+
+def test_a_stop_told_again_while_the_children_are_stopped_leaves_none_running(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C while the pickling children are being stopped had ended that loop at the first, leaving the others
+    pickling on (and unreaped). It is raised once every child is stopped."""
+    import time
+
+    from ledger import stopping
+
+    slow = checkpoints._value_of
+
+    def slowly(saving: Any) -> Any:
+        time.sleep(60)  # in the child only
+        return slow(saving)
+
+    stopping_one = background.Pickling.stop
+    again: list[int] = []
+
+    def interrupted_again(pickling: Any) -> None:
+        if not again:
+            again.append(pickling.pid)
+            os.kill(os.getpid(), signal.SIGINT)  # told again, as the first child is being stopped
+        stopping_one(pickling)
+
+    monkeypatch.setattr(checkpoints, "_value_of", slowly)
+    monkeypatch.setattr(background.Pickling, "stop", interrupted_again)
+    with sample(sqlite_url) as ledger:
+        ledger.view("league", QUERY)
+        ledger.view("regulatory", QUERY)
+        pending = list(ledger.engine.checkpoints._pending)
+        assert len(pending) >= 2, "states went to children of their own"
+        monkeypatch.setattr(stopping, "_told", [signal.SIGTERM])
+        with pytest.raises(KeyboardInterrupt):
+            ledger.engine.checkpoints.settle()
+        assert again
+        assert all(item.pickling.status is not None for item in pending)  # every child stopped and reaped at once
+        assert ledger.engine.checkpoints._pending == []

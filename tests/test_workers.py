@@ -200,6 +200,39 @@ def test_a_worker_killed_fails_the_replay(sqlite_url: str, shared: None, forked:
     no_child_left(forked)
 
 
+def test_a_second_ctrl_c_while_the_workers_are_stopped_leaves_none_running(
+    sqlite_url: str, shared: None, forked: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C stops every worker; one more while they are being stopped had ended that loop at the first, leaving the
+    others folding on (and unreaped) for a caller that goes on, a notebook's. It is raised once all are stopped."""
+    parent = os.getpid()
+
+    def work(ledger: Ledger, views: list[View[Any]], progress: Any) -> dict[str, int]:
+        if os.getpid() != parent:
+            time.sleep(60)
+        return {view.name: 1 for view in views}
+
+    def interrupted(sharing: Any) -> None:
+        if len(sharing.children) >= 2:
+            raise KeyboardInterrupt  # the first Ctrl-C, once two workers are at work
+
+    stopping = workers._Child.kill
+    again: list[int] = []
+
+    def interrupted_again(child: Any) -> None:
+        if not again:
+            again.append(child.pid)
+            os.kill(os.getpid(), signal.SIGINT)  # the second, as the first worker is being stopped
+        stopping(child)
+
+    monkeypatch.setattr(workers._Sharing, "_show", interrupted)
+    monkeypatch.setattr(workers._Child, "kill", interrupted_again)
+    with sample(sqlite_url) as ledger, pytest.raises(KeyboardInterrupt):
+        workers.share_out(ledger, replayable_views(ledger), work, as_of=AS_OF, head=ledger.store.head().position, jobs=2)
+    assert again and len(forked) == 2
+    no_child_left(forked)
+
+
 def test_the_count_of_facts_folded_by_every_worker_is_told_and_ends_full(
     ledger_url: str, tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
