@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -223,6 +224,8 @@ class _Replayed:
 
 # --- lines ----------------------------------------------------------------------------------------------------------
 
+_YAML_ONLY_BREAKS = ("\x85", "\u2028", "\u2029")
+"""What YAML takes as line breaks besides those of a file's lines (``_lines``)."""
 _TEXT_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
 
@@ -696,6 +699,9 @@ class _YamlEvents:
         self._since_line = 1  # where that was
         self._in_fact = False
         self._field_lines: dict[str, int] = {}  # the line of each field of the fact being read
+        self._inner_breaks: list[int] = []
+        """The parser's lines (from 0) that begin within a line of the file: YAML also breaks lines at U+0085,
+        U+2028 and U+2029, which a file's lines (``_lines``) do not, so a mark past them names the file's line."""
         loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         self.loader = loader_class(self)  # type: ignore[arg-type]  # a stream of events, which the loader only hands to its parser
 
@@ -712,6 +718,8 @@ class _YamlEvents:
                     message = f"a control character {char} at column {refused.start() + 1}, which YAML does not allow"
                     raise SourceError(self.path, number, message, "text")
                 self._fed += len(text)
+                if not text.isascii():
+                    self._note_inner_breaks(number, text)
                 if self._fed - self._since > MAX_FACT_BYTES + MAX_LINE_BYTES:  # a line's worth of read-ahead allowed
                     what = "fact" if self._in_fact else "value"
                     message = f"longer than {MAX_FACT_BYTES:,} bytes, the most one {what} may hold"
@@ -722,6 +730,15 @@ class _YamlEvents:
             self._failed = error
         return ""
 
+    def _note_inner_breaks(self, number: int, text: str) -> None:
+        inner = sum(text.count(mark) for mark in _YAML_ONLY_BREAKS)
+        first = number - 1 + len(self._inner_breaks)  # the parser's line (from 0) at which this line of the file begins
+        self._inner_breaks.extend(range(first + 1, first + 1 + inner))
+
+    def _physical(self, parsed: int) -> int:
+        """The file's line (from 1) of the parser's line ``parsed`` (from 0)."""
+        return parsed + 1 - bisect_right(self._inner_breaks, parsed)
+
     def next(self) -> Any:
         try:
             event = self.loader.get_event()
@@ -729,18 +746,18 @@ class _YamlEvents:
             if self._failed is not None:
                 raise self._failed from None
             mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-            line = mark.line + 1 if mark is not None else self._line
+            line = self._physical(mark.line) if mark is not None else self._line
             raise SourceError(self.path, line, f"not valid YAML ({getattr(error, 'problem', None) or error})") from None
         if self._failed is not None:
             raise self._failed
         if event is None:  # past the end: cannot happen after a stream's end event, but never loop on it
             raise SourceError(self.path, self._line, "not valid YAML (it ends early)")
         if not self._in_fact:
-            self._since, self._since_line = self._fed, event.end_mark.line + 1
+            self._since, self._since_line = self._fed, self._physical(event.end_mark.line)
         return event
 
     def fact(self, event: Any) -> tuple[int, dict[str, Any]]:
-        line = event.start_mark.line + 1
+        line = self._physical(event.start_mark.line)
         if isinstance(event, self.yaml.AliasEvent):
             self.value(event, 1, None)  # refused
         if not isinstance(event, self.yaml.MappingStartEvent):
@@ -753,7 +770,7 @@ class _YamlEvents:
 
     def value(self, event: Any, depth: int, where: str | None) -> Any:
         yaml = self.yaml
-        line = event.start_mark.line + 1
+        line = self._physical(event.start_mark.line)
         if isinstance(event, yaml.AliasEvent):
             message = f"YAML aliases (*{event.anchor}) are not accepted; write the value out in full"
             raise SourceError(self.path, line, message, where or "alias")
@@ -766,13 +783,13 @@ class _YamlEvents:
             items: list[Any] = []
             while not isinstance(item := self.next(), yaml.SequenceEndEvent):
                 path = f"{where or ''}[{len(items)}]"
-                self._field_lines[path] = item.start_mark.line + 1
+                self._field_lines[path] = self._physical(item.start_mark.line)
                 items.append(self.value(item, depth + 1, path))
             return items
         self.tag(event, "tag:yaml.org,2002:map", where)
         mapping: dict[str, Any] = {}
         while not isinstance(key := self.next(), yaml.MappingEndEvent):
-            key_line = key.start_mark.line + 1
+            key_line = self._physical(key.start_mark.line)
             if isinstance(key, yaml.AliasEvent):
                 self.value(key, depth + 1, where)  # refused
             if not isinstance(key, yaml.ScalarEvent):
@@ -799,14 +816,16 @@ class _YamlEvents:
             return resolved
         if tag not in _YAML_TAGS:
             shown = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
-            raise SourceError(self.path, event.start_mark.line + 1, f"the YAML tag {shown} is not accepted", where or "tag")
+            raise SourceError(
+                self.path, self._physical(event.start_mark.line), f"the YAML tag {shown} is not accepted", where or "tag"
+            )
         return tag
 
     def scalar(self, event: Any, where: str | None) -> Any:
         """A plain value: numbers as ``Decimal``, null as None, everything else (dates, booleans) as written."""
         tag = self.tag(event, None, where)
         value: str = event.value
-        line = event.start_mark.line + 1
+        line = self._physical(event.start_mark.line)
         problem = _text_problem(value)
         if problem:
             raise SourceError(self.path, line, problem, where or "text")

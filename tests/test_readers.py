@@ -498,6 +498,10 @@ ROUND_OVER_LINES = """\
             "facts.yaml:10: investors[1].party: missing",
         ),
         (ROUND_OVER_LINES.format(amount="5").replace("  company: moonshot-ai\n", ""), "facts.yaml:1: company: missing"),
+        (  # YAML also breaks lines at U+2028, U+2029 and U+0085; the file's lines are what an error names
+            ROUND_OVER_LINES.format(amount="-5").replace("  company:", '  note: "a\u2028b\u2029c\x85d"\n  company:'),
+            "facts.yaml:12: investors[1].amount: must be zero or more, got -5",
+        ),
     ],
 )
 def test_a_yaml_fact_s_error_names_the_line_of_its_field(text: str, told: str) -> None:
