@@ -387,14 +387,17 @@ def append(ctx: click.Context, kind: str | None, path: str | None, input_format:
         raise click.UsageError("give either --file PATH or a KIND with --field value pairs")
     from ledger.stopping import held_from_commit
 
-    ledger = open_ledger(ctx)
     if path is not None and ctx.args:
         raise click.UsageError(f"unexpected arguments with --file: {' '.join(ctx.args)}")
-    with held_from_commit():  # a stop landing in the commit waits for the line saying what was stored
-        if path is not None:
-            from ledger.importing import incoming_from_path
+    incoming = None
+    if path is not None:  # opened first: a file that cannot be read opens no ledger (and creates none)
+        from ledger.importing import incoming_from_path
 
-            result = ledger.append(incoming_from_path(ledger.catalogue, path, input_format))
+        incoming = incoming_from_path(plugin_host(ctx).catalogue, path, input_format)
+    ledger = open_ledger(ctx)
+    with held_from_commit():  # a stop landing in the commit waits for the line saying what was stored
+        if incoming is not None:
+            result = ledger.append(incoming)
         else:
             assert kind is not None
             result = ledger.append([one_fact(ledger, kind, ctx.args)])

@@ -31,21 +31,32 @@ def incoming_from_path(
 ) -> Iterator[Incoming]:
     """Parse the file at ``path`` (``-`` for standard input); the first bad fact raises ``RejectedError``.
 
-    ``progress`` hears the line reached out of the file's lines (out of None for standard input).
+    The file is opened at once, so a file that cannot be read is refused before anything else is done (a command
+    opens no ledger for it, and creates none); its facts are parsed as they are read. ``progress`` hears the line
+    reached out of the file's lines (out of None for standard input).
     """
     if path == "-":
-        stream = standard_input()
-        if fmt is None:
-            try:
-                fmt, stream = sniff(stream, STDIN)
-            except SourceError as error:
-                raise RejectedError(str(error)) from None
-        yield from incoming_from_stream(catalogue, stream, STDIN, fmt, progress)
-        return
+        return _from_standard_input(catalogue, fmt, progress)
     try:
-        stream = open(path, "rb")  # noqa: SIM115  (closed below, also when the caller stops early)
+        stream = open(path, "rb")  # noqa: SIM115  (closed by the reading, also when the caller stops early)
     except (OSError, ValueError) as error:  # ValueError: a NUL in the name
         raise RejectedError(f"{printable(path, 1000)}: cannot read: {getattr(error, 'strerror', None) or error}") from None
+    return _from_file(catalogue, stream, path, fmt, progress)
+
+
+def _from_standard_input(catalogue: Catalogue, fmt: str | None, progress: Progress | None) -> Iterator[Incoming]:
+    stream = standard_input()
+    if fmt is None:
+        try:
+            fmt, stream = sniff(stream, STDIN)
+        except SourceError as error:
+            raise RejectedError(str(error)) from None
+    yield from incoming_from_stream(catalogue, stream, STDIN, fmt, progress)
+
+
+def _from_file(
+    catalogue: Catalogue, stream: IO[bytes], path: str, fmt: str | None, progress: Progress | None
+) -> Iterator[Incoming]:
     with stream:
         total = line_count(path) if progress is not None else None
         source: Any = stream

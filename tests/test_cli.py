@@ -183,6 +183,14 @@ def test_bad_dates_and_usage(run) -> None:  # type: ignore[no-untyped-def]
     result = run("append", "--file", "nope.jsonl")
     assert result.exit_code == 1
     assert result.output == "Error: nope.jsonl: cannot read: No such file or directory\n"
+    assert run("append", "--file", "nope.jsonl", "--extra", "x").exit_code == 2
+    assert list(Path().iterdir()) == []  # refused before any ledger was opened: none was created
+
+
+def test_a_file_that_cannot_be_read_creates_no_ledger_at_the_url(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    assert run("--url", url, "append", "--file", "nope.jsonl").exit_code == 1
+    assert not (tmp_path / "elsewhere.db").exists()
 
 
 def test_schema_is_json_schema_of_every_kind(run) -> None:  # type: ignore[no-untyped-def]
