@@ -615,6 +615,13 @@ def _read_csv(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple[i
             fact = {
                 name: _cell(value, path, start, name) for name, value in zip(header, row, strict=False) if value.strip() != ""
             }
+            if "" in fact:  # a value under a column the header leaves unnamed (a trailing comma's empty column is fine)
+                column = next(
+                    n for n, (name, value) in enumerate(zip(header, row, strict=False), 1) if not name and value.strip()
+                )
+                raise SourceError(
+                    path, start, f"column {column} holds a value but has no name in the header (line {header_line})"
+                )
             if fact:
                 yield start, fact
     except csv.Error as error:  # such as a cell longer than csv.field_size_limit

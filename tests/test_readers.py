@@ -137,6 +137,15 @@ def test_csv_row_with_too_many_cells() -> None:
     assert str(error).startswith("rows.csv:4: ")
 
 
+def test_a_value_under_an_unnamed_column_names_the_column() -> None:
+    """An empty name in the header was taken for a field named "": "unknown field" said which field, not which column."""
+    text = "kind,,effective,fact\nfact.retracted,,2024-03-01,a\nfact.retracted,x,2024-03-01,a\n"
+    error = source_error(text, "csv", "rows.csv")
+    assert str(error) == "rows.csv:3: column 2 holds a value but has no name in the header (line 1)"
+    [(_, mapping)] = read("kind,effective,fact,\nfact.retracted,2024-03-01,a,\n", "csv")  # a trailing comma's column
+    assert mapping == {"kind": "fact.retracted", "effective": "2024-03-01", "fact": "a"}
+
+
 def test_csv_header_needs_a_kind_column() -> None:
     error = source_error("type,effective\nfx.rate,2024-01-01\n", "csv", "h.csv")
     assert (error.line, error.message) == (1, "the header has no 'kind' column")
