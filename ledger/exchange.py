@@ -17,6 +17,7 @@ from events import Catalogue, FactError
 from events.layout import interchange_json
 from events.readers import MAX_FACT_BYTES, SourceError, read_facts
 from ledger.appending import Incoming
+from ledger.appending import fact_id as id_of
 from ledger.errors import RejectedError
 from ledger.importing import place, readable
 from ledger.progress import Progress, counted
@@ -116,5 +117,7 @@ def _incoming(catalogue: Catalogue, data: dict[str, Any], name: str, line: int) 
         fact = catalogue.parse(data["fact"])
     except FactError as error:
         raise SourceError(name, line, error.message, f"fact.{error.field}" if error.field else "fact") from None
+    if fact.key and fact_id != id_of(fact):  # a key gives one id in every ledger: another would take a key's id later
+        raise SourceError(name, line, f"{fact_id} is not the id of key {fact.key!r} (that is {id_of(fact)})", "id")
     seq = data["seq"] if isinstance(data["seq"], int) and not isinstance(data["seq"], bool) else None
     return Incoming(place(name, line), fact, id=fact_id, recorded=recorded, seq=seq)

@@ -108,6 +108,19 @@ def test_an_export_from_the_future_is_refused(tmp_path: Path) -> None:
         import_text(copy, line)
 
 
+def test_a_keyed_fact_under_an_id_its_key_does_not_give_is_refused(tmp_path: Path) -> None:
+    """A key gives one id in every ledger: imported under another, the fact took the id a later fact's key gives,
+    and that fact could then never be appended."""
+    with Ledger(f"sqlite:///{tmp_path / 'a.db'}") as source:
+        source.append(list(incoming_from_path(source.catalogue, str(DATA / "catalogue.jsonl")))[:1])
+        line = json.loads(export_text(source))
+    assert line["fact"]["key"]
+    line["id"] = "0" * 32
+    refused = pytest.raises(RejectedError, match=rf"^export.jsonl:1: id: 0{{32}} is not the id of key '{line['fact']['key']}'")
+    with Ledger(f"sqlite:///{tmp_path / 'b.db'}") as copy, refused:
+        import_text(copy, json.dumps(line) + "\n")
+
+
 def test_recorded_times_are_kept_in_utc_to_the_microsecond_from_1970(sqlite_url: str, tmp_path: Path) -> None:
     with Ledger(sqlite_url) as source:
         source.append(incoming_from_path(source.catalogue, str(DATA / "catalogue.jsonl")))
