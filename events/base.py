@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from events import fields, layout
+from events.codecs import MAX_KEY_LENGTH
 from events.errors import FactError
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ class Fact:
     kind: ClassVar[str] = ""
 
     effective: date = fields.day(doc="when it happened in the world (ISO date)")
-    key: str | None = fields.declare(fields.Text(), optional=True, doc="idempotency key: the same key is one fact")
+    key: str | None = fields.declare(fields.Text(MAX_KEY_LENGTH), optional=True, doc="idempotency key: the same key is one fact")
     source: str | None = fields.text(optional=True, doc="URL or citation")
     confidence: str | None = fields.choice(*CONFIDENCE, optional=True, doc="how well the source supports it")
     note: str | None = fields.text(optional=True)

@@ -68,9 +68,14 @@ def describe_value(value: Any) -> str:
 
 
 class Text(Codec):
-    """A non-empty string."""
+    """A non-empty string; at most ``max_length`` characters where a limit is set (what the ledger's index holds)."""
 
     plain = True
+    max_length: int | None = None
+
+    def __init__(self, max_length: int | None = None) -> None:
+        if max_length is not None:
+            self.max_length = max_length
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str):
@@ -78,16 +83,30 @@ class Text(Codec):
         text: str = value.strip()
         if not text:
             raise FactError("must not be empty")
+        if self.max_length is not None and len(text) > self.max_length:
+            raise FactError(f"longer than {self.max_length} characters ({len(text):,})")
         return text
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "minLength": 1}
+        found: dict[str, Any] = {"type": "string", "minLength": 1}
+        if self.max_length is not None:
+            found["maxLength"] = self.max_length
+        return found
+
+
+MAX_SLUG_LENGTH = 200
+"""Characters a slug may have: the index keeps each party a fact names (``subject``, 255 characters on PostgreSQL,
+where a longer one was refused only when the batch was written, naming no fact)."""
+MAX_KEY_LENGTH = 500
+"""Characters a fact's key may have: keys are indexed as they are, and PostgreSQL refuses an index entry past 2,704
+bytes (500 characters take at most 2,000 in UTF-8). Both limits hold on every backend, so any ledger moves to any."""
 
 
 class Slug(Text):
     """A lower-case identifier such as ``nvidia-a800``."""
 
     shared = True
+    max_length = MAX_SLUG_LENGTH
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         text = super().parse(value, catalogue)
@@ -96,7 +115,7 @@ class Slug(Text):
         return shared_text(text)  # a batch of a million facts names a few thousand parties: each kept once
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "pattern": SLUG_PATTERN}
+        return {"type": "string", "pattern": SLUG_PATTERN, "maxLength": MAX_SLUG_LENGTH}
 
 
 BUILT_IN_HOLDERS = ("founders", "undisclosed")

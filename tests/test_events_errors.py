@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from events import Catalogue, FactError
+from events.codecs import MAX_KEY_LENGTH, MAX_SLUG_LENGTH
 from events.readers import MAX_FACT_BYTES
 from tests.facts import VALID, fact
 from tests.strategies import fact_dicts
@@ -127,6 +128,19 @@ EMPTY = [
 def test_an_empty_string_is_refused_not_read_as_absent(data: dict[str, Any], field: str) -> None:
     """Given but empty is not left out: it is refused as a blank one is, naming the field."""
     assert str(rejected(data, field, "must not be empty")) == f"{field}: must not be empty"
+
+
+def test_slugs_and_keys_longer_than_the_index_holds_are_refused_on_every_backend() -> None:
+    """The index keeps each party a fact names and each key: PostgreSQL refused a slug past 255 characters and a
+    key past 2,704 bytes only as the batch was written, naming no fact, while SQLite took them (so that ledger
+    could not be imported there). Both are held to limits as they are read, whatever the backend."""
+    company, key = "a" * MAX_SLUG_LENGTH, "é" * MAX_KEY_LENGTH
+    CATALOGUE.parse(fact("valuation.marked", company=company, key=key))  # up to the limits: taken
+    rejected(fact("valuation.marked", company=company + "b"), "company", f"longer than {MAX_SLUG_LENGTH} characters")
+    rejected(fact("valuation.marked", key=key + "e"), "key", f"longer than {MAX_KEY_LENGTH} characters")
+    investor = _with_investor_change("party", company + "b")
+    rejected(investor, "investors[0].party", f"longer than {MAX_SLUG_LENGTH} characters")
+    assert len(key.encode()) < 2704  # what PostgreSQL holds in one index entry
 
 
 # --- size ---------------------------------------------------------------------------------------------------------

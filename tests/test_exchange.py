@@ -18,6 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 
 from events import Catalogue
+from events.codecs import MAX_KEY_LENGTH, MAX_SLUG_LENGTH
 from events.readers import MAX_FACT_BYTES, MAX_LINE_BYTES
 from ledger.api import Ledger
 from ledger.appending import Incoming
@@ -49,6 +50,21 @@ def test_export_import_reproduces_every_backend(store_url: str, tmp_path: Path) 
         assert again.added == () and again.unchanged == 23
     with Ledger(store_url) as reopened:
         assert reopened.records() == expected
+
+
+def test_the_longest_slug_and_key_are_stored_and_moved_on_every_backend(store_url: str, tmp_path: Path) -> None:
+    """A slug and a key as long as facts may hold fit every backend's index, so a ledger holding them moves to any."""
+    party, key = "a" * MAX_SLUG_LENGTH, "é" * MAX_KEY_LENGTH
+    registered = {"kind": "party.registered", "effective": "2024-01-01", "party": party, "name": "A", "type": "company"}
+    marked = {"kind": "valuation.marked", "effective": "2024-02-01", "company": party, "valuation": "1", "currency": "USD"}
+    with Ledger(f"sqlite:///{tmp_path / 'source.db'}") as source:
+        parse = source.catalogue.parse
+        source.append([Incoming("test:1", parse(registered | {"key": key})), Incoming("test:2", parse(marked))])
+        text = export_text(source)
+    with Ledger(store_url) as copy:
+        import_text(copy, text)
+        assert export_text(copy) == text
+        assert [record.fact.key for record in copy.records()] == [key, None]
 
 
 def test_an_order_naming_no_company_is_exported_and_imported_back(sqlite_url: str, tmp_path: Path) -> None:
