@@ -9,9 +9,11 @@ never pass by silently testing less.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -135,3 +137,16 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+def ctrl_c_at_first(stop: Callable[[Any], None], seen: list[int]) -> Callable[[Any], None]:
+    """``stop`` (a child's stop method), with a Ctrl-C sent to this process as the first child is stopped: the pid
+    of each child stopped so far goes to ``seen``."""
+
+    def stopped_with_ctrl_c(child: Any) -> None:
+        if not seen:
+            os.kill(os.getpid(), signal.SIGINT)
+        seen.append(child.pid)
+        stop(child)
+
+    return stopped_with_ctrl_c

@@ -18,6 +18,7 @@ from ledger.folds.parts import ValueLog
 from ledger.importing import incoming_from_path
 from ledger.persistence.blobs import Spooled
 from ledger.views import Query
+from tests.conftest import ctrl_c_at_first
 
 from .test_engine_properties import from_scratch
 
@@ -313,17 +314,9 @@ def test_a_stop_told_again_while_the_children_are_stopped_leaves_none_running(
         time.sleep(60)  # in the child only
         return slow(saving)
 
-    stopping_one = background.Pickling.stop
     again: list[int] = []
-
-    def interrupted_again(pickling: Any) -> None:
-        if not again:
-            again.append(pickling.pid)
-            os.kill(os.getpid(), signal.SIGINT)  # told again, as the first child is being stopped
-        stopping_one(pickling)
-
     monkeypatch.setattr(checkpoints, "_value_of", slowly)
-    monkeypatch.setattr(background.Pickling, "stop", interrupted_again)
+    monkeypatch.setattr(background.Pickling, "stop", ctrl_c_at_first(background.Pickling.stop, again))
     with sample(sqlite_url) as ledger:
         ledger.view("league", QUERY)
         ledger.view("regulatory", QUERY)

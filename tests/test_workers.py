@@ -20,6 +20,7 @@ from ledger.errors import LedgerError, PluginError
 from ledger.importing import incoming_from_path
 from ledger.replaying import replay_to, replayable_views
 from ledger.views import View, fold_name
+from tests.conftest import ctrl_c_at_first
 
 pytestmark = pytest.mark.skipif(not workers.FORKS, reason="a replay is shared out between processes only where it forks")
 
@@ -216,17 +217,9 @@ def test_a_second_ctrl_c_while_the_workers_are_stopped_leaves_none_running(
         if len(sharing.children) >= 2:
             raise KeyboardInterrupt  # the first Ctrl-C, once two workers are at work
 
-    stopping = workers._Child.kill
     again: list[int] = []
-
-    def interrupted_again(child: Any) -> None:
-        if not again:
-            again.append(child.pid)
-            os.kill(os.getpid(), signal.SIGINT)  # the second, as the first worker is being stopped
-        stopping(child)
-
     monkeypatch.setattr(workers._Sharing, "_show", interrupted)
-    monkeypatch.setattr(workers._Child, "kill", interrupted_again)
+    monkeypatch.setattr(workers._Child, "kill", ctrl_c_at_first(workers._Child.kill, again))  # the second Ctrl-C
     with sample(sqlite_url) as ledger, pytest.raises(KeyboardInterrupt):
         workers.share_out(ledger, replayable_views(ledger), work, as_of=AS_OF, head=ledger.store.head().position, jobs=2)
     assert again and len(forked) == 2
