@@ -479,7 +479,7 @@ def log(ctx: click.Context, kind: str | None, party: str | None, as_of: date | N
     if kind is not None:
         ledger.require_kind("--kind", kind)
     if party is not None:
-        ledger.require_party("--party", party)
+        ledger.require_party("--party", party, known_at)
     rows = log_rows(
         ledger.records(known_at),
         kind=kind,

@@ -115,7 +115,7 @@ class Ledger:
             if option.required:
                 required(query, option.name, view.name)
             if option.kind == "party" and value is not None:
-                self.require_party(f"--{option.name.replace('_', '-')}", value)
+                self.require_party(f"--{option.name.replace('_', '-')}", value, query.known_at)
 
     def parties(self) -> set[str]:
         """Registered parties now (a retracted registration no longer counts), read from registrations alone."""
@@ -129,9 +129,11 @@ class Ledger:
         records = self.store.with_targets(self.store.of_kinds(["party.registered", *CORRECTION_KINDS], head))
         return [r for r in until(resolve(records), as_of) if r.kind == "party.registered"]
 
-    def require_party(self, where: str, slug: str) -> None:
-        """Raise a one-line error, with the closest registered slug, unless ``slug`` names a party."""
-        head = self.store.head().position
+    def require_party(self, where: str, slug: str, known_at: datetime | None = None) -> None:
+        """Raise a one-line error, with the closest registered slug, unless ``slug`` names a party registered as the
+        ledger stood at ``known_at`` (now when None): an answer given before a registration was retracted (or a
+        slug corrected) is asked again as it was."""
+        head = self.store.known_position(known_at)
         if slug not in self.store.registered([slug], head):
             raise ViewError(f"{where}: unknown party {slug!r}{did_you_mean(slug, self.store.registered(None, head))}")
 

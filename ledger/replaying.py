@@ -150,8 +150,8 @@ class _Replay:
                 else:
                     option = required[0]
                     if registrations is None:
-                        registrations = self.ledger.registrations(self.as_of, self.known_at, head=self.head)
-                    parties = parties_of_type(registrations, option.replay_over)
+                        registrations = self.ledger.registrations(None, self.known_at, head=self.head)
+                    parties = parties_of_type(registrations, option.replay_over, self.as_of)
                     queries = [Query(self.as_of, self.known_at, {**defaults, option.name: party}) for party in parties]
                     rows = _rows(view, plugin, state, queries, option.name)
                     with collector_off():
@@ -268,6 +268,16 @@ def _replayable(view: View[Any]) -> bool:
     return not required or (len(required) == 1 and bool(required[0].replay_over))
 
 
-def parties_of_type(story: Sequence[Recorded], types: tuple[str, ...]) -> list[str]:
-    """Registered parties of the given types, in slug order."""
-    return sorted({r.fact.party for r in story if isinstance(r.fact, PartyRegistered) and r.fact.type in types})
+def parties_of_type(registrations: Sequence[Recorded], types: tuple[str, ...], as_of: date | None = None) -> list[str]:
+    """Registered parties of the given types, in slug order, from their registrations in effective order.
+
+    A party's type is that of its registration in force at ``as_of`` (the last one without it), or, for a party
+    first registered after ``as_of``, that of its first: facts may name a party before its registration's date (a
+    2018 round of investors registered in 2019), and ``view`` answers such a party as of any date, so a replay
+    does too. A party registered again under another type counts once, as the type it had then."""
+    typed: dict[str, str] = {}
+    for record in registrations:
+        fact = record.fact
+        if isinstance(fact, PartyRegistered) and (fact.party not in typed or as_of is None or fact.effective <= as_of):
+            typed[fact.party] = fact.type
+    return sorted(party for party, kind in typed.items() if kind in types)

@@ -53,11 +53,12 @@ class Package:
 
 def build(ledger: Ledger, company: str, as_of: date | None = None, known_at: datetime | None = None) -> Package:
     """The package of ``company``'s cap table at (as_of, known_at), validated; raises ``OcfError`` when it cannot be exact."""
-    ledger.require_party("--company", company)
+    every = [r.fact for r in ledger.registrations(None, known_at) if isinstance(r.fact, PartyRegistered)]  # by date
+    own = [fact for fact in every if fact.party == company]  # registered as the ledger stood then (retracted since, too)
+    if not own:
+        ledger.require_party("--company", company)  # not even registered now: refused, naming the closest slug
     if company in BUILT_IN_HOLDERS:
         raise OcfError(f"--company: {company!r} is a built-in holder of shares, not a company")
-    every = [r.fact for r in ledger.registrations(None, known_at) if isinstance(r.fact, PartyRegistered)]  # by date
-    own = [fact for fact in every if fact.party == company]
     if not own:
         when = f" at --known-at {known_at.isoformat()}" if known_at else ""
         raise OcfError(f"--company: {company!r} was not yet registered{when}")

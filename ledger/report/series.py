@@ -123,7 +123,7 @@ def gather(ledger: Ledger, as_of: date | None, known_at: datetime | None, curren
     views = {name: host.view(name) for name in VIEWS}
     plugins = {name: host.view_providers[name] for name in VIEWS}
     head = ledger.store.known_position(known_at)
-    registrations = ledger.registrations(as_of, known_at)
+    registrations = ledger.registrations(None, known_at)  # a party's facts may come before its registration's date
     with collector_paused(), exact_decimals():
         folding = _Folding(views, plugins, as_of, known_at, currency, registrations)
         first = last = None
@@ -171,8 +171,8 @@ class _Folding:
         self.options = {"currency": currency} if currency else {}
         self.investor_option = _party_option(views["portfolio"])
         self.provider_option = _party_option(views["revenue"])
-        self.investors = set(parties_of_type(registrations, self.investor_option.replay_over))
-        self.providers = parties_of_type(registrations, self.provider_option.replay_over)
+        self.investors = set(parties_of_type(registrations, self.investor_option.replay_over, as_of))
+        self.providers = parties_of_type(registrations, self.provider_option.replay_over, as_of)
         self.ownership: dict[str, History] = {}
         self.portfolio: dict[str, Steps] = {}
 
