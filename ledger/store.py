@@ -420,12 +420,25 @@ class Store:
 
     def count_by_kind(self, after: date | None, through: date | None, upto: int) -> dict[str, int]:
         """``count_between`` for every kind at once (corrections included, under their own kinds): one pass over the
-        index, where a count per set of kinds passes over it each time (0.37 s each at 1M facts)."""
-        found = self._rows(
-            f"SELECT kind, COUNT(*) FROM {FACTS_TABLE} WHERE effective > ? AND effective <= ? AND position <= ? GROUP BY kind",
-            (_after(after), _through(through), upto),
-        )
+        index, where a count per set of kinds passes over it each time (0.37 s each at 1M facts).
+
+        From the first date to one no fact is past (a replay from scratch of the whole story: what a shared
+        replay weighs its folds by before starting any), the dates leave nothing out, and the count goes along the
+        kind index alone: 0.1 s at 1M facts, where the date range took 0.75 s, before any worker was started."""
+        if after is None and (through is None or self._nothing_after(through, upto)):
+            found = self._rows(f"SELECT kind, COUNT(*) FROM {FACTS_TABLE} WHERE position <= ? GROUP BY kind", (upto,))
+        else:
+            found = self._rows(
+                f"SELECT kind, COUNT(*) FROM {FACTS_TABLE} WHERE effective > ? AND effective <= ? AND position <= ? "
+                "GROUP BY kind",
+                (_after(after), _through(through), upto),
+            )
         return {str(kind): int(count) for kind, count in found}
+
+    def _nothing_after(self, day: date, upto: int) -> bool:
+        """Whether no fact stored at or before ``upto`` is effective after ``day`` (read backwards along the index)."""
+        found = self._rows(f"SELECT 1 FROM {FACTS_TABLE} WHERE effective > ? AND position <= ? LIMIT 1", (day.isoformat(), upto))
+        return not found
 
     def last_effective(self, through: date | None, upto: int, kinds: frozenset[str] | None = None) -> date | None:
         """The latest effective date on or before ``through`` among the facts stored at or before ``upto`` (of

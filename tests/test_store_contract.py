@@ -58,14 +58,25 @@ def test_facts_about_a_subject_can_be_chosen_by_kind_in_the_index(store_url: str
 
 def test_facts_counted_by_kind_are_the_counts_of_each_set_of_kinds(store_url: str) -> None:
     """``count_by_kind`` (one pass, what a shared replay weighs its folds by) agrees with ``count_between``."""
-    from datetime import date
+    from datetime import date, timedelta
 
     with Ledger(store_url) as ledger:
         ledger.append(incoming_from_path(ledger.catalogue, CATALOGUE))
         head = ledger.store.head().position
-        for after, through, upto in [(None, None, head), (date(2022, 1, 1), date(2024, 6, 30), head), (None, None, 5)]:
+        last = max(record.fact.effective for record in ledger.records())
+        before_last, far = last - timedelta(days=1), date(9999, 12, 31)
+        cases = [(None, None, head), (date(2022, 1, 1), date(2024, 6, 30), head), (None, None, 5), (None, last, head)]
+        cases += [(None, before_last, head), (None, far, head), (None, before_last, 5), (None, far, 5)]  # the index alone
+        for after, through, upto in cases:  # a count from the first date to one no fact is past goes along the kinds
             counts = ledger.store.count_by_kind(after, through, upto)
             assert sum(counts.values()) == ledger.store.count_between(after, through, upto)
+            assert sum(counts.values()) == sum(
+                1
+                for record in ledger.records()
+                if record.seq <= upto
+                and (through is None or record.fact.effective <= through)
+                and (after is None or record.fact.effective > after)
+            )
             for kinds in [frozenset({"stake.acquired"}), frozenset({"fx.rate", "round.closed", "party.registered"})]:
                 assert sum(counts.get(kind, 0) for kind in kinds) == ledger.store.count_between(after, through, upto, kinds)
 
