@@ -764,7 +764,9 @@ def verify(ctx: click.Context, fmt: str) -> None:
     """Recompute the hash chain of every stored fact, its positions and recorded-time order; exit 1 at a broken link.
 
     Every fact is chained to the one before it by a SHA-256 hash written in the same
-    transaction, so a fact changed, removed or slipped in by any means shows here. It opens a
+    transaction, so a fact changed, removed or slipped in by any means shows here; and every
+    index row (dates, kind, key, recorded time, the parties it lists) is derived again from
+    its fact and compared, since questions read the index. It opens a
     store other commands refuse (its head broken, its append-only guard removed), and puts a
     removed guard back.
 

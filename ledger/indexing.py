@@ -8,7 +8,7 @@ exact until a fact whose touch is on or before E is recorded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -67,11 +67,11 @@ _iso = lru_cache(maxsize=100_000)(date.isoformat)
 of a few thousand days."""
 
 
-def index_rows(batch: Sequence[Recorded], store: Store) -> list[IndexRow]:
+def index_rows(batch: Sequence[Recorded], store: Store, targets: _Targets | None = None) -> list[IndexRow]:
     """Index rows for a batch about to be stored (targets are looked up in the batch first, then the store)."""
     from ledger.store import to_us
 
-    targets = _Targets(store, batch[0].seq - 1 if batch else 0)
+    targets = targets or _Targets(store, batch[0].seq - 1 if batch else 0)
     rows: list[IndexRow] = []
     for record in batch:
         fact = record.fact
@@ -100,4 +100,19 @@ def index_rows(batch: Sequence[Recorded], store: Store) -> list[IndexRow]:
                 tuple(sorted(subjects)),
             )
         )
+    return rows
+
+
+def index_rows_from_the_first(store: Store) -> Callable[[Sequence[Recorded]], list[IndexRow]]:
+    """``index_rows`` for the stored facts a page at a time, in order from the first (``Store.verify``): where each
+    page would read every earlier correction from the store again (a million facts checked in 92 s), what they say
+    of their targets is carried from page to page."""
+    targets = _Targets(store, 0)
+    targets._loaded = True  # nothing is stored before the first page: the history grows as the pages come
+
+    def rows(page: Sequence[Recorded]) -> list[IndexRow]:
+        if page:
+            targets.upto, targets.batch = page[0].seq - 1, FactIndex()
+        return index_rows(page, store, targets)
+
     return rows

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import random
 import time
+from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -599,23 +600,35 @@ class Store:
         return indexed, stored
 
     def verify(self) -> list[str]:
-        """Recompute the whole hash chain, positions and recorded-time order; one message per broken link (first first)."""
+        """Recompute the whole hash chain, positions and recorded-time order, and every index row from its stored
+        fact; one message per broken link (first first).
+
+        The chain covers the stored facts' bytes; the index is read on every question (which facts a question
+        reads, their dates, keys and recorded times, the parties each names), so each index row, and each party
+        it lists, is derived again from its fact, as an append derives it, and compared. Facts are read a page
+        at a time; a correction's row is derived from the rows before it, which are checked by then."""
+        from ledger.indexing import index_rows_from_the_first
+
         problems: list[str] = []
         previous, expected, last_recorded = GENESIS_HASH, 1, -1
-        index_rows = iter(self._index_pages())
+        derive = index_rows_from_the_first(self)
+        named = array("I")  # how many parties each fact's index row lists: its subjects, as derived
         for events in self._event_pages():
+            first, last = events[0].originator_version, events[-1].originator_version
+            rows = {int(row[0]): row for row in self._index_rows(first - 1, last)}
+            derived, unreadable = self._derived_rows(events, derive)
+            subjects = self._subjects_of(first - 1, last, {subject for row in derived.values() for subject in row.subjects})
             for stored in events:
-                row = next(index_rows, None)
                 position = stored.originator_version
-                where = f"fact #{position}"
-                if row is None:
-                    problems.append(f"{where}: stored, but missing from the index")
+                row = rows.get(position)
+                if row is None or position != expected:
+                    if row is None and position == expected:
+                        problems.append(f"fact #{position}: stored, but missing from the index")
+                    else:
+                        problems.append(f"fact #{position}: position out of sequence (expected #{expected})")
                     return problems
-                index_position, fact_id, micros, digest = row
+                _, fact_id, key, kind, effective, touch, micros, digest = row
                 where = f"fact #{position} (id {fact_id}, recorded {from_us(int(micros)).isoformat()})"
-                if position != expected or index_position != position:
-                    problems.append(f"{where}: position out of sequence (expected #{expected})")
-                    return problems
                 previous = persistence.chain(previous, position, as_bytes(stored.state))
                 if previous != digest:
                     problems.append(f"{where}: its content does not match the hash chain")
@@ -623,10 +636,55 @@ class Store:
                 if int(micros) < last_recorded:
                     problems.append(f"{where}: recorded before the fact ahead of it")
                     return problems
+                if position in unreadable:
+                    problems.append(f"{where}: cannot be read ({unreadable[position]})")
+                    return problems
+                mismatch = _index_mismatch(
+                    derived[position], (fact_id, key, kind, effective, touch, int(micros)), subjects.get(position, set())
+                )
+                if mismatch:
+                    problems.append(f"{where}: {mismatch}")
+                    return problems
+                named.append(len(derived[position].subjects))
                 last_recorded, expected = int(micros), expected + 1
-        if next(index_rows, None) is not None:
+        beyond = self._rows(
+            f"SELECT MIN(position) FROM (SELECT position FROM {FACTS_TABLE} WHERE position >= ? UNION ALL "
+            f"SELECT position FROM {SUBJECTS_TABLE} WHERE position >= ?) listed",
+            (expected, expected),
+        )
+        if beyond and beyond[0][0] is not None:
             problems.append(f"the index lists facts after #{expected - 1} that the events table no longer holds")
+        elif int(self._rows(f"SELECT COUNT(*) FROM {SUBJECTS_TABLE}")[0][0]) != sum(named):
+            problems.append(self._listed_beyond(named))
         return problems
+
+    def _listed_beyond(self, named: Sequence[int]) -> str:
+        """The first fact the index lists more parties for than its stored fact names (``named``, by position): a
+        page's check reads only the parties its facts name (the table is keyed by party), so one more is told here."""
+        listed = self._rows(f"SELECT position, COUNT(*) FROM {SUBJECTS_TABLE} GROUP BY position ORDER BY position")
+        for position, count in listed:
+            if int(count) != named[int(position) - 1]:
+                return (
+                    f"fact #{position}: its index lists {count} parties for it, its stored fact names {named[int(position) - 1]}"
+                )
+        return "the index lists parties for facts that name none"
+
+    def _derived_rows(
+        self, events: Sequence[Any], derive: Callable[[Sequence[Recorded]], list[IndexRow]]
+    ) -> tuple[dict[int, IndexRow], dict[int, str]]:
+        """The index rows an append of these stored events writes (targets read from the rows already checked), by
+        position; and why each event that cannot be read cannot (its bytes changed, or its kind's plugin is gone)."""
+        to_domain_event = self.app.mapper.to_domain_event
+        records, unreadable = [], {}
+        for stored in events:
+            try:
+                event = cast(FactRecorded, to_domain_event(stored))
+                fact = self.host.catalogue.load(event.fact)
+            except Exception as error:  # any damage to the bytes: told in order, after the chain has its say
+                unreadable[stored.originator_version] = f"{type(error).__name__}: {error}"
+                continue
+            records.append(Recorded(event.fact_id, event.originator_version, event.timestamp, fact))
+        return {row.position: row for row in derive(records)}, unreadable
 
     def _event_pages(self) -> Iterator[Sequence[Any]]:
         last = 0
@@ -637,17 +695,42 @@ class Store:
             yield page
             last = page[-1].originator_version
 
-    def _index_pages(self) -> Iterator[tuple[Any, ...]]:
-        last = 0
-        while True:
-            rows = self._rows(
-                f"SELECT position, fact_id, recorded_us, hash FROM {FACTS_TABLE} WHERE position > ? ORDER BY position LIMIT ?",
-                (last, PAGE_SIZE),
-            )
-            yield from rows
-            if len(rows) < PAGE_SIZE:
-                return
-            last = int(rows[-1][0])
+    def _index_rows(self, after: int, upto: int) -> list[tuple[Any, ...]]:
+        return self._rows(
+            f"SELECT position, fact_id, fact_key, kind, effective, touch, recorded_us, hash FROM {FACTS_TABLE} "
+            "WHERE position > ? AND position <= ? ORDER BY position",
+            (after, upto),
+        )
+
+    def _subjects_of(self, after: int, upto: int, subjects: Collection[str]) -> dict[int, set[str]]:
+        """The parties the index lists for the facts at positions in (after, upto], of ``subjects`` only: the table is
+        keyed by party, so each is one range along its key (by position alone it is a scan of the whole table)."""
+        listed: dict[int, set[str]] = {}
+        names = sorted(subjects)
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            for subject, position in self._rows(
+                f"SELECT subject, position FROM {SUBJECTS_TABLE} WHERE subject IN ({', '.join('?' * len(chunk))}) "
+                "AND position > ? AND position <= ?",
+                (*chunk, after, upto),
+            ):
+                listed.setdefault(int(position), set()).add(str(subject))
+        return listed
+
+
+def _index_mismatch(derived: IndexRow, stored: tuple[Any, ...], subjects: set[str]) -> str | None:
+    """How a fact's index row (``stored``: id, key, kind, effective, touch, recorded time) and the parties it lists
+    differ from what its stored fact gives, or None."""
+    want = (derived.fact_id, derived.key, derived.kind, derived.effective, derived.touch, derived.recorded_us)
+    names = ("id", "key", "kind", "effective date", "touch date", "recorded time")
+    for name, found, given in zip(names, stored, want, strict=True):
+        if (found.strip() if isinstance(found, str) else found) != given:  # CHAR columns may come back padded
+            return f"its index row gives {name} {found!r}, its stored fact {given!r}"
+    if subjects != set(derived.subjects):
+        missing, extra = sorted(set(derived.subjects) - subjects), sorted(subjects - set(derived.subjects))
+        told = [*([f"leaves out {', '.join(missing)}"] if missing else []), *([f"adds {', '.join(extra)}"] if extra else [])]
+        return f"the parties its index row lists differ from its stored fact's: {'; '.join(told)}"
+    return None
 
 
 def _after(day: date | None) -> str:

@@ -8,6 +8,7 @@ store refuses to answer when the head itself no longer matches.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -158,3 +159,43 @@ def test_a_removed_guard_is_an_error_until_verify_puts_it_back(store: tuple[str,
     assert code == 0 and "hash chain intact" in output
     with Ledger(url) as ledger:  # the guard is back
         assert ledger.store.head().position > 0
+
+
+@pytest.mark.parametrize(
+    ("statement", "told"),
+    [
+        (
+            "UPDATE dealledger_facts SET effective = '2099-01-01', touch = '2099-01-01' WHERE position = 56",
+            r"fact #56 \(id \w+, recorded .*\): its index row gives effective date '2099-01-01', its stored fact '2024-02-15'",
+        ),
+        ("UPDATE dealledger_facts SET kind = 'fx.rate' WHERE position = 56", "fact #56 .*: its index row gives kind 'fx.rate'"),
+        ("UPDATE dealledger_facts SET fact_key = 'forged' WHERE position = 56", "fact #56 .*: its index row gives key 'forged'"),
+        (
+            "UPDATE dealledger_facts SET touch = '2030-01-01' WHERE position = 43",
+            "fact #43 .*: its index row gives touch date '2030-01-01'",
+        ),
+        (
+            "UPDATE dealledger_facts SET recorded_us = recorded_us + 1 WHERE position = 56",
+            "fact #56 .*: its index row gives recorded time",
+        ),
+        (
+            "DELETE FROM dealledger_subjects WHERE subject = 'moonshot-ai' AND position = 56",
+            "fact #56 .*: the parties its index row lists differ from its stored fact's: leaves out moonshot-ai",
+        ),
+        ("INSERT INTO dealledger_subjects VALUES ('tencent', 56)", "fact #56 .*: the parties .* differ .*: adds tencent"),
+        ("INSERT INTO dealledger_subjects VALUES ('named-by-no-fact', 56)", r"fact #56: its index lists \d+ parties for it"),
+        ("INSERT INTO dealledger_subjects VALUES ('tencent', 100000)", "the index lists facts after #\\d+ that the events"),
+    ],
+    ids=["effective", "kind", "key", "touch", "recorded", "party left out", "party added", "party unknown", "fact unknown"],
+)
+def test_an_index_row_changed_is_named_by_verify(store: tuple[str, Tamper], statement: str, told: str) -> None:
+    """The index is what questions read (which facts, their dates, keys, recorded times and parties), and the hash
+    chain covers only the stored facts: an index row changed behind the ledger's back changed answers while
+    ``verify`` said ok. Each row, and each party it lists, is derived again from its fact and compared."""
+    url, tamper = store
+    written(url)
+    assert verify(url)[0] == 0
+    tamper(statement)
+    code, output = verify(url)
+    assert code == 1
+    assert re.match(told, output.splitlines()[0]), output
