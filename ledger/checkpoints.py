@@ -110,11 +110,39 @@ class _StateUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in SAFE_CLASSES:
             return super().find_class(module, name)
-        if "." not in name and module.split(".")[0] in self.packages:
+        if "." not in name and module.split(".")[0] in self.packages and _may_hold(module):
             found = super().find_class(module, name)
-            if isinstance(found, type) and str(getattr(found, "__module__", "")).split(".")[0] in self.packages:
+            defined = str(getattr(found, "__module__", ""))
+            if isinstance(found, type) and defined.split(".")[0] in self.packages and _may_hold(defined):
                 return found
         raise CheckpointError(f"a checkpoint names {module}.{name}, which a view state may not hold")
+
+
+STATE_MODULES = (
+    "ledger.folds",
+    "ledger.records",
+    "ledger.problems",
+    "ledger.exact",
+    "events.base",
+    "events.funding",
+    "events.cloud",
+    "events.parties",
+    "events.markets",
+    "events.regulation",
+    "events.corrections",
+)
+"""The modules of the ledger's own packages whose classes a state may hold: the folds' building blocks, recorded
+facts and problems, and the fact classes. The packages also hold classes that open stores, files and plugins when
+made (``ledger.api.Ledger``, ``ledger.notebook.Notebook``): a checkpoint planted by raw SQL named them and made
+them, creating databases and importing a module of its choosing."""
+
+
+def _may_hold(module: str) -> bool:
+    """Whether a state may hold classes of ``module``: any of a plugin's own packages, and of the ledger's own
+    packages only ``STATE_MODULES``."""
+    if module.split(".")[0] not in ("ledger", "events"):
+        return True
+    return any(module == allowed or module.startswith(allowed + ".") for allowed in STATE_MODULES)
 
 
 def packages_of(view: View[Any]) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from ledger.api import Ledger
 from ledger.appending import Incoming
 from ledger.exact import Fraction
 from ledger.folds import parts
+from ledger.folds.captable import Table
 from ledger.folds.packed import WORD, PackedLog
 from ledger.folds.parts import PartedDict, ValueLog
 from ledger.replaying import replayable_views
@@ -312,12 +313,16 @@ def _global(module: str, name: str) -> bytes:
         ("ledger.checkpoints", "io.FileIO"),  # a dotted name reaches any module an allowed one imported
         ("ledger.checkpoints", "partial"),  # a class imported into an allowed module from elsewhere
         ("ledger.replaying", "Path"),
+        ("ledger.api", "Ledger"),  # defined in the ledger's own package, but made it opens (and creates) a store
+        ("ledger.notebook", "Notebook"),  # ... and imports the plugins it is given
+        ("events.readers", "SourceError"),
     ],
 )
 def test_a_checkpoint_builds_only_classes_defined_where_it_may(module: str, name: str) -> None:
     with pytest.raises(checkpoints.CheckpointError, match="which a view state may not hold"):
         checkpoints.decode(_global(module, name), _AnyView())  # type: ignore[arg-type]
     assert checkpoints.decode(_global("tests.test_parts", "Move"), _AnyView()) is Move  # its own classes: yes
+    assert checkpoints.decode(_global("ledger.folds.captable", "Table"), _AnyView()) is Table  # the folds' own: yes
 
 
 def test_parts_are_never_read_by_a_plain_unpickler() -> None:
