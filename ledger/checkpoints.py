@@ -38,10 +38,10 @@ from typing import IO, TYPE_CHECKING, Any
 from ledger.anchors import KEEP_ANCHORS, is_quarter_end
 from ledger.background import Pickling, pickle_apart, signals_held
 from ledger.folds.parts import PARTED, from_parts, reading_parts, spool_parts
-from ledger.persistence import CHECKPOINTS_TABLE, unless_refused, write_derived
+from ledger.persistence import CHECKPOINTS_TABLE, refused_as, unless_refused, write_derived
 from ledger.persistence.blobs import InMemory, Spooled, Stored, digest_of
 from ledger.stopping import told_to_stop
-from ledger.views import fold_class, fold_name
+from ledger.views import Query, fold_class, fold_name
 
 if TYPE_CHECKING:
     from ledger.store import Store
@@ -352,7 +352,7 @@ class Checkpoints:
             if not self._exact(checkpoint, head):
                 continue
             try:
-                return checkpoint, self._load(checkpoint, view)
+                return checkpoint, _of_its_type(self._load(checkpoint, view), view, as_of)
             except CheckpointError as error:
                 self.drop(checkpoint)
                 warnings.warn(
@@ -375,7 +375,18 @@ class Checkpoints:
             "ORDER BY cut DESC, head DESC",
             params,
         )
-        return [Checkpoint(row[0], row[1], date.fromisoformat(row[2]), int(row[3]), row[4], row[5]) for row in rows]
+        return [Checkpoint(row[0], row[1], cut, head, row[4], row[5]) for row, cut, head in self._well_formed(rows)]
+
+    def _well_formed(self, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[Sequence[Any], date, int]]:
+        """Rows of (view, state_version, cut, head, ...) with their cut and head read; a row no save of ours makes
+        (its cut not a date, its head not a number: changed by hand) is let go, as derived data is: it had made
+        every question, replay and listing end in a traceback."""
+        for row in rows:
+            try:
+                yield row, date.fromisoformat(row[2]), int(row[3])
+            except (TypeError, ValueError):
+                where = "view = ? AND state_version = ? AND cut = ? AND head = ?"
+                self._write([(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE {where}", [(row[0], row[1], row[2], row[3])])])
 
     def _exact(self, checkpoint: Checkpoint, head: int) -> bool:
         touch = self.store.min_touch(checkpoint.head, head)
@@ -486,7 +497,7 @@ class Checkpoints:
         )
         newest: dict[str, tuple[Any, ...]] = {}  # the newest checkpoint at each quarter end, newest quarter ends first
         for row in rows:
-            if len(newest) < KEEP_ANCHORS and row[1] not in newest and is_quarter_end(date.fromisoformat(row[1])):
+            if len(newest) < KEEP_ANCHORS and row[1] not in newest and _is_quarter_end_text(row[1]):
                 newest[row[1]] = row
         anchors = set(newest.values())
         old = [(name, *row) for row in rows[KEEP:] if row not in anchors]
@@ -512,7 +523,8 @@ class Checkpoints:
     def clear(self) -> int:
         self.settle()
         count = int(self.db.rows(f"SELECT COUNT(*) FROM {CHECKPOINTS_TABLE}")[0][0])
-        self.db.write([(f"DELETE FROM {CHECKPOINTS_TABLE}", [()])])
+        with refused_as("drop the checkpoints"):
+            self.db.write([(f"DELETE FROM {CHECKPOINTS_TABLE}", [()])])
         return count
 
     def listing(self) -> list[dict[str, Any]]:
@@ -521,9 +533,28 @@ class Checkpoints:
             f"SELECT view, state_version, cut, head, digest, created_us FROM {CHECKPOINTS_TABLE} ORDER BY view, cut, head"
         )
         return [
-            {"view": v, "state_version": s, "cut": date.fromisoformat(c), "head": int(h), "digest": d[:12]}
-            for v, s, c, h, d, _ in rows
+            {"view": row[0], "state_version": row[1], "cut": cut, "head": head, "digest": str(row[4])[:12]}
+            for row, cut, head in self._well_formed(rows)
         ]
+
+
+def _is_quarter_end_text(text: str) -> bool:
+    try:
+        return is_quarter_end(date.fromisoformat(text))
+    except (TypeError, ValueError):  # not a date: let go when next read (``_well_formed``)
+        return False
+
+
+def _of_its_type(state: Any, view: View[Any], as_of: date | None) -> Any:
+    """``state``, when it is of the type the view folds from the start: a checkpoint holding a state of another type
+    (a well-formed pickle written by hand) failed every question of the view until the checkpoints were cleared."""
+    try:
+        expected = type(view.initial(Query(as_of, None, {option.name: option.default for option in view.options})))
+    except Exception:  # a view whose start needs a question's own options: its states are not told apart here
+        return state
+    if type(state) is not expected:
+        raise CheckpointError(f"it holds a {type(state).__name__}, where {fold_name(view)} folds a {expected.__name__}")
+    return state
 
 
 def state_version(view: View[Any]) -> str:

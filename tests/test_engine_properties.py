@@ -240,7 +240,7 @@ def _sample_ledger(url: str) -> Ledger:
     return ledger
 
 
-@pytest.mark.parametrize("damage", ["bytes", "foreign class", "deleted", "ledger rewritten"])
+@pytest.mark.parametrize("damage", ["bytes", "foreign class", "another type", "cut not a date", "deleted", "ledger rewritten"])
 def test_a_damaged_or_missing_checkpoint_never_changes_an_answer(sqlite_url: str, damage: str) -> None:
     query = Query(as_of=date(2024, 12, 31), options={"sector": "china-ai", "currency": "USD"})
     with _sample_ledger(sqlite_url) as ledger:
@@ -257,11 +257,19 @@ def test_a_damaged_or_missing_checkpoint_never_changes_an_answer(sqlite_url: str
             evil = pickle.dumps(print)
             digest = hashlib.sha256(evil).hexdigest()
             ledger.store.db.write([(f"UPDATE {CHECKPOINTS_TABLE} SET state = ?, digest = ?", [(evil, digest)])])
+        elif damage == "another type":  # well formed, its digest made to match: it failed every question of the view
+            import hashlib
+
+            other = pickle.dumps({"not": "a league"})
+            digest = hashlib.sha256(other).hexdigest()
+            ledger.store.db.write([(f"UPDATE {CHECKPOINTS_TABLE} SET state = ?, digest = ?", [(other, digest)])])
+        elif damage == "cut not a date":  # a traceback from every question, replay and listing
+            ledger.store.db.write([(f"UPDATE {CHECKPOINTS_TABLE} SET cut = replace(cut, '-', 'x')", [()])])
         elif damage == "deleted":
             ledger.engine.checkpoints.clear()
         else:
             ledger.store.db.write([(f"UPDATE {CHECKPOINTS_TABLE} SET head_hash = ?", [("f" * 64,)])])
-        if damage in ("bytes", "foreign class"):
+        if damage in ("bytes", "foreign class", "another type"):
             from ledger.checkpoints import CheckpointNotRead
 
             with pytest.warns(CheckpointNotRead, match=r"^the checkpoint of league at 2024-\d\d-\d\d could not be read"):

@@ -121,7 +121,7 @@ def test_an_append_makes_it_a_new_question(sqlite_url: str, tmp_path: Path) -> N
         assert replayed(ledger, tmp_path / "then", "csv", AS_OF, known_at) == before
 
 
-@pytest.mark.parametrize("damage", ["bytes", "part gone", "digest", "ledger rewritten"])
+@pytest.mark.parametrize("damage", ["bytes", "part gone", "digest", "row count", "ledger rewritten"])
 def test_a_damaged_kept_answer_is_dropped_and_the_view_answered_afresh(sqlite_url: str, tmp_path: Path, damage: str) -> None:
     with sample(sqlite_url) as ledger:
         first = replayed(ledger, tmp_path / "first", "json", AS_OF, None)
@@ -133,6 +133,8 @@ def test_a_damaged_kept_answer_is_dropped_and_the_view_answered_afresh(sqlite_ur
             db.write([(f"DELETE FROM {ANSWERS_TABLE} WHERE view = 'league' AND part = 0", [()])])
         elif damage == "digest":
             db.write([(f"UPDATE {ANSWERS_TABLE} SET digest = ? WHERE view = 'ownership'", [("0" * 64,)])])
+        elif damage == "row count":  # not a number: a traceback from the replay
+            db.write([(f"UPDATE {ANSWERS_TABLE} SET row_count = 'x' WHERE view = 'ownership'", [()])])
         else:
             db.write([(f"UPDATE {ANSWERS_TABLE} SET head_hash = ?", [("f" * 64,)])])
         assert replayed(ledger, tmp_path / "again", "json", AS_OF, None) == first

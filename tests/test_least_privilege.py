@@ -104,3 +104,25 @@ def test_a_store_made_before_kept_answers_gains_their_table_and_a_limited_role_r
     with Ledger(owner_url) as ledger:  # the owner's next open adds it
         replay_to(ledger, tmp_path / "owner", "csv", None, None)
         assert Answers(ledger.store).listing()
+
+
+def test_clearing_checkpoints_a_role_may_not_drop_is_one_line(limited: tuple[str, str]) -> None:
+    """A role granted only SELECT on the derived tables (the README's read-only analysts) asked to clear them: a
+    traceback of the driver's, now one line naming what was refused, exit status 1."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    owner_url, url = limited
+    role = url.split("://", 1)[1].split("@", 1)[0]
+    schema = owner_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(PG_BASE, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("REVOKE DELETE ON {}.dealledger_checkpoints, {}.dealledger_answers FROM {}").format(
+                sql.Identifier(schema), sql.Identifier(schema), sql.Identifier(role)
+            )
+        )
+    result = CliRunner().invoke(main, ["--url", url, "checkpoints", "--clear"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: cannot drop the checkpoints: the store refused (")
+    assert len(result.output.splitlines()) == 1

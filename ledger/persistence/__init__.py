@@ -312,6 +312,21 @@ def unless_refused() -> Iterator[None]:
             raise
 
 
+@contextmanager
+def refused_as(what: str) -> Iterator[None]:
+    """Work on derived data that was asked for (``checkpoints --clear``): a refusal is the user's to hear, in one
+    line (a role granted only SELECT on those tables had a traceback), not to be passed over."""
+    from eventsourcing.persistence import PersistenceError
+
+    try:
+        yield
+    except Exception as error:
+        if not (isinstance(error, PersistenceError) or driver_error(error)):
+            raise
+        told = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise LedgerError(f"cannot {what}: the store refused ({told})") from None
+
+
 def write_derived(db: Database, statements: list[tuple[str, Any]]) -> None:
     """Store or drop derived data, if the database lets us (``unless_refused``)."""
     with unless_refused():
