@@ -198,8 +198,10 @@ def _postgres(url: str) -> Backend:
             raise LedgerError(f"bad pool_size {pool_size!r} in the store URL: the connections kept open, 1 to 9999")
         env["POSTGRES_POOL_SIZE"] = pool_size
     if schema:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
-            raise LedgerError(f"bad schema name {schema!r} in the store URL: use letters, digits and _ (not first)")
+        # lower case only: PostgreSQL folds unquoted names to it, and the library names the schema's types unquoted,
+        # so a store in "Mixed" was created and then could not be written ("stored_event_uuid not found")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+            raise LedgerError(f"bad schema name {schema!r} in the store URL: use lower-case letters, digits and _ (not first)")
         env["POSTGRES_SCHEMA"] = schema
     return Backend("postgres", url, env, schema)
 
