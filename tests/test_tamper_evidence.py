@@ -199,3 +199,49 @@ def test_an_index_row_changed_is_named_by_verify(store: tuple[str, Tamper], stat
     code, output = verify(url)
     assert code == 1
     assert re.match(told, output.splitlines()[0]), output
+
+
+NEUTRALISED = {
+    "sqlite": [
+        'DROP TRIGGER stored_events_no_update; CREATE TRIGGER "stored_events_no_update" BEFORE UPDATE ON "stored_events" '
+        "WHEN 0 BEGIN SELECT RAISE(ABORT, 'dealledger: stored facts are immutable'); END",
+        'DROP TRIGGER stored_events_no_update; CREATE TRIGGER "stored_events_no_update" BEFORE UPDATE ON "stored_events" '
+        "BEGIN SELECT 1; END",
+    ],
+    "postgres": [
+        "ALTER TABLE {schema}.dealledger_facts ENABLE REPLICA TRIGGER dealledger_facts_immutable",
+        "CREATE OR REPLACE FUNCTION {schema}.dealledger_refuse_change() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN RETURN NEW; END $$",
+    ],
+}
+
+
+@pytest.mark.parametrize("how", [0, 1], ids=["first way", "second way"])
+def test_a_guard_kept_by_name_but_refusing_nothing_is_an_error_until_verify_puts_it_back(
+    store: tuple[str, Tamper], tmp_path: Path, how: int
+) -> None:
+    """A guard was checked by its name alone: one re-made to refuse nothing (SQLite: ``WHEN 0``; PostgreSQL: made to
+    fire for replication only, or its function replaced) let history be changed, and verify left it so."""
+    url, _ = store
+    written(url)
+    backend = "sqlite" if url.startswith("sqlite") else "postgres"
+    if backend == "sqlite":
+        with sqlite3.connect(tmp_path / "ledger.db") as connection:
+            connection.executescript(NEUTRALISED["sqlite"][how])
+    else:
+        import psycopg
+
+        from .conftest import PG_BASE
+
+        schema = url.rsplit("schema=", 1)[1]
+        with psycopg.connect(PG_BASE, autocommit=True) as connection:
+            connection.execute(NEUTRALISED["postgres"][how].format(schema=schema))
+    with pytest.raises(LedgerError, match=r"append-only guard of \w+ was removed outside dealledger; run 'dealledger verify'"):
+        Ledger(url)
+    code, output = verify(url)
+    assert code == 0 and "hash chain intact" in output
+    with Ledger(url) as ledger, pytest.raises(Exception, match="stored facts are immutable"):  # the guard guards again
+        if backend == "sqlite":
+            ledger.store.db.write([("UPDATE stored_events SET topic = 'x'", [()])])
+        else:
+            ledger.store.db.write([("UPDATE dealledger_facts SET kind = 'x'", [()])])

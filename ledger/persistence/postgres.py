@@ -137,14 +137,23 @@ def opening(backend: Backend) -> Iterator[bool]:
         raise LedgerError(f"cannot reach the store {backend.safe_url}: {str(error).strip().splitlines()[0]}") from None
 
 
+GUARDS_INTACT = (
+    "SELECT count(*) AS n FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid "
+    "WHERE n.nspname = %s AND t.tgname = ANY(%s) AND t.tgenabled IN ('O', 'A') "
+    "AND p.pronamespace = n.oid AND p.proname = 'dealledger_refuse_change' AND p.prosrc = %s"
+)
+"""The guard triggers of these names that still guard: firing in ordinary sessions (one switched to fire only for
+replication, ``ENABLE REPLICA TRIGGER``, fires for nobody else), and calling the guard's function with its own
+body (one replaced to ``RETURN NEW`` lets every change through)."""
+REFUSING = f" BEGIN RAISE EXCEPTION '{IMMUTABLE_MESSAGE}'; END "
+"""The body of the guard's function."""
+
+
 def _ready(connection: Any, schema: str) -> bool:
     """The events and index tables exist, each with its guard triggers."""
     names = [name.format(table=table) for table in ("dealledger_events", FACTS_TABLE, SUBJECTS_TABLE) for name in TRIGGERS]
-    found = connection.execute(
-        "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND t.tgname = ANY(%s) AND t.tgenabled <> 'D'",
-        (schema, names),
-    ).fetchone()
+    found = connection.execute(GUARDS_INTACT, (schema, names, REFUSING)).fetchone()
     return (
         bool(found and found[0] == len(names))
         and connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{CHECKPOINTS_TABLE}',)).fetchone()[0]
@@ -205,9 +214,9 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     function = sql.Identifier(schema, "dealledger_refuse_change")
     statements: list[Any] = [sql.SQL(f"SET LOCAL search_path TO {quote(schema)}")]
     statements.append(
-        sql.SQL(
-            "CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{m}'; END $$"
-        ).format(f=function, m=sql.SQL(IMMUTABLE_MESSAGE))
+        sql.SQL("CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql AS $${body}$$").format(
+            f=function, body=sql.SQL(REFUSING)
+        )
     )
     triggers = {table: _triggers(schema, table, function) for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE)}
     statements += triggers[recorder.events_table_name]
@@ -227,12 +236,7 @@ def _refuse_a_removed_guard(recorder: Any, schema: str) -> None:
             if not cursor.fetchone()["found"]:
                 continue
             names = [name.format(table=table) for name in TRIGGERS]
-            cursor.execute(
-                "SELECT count(*) AS n FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND t.tgname = ANY(%s) "
-                "AND t.tgenabled <> 'D'",
-                (schema, names),
-            )
+            cursor.execute(GUARDS_INTACT, (schema, names, REFUSING))
             if cursor.fetchone()["n"] == len(names):
                 continue
             cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {quote(schema)}.{quote(table)}) AS held")
@@ -244,11 +248,13 @@ def _triggers(schema: str, table: str, function: Any) -> list[Any]:
     from psycopg import sql
 
     target = sql.Identifier(schema, table)
+    names = [sql.Identifier(name.format(table=table)) for name in TRIGGERS]
     return [
         sql.SQL("CREATE OR REPLACE TRIGGER {t} BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION {f}()").format(
-            t=sql.Identifier(TRIGGERS[0].format(table=table)), table=target, f=function
+            t=names[0], table=target, f=function
         ),
         sql.SQL("CREATE OR REPLACE TRIGGER {t} BEFORE TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {f}()").format(
-            t=sql.Identifier(TRIGGERS[1].format(table=table)), table=target, f=function
+            t=names[1], table=target, f=function
         ),
+        *(sql.SQL("ALTER TABLE {table} ENABLE TRIGGER {t}").format(table=target, t=name) for name in names),  # replica-only
     ]

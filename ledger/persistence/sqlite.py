@@ -270,17 +270,27 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     ledger's back: that is an error until ``verify`` has checked the history and puts them back.
     """
     with recorder.datastore.transaction(commit=True) as cursor:
-        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        present = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        present = {row[0]: row[1] for row in cursor.fetchall()}
         for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE):
-            names = {trigger_name(table, action) for action in GUARDED}
-            if not repair and not names <= present:
+            # a guard is its name and its text: one put back as "WHEN 0 BEGIN SELECT 1; END" refuses nothing
+            changed = [action for action in GUARDED if not _as_made(present.get(trigger_name(table, action)), table, action)]
+            if changed and not repair:
                 cursor.execute(f'SELECT 1 FROM "{table}" LIMIT 1')
                 if cursor.fetchone() is not None:
                     raise LedgerError(GUARD_GONE.format(table=table))
-            for action in GUARDED:
+            for action in changed:
+                cursor.execute(f'DROP TRIGGER IF EXISTS "{trigger_name(table, action)}"')
                 cursor.execute(trigger(table, action))
     add_answers_table(recorder)
+
+
+def _as_made(found: str | None, table: str, action: str) -> bool:
+    """Whether a trigger's text (as SQLite keeps it) is the guard's, whitespace aside."""
+    if found is None:
+        return False
+    made = trigger(table, action).replace("IF NOT EXISTS ", "", 1)
+    return " ".join(found.split()) == " ".join(made.split())
 
 
 def add_answers_table(recorder: Any) -> None:
