@@ -130,11 +130,13 @@ class Ledger:
         return [r for r in until(resolve(records), as_of) if r.kind == "party.registered"]
 
     def require_party(self, where: str, slug: str, known_at: datetime | None = None) -> None:
-        """Raise a one-line error, with the closest registered slug, unless ``slug`` names a party registered as the
-        ledger stood at ``known_at`` (now when None): an answer given before a registration was retracted (or a
-        slug corrected) is asked again as it was."""
-        head = self.store.known_position(known_at)
-        if slug not in self.store.registered([slug], head):
+        """Raise a one-line error, with the closest registered slug, unless ``slug`` names a party registered now or
+        as the ledger stood at ``known_at``: an answer given before a registration was retracted (or a slug
+        corrected) is asked again as it was, and a party known now may be asked of as the ledger stood before it."""
+        head = self.store.head().position
+        if slug in self.store.registered([slug], head):
+            return
+        if known_at is None or slug not in self.store.registered([slug], self.store.known_position(known_at)):
             raise ViewError(f"{where}: unknown party {slug!r}{did_you_mean(slug, self.store.registered(None, head))}")
 
     def require_kind(self, where: str, kind: str) -> None:
