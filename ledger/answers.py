@@ -210,7 +210,7 @@ class Answers:
         try:
             kept = Kept(asked.digest, head, int(parts), int(rows), digest)
         except (TypeError, ValueError):  # a row no write of ours makes (changed by hand): derived data, let go
-            self._write([(f"DELETE FROM {ANSWERS_TABLE} WHERE question = ? AND head = ?", [(asked.digest, head)])])
+            self._drop(asked.digest, head)
             return None
         if self.store.hash_at(head) != head_hash:
             self.drop(kept)  # the ledger under it was rewritten: its answer is no evidence of anything
@@ -285,7 +285,10 @@ class Answers:
             self._write([(f"DELETE FROM {ANSWERS_TABLE} WHERE question = ? AND head = ?", [tuple(row) for row in kept[KEEP:]])])
 
     def drop(self, kept: Kept) -> None:
-        self._write([(f"DELETE FROM {ANSWERS_TABLE} WHERE question = ? AND head = ?", [(kept.question, kept.head)])])
+        self._drop(kept.question, kept.head)
+
+    def _drop(self, question: str, head: int) -> None:
+        self._write([(f"DELETE FROM {ANSWERS_TABLE} WHERE question = ? AND head = ?", [(question, head)])])
 
     def clear(self) -> int:
         counted = self._rows(f"SELECT COUNT(*) FROM {ANSWERS_TABLE} WHERE part = 0")

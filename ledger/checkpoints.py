@@ -118,6 +118,10 @@ class _StateUnpickler(pickle.Unpickler):
         raise CheckpointError(f"a checkpoint names {module}.{name}, which a view state may not hold")
 
 
+_DELETE_ONE = f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?"
+"""One checkpoint let go, by its key (view, state version, cut, head)."""
+
+
 STATE_MODULES = (
     "ledger.folds",
     "ledger.records",
@@ -385,8 +389,7 @@ class Checkpoints:
             try:
                 yield row, date.fromisoformat(row[2]), int(row[3])
             except (TypeError, ValueError):
-                where = "view = ? AND state_version = ? AND cut = ? AND head = ?"
-                self._write([(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE {where}", [(row[0], row[1], row[2], row[3])])])
+                self._write([(_DELETE_ONE, [(row[0], row[1], row[2], row[3])])])
 
     def _exact(self, checkpoint: Checkpoint, head: int) -> bool:
         touch = self.store.min_touch(checkpoint.head, head)
@@ -502,7 +505,7 @@ class Checkpoints:
         anchors = set(newest.values())
         old = [(name, *row) for row in rows[KEEP:] if row not in anchors]
         if old:
-            self._write([(f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?", old)])
+            self._write([(_DELETE_ONE, old)])
 
     def _retire(self, names: list[str]) -> None:
         """Drop the checkpoints kept under these names: views that now share a fold keep theirs under its name."""
@@ -514,7 +517,7 @@ class Checkpoints:
         self._write(
             [
                 (
-                    f"DELETE FROM {CHECKPOINTS_TABLE} WHERE view = ? AND state_version = ? AND cut = ? AND head = ?",
+                    _DELETE_ONE,
                     [(checkpoint.view, checkpoint.version, checkpoint.cut.isoformat(), checkpoint.head)],
                 )
             ]

@@ -34,6 +34,11 @@ class _Targets:
         self.subjects: dict[str, set[str]] = {}
         self._loaded = False
 
+    def turn_to(self, upto: int) -> None:
+        """Go on to a batch stored after ``upto``, keeping what the corrections so far say of their targets: for the
+        stored facts read a page at a time from the first, where nothing before the first page is to be loaded."""
+        self.upto, self.batch, self._loaded = upto, FactIndex(), True
+
     def add(self, record: Recorded) -> None:
         if record.kind not in CORRECTION_KINDS:
             self.batch.add(record)
@@ -108,11 +113,11 @@ def index_rows_from_the_first(store: Store) -> Callable[[Sequence[Recorded]], li
     page would read every earlier correction from the store again (a million facts checked in 92 s), what they say
     of their targets is carried from page to page."""
     targets = _Targets(store, 0)
-    targets._loaded = True  # nothing is stored before the first page: the history grows as the pages come
+    targets.turn_to(0)  # nothing is stored before the first page: the history grows as the pages come
 
     def rows(page: Sequence[Recorded]) -> list[IndexRow]:
         if page:
-            targets.upto, targets.batch = page[0].seq - 1, FactIndex()
+            targets.turn_to(page[0].seq - 1)
         return index_rows(page, store, targets)
 
     return rows

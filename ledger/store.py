@@ -559,13 +559,7 @@ class Store:
         from ledger.indexing import index_rows
 
         events = self.app.recorder.select_events(LEDGER_ID)
-        to_domain_event = self.app.mapper.to_domain_event
-        records = []
-        for stored in events:
-            event = cast(FactRecorded, to_domain_event(stored))
-            fact = self.host.catalogue.load(event.fact)
-            records.append(Recorded(event.fact_id, event.originator_version, event.timestamp, fact))
-        rows = index_rows(records, self)
+        rows = index_rows([self._recorded(stored) for stored in events], self)
         facts, subjects = persistence.index_parameters(rows, [as_bytes(stored.state) for stored in events], GENESIS_HASH)
         self.db.write([(persistence.INSERT_FACT, facts), (persistence.INSERT_SUBJECT, subjects)])
 
@@ -674,17 +668,18 @@ class Store:
     ) -> tuple[dict[int, IndexRow], dict[int, str]]:
         """The index rows an append of these stored events writes (targets read from the rows already checked), by
         position; and why each event that cannot be read cannot (its bytes changed, or its kind's plugin is gone)."""
-        to_domain_event = self.app.mapper.to_domain_event
         records, unreadable = [], {}
         for stored in events:
             try:
-                event = cast(FactRecorded, to_domain_event(stored))
-                fact = self.host.catalogue.load(event.fact)
+                records.append(self._recorded(stored))
             except Exception as error:  # any damage to the bytes: told in order, after the chain has its say
                 unreadable[stored.originator_version] = f"{type(error).__name__}: {error}"
-                continue
-            records.append(Recorded(event.fact_id, event.originator_version, event.timestamp, fact))
         return {row.position: row for row in derive(records)}, unreadable
+
+    def _recorded(self, stored: StoredEvent) -> Recorded:
+        """A stored event read back through the library's mapper, its id and recorded time its own (not the index's)."""
+        event = cast(FactRecorded, self.app.mapper.to_domain_event(stored))
+        return Recorded(event.fact_id, event.originator_version, event.timestamp, self.host.catalogue.load(event.fact))
 
     def _event_pages(self) -> Iterator[Sequence[Any]]:
         last = 0
@@ -707,8 +702,8 @@ class Store:
         keyed by party, so each is one range along its key (by position alone it is a scan of the whole table)."""
         listed: dict[int, set[str]] = {}
         names = sorted(subjects)
-        for start in range(0, len(names), 500):
-            chunk = names[start : start + 500]
+        for start in range(0, len(names), IN_CHUNK):
+            chunk = names[start : start + IN_CHUNK]
             for subject, position in self._rows(
                 f"SELECT subject, position FROM {SUBJECTS_TABLE} WHERE subject IN ({', '.join('?' * len(chunk))}) "
                 "AND position > ? AND position <= ?",

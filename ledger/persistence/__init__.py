@@ -303,14 +303,10 @@ class QmarkCursor:
 def unless_refused() -> Iterator[None]:
     """Let the store refuse work on derived data (checkpoints, kept answers) and go on without it: no answer
     depends on it (a read-only file, a role without the privilege, a table not there). Any other error is raised."""
-    from eventsourcing.persistence import PersistenceError
-
     try:
         yield
-    except PersistenceError:
-        pass
     except Exception as error:
-        if not driver_error(error):
+        if not refusal(error):
             raise
 
 
@@ -318,12 +314,10 @@ def unless_refused() -> Iterator[None]:
 def refused_as(what: str) -> Iterator[None]:
     """Work on derived data that was asked for (``checkpoints --clear``): a refusal is the user's to hear, in one
     line (a role granted only SELECT on those tables had a traceback), not to be passed over."""
-    from eventsourcing.persistence import PersistenceError
-
     try:
         yield
     except Exception as error:
-        if not (isinstance(error, PersistenceError) or driver_error(error)):
+        if not refusal(error):
             raise
         told = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise LedgerError(f"cannot {what}: the store refused ({told})") from None
@@ -333,6 +327,14 @@ def write_derived(db: Database, statements: list[tuple[str, Any]]) -> None:
     """Store or drop derived data, if the database lets us (``unless_refused``)."""
     with unless_refused():
         db.write(statements)
+
+
+def refusal(error: BaseException) -> bool:
+    """Whether ``error`` is the store's refusal (the library's persistence errors, or a driver's own), not a fault
+    of this program."""
+    from eventsourcing.persistence import PersistenceError
+
+    return isinstance(error, PersistenceError) or driver_error(error)
 
 
 def driver_error(error: BaseException) -> bool:
