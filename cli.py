@@ -467,7 +467,10 @@ def one_fact(ledger: Ledger, kind: str, args: Sequence[str]) -> Incoming:
 @format_option
 @click.pass_context
 def log(ctx: click.Context, kind: str | None, party: str | None, as_of: date | None, known_at: datetime | None, fmt: str) -> None:
-    """The facts as recorded, in recording order, with their ids and recorded times.
+    """The facts as recorded, in recording order, with their ids, recorded and known times.
+
+    A fact is recorded once its batch is checked, and known from the batch's commit: --known-at
+    goes by the known time.
 
     \b
     Example:
@@ -486,8 +489,9 @@ def log(ctx: click.Context, kind: str | None, party: str | None, as_of: date | N
         party=party,
         as_of=as_of,
         detailed=fmt != "table",
+        known=ledger.store.known_times(),
     )
-    table_columns = ("seq", "id", "key", "kind", "effective", "recorded", "status", "fields")
+    table_columns = ("seq", "id", "key", "kind", "effective", "recorded", "known", "status", "fields")
     render(rows, fmt, columns=table_columns if fmt == "table" else None)
 
 
@@ -899,7 +903,7 @@ def export(
     records = ledger.records(known_at)
     try:
         with click.open_file(path, "w", encoding="utf-8") as out, progress_tasks() as task:
-            out.writelines(export_lines(records, progress=task("writing facts")))
+            out.writelines(export_lines(records, ledger.store.known_times(), progress=task("writing facts")))
     except OSError as error:
         raise click.ClickException(f"{path}: cannot write: {error.strerror}") from None
     if path != "-":

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from events import Fact
@@ -22,9 +23,9 @@ from events.parties import PartyRegistered
 from ledger.errors import RejectedError
 from ledger.host import PluginHost
 from ledger.indexing import index_rows
-from ledger.persistence import IndexRow
+from ledger.persistence import Batch, IndexRow
 from ledger.records import Recorded
-from ledger.store import Head, Store, to_us
+from ledger.store import Head, Store, from_us, to_us
 from ledger.timeline import CORRECTION_KINDS, FactIndex, registered_parties, resolve
 
 FACT_NAMESPACE = uuid5(NAMESPACE_URL, "dealledger:fact")
@@ -36,8 +37,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 class Incoming:
     """A parsed fact and where it came from (``facts.jsonl:12``), for error messages.
 
-    ``id``, ``recorded`` and ``seq`` are set only when importing an export: the fact then keeps the
-    identity, transaction time and position it had in the ledger it came from.
+    ``id``, ``recorded``, ``known`` and ``seq`` are set only when importing an export: the fact then keeps the
+    identity, transaction times and position it had in the ledger it came from.
     """
 
     place: str
@@ -46,6 +47,9 @@ class Incoming:
     recorded: datetime | None = None
     seq: int | None = None
     """The position the fact had in the exported ledger: it must have the same one here."""
+    known: datetime | None = None
+    """When its batch became known in the exported ledger (an export made before batches were kept has none: its
+    recorded time, as that version answered ``--known-at``)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class BatchBuilder:
         self.store = store
         self._ids = [fact_id(item.fact) if item.id is None else item.id for item in incoming]
 
-    def build(self, head: Head) -> tuple[list[Recorded], list[IndexRow], AppendResult]:
+    def build(self, head: Head) -> tuple[list[Recorded], list[IndexRow], list[Batch] | None, AppendResult]:
         store = self.store
         upto = head.position
         index = FactIndex(self._known(upto))
@@ -86,6 +90,7 @@ class BatchBuilder:
         seq = upto
         recorded = recorded_time(head)
         reregistered: list[tuple[str, str]] = []  # (place, slug) of corrections or retractions of a registration
+        batches: list[Batch] = []  # an import's batches as the exported ledger had them: (last position, known time)
         for item, new_id in zip(self.incoming, self._ids, strict=True):
             fact = item.fact
             known = index.by_id.get(item.id) if item.id is not None else None
@@ -127,6 +132,7 @@ class BatchBuilder:
                     retracted.add(target.id)
             if item.recorded is not None:
                 recorded = self._imported_time(item, head, batch)
+                self._imported_batch(item, head, batches, seq + 1)
             seq += 1
             record = Recorded(new_id, seq, recorded, fact)
             batch.append(record)
@@ -146,7 +152,7 @@ class BatchBuilder:
                 _stamp(batch, rows, recorded_time(head))
         else:
             rows = []
-        return batch, rows, AppendResult(tuple(batch), unchanged)
+        return batch, rows, batches or None, AppendResult(tuple(batch), unchanged)
 
     def _known(self, upto: int) -> list[Recorded]:
         """The stored facts that share an id or key with the batch: all a key check needs."""
@@ -217,6 +223,33 @@ class BatchBuilder:
         if batch and item.recorded < batch[-1].recorded:
             raise RejectedError(f"{item.place}: recorded: {item.recorded.isoformat()} goes back in time")
         return item.recorded
+
+    @staticmethod
+    def _imported_batch(item: Incoming, head: Head, batches: list[Batch], seq: int) -> None:
+        """An imported fact keeps the known time of its batch, which ends its batch where it changes: never before
+        the fact was recorded, never back in time, and a new batch recorded only after the one ahead was known (it
+        was checked against it). The same known time as the ledger's last batch continues that batch, cut where an
+        earlier import stopped."""
+        assert item.recorded is not None
+        known = item.known or item.recorded
+        if known > datetime.now(UTC) + CLOCK_SKEW:
+            raise RejectedError(f"{item.place}: known: {known.isoformat()} is in the future")
+        if known < item.recorded:
+            raise RejectedError(
+                f"{item.place}: known: {known.isoformat()} is before the fact was recorded ({item.recorded.isoformat()})"
+            )
+        ahead = from_us(cast(int, batches[-1][1])) if batches else head.known  # when the batch ahead became known
+        if ahead is not None and known < ahead:
+            raise RejectedError(f"{item.place}: known: {known.isoformat()} goes back in time (after {ahead.isoformat()})")
+        if ahead is not None and known > ahead and item.recorded <= ahead:
+            raise RejectedError(
+                f"{item.place}: recorded: {item.recorded.isoformat()} is not after {ahead.isoformat()}, when the batch"
+                " ahead of it became known: a batch is recorded once the one ahead of it is in"
+            )
+        if batches and known == ahead:
+            batches[-1] = (seq, batches[-1][1])
+        else:
+            batches.append((seq, to_us(known)))
 
     def _parties(self, upto: int) -> set[str]:
         """The slugs the batch names that are registered: in force in the ledger, or anywhere in this batch."""
@@ -348,8 +381,10 @@ def _stamp(batch: list[Recorded], rows: list[IndexRow], recorded: datetime) -> N
 
 
 def recorded_time(head: Head) -> datetime:
-    """Now, in UTC, but always later than the last batch: recorded times strictly increase batch by batch."""
+    """Now, in UTC, but always later than the last batch became known: recorded times strictly increase batch by
+    batch, and a batch is recorded after the one it was checked against is in."""
     now = datetime.now(UTC)
-    if head.recorded is not None and now <= head.recorded:
-        now = head.recorded + timedelta(microseconds=1)
+    last = head.known or head.recorded
+    if last is not None and now <= last:
+        now = last + timedelta(microseconds=1)
     return now

@@ -1,15 +1,18 @@
-"""Export and import: a ledger as JSON Lines that reproduces it exactly, ids and recorded times included.
+"""Export and import: a ledger as JSON Lines that reproduces it exactly, ids, recorded and known times included.
 
-Each line is one stored fact in recording order: ``{"seq", "id", "recorded", "fact"}``, the
-fact in its interchange form, written as the store keeps it. Importing such a file into an empty
-ledger gives the same facts with the same ids, effective and recorded times, in the same order;
-importing it again changes nothing. Facts are checked exactly as appended ones are.
+Each line is one stored fact in recording order: ``{"seq", "id", "recorded", "known", "fact"}``,
+``known`` the moment its batch became part of the ledger (what ``--known-at`` goes by), the fact
+in its interchange form, written as the store keeps it. Importing such a file into an empty
+ledger gives the same facts with the same ids, effective, recorded and known times, in the same
+order, so ``--known-at`` answers there as here; importing it again changes nothing. Facts are
+checked exactly as appended ones are. A line without ``known`` (an export made before batches
+were kept) is known from its recorded time, as that version answered.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -23,15 +26,18 @@ from ledger.importing import place, readable
 from ledger.progress import Progress, counted
 from ledger.records import Recorded
 
-FIELDS = ("seq", "id", "recorded", "fact")
+FIELDS = ("seq", "id", "recorded", "known", "fact")
+OPTIONAL = frozenset({"known"})
+"""Fields an exported line may leave out (one written before they existed)."""
 
-_LINE = '{{"seq":{},"id":"{}","recorded":"{}","fact":{}}}\n'
-"""An exported line. Its position, hex id and ISO 8601 time are JSON as they are; the fact is written by
+_LINE = '{{"seq":{},"id":"{}","recorded":"{}","known":"{}","fact":{}}}\n'
+"""An exported line. Its position, hex id and ISO 8601 times are JSON as they are; the fact is written by
 ``interchange_json``, so it takes the bytes ``MAX_FACT_BYTES`` measured when it was appended."""
 
-WRAPPER_BYTES = len(_LINE.format(2**63 - 1, "f" * 32, datetime.max.replace(tzinfo=UTC).isoformat(), "")) - 1
-"""The most an exported line holds besides its fact (121 bytes): a position of at most 19 digits (the
-store's positions are 64-bit integers), a 32-digit id, and a recorded time in UTC to the microsecond."""
+_LATEST = datetime.max.replace(tzinfo=UTC).isoformat()
+WRAPPER_BYTES = len(_LINE.format(2**63 - 1, "f" * 32, _LATEST, _LATEST, "")) - 1
+"""The most an exported line holds besides its fact (164 bytes): a position of at most 19 digits (the
+store's positions are 64-bit integers), a 32-digit id, and a recorded and a known time in UTC to the microsecond."""
 
 MAX_EXPORT_LINE_BYTES = MAX_FACT_BYTES + WRAPPER_BYTES
 """The longest line ``import`` reads: the largest fact the ledger takes, in its wrapper. An input line
@@ -39,12 +45,15 @@ is held to ``MAX_LINE_BYTES``, but a fact that filled one comes out of ``export`
 and must still come back in."""
 
 
-def export_lines(records: Iterable[Recorded], progress: Progress | None = None) -> Iterator[str]:
-    """One line per stored fact; ``progress`` (optional) hears ``(lines written, facts to write)``."""
+def export_lines(
+    records: Iterable[Recorded], known: Callable[[Recorded], datetime], progress: Progress | None = None
+) -> Iterator[str]:
+    """One line per stored fact, ``known`` giving its batch's known time (``Store.known_times``); ``progress``
+    (optional) hears ``(lines written, facts to write)``."""
     total = len(records) if isinstance(records, Sized) else None
     for record in counted(records, progress, total):
         fact = interchange_json(record.fact.to_dict()).decode()
-        yield _LINE.format(record.seq, record.id, record.recorded.isoformat(), fact)
+        yield _LINE.format(record.seq, record.id, record.recorded.isoformat(), known(record).isoformat(), fact)
 
 
 def import_stream(catalogue: Catalogue, stream: IO[Any], name: str) -> Iterator[Incoming]:
@@ -69,8 +78,8 @@ def import_stream(catalogue: Catalogue, stream: IO[Any], name: str) -> Iterator[
         raise RejectedError(str(error)) from None
 
 
-def _recorded(value: Any, name: str, line: int) -> datetime:
-    """A recorded time as the ledger keeps it: in UTC, to the microsecond, from 1970 on.
+def _recorded(value: Any, name: str, line: int, field: str = "recorded") -> datetime:
+    """A recorded (or known) time as the ledger keeps it: in UTC, to the microsecond, from 1970 on.
 
     Another offset is the same moment, so it is turned into UTC, as every append records: the stored bytes,
     and so the hash chain, are then those of the ledger it was exported from. A finer fraction of a second,
@@ -80,16 +89,16 @@ def _recorded(value: Any, name: str, line: int) -> datetime:
     except ValueError:
         recorded = None
     if recorded is None or recorded.tzinfo is None:
-        raise SourceError(name, line, f"expected an ISO 8601 time with its UTC offset, got {_shown(value)}", "recorded")
+        raise SourceError(name, line, f"expected an ISO 8601 time with its UTC offset, got {_shown(value)}", field)
     fraction = _FRACTION.search(value)
     if fraction is not None and len(fraction.group(1)) > 6:
-        raise SourceError(name, line, f"{_shown(value)} is finer than a microsecond, the most a recorded time keeps", "recorded")
+        raise SourceError(name, line, f"{_shown(value)} is finer than a microsecond, the most a {field} time keeps", field)
     try:
         recorded = recorded.astimezone(UTC)
     except OverflowError:
-        raise SourceError(name, line, f"{_shown(value)} is out of range in UTC", "recorded") from None
+        raise SourceError(name, line, f"{_shown(value)} is out of range in UTC", field) from None
     if recorded < EPOCH:
-        raise SourceError(name, line, f"{_shown(value)} is before 1970-01-01T00:00:00Z, when recorded times start", "recorded")
+        raise SourceError(name, line, f"{_shown(value)} is before 1970-01-01T00:00:00Z, when {field} times start", field)
     return recorded
 
 
@@ -104,13 +113,15 @@ def _shown(value: Any) -> str:
 
 
 def _incoming(catalogue: Catalogue, data: dict[str, Any], name: str, line: int) -> Incoming:
-    if set(data) != set(FIELDS):
+    if not set(FIELDS) - OPTIONAL <= set(data) <= set(FIELDS):
         got = ", ".join(data) if data else "none"
-        raise SourceError(name, line, f"an exported line has exactly the fields {', '.join(FIELDS)}; got {got}")
+        fields = ", ".join(f"{field} (optional)" if field in OPTIONAL else field for field in FIELDS)
+        raise SourceError(name, line, f"an exported line has exactly the fields {fields}; got {got}")
     fact_id = data["id"]
     if not (isinstance(fact_id, str) and len(fact_id) == 32 and all(c in "0123456789abcdef" for c in fact_id)):
         raise SourceError(name, line, f"expected 32 lower-case hex digits, got {_shown(fact_id)}", "id")
     recorded = _recorded(data["recorded"], name, line)
+    known = _recorded(data["known"], name, line, "known") if "known" in data else None
     if not isinstance(data["fact"], dict):
         raise SourceError(name, line, "expected an object", "fact")
     try:
@@ -120,4 +131,4 @@ def _incoming(catalogue: Catalogue, data: dict[str, Any], name: str, line: int) 
     if fact.key and fact_id != id_of(fact):  # a key gives one id in every ledger: another would take a key's id later
         raise SourceError(name, line, f"{fact_id} is not the id of key {fact.key!r} (that is {id_of(fact)})", "id")
     seq = data["seq"] if isinstance(data["seq"], int) and not isinstance(data["seq"], bool) else None
-    return Incoming(place(name, line), fact, id=fact_id, recorded=recorded, seq=seq)
+    return Incoming(place(name, line), fact, id=fact_id, recorded=recorded, seq=seq, known=known)

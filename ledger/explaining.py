@@ -567,14 +567,13 @@ def _known_later(explanation: Explanation, target: Mapping[str, str], head: _Hea
     Two kinds: the steps at the head that are news (``_news``), and the steps of then that a retraction or a
     correction recorded since took out of the row (``_undone``).
     """
-    known_at = explanation.query.known_at
-    assert known_at is not None
+    known = then.head  # the last position known at ``known_at``: a fact or amendment after it is news
     explanation.now = _pick(head.final, explanation.selection, target)
     explanation.keys.update(head.story.keys())
     steps = _steps(head.changes, target, explanation.columns)
     said = _said_then(then, head.story)
-    news = _news(steps, explanation.steps, head.story, known_at, said)
-    explanation.later = sorted([*news, *_undone(explanation.steps, steps, head.story, known_at, said)], key=_effective)
+    news = _news(steps, explanation.steps, head.story, known, said)
+    explanation.later = sorted([*news, *_undone(explanation.steps, steps, head.story, known, said)], key=_effective)
 
 
 def _said_then(then: _Story, head: _Story) -> dict[str, Any]:
@@ -591,11 +590,11 @@ def _effective(step: Step) -> tuple[date, int]:
     return effective_order(step.record)
 
 
-def _news(steps: list[Step], then: list[Step], head: _Story, known_at: datetime, said: dict[str, Any]) -> list[Step]:
-    """The steps at the head of a fact recorded since ``known_at``, or corrected since in what it says (not only its
-    ``source``, ``confidence`` or ``note``) so that it moves the row's numbers otherwise than it did then. Its step
-    may have moved for other news (a purchase dated before a sale of half the holding): that is not the
-    correction's doing."""
+def _news(steps: list[Step], then: list[Step], head: _Story, known: int, said: dict[str, Any]) -> list[Step]:
+    """The steps at the head of a fact recorded after position ``known`` (the last known at ``--known-at``), or
+    corrected since in what it says (not only its ``source``, ``confidence`` or ``note``) so that it moves the row's
+    numbers otherwise than it did then. Its step may have moved for other news (a purchase dated before a sale of
+    half the holding): that is not the correction's doing."""
     had = {step.record.id: _moves(step) for step in then if step.record is not None}
     amendments = head.by_id
     news: list[Step] = []
@@ -604,9 +603,9 @@ def _news(steps: list[Step], then: list[Step], head: _Story, known_at: datetime,
         if record is None:
             continue
         correction = amendments.get(record.corrected_by) if record.corrected_by else None
-        by = correction if correction is not None and correction.recorded > known_at else None
+        by = correction if correction is not None and correction.seq > known else None
         corrected = by is not None and said.get(record.id) != _substance(record.fact)
-        if record.recorded > known_at or (corrected and _moves(step) != had.get(record.id)):
+        if record.seq > known or (corrected and _moves(step) != had.get(record.id)):
             news.append(Step(record, step.effects, LATER, by))
     return news
 
@@ -622,7 +621,7 @@ def _substance(fact: Any) -> Any:
     return dataclasses.replace(fact, **ABOUT_A_FACT)
 
 
-def _undone(then: list[Step], steps: list[Step], head: _Story, known_at: datetime, said: dict[str, Any]) -> list[Step]:
+def _undone(then: list[Step], steps: list[Step], head: _Story, known: int, said: dict[str, Any]) -> list[Step]:
     """The steps of then whose fact has none at the head because a retraction or correction recorded since took it
     out of the row (retracted, or corrected to another row or past ``--as-of``).
 
@@ -643,7 +642,7 @@ def _undone(then: list[Step], steps: list[Step], head: _Story, known_at: datetim
             if said.get(record.id) == _substance(current.fact):  # its source alone: other news took its step away
                 continue
             shown, by = current, amendments.get(current.corrected_by)
-        if by is not None and by.recorded > known_at:
+        if by is not None and by.seq > known:
             undone.append(Step(shown, tuple(_reversed(e) for e in step.effects), LATER, by))
     return undone
 

@@ -1,9 +1,13 @@
-"""The rows of ``dealledger log``: stored facts with their ids, recorded times and fate."""
+"""The rows of ``dealledger log``: stored facts with their ids, recorded and known times, and fate.
+
+A fact is *recorded* when its batch has been checked, just before it is written; it is *known*
+from the moment its batch is committed, which is what ``--known-at`` goes by. For a small append
+the two are milliseconds apart; for a large one, the time its batch took to write."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from events import Fact
@@ -70,10 +74,12 @@ def log_rows(
     party: str | None = None,
     as_of: date | None = None,
     detailed: bool = False,
+    known: Callable[[Recorded], datetime] | None = None,
 ) -> list[dict[str, Any]]:
     """The log's rows, filtered. A correction or retraction is about the fact it names too, in every version of it:
     ``--party`` and ``--kind`` show it beside that fact (a retraction names no party, a correction may take one away
-    or bring one in), so that a fact's history is read whole, as the views that read the fact see it."""
+    or bring one in), so that a fact's history is read whole, as the views that read the fact see it. ``known``
+    gives a fact's known time (``Store.known_times``); without it, its recorded time."""
     targets = named(records)
     status = fates(records, targets)
     history = versions(records, targets)
@@ -96,6 +102,7 @@ def log_rows(
             "kind": fact.kind,
             "effective": fact.effective,
             "recorded": record.recorded,
+            "known": known(record) if known is not None else record.recorded,
             "status": status.get(record.id, ""),
         }
         if detailed:

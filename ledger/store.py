@@ -19,6 +19,7 @@ import importlib
 import random
 import time
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -36,7 +37,7 @@ from events.corrections import FactCorrected, FactRetracted
 from ledger import persistence
 from ledger.errors import ConcurrencyError, LedgerError
 from ledger.host import PluginHost
-from ledger.persistence import FACTS_TABLE, GENESIS_HASH, LEDGER_ID, SUBJECTS_TABLE, IndexRow
+from ledger.persistence import BATCHES_TABLE, FACTS_TABLE, GENESIS_HASH, LEDGER_ID, SUBJECTS_TABLE, Batch, IndexRow
 from ledger.records import Recorded, read_back
 from ledger.stopping import commit_failed
 from ledger.timeline import FactIndex, Named, may_be_prefix
@@ -129,11 +130,13 @@ class LedgerApplication(Application[Any]):
 
 @dataclass(frozen=True)
 class Head:
-    """The last stored fact: its position, recorded time and chain hash (position 0: an empty ledger)."""
+    """The last stored fact: its position, recorded time and chain hash (position 0: an empty ledger), and when its
+    batch became known (committed: its recorded time for a batch written before batches were kept)."""
 
     position: int
     recorded: datetime | None
     hash: str
+    known: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,7 @@ class Store:
                 self.db: persistence.Database = getattr(module, database_class[self.backend.kind])(self.app.recorder)
                 self._cache: dict[int, Recorded] = {}
                 self._catch_up_index()
+                self._catch_up_batches()
             if not verifying:
                 self._check_head()
         except PersistenceError as error:
@@ -212,18 +216,47 @@ class Store:
     # --- the index ----------------------------------------------------------------------
 
     def head(self) -> Head:
-        found = self._rows(f"SELECT position, recorded_us, hash FROM {FACTS_TABLE} ORDER BY position DESC LIMIT 1")
+        found = self._rows(
+            f"SELECT f.position, f.recorded_us, f.hash, (SELECT b.known_us FROM {BATCHES_TABLE} b WHERE b.position >= "
+            f"f.position ORDER BY b.position LIMIT 1) AS known FROM {FACTS_TABLE} f ORDER BY f.position DESC LIMIT 1"
+        )
         if not found:
             return Head(0, None, GENESIS_HASH)
-        position, micros, digest = found[0]
-        return Head(int(position), from_us(int(micros)), digest)
+        position, micros, digest, known = found[0]
+        recorded = from_us(int(micros))
+        return Head(int(position), recorded, digest, recorded if known is None else from_us(int(known)))
 
     def known_position(self, known_at: datetime | None) -> int:
-        """The last position recorded at or before ``known_at`` (the head when None)."""
+        """The last position the ledger held at ``known_at`` (the head when None): the end of the last batch committed
+        by then (``persistence.BATCHES_TABLE``). Facts written without a batch row (by a version before batches
+        were kept, on a store this process may not write) are known from their recorded time, as that version
+        answered."""
         if known_at is None:
             return self.head().position
-        found = self._rows(f"SELECT MAX(position) FROM {FACTS_TABLE} WHERE recorded_us <= ?", (to_us(known_at),))
-        return int(found[0][0] or 0)
+        micros = to_us(known_at)
+        found = self._rows(
+            f"SELECT (SELECT position FROM {BATCHES_TABLE} WHERE known_us <= ? ORDER BY known_us DESC, position DESC "
+            "LIMIT 1) AS known, "
+            f"(SELECT MAX(position) FROM {BATCHES_TABLE}) AS covered",
+            (micros,),
+        )
+        known, covered = (int(value or 0) for value in found[0])
+        if known < covered:
+            return known
+        tail = self._rows(f"SELECT MAX(position) FROM {FACTS_TABLE} WHERE position > ? AND recorded_us <= ?", (covered, micros))
+        return int(tail[0][0] or known)
+
+    def known_times(self) -> Callable[[Recorded], datetime]:
+        """When each stored fact became known: its batch's known time (its recorded time where its batch has no row)."""
+        rows = self._rows(f"SELECT position, known_us FROM {BATCHES_TABLE} ORDER BY position")
+        ends = [int(position) for position, _ in rows]
+        times = [from_us(int(micros)) for _, micros in rows]
+
+        def known(record: Recorded) -> datetime:
+            at = bisect_left(ends, record.seq)
+            return times[at] if at < len(ends) else record.recorded
+
+        return known
 
     def hash_at(self, position: int) -> str | None:
         if position == 0:
@@ -515,16 +548,19 @@ class Store:
 
     # --- writing ------------------------------------------------------------------------
 
-    def write(self, batch: Sequence[Recorded], index: Sequence[IndexRow]) -> bool:
-        """Store the batch and its index rows in one transaction. False when another writer took those positions first."""
+    def write(self, batch: Sequence[Recorded], index: Sequence[IndexRow], batches: Sequence[Batch] | None = None) -> bool:
+        """Store the batch, its index rows and its batch rows (``batches``; by default one, known at its commit) in one
+        transaction. False when another writer took those positions first."""
         if not batch:
             return True
+        if batches is None:
+            batches = [(batch[-1].seq, None)]
         stored: Sequence[StoredEvent] = StoredBatch(batch, self.app.mapper.to_stored_event)
         if not getattr(self.app.recorder, "writes_in_chunks", False):  # a recorder that reads the events more than once
             stored = list(stored)
         try:
             try:
-                self.app.recorder.insert_events(stored, index=index)
+                self.app.recorder.insert_events(stored, index=index, batches=batches)
             except BaseException:
                 commit_failed()  # a stop held through a commit that did not happen is raised now, in its place
                 raise
@@ -554,6 +590,25 @@ class Store:
             indexed, stored = self._ends()  # again, now that no dealledger writer can be between the two
             if not indexed and stored:
                 self._index_all()
+
+    def _catch_up_batches(self) -> None:
+        """Give the facts of a ledger written before batches were kept their batches (``BATCHES_FROM_FACTS``), once,
+        where this store may be written: until then ``known_position`` reads their recorded times instead."""
+        covered, indexed = self._batch_ends()
+        if covered >= indexed:
+            return
+        with persistence.unless_refused(), self.module.writing(self.app.recorder):
+            covered, indexed = self._batch_ends()
+            if covered < indexed:
+                self.db.write([(persistence.BATCHES_FROM_FACTS, [(covered, indexed)])])
+
+    def _batch_ends(self) -> tuple[int, int]:
+        """The last position in a batch row and the last indexed position, in one snapshot."""
+        found = self._rows(
+            f"SELECT (SELECT MAX(position) FROM {BATCHES_TABLE}) AS covered, (SELECT MAX(position) FROM {FACTS_TABLE}) AS indexed"
+        )
+        covered, indexed = (int(value or 0) for value in found[0])
+        return covered, indexed
 
     def _index_all(self) -> None:
         from ledger.indexing import index_rows
@@ -607,6 +662,7 @@ class Store:
         previous, expected, last_recorded = GENESIS_HASH, 1, -1
         derive = index_rows_from_the_first(self)
         named = array("I")  # how many parties each fact's index row lists: its subjects, as derived
+        stamped = array("q")  # each fact's recorded time, for its batch's known time
         for events in self._event_pages():
             first, last = events[0].originator_version, events[-1].originator_version
             rows = {int(row[0]): row for row in self._index_rows(first - 1, last)}
@@ -640,6 +696,7 @@ class Store:
                     problems.append(f"{where}: {mismatch}")
                     return problems
                 named.append(len(derived[position].subjects))
+                stamped.append(int(micros))
                 last_recorded, expected = int(micros), expected + 1
         beyond = self._rows(
             f"SELECT MIN(position) FROM (SELECT position FROM {FACTS_TABLE} WHERE position >= ? UNION ALL "
@@ -650,7 +707,33 @@ class Store:
             problems.append(f"the index lists facts after #{expected - 1} that the events table no longer holds")
         elif int(self._rows(f"SELECT COUNT(*) FROM {SUBJECTS_TABLE}")[0][0]) != sum(named):
             problems.append(self._listed_beyond(named))
+        else:
+            problems += self._check_batches(stamped)
         return problems
+
+    def _check_batches(self, stamped: Sequence[int]) -> list[str]:
+        """Whether the batch rows cut the facts (``stamped``: their recorded times, by position) as writing them did:
+        in order, each ending at a fact, the last at the last; known times never going back, none before its facts
+        were recorded, and a batch known later than the one ahead recorded only after that one was known (it was
+        checked against it; the same known time is one batch imported in two parts). ``--known-at`` reads them: one
+        moved would change what the ledger is said to have held."""
+        start = 1
+        previous: int | None = None
+        for position, micros in self._rows(f"SELECT position, known_us FROM {BATCHES_TABLE} ORDER BY position"):
+            end, known = int(position), int(micros)
+            where = f"the batch of facts #{start} to #{end} (known {from_us(known).isoformat()})"
+            if end < start or end > len(stamped):
+                return [f"{where}: no such facts (the ledger holds {len(stamped)})"]
+            if previous is not None and known < previous:
+                return [f"{where}: known before the batch ahead of it"]
+            if previous is not None and known > previous and stamped[start - 1] <= previous:
+                return [f"{where}: recorded before the batch ahead of it was known"]
+            if max(stamped[start - 1 : end]) > known:
+                return [f"{where}: known before its facts were recorded"]
+            start, previous = end + 1, known
+        if start <= len(stamped):
+            return [f"facts #{start} to #{len(stamped)}: in no batch, so not known from any time"]
+        return []
 
     def _listed_beyond(self, named: Sequence[int]) -> str:
         """The first fact the index lists more parties for than its stored fact names (``named``, by position): a
@@ -747,16 +830,21 @@ def _only_kinds(kinds: Iterable[str] | None) -> tuple[str, list[str]]:
     return f"AND kind || '' IN ({', '.join('?' * len(wanted))}) ", wanted
 
 
-def write_with_retries(store: Store, build: Callable[[Head], tuple[Sequence[Recorded], Sequence[IndexRow], T]]) -> T:
-    """Run ``build(head) -> (batch, index, result)`` against fresh state until its batch is stored.
+Built = tuple[Sequence[Recorded], Sequence[IndexRow], Sequence[Batch] | None, T]
+"""What a writer builds against a head: the facts, their index rows, their batch rows (None: one, known at its
+commit) and what to report."""
+
+
+def write_with_retries(store: Store, build: Callable[[Head], Built[T]]) -> T:
+    """Run ``build(head) -> (batch, index, batches, result)`` against fresh state until its batch is stored.
 
     ``build`` re-validates each time, so a writer who lost a race sees the winner's facts
     (its keys, its holdings) before trying again.
     """
     with store.module.writing(store.app.recorder):
         for attempt in range(MAX_ATTEMPTS):
-            batch, index, result = build(store.head())
-            if store.write(batch, index):
+            batch, index, batches, result = build(store.head())
+            if store.write(batch, index, batches):
                 return result
             time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))  # back off, with jitter
     raise ConcurrencyError(f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the ledger; try again")

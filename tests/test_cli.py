@@ -166,7 +166,7 @@ def test_log_filters(run) -> None:  # type: ignore[no-untyped-def]
     assert all(row["effective"] <= "2021-12-31" for row in early)
     assert json.loads(run("log", "--known-at", "2000-01-01", "--format", "json").output) == []
     csv_text = run("log", "--kind", "fx", "--format", "csv").output
-    assert csv_text.splitlines()[0].startswith("seq,id,key,kind,effective,recorded,status")
+    assert csv_text.splitlines()[0].startswith("seq,id,key,kind,effective,recorded,known,status")
     table = run("log", "--kind", "fact").output
     assert "fact.corrected" in table and "fact.retracted" in table
     marked = json.loads(run("log", "--kind", "valuation", "--format", "json").output)

@@ -141,6 +141,48 @@ def test_what_a_reader_saw_while_a_batch_was_checked_is_what_known_at_that_momen
         assert ledger.records()[-1].recorded > moment
 
 
+def test_what_a_reader_saw_while_a_batch_was_written_is_what_known_at_that_moment_answers(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch is known from its commit, not from when it was stamped: a question asked while a batch's rows were
+    being written (a million-fact append writes for a minute and more) is answered the same, later, with
+    ``--known-at`` that moment, though the batch's facts were recorded before it."""
+    import time
+    from datetime import UTC, datetime
+
+    from ledger.persistence import postgres, sqlite
+    from ledger.views import Query
+
+    fund = {**_party("fund"), "type": "investor"}
+    stake = {"kind": "stake.acquired", "effective": "2024-01-01", "holder": "fund", "company": "co", "fraction": "0.25"}
+    asked = Query(options={"company": "co"})
+    with Ledger(store_url) as ledger, Ledger(store_url) as reader:  # the reader opened first: a SQLite writer holds the file
+        ledger.append([Incoming(f"t:{n}", ledger.catalogue.parse(f)) for n, f in enumerate([_party("co"), fund])])
+        seen: list[tuple[datetime, Any, int]] = []
+        write_batches = sqlite.write_batches
+
+        def read_while_writing(*args: Any) -> None:
+            time.sleep(0.01)
+            seen.append((datetime.now(UTC), reader.view("ownership", asked), reader.store.head().position))
+            time.sleep(0.01)
+            write_batches(*args)
+
+        monkeypatch.setattr(sqlite, "write_batches", read_while_writing)
+        monkeypatch.setattr(postgres, "write_batches", read_while_writing)
+        if ledger.store.backend.kind == "sqlalchemy":  # imported only for such a URL
+            monkeypatch.setattr("ledger.persistence.sqlalchemy.write_batches", read_while_writing)
+        ledger.append([Incoming("t:3", ledger.catalogue.parse(stake))])
+        [(moment, answered, head)] = seen
+        assert head == 2  # the batch was being written: not yet there for the reader
+        stored = ledger.records()[-1]
+        assert stored.recorded < moment < ledger.store.known_times()(stored)  # stamped before, known after
+        assert ledger.store.known_position(moment) == 2
+        then = ledger.view("ownership", Query(known_at=moment, options={"company": "co"}))
+        assert [row["holder"] for row in then] == [row["holder"] for row in answered] == ["founders"]
+        assert [row["holder"] for row in ledger.view("ownership", asked)] == ["founders", "fund"]
+        assert [record.seq for record in ledger.records(moment)] == [1, 2]
+
+
 def test_threads_sharing_one_ledger_all_append_in_turn(store_url: str) -> None:
     """More threads than the connection pool holds, appending through one ledger (a notebook, a service): each
     waits its turn, where on PostgreSQL a thread waiting for the writer's lock held a pooled connection, and the

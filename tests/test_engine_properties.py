@@ -101,7 +101,7 @@ def check_scenario(
         for after, batch in enumerate(batches):
             if batch:
                 ledger.append([Incoming(f"b{after}:{n}", ledger.catalogue.parse(d)) for n, d in enumerate(batch, 1)])
-            recorded.append(ledger.store.head().recorded)  # type: ignore[arg-type]
+            recorded.append(ledger.store.head().known)  # type: ignore[arg-type]
             for when, name, options, as_of, known in questions:
                 if when != after:
                     continue

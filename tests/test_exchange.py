@@ -30,7 +30,7 @@ from tests.test_replay_properties import REGISTRATIONS, SPENDING, appended, orde
 
 
 def export_text(ledger: Ledger) -> str:
-    return "".join(export_lines(ledger.records()))
+    return "".join(export_lines(ledger.records(), ledger.store.known_times()))
 
 
 def import_text(ledger: Ledger, text: str) -> Any:
@@ -264,18 +264,19 @@ def test_a_fact_larger_as_stored_than_the_limit_is_refused_where_it_is(fmt: str,
 def test_import_reads_a_line_as_long_as_an_export_can_write_and_no_longer(run: Any) -> None:
     """An exported line wraps a fact of up to ``MAX_FACT_BYTES`` in at most ``WRAPPER_BYTES`` more."""
     recorded = "2024-01-01T00:00:00.000001+00:00"  # the widest time export writes (in UTC, to the microsecond)
-    wrapper = f'{{"seq":{2**63 - 1},"id":"{"f" * 32}","recorded":"{recorded}","fact":}}'
-    assert WRAPPER_BYTES == len(wrapper) == 121
+    wrapper = f'{{"seq":{2**63 - 1},"id":"{"f" * 32}","recorded":"{recorded}","known":"{recorded}","fact":}}'
+    assert WRAPPER_BYTES == len(wrapper) == 164
     assert MAX_EXPORT_LINE_BYTES == MAX_FACT_BYTES + WRAPPER_BYTES
     longest = b'{"seq":1,"note":"' + b"x" * (MAX_EXPORT_LINE_BYTES - 19) + b'"}'
     Path("longest.jsonl").write_bytes(longest + b"\n")
     read = run("import", "longest.jsonl")  # read whole: what it says is about its fields
     assert read.stderr == (
-        "Error: longest.jsonl:1: an exported line has exactly the fields seq, id, recorded, fact; got seq, note\n"
+        "Error: longest.jsonl:1: an exported line has exactly the fields seq, id, recorded, known (optional), fact; "
+        "got seq, note\n"
     )
     Path("longer.jsonl").write_bytes(longest[:-2] + b'x"}\n')
     too_long = run("import", "longer.jsonl")
-    assert too_long.stderr == "Error: longer.jsonl:1: line: longer than 1,048,697 bytes, the most one line may hold\n"
+    assert too_long.stderr == "Error: longer.jsonl:1: line: longer than 1,048,740 bytes, the most one line may hold\n"
 
 
 def test_a_fact_over_many_yaml_lines_is_held_to_the_same_limit(run: Any) -> None:

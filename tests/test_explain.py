@@ -242,7 +242,7 @@ def test_known_at_explains_what_was_known_and_counts_what_came_later(tmp_path: P
          "valuation": "4000", "currency": "USD"},
     ]  # fmt: skip
     with appended(tmp_path, "k", [HOLDING, later]) as ledger:
-        then = ledger.records()[len(HOLDING) - 1].recorded
+        then = ledger.store.known_times()(ledger.records()[len(HOLDING) - 1])
         query = Query(known_at=then, options={"investor": "alibaba"})
         explanation = explain(ledger, "portfolio", query, {"company": "moonshot-ai"}, column="implied_value")
         # known then: alibaba holds 100 / 400 = 1/4; the round implies 1/4 * 400 = 100, the mark 1/4 * 1000 = 250
@@ -400,7 +400,7 @@ def test_known_at_never_says_nothing_changed_when_the_row_moved_by_a_correction_
     }
     moved["replacement"].pop("key")
     with appended(tmp_path, "m", [[*HOLDING[:-1], second], [moved]]) as ledger:
-        then = ledger.records()[len(HOLDING) - 1].recorded
+        then = ledger.store.known_times()(ledger.records()[len(HOLDING) - 1])
         query = Query(as_of=date(2023, 12, 31), known_at=then, options={"company": "moonshot-ai"})
         explanation = explain(ledger, "ownership", query, {"holder": "alibaba"}, column="fraction")
         assert explanation.row is not None and explanation.row["fraction"] == Fraction(5, 8)  # 1/4 diluted by half, +1/2
@@ -440,7 +440,7 @@ def test_a_correction_learnt_later_that_takes_a_fact_out_of_the_row_is_listed_wi
     fix = corrects("s1", "fix-s1", {**STAKE, "holder": "tencent"})
     s2 = {**STAKE, "key": "s2", "effective": "2023-03-01", "fraction": "0.05", "price": "30"}
     with appended(tmp_path, "out", [BOUGHT, [fix, s2]]) as ledger:
-        then = ledger.records()[len(BOUGHT) - 1].recorded
+        then = ledger.store.known_times()(ledger.records()[len(BOUGHT) - 1])
         query = Query(known_at=then, options={"company": "moonshot-ai"})
         explanation = explain(ledger, "ownership", query, {"holder": "alibaba"})
         correction = next(r for r in ledger.records() if r.key == "fix-s1")
@@ -459,7 +459,7 @@ def test_a_correction_learnt_later_that_changes_no_number_of_the_row_is_not_a_ch
     sourced = {**STAKE, "source": "https://example.com/wrong-link"}
     fix = corrects("s1", "fix-source", {**sourced, "source": "https://example.com/right-link"})
     with appended(tmp_path, "src", [[*HOLDING[:-1], sourced], [fix]]) as ledger:
-        then = ledger.records()[len(BOUGHT) - 1].recorded
+        then = ledger.store.known_times()(ledger.records()[len(BOUGHT) - 1])
         query = Query(known_at=then, options={"company": "moonshot-ai"})
         explanation = explain(ledger, "ownership", query, {"holder": "alibaba"})
         assert explanation.later == []
@@ -474,7 +474,7 @@ def test_a_correction_of_its_source_alone_is_no_change_even_when_later_news_move
             "company": "moonshot-ai", "portion": "0.5", "source": "https://example.com/wrong-link"}  # fmt: skip
     fix = corrects("d1", "fix-source", {**sale, "source": "https://example.com/right-link"})
     with appended(tmp_path, "moved", [[*HOLDING[:-1], sale], [STAKE], [fix]]) as ledger:
-        then = ledger.records()[len(HOLDING) - 1].recorded  # the sale known, the purchase before it not yet
+        then = ledger.store.known_times()(ledger.records()[len(HOLDING) - 1])  # the sale known, the purchase before it not yet
         query = Query(known_at=then, options={"company": "moonshot-ai"})
         explanation = explain(ledger, "ownership", query, {"holder": "alibaba"})
         assert {key for key, *_ in learnt(explanation)} == {"s1"}
@@ -491,7 +491,7 @@ def test_a_step_other_news_took_away_is_not_put_on_a_correction_of_its_source(tm
     """Known then: a mark valuing alibaba's quarter at 250. Learnt later: alibaba had sold it all before the mark,
     and the mark's source was corrected. The mark's step is gone for the sale, not for the correction."""
     with appended(tmp_path, "gone", [[*HOLDING[:-1], MARK], [SOLD_ALL], [MARK_FIXED]]) as ledger:
-        then = ledger.records()[len(HOLDING) - 1].recorded
+        then = ledger.store.known_times()(ledger.records()[len(HOLDING) - 1])
         query = Query(known_at=then, options={"investor": "alibaba"})
         explanation = explain(ledger, "portfolio", query, {"company": "moonshot-ai"})
         assert {key for key, *_ in learnt(explanation)} == {"d1"}
@@ -504,7 +504,7 @@ def test_a_fact_that_had_no_step_then_is_not_news_for_a_correction_of_its_source
     sold_first = {**SOLD_ALL, "effective": "2023-02-01", "key": "d0"}
     bought = {**STAKE, "effective": "2023-03-01"}
     with appended(tmp_path, "none", [[*HOLDING[:-1], sold_first, MARK], [bought], [MARK_FIXED]]) as ledger:
-        then = ledger.records()[len(HOLDING)].recorded
+        then = ledger.store.known_times()(ledger.records()[len(HOLDING)])
         query = Query(known_at=then, options={"investor": "alibaba"})
         explanation = explain(ledger, "portfolio", query, {"company": "moonshot-ai"})
         assert {key for key, *_ in learnt(explanation)} == {"s1"}
@@ -515,7 +515,7 @@ def test_a_number_the_row_had_none_of_then_is_accounted_for_among_facts_known_la
     # known then: a stake bought from the founders, and no price for the company (no round, no mark), so no
     # implied_value; learnt later: a mark of 1000, so 0.1 * 1000 = 100
     with appended(tmp_path, "mark", [[*REGISTRATIONS, STAKE], [HOLDING[-1]]]) as ledger:
-        then = ledger.records()[len(REGISTRATIONS)].recorded
+        then = ledger.store.known_times()(ledger.records()[len(REGISTRATIONS)])
         query = Query(known_at=then, options={"investor": "alibaba"})
         explanation = explain(ledger, "portfolio", query, {"company": "moonshot-ai"})
         assert "implied_value" in explanation.columns
@@ -528,7 +528,7 @@ def test_a_number_the_row_had_none_of_then_is_accounted_for_among_facts_known_la
 def test_a_retraction_learnt_later_is_listed_with_the_change_it_made_when_it_was_recorded(tmp_path: Path) -> None:
     retraction = {"kind": "fact.retracted", "effective": "2024-01-01", "key": "x1", "fact": "s1", "reason": "never happened"}
     with appended(tmp_path, "x", [BOUGHT, [retraction]]) as ledger:
-        then = ledger.records()[len(BOUGHT) - 1].recorded
+        then = ledger.store.known_times()(ledger.records()[len(BOUGHT) - 1])
         retracted = ledger.records()[-1]
         query = Query(known_at=then, options={"company": "moonshot-ai"})
         explanation = explain(ledger, "ownership", query, {"holder": "alibaba"})

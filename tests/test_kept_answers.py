@@ -117,7 +117,7 @@ def test_an_append_makes_it_a_new_question(sqlite_url: str, tmp_path: Path) -> N
         assert "late-news" not in before["regulatory.csv"] and "penalty.imposed" in after["regulatory.csv"]
         assert after["regulatory.csv"] != before["regulatory.csv"]
         # asked as known before the append (another question, computed), the answer is the old one
-        known_at = ledger.store.records(83)[-1].recorded
+        known_at = ledger.store.known_times()(ledger.store.records(83)[-1])
         assert replayed(ledger, tmp_path / "then", "csv", AS_OF, known_at) == before
 
 
@@ -312,7 +312,7 @@ def check_scenario(url: str, batches: list[list[dict[str, Any]]], asked: list[An
         for after, batch in enumerate(batches):
             if batch:
                 ledger.append([Incoming(f"b{after}:{n}", ledger.catalogue.parse(d)) for n, d in enumerate(batch, 1)])
-            recorded.append(ledger.store.head().recorded)  # type: ignore[arg-type]
+            recorded.append(ledger.store.head().known)  # type: ignore[arg-type]
             for when, fmt, as_of, known in asked:
                 if when != after:
                     continue

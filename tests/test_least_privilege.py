@@ -30,6 +30,7 @@ pytestmark = pytest.mark.postgres
 GRANTS = """
 GRANT USAGE ON SCHEMA {schema} TO {role};
 GRANT SELECT, INSERT ON {schema}.dealledger_events, {schema}.dealledger_facts, {schema}.dealledger_subjects TO {role};
+GRANT SELECT, INSERT ON {schema}.dealledger_batches TO {role};
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role};
 GRANT SELECT, INSERT, DELETE ON {schema}.dealledger_checkpoints, {schema}.dealledger_answers TO {role};
 """
@@ -76,7 +77,12 @@ def test_a_select_and_insert_role_appends_asks_and_verifies(limited: tuple[str, 
 
 @pytest.mark.parametrize(
     "statement",
-    ["UPDATE dealledger_events SET topic = 'x'", "DELETE FROM dealledger_facts", "TRUNCATE dealledger_subjects"],
+    [
+        "UPDATE dealledger_events SET topic = 'x'",
+        "DELETE FROM dealledger_facts",
+        "TRUNCATE dealledger_subjects",
+        "UPDATE dealledger_batches SET known_us = 0",
+    ],
 )
 def test_the_role_cannot_change_history(limited: tuple[str, str], statement: str) -> None:
     owner_url, url = limited

@@ -41,7 +41,7 @@ def test_a_party_retracted_later_is_asked_of_as_the_ledger_stood_then(sqlite_url
     unknown, checked against the ledger as it stands now."""
     with Ledger(sqlite_url) as ledger:
         appended(ledger, [*REGISTERED, ROUND])
-        then = ledger.records()[-1].recorded
+        then = ledger.store.known_times()(ledger.records()[-1])
         retracted = {"kind": "fact.retracted", "effective": "2024-06-01", "reason": "never existed"}
         appended(ledger, [retracted | {"key": "x1", "fact": "r1"}, retracted | {"key": "x2", "fact": "p-fund"}])
         [row] = ledger.view("portfolio", Query(None, then, {"investor": "fund"}))

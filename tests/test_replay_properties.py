@@ -274,7 +274,7 @@ def test_known_at_before_a_correction_shows_the_original(first: int, second: int
         tempfile.TemporaryDirectory() as folder,
         appended(Path(folder), "a", [[*REGISTRATIONS, holding, original], [fix]]) as ledger,
     ):
-        before = ledger.records()[-2].recorded
+        before = ledger.store.known_times()(ledger.records()[-2])
         query = {"investor": "alibaba"}
         then = ledger.view("portfolio", Query(known_at=before, options=query))
         now = ledger.view("portfolio", Query(options=query))

@@ -145,7 +145,12 @@ def test_stored_events_cannot_be_updated_or_deleted_in_the_database(store_url: s
         ledger.append(facts(ledger, party("alibaba", "investor")))
         recorder = ledger.store.app.recorder
         table = recorder.events_table_name
-        for statement in (f"UPDATE {table} SET topic = 'x'", f"DELETE FROM {table}"):
+        for statement in (
+            f"UPDATE {table} SET topic = 'x'",
+            f"DELETE FROM {table}",
+            "UPDATE dealledger_batches SET known_us = 0",  # when the batch became known: what --known-at reads
+            "DELETE FROM dealledger_batches",
+        ):
             with pytest.raises(Exception, match="immutable"):
                 run_sql(ledger, statement)
         assert [r.key for r in ledger.records()] == ["p-alibaba"]
@@ -163,7 +168,8 @@ def run_sql(ledger: Ledger, statement: str) -> None:
     if backend.kind == "postgres":
         from psycopg import sql
 
-        statement = statement.replace(recorder.events_table_name, f"{recorder.datastore.schema}.{recorder.events_table_name}")
+        for table in (recorder.events_table_name, "dealledger_batches"):
+            statement = statement.replace(table, f"{recorder.datastore.schema}.{table}")
         with recorder.datastore.transaction(commit=True) as cursor:
             cursor.execute(sql.SQL(statement))  # type: ignore[arg-type]
         return
@@ -225,7 +231,7 @@ def test_a_correction_replaces_the_fact_from_when_it_was_known(store_url: str) -
                 },
             )
         )
-        first_batch = records[-1].recorded
+        first_batch = ledger.store.known_times()(records[-1])
         then = [r.fact for r in ledger.story(known_at=first_batch) if r.kind == "valuation.marked"]
         now = [r.fact for r in ledger.story() if r.kind == "valuation.marked"]
         assert [str(f.valuation) for f in then] == ["3300000000"]  # type: ignore[attr-defined]
@@ -356,7 +362,7 @@ def test_a_large_batch_is_stored_whole_or_not_at_all(store_url: str, monkeypatch
     big = [party(f"co-{n}") for n in range(2_500)]
     with Ledger(store_url) as ledger:
         ledger.append(facts(ledger, party("seed-co")))
-        batch, index, _ = BatchBuilder(ledger.host, facts(ledger, *big), ledger.store).build(ledger.store.head())
+        batch, index, _, _ = BatchBuilder(ledger.host, facts(ledger, *big), ledger.store).build(ledger.store.head())
         clashing = [*batch[:2_000], replace(batch[2_000], seq=1), *batch[2_001:]]  # position 1 is taken
         clashing_index = [*index[:2_000], replace(index[2_000], position=1), *index[2_001:]]
         with pytest.raises(LedgerError, match="cannot write to the store"):  # no other writer took a position: an error

@@ -185,8 +185,16 @@ def test_a_removed_guard_is_an_error_until_verify_puts_it_back(store: tuple[str,
         ("INSERT INTO dealledger_subjects VALUES ('tencent', 56)", "fact #56 .*: the parties .* differ .*: adds tencent"),
         ("INSERT INTO dealledger_subjects VALUES ('named-by-no-fact', 56)", r"fact #56: its index lists \d+ parties for it"),
         ("INSERT INTO dealledger_subjects VALUES ('tencent', 100000)", "the index lists facts after #\\d+ that the events"),
+        (
+            "UPDATE dealledger_batches SET known_us = 0",
+            r"the batch of facts #1 to #\d+ \(known 1970-01-01T00:00:00\+00:00\): known before its facts were recorded",
+        ),
+        ("UPDATE dealledger_batches SET position = position - 1", r"the batch of facts #\d+ to #\d+ .*: known before the batch"),
     ],
-    ids=["effective", "kind", "key", "touch", "recorded", "party left out", "party added", "party unknown", "fact unknown"],
+    ids=[
+        *("effective", "kind", "key", "touch", "recorded", "party left out", "party added", "party unknown", "fact unknown"),
+        *("batch known before its facts", "batch cut short"),
+    ],
 )
 def test_an_index_row_changed_is_named_by_verify(store: tuple[str, Tamper], statement: str, told: str) -> None:
     """The index is what questions read (which facts, their dates, keys, recorded times and parties), and the hash

@@ -18,6 +18,11 @@ the events themselves:
   without reading a single event.
 - ``dealledger_subjects``: (subject, position) for every party (and escrow account) a fact
   names, so a one-company question or an append's validation reads only that company's facts.
+- ``dealledger_batches``: (position, known time) for every batch, its last position and the
+  moment it became part of the ledger, taken just before its commit. A batch's facts are stamped
+  (``recorded``) once they are checked, before they are written; readers see them only from the
+  commit, so ``--known-at`` goes by this time: an answer given while a large batch was being
+  written is what ``--known-at`` that moment answers later.
 - ``dealledger_checkpoints``: view states saved along the effective-date axis
   (``ledger.checkpoints``); derived data, never trusted without checks.
 - ``dealledger_answers``: replay's files kept as written, by question and ledger head, in
@@ -32,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,6 +61,7 @@ IMMUTABLE_MESSAGE = "dealledger: stored facts are immutable; record a correction
 
 FACTS_TABLE = "dealledger_facts"
 SUBJECTS_TABLE = "dealledger_subjects"
+BATCHES_TABLE = "dealledger_batches"
 CHECKPOINTS_TABLE = "dealledger_checkpoints"
 ANSWERS_TABLE = "dealledger_answers"
 LEDGER_ID = uuid5(NAMESPACE_URL, "dealledger:ledger")
@@ -230,6 +237,8 @@ def index_ddl(blob: str, text: str, *, sqlite: bool = False) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {FACTS_TABLE}_recorded ON {FACTS_TABLE} (recorded_us)",
         f"CREATE TABLE IF NOT EXISTS {SUBJECTS_TABLE} ("
         f"subject VARCHAR(255) NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (subject, position)){clustered}",
+        f"CREATE TABLE IF NOT EXISTS {BATCHES_TABLE} (position {position} PRIMARY KEY, known_us BIGINT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {BATCHES_TABLE}_known ON {BATCHES_TABLE} (known_us, position)",
         f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} ("
         "view VARCHAR(200) NOT NULL, state_version VARCHAR(200) NOT NULL, cut CHAR(10) NOT NULL, "
         "head BIGINT NOT NULL, head_hash CHAR(64) NOT NULL, digest CHAR(64) NOT NULL, "
@@ -256,6 +265,17 @@ WRITE_CHUNK = 20_000
 a bulk append's memory for its stored events no longer grows with the batch."""
 INSERT_SUBJECT = f"INSERT INTO {SUBJECTS_TABLE} (subject, position) VALUES (?, ?)"
 SELECT_HASH = f"SELECT hash FROM {FACTS_TABLE} WHERE position = ?"
+INSERT_BATCH = f"INSERT INTO {BATCHES_TABLE} (position, known_us) VALUES (?, ?)"
+LAST_BATCH = f"SELECT position, known_us FROM {BATCHES_TABLE} ORDER BY position DESC LIMIT 1"
+BATCHES_FROM_FACTS = (
+    f"INSERT INTO {BATCHES_TABLE} (position, known_us) SELECT MAX(position), recorded_us FROM {FACTS_TABLE} "
+    "WHERE position > ? AND position <= ? GROUP BY recorded_us"
+)
+"""The batches of facts written without a row of their own (by a version before batches were kept), each known
+from its recorded time, as those versions answered ``--known-at``: one batch per recorded time (a batch's facts
+share it, and recorded times never go back, so each batch's facts lie together)."""
+Batch = tuple[int, int | None]
+"""A batch as a recorder writes it: its last position, and its known time in microseconds (None: now, at commit)."""
 
 
 def index_parameters(
@@ -272,6 +292,36 @@ def index_parameters(
         subjects.extend((subject, row.position) for subject in row.subjects)
     subjects.sort()  # in the table's key order: each insert lands beside the last, not at a random page
     return facts, subjects
+
+
+def write_batches(cursor: Any, batches: Sequence[Batch], index: Sequence[IndexRow]) -> None:
+    """The rows of ``batches``, written last in their transaction, just before it commits (``index``: the batch's
+    index rows, the first of them where the batch starts).
+
+    A known time left to now is taken here: no earlier than the batch ahead's plus a microsecond, nor than its own
+    facts' recorded time (a clock may be set back meanwhile), so known times increase with positions and a batch
+    is never known before it was recorded. (An import brings its batches' known times: one batch imported in two
+    parts has two rows of the same time.) Facts written without a batch row of their own (a version before
+    batches were kept, still writing to this ledger) get theirs first, from their recorded times."""
+    if not batches or not index:
+        return
+    cursor.execute(LAST_BATCH)
+    found = cursor.fetchone()
+    covered = int(found[0]) if found else 0
+    first = index[0].position
+    if covered < first - 1:
+        cursor.execute(BATCHES_FROM_FACTS, (covered, first - 1))
+        cursor.execute(LAST_BATCH)
+        found = cursor.fetchone()
+    previous = int(found[1]) if found else -1
+    floor = max(row.recorded_us for row in index)
+    rows: list[tuple[int, int]] = []
+    for position, known in batches:
+        if known is None:
+            known = max(time.time_ns() // 1000, previous + 1, floor)
+        rows.append((position, known))
+        previous = known
+    cursor.executemany(INSERT_BATCH, rows)
 
 
 class QmarkCursor:

@@ -22,6 +22,7 @@ from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicatio
 from ledger.errors import LedgerError
 from ledger.persistence import (
     ANSWERS_TABLE,
+    BATCHES_TABLE,
     CHECKPOINTS_TABLE,
     FACTS_TABLE,
     GUARD_GONE,
@@ -30,18 +31,22 @@ from ledger.persistence import (
     SUBJECTS_TABLE,
     WRITE_CHUNK,
     Backend,
+    Batch,
     Database,
     IndexRow,
     QmarkCursor,
     answers_ddl,
     index_ddl,
     unless_refused,
+    write_batches,
 )
 from ledger.persistence.sqlite import write_index
 from ledger.stopping import commit_begins
 
 CHUNK = 1_000
-_TABLES = re.compile(rf"\b({FACTS_TABLE}|{SUBJECTS_TABLE}|{CHECKPOINTS_TABLE}|{ANSWERS_TABLE})\b")
+_TABLES = re.compile(rf"\b({FACTS_TABLE}|{SUBJECTS_TABLE}|{BATCHES_TABLE}|{CHECKPOINTS_TABLE}|{ANSWERS_TABLE})\b")
+GUARDED_TABLES = ("dealledger_events", FACTS_TABLE, SUBJECTS_TABLE, BATCHES_TABLE)
+"""The events table and the tables kept beside it that refuse change as it does."""
 
 
 class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
@@ -49,7 +54,12 @@ class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
     """Takes a batch's events a slice at a time, once each (``store.StoredBatch``)."""
 
     def insert_events(
-        self, stored_events: Sequence[StoredEvent], *, index: Sequence[IndexRow] = (), **kwargs: Any
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        index: Sequence[IndexRow] = (),
+        batches: Sequence[Batch] = (),
+        **kwargs: Any,
     ) -> Sequence[int] | None:
         notification_ids: list[int] = []
         if not stored_events:
@@ -66,6 +76,7 @@ class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 for first in range(0, len(events), CHUNK):
                     PostgresAggregateRecorder._insert_stored_events(self, cursor, events[first : first + CHUNK])
                     notification_ids.extend(row["notification_id"] for row in cursor.fetchall())
+            write_batches(QmarkCursor(cursor), batches, index)
             commit_begins()
         return notification_ids
 
@@ -152,7 +163,7 @@ REFUSING = f" BEGIN RAISE EXCEPTION '{IMMUTABLE_MESSAGE}'; END "
 
 def _ready(connection: Any, schema: str) -> bool:
     """The events and index tables exist, each with its guard triggers."""
-    names = [name.format(table=table) for table in ("dealledger_events", FACTS_TABLE, SUBJECTS_TABLE) for name in TRIGGERS]
+    names = [name.format(table=table) for table in GUARDED_TABLES for name in TRIGGERS]
     found = connection.execute(GUARDS_INTACT, (schema, names, REFUSING)).fetchone()
     return (
         bool(found and found[0] == len(names))
@@ -218,10 +229,11 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
             f=function, body=sql.SQL(REFUSING)
         )
     )
-    triggers = {table: _triggers(schema, table, function) for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE)}
+    index_tables = GUARDED_TABLES[1:]
+    triggers = {table: _triggers(schema, table, function) for table in (recorder.events_table_name, *index_tables)}
     statements += triggers[recorder.events_table_name]
     statements += [sql.SQL(statement) for statement in (*index_ddl("BYTEA", "TEXT"), answers_ddl("BYTEA"))]
-    statements += triggers[FACTS_TABLE] + triggers[SUBJECTS_TABLE]
+    statements += [trigger for table in index_tables for trigger in triggers[table]]
     with recorder.datastore.transaction(commit=True) as cursor:
         cursor.execute(sql.SQL("SELECT pg_advisory_xact_lock(hashtext('dealledger-guard'))"))
         for statement in statements:
@@ -231,7 +243,7 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
 def _refuse_a_removed_guard(recorder: Any, schema: str) -> None:
     """A table that holds facts but has lost (or disabled) its triggers was opened to change behind the ledger's back."""
     with recorder.datastore.transaction(commit=False) as cursor:
-        for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE):
+        for table in (recorder.events_table_name, *GUARDED_TABLES[1:]):
             cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (f"{quote(schema)}.{quote(table)}",))
             if not cursor.fetchone()["found"]:
                 continue

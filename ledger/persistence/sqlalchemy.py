@@ -18,16 +18,19 @@ from sqlalchemy import text
 
 from ledger.errors import LedgerError
 from ledger.persistence import (
+    BATCHES_TABLE,
     FACTS_TABLE,
     IMMUTABLE_MESSAGE,
     LEDGER_ID,
     SUBJECTS_TABLE,
+    Batch,
     Database,
     IndexRow,
     QmarkCursor,
     answers_ddl,
     index_ddl,
     unless_refused,
+    write_batches,
 )
 from ledger.persistence.sqlite import trigger, write_index, writers_lock
 from ledger.stopping import commit_begins
@@ -49,8 +52,23 @@ class IndexedSQLAlchemyApplicationRecorder(SQLAlchemyApplicationRecorder):
                 raw.close()
         return None
 
-    def _insert_stored_events(self, session: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+    def _insert_stored_events(
+        self,
+        session: Any,
+        stored_events: Sequence[StoredEvent],
+        *,
+        index: Sequence[IndexRow] = (),
+        batches: Sequence[Batch] = (),
+        **kwargs: Any,
+    ) -> Sequence[int]:
         notification_ids = super()._insert_stored_events(session, stored_events, **kwargs)
+        if batches:
+            session.flush()  # the events written before the batch's known time is taken
+            raw = session.connection().connection.cursor()
+            try:
+                write_batches(QmarkCursor(raw, session.get_bind().dialect.paramstyle), batches, index)
+            finally:
+                raw.close()
         commit_begins()
         return notification_ids
 
@@ -107,7 +125,7 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     """Create the index tables and make them and the events table refuse UPDATE and DELETE."""
     engine = recorder.datastore.engine
     dialect = engine.dialect.name
-    tables = (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE)
+    tables = (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE, BATCHES_TABLE)
     sqlite = dialect == "sqlite"
     statements = index_ddl("BLOB" if sqlite else "LONGBLOB", "TEXT" if sqlite else "VARCHAR(255)", sqlite=sqlite)
     if dialect == "sqlite":

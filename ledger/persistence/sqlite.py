@@ -24,6 +24,7 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecor
 from ledger.errors import LedgerError
 from ledger.persistence import (
     ANSWERS_TABLE,
+    BATCHES_TABLE,
     FACTS_TABLE,
     GENESIS_HASH,
     GUARD_GONE,
@@ -34,6 +35,7 @@ from ledger.persistence import (
     SELECT_HASH,
     SUBJECTS_TABLE,
     WRITE_CHUNK,
+    Batch,
     Database,
     IndexRow,
     Statements,
@@ -42,6 +44,7 @@ from ledger.persistence import (
     index_parameters,
     insert_row,
     unless_refused,
+    write_batches,
 )
 from ledger.persistence.blobs import Spooled, Stored
 from ledger.stopping import commit_begins
@@ -60,7 +63,13 @@ class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         return [*super().construct_create_table_statements(), *index_ddl("BLOB", "TEXT", sqlite=True)]
 
     def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], *, index: Sequence[IndexRow] = (), **kwargs: Any
+        self,
+        c: SQLiteCursor,
+        stored_events: Sequence[StoredEvent],
+        *,
+        index: Sequence[IndexRow] = (),
+        batches: Sequence[Batch] = (),
+        **kwargs: Any,
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
@@ -72,6 +81,7 @@ class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                 events = stored_events[start : start + WRITE_CHUNK]
                 write_index(c, events, index[start : start + WRITE_CHUNK])
                 SQLiteAggregateRecorder._insert_events(self, c, events, **kwargs)
+            write_batches(c, batches, index)
             commit_begins()
         finally:  # the connection goes back to the pool: later reads keep the usual cache
             c.execute(f"PRAGMA cache_size = {cache}")
@@ -225,8 +235,8 @@ def _ready(path: str) -> bool:
         return False
     finally:
         connection.close()
-    guards = {trigger_name(table, action) for table in (FACTS_TABLE, SUBJECTS_TABLE) for action in GUARDED}
-    return {FACTS_TABLE, SUBJECTS_TABLE, *guards} <= found
+    guards = {trigger_name(table, action) for table in GUARDED_TABLES for action in GUARDED}
+    return {*GUARDED_TABLES, *guards} <= found
 
 
 @contextmanager
@@ -272,7 +282,7 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     with recorder.datastore.transaction(commit=True) as cursor:
         cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
         present = {row[0]: row[1] for row in cursor.fetchall()}
-        for table in (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE):
+        for table in (recorder.events_table_name, *GUARDED_TABLES):
             # a guard is its name and its text: one put back as "WHEN 0 BEGIN SELECT 1; END" refuses nothing
             changed = [action for action in GUARDED if not _as_made(present.get(trigger_name(table, action)), table, action)]
             if changed and not repair:
@@ -303,6 +313,8 @@ def add_answers_table(recorder: Any) -> None:
 
 GUARDED = ("UPDATE", "DELETE")
 """What the guards' triggers refuse on the events and index tables."""
+GUARDED_TABLES = (FACTS_TABLE, SUBJECTS_TABLE, BATCHES_TABLE)
+"""The tables kept beside the events that are guarded as the events are."""
 
 
 def trigger_name(table: str, action: str) -> str:

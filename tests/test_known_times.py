@@ -1,0 +1,151 @@
+"""When each batch became known: taken at its commit, kept beside the facts, carried by export and import, checked by
+``verify``; ``--known-at`` goes by it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.api import Ledger
+from ledger.errors import RejectedError
+from ledger.exchange import export_lines, import_stream
+
+from .test_store_contract import facts, party
+
+
+def three_batches(ledger: Ledger) -> list[int]:
+    """Three appends, one party each: the last position of each batch."""
+    for slug in ("a-co", "b-co", "c-co"):
+        ledger.append(facts(ledger, party(slug)))
+    return [record.seq for record in ledger.records()]
+
+
+def export_text(ledger: Ledger) -> str:
+    return "".join(export_lines(ledger.records(), ledger.store.known_times()))
+
+
+def import_text(ledger: Ledger, text: str) -> Any:
+    import io
+
+    return ledger.append(list(import_stream(ledger.catalogue, io.StringIO(text), "export.jsonl")))
+
+
+def test_a_batch_is_known_from_its_commit_after_it_was_recorded(store_url: str) -> None:
+    with Ledger(store_url) as ledger:
+        ends = three_batches(ledger)
+        known = ledger.store.known_times()
+        records = ledger.records()
+        times = [known(record) for record in records]
+        assert all(record.recorded <= when for record, when in zip(records, times, strict=True))
+        assert times == sorted(times) and len(set(times)) == 3
+        assert [records[n].recorded > times[n - 1] for n in (1, 2)] == [True, True]  # checked once the one ahead was in
+        for end, when in zip(ends, times, strict=True):
+            assert ledger.store.known_position(when) == end
+            assert ledger.store.known_position(when - timedelta(microseconds=1)) == end - 1
+        assert ledger.store.head().known == times[-1]
+        assert ledger.store.verify() == []
+
+
+def test_a_ledger_written_before_batches_were_kept_knows_each_from_its_recorded_time(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url) as ledger:
+        three_batches(ledger)
+    with sqlite3.connect(tmp_path / "ledger.db") as connection:  # what a ledger of an earlier version holds
+        connection.execute("DROP TABLE dealledger_batches")
+    with Ledger(url) as ledger:
+        records = ledger.records()
+        assert [ledger.store.known_times()(record) for record in records] == [record.recorded for record in records]
+        assert ledger.store.known_position(records[1].recorded) == 2
+        assert ledger.store.verify() == []
+        ledger.append(facts(ledger, party("d-co")))  # and it goes on, each batch known at its commit
+        last = ledger.records()[-1]
+        assert ledger.store.known_times()(last) > last.recorded
+        assert ledger.store.verify() == []
+
+
+def test_known_times_go_out_and_come_back_in_with_an_export(store_url: str, tmp_path: Path) -> None:
+    with Ledger(store_url) as source:
+        three_batches(source)
+        text = export_text(source)
+        known = source.store.known_times()
+        expected = [known(record) for record in source.records()]
+        head = source.store.head()
+    assert [datetime_of(line["known"]) for line in map(json.loads, text.splitlines())] == expected
+    with Ledger(f"sqlite:///{tmp_path / 'copy.db'}") as copy:
+        import_text(copy, text)
+        assert [copy.store.known_times()(record) for record in copy.records()] == expected
+        assert copy.store.head() == head
+        assert [copy.store.known_position(when) for when in expected] == [1, 2, 3]
+        assert copy.store.verify() == []
+        assert export_text(copy) == text
+
+
+def test_an_export_made_before_batches_were_kept_is_known_from_its_recorded_times(sqlite_url: str, tmp_path: Path) -> None:
+    with Ledger(sqlite_url) as source:
+        three_batches(source)
+        lines = [json.loads(line) for line in export_text(source).splitlines()]
+    older = "".join(json.dumps({k: v for k, v in line.items() if k != "known"}) + "\n" for line in lines)
+    with Ledger(f"sqlite:///{tmp_path / 'copy.db'}") as copy:
+        import_text(copy, older)
+        records = copy.records()
+        assert [copy.store.known_times()(record) for record in records] == [record.recorded for record in records]
+        assert copy.store.verify() == []
+
+
+@pytest.mark.parametrize(
+    ("line", "change", "told"),
+    [
+        (1, lambda line: {**line, "known": "2001-01-01T00:00:00+00:00"}, r"export.jsonl:2: known: 2001.* is before the fact"),
+        (3, lambda line: {**line, "known": "2999-01-01T00:00:00+00:00"}, r"export.jsonl:4: known: 2999.* is in the future"),
+        (1, lambda line: {**line, "known": "nonsense"}, r"export.jsonl:2: known: expected an ISO 8601 time"),
+    ],
+    ids=["before recorded", "in the future", "not a time"],
+)
+def test_an_imported_known_time_that_cannot_be_is_refused(
+    sqlite_url: str, tmp_path: Path, line: int, change: Any, told: str
+) -> None:
+    with Ledger(sqlite_url) as source:
+        source.append(facts(source, party("x-co"), party("y-co")))
+        three_batches(source)
+        lines = [json.loads(text) for text in export_text(source).splitlines()]
+    lines[line] = change(lines[line])
+    with Ledger(f"sqlite:///{tmp_path / 'copy.db'}") as copy:
+        with pytest.raises(RejectedError, match=told):
+            import_text(copy, "".join(json.dumps(each) + "\n" for each in lines))
+        assert copy.records() == []
+
+
+def test_an_imported_batch_known_out_of_order_is_refused(sqlite_url: str, tmp_path: Path) -> None:
+    with Ledger(sqlite_url) as source:
+        three_batches(source)
+        lines = [json.loads(text) for text in export_text(source).splitlines()]
+    stamp = lines[1]["recorded"]  # the third batch recorded with the second and known before the second was
+    back = [*lines[:2], {**lines[2], "recorded": stamp, "known": stamp}]
+    before = [lines[0], {**lines[1], "recorded": lines[0]["known"], "known": lines[1]["known"]}, lines[2]]
+    with Ledger(f"sqlite:///{tmp_path / 'copy.db'}") as copy:
+        with pytest.raises(RejectedError, match=r"export.jsonl:3: known: .* goes back in time \(after "):
+            import_text(copy, "".join(json.dumps(each) + "\n" for each in back))
+        with pytest.raises(RejectedError, match=r"export.jsonl:2: recorded: .* is not after .*, when the batch ahead"):
+            import_text(copy, "".join(json.dumps(each) + "\n" for each in before))
+        assert copy.records() == []
+
+
+def test_log_shows_when_each_fact_became_known(run: Any) -> None:
+    added = run("append", "party.registered", "--effective", "2020-01-01", "--party", "a-co", "--name", "A", "--type", "company")
+    assert added.exit_code == 0, added.output
+    [row] = json.loads(run("log", "--format", "json").output)
+    assert datetime_of(row["recorded"]) < datetime_of(row["known"])
+    just_before = datetime_of(row["known"]) - timedelta(microseconds=1)
+    assert json.loads(run("log", "--format", "json", "--known-at", row["known"]).output) == [row]
+    assert json.loads(run("log", "--format", "json", "--known-at", just_before.isoformat()).output) == []
+
+
+def datetime_of(text: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
