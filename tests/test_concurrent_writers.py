@@ -153,24 +153,25 @@ def test_what_a_reader_saw_while_a_batch_was_written_is_what_known_at_that_momen
     from ledger.persistence import postgres, sqlite
     from ledger.views import Query
 
+    assert sqlite.commit_begins is postgres.commit_begins  # the recorders' last step before the commit
     fund = {**_party("fund"), "type": "investor"}
     stake = {"kind": "stake.acquired", "effective": "2024-01-01", "holder": "fund", "company": "co", "fraction": "0.25"}
     asked = Query(options={"company": "co"})
     with Ledger(store_url) as ledger, Ledger(store_url) as reader:  # the reader opened first: a SQLite writer holds the file
         ledger.append([Incoming(f"t:{n}", ledger.catalogue.parse(f)) for n, f in enumerate([_party("co"), fund])])
         seen: list[tuple[datetime, Any, int]] = []
-        write_batches = sqlite.write_batches
+        commit_begins = sqlite.commit_begins
 
-        def read_while_writing(*args: Any) -> None:
+        def read_while_writing() -> None:
             time.sleep(0.01)
             seen.append((datetime.now(UTC), reader.view("ownership", asked), reader.store.head().position))
             time.sleep(0.01)
-            write_batches(*args)
+            commit_begins()
 
-        monkeypatch.setattr(sqlite, "write_batches", read_while_writing)
-        monkeypatch.setattr(postgres, "write_batches", read_while_writing)
+        monkeypatch.setattr(sqlite, "commit_begins", read_while_writing)
+        monkeypatch.setattr(postgres, "commit_begins", read_while_writing)
         if ledger.store.backend.kind == "sqlalchemy":  # imported only for such a URL
-            monkeypatch.setattr("ledger.persistence.sqlalchemy.write_batches", read_while_writing)
+            monkeypatch.setattr("ledger.persistence.sqlalchemy.commit_begins", read_while_writing)
         ledger.append([Incoming("t:3", ledger.catalogue.parse(stake))])
         [(moment, answered, head)] = seen
         assert head == 2  # the batch was being written: not yet there for the reader

@@ -51,6 +51,32 @@ def test_a_batch_is_known_from_its_commit_after_it_was_recorded(store_url: str) 
         assert ledger.store.verify() == []
 
 
+def test_a_batch_whose_known_time_could_not_be_kept_stays_stored_and_known_from_its_recorded_time(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row is written just after the batch's commit: should the database refuse it then, the batch is in (an
+    append that said otherwise would be tried again, and keyless facts stored twice), and it is known from its
+    recorded time, as a batch written before batches were kept."""
+    from ledger import persistence
+
+    with Ledger(store_url) as ledger:
+        ledger.append(facts(ledger, party("a-co")))
+
+        def refused(*args: Any) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(persistence, "write_batches", refused)
+            with pytest.warns(persistence.KnownTimeNotKept, match=r"facts up to #2 are stored, but not when .* \(disk I/O"):
+                assert len(ledger.append(facts(ledger, party("b-co"))).added) == 1
+        second = ledger.records()[-1]
+        assert ledger.store.known_times()(second) == second.recorded
+        assert ledger.store.known_position(second.recorded) == 2
+        ledger.append(facts(ledger, party("c-co")))  # the next batch gives the one before its row first
+        assert ledger.store.verify() == []
+        assert [ledger.store.known_position(r.recorded) for r in ledger.records()] == [0, 2, 2]  # #2 known as recorded
+
+
 def test_a_ledger_written_before_batches_were_kept_knows_each_from_its_recorded_time(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with Ledger(url) as ledger:

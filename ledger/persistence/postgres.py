@@ -37,8 +37,10 @@ from ledger.persistence import (
     QmarkCursor,
     answers_ddl,
     index_ddl,
+    now_and_later,
     unless_refused,
     write_batches,
+    write_known_after,
 )
 from ledger.persistence.sqlite import write_index
 from ledger.stopping import commit_begins
@@ -61,10 +63,33 @@ class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
         batches: Sequence[Batch] = (),
         **kwargs: Any,
     ) -> Sequence[int] | None:
+        """Events, index rows and given batch rows in one transaction; the rows of batches known at the commit just
+        after it, on the same connection (``write_known_after``)."""
         notification_ids: list[int] = []
         if not stored_events:
             return notification_ids
-        with self.datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
+        given, later = now_and_later(batches)
+        with self.datastore.get_connection() as connection:
+            self._insert(connection, stored_events, index, given, notification_ids)
+
+            @contextmanager
+            def after() -> Iterator[Any]:
+                with connection.transaction(), connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL search_path TO {quote(self.datastore.schema or 'public')}")
+                    yield QmarkCursor(cursor)
+
+            write_known_after(after, later, index)
+        return notification_ids
+
+    def _insert(
+        self,
+        connection: Any,
+        stored_events: Sequence[StoredEvent],
+        index: Sequence[IndexRow],
+        batches: Sequence[Batch],
+        notification_ids: list[int],
+    ) -> None:
+        with connection.transaction(), connection.cursor() as cursor:
             # Inserts take turns like the library's table lock makes them, but through an advisory
             # lock, which needs no privilege beyond INSERT (LOCK TABLE ... EXCLUSIVE needs UPDATE).
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"dealledger-insert:{self.datastore.schema}",))
@@ -78,7 +103,6 @@ class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
                     notification_ids.extend(row["notification_id"] for row in cursor.fetchall())
             write_batches(QmarkCursor(cursor), batches, index)
             commit_begins()
-        return notification_ids
 
 
 def quote(identifier: str) -> str:

@@ -29,14 +29,40 @@ from ledger.persistence import (
     QmarkCursor,
     answers_ddl,
     index_ddl,
+    now_and_later,
     unless_refused,
     write_batches,
+    write_known_after,
 )
 from ledger.persistence.sqlite import trigger, write_index, writers_lock
 from ledger.stopping import commit_begins
 
 
 class IndexedSQLAlchemyApplicationRecorder(SQLAlchemyApplicationRecorder):
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], *, batches: Sequence[Batch] = (), **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's; on a SQLite file, whose writers take turns (``writing``), the rows of batches known at the
+        commit are written just after it (``write_known_after``); elsewhere, where the optimistic lock alone orders
+        writers, inside the batch's transaction, just before its commit (``write_batches``)."""
+        engine = self.datastore.engine
+        assert engine is not None
+        given, later = now_and_later(batches) if engine.dialect.name == "sqlite" else (list(batches), [])
+        notification_ids = super().insert_events(stored_events, batches=given, **kwargs)
+
+        @contextmanager
+        def after() -> Iterator[Any]:
+            with engine.begin() as connection:
+                dbapi: Any = connection.connection  # the driver's own connection
+                raw = dbapi.cursor()
+                try:
+                    yield QmarkCursor(raw, engine.dialect.paramstyle)
+                finally:
+                    raw.close()
+
+        write_known_after(after, later, kwargs.get("index", ()))
+        return notification_ids
+
     def _insert_events(
         self, session: Any, stored_events: Sequence[StoredEvent], *, index: Sequence[IndexRow] = (), **_: Any
     ) -> Sequence[int] | None:

@@ -43,8 +43,10 @@ from ledger.persistence import (
     index_ddl,
     index_parameters,
     insert_row,
+    now_and_later,
     unless_refused,
     write_batches,
+    write_known_after,
 )
 from ledger.persistence.blobs import Spooled, Stored
 from ledger.stopping import commit_begins
@@ -58,6 +60,36 @@ SQLite allocates pages only as they are read, so a small append costs nothing mo
 class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     writes_in_chunks = True
     """Takes a batch's events a slice at a time, once each (``store.StoredBatch``)."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], *, batches: Sequence[Batch] = (), **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's, with the batch's known time written just after its commit (``write_known_after``), on the
+        same connection. The commit of a large batch would also copy the log into the database file (SQLite's
+        automatic checkpoint) before returning; that is put off to the second, small commit, after the time is taken."""
+        given, later = now_and_later(batches)
+        with self.datastore.get_connection(commit=True) as connection:
+            with connection.transaction(commit=True) as c:
+                if later:
+                    c.execute("PRAGMA wal_autocheckpoint")
+                    pages = int(c.fetchone()[0])
+                    c.execute("PRAGMA wal_autocheckpoint = 0")
+                try:
+                    ids = self._insert_events(c, stored_events, batches=given, **kwargs)
+                except BaseException:
+                    if later:
+                        c.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+                    raise
+            if later:
+
+                @contextmanager
+                def after() -> Iterator[Any]:
+                    with connection.transaction(commit=True) as cursor:
+                        cursor.execute(f"PRAGMA wal_autocheckpoint = {pages}")  # the checkpoint comes with this commit
+                        yield cursor
+
+                write_known_after(after, later, kwargs.get("index", ()))
+        return ids
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *index_ddl("BLOB", "TEXT", sqlite=True)]
