@@ -117,7 +117,7 @@ PARTY = PartyParam()
 
 def moment_options(function: Callable[..., Any]) -> Callable[..., Any]:
     function = click.option(
-        "--known-at", type=TIMESTAMP, help="Only facts recorded at or before this time (ISO 8601, UTC by default)."
+        "--known-at", type=TIMESTAMP, help="Only facts known (committed) at or before this time (ISO 8601, UTC by default)."
     )(function)
     return click.option("--as-of", type=DATE, help="Only facts effective on or before this date (YYYY-MM-DD).")(function)
 
@@ -529,7 +529,9 @@ def view_command(view: Any, plugin: str) -> click.Command:
     params: list[click.Parameter] = [
         click.Option(["--as-of"], type=DATE, help="Replay facts effective on or before this date."),
         click.Option(
-            ["--known-at"], type=TIMESTAMP, help="Replay facts recorded at or before this time (ISO 8601, UTC by default)."
+            ["--known-at"],
+            type=TIMESTAMP,
+            help="Replay facts known (committed) at or before this time (ISO 8601, UTC by default).",
         ),
         format_param(),
     ]
@@ -649,7 +651,7 @@ def explain() -> None:
 
 @main.command()
 @click.option("--as-of", type=DATE, required=True, help="Replay facts effective on or before this date.")
-@click.option("--known-at", type=TIMESTAMP, help="Replay facts recorded at or before this time.")
+@click.option("--known-at", type=TIMESTAMP, help="Replay facts known (their batch committed) at or before this time.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write one file per view into this folder.")
 @click.option(
     "--jobs",
@@ -774,7 +776,11 @@ def verify(ctx: click.Context, fmt: str) -> None:
     store other commands refuse (its head broken, its append-only guard removed), and puts a
     removed guard back.
 
-    As JSON or CSV, one row: ``intact``, ``facts``, ``head_hash`` and the first ``problem``.
+    Each batch's known time (what --known-at goes by) is chained the same way, to the batch
+    before and to the fact it ends at.
+
+    As JSON or CSV, one row: ``intact``, ``facts``, ``head_hash``, ``known_hash`` and the first
+    ``problem``.
 
     \b
     Examples:
@@ -792,9 +798,10 @@ def verify(ctx: click.Context, fmt: str) -> None:
             "intact": not problems,
             "facts": head.position,
             "head_hash": None if problems else head.hash,
+            "known_hash": None if problems else ledger.store.known_hash(),
             "problem": problems[0] if problems else None,
         }
-        render([row], fmt, columns=("intact", "facts", "head_hash", "problem"))
+        render([row], fmt, columns=("intact", "facts", "head_hash", "known_hash", "problem"))
         if problems:
             raise click.ClickException("the ledger's hash chain is broken")
         return
@@ -803,7 +810,9 @@ def verify(ctx: click.Context, fmt: str) -> None:
     if problems:
         raise click.ClickException("the ledger's hash chain is broken: see above")
     head = ledger.store.head()
-    click.echo(f"ok: {head.position} facts, hash chain intact; head hash {head.hash}")
+    click.echo(
+        f"ok: {head.position} facts, hash chain intact; head hash {head.hash}; known times hash {ledger.store.known_hash()}"
+    )
 
 
 @main.command()
@@ -878,7 +887,7 @@ def plugins(ctx: click.Context, fmt: str) -> None:
 @click.option("--out", "path", help="jsonl: file to write, - (the default) for standard output; ocf: directory (required).")
 @click.option("--company", type=PARTY, help="ocf: the company whose cap table to write (required).")
 @click.option("--as-of", type=DATE, help="ocf: the cap table on this date (default: the latest fact's date).")
-@click.option("--known-at", type=TIMESTAMP, help="Only facts recorded at or before this time.")
+@click.option("--known-at", type=TIMESTAMP, help="Only facts known (their batch committed) at or before this time.")
 @click.pass_context
 def export(
     ctx: click.Context, fmt: str, path: str | None, company: str | None, as_of: date | None, known_at: datetime | None

@@ -227,9 +227,8 @@ class BatchBuilder:
     @staticmethod
     def _imported_batch(item: Incoming, head: Head, batches: list[Batch], seq: int) -> None:
         """An imported fact keeps the known time of its batch, which ends its batch where it changes: never before
-        the fact was recorded, never back in time, and a new batch recorded only after the one ahead was known (it
-        was checked against it). The same known time as the ledger's last batch continues that batch, cut where an
-        earlier import stopped."""
+        the fact was recorded, never back in time. The same known time as the ledger's last batch continues that
+        batch, cut where an earlier import stopped."""
         assert item.recorded is not None
         known = item.known or item.recorded
         if known > datetime.now(UTC) + CLOCK_SKEW:
@@ -241,11 +240,6 @@ class BatchBuilder:
         ahead = from_us(cast(int, batches[-1][1])) if batches else head.known  # when the batch ahead became known
         if ahead is not None and known < ahead:
             raise RejectedError(f"{item.place}: known: {known.isoformat()} goes back in time (after {ahead.isoformat()})")
-        if ahead is not None and known > ahead and item.recorded <= ahead:
-            raise RejectedError(
-                f"{item.place}: recorded: {item.recorded.isoformat()} is not after {ahead.isoformat()}, when the batch"
-                " ahead of it became known: a batch is recorded once the one ahead of it is in"
-            )
         if batches and known == ahead:
             batches[-1] = (seq, batches[-1][1])
         else:

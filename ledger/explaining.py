@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import fractions
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -57,6 +57,7 @@ STEP_COLUMNS = (
     "key",
     "id",
     "recorded",
+    "known",
     "source",
     "confidence",
     "corrected_by",
@@ -128,6 +129,8 @@ class Explanation:
     """The row as known at the head, when the question was asked ``--known-at`` (else None)."""
     keys: dict[str, str] = field(default_factory=dict)
     """The key of each corrected fact, by id: a replacement carries no key of its own, the fact it replaces does."""
+    known: Callable[[Recorded], datetime] | None = None
+    """When each fact became known (``Store.known_times``): what ``--known-at`` goes by."""
 
     def total(self, column: str) -> Number:
         """The sum of the steps' effects on ``column``: equals the row's number (zero when absent)."""
@@ -153,7 +156,8 @@ class Explanation:
                         "kind": record.kind if record is not None else None,
                         "key": (record.key or self.keys.get(record.id)) if record is not None else None,
                         "id": record.id if record is not None else None,
-                        "recorded": _learnt_at(step),
+                        "recorded": learnt.recorded if (learnt := _learnt_by(step)) is not None else None,
+                        "known": (self.known or _recorded)(learnt) if learnt is not None else None,
                         "source": getattr(fact, "source", None),
                         "confidence": getattr(fact, "confidence", None),
                         "corrected_by": corrected_by,
@@ -192,12 +196,16 @@ class Explanation:
         return lines
 
 
-def _learnt_at(step: Step) -> datetime | None:
-    """When the ledger learnt what a step shows: the fact's recorded time, but for a ``known later`` step that a
-    correction or retraction made, that amendment's (the fact itself was recorded before ``--known-at``)."""
+def _learnt_by(step: Step) -> Recorded | None:
+    """The fact by which the ledger learnt what a step shows: the step's own, but for a ``known later`` step that a
+    correction or retraction made, that amendment (the fact itself was known before ``--known-at``)."""
     if step.step == LATER and step.by is not None:
-        return step.by.recorded
-    return step.record.recorded if step.record is not None else None
+        return step.by
+    return step.record
+
+
+def _recorded(record: Recorded) -> datetime:
+    return record.recorded
 
 
 def selection_of(view: View[Any], pairs: Sequence[str]) -> dict[str, str]:
@@ -237,6 +245,7 @@ def explain(ledger: Ledger, name: str, query: Query, selection: Mapping[str, str
         columns = _numeric(view, name, target, [*changes, *(head.changes if head else ())], column)
         steps = _steps(changes, target, columns)
         explanation = Explanation(name, query, dict(selection), columns, _pick(final, selection, target), steps)
+        explanation.known = ledger.store.known_times()
         explanation.keys = story.keys()
         explanation.retracted = _retracted(view, plugin, story, query, selection, target, columns)
         if head is not None:

@@ -1,7 +1,7 @@
 """The two moments a question names, read the same way by the command line and by programs.
 
 ``as_of`` is a day in valid time (facts effective on or before it); ``known_at`` is an
-instant in transaction time (facts recorded at or before it). Recorded times are UTC, so an
+instant in transaction time (facts known at or before it: their batch committed by then). Recorded times are UTC, so an
 instant without an offset is taken as UTC, and a bare date asked as ``known_at`` means the
 end of that day, UTC: "what did the ledger know on 2024-06-01" includes what was recorded
 that afternoon. Both accept the objects or their ISO text; anything else is a

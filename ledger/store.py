@@ -188,7 +188,7 @@ class Store:
                 self.db: persistence.Database = getattr(module, database_class[self.backend.kind])(self.app.recorder)
                 self._cache: dict[int, Recorded] = {}
                 self._catch_up_index()
-                self._catch_up_batches()
+                self.batches_kept = self._batches_readable()
             if not verifying:
                 self._check_head()
         except PersistenceError as error:
@@ -215,10 +215,23 @@ class Store:
 
     # --- the index ----------------------------------------------------------------------
 
+    def _batches_readable(self) -> bool:
+        """Whether the batches' table is there to read: a ledger written before it, opened where it could not be
+        made (a read-only file, a role without the privilege), knows each fact from its recorded time, as before."""
+        try:
+            self._rows(f"SELECT position FROM {BATCHES_TABLE} WHERE position = 0")
+        except LedgerError:
+            return False
+        return True
+
     def head(self) -> Head:
+        known = (
+            f"(SELECT b.known_us FROM {BATCHES_TABLE} b WHERE b.position >= f.position ORDER BY b.position LIMIT 1)"
+            if self.batches_kept
+            else "NULL"
+        )
         found = self._rows(
-            f"SELECT f.position, f.recorded_us, f.hash, (SELECT b.known_us FROM {BATCHES_TABLE} b WHERE b.position >= "
-            f"f.position ORDER BY b.position LIMIT 1) AS known FROM {FACTS_TABLE} f ORDER BY f.position DESC LIMIT 1"
+            f"SELECT f.position, f.recorded_us, f.hash, {known} AS known FROM {FACTS_TABLE} f ORDER BY f.position DESC LIMIT 1"
         )
         if not found:
             return Head(0, None, GENESIS_HASH)
@@ -228,27 +241,28 @@ class Store:
 
     def known_position(self, known_at: datetime | None) -> int:
         """The last position the ledger held at ``known_at`` (the head when None): the end of the last batch committed
-        by then (``persistence.BATCHES_TABLE``). Facts written without a batch row (by a version before batches
-        were kept, on a store this process may not write) are known from their recorded time, as that version
-        answered."""
+        by then (``persistence.BATCHES_TABLE``). Facts past the last batch row (written by a version before batches
+        were kept, not yet given rows: ``write_batches`` does, with the next batch) are known from their recorded
+        time, as that version answered. One statement, so one snapshot: a batch committed between two reads would
+        otherwise be counted by its recorded time."""
         if known_at is None:
             return self.head().position
         micros = to_us(known_at)
+        if not self.batches_kept:
+            found = self._rows(f"SELECT MAX(position) FROM {FACTS_TABLE} WHERE recorded_us <= ?", (micros,))
+            return int(found[0][0] or 0)
         found = self._rows(
-            f"SELECT (SELECT position FROM {BATCHES_TABLE} WHERE known_us <= ? ORDER BY known_us DESC, position DESC "
-            "LIMIT 1) AS known, "
-            f"(SELECT MAX(position) FROM {BATCHES_TABLE}) AS covered",
-            (micros,),
+            f"SELECT CASE WHEN k.known < k.covered THEN k.known ELSE COALESCE((SELECT MAX(position) FROM {FACTS_TABLE} "
+            "WHERE position > k.covered AND recorded_us <= ?), k.known) END AS known_position FROM (SELECT "
+            f"COALESCE((SELECT position FROM {BATCHES_TABLE} WHERE known_us <= ? ORDER BY known_us DESC, position DESC "
+            f"LIMIT 1), 0) AS known, COALESCE((SELECT MAX(position) FROM {BATCHES_TABLE}), 0) AS covered) k",
+            (micros, micros),
         )
-        known, covered = (int(value or 0) for value in found[0])
-        if known < covered:
-            return known
-        tail = self._rows(f"SELECT MAX(position) FROM {FACTS_TABLE} WHERE position > ? AND recorded_us <= ?", (covered, micros))
-        return int(tail[0][0] or known)
+        return int(found[0][0] or 0)
 
     def known_times(self) -> Callable[[Recorded], datetime]:
         """When each stored fact became known: its batch's known time (its recorded time where its batch has no row)."""
-        rows = self._rows(f"SELECT position, known_us FROM {BATCHES_TABLE} ORDER BY position")
+        rows = self._rows(f"SELECT position, known_us FROM {BATCHES_TABLE} ORDER BY position") if self.batches_kept else []
         ends = [int(position) for position, _ in rows]
         times = [from_us(int(micros)) for _, micros in rows]
 
@@ -591,25 +605,6 @@ class Store:
             if not indexed and stored:
                 self._index_all()
 
-    def _catch_up_batches(self) -> None:
-        """Give the facts of a ledger written before batches were kept their batches (``BATCHES_FROM_FACTS``), once,
-        where this store may be written: until then ``known_position`` reads their recorded times instead."""
-        covered, indexed = self._batch_ends()
-        if covered >= indexed:
-            return
-        with persistence.unless_refused(), self.module.writing(self.app.recorder):
-            covered, indexed = self._batch_ends()
-            if covered < indexed:
-                self.db.write([(persistence.BATCHES_FROM_FACTS, [(covered, indexed)])])
-
-    def _batch_ends(self) -> tuple[int, int]:
-        """The last position in a batch row and the last indexed position, in one snapshot."""
-        found = self._rows(
-            f"SELECT (SELECT MAX(position) FROM {BATCHES_TABLE}) AS covered, (SELECT MAX(position) FROM {FACTS_TABLE}) AS indexed"
-        )
-        covered, indexed = (int(value or 0) for value in found[0])
-        return covered, indexed
-
     def _index_all(self) -> None:
         from ledger.indexing import index_rows
 
@@ -662,12 +657,17 @@ class Store:
         previous, expected, last_recorded = GENESIS_HASH, 1, -1
         derive = index_rows_from_the_first(self)
         named = array("I")  # how many parties each fact's index row lists: its subjects, as derived
-        stamped = array("q")  # each fact's recorded time, for its batch's known time
+        batches = _BatchCheck()
         for events in self._event_pages():
             first, last = events[0].originator_version, events[-1].originator_version
             rows = {int(row[0]): row for row in self._index_rows(first - 1, last)}
             derived, unreadable = self._derived_rows(events, derive)
             subjects = self._subjects_of(first - 1, last, {subject for row in derived.values() for subject in row.subjects})
+            ends = batches.rows(
+                self._rows(f"{_BATCH_ROWS} WHERE position > ? AND position <= ? ORDER BY position", (first - 1, last))
+                if self.batches_kept
+                else []
+            )
             for stored in events:
                 position = stored.originator_version
                 row = rows.get(position)
@@ -696,7 +696,10 @@ class Store:
                     problems.append(f"{where}: {mismatch}")
                     return problems
                 named.append(len(derived[position].subjects))
-                stamped.append(int(micros))
+                wrong = batches.check(position, int(micros), digest, ends)
+                if wrong:
+                    problems.append(wrong)
+                    return problems
                 last_recorded, expected = int(micros), expected + 1
         beyond = self._rows(
             f"SELECT MIN(position) FROM (SELECT position FROM {FACTS_TABLE} WHERE position >= ? UNION ALL "
@@ -707,33 +710,17 @@ class Store:
             problems.append(f"the index lists facts after #{expected - 1} that the events table no longer holds")
         elif int(self._rows(f"SELECT COUNT(*) FROM {SUBJECTS_TABLE}")[0][0]) != sum(named):
             problems.append(self._listed_beyond(named))
-        else:
-            problems += self._check_batches(stamped)
+        elif self.batches_kept and (stray := self._rows(f"{_BATCH_ROWS} WHERE position >= ? OR position < 1", (expected,))):
+            problems.append(f"the batch ending at #{stray[0][0]}: no such fact (the ledger holds {expected - 1})")
         return problems
 
-    def _check_batches(self, stamped: Sequence[int]) -> list[str]:
-        """Whether the batch rows cut the facts (``stamped``: their recorded times, by position) as writing them did:
-        in order, each ending at a fact, the last at the last; known times never going back, none before its facts
-        were recorded, and a batch known later than the one ahead recorded only after that one was known (it was
-        checked against it; the same known time is one batch imported in two parts). ``--known-at`` reads them: one
-        moved would change what the ledger is said to have held."""
-        start = 1
-        previous: int | None = None
-        for position, micros in self._rows(f"SELECT position, known_us FROM {BATCHES_TABLE} ORDER BY position"):
-            end, known = int(position), int(micros)
-            where = f"the batch of facts #{start} to #{end} (known {from_us(known).isoformat()})"
-            if end < start or end > len(stamped):
-                return [f"{where}: no such facts (the ledger holds {len(stamped)})"]
-            if previous is not None and known < previous:
-                return [f"{where}: known before the batch ahead of it"]
-            if previous is not None and known > previous and stamped[start - 1] <= previous:
-                return [f"{where}: recorded before the batch ahead of it was known"]
-            if max(stamped[start - 1 : end]) > known:
-                return [f"{where}: known before its facts were recorded"]
-            start, previous = end + 1, known
-        if start <= len(stamped):
-            return [f"facts #{start} to #{len(stamped)}: in no batch, so not known from any time"]
-        return []
+    def known_hash(self) -> str | None:
+        """The hash of the last batch row (``persistence.BatchLink``), which covers every batch's known time and end:
+        with the head hash, what to keep elsewhere to tell later that neither facts nor known times changed."""
+        if not self.batches_kept:
+            return None
+        found = self._rows(f"SELECT hash FROM {BATCHES_TABLE} ORDER BY position DESC LIMIT 1")
+        return str(found[0][0]).strip() if found else None
 
     def _listed_beyond(self, named: Sequence[int]) -> str:
         """The first fact the index lists more parties for than its stored fact names (``named``, by position): a
@@ -794,6 +781,42 @@ class Store:
             ):
                 listed.setdefault(int(position), set()).add(str(subject))
         return listed
+
+
+_BATCH_ROWS = f"SELECT position, known_us, hash FROM {BATCHES_TABLE}"
+
+
+class _BatchCheck:
+    """``verify``'s reading of the batch rows, along the facts: each batch's row must chain to the row ahead and to
+    the fact it ends at (``persistence.BatchLink``), its known time never going back nor coming before its facts
+    were recorded. Facts after the last row are those a version before batches were kept wrote, known from their
+    recorded time (their rows are made with the next batch)."""
+
+    def __init__(self) -> None:
+        self.last = persistence.BatchLink(0, -1, GENESIS_HASH)
+        self.start = 1
+
+    @staticmethod
+    def rows(found: Sequence[tuple[Any, ...]]) -> dict[int, tuple[int, str]]:
+        """A page's rows: (known time, hash) by the position each batch ends at."""
+        return {int(position): (int(micros), str(digest).strip()) for position, micros, digest in found}
+
+    def check(self, position: int, micros: int, digest: str, ends: dict[int, tuple[int, str]]) -> str | None:
+        """What is wrong with the batch row ending at this fact (recorded at ``micros``, hashed ``digest``), if any."""
+        end = ends.get(position)
+        if end is None:
+            return None
+        known, stored = end
+        where = f"the batch of facts #{self.start} to #{position} (known {from_us(known).isoformat()})"
+        if known < self.last.known_us:
+            return f"{where}: known before the batch ahead of it"
+        if micros > known:  # recorded times never go back: its last fact was recorded last
+            return f"{where}: known before its facts were recorded"
+        link = self.last.next(position, known, digest.strip())
+        if link.hash != stored:
+            return f"{where}: its row does not match the batches' hash chain"
+        self.last, self.start = link, position + 1
+        return None
 
 
 def _index_mismatch(derived: IndexRow, stored: tuple[Any, ...], subjects: set[str]) -> str | None:

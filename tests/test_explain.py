@@ -258,6 +258,7 @@ def test_known_at_explains_what_was_known_and_counts_what_came_later(tmp_path: P
         learnt = [(r["key"], r["corrected_by"]) for r in explanation.rows() if r["step"] == LATER]
         assert learnt == [("mark", explanation.later[0].by.id), ("mark2", None)]  # type: ignore[union-attr]
         # each recorded when the ledger learnt it: the mark before, its correction since
+        assert all(r["known"] > then for r in explanation.rows() if r["step"] == LATER)  # what --known-at goes by
         assert all(r["recorded"] > then for r in explanation.rows() if r["step"] == LATER)
         assert explanation.now is not None and explanation.now["implied_value"] == Decimal("1000.00")
         assert ledger.view("portfolio", Query(options={"investor": "alibaba"}))[0] == explanation.now

@@ -112,6 +112,48 @@ def test_a_store_made_before_kept_answers_gains_their_table_and_a_limited_role_r
         assert Answers(ledger.store).listing()
 
 
+def test_a_store_made_before_batches_were_kept_still_serves_a_role_that_may_not_create_their_table(
+    limited: tuple[str, str],
+) -> None:
+    """The role's grants as the README gave them before batches were kept: it reads and appends as before, each
+    fact known from its recorded time, a warning saying so; the owner's next open adds the table, and the grant
+    the README gives lets the role keep known times from then on."""
+    from datetime import timedelta
+
+    from ledger.persistence import KnownTimeNotKept
+
+    owner_url, url = limited
+    role = url.split("://", 1)[1].split("@", 1)[0]
+    schema = owner_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(PG_BASE, autocommit=True) as connection:  # what a store made before holds
+        connection.execute(sql.SQL("DROP TABLE {}.dealledger_batches").format(sql.Identifier(schema)))
+    facts = [
+        {"kind": "party.registered", "effective": "2020-01-01", "party": "co", "name": "Co", "type": "company"},
+        {"kind": "party.registered", "effective": "2020-01-01", "party": "fund", "name": "Fund", "type": "investor"},
+    ]
+    with Ledger(url) as ledger:
+        assert not ledger.store.batches_kept
+        with pytest.warns(KnownTimeNotKept, match="facts up to #1 are stored"):
+            ledger.append([Incoming("t:1", ledger.catalogue.parse(facts[0]))])
+        first = ledger.records()[-1]
+        assert ledger.store.known_times()(first) == first.recorded
+        assert ledger.store.known_position(first.recorded) == 1
+        assert ledger.store.known_position(first.recorded - timedelta(microseconds=1)) == 0
+        assert ledger.store.verify() == []
+    with Ledger(owner_url) as ledger:  # the owner's next open adds the table
+        assert ledger.store.batches_kept
+    with psycopg.connect(PG_BASE, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("GRANT SELECT, INSERT ON {}.dealledger_batches TO {}").format(sql.Identifier(schema), sql.Identifier(role))
+        )
+    with Ledger(url) as ledger:
+        ledger.append([Incoming("t:2", ledger.catalogue.parse(facts[1]))])
+        known = ledger.store.known_times()
+        first, second = ledger.records()
+        assert known(first) == first.recorded and known(second) > second.recorded
+        assert ledger.store.verify() == []
+
+
 def test_clearing_checkpoints_a_role_may_not_drop_is_one_line(limited: tuple[str, str]) -> None:
     """A role granted only SELECT on the derived tables (the README's read-only analysts) asked to clear them: a
     traceback of the driver's, now one line naming what was refused, exit status 1."""

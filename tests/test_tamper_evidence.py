@@ -189,11 +189,18 @@ def test_a_removed_guard_is_an_error_until_verify_puts_it_back(store: tuple[str,
             "UPDATE dealledger_batches SET known_us = 0",
             r"the batch of facts #1 to #\d+ \(known 1970-01-01T00:00:00\+00:00\): known before its facts were recorded",
         ),
-        ("UPDATE dealledger_batches SET position = position - 1", r"the batch of facts #\d+ to #\d+ .*: known before the batch"),
+        (
+            "UPDATE dealledger_batches SET position = position - 1",
+            r"the batch of facts #1 to #\d+ .*: its row does not match the batches",
+        ),
+        (
+            "UPDATE dealledger_batches SET known_us = known_us + 1000000",
+            r"the batch of facts #1 to #\d+ .*: its row does not match",
+        ),
     ],
     ids=[
         *("effective", "kind", "key", "touch", "recorded", "party left out", "party added", "party unknown", "fact unknown"),
-        *("batch known before its facts", "batch cut short"),
+        *("batch known before its facts", "batch cut short", "batch known later"),
     ],
 )
 def test_an_index_row_changed_is_named_by_verify(store: tuple[str, Tamper], statement: str, told: str) -> None:

@@ -240,12 +240,22 @@ def index_ddl(blob: str, text: str, *, sqlite: bool = False) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {FACTS_TABLE}_recorded ON {FACTS_TABLE} (recorded_us)",
         f"CREATE TABLE IF NOT EXISTS {SUBJECTS_TABLE} ("
         f"subject VARCHAR(255) NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (subject, position)){clustered}",
-        f"CREATE TABLE IF NOT EXISTS {BATCHES_TABLE} (position {position} PRIMARY KEY, known_us BIGINT NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS {BATCHES_TABLE}_known ON {BATCHES_TABLE} (known_us, position)",
         f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} ("
         "view VARCHAR(200) NOT NULL, state_version VARCHAR(200) NOT NULL, cut CHAR(10) NOT NULL, "
         "head BIGINT NOT NULL, head_hash CHAR(64) NOT NULL, digest CHAR(64) NOT NULL, "
         f"created_us BIGINT NOT NULL, state {blob} NOT NULL, PRIMARY KEY (view, state_version, cut, head))",
+    ]
+
+
+def batches_ddl(*, sqlite: bool = False) -> list[str]:
+    """CREATE statements for the batches' table. Each backend creates it apart from the index, where it may: a
+    ledger written before it, opened read-only (a file, a role granted SELECT on the tables it had), reads its
+    facts' known times from their recorded times instead, as before (``Store.batches_kept``)."""
+    position = "INTEGER" if sqlite else "BIGINT"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {BATCHES_TABLE} ("
+        f"position {position} PRIMARY KEY, known_us BIGINT NOT NULL, hash CHAR(64) NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {BATCHES_TABLE}_known ON {BATCHES_TABLE} (known_us, position)",
     ]
 
 
@@ -268,15 +278,12 @@ WRITE_CHUNK = 20_000
 a bulk append's memory for its stored events no longer grows with the batch."""
 INSERT_SUBJECT = f"INSERT INTO {SUBJECTS_TABLE} (subject, position) VALUES (?, ?)"
 SELECT_HASH = f"SELECT hash FROM {FACTS_TABLE} WHERE position = ?"
-INSERT_BATCH = f"INSERT INTO {BATCHES_TABLE} (position, known_us) VALUES (?, ?)"
-LAST_BATCH = f"SELECT position, known_us FROM {BATCHES_TABLE} ORDER BY position DESC LIMIT 1"
-BATCHES_FROM_FACTS = (
-    f"INSERT INTO {BATCHES_TABLE} (position, known_us) SELECT MAX(position), recorded_us FROM {FACTS_TABLE} "
-    "WHERE position > ? AND position <= ? GROUP BY recorded_us"
+INSERT_BATCH = f"INSERT INTO {BATCHES_TABLE} (position, known_us, hash) VALUES (?, ?, ?)"
+LAST_BATCH = f"SELECT position, known_us, hash FROM {BATCHES_TABLE} ORDER BY position DESC LIMIT 1"
+_UNBATCHED = (
+    f"SELECT position, recorded_us, hash FROM {FACTS_TABLE} WHERE position > ? AND position < ? ORDER BY position LIMIT ?"
 )
-"""The batches of facts written without a row of their own (by a version before batches were kept), each known
-from its recorded time, as those versions answered ``--known-at``: one batch per recorded time (a batch's facts
-share it, and recorded times never go back, so each batch's facts lie together)."""
+"""A page of facts written without a batch row (by a version before batches were kept)."""
 Batch = tuple[int, int | None]
 """A batch as a recorder writes it: its last position, and its known time in microseconds (None: now, at commit)."""
 
@@ -298,33 +305,68 @@ def index_parameters(
 
 
 def write_batches(cursor: Any, batches: Sequence[Batch], index: Sequence[IndexRow]) -> None:
-    """The rows of ``batches``, written last in their transaction, just before it commits (``index``: the batch's
-    index rows, the first of them where the batch starts).
+    """The rows of ``batches``, each chained to the one ahead (``BatchLink``), written last in their transaction or
+    in one of their own just after it (``write_known_after``); ``index``: the batch's index rows.
 
     A known time left to now is taken here: no earlier than the batch ahead's plus a microsecond, nor than its own
-    facts' recorded time (a clock may be set back meanwhile), so known times increase with positions and a batch
-    is never known before it was recorded. (An import brings its batches' known times: one batch imported in two
-    parts has two rows of the same time.) Facts written without a batch row of their own (a version before
-    batches were kept, still writing to this ledger) get theirs first, from their recorded times."""
+    facts' recorded time (a clock may be set back meanwhile), so known times never go back and a batch is never
+    known before it was recorded. (An import brings its batches' known times: one batch imported in two parts has
+    two rows of the same time.) Facts written without a batch row of their own (by a version before batches were
+    kept) get theirs first (``_unbatched``)."""
     if not batches or not index:
         return
+    now = time.time_ns() // 1000  # before reading anything: the moment this is called is the one that counts
     cursor.execute(LAST_BATCH)
     found = cursor.fetchone()
-    covered = int(found[0]) if found else 0
-    first = index[0].position
-    if covered < first - 1:
-        cursor.execute(BATCHES_FROM_FACTS, (covered, first - 1))
-        cursor.execute(LAST_BATCH)
-        found = cursor.fetchone()
-    previous = int(found[1]) if found else -1
+    last = BatchLink(int(found[0]), int(found[1]), found[2].strip()) if found else BatchLink(0, -1, GENESIS_HASH)
+    rows = list(_unbatched(cursor, last, index[0].position))
+    last = BatchLink(*rows[-1]) if rows else last
     floor = max(row.recorded_us for row in index)
-    rows: list[tuple[int, int]] = []
     for position, known in batches:
-        if known is None:
-            known = max(time.time_ns() // 1000, previous + 1, floor)
-        rows.append((position, known))
-        previous = known
+        cursor.execute(SELECT_HASH, (position,))
+        fact_hash = cursor.fetchone()[0].strip()
+        last = last.next(position, max(now, last.known_us + 1, floor) if known is None else known, fact_hash)
+        rows.append((last.position, last.known_us, last.hash))
     cursor.executemany(INSERT_BATCH, rows)
+
+
+@dataclass(frozen=True)
+class BatchLink:
+    """A row of ``dealledger_batches``: a batch's last position, its known time and its hash, which chains the
+    batch's known time and end to the batch ahead and to the hash chain of the facts (the fact at its end): a
+    known time or a cut changed behind the ledger's back breaks it, as a changed fact breaks the facts' chain."""
+
+    position: int
+    known_us: int
+    hash: str
+
+    def next(self, position: int, known_us: int, fact_hash: str) -> BatchLink:
+        digest = hashlib.sha256(self.hash.encode("ascii"))
+        digest.update(b"\n%d\n%d\n" % (position, known_us))
+        digest.update(fact_hash.encode("ascii"))
+        return BatchLink(position, known_us, digest.hexdigest())
+
+
+def _unbatched(cursor: Any, last: BatchLink, before: int) -> Iterator[tuple[int, int, str]]:
+    """Rows for the facts after ``last`` and before position ``before`` that have none (written by a version before
+    batches were kept): one per recorded time (a batch's facts share it, and recorded times never go back), each
+    known from that time as those versions answered ``--known-at``, but never before the batch ahead (a clock
+    may have been set back between versions). Read a page at a time: a ledger of a million such facts."""
+    after, group = last.position, None
+    while True:
+        cursor.execute(_UNBATCHED, (after, before, 5_000))
+        page = cursor.fetchall()
+        for position, micros, fact_hash in page:
+            if group is not None and int(micros) != group[1]:
+                last = last.next(group[0], max(group[1], last.known_us + 1), group[2])
+                yield last.position, last.known_us, last.hash
+            group = (int(position), int(micros), fact_hash.strip())
+        if len(page) < 5_000:
+            break
+        after = int(page[-1][0])
+    if group is not None:
+        last = last.next(group[0], max(group[1], last.known_us + 1), group[2])
+        yield last.position, last.known_us, last.hash
 
 
 def now_and_later(batches: Sequence[Batch]) -> tuple[list[Batch], list[Batch]]:
@@ -349,7 +391,7 @@ def write_known_after(
     did not see the batch, yet ``--known-at`` its moment did. Taken after, the gap is the return from the commit
     (its WAL checkpoint put off to this second commit). Should the row not be written (the database refuses it,
     the process ends first), the batch stays stored, and is known from its recorded time as a ledger written
-    before batches were kept (``BATCHES_FROM_FACTS``: on the next open, or with the next batch): an append that
+    before batches were kept (its row made with the next batch's: ``write_batches``): an append that
     said it failed would be tried again, and keyless facts stored twice."""
     if not batches or not index:
         return
@@ -391,6 +433,9 @@ class QmarkCursor:
         if row is None:
             return None
         return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in self.cursor.fetchall()]
 
 
 @contextmanager

@@ -36,6 +36,7 @@ from ledger.persistence import (
     IndexRow,
     QmarkCursor,
     answers_ddl,
+    batches_ddl,
     index_ddl,
     now_and_later,
     unless_refused,
@@ -159,6 +160,7 @@ def opening(backend: Backend) -> Iterator[bool]:
         ) as connection:
             schema = backend.schema or "public"
             if _ready(connection, schema):
+                _add_batches_table(connection, schema)
                 _add_answers_table(connection, schema)
                 yield False
                 return
@@ -186,13 +188,28 @@ REFUSING = f" BEGIN RAISE EXCEPTION '{IMMUTABLE_MESSAGE}'; END "
 
 
 def _ready(connection: Any, schema: str) -> bool:
-    """The events and index tables exist, each with its guard triggers."""
-    names = [name.format(table=table) for table in GUARDED_TABLES for name in TRIGGERS]
+    """The events and index tables exist, each with its guard triggers (the batches' table where it exists: a store
+    made before it is given it by ``_add_batches_table``, where the role may)."""
+    batches = connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{BATCHES_TABLE}',)).fetchone()[0]
+    names = [name.format(table=table) for table in (GUARDED_TABLES if batches else GUARDED_TABLES[:-1]) for name in TRIGGERS]
     found = connection.execute(GUARDS_INTACT, (schema, names, REFUSING)).fetchone()
     return (
         bool(found and found[0] == len(names))
         and connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{CHECKPOINTS_TABLE}',)).fetchone()[0]
     )
+
+
+def _add_batches_table(connection: Any, schema: str) -> None:
+    """Give a store made before batches were kept their table and its guard, if this role may (``batches_ddl``)."""
+    from psycopg import sql
+
+    if connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{BATCHES_TABLE}',)).fetchone()[0]:
+        return
+    function = sql.Identifier(schema, "dealledger_refuse_change")
+    with unless_refused(), connection.transaction():
+        connection.execute(f"SET LOCAL search_path TO {quote(schema)}")
+        for statement in [*map(sql.SQL, batches_ddl()), *_triggers(schema, BATCHES_TABLE, function)]:
+            connection.execute(statement)
 
 
 def _add_answers_table(connection: Any, schema: str) -> None:
@@ -256,7 +273,7 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     index_tables = GUARDED_TABLES[1:]
     triggers = {table: _triggers(schema, table, function) for table in (recorder.events_table_name, *index_tables)}
     statements += triggers[recorder.events_table_name]
-    statements += [sql.SQL(statement) for statement in (*index_ddl("BYTEA", "TEXT"), answers_ddl("BYTEA"))]
+    statements += [sql.SQL(statement) for statement in (*index_ddl("BYTEA", "TEXT"), *batches_ddl(), answers_ddl("BYTEA"))]
     statements += [trigger for table in index_tables for trigger in triggers[table]]
     with recorder.datastore.transaction(commit=True) as cursor:
         cursor.execute(sql.SQL("SELECT pg_advisory_xact_lock(hashtext('dealledger-guard'))"))

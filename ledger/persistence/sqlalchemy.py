@@ -28,6 +28,7 @@ from ledger.persistence import (
     IndexRow,
     QmarkCursor,
     answers_ddl,
+    batches_ddl,
     index_ddl,
     now_and_later,
     unless_refused,
@@ -154,6 +155,7 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     tables = (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE, BATCHES_TABLE)
     sqlite = dialect == "sqlite"
     statements = index_ddl("BLOB" if sqlite else "LONGBLOB", "TEXT" if sqlite else "VARCHAR(255)", sqlite=sqlite)
+    statements += batches_ddl(sqlite=sqlite)
     if dialect == "sqlite":
         statements += [trigger(table, action) for table in tables for action in ("UPDATE", "DELETE")]
     elif dialect in ("mysql", "mariadb"):

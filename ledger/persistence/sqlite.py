@@ -40,6 +40,7 @@ from ledger.persistence import (
     IndexRow,
     Statements,
     answers_ddl,
+    batches_ddl,
     index_ddl,
     index_parameters,
     insert_row,
@@ -314,7 +315,9 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     with recorder.datastore.transaction(commit=True) as cursor:
         cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
         present = {row[0]: row[1] for row in cursor.fetchall()}
-        for table in (recorder.events_table_name, *GUARDED_TABLES):
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (BATCHES_TABLE,))
+        batches = cursor.fetchone() is not None
+        for table in (recorder.events_table_name, *(GUARDED_TABLES if batches else GUARDED_TABLES[:-1])):
             # a guard is its name and its text: one put back as "WHEN 0 BEGIN SELECT 1; END" refuses nothing
             changed = [action for action in GUARDED if not _as_made(present.get(trigger_name(table, action)), table, action)]
             if changed and not repair:
@@ -324,6 +327,10 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
             for action in changed:
                 cursor.execute(f'DROP TRIGGER IF EXISTS "{trigger_name(table, action)}"')
                 cursor.execute(trigger(table, action))
+    if not batches:
+        with unless_refused(), recorder.datastore.transaction(commit=True) as cursor:  # see ``batches_ddl``
+            for statement in [*batches_ddl(sqlite=True), *(trigger(BATCHES_TABLE, action) for action in GUARDED)]:
+                cursor.execute(statement)
     add_answers_table(recorder)
 
 
