@@ -77,6 +77,48 @@ def test_a_batch_whose_known_time_could_not_be_kept_stays_stored_and_known_from_
         assert [ledger.store.known_position(r.recorded) for r in ledger.records()] == [0, 2, 2]  # #2 known as recorded
 
 
+def test_the_writers_connection_checkpoints_again_after_a_batch_stored_or_refused(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's automatic checkpoint is put off while a batch commits (its known time is taken first), and put back
+    after, whether the batch was stored or refused: left off, the log would grow with every later write."""
+    from dataclasses import replace
+
+    from eventsourcing.sqlite import SQLiteConnection
+
+    from ledger import persistence
+    from ledger.appending import BatchBuilder
+
+    with Ledger(sqlite_url) as ledger:
+
+        def autocheckpoint() -> int:
+            with ledger.store.app.recorder.datastore.transaction(commit=True) as cursor:  # the writers' connection
+                cursor.execute("PRAGMA wal_autocheckpoint")
+                return int(cursor.fetchone()[0])
+
+        usual = autocheckpoint()
+        ledger.append(facts(ledger, party("a-co")))
+        assert autocheckpoint() == usual > 0
+        batch, index, _, _ = BatchBuilder(ledger.host, facts(ledger, party("b-co")), ledger.store).build(ledger.store.head())
+        assert not ledger.store.write([replace(batch[0], seq=1)], [replace(index[0], position=1)])  # #1 is taken
+        assert autocheckpoint() == usual
+        opened = SQLiteConnection.transaction
+        calls: list[bool] = []
+
+        def locked_the_second_time(self: Any, *, commit: bool) -> Any:  # the batch's row: its transaction refused
+            calls.extend([commit] if commit else [])
+            if commit and len(calls) == 2:
+                raise sqlite3.OperationalError("database is locked")
+            return opened(self, commit=commit)
+
+        monkeypatch.setattr(SQLiteConnection, "transaction", locked_the_second_time)
+        with pytest.warns(persistence.KnownTimeNotKept, match="database is locked"):
+            ledger.append(facts(ledger, party("c-co")))
+        monkeypatch.undo()
+        assert autocheckpoint() == usual
+        assert len(ledger.records()) == 2
+
+
 def test_a_ledger_written_before_batches_were_kept_knows_each_from_its_recorded_time(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with Ledger(url) as ledger:

@@ -70,26 +70,26 @@ class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         automatic checkpoint) before returning; that is put off to the second, small commit, after the time is taken."""
         given, later = now_and_later(batches)
         with self.datastore.get_connection(commit=True) as connection:
-            with connection.transaction(commit=True) as c:
-                if later:
-                    c.execute("PRAGMA wal_autocheckpoint")
-                    pages = int(c.fetchone()[0])
-                    c.execute("PRAGMA wal_autocheckpoint = 0")
-                try:
-                    ids = self._insert_events(c, stored_events, batches=given, **kwargs)
-                except BaseException:
+            put_off: list[int] = []  # the pages after which the connection checkpoints, while that is put off
+            try:
+                with connection.transaction(commit=True) as c:
                     if later:
-                        c.execute(f"PRAGMA wal_autocheckpoint = {pages}")
-                    raise
-            if later:
+                        c.execute("PRAGMA wal_autocheckpoint")
+                        put_off.append(int(c.fetchone()[0]))
+                        c.execute("PRAGMA wal_autocheckpoint = 0")
+                    ids = self._insert_events(c, stored_events, batches=given, **kwargs)
 
                 @contextmanager
                 def after() -> Iterator[Any]:
                     with connection.transaction(commit=True) as cursor:
-                        cursor.execute(f"PRAGMA wal_autocheckpoint = {pages}")  # the checkpoint comes with this commit
+                        cursor.execute(f"PRAGMA wal_autocheckpoint = {put_off.pop()}")  # checkpointed with this commit
                         yield cursor
 
                 write_known_after(after, later, kwargs.get("index", ()))
+            finally:  # the batch failed, or its row was refused before the setting was put back: put it back now
+                if put_off:
+                    with connection.transaction(commit=False) as cursor:
+                        cursor.execute(f"PRAGMA wal_autocheckpoint = {put_off.pop()}")
         return ids
 
     def construct_create_table_statements(self) -> list[str]:
