@@ -810,9 +810,8 @@ def verify(ctx: click.Context, fmt: str) -> None:
     if problems:
         raise click.ClickException("the ledger's hash chain is broken: see above")
     head = ledger.store.head()
-    click.echo(
-        f"ok: {head.position} facts, hash chain intact; head hash {head.hash}; known times hash {ledger.store.known_hash()}"
-    )
+    known = ledger.store.known_hash() or "none"
+    click.echo(f"ok: {head.position} facts, hash chain intact; head hash {head.hash}; known times hash {known}")
 
 
 @main.command()
@@ -1016,10 +1015,18 @@ def run() -> None:
     """The ``dealledger`` command: ``main``, with SIGTERM (a stopped container, a supervisor, ``kill``) ending it as
     Ctrl-C does, through its ``finally`` blocks (a replay's partial files removed, its workers stopped), where the
     default would end it on the spot; either way within ``ledger.stopping.GRACE`` seconds."""
+    import warnings
+
     from ledger.stopping import install
 
     install()
+    warnings.formatwarning = _warning_line
     main()
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
+    """A warning as the command's own line on stderr, not the source line that raised it (``warnings`` shows both)."""
+    return f"dealledger: warning: {message}\n"
 
 
 if __name__ == "__main__":

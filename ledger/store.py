@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import random
 import time
+import warnings
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -569,6 +570,14 @@ class Store:
             return True
         if batches is None:
             batches = [(batch[-1].seq, None)]
+        elif not self.batches_kept:  # an import's known times, where they cannot be kept: the facts still go in
+            warnings.warn(
+                f"facts up to #{batch[-1].seq} are stored, but not when they became known (the store keeps no batches"
+                " here): --known-at reads their recorded time",
+                persistence.KnownTimeNotKept,
+                stacklevel=2,
+            )
+            batches = []
         stored: Sequence[StoredEvent] = StoredBatch(batch, self.app.mapper.to_stored_event)
         if not getattr(self.app.recorder, "writes_in_chunks", False):  # a recorder that reads the events more than once
             stored = list(stored)

@@ -154,6 +154,32 @@ def test_a_store_made_before_batches_were_kept_still_serves_a_role_that_may_not_
         assert ledger.store.verify() == []
 
 
+def test_an_import_into_a_store_without_batches_goes_in_known_from_recorded_times(
+    limited: tuple[str, str], tmp_path: Path
+) -> None:
+    """Where the batches' table cannot be made, an import still goes in whole (its known times not kept, a warning
+    says so), as an append does: it did before batches were kept."""
+    import io
+
+    from ledger.exchange import export_lines, import_stream
+    from ledger.persistence import KnownTimeNotKept
+
+    owner_url, url = limited
+    schema = owner_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(PG_BASE, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP TABLE {}.dealledger_batches").format(sql.Identifier(schema)))
+    fact = {"kind": "party.registered", "effective": "2020-01-01", "party": "co", "name": "Co", "type": "company"}
+    with Ledger(f"sqlite:///{tmp_path / 'source.db'}") as source:
+        source.append([Incoming("t:1", source.catalogue.parse(fact))])
+        text = "".join(export_lines(source.records(), source.store.known_times()))
+    with Ledger(url) as ledger:
+        with pytest.warns(KnownTimeNotKept, match="facts up to #1 are stored, but not when they became known"):
+            ledger.append(list(import_stream(ledger.catalogue, io.StringIO(text), "export.jsonl")))
+        [record] = ledger.records()
+        assert ledger.store.known_times()(record) == record.recorded
+        assert ledger.store.verify() == []
+
+
 def test_clearing_checkpoints_a_role_may_not_drop_is_one_line(limited: tuple[str, str]) -> None:
     """A role granted only SELECT on the derived tables (the README's read-only analysts) asked to clear them: a
     traceback of the driver's, now one line naming what was refused, exit status 1."""

@@ -304,9 +304,10 @@ def index_parameters(
     return facts, subjects
 
 
-def write_batches(cursor: Any, batches: Sequence[Batch], index: Sequence[IndexRow]) -> None:
+def write_batches(cursor: Any, batches: Sequence[Batch], index: Sequence[IndexRow], now: int | None = None) -> None:
     """The rows of ``batches``, each chained to the one ahead (``BatchLink``), written last in their transaction or
-    in one of their own just after it (``write_known_after``); ``index``: the batch's index rows.
+    in one of their own just after it (``write_known_after``); ``index``: the batch's index rows; ``now``: the moment
+    that counts for a known time left to now, in microseconds (when this is called, by default).
 
     A known time left to now is taken here: no earlier than the batch ahead's plus a microsecond, nor than its own
     facts' recorded time (a clock may be set back meanwhile), so known times never go back and a batch is never
@@ -315,7 +316,7 @@ def write_batches(cursor: Any, batches: Sequence[Batch], index: Sequence[IndexRo
     kept) get theirs first (``_unbatched``)."""
     if not batches or not index:
         return
-    now = time.time_ns() // 1000  # before reading anything: the moment this is called is the one that counts
+    now = time.time_ns() // 1000 if now is None else now  # before reading anything
     cursor.execute(LAST_BATCH)
     found = cursor.fetchone()
     last = BatchLink(int(found[0]), int(found[1]), found[2].strip()) if found else BatchLink(0, -1, GENESIS_HASH)
@@ -380,7 +381,7 @@ class KnownTimeNotKept(UserWarning):
 
 
 def write_known_after(
-    transaction: Callable[[], AbstractContextManager[Any]], batches: Sequence[Batch], index: Sequence[IndexRow]
+    transaction: Callable[[], AbstractContextManager[Any]], batches: Sequence[Batch], index: Sequence[IndexRow], now: int
 ) -> None:
     """Write ``batches`` (known at the commit) in a transaction of their own, opened by ``transaction`` the moment the
     batch's commit has returned, on its connection, while the writers' lock is still held (so known times follow
@@ -389,7 +390,9 @@ def write_known_after(
     Taken inside the batch's transaction, the time came before the commit itself, which on SQLite writes the
     pages the batch still holds in memory (433 ms after a 50,000-fact append, measured): a reader in that time
     did not see the batch, yet ``--known-at`` its moment did. Taken after, the gap is the return from the commit
-    (its WAL checkpoint put off to this second commit). Should the row not be written (the database refuses it,
+    (its WAL checkpoint put off to this second commit), ``now`` taken by the caller as it returned, before this
+    transaction begins: measured up to 0.5 ms on SQLite and 0.9 ms on PostgreSQL with batches of 2,000 facts, when
+    the row took the time itself. Should the row not be written (the database refuses it,
     the process ends first), the batch stays stored, and is known from its recorded time as a ledger written
     before batches were kept (its row made with the next batch's: ``write_batches``): an append that
     said it failed would be tried again, and keyless facts stored twice."""
@@ -397,7 +400,7 @@ def write_known_after(
         return
     try:
         with transaction() as cursor:
-            write_batches(cursor, batches, index)
+            write_batches(cursor, batches, index, now)
     except Exception as error:
         if not refusal(error):
             raise
@@ -408,6 +411,11 @@ def write_known_after(
             KnownTimeNotKept,
             stacklevel=2,
         )
+
+
+def now_us() -> int:
+    """This moment in microseconds since 1970 (UTC), as known times are kept."""
+    return time.time_ns() // 1000
 
 
 class QmarkCursor:

@@ -39,6 +39,7 @@ from ledger.persistence import (
     batches_ddl,
     index_ddl,
     now_and_later,
+    now_us,
     unless_refused,
     write_batches,
     write_known_after,
@@ -72,6 +73,7 @@ class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
         given, later = now_and_later(batches)
         with self.datastore.get_connection() as connection:
             self._insert(connection, stored_events, index, given, notification_ids)
+            committed = now_us()
 
             @contextmanager
             def after() -> Iterator[Any]:
@@ -79,7 +81,7 @@ class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
                     cursor.execute(f"SET LOCAL search_path TO {quote(self.datastore.schema or 'public')}")
                     yield QmarkCursor(cursor)
 
-            write_known_after(after, later, index)
+            write_known_after(after, later, index, committed)
         return notification_ids
 
     def _insert(

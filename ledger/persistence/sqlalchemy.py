@@ -31,6 +31,7 @@ from ledger.persistence import (
     batches_ddl,
     index_ddl,
     now_and_later,
+    now_us,
     unless_refused,
     write_batches,
     write_known_after,
@@ -50,6 +51,7 @@ class IndexedSQLAlchemyApplicationRecorder(SQLAlchemyApplicationRecorder):
         assert engine is not None
         given, later = now_and_later(batches) if engine.dialect.name == "sqlite" else (list(batches), [])
         notification_ids = super().insert_events(stored_events, batches=given, **kwargs)
+        committed = now_us()
 
         @contextmanager
         def after() -> Iterator[Any]:
@@ -61,7 +63,7 @@ class IndexedSQLAlchemyApplicationRecorder(SQLAlchemyApplicationRecorder):
                 finally:
                     raw.close()
 
-        write_known_after(after, later, kwargs.get("index", ()))
+        write_known_after(after, later, kwargs.get("index", ()), committed)
         return notification_ids
 
     def _insert_events(

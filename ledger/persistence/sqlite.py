@@ -45,6 +45,7 @@ from ledger.persistence import (
     index_parameters,
     insert_row,
     now_and_later,
+    now_us,
     unless_refused,
     write_batches,
     write_known_after,
@@ -78,6 +79,7 @@ class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                         put_off.append(int(c.fetchone()[0]))
                         c.execute("PRAGMA wal_autocheckpoint = 0")
                     ids = self._insert_events(c, stored_events, batches=given, **kwargs)
+                committed = now_us()
 
                 @contextmanager
                 def after() -> Iterator[Any]:
@@ -85,7 +87,7 @@ class IndexedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                         cursor.execute(f"PRAGMA wal_autocheckpoint = {put_off.pop()}")  # checkpointed with this commit
                         yield cursor
 
-                write_known_after(after, later, kwargs.get("index", ()))
+                write_known_after(after, later, kwargs.get("index", ()), committed)
             finally:  # the batch failed, or its row was refused before the setting was put back: put it back now
                 if put_off:
                     with connection.transaction(commit=False) as cursor:
