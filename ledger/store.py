@@ -262,16 +262,14 @@ class Store:
         return int(found[0][0] or 0)
 
     def known_times(self) -> Callable[[Recorded], datetime]:
-        """When each stored fact became known: its batch's known time (its recorded time where its batch has no row)."""
-        rows = self._rows(f"SELECT position, known_us FROM {BATCHES_TABLE} ORDER BY position") if self.batches_kept else []
-        ends = [int(position) for position, _ in rows]
-        times = [from_us(int(micros)) for _, micros in rows]
+        """When each stored fact became known: its batch's known time (its recorded time where its batch has no row).
 
-        def known(record: Recorded) -> datetime:
-            at = bisect_left(ends, record.seq)
-            return times[at] if at < len(ends) else record.recorded
-
-        return known
+        The batch rows are read as facts are asked about, a page from the first asked (``_KnownPages``): a ledger of
+        a million single-fact appends has a million rows, and ``explain`` asks about a few facts, ``export`` about
+        all of them in order."""
+        if not self.batches_kept:
+            return _recorded_time
+        return _KnownPages(self._rows).known
 
     def hash_at(self, position: int) -> str | None:
         if position == 0:
@@ -793,6 +791,38 @@ class Store:
 
 
 _BATCH_ROWS = f"SELECT position, known_us, hash FROM {BATCHES_TABLE}"
+KNOWN_PAGE = 1_000
+"""Batch rows ``Store.known_times`` reads at a time."""
+
+
+def _recorded_time(record: Recorded) -> datetime:
+    return record.recorded
+
+
+class _KnownPages:
+    """Batch rows read a page at a time from the first position asked about, each page kept as the span of positions
+    it answers for: from the position asked to the last batch end it holds (the batch of any fact in it is the
+    first of its ends at or after the fact)."""
+
+    def __init__(self, rows: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]) -> None:
+        self._read = rows
+        self._pages: list[tuple[int, list[int], list[datetime]]] = []  # (first position answered, ends, known times)
+
+    def known(self, record: Recorded) -> datetime:
+        position = record.seq
+        for start, ends, times in reversed(self._pages):  # the last page read first: facts are mostly asked in order
+            if start <= position <= ends[-1]:
+                return times[bisect_left(ends, position)]
+        found = self._read(
+            f"SELECT position, known_us FROM {BATCHES_TABLE} WHERE position >= ? ORDER BY position LIMIT ?",
+            (position, KNOWN_PAGE),
+        )
+        if not found:  # past the last batch row: written by a version before batches were kept
+            return record.recorded
+        ends = [int(end) for end, _ in found]
+        times = [from_us(int(micros)) for _, micros in found]
+        self._pages.append((position, ends, times))
+        return times[0]
 
 
 class _BatchCheck:

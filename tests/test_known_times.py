@@ -119,6 +119,25 @@ def test_the_writers_connection_checkpoints_again_after_a_batch_stored_or_refuse
         assert len(ledger.records()) == 2
 
 
+def test_known_times_read_a_page_at_a_time_answer_in_any_order(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``known_times`` reads batch rows a page from the fact asked about: in order (an export), backwards or here and
+    there (an explanation), each fact gets its own batch's time."""
+    import random
+
+    from ledger import store
+
+    monkeypatch.setattr(store, "KNOWN_PAGE", 2)
+    with Ledger(sqlite_url) as ledger:
+        for number in range(7):  # batches of 1, 2 and 3 facts in turn
+            ledger.append(facts(ledger, *(party(f"co-{number}-{n}") for n in range(number % 3 + 1))))
+        rows = ledger.store._rows("SELECT position, known_us FROM dealledger_batches ORDER BY position")
+        records = ledger.records()
+        expected = {r.seq: next(store.from_us(k) for end, k in rows if end >= r.seq) for r in records}
+        for order in (records, records[::-1], random.Random(7).sample(records, len(records))):
+            known = ledger.store.known_times()
+            assert {r.seq: known(r) for r in order} == expected
+
+
 def test_a_ledger_written_before_batches_were_kept_knows_each_from_its_recorded_time(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with Ledger(url) as ledger:
