@@ -74,12 +74,12 @@ def log_rows(
     party: str | None = None,
     as_of: date | None = None,
     detailed: bool = False,
-    known: Callable[[Recorded], datetime] | None = None,
+    known: Callable[[Recorded], datetime],
 ) -> list[dict[str, Any]]:
     """The log's rows, filtered. A correction or retraction is about the fact it names too, in every version of it:
     ``--party`` and ``--kind`` show it beside that fact (a retraction names no party, a correction may take one away
     or bring one in), so that a fact's history is read whole, as the views that read the fact see it. ``known``
-    gives a fact's known time (``Store.known_times``); without it, its recorded time."""
+    gives a fact's known time (``Store.known_times``)."""
     targets = named(records)
     status = fates(records, targets)
     history = versions(records, targets)
@@ -102,7 +102,7 @@ def log_rows(
             "kind": fact.kind,
             "effective": fact.effective,
             "recorded": record.recorded,
-            "known": known(record) if known is not None else record.recorded,
+            "known": known(record),
             "status": status.get(record.id, ""),
         }
         if detailed:

@@ -102,7 +102,7 @@ class Notebook:
         from ledger.logview import log_rows
 
         records = self.ledger.story(moment("as_of", as_of_date, as_of), moment("known_at", known_at_time, known_at))
-        return Rows(log_rows(records, detailed=True))
+        return Rows(log_rows(records, detailed=True, known=self.ledger.store.known_times()))
 
     def append(self, facts: str | os.PathLike[str] | Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> AppendResult:
         """Append facts, all or nothing: a file (JSON Lines, YAML or CSV), one fact as a dict, or a list of dicts.

@@ -221,7 +221,14 @@ class Store:
         made (a read-only file, a role without the privilege), knows each fact from its recorded time, as before."""
         try:
             self._rows(f"SELECT position FROM {BATCHES_TABLE} WHERE position = 0")
-        except LedgerError:
+        except LedgerError as error:
+            if "permission denied" in str(error).lower():  # there, but not for this role: its answers would differ
+                warnings.warn(
+                    f"this role may not read {BATCHES_TABLE}: --known-at goes by recorded times here, not by when each "
+                    "batch was committed (grant SELECT, INSERT on it, as the README shows)",
+                    persistence.KnownTimesNotRead,
+                    stacklevel=4,
+                )
             return False
         return True
 
@@ -231,21 +238,25 @@ class Store:
             if self.batches_kept
             else "NULL"
         )
+        last = f"(SELECT MAX(known_us) FROM {BATCHES_TABLE})" if self.batches_kept else "NULL"
         found = self._rows(
-            f"SELECT f.position, f.recorded_us, f.hash, {known} AS known FROM {FACTS_TABLE} f ORDER BY f.position DESC LIMIT 1"
+            f"SELECT f.position, f.recorded_us, f.hash, {known} AS known, {last} AS last_known FROM {FACTS_TABLE} f "
+            "ORDER BY f.position DESC LIMIT 1"
         )
         if not found:
             return Head(0, None, GENESIS_HASH)
-        position, micros, digest, known = found[0]
-        recorded = from_us(int(micros))
-        return Head(int(position), recorded, digest, recorded if known is None else from_us(int(known)))
+        position, micros, digest, row_known, last_known = found[0]
+        if row_known is None:  # written without a batch row: known as ``persistence.unbatched_known`` will keep it
+            row_known = persistence.unbatched_known(int(micros), None if last_known is None else int(last_known))
+        return Head(int(position), from_us(int(micros)), digest, from_us(int(row_known)))
 
     def known_position(self, known_at: datetime | None) -> int:
         """The last position the ledger held at ``known_at`` (the head when None): the end of the last batch committed
         by then (``persistence.BATCHES_TABLE``). Facts past the last batch row (written by a version before batches
         were kept, not yet given rows: ``write_batches`` does, with the next batch) are known from their recorded
-        time, as that version answered. One statement, so one snapshot: a batch committed between two reads would
-        otherwise be counted by its recorded time."""
+        time, as that version answered, but never before the last row (``persistence.unbatched_known``). One
+        statement, so one snapshot: a batch committed between two reads would otherwise be counted by its recorded
+        time."""
         if known_at is None:
             return self.head().position
         micros = to_us(known_at)
@@ -253,11 +264,12 @@ class Store:
             found = self._rows(f"SELECT MAX(position) FROM {FACTS_TABLE} WHERE recorded_us <= ?", (micros,))
             return int(found[0][0] or 0)
         found = self._rows(
-            f"SELECT CASE WHEN k.known < k.covered THEN k.known ELSE COALESCE((SELECT MAX(position) FROM {FACTS_TABLE} "
-            "WHERE position > k.covered AND recorded_us <= ?), k.known) END AS known_position FROM (SELECT "
-            f"COALESCE((SELECT position FROM {BATCHES_TABLE} WHERE known_us <= ? ORDER BY known_us DESC, position DESC "
-            f"LIMIT 1), 0) AS known, COALESCE((SELECT MAX(position) FROM {BATCHES_TABLE}), 0) AS covered) k",
-            (micros, micros),
+            f"SELECT CASE WHEN k.known < k.covered OR k.last_known >= ? THEN k.known ELSE COALESCE((SELECT MAX(position) "
+            f"FROM {FACTS_TABLE} WHERE position > k.covered AND recorded_us <= ?), k.known) END AS known_position FROM "
+            f"(SELECT COALESCE((SELECT position FROM {BATCHES_TABLE} WHERE known_us <= ? ORDER BY known_us DESC, "
+            f"position DESC LIMIT 1), 0) AS known, COALESCE((SELECT MAX(position) FROM {BATCHES_TABLE}), 0) AS covered, "
+            f"COALESCE((SELECT MAX(known_us) FROM {BATCHES_TABLE}), -1) AS last_known) k",
+            (micros, micros, micros),
         )
         return int(found[0][0] or 0)
 
@@ -807,9 +819,14 @@ class _KnownPages:
     def __init__(self, rows: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]) -> None:
         self._read = rows
         self._pages: list[tuple[int, list[int], list[datetime]]] = []  # (first position answered, ends, known times)
+        last = rows(f"SELECT position, known_us FROM {BATCHES_TABLE} ORDER BY position DESC LIMIT 1", ())
+        self._covered = int(last[0][0]) if last else 0
+        self._last_known: int | None = int(last[0][1]) if last else None
 
     def known(self, record: Recorded) -> datetime:
         position = record.seq
+        if position > self._covered:  # past the last batch row: written by a version before batches were kept
+            return from_us(persistence.unbatched_known(to_us(record.recorded), self._last_known))
         for start, ends, times in reversed(self._pages):  # the last page read first: facts are mostly asked in order
             if start <= position <= ends[-1]:
                 return times[bisect_left(ends, position)]
@@ -817,8 +834,6 @@ class _KnownPages:
             f"SELECT position, known_us FROM {BATCHES_TABLE} WHERE position >= ? ORDER BY position LIMIT ?",
             (position, KNOWN_PAGE),
         )
-        if not found:  # past the last batch row: written by a version before batches were kept
-            return record.recorded
         ends = [int(end) for end, _ in found]
         times = [from_us(int(micros)) for _, micros in found]
         self._pages.append((position, ends, times))

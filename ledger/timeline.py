@@ -1,7 +1,9 @@
 """From stored facts to the story as told at a moment: corrections applied, effective order.
 
-Two time axes meet here. ``known_at`` cuts by transaction time: facts and corrections recorded
-after it are ignored, so a past answer can be reproduced exactly. ``as_of`` cuts by valid
+Two time axes meet here. ``known_at`` cuts by transaction time: facts and corrections known
+after it are ignored, so a past answer can be reproduced exactly (a store resolves it to the
+last position known then, ``Store.known_position``; ``known`` here cuts records held outside a
+store, which carry their recorded time alone). ``as_of`` cuts by valid
 time: facts effective after it have not happened yet. Within one effective date, facts apply
 in recording order.
 """
@@ -95,7 +97,8 @@ class FactIndex:
 
 
 def known(records: Sequence[Recorded], known_at: datetime | None) -> Sequence[Recorded]:
-    """The records stored at or before ``known_at`` (records come in recording order)."""
+    """The records recorded at or before ``known_at`` (records come in recording order): for records outside a store,
+    whose recorded time is all they carry (a store's own go by ``Store.known_position``)."""
     if known_at is None:
         return records
     end = len(records)

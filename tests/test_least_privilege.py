@@ -154,6 +154,21 @@ def test_a_store_made_before_batches_were_kept_still_serves_a_role_that_may_not_
         assert ledger.store.verify() == []
 
 
+def test_a_role_that_may_not_read_the_batches_is_told_its_known_at_goes_by_recorded_times(limited: tuple[str, str]) -> None:
+    """Its answers to ``--known-at`` would differ from the owner's, silently: it hears so when it opens the ledger."""
+    from ledger.persistence import KnownTimesNotRead
+
+    owner_url, url = limited
+    role = url.split("://", 1)[1].split("@", 1)[0]
+    schema = owner_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(PG_BASE, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("REVOKE SELECT ON {}.dealledger_batches FROM {}").format(sql.Identifier(schema), sql.Identifier(role))
+        )
+    with pytest.warns(KnownTimesNotRead, match="may not read dealledger_batches: --known-at goes by recorded times"):
+        Ledger(url).close()
+
+
 def test_an_import_into_a_store_without_batches_goes_in_known_from_recorded_times(
     limited: tuple[str, str], tmp_path: Path
 ) -> None:

@@ -122,6 +122,15 @@ def test_a_flag_set_false_is_off(tmp_path: Path) -> None:
             assert off == alone != on
 
 
+def test_the_story_tells_when_each_fact_became_known(book: Notebook) -> None:
+    """As ``log`` does: the moment its batch was committed, what ``known_at`` goes by, after it was recorded."""
+    rows = book.story()
+    assert all(row["known"] > row["recorded"] for row in rows)
+    last = rows[-1]["known"]
+    assert len(book.story(known_at=last)) == len(rows)
+    assert book.story(known_at=last - timedelta(microseconds=1)) == []
+
+
 def test_known_at_a_bare_date_is_the_end_of_that_day(book: Notebook) -> None:
     recorded = book.story()[0]["recorded"]
     assert book.view("ownership", company="moonshot-ai", known_at=recorded.date()) == book.view(

@@ -53,7 +53,8 @@ class Package:
 
 def build(ledger: Ledger, company: str, as_of: date | None = None, known_at: datetime | None = None) -> Package:
     """The package of ``company``'s cap table at (as_of, known_at), validated; raises ``OcfError`` when it cannot be exact."""
-    every = [r.fact for r in ledger.registrations(None, known_at) if isinstance(r.fact, PartyRegistered)]  # by date
+    head = ledger.store.known_position(known_at)  # one ledger for every read of the package
+    every = [r.fact for r in ledger.registrations(None, head=head) if isinstance(r.fact, PartyRegistered)]  # by date
     own = [fact for fact in every if fact.party == company]  # registered as the ledger stood then (retracted since, too)
     if not own:
         ledger.require_party("--company", company)  # not even registered now: refused, naming the closest slug
@@ -63,7 +64,7 @@ def build(ledger: Ledger, company: str, as_of: date | None = None, known_at: dat
         when = f" at --known-at {known_at.isoformat()}" if known_at else ""
         raise OcfError(f"--company: {company!r} was not yet registered{when}")
     first = own[0].effective
-    records = ledger.records(known_at)
+    records = ledger.store.records(head)
     facts = story(records, as_of=as_of)
     owned = ownership_records(facts, company)
     founded = min([first, *(r.effective for r in owned[:1])])  # a later registration renames: it founds nothing

@@ -280,6 +280,8 @@ INSERT_SUBJECT = f"INSERT INTO {SUBJECTS_TABLE} (subject, position) VALUES (?, ?
 SELECT_HASH = f"SELECT hash FROM {FACTS_TABLE} WHERE position = ?"
 INSERT_BATCH = f"INSERT INTO {BATCHES_TABLE} (position, known_us, hash) VALUES (?, ?, ?)"
 LAST_BATCH = f"SELECT position, known_us, hash FROM {BATCHES_TABLE} ORDER BY position DESC LIMIT 1"
+_IN_LIST = 500
+"""Values in one ``IN (...)`` list (``store.IN_CHUNK``)."""
 _UNBATCHED = (
     f"SELECT position, recorded_us, hash FROM {FACTS_TABLE} WHERE position > ? AND position < ? ORDER BY position LIMIT ?"
 )
@@ -323,9 +325,14 @@ def write_batches(cursor: Any, batches: Sequence[Batch], index: Sequence[IndexRo
     rows = list(_unbatched(cursor, last, index[0].position))
     last = BatchLink(*rows[-1]) if rows else last
     floor = max(row.recorded_us for row in index)
+    ends = [position for position, _ in batches]
+    hashes: dict[int, str] = {}  # the facts' hashes at the batches' ends, read a list at a time (an import's many)
+    for start in range(0, len(ends), _IN_LIST):
+        chunk = ends[start : start + _IN_LIST]
+        cursor.execute(f"SELECT position, hash FROM {FACTS_TABLE} WHERE position IN ({', '.join('?' * len(chunk))})", chunk)
+        hashes.update((int(position), str(digest).strip()) for position, digest in cursor.fetchall())
     for position, known in batches:
-        cursor.execute(SELECT_HASH, (position,))
-        fact_hash = cursor.fetchone()[0].strip()
+        fact_hash = hashes[position]
         last = last.next(position, max(now, last.known_us + 1, floor) if known is None else known, fact_hash)
         rows.append((last.position, last.known_us, last.hash))
     cursor.executemany(INSERT_BATCH, rows)
@@ -348,25 +355,33 @@ class BatchLink:
         return BatchLink(position, known_us, digest.hexdigest())
 
 
+def unbatched_known(recorded_us: int, last_known_us: int | None) -> int:
+    """When a fact without a batch row (written by a version before batches were kept) is known: from its recorded
+    time, as those versions answered ``--known-at``, but never before the last batch row (a clock may have been
+    set back between versions). Reads and the rows ``write_batches`` makes for such facts go by this one rule."""
+    return recorded_us if last_known_us is None else max(recorded_us, last_known_us + 1)
+
+
 def _unbatched(cursor: Any, last: BatchLink, before: int) -> Iterator[tuple[int, int, str]]:
     """Rows for the facts after ``last`` and before position ``before`` that have none (written by a version before
     batches were kept): one per recorded time (a batch's facts share it, and recorded times never go back), each
     known from that time as those versions answered ``--known-at``, but never before the batch ahead (a clock
-    may have been set back between versions). Read a page at a time: a ledger of a million such facts."""
-    after, group = last.position, None
+    may have been set back between versions: ``unbatched_known``). Read a page at a time: a ledger of a million
+    such facts."""
+    after, group, base = last.position, None, (last.known_us if last.position else None)
     while True:
         cursor.execute(_UNBATCHED, (after, before, 5_000))
         page = cursor.fetchall()
         for position, micros, fact_hash in page:
             if group is not None and int(micros) != group[1]:
-                last = last.next(group[0], max(group[1], last.known_us + 1), group[2])
+                last = last.next(group[0], unbatched_known(group[1], base), group[2])
                 yield last.position, last.known_us, last.hash
             group = (int(position), int(micros), fact_hash.strip())
         if len(page) < 5_000:
             break
         after = int(page[-1][0])
     if group is not None:
-        last = last.next(group[0], max(group[1], last.known_us + 1), group[2])
+        last = last.next(group[0], unbatched_known(group[1], base), group[2])
         yield last.position, last.known_us, last.hash
 
 
@@ -378,6 +393,10 @@ def now_and_later(batches: Sequence[Batch]) -> tuple[list[Batch], list[Batch]]:
 
 class KnownTimeNotKept(UserWarning):
     """A batch was stored, but its row of ``dealledger_batches`` could not be written after its commit."""
+
+
+class KnownTimesNotRead(UserWarning):
+    """The batches' table is there, but this role may not read it: ``--known-at`` goes by recorded times."""
 
 
 def write_known_after(

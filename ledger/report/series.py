@@ -123,7 +123,7 @@ def gather(ledger: Ledger, as_of: date | None, known_at: datetime | None, curren
     views = {name: host.view(name) for name in VIEWS}
     plugins = {name: host.view_providers[name] for name in VIEWS}
     head = ledger.store.known_position(known_at)
-    registrations = ledger.registrations(None, known_at)  # a party's facts may come before its registration's date
+    registrations = ledger.registrations(None, head=head)  # a party's facts may come before its registration's date
     with collector_paused(), exact_decimals():
         folding = _Folding(views, plugins, as_of, known_at, currency, registrations)
         first = last = None
