@@ -16,6 +16,7 @@ from ledger.errors import RejectedError
 from ledger.exchange import export_lines, import_stream
 
 from .test_store_contract import facts, party
+from .test_tamper_evidence import behind_its_guard
 
 
 def three_batches(ledger: Ledger) -> list[int]:
@@ -168,13 +169,7 @@ def test_a_batch_row_removed_or_moved_behind_the_ledgers_back_is_named_by_verify
     ):
         copy = tmp_path / "copy.db"
         copy.write_bytes((tmp_path / "ledger.db").read_bytes())
-        with sqlite3.connect(copy) as connection:
-            triggers = connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
-            for name, _ in triggers:
-                connection.execute(f'DROP TRIGGER "{name}"')
-            connection.execute(statement)
-            for _, definition in triggers:
-                connection.execute(definition)
+        behind_its_guard(copy, statement)
         with Ledger(f"sqlite:///{copy}", verifying=True) as tampered:
             [problem] = tampered.store.verify()
             assert problem.startswith("the batch of facts #1 to #") and "does not match the batches' hash chain" in problem

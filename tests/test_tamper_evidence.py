@@ -29,20 +29,24 @@ Tamper = Callable[[str], None]
 """Run one SQL statement on the store behind the ledger's back, guards off."""
 
 
+def behind_its_guard(path: Path, statement: str) -> None:
+    """Drop the SQLite file's guard, change the history, put the guard back: only the hash chains can tell."""
+    with sqlite3.connect(path) as connection:
+        triggers = connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        for name, _ in triggers:
+            connection.execute(f'DROP TRIGGER "{name}"')
+        connection.execute(statement)
+        for _, definition in triggers:
+            connection.execute(definition)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Tamper]]:
     if request.param == "sqlite":
         path = tmp_path / "ledger.db"
 
         def tamper(statement: str) -> None:
-            """Drop the guard, change the history, put the guard back: only the hash chain can tell."""
-            with sqlite3.connect(path) as connection:
-                triggers = connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
-                for name, _ in triggers:
-                    connection.execute(f'DROP TRIGGER "{name}"')
-                connection.execute(statement)
-                for _, definition in triggers:
-                    connection.execute(definition)
+            behind_its_guard(path, statement)
 
         yield f"sqlite:///{path}", tamper
         return
