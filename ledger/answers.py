@@ -260,11 +260,11 @@ class Answers:
                 digest.update(chunk)
                 parts.append(zlib.compress(chunk, LEVEL))
         parts = parts or [zlib.compress(b"", LEVEL)]
-        from ledger.store import datetime_now_us
+        from ledger.persistence import now_us
 
         moment = (_text(asked.as_of), _text(asked.known_at))
         header = (asked.view, asked.fmt, *moment, head_hash, len(parts), rows, answer_digest(digest, rows))
-        stamp = datetime_now_us()
+        stamp = now_us()
         self._write(
             [
                 (f"DELETE FROM {ANSWERS_TABLE} WHERE question = ? AND head = ?", [(asked.digest, head)]),

@@ -470,7 +470,7 @@ class Checkpoints:
             atexit.unregister(self.settle)
 
     def _keep(self, view: View[Any], value: Spooled, cut: date, head: int, head_hash: str, retired: Sequence[str]) -> None:
-        from ledger.store import datetime_now_us
+        from ledger.persistence import now_us
 
         version = state_version(view)
         name = fold_name(view)
@@ -485,7 +485,7 @@ class Checkpoints:
                 ],
                 CHECKPOINTS_TABLE,
                 ("view", "state_version", "cut", "head", "head_hash", "digest", "created_us", "state"),
-                (*key, head_hash, value.digest(), datetime_now_us()),
+                (*key, head_hash, value.digest(), now_us()),
                 value,
             )
         self._prune(name)

@@ -38,7 +38,17 @@ from events.corrections import FactCorrected, FactRetracted
 from ledger import persistence
 from ledger.errors import ConcurrencyError, LedgerError
 from ledger.host import PluginHost
-from ledger.persistence import BATCHES_TABLE, FACTS_TABLE, GENESIS_HASH, LEDGER_ID, SUBJECTS_TABLE, Batch, IndexRow
+from ledger.persistence import (
+    BATCHES_TABLE,
+    FACTS_TABLE,
+    GENESIS_HASH,
+    IN_CHUNK,
+    LEDGER_ID,
+    SUBJECTS_TABLE,
+    Batch,
+    IndexRow,
+    first_line,
+)
 from ledger.records import Recorded, read_back
 from ledger.stopping import commit_failed
 from ledger.timeline import FactIndex, Named, may_be_prefix
@@ -48,8 +58,6 @@ T = TypeVar("T")
 PAGE_SIZE = 5_000
 CACHE_LIMIT = 200_000
 """Facts kept decoded per process for the small reads (keys, registrations, one party's facts): bounded memory."""
-IN_CHUNK = 500
-"""Values in one ``IN (...)`` list: well under every backend's limit on bound parameters."""
 _BACKWARDS_PAGE = 64
 """Index rows read at a time going back from the end of the story (``last_effective_but``)."""
 MAX_ATTEMPTS = 50
@@ -160,10 +168,6 @@ def to_us(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1)
 
 
-def datetime_now_us() -> int:
-    return to_us(datetime.now(UTC))
-
-
 _NO_BATCH = object()
 """No batch read yet: equal to no recorded time a driver hands back."""
 
@@ -193,13 +197,13 @@ class Store:
             if not verifying:
                 self._check_head()
         except PersistenceError as error:
-            raise LedgerError(f"cannot open the store {self.backend.safe_url}: {_first_line(error)}") from None
+            raise LedgerError(f"cannot open the store {self.backend.safe_url}: {first_line(error)}") from None
         except ImportError as error:
             raise LedgerError(f"the store {self.backend.safe_url} needs a driver that is not installed: {error}") from None
         except Exception as error:
             if not persistence.driver_error(error):
                 raise
-            raise LedgerError(f"cannot open the store {self.backend.safe_url}: {_first_line(error)}") from None
+            raise LedgerError(f"cannot open the store {self.backend.safe_url}: {first_line(error)}") from None
 
     def close(self) -> None:
         self.app.close()
@@ -208,10 +212,10 @@ class Store:
         try:
             return self.db.rows(sql, params)
         except PersistenceError as error:
-            raise LedgerError(f"cannot read the store {self.backend.safe_url}: {_first_line(error)}") from None
+            raise LedgerError(f"cannot read the store {self.backend.safe_url}: {first_line(error)}") from None
         except Exception as error:  # the drivers' own errors (sqlite3, psycopg) when not wrapped by the library
             if persistence.driver_error(error):
-                raise LedgerError(f"cannot read the store {self.backend.safe_url}: {_first_line(error)}") from None
+                raise LedgerError(f"cannot read the store {self.backend.safe_url}: {first_line(error)}") from None
             raise
 
     # --- the index ----------------------------------------------------------------------
@@ -599,14 +603,14 @@ class Store:
                 raise
         except IntegrityError as error:
             if self.head().position < batch[0].seq:  # nobody took these positions: the batch itself clashes
-                raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {_first_line(error)}") from None
+                raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {first_line(error)}") from None
             return False  # another writer stored first: the caller checks the batch again against its facts
         except OperationalError as error:
             if "locked" in str(error).lower():
                 return False
-            raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {_first_line(error)}") from None
+            raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {first_line(error)}") from None
         except PersistenceError as error:
-            raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {_first_line(error)}") from None
+            raise LedgerError(f"cannot write to the store {self.backend.safe_url}: {first_line(error)}") from None
         return True
 
     def _catch_up_index(self) -> None:
@@ -683,9 +687,7 @@ class Store:
             derived, unreadable = self._derived_rows(events, derive)
             subjects = self._subjects_of(first - 1, last, {subject for row in derived.values() for subject in row.subjects})
             ends = batches.rows(
-                self._rows(f"{_BATCH_ROWS} WHERE position > ? AND position <= ? ORDER BY position", (first - 1, last))
-                if self.batches_kept
-                else []
+                self._rows(f"{_BATCH_ROWS} WHERE position > ? AND position <= ?", (first - 1, last)) if self.batches_kept else []
             )
             for stored in events:
                 position = stored.originator_version
@@ -738,8 +740,8 @@ class Store:
         with the head hash, what to keep elsewhere to tell later that neither facts nor known times changed."""
         if not self.batches_kept:
             return None
-        found = self._rows(f"SELECT hash FROM {BATCHES_TABLE} ORDER BY position DESC LIMIT 1")
-        return str(found[0][0]).strip() if found else None
+        found = self._rows(persistence.LAST_BATCH)
+        return str(found[0][2]).strip() if found else None
 
     def _listed_beyond(self, named: Sequence[int]) -> str:
         """The first fact the index lists more parties for than its stored fact names (``named``, by position): a
@@ -819,7 +821,7 @@ class _KnownPages:
     def __init__(self, rows: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]) -> None:
         self._read = rows
         self._pages: list[tuple[int, list[int], list[datetime]]] = []  # (first position answered, ends, known times)
-        last = rows(f"SELECT position, known_us FROM {BATCHES_TABLE} ORDER BY position DESC LIMIT 1", ())
+        last = rows(persistence.LAST_BATCH, ())
         self._covered = int(last[0][0]) if last else 0
         self._last_known: int | None = int(last[0][1]) if last else None
 
@@ -930,8 +932,3 @@ def write_with_retries(store: Store, build: Callable[[Head], Built[T]]) -> T:
 def as_bytes(state: Any) -> bytes:
     """A stored event's bytes as the driver hands them (bytes, memoryview; text where someone wrote text)."""
     return state.encode("utf-8") if isinstance(state, str) else bytes(state)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -65,6 +65,9 @@ IMMUTABLE_MESSAGE = "dealledger: stored facts are immutable; record a correction
 FACTS_TABLE = "dealledger_facts"
 SUBJECTS_TABLE = "dealledger_subjects"
 BATCHES_TABLE = "dealledger_batches"
+GUARDED_TABLES = (FACTS_TABLE, SUBJECTS_TABLE, BATCHES_TABLE)
+"""The tables kept beside the events that refuse change as the events table does (the batches' last: a store made
+before it holds the others alone)."""
 CHECKPOINTS_TABLE = "dealledger_checkpoints"
 ANSWERS_TABLE = "dealledger_answers"
 LEDGER_ID = uuid5(NAMESPACE_URL, "dealledger:ledger")
@@ -280,12 +283,13 @@ INSERT_SUBJECT = f"INSERT INTO {SUBJECTS_TABLE} (subject, position) VALUES (?, ?
 SELECT_HASH = f"SELECT hash FROM {FACTS_TABLE} WHERE position = ?"
 INSERT_BATCH = f"INSERT INTO {BATCHES_TABLE} (position, known_us, hash) VALUES (?, ?, ?)"
 LAST_BATCH = f"SELECT position, known_us, hash FROM {BATCHES_TABLE} ORDER BY position DESC LIMIT 1"
-_IN_LIST = 500
-"""Values in one ``IN (...)`` list (``store.IN_CHUNK``)."""
+IN_CHUNK = 500
+"""Values in one ``IN (...)`` list: well under every backend's limit on bound parameters."""
 _UNBATCHED = (
     f"SELECT position, recorded_us, hash FROM {FACTS_TABLE} WHERE position > ? AND position < ? ORDER BY position LIMIT ?"
 )
 """A page of facts written without a batch row (by a version before batches were kept)."""
+_UNBATCHED_PAGE = 5_000
 Batch = tuple[int, int | None]
 """A batch as a recorder writes it: its last position, and its known time in microseconds (None: now, at commit)."""
 
@@ -318,7 +322,7 @@ def write_batches(cursor: Any, batches: Sequence[Batch], index: Sequence[IndexRo
     kept) get theirs first (``_unbatched``)."""
     if not batches or not index:
         return
-    now = time.time_ns() // 1000 if now is None else now  # before reading anything
+    now = now_us() if now is None else now  # before reading anything
     cursor.execute(LAST_BATCH)
     found = cursor.fetchone()
     last = BatchLink(int(found[0]), int(found[1]), found[2].strip()) if found else BatchLink(0, -1, GENESIS_HASH)
@@ -327,8 +331,8 @@ def write_batches(cursor: Any, batches: Sequence[Batch], index: Sequence[IndexRo
     floor = max(row.recorded_us for row in index)
     ends = [position for position, _ in batches]
     hashes: dict[int, str] = {}  # the facts' hashes at the batches' ends, read a list at a time (an import's many)
-    for start in range(0, len(ends), _IN_LIST):
-        chunk = ends[start : start + _IN_LIST]
+    for start in range(0, len(ends), IN_CHUNK):
+        chunk = ends[start : start + IN_CHUNK]
         cursor.execute(f"SELECT position, hash FROM {FACTS_TABLE} WHERE position IN ({', '.join('?' * len(chunk))})", chunk)
         hashes.update((int(position), str(digest).strip()) for position, digest in cursor.fetchall())
     for position, known in batches:
@@ -370,14 +374,14 @@ def _unbatched(cursor: Any, last: BatchLink, before: int) -> Iterator[tuple[int,
     such facts."""
     after, group, base = last.position, None, (last.known_us if last.position else None)
     while True:
-        cursor.execute(_UNBATCHED, (after, before, 5_000))
+        cursor.execute(_UNBATCHED, (after, before, _UNBATCHED_PAGE))
         page = cursor.fetchall()
         for position, micros, fact_hash in page:
             if group is not None and int(micros) != group[1]:
                 last = last.next(group[0], unbatched_known(group[1], base), group[2])
                 yield last.position, last.known_us, last.hash
             group = (int(position), int(micros), fact_hash.strip())
-        if len(page) < 5_000:
+        if len(page) < _UNBATCHED_PAGE:
             break
         after = int(page[-1][0])
     if group is not None:
@@ -423,10 +427,9 @@ def write_known_after(
     except Exception as error:
         if not refusal(error):
             raise
-        told = (str(error).strip().splitlines() or [type(error).__name__])[0]
         warnings.warn(
-            f"facts up to #{batches[-1][0]} are stored, but not when they became known ({told}): --known-at reads their"
-            " recorded time",
+            f"facts up to #{batches[-1][0]} are stored, but not when they became known ({first_line(error)}): --known-at"
+            " reads their recorded time",
             KnownTimeNotKept,
             stacklevel=2,
         )
@@ -485,8 +488,7 @@ def refused_as(what: str) -> Iterator[None]:
     except Exception as error:
         if not refusal(error):
             raise
-        told = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise LedgerError(f"cannot {what}: the store refused ({told})") from None
+        raise LedgerError(f"cannot {what}: the store refused ({first_line(error)})") from None
 
 
 def write_derived(db: Database, statements: list[tuple[str, Any]]) -> None:
@@ -501,6 +503,12 @@ def refusal(error: BaseException) -> bool:
     from eventsourcing.persistence import PersistenceError
 
     return isinstance(error, PersistenceError) or driver_error(error)
+
+
+def first_line(error: BaseException) -> str:
+    """What an error says, in one line: its message's first, or its type's name when it says nothing."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def driver_error(error: BaseException) -> bool:

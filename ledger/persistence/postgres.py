@@ -26,6 +26,7 @@ from ledger.persistence import (
     CHECKPOINTS_TABLE,
     FACTS_TABLE,
     GUARD_GONE,
+    GUARDED_TABLES,
     IMMUTABLE_MESSAGE,
     LEDGER_ID,
     SUBJECTS_TABLE,
@@ -37,6 +38,7 @@ from ledger.persistence import (
     QmarkCursor,
     answers_ddl,
     batches_ddl,
+    first_line,
     index_ddl,
     now_and_later,
     now_us,
@@ -49,8 +51,6 @@ from ledger.stopping import commit_begins
 
 CHUNK = 1_000
 _TABLES = re.compile(rf"\b({FACTS_TABLE}|{SUBJECTS_TABLE}|{BATCHES_TABLE}|{CHECKPOINTS_TABLE}|{ANSWERS_TABLE})\b")
-GUARDED_TABLES = ("dealledger_events", FACTS_TABLE, SUBJECTS_TABLE, BATCHES_TABLE)
-"""The events table and the tables kept beside it that refuse change as it does."""
 
 
 class IndexedPostgresApplicationRecorder(PostgresApplicationRecorder):
@@ -173,7 +173,7 @@ def opening(backend: Backend) -> Iterator[bool]:
             finally:
                 connection.execute("SELECT pg_advisory_unlock(hashtext('dealledger-open'))")
     except psycopg.Error as error:
-        raise LedgerError(f"cannot reach the store {backend.safe_url}: {str(error).strip().splitlines()[0]}") from None
+        raise LedgerError(f"cannot reach the store {backend.safe_url}: {first_line(error)}") from None
 
 
 GUARDS_INTACT = (
@@ -192,20 +192,22 @@ REFUSING = f" BEGIN RAISE EXCEPTION '{IMMUTABLE_MESSAGE}'; END "
 def _ready(connection: Any, schema: str) -> bool:
     """The events and index tables exist, each with its guard triggers (the batches' table where it exists: a store
     made before it is given it by ``_add_batches_table``, where the role may)."""
-    batches = connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{BATCHES_TABLE}',)).fetchone()[0]
-    names = [name.format(table=table) for table in (GUARDED_TABLES if batches else GUARDED_TABLES[:-1]) for name in TRIGGERS]
+    tables = ("dealledger_events", *(GUARDED_TABLES if _exists(connection, schema, BATCHES_TABLE) else GUARDED_TABLES[:-1]))
+    names = [name.format(table=table) for table in tables for name in TRIGGERS]
     found = connection.execute(GUARDS_INTACT, (schema, names, REFUSING)).fetchone()
-    return (
-        bool(found and found[0] == len(names))
-        and connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{CHECKPOINTS_TABLE}',)).fetchone()[0]
-    )
+    return bool(found and found[0] == len(names)) and _exists(connection, schema, CHECKPOINTS_TABLE)
+
+
+def _exists(connection: Any, schema: str, table: str) -> bool:
+    """Whether the schema holds the table (whatever this role may do with it)."""
+    return bool(connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{table}',)).fetchone()[0])
 
 
 def _add_batches_table(connection: Any, schema: str) -> None:
     """Give a store made before batches were kept their table and its guard, if this role may (``batches_ddl``)."""
     from psycopg import sql
 
-    if connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{BATCHES_TABLE}',)).fetchone()[0]:
+    if _exists(connection, schema, BATCHES_TABLE):
         return
     function = sql.Identifier(schema, "dealledger_refuse_change")
     with unless_refused(), connection.transaction():
@@ -217,7 +219,7 @@ def _add_batches_table(connection: Any, schema: str) -> None:
 def _add_answers_table(connection: Any, schema: str) -> None:
     """Give a store made before kept answers existed their table, if this role may create it; without it
     answers are simply not kept (``ledger.answers``), so a role that may not create tables still works."""
-    if connection.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{ANSWERS_TABLE}',)).fetchone()[0]:
+    if _exists(connection, schema, ANSWERS_TABLE):
         return
     with unless_refused(), connection.transaction():
         connection.execute(f"SET LOCAL search_path TO {quote(schema)}")
@@ -272,11 +274,10 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
             f=function, body=sql.SQL(REFUSING)
         )
     )
-    index_tables = GUARDED_TABLES[1:]
-    triggers = {table: _triggers(schema, table, function) for table in (recorder.events_table_name, *index_tables)}
+    triggers = {table: _triggers(schema, table, function) for table in (recorder.events_table_name, *GUARDED_TABLES)}
     statements += triggers[recorder.events_table_name]
     statements += [sql.SQL(statement) for statement in (*index_ddl("BYTEA", "TEXT"), *batches_ddl(), answers_ddl("BYTEA"))]
-    statements += [trigger for table in index_tables for trigger in triggers[table]]
+    statements += [trigger for table in GUARDED_TABLES for trigger in triggers[table]]
     with recorder.datastore.transaction(commit=True) as cursor:
         cursor.execute(sql.SQL("SELECT pg_advisory_xact_lock(hashtext('dealledger-guard'))"))
         for statement in statements:
@@ -286,7 +287,7 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
 def _refuse_a_removed_guard(recorder: Any, schema: str) -> None:
     """A table that holds facts but has lost (or disabled) its triggers was opened to change behind the ledger's back."""
     with recorder.datastore.transaction(commit=False) as cursor:
-        for table in (recorder.events_table_name, *GUARDED_TABLES[1:]):
+        for table in (recorder.events_table_name, *GUARDED_TABLES):
             cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (f"{quote(schema)}.{quote(table)}",))
             if not cursor.fetchone()["found"]:
                 continue

@@ -18,11 +18,9 @@ from sqlalchemy import text
 
 from ledger.errors import LedgerError
 from ledger.persistence import (
-    BATCHES_TABLE,
-    FACTS_TABLE,
+    GUARDED_TABLES,
     IMMUTABLE_MESSAGE,
     LEDGER_ID,
-    SUBJECTS_TABLE,
     Batch,
     Database,
     IndexRow,
@@ -154,7 +152,7 @@ def guard(recorder: Any, create: bool = True, repair: bool = False) -> None:
     """Create the index tables and make them and the events table refuse UPDATE and DELETE."""
     engine = recorder.datastore.engine
     dialect = engine.dialect.name
-    tables = (recorder.events_table_name, FACTS_TABLE, SUBJECTS_TABLE, BATCHES_TABLE)
+    tables = (recorder.events_table_name, *GUARDED_TABLES)
     sqlite = dialect == "sqlite"
     statements = index_ddl("BLOB" if sqlite else "LONGBLOB", "TEXT" if sqlite else "VARCHAR(255)", sqlite=sqlite)
     statements += batches_ddl(sqlite=sqlite)

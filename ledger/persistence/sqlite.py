@@ -25,15 +25,14 @@ from ledger.errors import LedgerError
 from ledger.persistence import (
     ANSWERS_TABLE,
     BATCHES_TABLE,
-    FACTS_TABLE,
     GENESIS_HASH,
     GUARD_GONE,
+    GUARDED_TABLES,
     IMMUTABLE_MESSAGE,
     INSERT_FACT,
     INSERT_SUBJECT,
     LEDGER_ID,
     SELECT_HASH,
-    SUBJECTS_TABLE,
     WRITE_CHUNK,
     Batch,
     Database,
@@ -354,8 +353,6 @@ def add_answers_table(recorder: Any) -> None:
 
 GUARDED = ("UPDATE", "DELETE")
 """What the guards' triggers refuse on the events and index tables."""
-GUARDED_TABLES = (FACTS_TABLE, SUBJECTS_TABLE, BATCHES_TABLE)
-"""The tables kept beside the events that are guarded as the events are."""
 
 
 def trigger_name(table: str, action: str) -> str:
