@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 
+from ledger.stopping import raise_lost_stop
+
 fcntl: ModuleType | None
 try:
     import fcntl
@@ -123,7 +125,9 @@ def _release(path: Path) -> None:
 
 def put_in_place(moves: Sequence[tuple[Path, Path]]) -> None:
     """Move each written file onto its target, all or none: ``OSError`` (naming the target), or an interruption,
-    leaves every target as it was. A target that is a folder is refused before anything moves."""
+    leaves every target as it was. A target that is a folder is refused before anything moves, and so is a stop
+    this process was told and lost (``ledger.stopping``): the files are final once moved."""
+    raise_lost_stop()
     for _, target in moves:
         if target.is_dir():
             raise IsADirectoryError(21, "a folder is in the way", str(target))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
+from ledger.stopping import raise_lost_stop
+
 Progress = Callable[[int, int | None], None]
 """Told ``(done, total)`` as work advances; ``total`` is None while unknown."""
 
@@ -19,15 +21,19 @@ Item = TypeVar("Item")
 
 
 def counted(items: Iterable[Item], progress: Progress | None, total: int | None = None) -> Iterator[Item]:
-    """``items`` unchanged, telling ``progress`` how many have passed (every ``PROGRESS_STEP``, and at the end)."""
-    if progress is None:
-        yield from items
-        return
+    """``items`` unchanged, telling ``progress`` how many have passed (every ``PROGRESS_STEP``, and at the end).
+
+    Every ``PROGRESS_STEP`` items, too, a stop this process was told and lost is raised again (``ledger.stopping``):
+    the long passes over the facts all go through here."""
     done = 0
-    progress(0, total)
+    if progress is not None:
+        progress(0, total)
     for item in items:
         yield item
         done += 1
         if done % PROGRESS_STEP == 0:
-            progress(done, total)
-    progress(done, done)  # the true total, now known: the bar ends full
+            raise_lost_stop()
+            if progress is not None:
+                progress(done, total)
+    if progress is not None:
+        progress(done, done)  # the true total, now known: the bar ends full

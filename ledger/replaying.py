@@ -33,7 +33,7 @@ from ledger.outfolder import let_go, partial_file, put_in_place, sweep
 from ledger.progress import Progress
 from ledger.records import Recorded
 from ledger.rendering import write_rows
-from ledger.stopping import told_to_stop
+from ledger.stopping import raise_lost_stop, told_to_stop
 from ledger.views import Query, View, fold_name
 from ledger.workers import share_out
 
@@ -253,8 +253,10 @@ def replayable_views(ledger: Ledger) -> list[View[Any]]:
 
 
 def _rows(view: View[Any], plugin: str, state: Any, queries: list[Query], party: str | None = None) -> Iterator[dict[str, Any]]:
-    """The rows of each query in turn, the party's option first when the view is answered per party."""
+    """The rows of each query in turn, the party's option first when the view is answered per party (a stop told
+    and lost is raised again before each: ``ledger.stopping``)."""
     for query in queries:
+        raise_lost_stop()
         rows = answer_as_made(view, plugin, state, query)  # a view that makes its rows one by one is never held whole
         if party is None:
             yield from rows

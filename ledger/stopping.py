@@ -13,6 +13,14 @@ supervisor usually waits before SIGKILL.
 
 Once a batch's commit has begun, a stop comes too late to stop anything: it is held
 (``held_from_commit``), the command says what it stored and ends as it would have.
+
+A stop raised where C code runs Python code can be lost: an extension module that imports another
+while it initialises turns the error into an ``ImportError``, which the module importing it
+catches (``xml.etree`` falls back to its Python parser), and the command went on as if never told.
+So a stop raised is remembered, and raised again (``raise_lost_stop``) where the command next
+passes a point it passes often (facts folded, parties answered) or is about to make its work
+final (a batch's commit, files moved into place): the command still ends through its ``finally``
+blocks, where before the watchdog ended it, later, with its partial files left behind.
 """
 
 from __future__ import annotations
@@ -84,6 +92,8 @@ _committing = False
 """Whether a batch's commit has begun inside them (``commit_begins``): a stop is then held, not raised."""
 _held: list[BaseException] = []
 """The stop held back while a commit is under way."""
+_raised: list[BaseException] = []
+"""The stops raised so far (not those held): one that never ended the command is raised again."""
 
 
 @contextmanager
@@ -108,8 +118,10 @@ def held_from_commit() -> Iterator[None]:
 
 def commit_begins() -> None:
     """Called by a recorder once a batch's rows are written, just before the database commits them: from here a
-    stop is held if a ``held_from_commit`` block is open (else raised at once, as anywhere)."""
+    stop is held if a ``held_from_commit`` block is open (else raised at once, as anywhere). A stop raised earlier
+    and lost is raised now, so the batch is not committed."""
     global _committing
+    raise_lost_stop()
     if _depth:
         _committing = True
 
@@ -122,7 +134,27 @@ def commit_failed() -> None:
         stop = _held.pop()
         _held.clear()
         _arm_watchdog()
+        _raised.append(stop)
         raise stop
+
+
+def raise_lost_stop() -> None:
+    """Raise again the stop this process was told, if it was raised and lost (see the module's docstring): not
+    while it is still on its way out (being handled, or the cause of what is), nor for a stop held through a
+    commit, which lets the command finish."""
+    if _raised and not _stopping_now():
+        stop = _raised[-1]
+        raise type(stop)(*stop.args)
+
+
+def _stopping_now() -> bool:
+    """Whether the exception being handled here is a stop, or was raised while one was."""
+    error = sys.exc_info()[1]
+    while error is not None:
+        if isinstance(error, SystemExit | KeyboardInterrupt):
+            return True
+        error = error.__context__
+    return False
 
 
 def _terminated(number: int, frame: Any) -> None:
@@ -139,6 +171,7 @@ def _stop(number: int, stop: BaseException) -> None:
         _held.append(stop)  # no watchdog: the commit and the line after it take what they take
         return
     _arm_watchdog()
+    _raised.append(stop)
     raise stop
 
 

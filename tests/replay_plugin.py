@@ -1,9 +1,12 @@
 """Views that test ``replay --out`` (``--plugin tests.replay_plugin``): one declares no columns, one fails
-when ``DEALLEDGER_TEST_FAIL`` is set and stalls when ``DEALLEDGER_TEST_STALL`` is."""
+when ``DEALLEDGER_TEST_FAIL`` is set, stalls when ``DEALLEDGER_TEST_STALL`` is, and when
+``DEALLEDGER_TEST_SWALLOW`` is, stops its own process and loses the stop as C code can."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
 from typing import Any
 
@@ -41,6 +44,10 @@ class Fragile(KindCount):
             raise RuntimeError("told to fail")
         if os.environ.get("DEALLEDGER_TEST_STALL"):
             time.sleep(120)  # until the test stops the replay
+        if os.environ.get("DEALLEDGER_TEST_SWALLOW"):
+            # lost as an extension module's import loses it (an ImportError, caught): its handler raises in here
+            with contextlib.suppress(BaseException):
+                signal.raise_signal(signal.SIGTERM)
         return super().rows(state, query)
 
 

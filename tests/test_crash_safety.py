@@ -7,6 +7,7 @@ of the batch, and verifies end to end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -188,6 +189,67 @@ def test_a_terminated_replay_leaves_no_partial_file(url: str, tmp_path: Path) ->
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
 
 
+def test_a_stop_that_c_code_swallowed_still_ends_the_replay_through_its_finally_blocks(url: str, tmp_path: Path) -> None:
+    """A stop raised inside an extension module's import is turned into an ``ImportError`` and caught (a replay
+    went on writing, until the watchdog ended it after ``GRACE`` seconds, status 1, its partial files left
+    behind). It is raised again before the files are moved into place: status 128 + SIGTERM, at once, and the
+    earlier files as they were."""
+    from ledger.stopping import GRACE
+
+    root = Path(__file__).parent.parent
+    with Ledger(url) as ledger:
+        from ledger.importing import incoming_from_path
+
+        ledger.append(incoming_from_path(ledger.catalogue, str(root / "examples" / "story.jsonl")))
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", "import cli; cli.run()", "--url", url, "--plugin", "tests.replay_plugin"]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    first = [*command, "replay", "--as-of", "2024-12-31", "--out", str(out), "--format", "csv"]
+    subprocess.run(first, check=True, cwd=root, env=env, capture_output=True)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    again = [*command, "replay", "--as-of", "2023-12-31", "--out", str(out), "--format", "csv"]
+    began = time.monotonic()
+    done = subprocess.run(again, cwd=root, env={**env, "DEALLEDGER_TEST_SWALLOW": "1"}, capture_output=True, timeout=120)
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr.decode()
+    assert time.monotonic() - began < GRACE, "ended by the watchdog, not by the stop"
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_a_stop_is_raised_again_only_where_it_was_lost() -> None:
+    """``raise_lost_stop`` raises a stop that was raised and caught, never one still on its way out (in a
+    ``finally``, or in what an ``except`` of it does), and nothing when no stop was raised."""
+    import faulthandler
+
+    from ledger import stopping
+
+    try:
+        stopping.raise_lost_stop()  # nothing told: nothing raised
+        with contextlib.suppress(SystemExit):  # lost, as C code loses it
+            stopping._terminated(signal.SIGTERM, None)
+        with pytest.raises(SystemExit) as again:
+            stopping.raise_lost_stop()
+        assert again.value.code == 128 + signal.SIGTERM
+        with pytest.raises(SystemExit):
+            try:
+                raise SystemExit(128 + signal.SIGTERM)
+            finally:
+                stopping.raise_lost_stop()  # on its way out: nothing more raised
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            try:
+                raise ValueError("while stopping")
+            except ValueError:
+                stopping.raise_lost_stop()  # raised while a stop was handled: still on its way out
+        with pytest.raises(SystemExit):
+            stopping.commit_begins()  # a lost stop is raised before a batch commits
+    finally:  # this process goes on testing: no stop noted, no watchdog armed
+        stopping._told.clear()
+        stopping._raised.clear()
+        stopping._armed.clear()
+        faulthandler.cancel_dump_traceback_later()
+
+
 def test_a_process_stuck_after_being_told_to_stop_is_ended_with_its_tracebacks(tmp_path: Path) -> None:
     """A ``finally`` that waits on what the stop broke (a lock a library held when the signal came) must not keep
     a stopped container's process alive until SIGKILL: the watchdog ends it within ``GRACE`` seconds, status 1,
@@ -327,6 +389,7 @@ def test_a_stop_held_through_a_commit_that_fails_is_raised_at_once() -> None:
                 stopping._terminated(signal.SIGTERM, None)  # the commit is over: raised at once again
     finally:  # this process goes on testing: no stop noted, no watchdog armed
         stopping._told.clear()
+        stopping._raised.clear()
         stopping._armed.clear()
         faulthandler.cancel_dump_traceback_later()
 
