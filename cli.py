@@ -1017,11 +1017,14 @@ def run() -> None:
     default would end it on the spot; either way within ``ledger.stopping.GRACE`` seconds."""
     import warnings
 
-    from ledger.stopping import install
+    from ledger.stopping import forget_stops, install
 
     install()
     warnings.formatwarning = _warning_line
-    main()
+    try:
+        main()
+    finally:
+        forget_stops()  # a host that goes on after the command (catching its SystemExit) is not stopped again
 
 
 def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:

@@ -24,7 +24,7 @@ def counted(items: Iterable[Item], progress: Progress | None, total: int | None 
     """``items`` unchanged, telling ``progress`` how many have passed (every ``PROGRESS_STEP``, and at the end).
 
     Every ``PROGRESS_STEP`` items, too, a stop this process was told and lost is raised again (``ledger.stopping``):
-    the long passes over the facts all go through here."""
+    the long passes over the facts, and over a replay's rows, all go through here."""
     done = 0
     if progress is not None:
         progress(0, total)

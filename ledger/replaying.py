@@ -30,7 +30,7 @@ from ledger.answers import Answers, Question, Sources, question
 from ledger.engine import answer_as_made
 from ledger.memory import collector_off, frozen_too, heap_frozen
 from ledger.outfolder import let_go, partial_file, put_in_place, sweep
-from ledger.progress import Progress
+from ledger.progress import Progress, counted
 from ledger.records import Recorded
 from ledger.rendering import write_rows
 from ledger.stopping import raise_lost_stop, told_to_stop
@@ -159,6 +159,7 @@ class _Replay:
                 del state, rows  # read by now: the caller takes a view's rows before the next view
                 name = fold_name(view)
                 if last_of[name] == number and name in self.saves:
+                    raise_lost_stop()  # not saving for a command told to stop
                     with collector_off():
                         self.saves.pop(name)()
         finally:
@@ -253,15 +254,14 @@ def replayable_views(ledger: Ledger) -> list[View[Any]]:
 
 
 def _rows(view: View[Any], plugin: str, state: Any, queries: list[Query], party: str | None = None) -> Iterator[dict[str, Any]]:
-    """The rows of each query in turn, the party's option first when the view is answered per party (a stop told
-    and lost is raised again before each: ``ledger.stopping``)."""
+    """The rows of each query in turn, the party's option first when the view is answered per party. A stop told
+    and lost is raised again before each query, and every ``PROGRESS_STEP`` rows of one (``ledger.stopping``)."""
     for query in queries:
         raise_lost_stop()
         rows = answer_as_made(view, plugin, state, query)  # a view that makes its rows one by one is never held whole
-        if party is None:
-            yield from rows
-        else:
-            yield from ({party: query.options[party], **row} for row in rows)
+        if party is not None:
+            rows = ({party: query.options[party], **row} for row in rows)
+        yield from counted(rows, None)
 
 
 def _replayable(view: View[Any]) -> bool:

@@ -147,6 +147,13 @@ def raise_lost_stop() -> None:
         raise type(stop)(*stop.args)
 
 
+def forget_stops() -> None:
+    """The command is over: a host that goes on running (one that called ``cli.run`` and caught its ``SystemExit``)
+    has no stop left to be raised again. (It is still told to stop, ``told_to_stop``: a replay generator closed
+    later, at the interpreter's end, must not start saving its checkpoints then.)"""
+    _raised.clear()
+
+
 def _stopping_now() -> bool:
     """Whether the exception being handled here is a stop, or was raised while one was."""
     error = sys.exc_info()[1]

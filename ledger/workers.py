@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ledger.background import FORKS, fork_holding_signals, signals_held
 from ledger.errors import LedgerError
 from ledger.progress import Progress
+from ledger.stopping import raise_lost_stop
 from ledger.views import View, fold_name
 
 if TYPE_CHECKING:
@@ -255,6 +256,7 @@ class _Sharing:
         watched = 0  # the workers watched so far (the list only grows)
         with selectors.DefaultSelector() as waiting:
             while True:
+                raise_lost_stop()  # this process folds nothing: a stop it lost is raised here (``ledger.stopping``)
                 while len(waiting.get_map()) < self.jobs and self.started < len(self.groups) and not self.stopped.value:
                     counts.update(self._start_next())
                     for child in self.children[watched:]:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,141 @@ def test_a_stop_that_c_code_swallowed_still_ends_the_replay_through_its_finally_
     assert done.returncode == 128 + signal.SIGTERM, done.stderr.decode()
     assert time.monotonic() - began < GRACE, "ended by the watchdog, not by the stop"
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def _more_facts(path: Path, count: int) -> None:
+    """``count`` exchange rates, one a day from 2010: facts enough for a fold to pass a few progress steps."""
+    from datetime import date, timedelta
+
+    start = date(2010, 1, 1)
+    with path.open("w", encoding="utf-8") as out:
+        for n in range(count):
+            day = (start + timedelta(days=n)).isoformat()
+            line = {"kind": "fx.rate", "effective": day, "key": f"rate-{n}", "base": "USD", "quote": "EUR", "rate": "0.9"}
+            out.write(json.dumps(line) + "\n")
+
+
+@pytest.mark.parametrize("lost", ["fold", "party"])
+def test_a_stop_lost_while_folding_or_answering_is_raised_again_before_the_next_step(lost: str, url: str, tmp_path: Path) -> None:
+    """A stop lost in a fold is raised again within ``PROGRESS_STEP`` facts, one lost answering a party before the
+    next party: the replay ends with 128 + SIGTERM at once, where it went on to a stall the watchdog ended (status
+    1, partial files left), and the earlier files stay as they were."""
+    from ledger.stopping import GRACE
+
+    root = Path(__file__).parent.parent
+    rates = tmp_path / "rates.jsonl"
+    _more_facts(rates, 1_200)
+    with Ledger(url) as ledger:
+        from ledger.importing import incoming_from_path
+
+        ledger.append(incoming_from_path(ledger.catalogue, str(root / "examples" / "story.jsonl")))
+        ledger.append(incoming_from_path(ledger.catalogue, str(rates)))
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", "import cli; cli.run()", "--url", url, "--plugin", "tests.stop_plugin"]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    first = [*command, "replay", "--as-of", "2024-12-31", "--out", str(out), "--format", "csv"]
+    subprocess.run(first, check=True, cwd=root, env=env, capture_output=True)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    again = [*command, "replay", "--as-of", "2023-12-31", "--out", str(out), "--format", "csv"]
+    began = time.monotonic()
+    done = subprocess.run(again, cwd=root, env={**env, "DEALLEDGER_TEST_LOSE": lost}, capture_output=True, timeout=120)
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr.decode()
+    assert time.monotonic() - began < GRACE, "ended by the watchdog, not by the stop"
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_a_stop_lost_while_a_batch_is_checked_is_raised_before_it_commits(url: str, tmp_path: Path) -> None:
+    """A stop lost while the batch is checked is raised again before its commit: 128 + SIGTERM and nothing stored,
+    where the batch was stored and the command said so (status 0)."""
+    root = Path(__file__).parent.parent
+    rates = tmp_path / "rates.jsonl"
+    _more_facts(rates, 10)
+    command = [sys.executable, "-c", "import cli; cli.run()", "--url", url, "--plugin", "tests.stop_plugin"]
+    env = {**os.environ, "PYTHONPATH": str(root), "DEALLEDGER_TEST_LOSE": "append"}
+    done = subprocess.run([*command, "append", "--file", str(rates)], cwd=root, env=env, capture_output=True, timeout=120)
+    assert (done.returncode, done.stdout) == (128 + signal.SIGTERM, b""), done.stderr.decode()
+    with Ledger(url) as ledger:
+        assert ledger.records() == []
+
+
+def test_a_stop_lost_by_a_shared_replay_that_waits_on_its_workers_is_raised_again(url: str, tmp_path: Path) -> None:
+    """The process sharing a replay out folds nothing: a stop it lost while it waits on its workers is raised at its
+    next look at them (every 0.2 s), the workers stopped, where it waited on a stalled one until the watchdog ended
+    it (status 1, partial files left)."""
+    from ledger.stopping import GRACE
+
+    root = Path(__file__).parent.parent
+    with Ledger(url) as ledger:
+        from ledger.importing import incoming_from_path
+
+        ledger.append(incoming_from_path(ledger.catalogue, str(root / "examples" / "story.jsonl")))
+    out = tmp_path / "out"
+    shared = (  # shared out however small the ledger; one stop lost once every fold has a worker
+        "import contextlib, os, signal\n"
+        "import ledger.workers as workers\n"
+        "workers.SHARED_FROM = 0\n"
+        "shown, lost, parent = workers._Sharing._show, [], os.getpid()\n"
+        "def _show(self):\n"
+        "    if os.getpid() == parent and self.started == len(self.groups) and not lost:\n"
+        "        lost.append(True)\n"
+        "        with contextlib.suppress(BaseException):\n"
+        "            signal.raise_signal(signal.SIGTERM)\n"
+        "    shown(self)\n"
+        "workers._Sharing._show = _show\n"
+        "import cli; cli.run()\n"
+    )
+    options = ["--url", url, "--plugin", "tests.replay_plugin", "replay", "--out", str(out), "--format", "csv", "--jobs", "2"]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    first = [sys.executable, "-c", "import cli; cli.run()", *options, "--as-of", "2024-12-31"]
+    subprocess.run(first, check=True, cwd=root, env=env, capture_output=True)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    again = [sys.executable, "-c", shared, *options, "--as-of", "2023-12-31"]
+    began = time.monotonic()
+    done = subprocess.run(again, cwd=root, env={**env, "DEALLEDGER_TEST_STALL": "1"}, capture_output=True, timeout=120)
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr.decode()
+    assert time.monotonic() - began < GRACE, "ended by the watchdog, not by the stop"
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+@contextlib.contextmanager
+def _a_stop_lost() -> Iterator[None]:
+    """This process told to stop, the stop lost as C code loses it; forgotten afterwards, with the watchdog it armed
+    (this process goes on testing)."""
+    import faulthandler
+
+    from ledger import stopping
+
+    with contextlib.suppress(SystemExit):
+        stopping._terminated(signal.SIGTERM, None)
+    try:
+        yield
+    finally:
+        stopping._told.clear()
+        stopping._raised.clear()
+        stopping._armed.clear()
+        faulthandler.cancel_dump_traceback_later()
+
+
+def test_a_report_or_an_ocf_package_is_not_put_in_place_after_a_lost_stop(url: str, tmp_path: Path) -> None:
+    """Both are written beside their place and then moved there: a stop lost while they were built is raised before
+    they move, and nothing is left."""
+    from ledger.importing import incoming_from_path
+    from ledger.ocf.package import build, write
+    from ledger.report import write_report
+
+    root = Path(__file__).parent.parent
+    with Ledger(url) as ledger:
+        ledger.append(incoming_from_path(ledger.catalogue, str(root / "examples" / "story.jsonl")))
+        package = build(ledger, "moonshot-ai")
+        out = tmp_path / "out"
+        out.mkdir()
+        with _a_stop_lost(), pytest.raises(SystemExit) as stopped:
+            write_report(ledger, out / "report.html")
+        assert stopped.value.code == 128 + signal.SIGTERM
+        with _a_stop_lost(), pytest.raises(SystemExit):
+            write(package, out / "ocf")
+    assert [path.name for path in out.iterdir()] == ["ocf"]
+    assert list((out / "ocf").iterdir()) == []
 
 
 def test_a_stop_is_raised_again_only_where_it_was_lost() -> None:

@@ -26,6 +26,7 @@ from ledger.ocf.mapping import NOTIONAL, Securities, stakeholder, stock_classes
 from ledger.ocf.numeric import share_scale
 from ledger.ocf.schemas import file_problems, ocf_version
 from ledger.outfolder import as_new_file
+from ledger.stopping import raise_lost_stop
 from ledger.timeline import story
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ def write(package: Package, out: str | os.PathLike[str]) -> list[Path]:
             as_new_file(handle)
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
+        raise_lost_stop()  # the files are final once in place (``ledger.stopping``)
         for name, temporary in temporaries.items():
             os.replace(temporary, folder / name)
     except OSError as error:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from ledger.errors import LedgerError
 from ledger.outfolder import as_new_file
 from ledger.report.series import Gathered, gather
+from ledger.stopping import raise_lost_stop
 
 if TYPE_CHECKING:
     from ledger.api import Ledger
@@ -150,6 +151,7 @@ def write_report(
             as_new_file(handle)
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
+            raise_lost_stop()  # the report is final once in place (``ledger.stopping``)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
