@@ -157,27 +157,54 @@ def test_a_plugin_that_never_finishes_corrupts_nothing(url: str, tmp_path: Path)
         assert ledger.store.verify() == []
 
 
+ROOT = Path(__file__).parent.parent
+CLI = [sys.executable, "-c", "import cli; cli.run()"]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+def _replayed_once(
+    url: str, tmp_path: Path, plugin: str, *more: Path, jobs: int = 1
+) -> tuple[list[str], dict[str, str], Path, dict[str, bytes]]:
+    """The sample story (and the facts in ``more``) appended, then replayed once into a folder with ``plugin``: the
+    options of another replay into that folder (its date left out), the environment, the folder and its files."""
+    from ledger.importing import incoming_from_path
+
+    with Ledger(url) as ledger:
+        for path in (ROOT / "examples" / "story.jsonl", *more):
+            ledger.append(incoming_from_path(ledger.catalogue, str(path)))
+    out = tmp_path / "out"
+    options = ["--url", url, "--plugin", plugin, "replay", "--out", str(out), "--format", "csv", "--jobs", str(jobs)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([*CLI, *options, "--as-of", "2024-12-31"], check=True, cwd=ROOT, env=env, capture_output=True)
+    return options, env, out, _files(out)
+
+
+def _ends_at_once_leaving_the_files(command: list[str], env: dict[str, str], out: Path, before: dict[str, bytes]) -> None:
+    """``command``, told to stop and losing the stop, ends with 128 + SIGTERM before the watchdog would have ended
+    it, the files in ``out`` as they were."""
+    from ledger.stopping import GRACE
+
+    began = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=120)
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr.decode()
+    assert time.monotonic() - began < GRACE, "ended by the watchdog, not by the stop"
+    assert _files(out) == before
+
+
 def test_a_terminated_replay_leaves_no_partial_file(url: str, tmp_path: Path) -> None:
     """SIGTERM (a stopped container, ``kill``) ends ``dealledger`` as Ctrl-C does: through its ``finally`` blocks,
     so the files a replay was writing are removed, and the earlier files stay as they were."""
-    root = Path(__file__).parent.parent
-    with Ledger(url) as ledger:
-        from ledger.importing import incoming_from_path
-
-        ledger.append(incoming_from_path(ledger.catalogue, str(root / "examples" / "story.jsonl")))
-    out = tmp_path / "out"
-    command = [sys.executable, "-c", "import cli; cli.run()", "--url", url, "--plugin", "tests.replay_plugin"]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    first = [*command, "replay", "--as-of", "2024-12-31", "--out", str(out), "--format", "csv"]
-    subprocess.run(first, check=True, cwd=root, env=env, capture_output=True)
-    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    options, env, out, before = _replayed_once(url, tmp_path, "tests.replay_plugin")
     told = tmp_path / "stderr.txt"
     with told.open("wb") as stderr:
         process = subprocess.Popen(
-            [*command, "replay", "--as-of", "2023-12-31", "--out", str(out), "--format", "csv"],
+            [*CLI, *options, "--as-of", "2023-12-31"],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            cwd=root,
+            cwd=ROOT,
             env={**env, "DEALLEDGER_TEST_STALL": "1"},
         )
     deadline = time.monotonic() + 60
@@ -187,7 +214,7 @@ def test_a_terminated_replay_leaves_no_partial_file(url: str, tmp_path: Path) ->
     process.send_signal(signal.SIGTERM)
     status = process.wait(timeout=60)  # the watchdog ends it within ``GRACE`` seconds, with its tracebacks
     assert status == 128 + signal.SIGTERM, told.read_text()
-    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert _files(out) == before
 
 
 def test_a_stop_that_c_code_swallowed_still_ends_the_replay_through_its_finally_blocks(url: str, tmp_path: Path) -> None:
@@ -195,25 +222,9 @@ def test_a_stop_that_c_code_swallowed_still_ends_the_replay_through_its_finally_
     went on writing, until the watchdog ended it after ``GRACE`` seconds, status 1, its partial files left
     behind). It is raised again before the files are moved into place: status 128 + SIGTERM, at once, and the
     earlier files as they were."""
-    from ledger.stopping import GRACE
-
-    root = Path(__file__).parent.parent
-    with Ledger(url) as ledger:
-        from ledger.importing import incoming_from_path
-
-        ledger.append(incoming_from_path(ledger.catalogue, str(root / "examples" / "story.jsonl")))
-    out = tmp_path / "out"
-    command = [sys.executable, "-c", "import cli; cli.run()", "--url", url, "--plugin", "tests.replay_plugin"]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    first = [*command, "replay", "--as-of", "2024-12-31", "--out", str(out), "--format", "csv"]
-    subprocess.run(first, check=True, cwd=root, env=env, capture_output=True)
-    before = {path.name: path.read_bytes() for path in out.iterdir()}
-    again = [*command, "replay", "--as-of", "2023-12-31", "--out", str(out), "--format", "csv"]
-    began = time.monotonic()
-    done = subprocess.run(again, cwd=root, env={**env, "DEALLEDGER_TEST_SWALLOW": "1"}, capture_output=True, timeout=120)
-    assert done.returncode == 128 + signal.SIGTERM, done.stderr.decode()
-    assert time.monotonic() - began < GRACE, "ended by the watchdog, not by the stop"
-    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    options, env, out, before = _replayed_once(url, tmp_path, "tests.replay_plugin")
+    again = [*CLI, *options, "--as-of", "2023-12-31"]
+    _ends_at_once_leaving_the_files(again, {**env, "DEALLEDGER_TEST_SWALLOW": "1"}, out, before)
 
 
 def _more_facts(path: Path, count: int) -> None:
@@ -233,81 +244,50 @@ def test_a_stop_lost_while_folding_or_answering_is_raised_again_before_the_next_
     """A stop lost in a fold is raised again within ``PROGRESS_STEP`` facts, one lost answering a party before the
     next party: the replay ends with 128 + SIGTERM at once, where it went on to a stall the watchdog ended (status
     1, partial files left), and the earlier files stay as they were."""
-    from ledger.stopping import GRACE
-
-    root = Path(__file__).parent.parent
     rates = tmp_path / "rates.jsonl"
     _more_facts(rates, 1_200)
-    with Ledger(url) as ledger:
-        from ledger.importing import incoming_from_path
-
-        ledger.append(incoming_from_path(ledger.catalogue, str(root / "examples" / "story.jsonl")))
-        ledger.append(incoming_from_path(ledger.catalogue, str(rates)))
-    out = tmp_path / "out"
-    command = [sys.executable, "-c", "import cli; cli.run()", "--url", url, "--plugin", "tests.stop_plugin"]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    first = [*command, "replay", "--as-of", "2024-12-31", "--out", str(out), "--format", "csv"]
-    subprocess.run(first, check=True, cwd=root, env=env, capture_output=True)
-    before = {path.name: path.read_bytes() for path in out.iterdir()}
-    again = [*command, "replay", "--as-of", "2023-12-31", "--out", str(out), "--format", "csv"]
-    began = time.monotonic()
-    done = subprocess.run(again, cwd=root, env={**env, "DEALLEDGER_TEST_LOSE": lost}, capture_output=True, timeout=120)
-    assert done.returncode == 128 + signal.SIGTERM, done.stderr.decode()
-    assert time.monotonic() - began < GRACE, "ended by the watchdog, not by the stop"
-    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    options, env, out, before = _replayed_once(url, tmp_path, "tests.stop_plugin", rates)
+    again = [*CLI, *options, "--as-of", "2023-12-31"]
+    _ends_at_once_leaving_the_files(again, {**env, "DEALLEDGER_TEST_LOSE": lost}, out, before)
 
 
 def test_a_stop_lost_while_a_batch_is_checked_is_raised_before_it_commits(url: str, tmp_path: Path) -> None:
     """A stop lost while the batch is checked is raised again before its commit: 128 + SIGTERM and nothing stored,
     where the batch was stored and the command said so (status 0)."""
-    root = Path(__file__).parent.parent
     rates = tmp_path / "rates.jsonl"
     _more_facts(rates, 10)
-    command = [sys.executable, "-c", "import cli; cli.run()", "--url", url, "--plugin", "tests.stop_plugin"]
-    env = {**os.environ, "PYTHONPATH": str(root), "DEALLEDGER_TEST_LOSE": "append"}
-    done = subprocess.run([*command, "append", "--file", str(rates)], cwd=root, env=env, capture_output=True, timeout=120)
+    command = [*CLI, "--url", url, "--plugin", "tests.stop_plugin", "append", "--file", str(rates)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DEALLEDGER_TEST_LOSE": "append"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=120)
     assert (done.returncode, done.stdout) == (128 + signal.SIGTERM, b""), done.stderr.decode()
     with Ledger(url) as ledger:
         assert ledger.records() == []
+
+
+SHARED_AND_LOSING = """
+import contextlib, os, signal
+import ledger.workers as workers
+workers.SHARED_FROM = 0
+shown, lost, parent = workers._Sharing._show, [], os.getpid()
+def _show(self):
+    if os.getpid() == parent and self.started == len(self.groups) and not lost:
+        lost.append(True)
+        with contextlib.suppress(BaseException):
+            signal.raise_signal(signal.SIGTERM)
+    shown(self)
+workers._Sharing._show = _show
+import cli; cli.run()
+"""
+"""A replay shared out however small the ledger, which loses one stop once every fold has its worker."""
 
 
 def test_a_stop_lost_by_a_shared_replay_that_waits_on_its_workers_is_raised_again(url: str, tmp_path: Path) -> None:
     """The process sharing a replay out folds nothing: a stop it lost while it waits on its workers is raised at its
     next look at them (every 0.2 s), the workers stopped, where it waited on a stalled one until the watchdog ended
     it (status 1, partial files left)."""
-    from ledger.stopping import GRACE
-
-    root = Path(__file__).parent.parent
-    with Ledger(url) as ledger:
-        from ledger.importing import incoming_from_path
-
-        ledger.append(incoming_from_path(ledger.catalogue, str(root / "examples" / "story.jsonl")))
-    out = tmp_path / "out"
-    shared = (  # shared out however small the ledger; one stop lost once every fold has a worker
-        "import contextlib, os, signal\n"
-        "import ledger.workers as workers\n"
-        "workers.SHARED_FROM = 0\n"
-        "shown, lost, parent = workers._Sharing._show, [], os.getpid()\n"
-        "def _show(self):\n"
-        "    if os.getpid() == parent and self.started == len(self.groups) and not lost:\n"
-        "        lost.append(True)\n"
-        "        with contextlib.suppress(BaseException):\n"
-        "            signal.raise_signal(signal.SIGTERM)\n"
-        "    shown(self)\n"
-        "workers._Sharing._show = _show\n"
-        "import cli; cli.run()\n"
-    )
-    options = ["--url", url, "--plugin", "tests.replay_plugin", "replay", "--out", str(out), "--format", "csv", "--jobs", "2"]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    first = [sys.executable, "-c", "import cli; cli.run()", *options, "--as-of", "2024-12-31"]
-    subprocess.run(first, check=True, cwd=root, env=env, capture_output=True)
-    before = {path.name: path.read_bytes() for path in out.iterdir()}
-    again = [sys.executable, "-c", shared, *options, "--as-of", "2023-12-31"]
-    began = time.monotonic()
-    done = subprocess.run(again, cwd=root, env={**env, "DEALLEDGER_TEST_STALL": "1"}, capture_output=True, timeout=120)
-    assert done.returncode == 128 + signal.SIGTERM, done.stderr.decode()
-    assert time.monotonic() - began < GRACE, "ended by the watchdog, not by the stop"
-    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    options, env, out, before = _replayed_once(url, tmp_path, "tests.replay_plugin", jobs=2)
+    again = [sys.executable, "-c", SHARED_AND_LOSING, *options, "--as-of", "2023-12-31"]
+    _ends_at_once_leaving_the_files(again, {**env, "DEALLEDGER_TEST_STALL": "1"}, out, before)
 
 
 @contextlib.contextmanager
