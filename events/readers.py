@@ -2,7 +2,8 @@
 
 Files are streamed: a reader yields ``(line, mapping)`` pairs and never holds the whole
 file, so a million-fact import does not first sit in memory as text. Numbers are read
-as ``Decimal`` (never float), so money stays exact from the first byte.
+as ``Decimal`` (never float), so money stays exact from the first byte: JSON's as they are
+parsed, CSV's and YAML's as their text, by the field's codec.
 
 Input is treated as hostile: whatever the bytes, a reader either yields mappings or raises
 ``SourceError`` naming the file and line, in time and memory that grow with the input's size
@@ -533,7 +534,8 @@ def _read_jsonl(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple
         try:
             value = decode_json(text, path, number)
         except json.JSONDecodeError as error:
-            raise SourceError(path, number, f"not valid JSON ({error.msg} at column {error.colno}){_spread(text)}") from None
+            problem = error.msg.removesuffix(" at")  # "Unterminated string starting at" names its column itself
+            raise SourceError(path, number, f"not valid JSON ({problem} at column {error.colno}){_spread(text)}") from None
         if not isinstance(value, dict):
             raise SourceError(path, number, f"each line must be one JSON object (a fact){_spread(text)}")
         yield number, value
@@ -632,6 +634,8 @@ def _read_csv(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple[i
 
 _OCTAL = re.compile(r"[-+]?0[0-9_]*[0-9]")
 """An integer YAML 1.1 reads as octal (``017`` is 15 there, 17 to a reader of decimals): refused, not guessed."""
+_YAML_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+"""How YAML writes null: a value tagged ``!!null`` that is none of them was given, and is refused, not dropped."""
 _YAML_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map"))
 """The tags a fact may carry, written or implied. Others (``!!python/object``, ``!!binary``, ``!mine``) mean
 something facts cannot hold, and are refused rather than silently read as text."""
@@ -829,7 +833,9 @@ class _YamlEvents:
         return tag
 
     def scalar(self, event: Any, where: str | None) -> Any:
-        """A plain value: numbers as ``Decimal``, null as None, everything else (dates, booleans) as written."""
+        """A plain value as written, null as None. Numbers too are handed on as their text, which the field's codec
+        reads by the rules it reads a CSV cell by: YAML's own reading would take ``1__0``, ``.5``, ``+5``, ``1e3``
+        as an integer, or other scripts' digits behind a ``!!int`` tag, where JSON and CSV refuse them."""
         tag = self.tag(event, None, where)
         value: str = event.value
         line = self._physical(event.start_mark.line)
@@ -842,11 +848,10 @@ class _YamlEvents:
             if tag.endswith(":int") and _OCTAL.match(value):
                 message = f"{value} has a leading zero, which YAML reads as octal; write it without, or quote it"
                 raise SourceError(self.path, line, message, where or "number")
-            try:
-                return Decimal(value.replace("_", ""))
-            except ArithmeticError:
-                return value  # 0x1F, 1:30, .inf: the field's codec says what is wrong with it
+            return value  # 0x1F, 1:30, .inf, 1__0: the field's codec says what is wrong with it
         if tag.endswith(":null"):
+            if value not in _YAML_NULLS:  # !!null "important": a value given, which null would throw away
+                raise SourceError(self.path, line, f"{value!r} is tagged !!null, which would drop it", where or "null")
             return None
         # Booleans are kept as written: YAML 1.1 reads NO (Norway) and yes as booleans; the field's codec decides.
         return value

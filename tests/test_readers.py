@@ -11,6 +11,7 @@ import pytest
 
 from events import Catalogue
 from events.codecs import Boolean
+from events.errors import FactError
 from events.readers import FORMATS, MAX_LINE_BYTES, SourceError, guess_format, read_facts, sniff
 from tests.facts import fact
 
@@ -207,14 +208,16 @@ def test_yaml_list_with_lines() -> None:
     party, fx, round_ = (mapping for _, mapping in rows)
     assert party["effective"] == "2023-03-01"  # dates stay text
     assert party["sectors"] == ["ai"]
-    assert type(fx["rate"]) is Decimal
-    assert fx["rate"] == Decimal("0.1")
+    assert fx["rate"] == "0.1"  # numbers as written: the field's codec reads them (exactly), as a CSV cell's
     assert fx["note"] is None
-    assert round_["amount"] == Decimal(1000000000)
-    assert round_["post_money"] == "2500000000"  # quoted: stays a string
-    assert round_["investors"] == [{"party": "alibaba", "amount": Decimal("6.0e+8"), "lead": "yes"}]
+    assert round_["amount"] == "1_000_000_000"
+    assert round_["post_money"] == "2500000000"  # quoted: a string all the same
+    assert round_["investors"] == [{"party": "alibaba", "amount": "6.0e+8", "lead": "yes"}]
     parsed = [CATALOGUE.parse(mapping) for _, mapping in rows]
+    assert type(parsed[1].rate) is Decimal  # type: ignore[attr-defined]
     assert parsed[1].rate == Decimal("0.1")  # type: ignore[attr-defined]
+    assert parsed[2].amount == Decimal(1_000_000_000)  # type: ignore[attr-defined]
+    assert parsed[2].investors[0].amount == Decimal("6.0e+8")  # type: ignore[attr-defined]
     assert parsed[1].note is None
     assert parsed[2].investors[0].lead is True  # type: ignore[attr-defined]
 
@@ -238,7 +241,7 @@ reason: wrong
     rows = read(text, "yaml")
     assert [line for line, _ in rows] == [2, 9]
     assert [mapping["kind"] for _, mapping in rows] == ["fx.rate", "fact.retracted"]
-    assert rows[0][1]["rate"] == Decimal("7.1")
+    assert rows[0][1]["rate"] == "7.1"
     assert rows[1][1]["effective"] == "2024-03-01"
 
 
@@ -259,7 +262,25 @@ def test_a_yaml_integer_with_a_leading_zero_is_refused_not_read_as_decimal(writt
     quoted = list(read_facts(io.StringIO(f"kind: valuation.marked\nvaluation: '{written}'\n"), "f.yaml", "yaml"))
     assert quoted[0][1]["valuation"] == written
     [(_, zero)] = read_facts(io.StringIO("kind: x\nvaluation: 0\n"), "f.yaml", "yaml")
-    assert zero["valuation"] == Decimal(0)
+    assert zero["valuation"] == "0"
+
+
+@pytest.mark.parametrize("written", ["1__0", "100_", ".5", "5.", "+5", '!!int "\\u0661\\u0662"', '!!float "\\uff11\\uff12.5"'])
+def test_a_yaml_number_is_held_to_the_rules_a_json_or_csv_amount_is(written: str) -> None:
+    """YAML's own reading took ``1__0`` as 10, ``.5`` as 0.5 and, behind a tag, other scripts' digits as a number:
+    stored changed where JSON and CSV refuse them. They are refused the same way, naming the field."""
+    text = f"kind: valuation.marked\neffective: 2024-01-01\ncompany: acme\nvaluation: {written}\ncurrency: USD\n"
+    [(_, mapping)] = read_facts(io.StringIO(text), "f.yaml", "yaml")
+    with pytest.raises(FactError, match=r"expected a decimal number") as refused:
+        CATALOGUE.parse(mapping)
+    assert refused.value.field == "valuation"
+
+
+def test_a_yaml_value_tagged_null_is_refused_not_dropped() -> None:
+    with pytest.raises(SourceError, match=r"^f.yaml:2: note: 'important' is tagged !!null, which would drop it"):
+        list(read_facts(io.StringIO('kind: x\nnote: !!null "important"\n'), "f.yaml", "yaml"))
+    [(_, mapping)] = read_facts(io.StringIO("kind: x\nnote: !!null ''\nother: ~\n"), "f.yaml", "yaml")
+    assert mapping == {"kind": "x", "note": None, "other": None}
 
 
 def test_yaml_norway_stays_a_country() -> None:
