@@ -61,6 +61,20 @@ class Codec:
         return []
 
 
+SPACES = " \t\r\n"
+"""What the ends of a text value may hold and lose: spaces and tabs as typed, a YAML block's last line break. Any other
+character ``str.strip`` would take off (a control character such as U+001C or U+0085, U+00A0, U+3000) is refused
+where it begins or ends a value: taken off, the value was stored other than given, and it cannot be seen in an error."""
+
+
+def unseen_end(text: str) -> str | None:
+    """The code point of an invisible character (one ``str.isspace`` counts) that begins or ends ``text``, if any."""
+    for char in (text[:1], text[-1:]):
+        if char.isspace():
+            return f"U+{ord(char):04X}"
+    return None
+
+
 def describe_value(value: Any) -> str:
     """A value as an error message quotes it: its repr, shortened."""
     text = repr(value)
@@ -80,9 +94,12 @@ class Text(Codec):
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         if not isinstance(value, str):
             raise FactError(f"expected text, got {describe_value(value)}")
-        text: str = value.strip()
+        text: str = value.strip(SPACES)
         if not text:
             raise FactError("must not be empty")
+        unseen = unseen_end(text)
+        if unseen:
+            raise FactError(f"begins or ends with an invisible character ({unseen}); remove it")
         if self.max_length is not None and len(text) > self.max_length:
             raise FactError(f"longer than {self.max_length} characters ({len(text):,})")
         return text
@@ -181,8 +198,8 @@ class Boolean(Codec):
     def parse(self, value: Any, catalogue: Catalogue) -> bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in self._WORDS:
-            return self._WORDS[value.strip().lower()]
+        if isinstance(value, str) and value.strip(SPACES).lower() in self._WORDS:
+            return self._WORDS[value.strip(SPACES).lower()]
         raise FactError(f"expected true or false, got {describe_value(value)}")
 
     def schema(self) -> dict[str, Any]:
@@ -210,10 +227,10 @@ class IsoDate(Codec):
     def parse(self, value: Any, catalogue: Catalogue) -> date:
         if isinstance(value, date):
             return value
-        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip(SPACES)):
             raise FactError(f"expected an ISO date YYYY-MM-DD, got {describe_value(value)}")
         try:
-            return self.load(value.strip(), catalogue)  # one object per day, as a read hands out
+            return self.load(value.strip(SPACES), catalogue)  # one object per day, as a read hands out
         except ValueError as error:
             raise FactError(f"{value!r} is not a valid date ({error})") from None
 
@@ -392,7 +409,7 @@ class ListOf(Codec):
 
     def parse(self, value: Any, catalogue: Catalogue) -> tuple[Any, ...]:
         if isinstance(value, str) and not self.item.is_record:
-            value = [part for part in (p.strip() for p in value.split(";")) if part]
+            value = [part for part in (p.strip(SPACES) for p in value.split(";")) if part]
         if not isinstance(value, (list, tuple)):
             raise FactError(f"expected a list, got {describe_value(value)}")
         if len(value) < self.min_items:

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import IO, Any
 
+from events.codecs import SPACES
+
 FORMATS = ("jsonl", "yaml", "csv")
 
 MAX_LINE_BYTES = 1 << 20
@@ -555,8 +557,9 @@ def _spread(text: str) -> str:
 
 
 def _cell(text: str, path: str, line: int, field: str) -> Any:
-    """A CSV cell: nested lists and objects may be written as JSON."""
-    stripped = text.strip()
+    """A CSV cell: nested lists and objects may be written as JSON. Only typed spaces are taken off its ends: a field
+    refuses any other invisible character there (``codecs.SPACES``)."""
+    stripped = text.strip(SPACES)
     if stripped[:1] in ("[", "{"):
         try:
             return decode_json(stripped, path, line, field)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from events import Catalogue
-from events.codecs import Boolean
+from events.codecs import Boolean, Text
 from events.errors import FactError
 from events.readers import FORMATS, MAX_LINE_BYTES, SourceError, guess_format, read_facts, sniff
 from tests.facts import fact
@@ -542,3 +542,28 @@ def test_a_yaml_fact_s_error_names_the_line_of_its_field(text: str, told: str) -
 
     with pytest.raises(RejectedError, match="^" + re.escape(told)):
         list(incoming_from_stream(CATALOGUE, io.StringIO(text), "facts.yaml", "yaml"))
+
+
+@pytest.mark.parametrize(
+    ("field", "written"),
+    [("party", "\x1cacme"), ("party", "acme\u3000"), ("name", "Acme\xa0"), ("key", "k-1\x85"), ("effective", "\u20032019-01-01")],
+)
+def test_an_invisible_character_at_either_end_of_a_value_is_refused_not_taken_off(field: str, written: str) -> None:
+    """``str.strip`` took these off, so the value was stored other than given (``"\\x1cacme"`` as ``acme``) and an
+    error quoting it showed nothing amiss. Typed spaces, tabs and line breaks are still taken off."""
+    given = {"kind": "party.registered", "effective": "2019-01-01", "party": "acme", "name": "Acme", "type": "company"}
+    with pytest.raises(FactError) as refused:
+        CATALOGUE.parse({**given, field: written})
+    assert refused.value.field == field
+    spaced = CATALOGUE.parse({**given, field: f" \t{written.strip()}\n"})
+    assert getattr(spaced, field) == (written.strip() if field != "effective" else CATALOGUE.parse(given).effective)
+
+
+def test_a_csv_cell_keeps_an_invisible_character_for_its_field_to_refuse() -> None:
+    text = "kind,effective,party,name,type\nparty.registered,2019-01-01,acme\u00a0,Acme,company\n"
+    [(line, mapping)] = read_facts(io.StringIO(text), "f.csv", "csv")
+    with pytest.raises(FactError, match=r"invisible character \(U\+00A0\)") as refused:
+        CATALOGUE.parse(mapping)
+    assert (line, refused.value.field) == (2, "party")
+    [(_, block)] = read_facts(io.StringIO("kind: x\nnote: |\n  kept as written\n"), "f.yaml", "yaml")
+    assert Text().parse(block["note"], CATALOGUE) == "kept as written"  # a YAML block's last line break is typed
