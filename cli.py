@@ -390,10 +390,17 @@ def append(ctx: click.Context, kind: str | None, path: str | None, input_format:
     if path is not None and ctx.args:
         raise click.UsageError(f"unexpected arguments with --file: {' '.join(ctx.args)}")
     incoming = None
-    if path is not None:  # opened first: a file that cannot be read opens no ledger (and creates none)
+    if path is not None:  # read whole first (an append holds its batch whole anyway): a file that cannot be read,
+        # holds a malformed fact or holds none opens no ledger, and creates none where there was none
+        from ledger.exact import exact_decimals
         from ledger.importing import incoming_from_path
+        from ledger.memory import collector_paused
 
-        incoming = incoming_from_path(plugin_host(ctx).catalogue, path, input_format)
+        with collector_paused(), exact_decimals():  # as ``Ledger.append`` reads it
+            incoming = list(incoming_from_path(plugin_host(ctx).catalogue, path, input_format))
+        if not incoming:
+            click.echo(f"nothing appended: {click.format_filename(path)} holds no facts")
+            return
     ledger = open_ledger(ctx)
     with held_from_commit():  # a stop landing in the commit waits for the line saying what was stored
         if incoming is not None:
@@ -951,7 +958,6 @@ def import_(ctx: click.Context, path: str) -> None:
     from ledger.progress import counted
     from ledger.stopping import held_from_commit
 
-    ledger = open_ledger(ctx)
     try:
         stream = click.open_file(path, "r", encoding="utf-8")
     except (OSError, ValueError) as error:
@@ -960,8 +966,10 @@ def import_(ctx: click.Context, path: str) -> None:
         with stream, progress_tasks() as task:
             reading = task("reading facts")
             total = line_count(path) if reading is not None else None  # an export holds one fact a line
-            facts = list(counted(import_stream(ledger.catalogue, stream, "<stdin>" if path == "-" else path), reading, total))
+            catalogue = plugin_host(ctx).catalogue
+            facts = list(counted(import_stream(catalogue, stream, "<stdin>" if path == "-" else path), reading, total))
             task("checking and writing")
+            ledger = open_ledger(ctx)  # only now: an export that cannot be read creates no ledger
             result = ledger.append(facts)
         click.echo(f"imported {len(result.added)} fact(s); {result.unchanged} already there, unchanged")
 

@@ -193,6 +193,19 @@ def test_a_file_that_cannot_be_read_creates_no_ledger_at_the_url(tmp_path: Path,
     assert not (tmp_path / "elsewhere.db").exists()
 
 
+def test_a_file_of_no_facts_or_a_malformed_one_creates_no_ledger(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """An append or an import reads its file whole before opening the ledger: a mistyped ``--url`` with a bad file
+    left a new, empty ledger behind."""
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "bad.jsonl").write_text('{"kind": "fx.rate", "effective": "2024-02-30"}\n')
+    (tmp_path / "bad-export.jsonl").write_text('{"seq": 1, "id": "x"\n')
+    url = f"sqlite:///{tmp_path / 'mistyped.db'}"
+    assert run("--url", url, "append", "--file", "empty.jsonl").output == "nothing appended: empty.jsonl holds no facts\n"
+    assert run("--url", url, "append", "--file", "bad.jsonl").output.startswith("Error: bad.jsonl:1: effective:")
+    assert run("--url", url, "import", "bad-export.jsonl").output.startswith("Error: bad-export.jsonl:1:")
+    assert not any(path.name.startswith("mistyped") for path in tmp_path.iterdir())
+
+
 def test_schema_is_json_schema_of_every_kind(run) -> None:  # type: ignore[no-untyped-def]
     schema = json.loads(run("schema").output)
     kinds = {option["properties"]["kind"]["const"] for option in schema["oneOf"]}
