@@ -65,7 +65,8 @@ class Catalogue:
             raise FactError("missing required field", "kind")
         kind = self.kinds.get(name) if isinstance(name, str) else None
         if kind is None:
-            raise FactError(f"unknown kind {name!r}{did_you_mean(str(name), self.kinds)}", "kind")
+            # !a: a look-alike letter (Cyrillic e in valuation.marked) shows as its code, not as the letter it mimics
+            raise FactError(f"unknown kind {name!a}{did_you_mean(str(name), self.kinds)}", "kind")
         try:
             with exact_decimals():  # a fact's own checks add amounts up: exactly, whatever context the caller left
                 return kind.from_dict(data, self)

@@ -76,9 +76,27 @@ def unseen_end(text: str) -> str | None:
 
 
 def describe_value(value: Any) -> str:
-    """A value as an error message quotes it: its repr, shortened."""
-    text = repr(value)
+    """A value as an error message quotes it, shortened: text as its repr, a number as written (``1E+999999``, not
+    Python's ``Decimal('1E+999999')``), lists and mappings of them likewise."""
+    text = _as_written(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+_SHOWN_ITEMS = 8
+"""Items of a list or mapping an error message quotes: it is cut at 40 characters anyway."""
+
+
+def _as_written(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        more = ", ..." if len(value) > _SHOWN_ITEMS else ""
+        return "[" + ", ".join(_as_written(item) for item in value[:_SHOWN_ITEMS]) + more + "]"
+    if isinstance(value, dict):
+        items = list(value.items())
+        more = ", ..." if len(items) > _SHOWN_ITEMS else ""
+        return "{" + ", ".join(f"{_as_written(k)}: {_as_written(v)}" for k, v in items[:_SHOWN_ITEMS]) + more + "}"
+    return repr(value)
 
 
 class Text(Codec):
@@ -128,7 +146,9 @@ class Slug(Text):
     def parse(self, value: Any, catalogue: Catalogue) -> str:
         text = super().parse(value, catalogue)
         if not _SLUG.match(text):
-            raise FactError(f"{text!r} is not a slug (lower-case letters, digits and single '-', '_' or '.' between them)")
+            raise FactError(  # !a: a look-alike letter shows as its code, not as the letter it mimics
+                f"{text!a} is not a slug (lower-case letters, digits and single '-', '_' or '.' between them)"
+            )
         return shared_text(text)  # a batch of a million facts names a few thousand parties: each kept once
 
     def schema(self) -> dict[str, Any]:

@@ -143,7 +143,7 @@ class Ledger:
         """Raise a one-line error unless ``kind`` is a kind or a family of kinds (``round``, ``export``)."""
         known = set(self.catalogue.kinds) | {name.split(".")[0] for name in self.catalogue.kinds}
         if kind not in known:
-            raise ViewError(f"{where}: unknown kind {kind!r}{did_you_mean(kind, known)}")
+            raise ViewError(f"{where}: unknown kind {kind!a}{did_you_mean(kind, known)}")
 
     def check(self, as_of: date | None = None) -> list[Problem]:
         with exact_decimals():

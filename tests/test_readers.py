@@ -567,3 +567,16 @@ def test_a_csv_cell_keeps_an_invisible_character_for_its_field_to_refuse() -> No
     assert (line, refused.value.field) == (2, "party")
     [(_, block)] = read_facts(io.StringIO("kind: x\nnote: |\n  kept as written\n"), "f.yaml", "yaml")
     assert Text().parse(block["note"], CATALOGUE) == "kept as written"  # a YAML block's last line break is typed
+
+
+def test_an_error_quotes_numbers_as_written_and_look_alike_letters_by_their_code() -> None:
+    """A number is quoted as written (``[1, 2]``), not as Python's ``[Decimal('1'), Decimal('2')]``; a kind or a slug
+    with a letter from another script that looks like a Latin one shows its code, where the message looked as if
+    it refused the right name."""
+    given = {"kind": "valuation.marked", "effective": "2024-01-01", "company": "acme", "currency": "USD"}
+    with pytest.raises(FactError, match=r"^valuation: expected a decimal number, got \[1, 2\]$"):
+        CATALOGUE.parse({**given, "valuation": [Decimal(1), Decimal(2)]})
+    with pytest.raises(FactError, match=r"unknown kind 'valuation\.mark\\u0435d'; did you mean 'valuation\.marked'"):
+        CATALOGUE.parse({**given, "kind": "valuation.mark\u0435d", "valuation": "1"})
+    with pytest.raises(FactError, match=r"^company: '\\u0430cme' is not a slug"):
+        CATALOGUE.parse({**given, "company": "\u0430cme", "valuation": "1"})
