@@ -67,6 +67,27 @@ character ``str.strip`` would take off (a control character such as U+001C or U+
 where it begins or ends a value: taken off, the value was stored other than given, and it cannot be seen in an error."""
 
 
+class ListCell(list[Any]):
+    """A list read from a CSV cell written as JSON, which keeps the cell's text: a text field takes the text (a note
+    ``[2024]`` is a note, not a list)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, items: list[Any], text: str) -> None:
+        super().__init__(items)
+        self.text = text
+
+
+class DictCell(dict[str, Any]):
+    """A mapping read from a CSV cell written as JSON, which keeps the cell's text (see ``ListCell``)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, items: dict[str, Any], text: str) -> None:
+        super().__init__(items)
+        self.text = text
+
+
 def unseen_end(text: str) -> str | None:
     """The code point of an invisible character (one ``str.isspace`` counts) that begins or ends ``text``, if any."""
     for char in (text[:1], text[-1:]):
@@ -110,6 +131,8 @@ class Text(Codec):
             self.max_length = max_length
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
+        if isinstance(value, ListCell | DictCell):
+            value = value.text
         if not isinstance(value, str):
             raise FactError(f"expected text, got {describe_value(value)}")
         text: str = value.strip(SPACES)

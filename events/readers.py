@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import IO, Any
 
-from events.codecs import SPACES
+from events.codecs import SPACES, DictCell, ListCell
 
 FORMATS = ("jsonl", "yaml", "csv")
 
@@ -562,9 +562,13 @@ def _cell(text: str, path: str, line: int, field: str) -> Any:
     stripped = text.strip(SPACES)
     if stripped[:1] in ("[", "{"):
         try:
-            return decode_json(stripped, path, line, field)
+            decoded = decode_json(stripped, path, line, field)
         except json.JSONDecodeError:
             return stripped  # text that merely starts with a bracket, such as "[Beta] Corp"
+        if isinstance(decoded, list):
+            return ListCell(decoded, stripped)  # a text field takes the text it was read from
+        if isinstance(decoded, dict):
+            return DictCell(decoded, stripped)
     return stripped
 
 

@@ -580,3 +580,14 @@ def test_an_error_quotes_numbers_as_written_and_look_alike_letters_by_their_code
         CATALOGUE.parse({**given, "kind": "valuation.mark\u0435d", "valuation": "1"})
     with pytest.raises(FactError, match=r"^company: '\\u0430cme' is not a slug"):
         CATALOGUE.parse({**given, "company": "\u0430cme", "valuation": "1"})
+
+
+def test_a_csv_cell_that_reads_as_json_is_still_text_to_a_text_field() -> None:
+    """A cell written as JSON gives a list or an object to the fields that hold one (sectors, investors); a text
+    field takes the cell's text (a note ``[2024]``, a name ``{"a": 1}``), which it refused as not text."""
+    header = "kind,effective,party,name,type,sectors,note\n"
+    text = header + 'party.registered,2019-01-01,acme,"{""a"": 1}",company,"[""ai"", ""cloud""]",[2024]\n'
+    [(_, mapping)] = read_facts(io.StringIO(text), "f.csv", "csv")
+    parsed = CATALOGUE.parse(mapping)
+    assert (parsed.name, parsed.note) == ('{"a": 1}', "[2024]")  # type: ignore[attr-defined]
+    assert parsed.sectors == ("ai", "cloud")  # type: ignore[attr-defined]
