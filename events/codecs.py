@@ -88,12 +88,10 @@ class DictCell(dict[str, Any]):
         self.text = text
 
 
-def unseen_end(text: str) -> str | None:
-    """The code point of an invisible character (one ``str.isspace`` counts) that begins or ends ``text``, if any."""
-    for char in (text[:1], text[-1:]):
-        if char.isspace():
-            return f"U+{ord(char):04X}"
-    return None
+def _unseen_end(text: str) -> str:
+    """The code point of the invisible character (one ``str.isspace`` counts) that begins or ends ``text``."""
+    char = text[0] if text[0].isspace() else text[-1]
+    return f"U+{ord(char):04X}"
 
 
 def describe_value(value: Any) -> str:
@@ -138,9 +136,8 @@ class Text(Codec):
         text: str = value.strip(SPACES)
         if not text:
             raise FactError("must not be empty")
-        unseen = unseen_end(text)
-        if unseen:
-            raise FactError(f"begins or ends with an invisible character ({unseen}); remove it")
+        if text[0].isspace() or text[-1].isspace():  # on every text field of every fact: no more than this
+            raise FactError(f"begins or ends with an invisible character ({_unseen_end(text)}); remove it")
         if self.max_length is not None and len(text) > self.max_length:
             raise FactError(f"longer than {self.max_length} characters ({len(text):,})")
         return text
