@@ -389,7 +389,6 @@ def append(ctx: click.Context, kind: str | None, path: str | None, input_format:
 
     if path is not None and ctx.args:
         raise click.UsageError(f"unexpected arguments with --file: {' '.join(ctx.args)}")
-    incoming = None
     if path is not None:  # read whole first (an append holds its batch whole anyway): a file that cannot be read,
         # holds a malformed fact or holds none opens no ledger, and creates none where there was none
         from ledger.exact import exact_decimals
@@ -401,13 +400,12 @@ def append(ctx: click.Context, kind: str | None, path: str | None, input_format:
         if not incoming:
             click.echo(f"nothing appended: {click.format_filename(path)} holds no facts")
             return
+    else:  # a fact from flags is checked before the ledger is opened, as a file's facts are
+        assert kind is not None
+        incoming = [one_fact(plugin_host(ctx).catalogue, kind, ctx.args)]
     ledger = open_ledger(ctx)
     with held_from_commit():  # a stop landing in the commit waits for the line saying what was stored
-        if incoming is not None:
-            result = ledger.append(incoming)
-        else:
-            assert kind is not None
-            result = ledger.append([one_fact(ledger, kind, ctx.args)])
+        result = ledger.append(incoming)
         _tell_appended(result, path)
 
 
@@ -423,12 +421,11 @@ def _tell_appended(result: Any, path: str | None) -> None:
         click.echo(f"nothing appended: all {unchanged} fact(s) already recorded, unchanged")
 
 
-def one_fact(ledger: Ledger, kind: str, args: Sequence[str]) -> Incoming:
-    """A fact from ``--field value`` pairs; a field given twice becomes a list."""
-    import json
-
+def one_fact(catalogue: Any, kind: str, args: Sequence[str]) -> Incoming:
+    """A fact from ``--field value`` pairs, each read as a CSV cell is (``readers.cell_value``); a field given twice
+    becomes a list."""
     from events import FactError
-    from events.readers import SourceError, decode_json
+    from events.readers import SourceError, cell_value
     from ledger.appending import Incoming
     from ledger.errors import RejectedError
 
@@ -445,21 +442,17 @@ def one_fact(ledger: Ledger, kind: str, args: Sequence[str]) -> Incoming:
         else:
             raise click.UsageError(f"expected --field value pairs, got {flag!r}")
         name = flag[2:].replace("-", "_")
-        parsed: Any = value
-        if value[:1] in ("[", "{"):
-            try:
-                parsed = decode_json(value.strip(), "command line", None, name)
-            except json.JSONDecodeError:
-                parsed = value  # text that merely starts with a bracket, such as "[Beta] Corp"
-            except SourceError as error:
-                raise RejectedError(str(error)) from None
+        try:
+            parsed = cell_value(value, "command line", None, name)
+        except SourceError as error:
+            raise RejectedError(str(error)) from None
         if name in data:
             previous = data[name]
             data[name] = [*previous, parsed] if isinstance(previous, list) else [previous, parsed]
         else:
             data[name] = parsed
     try:
-        return Incoming("command line", ledger.catalogue.parse(data))
+        return Incoming("command line", catalogue.parse(data))
     except FactError as error:
         raise RejectedError(f"command line: {error}") from None
 

@@ -213,6 +213,8 @@ class OneOf(Codec):
         self.choices = choices
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
+        if isinstance(value, str):
+            value = value.strip(SPACES)
         if value not in self.choices:
             raise FactError(f"expected one of {', '.join(self.choices)}, got {describe_value(value)}")
         return shared_text(str(value))
@@ -318,9 +320,9 @@ def to_decimal(value: Any) -> Decimal:
 _DECIMAL_GRAMMAR = r"[0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)?(?:[eE][+-]?[0-9]+)?"
 """A decimal as the schema writes it (``NonNegativeDecimal.schema``) and the parser reads it: ASCII digits, an
 underscore only between two of them, a point only between digits, an optional exponent."""
-_DECIMAL_TEXT = re.compile(rf"[ \t]*-?{_DECIMAL_GRAMMAR}[ \t]*")
+_DECIMAL_TEXT = re.compile(rf"[ \t\r\n]*-?{_DECIMAL_GRAMMAR}[ \t\r\n]*")
 """The text ``_from_text`` reads: the grammar, with a sign the codec then judges and spaces around."""
-_NOT_FINITE = re.compile(r"[ \t]*[+-]?(?:s?nan|inf|infinity)[ \t]*", re.IGNORECASE)
+_NOT_FINITE = re.compile(r"[ \t\r\n]*[+-]?(?:s?nan|inf|infinity)[ \t\r\n]*", re.IGNORECASE)
 """What ``Decimal`` reads as no number, read only to be refused as not finite."""
 
 
@@ -330,7 +332,7 @@ def _from_text(value: str) -> Decimal:
     nor a reader would expect to be money."""
     if _DECIMAL_TEXT.fullmatch(value) or _NOT_FINITE.fullmatch(value):
         try:
-            return Decimal(value.strip().replace("_", ""))
+            return Decimal(value.strip(SPACES).replace("_", ""))
         except InvalidOperation:  # an exponent past what any decimal can hold
             raise _out_of_range(value) from None
     raise FactError(f"expected a decimal number, got {describe_value(value)}")
@@ -428,7 +430,7 @@ class CountryOrParty(Codec):
     names_parties = True
 
     def parse(self, value: Any, catalogue: Catalogue) -> str:
-        if isinstance(value, str) and value.strip().isupper():
+        if isinstance(value, str) and value.strip(SPACES).isupper():
             return CountryCode().parse(value, catalogue)
         return PartyRef().parse(value, catalogue)
 

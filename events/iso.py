@@ -22,7 +22,7 @@ def as_code(value: object) -> str | None:
     anything else. Unicode upper-casing would turn letters no code has into one (``"uſd".upper()`` is ``"USD"``)."""
     if not isinstance(value, str):
         return None
-    text = value.strip(" \t")
+    text = value.strip(" \t\r\n")  # typed spaces and line breaks, as every text value (``codecs.SPACES``)
     return text.upper() if text.isascii() else None
 
 

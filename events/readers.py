@@ -556,9 +556,9 @@ def _spread(text: str) -> str:
 # --- CSV ------------------------------------------------------------------------------------------------------------
 
 
-def _cell(text: str, path: str, line: int, field: str) -> Any:
-    """A CSV cell: nested lists and objects may be written as JSON. Only typed spaces are taken off its ends: a field
-    refuses any other invisible character there (``codecs.SPACES``)."""
+def cell_value(text: str, path: str, line: int | None, field: str) -> Any:
+    """A CSV cell, or a ``--field value`` of the command line: nested lists and objects may be written as JSON. Only
+    typed spaces are taken off its ends: a field refuses any other invisible character there (``codecs.SPACES``)."""
     stripped = text.strip(SPACES)
     if stripped[:1] in ("[", "{"):
         try:
@@ -622,11 +622,13 @@ def _read_csv(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple[i
             if len(row) > len(header):
                 raise SourceError(path, start, f"more cells than the header's {len(header)} columns")
             fact = {
-                name: _cell(value, path, start, name) for name, value in zip(header, row, strict=False) if value.strip() != ""
+                name: cell_value(value, path, start, name)
+                for name, value in zip(header, row, strict=False)
+                if value.strip(SPACES) != ""  # blank; an invisible character is a value, which its field refuses
             }
             if "" in fact:  # a value under a column the header leaves unnamed (a trailing comma's empty column is fine)
                 column = next(
-                    n for n, (name, value) in enumerate(zip(header, row, strict=False), 1) if not name and value.strip()
+                    n for n, (name, value) in enumerate(zip(header, row, strict=False), 1) if not name and value.strip(SPACES)
                 )
                 raise SourceError(
                     path, start, f"column {column} holds a value but has no name in the header (line {header_line})"

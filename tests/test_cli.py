@@ -193,6 +193,20 @@ def test_a_file_that_cannot_be_read_creates_no_ledger_at_the_url(tmp_path: Path,
     assert not (tmp_path / "elsewhere.db").exists()
 
 
+def test_a_fact_from_flags_is_read_as_a_csv_cell_and_checked_before_any_ledger_is_made(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """A value that reads as JSON is still text to a text field (a note ``[2024]`` was refused), and a fact that is
+    refused creates no ledger at a mistyped ``--url``."""
+    url = f"sqlite:///{tmp_path / 'mistyped.db'}"
+    flags = ["party.registered", "--party", "acme", "--name", "Acme", "--type", "company"]
+    refused = run("--url", url, "append", *flags, "--effective", "2019-02-30")
+    assert (refused.exit_code, refused.output.startswith("Error: command line: effective:")) == (1, True)
+    assert not any(path.name.startswith("mistyped") for path in tmp_path.iterdir())
+    added = run("append", *flags, "--effective", "2019-01-01", "--note", "[2024]", "--sectors", '["ai", "cloud"]')
+    assert added.exit_code == 0, added.output
+    [row] = json.loads(run("log", "--format", "json").output)
+    assert (row["note"], row["sectors"]) == ("[2024]", ["ai", "cloud"])
+
+
 def test_a_file_of_no_facts_or_a_malformed_one_creates_no_ledger(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
     """An append or an import reads its file whole before opening the ledger: a mistyped ``--url`` with a bad file
     left a new, empty ledger behind."""

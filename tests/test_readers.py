@@ -591,3 +591,31 @@ def test_a_csv_cell_that_reads_as_json_is_still_text_to_a_text_field() -> None:
     parsed = CATALOGUE.parse(mapping)
     assert (parsed.name, parsed.note) == ('{"a": 1}', "[2024]")  # type: ignore[attr-defined]
     assert parsed.sectors == ("ai", "cloud")  # type: ignore[attr-defined]
+
+
+def test_a_csv_cell_of_only_an_invisible_character_is_a_value_its_field_refuses_not_a_blank() -> None:
+    """Counted as blank, it left the field out: a seller given as U+00A0 made a sale new shares, with no word."""
+    text = "kind,effective,party,name,type,note\nparty.registered,2019-01-01,acme,Acme,company,\u00a0\n"
+    [(_, mapping)] = read_facts(io.StringIO(text), "f.csv", "csv")
+    with pytest.raises(FactError, match=r"invisible character \(U\+00A0\)") as refused:
+        CATALOGUE.parse(mapping)
+    assert refused.value.field == "note"
+
+
+def test_codes_choices_and_numbers_lose_typed_spaces_and_line_breaks_as_text_does() -> None:
+    """A YAML block gives ``company\\n``, JSON may give ``" high"``: taken as every text value is, where codes, choices
+    and numbers refused what a name or a note took."""
+    parsed = CATALOGUE.parse(
+        {
+            "kind": "party.registered",
+            "effective": "2019-01-01\n",
+            "party": "acme",
+            "name": "Acme",
+            "type": "company\n",
+            "confidence": " high",
+            "jurisdiction": "CN\n",
+        }
+    )
+    assert (parsed.type, parsed.confidence, parsed.jurisdiction) == ("company", "high", "CN")  # type: ignore[attr-defined]
+    rate = CATALOGUE.parse({"kind": "fx.rate", "effective": "2024-01-01", "base": "USD\n", "quote": "EUR", "rate": "0.9\n"})
+    assert (rate.base, rate.rate) == ("USD", Decimal("0.9"))  # type: ignore[attr-defined]
