@@ -34,6 +34,18 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_handled_as_at_a_terminal() -> Iterator[None]:
+    """A suite started in the background by a non-interactive shell (``cmd &``, some CI runners) inherits Ctrl-C
+    ignored, and Python leaves it so: the tests of what Ctrl-C does, here and in the commands they start, need
+    Python's own handler, as a terminal gives it. Put in place for the session, the disposition put back after."""
+    before = signal.getsignal(signal.SIGINT)
+    if before == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.fixture(autouse=True)
 def _one_byte_cache_intact(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test after which CPython's shared ``b"\\x00"`` no longer holds a NUL (see ``ledger.exact``):
