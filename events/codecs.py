@@ -240,8 +240,9 @@ class Boolean(Codec):
     def parse(self, value: Any, catalogue: Catalogue) -> bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip(SPACES).lower() in self._WORDS:
-            return self._WORDS[value.strip(SPACES).lower()]
+        word = value.strip(SPACES).lower() if isinstance(value, str) else None
+        if word in self._WORDS:
+            return self._WORDS[word]
         raise FactError(f"expected true or false, got {describe_value(value)}")
 
     def schema(self) -> dict[str, Any]:
@@ -269,10 +270,11 @@ class IsoDate(Codec):
     def parse(self, value: Any, catalogue: Catalogue) -> date:
         if isinstance(value, date):
             return value
-        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip(SPACES)):
+        text = value.strip(SPACES) if isinstance(value, str) else None
+        if text is None or not _ISO_DATE.fullmatch(text):
             raise FactError(f"expected an ISO date YYYY-MM-DD, got {describe_value(value)}")
         try:
-            return self.load(value.strip(SPACES), catalogue)  # one object per day, as a read hands out
+            return self.load(text, catalogue)  # one object per day, as a read hands out
         except ValueError as error:
             raise FactError(f"{value!r} is not a valid date ({error})") from None
 
