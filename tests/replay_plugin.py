@@ -4,15 +4,14 @@ when ``DEALLEDGER_TEST_FAIL`` is set, stalls when ``DEALLEDGER_TEST_STALL`` is, 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import time
 from typing import Any
 
 from ledger.hookspecs import hookimpl
 from ledger.records import Recorded
 from ledger.views import Query, View
+from tests.stop_plugin import lose_a_stop
 
 
 class KindCount(View[dict[str, int]]):
@@ -45,9 +44,7 @@ class Fragile(KindCount):
         if os.environ.get("DEALLEDGER_TEST_STALL"):
             time.sleep(120)  # until the test stops the replay
         if os.environ.get("DEALLEDGER_TEST_SWALLOW"):
-            # lost as an extension module's import loses it (an ImportError, caught): its handler raises in here
-            with contextlib.suppress(BaseException):
-                signal.raise_signal(signal.SIGTERM)
+            lose_a_stop()
         return super().rows(state, query)
 
 

@@ -21,7 +21,8 @@ from ledger.records import Recorded
 from ledger.views import Option, Query, View
 
 
-def _lose_a_stop() -> None:
+def lose_a_stop() -> None:
+    """Stop this process, and lose the stop as such C code does."""
     with contextlib.suppress(BaseException):
         signal.raise_signal(signal.SIGTERM)  # its handler raises before this returns
 
@@ -44,7 +45,7 @@ class LosesInFold(View[list[int]]):
     def apply(self, state: list[int], record: Recorded) -> list[int]:
         state[0] += 1
         if _losing("fold") and state[0] == 1:
-            _lose_a_stop()
+            lose_a_stop()
         if _losing("fold") and state[0] == 1000:
             time.sleep(120)
         return state
@@ -67,7 +68,7 @@ class LosesPerParty(LosesInFold):
         if _losing("party"):
             if len(state) == 1:
                 state.append(1)  # the first party
-                _lose_a_stop()
+                lose_a_stop()
             else:
                 time.sleep(120)
         return [{"facts": state[0]}]
@@ -81,5 +82,5 @@ def dealledger_views() -> list[View[Any]]:
 @hookimpl
 def dealledger_validate(story: Sequence[Recorded], new: Sequence[Recorded]) -> Sequence[Problem]:
     if _losing("append"):
-        _lose_a_stop()
+        lose_a_stop()
     return []
