@@ -50,14 +50,6 @@ _HELD: dict[Path, int] = {}
 """This process's own files, each with the descriptor that holds its lock."""
 
 
-def as_new_file(handle: int) -> None:
-    """Give a file ``tempfile.mkstemp`` made (for its owner alone) the mode the umask gives any new file: a report
-    or a package put in place is an ordinary file, readable by those who may read the folder's other files."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(handle, 0o666 & ~umask)
-
-
 def partial_file(folder: Path, name: str) -> Path:
     """A new, empty file in ``folder`` for ``name``'s text, named for this run alone and held (see the module's
     docstring) until ``let_go``."""

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import stat
 from collections.abc import Iterator
 from datetime import date
@@ -372,19 +373,40 @@ def test_a_write_that_fails_part_way_leaves_the_folder_as_it_was(tmp_path: Path,
 
     folder = tmp_path / "ocf"
     package.write(package.Package("co", {"a.json": b"old a", "b.json": b"old b"}, 0, 0), folder)
-    monkeypatch.setattr(package.tempfile, "mkstemp", _failing_on("b.json", package.tempfile.mkstemp))
+    monkeypatch.setattr(package, "partial_file", _failing_on("b.json", package.partial_file))
     with pytest.raises(OcfError, match=r"cannot write: No space left on device"):
         package.write(package.Package("co", {"a.json": b"new a", "b.json": b"new b"}, 0, 0), folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == {"a.json": b"old a", "b.json": b"old b"}  # and no temporaries
 
 
-def _failing_on(name: str, mkstemp: Any) -> Any:
-    """``mkstemp`` that fails for the temporary of file ``name``, as a full disk would."""
+def test_a_move_that_fails_after_others_moved_puts_them_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files go into place one rename at a time: when the last one cannot, those already moved get their
+    earlier text back, and the error names the file that could not be written."""
+    from ledger import outfolder
+    from ledger.ocf import package
 
-    def make(*args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("prefix", "").startswith(f".{name}"):
+    folder = tmp_path / "ocf"
+    package.write(package.Package("co", {"a.json": b"old a", "b.json": b"old b"}, 0, 0), folder)
+    replace = outfolder._replace
+
+    def failing(source: Path, target: Path) -> None:
+        if target.name == "b.json":
+            raise OSError(5, "Input/output error", str(target))
+        replace(source, target)
+
+    monkeypatch.setattr(outfolder, "_replace", failing)
+    with pytest.raises(OcfError, match=rf"^{re.escape(str(folder / 'b.json'))}: cannot write: Input/output error$"):
+        package.write(package.Package("co", {"a.json": b"new a", "b.json": b"new b"}, 0, 0), folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {"a.json": b"old a", "b.json": b"old b"}
+
+
+def _failing_on(name: str, partial_file: Any) -> Any:
+    """``partial_file`` that fails for file ``name``, as a full disk would."""
+
+    def make(folder: Path, named: str) -> Any:
+        if named == name:
             raise OSError(28, "No space left on device")
-        return mkstemp(*args, **kwargs)
+        return partial_file(folder, named)
 
     return make
 

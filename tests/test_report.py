@@ -8,10 +8,13 @@ developer's machine and fail under ``CI=true``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
@@ -359,6 +362,25 @@ def test_out_dash_writes_the_page_to_standard_output(story: tuple[str, Path], tm
     assert done.stdout == story[1].read_bytes()
     assert done.stderr.decode().startswith("report: ") and done.stderr.decode().rstrip().endswith("-> -")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_written_again_replaces_the_page_and_clears_what_a_killed_run_left(
+    story: tuple[str, Path], tmp_path: Path
+) -> None:
+    """The page goes to a file of the run's own first and is moved into place whole; the file a run killed outright
+    left beside it (no process holds it) is removed by the next run, and the folder holds the page alone."""
+    out = tmp_path / "report.html"
+    out.write_text("an older page")
+    left = tmp_path / ".report.html.0badf00d.partial"
+    left.write_text("half a page")
+    os.utime(left, (time.time() - 60, time.time() - 60))
+    result = CliRunner().invoke(main, ["--url", story[0], "report", "--out", str(out), "--as-of", AS_OF])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == story[1].read_bytes()
+    assert [path.name for path in tmp_path.iterdir()] == ["report.html"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # an ordinary new file, as before
 
 
 def test_an_unwritable_place_is_one_line_and_writes_nothing(story: tuple[str, Path], tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -25,8 +24,7 @@ from ledger.ocf.history import Issued, Moved, movements, ownership_records
 from ledger.ocf.mapping import NOTIONAL, Securities, stakeholder, stock_classes
 from ledger.ocf.numeric import share_scale
 from ledger.ocf.schemas import file_problems, ocf_version
-from ledger.outfolder import as_new_file
-from ledger.stopping import raise_lost_stop
+from ledger.outfolder import let_go, partial_file, put_in_place, sweep
 from ledger.timeline import story
 
 if TYPE_CHECKING:
@@ -143,24 +141,23 @@ def _encode(document: Json) -> bytes:
 
 
 def write(package: Package, out: str | os.PathLike[str]) -> list[Path]:
-    """Write every file into ``out`` (created if missing), all or none: each is written whole beside its place
-    first, and only when every one is written are they renamed into place (a rename in one folder does not fail
-    for want of room), so a failure leaves the folder as it was, never old files beside new ones."""
+    """Write every file into ``out`` (created if missing), all or none (``ledger.outfolder``): each is written whole
+    beside its place first, and only when every one is written are they moved into place together, so a failure
+    or an interruption leaves the folder as it was, never old files beside new ones."""
     folder = Path(out)
-    temporaries: dict[str, str] = {}
+    partials: dict[str, Path] = {}
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        sweep(folder)  # what a run killed outright left behind
         for name, data in package.files.items():
-            handle, temporaries[name] = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-            as_new_file(handle)
-            with os.fdopen(handle, "wb") as stream:
+            partials[name] = partial_file(folder, name)
+            with partials[name].open("wb") as stream:
                 stream.write(data)
-        raise_lost_stop()  # the files are final once in place (``ledger.stopping``)
-        for name, temporary in temporaries.items():
-            os.replace(temporary, folder / name)
+        put_in_place([(partials[name], folder / name) for name in package.files])
     except OSError as error:
-        raise OcfError(f"{out}: cannot write: {error.strerror or error}") from None
+        where = error.filename if error.filename else out
+        raise OcfError(f"{where}: cannot write: {error.strerror or error}") from None
     finally:
-        for temporary in temporaries.values():
-            Path(temporary).unlink(missing_ok=True)  # those not renamed: a failure's, or an interruption's
+        for path in partials.values():
+            let_go(path)  # those not moved: a failure's, or an interruption's
     return [folder / name for name in package.files]

@@ -8,18 +8,15 @@ so a failure leaves no half-written report behind.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ledger.errors import LedgerError
-from ledger.outfolder import as_new_file
+from ledger.outfolder import let_go, partial_file, put_in_place, sweep
 from ledger.report.series import Gathered, gather
-from ledger.stopping import raise_lost_stop
 
 if TYPE_CHECKING:
     from ledger.api import Ledger
@@ -145,17 +142,16 @@ def write_report(
         sys.stdout.buffer.flush()
         return Written(path, charts, tables, len(data))
     folder = path.parent if str(path.parent) else Path(".")
+    written: Path | None = None
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        try:
-            as_new_file(handle)
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            raise_lost_stop()  # the report is final once in place (``ledger.stopping``)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        sweep(folder)  # what a run killed outright left behind (``ledger.outfolder``)
+        written = partial_file(folder, path.name)
+        with written.open("wb") as out:
+            out.write(data)
+        put_in_place([(written, path)])  # the report is final once in place
     except OSError as error:
         raise LedgerError(f"{path}: cannot write the report: {error.strerror or error}") from None
+    finally:
+        if written is not None:
+            let_go(written)
     return Written(path, charts, tables, len(data))
