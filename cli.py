@@ -212,6 +212,17 @@ def open_ledger(ctx: click.Context) -> Ledger:
     return ledger
 
 
+def append_checked(ctx: click.Context, incoming: list[Any]) -> Any:
+    """Append ``incoming`` as one batch (call it inside ``held_from_commit``); into a SQLite file that does not exist
+    yet, only once the empty ledger it would hold has accepted it (``built_for_new_file``): a refused batch creates no
+    ledger at a mistyped ``--url``."""
+    from ledger.api import built_for_new_file
+
+    prebuilt = built_for_new_file(ctx.find_root().params.get("url"), plugin_host(ctx), incoming)
+    ledger = open_ledger(ctx)
+    return ledger.append(incoming, prebuilt=prebuilt)
+
+
 class LedgerGroup(click.Group):
     """Turns ledger errors into one-line messages (exit 1), a misused command's into one line too (exit 2, where
     click would print the usage, a hint and a blank line around it), and lets plugins add commands."""
@@ -403,10 +414,8 @@ def append(ctx: click.Context, kind: str | None, path: str | None, input_format:
     else:  # a fact from flags is checked before the ledger is opened, as a file's facts are
         assert kind is not None
         incoming = [one_fact(plugin_host(ctx).catalogue, kind, ctx.args)]
-    ledger = open_ledger(ctx)
     with held_from_commit():  # a stop landing in the commit waits for the line saying what was stored
-        result = ledger.append(incoming)
-        _tell_appended(result, path)
+        _tell_appended(append_checked(ctx, incoming), path)
 
 
 def _tell_appended(result: Any, path: str | None) -> None:
@@ -962,8 +971,7 @@ def import_(ctx: click.Context, path: str) -> None:
             catalogue = plugin_host(ctx).catalogue
             facts = list(counted(import_stream(catalogue, stream, "<stdin>" if path == "-" else path), reading, total))
             task("checking and writing")
-            ledger = open_ledger(ctx)  # only now: an export that cannot be read creates no ledger
-            result = ledger.append(facts)
+            result = append_checked(ctx, facts)  # only now: an export that cannot be read creates no ledger
         click.echo(f"imported {len(result.added)} fact(s); {result.unchanged} already there, unchanged")
 
 

@@ -7,7 +7,9 @@ programs can swap either.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from events.errors import did_you_mean
@@ -18,12 +20,34 @@ from ledger.exact import exact_decimals
 from ledger.host import PluginHost, load
 from ledger.memory import collector_paused
 from ledger.options import required
+from ledger.persistence import backend_for, resolve_url
 from ledger.problems import Problem
 from ledger.progress import Progress
 from ledger.records import Recorded
-from ledger.store import CORRECTION_KINDS, Store, write_with_retries
+from ledger.store import CORRECTION_KINDS, Built, Head, Store, write_with_retries
 from ledger.timeline import resolve, story, until
 from ledger.views import Query, Row, View
+
+
+@dataclass(frozen=True)
+class Prebuilt:
+    """A batch checked and built against an empty ledger (``head``), ready to be written into one."""
+
+    head: Head
+    built: Built[AppendResult]
+
+
+def built_for_new_file(url: str | None, host: PluginHost, incoming: Sequence[Incoming]) -> Prebuilt | None:
+    """When ``url`` names a SQLite file that does not exist yet, the batch checked and built against the empty ledger
+    it would hold, in memory, before the file is made: a batch the ledger refuses (a party never registered, an
+    export that does not start at #1) then leaves no empty ledger behind at a mistyped ``--url``, as a file that
+    cannot be read already leaves none. None for any other store (nothing to check apart from appending)."""
+    backend = backend_for(resolve_url(url))
+    if backend.kind != "sqlite" or not backend.shared or Path(backend.env["SQLITE_DBNAME"]).exists():
+        return None
+    with Ledger("sqlite:///:memory:", host=host) as empty, collector_paused(), exact_decimals():
+        head = empty.store.head()
+        return Prebuilt(head, BatchBuilder(host, incoming, empty.store).build(head))
 
 
 class Ledger:
@@ -54,11 +78,20 @@ class Ledger:
 
     # --- writing ------------------------------------------------------------------------
 
-    def append(self, incoming: Iterable[Incoming]) -> AppendResult:
-        """Store the facts as one all-or-nothing batch; facts whose key is already there are skipped."""
+    def append(self, incoming: Iterable[Incoming], *, prebuilt: Prebuilt | None = None) -> AppendResult:
+        """Store the facts as one all-or-nothing batch; facts whose key is already there are skipped.
+
+        ``prebuilt``: the same facts already checked and built against an empty ledger (``built_for_new_file``),
+        written as they are when this ledger is still empty, checked again against it otherwise."""
         with collector_paused(), exact_decimals():
             builder = BatchBuilder(self.host, list(incoming), self.store)
-            return write_with_retries(self.store, builder.build)
+
+            def build(head: Head) -> Built[AppendResult]:
+                if prebuilt is not None and head == prebuilt.head:
+                    return prebuilt.built
+                return builder.build(head)
+
+            return write_with_retries(self.store, build)
 
     # --- reading ------------------------------------------------------------------------
 

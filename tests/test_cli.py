@@ -220,6 +220,53 @@ def test_a_file_of_no_facts_or_a_malformed_one_creates_no_ledger(tmp_path: Path,
     assert not any(path.name.startswith("mistyped") for path in tmp_path.iterdir())
 
 
+def test_a_batch_the_ledger_refuses_creates_no_ledger_at_a_new_path(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """Facts that read well but that the ledger refuses (a party never registered, an export that does not start at
+    #1) are checked against the empty ledger a new file would hold before the file is made: a mistyped ``--url``
+    is left with nothing. Accepted, the same facts are stored as they are in a ledger that already exists."""
+    (tmp_path / "unknown.jsonl").write_text(
+        '{"kind": "valuation.marked", "effective": "2024-01-01", "company": "nobody", "valuation": "1", "currency": "USD"}\n'
+    )
+    assert run("append", "--file", CATALOGUE).exit_code == 0
+    exported = run("export").output.splitlines(keepends=True)
+    (tmp_path / "tail.jsonl").write_text("".join(exported[2:]))
+    (tmp_path / "whole.jsonl").write_text("".join(exported))
+    url = f"sqlite:///{tmp_path / 'mistyped.db'}"
+    refused = run("--url", url, "append", "--file", "unknown.jsonl")
+    assert (refused.exit_code, refused.output.count("\n")) == (1, 1) and "nobody" in refused.output
+    refused = run("--url", url, "import", "tail.jsonl")
+    assert (refused.exit_code, refused.output) == (
+        1,
+        "Error: tail.jsonl:1: seq: the ledger's next position is #1, not #3; "
+        "an export can only be imported into an empty ledger or one it continues\n",
+    )
+    assert not any(path.name.startswith("mistyped") for path in tmp_path.iterdir())
+    assert run("--url", url, "import", "whole.jsonl").exit_code == 0
+    assert run("--url", url, "export").output.splitlines(keepends=True) == exported
+    assert run("--url", url, "verify").output.startswith("ok: ")
+
+
+def test_a_batch_built_for_a_new_file_is_checked_again_when_another_writer_filled_it(tmp_path: Path) -> None:
+    """The batch built against the empty ledger is written as built only if the file is still empty once opened: a
+    writer that made the file and stored facts in between has them checked against, as any append would."""
+    from ledger.api import Ledger, built_for_new_file
+    from ledger.host import load
+    from ledger.importing import incoming_from_path
+
+    host = load(())
+    url = f"sqlite:///{tmp_path / 'raced.db'}"
+    incoming = list(incoming_from_path(host.catalogue, str(CATALOGUE), None))
+    prebuilt = built_for_new_file(url, host, incoming)
+    assert prebuilt is not None and len(prebuilt.built[0]) == len(incoming)
+    with Ledger(url, host=host) as other:
+        first = other.append(incoming[:5])
+    with Ledger(url, host=host) as ledger:
+        result = ledger.append(incoming, prebuilt=prebuilt)
+        assert result.unchanged == 5 and [record.seq for record in result.added] == list(range(6, len(incoming) + 1))
+        assert [record.id for record in first.added] == [record.id for record in ledger.records()[:5]]
+    assert built_for_new_file(url, host, incoming) is None  # the file exists now: nothing is built beforehand
+
+
 def test_schema_is_json_schema_of_every_kind(run) -> None:  # type: ignore[no-untyped-def]
     schema = json.loads(run("schema").output)
     kinds = {option["properties"]["kind"]["const"] for option in schema["oneOf"]}
