@@ -527,7 +527,8 @@ def _within(field: str | None, where: str | None) -> str | None:
 
 
 def _read_jsonl(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in _lines(stream, path, longest_line):
+    lines = _lines(stream, path, longest_line)
+    for number, line in lines:
         text = line.strip()
         if text.startswith("\ufeff"):  # files joined with cat keep each one's byte-order mark
             text = text[1:].strip()
@@ -537,20 +538,36 @@ def _read_jsonl(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple
             value = decode_json(text, path, number)
         except json.JSONDecodeError as error:
             problem = error.msg.removesuffix(" at")  # "Unterminated string starting at" names its column itself
-            raise SourceError(path, number, f"not valid JSON ({problem} at column {error.colno}){_spread(text)}") from None
+            hint = _spread(text, _more(lines)) if problem != "Unterminated string starting" else _cut(_more(lines))
+            raise SourceError(path, number, f"not valid JSON ({problem} at column {error.colno}){hint}") from None
         if not isinstance(value, dict):
-            raise SourceError(path, number, f"each line must be one JSON object (a fact){_spread(text)}")
+            raise SourceError(path, number, f"each line must be one JSON object (a fact){_spread(text, True)}")
         yield number, value
 
 
-def _spread(text: str) -> str:
+def _more(lines: Iterator[tuple[int, str]]) -> bool:
+    """Whether anything but blank lines follows in the file (a line that cannot be read counts as something)."""
+    try:
+        return any(line.strip() for _, line in lines)
+    except SourceError:
+        return True
+
+
+def _spread(text: str, more: bool) -> str:
     """What to add to the error of a line that opens a JSON array, or a fact written over many lines: valid JSON,
-    but not JSON Lines, one fact a line."""
+    but not JSON Lines, one fact a line. An object left open on the file's last line is a file cut short instead."""
     if text.startswith("["):
         return "; a file holds one fact a line (JSON Lines): jq -c '.[]' writes an array's facts so"
     if text.startswith("{") and not text.endswith("}"):
-        return "; a file holds one fact a line (JSON Lines): jq -c . writes each fact on one line"
+        return "; a file holds one fact a line (JSON Lines): jq -c . writes each fact on one line" if more else _cut(more)
     return ""
+
+
+def _cut(more: bool) -> str:
+    """What to add to the error of a line that stops inside a fact: on the file's last line, that the file may have
+    been cut short (a copy or a download that did not finish). A text never spans lines in JSON, so a line that
+    stops inside one is no fact written over many lines."""
+    return "" if more else "; the file ends inside this fact: was it cut short?"
 
 
 # --- CSV ------------------------------------------------------------------------------------------------------------

@@ -498,6 +498,30 @@ def test_a_json_document_over_many_lines_is_told_how_to_become_json_lines(text: 
     assert str(raised.value).endswith(hint)
 
 
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ('{"kind": "fx.rate", "effective": "2024-01-01"}\n{"kind": "fx.rate", "effective": "2024-', 2),
+        ('{"kind": "fx.rate", "effective": "2024-01-01",', 1),
+        ('{"kind": "fx.rate", "effective": "2024-01-01",\n\n  \n', 1),
+    ],
+)
+def test_a_file_that_ends_inside_a_fact_is_told_it_may_be_cut_short(text: str, number: int) -> None:
+    """A copy that did not finish was told to run jq, as if its last fact were written over many lines."""
+    with pytest.raises(SourceError) as raised:
+        list(read_facts(io.StringIO(text), "f.jsonl", "jsonl"))
+    message = str(raised.value)
+    assert message.startswith(f"f.jsonl:{number}: not valid JSON (") and "jq" not in message
+    assert message.endswith("; the file ends inside this fact: was it cut short?")
+
+
+def test_a_line_cut_inside_a_text_mid_file_gets_no_hint() -> None:
+    """A text never spans lines in JSON: a line that stops inside one is no fact written over many lines."""
+    with pytest.raises(SourceError) as raised:
+        list(read_facts(io.StringIO('{"kind": "fx.rate", "note": "a\nb"}\n'), "f.jsonl", "jsonl"))
+    assert str(raised.value) == "f.jsonl:1: not valid JSON (Unterminated string starting at column 29)"
+
+
 def test_a_bad_json_line_that_is_no_document_gets_no_hint() -> None:
     with pytest.raises(SourceError) as raised:
         list(read_facts(io.StringIO('{"kind": "fx.rate", }\n'), "f.jsonl", "jsonl"))
