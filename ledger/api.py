@@ -20,7 +20,7 @@ from ledger.exact import exact_decimals
 from ledger.host import PluginHost, load
 from ledger.memory import collector_paused
 from ledger.options import required
-from ledger.persistence import backend_for, resolve_url
+from ledger.persistence import Backend, backend_for, resolve_url
 from ledger.problems import Problem
 from ledger.progress import Progress
 from ledger.records import Recorded
@@ -38,16 +38,31 @@ class Prebuilt:
 
 
 def built_for_new_file(url: str | None, host: PluginHost, incoming: Sequence[Incoming]) -> Prebuilt | None:
-    """When ``url`` names a SQLite file that does not exist yet, the batch checked and built against the empty ledger
-    it would hold, in memory, before the file is made: a batch the ledger refuses (a party never registered, an
-    export that does not start at #1) then leaves no empty ledger behind at a mistyped ``--url``, as a file that
-    cannot be read already leaves none. None for any other store (nothing to check apart from appending)."""
+    """When ``url`` names a SQLite file that does not exist yet (``new_sqlite_file``), the batch checked and built
+    against the empty ledger it would hold, in memory, before the file is made: a batch the ledger refuses (a party
+    never registered, an export that does not start at #1) then leaves no empty ledger behind at a mistyped
+    ``--url``, as a file that cannot be read already leaves none. None for any other store."""
     backend = backend_for(resolve_url(url))
-    if backend.kind != "sqlite" or not backend.shared or Path(backend.env["SQLITE_DBNAME"]).exists():
+    file = new_sqlite_file(backend)
+    if file is None or file.exists():
         return None
     with Ledger("sqlite:///:memory:", host=host) as empty, collector_paused(), exact_decimals():
         head = empty.store.head()
         return Prebuilt(head, BatchBuilder(host, incoming, empty.store).build(head))
+
+
+def new_sqlite_file(backend: Backend) -> Path | None:
+    """The file a SQLite store is kept in (``sqlite:///`` or SQLAlchemy's ``sqlite+driver:///``), or None for a
+    store in memory, a ``file:`` URI (its name is the driver's to read) or any other database."""
+    if backend.kind == "sqlite":
+        name: str | None = backend.env["SQLITE_DBNAME"]
+    elif backend.kind == "sqlalchemy" and backend.url.split(":", 1)[0].lower().startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        name = make_url(backend.url).database
+    else:
+        return None
+    return Path(name) if backend.shared and name else None
 
 
 class Ledger:
@@ -84,12 +99,15 @@ class Ledger:
         ``prebuilt``: the same facts already checked and built against an empty ledger (``built_for_new_file``),
         written as they are when this ledger is still empty, checked again against it otherwise."""
         with collector_paused(), exact_decimals():
-            builder = BatchBuilder(self.host, list(incoming), self.store)
+            facts = list(incoming)
+            builders: list[BatchBuilder] = []  # made only when needed: making one names every fact (its id)
 
             def build(head: Head) -> Built[AppendResult]:
                 if prebuilt is not None and head == prebuilt.head:
                     return prebuilt.built
-                return builder.build(head)
+                if not builders:
+                    builders.append(BatchBuilder(self.host, facts, self.store))
+                return builders[0].build(head)
 
             return write_with_retries(self.store, build)
 

@@ -46,6 +46,8 @@ _ATTEMPTS = 100
 SWEEP_AFTER = 2.0
 """Seconds a ``.partial`` file no one holds must have gone unchanged before ``sweep`` removes it: a new file is made
 and then locked, and in that instant it is held by no one."""
+_HELD_LONG: set[tuple[int, int]] = set()
+"""Folders (inode, device) whose lock this process waited ``LOCK_WAIT`` for in vain (``_locked``)."""
 _HELD: dict[Path, int] = {}
 """This process's own files, each with the descriptor that holds its lock."""
 
@@ -158,14 +160,21 @@ def _keep_aside(target: Path) -> Path | None:
             os.link(target, path)
         except FileExistsError:
             raise
-        except OSError:  # a file system without hard links
+        except OSError:  # a file system without hard links, or a file another user owns (protected hard links)
             shutil.copy2(target, path)
-        _hold(path, os.open(path, os.O_RDONLY))
+        try:
+            _hold(path, os.open(path, os.O_RDONLY))
+        except OSError:
+            path.unlink(missing_ok=True)  # a text that cannot be held is not kept: nothing is left behind
+            raise
 
     try:
         return _new_name(target.parent, f"{target.name}.before", link)
     except OSError as error:
-        raise OSError(error.errno, error.strerror, str(target)) from None
+        # the file is there but its text cannot be kept to put back should a later move fail: all or none
+        # cannot be promised, so nothing moves; say why, not merely that it cannot be written
+        reason = f"its earlier text cannot be kept to put back ({error.strerror or error})"
+        raise OSError(error.errno, reason, str(target)) from None
 
 
 def _replace(source: Path, target: Path) -> None:
@@ -192,18 +201,22 @@ def _new_name(folder: Path, name: str, make: Callable[[Path], None]) -> Path:
 def _locked(folder: Path | None) -> Iterator[None]:
     """Hold an exclusive lock on the folder itself (no lock file is left in it) while files move into place, waiting
     for it at most ``LOCK_WAIT``; where folders cannot be locked (no ``fcntl``, a file system that refuses) or the
-    lock is held longer, the moves go on without it."""
+    lock is held longer, the moves go on without it. A folder whose lock was held past the wait once is not waited
+    for again by this process: its holder is no other run (``flock <folder> <command>`` around this very one), and
+    a command that sweeps and then moves waited twice."""
     handle = None
     if folder is not None and fcntl is not None:
         with contextlib.suppress(OSError):
             handle = os.open(folder, os.O_RDONLY)
-            deadline = time.monotonic() + LOCK_WAIT
+            key = os.fstat(handle)[:2]  # (inode, device): the folder however it was named
+            deadline = time.monotonic() + (0 if key in _HELD_LONG else LOCK_WAIT)
             while True:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
+                        _HELD_LONG.add(key)
                         break
                     time.sleep(0.05)
     try:

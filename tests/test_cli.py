@@ -220,7 +220,8 @@ def test_a_file_of_no_facts_or_a_malformed_one_creates_no_ledger(tmp_path: Path,
     assert not any(path.name.startswith("mistyped") for path in tmp_path.iterdir())
 
 
-def test_a_batch_the_ledger_refuses_creates_no_ledger_at_a_new_path(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("scheme", ["sqlite", "sqlite+pysqlite"])
+def test_a_batch_the_ledger_refuses_creates_no_ledger_at_a_new_path(tmp_path: Path, run, scheme: str) -> None:  # type: ignore[no-untyped-def]
     """Facts that read well but that the ledger refuses (a party never registered, an export that does not start at
     #1) are checked against the empty ledger a new file would hold before the file is made: a mistyped ``--url``
     is left with nothing. Accepted, the same facts are stored as they are in a ledger that already exists."""
@@ -231,7 +232,7 @@ def test_a_batch_the_ledger_refuses_creates_no_ledger_at_a_new_path(tmp_path: Pa
     exported = run("export").output.splitlines(keepends=True)
     (tmp_path / "tail.jsonl").write_text("".join(exported[2:]))
     (tmp_path / "whole.jsonl").write_text("".join(exported))
-    url = f"sqlite:///{tmp_path / 'mistyped.db'}"
+    url = f"{scheme}:///{tmp_path / 'mistyped.db'}"
     refused = run("--url", url, "append", "--file", "unknown.jsonl")
     assert (refused.exit_code, refused.output.count("\n")) == (1, 1) and "nobody" in refused.output
     refused = run("--url", url, "import", "tail.jsonl")

@@ -452,6 +452,63 @@ def test_a_folder_locked_by_someone_else_is_written_after_a_short_wait(tmp_path:
         os.close(holder)
 
 
+def test_a_folder_held_past_the_wait_is_not_waited_for_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command sweeps the folder and then moves its files in, each under the folder's lock: held by the command's
+    own ``flock``, it waited out the wait twice (10 s for a report)."""
+    import fcntl
+    import os
+    import time
+
+    from ledger import outfolder
+
+    monkeypatch.setattr(outfolder, "LOCK_WAIT", 0.5)
+    monkeypatch.setattr(outfolder, "_HELD_LONG", set())
+    holder = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        waits = []
+        for _ in range(2):
+            started = time.monotonic()
+            with outfolder._locked(tmp_path):
+                waits.append(time.monotonic() - started)
+        assert waits[0] >= 0.5 and waits[1] < 0.25
+    finally:
+        os.close(holder)
+
+
+def test_an_earlier_file_that_cannot_be_kept_aside_stops_the_moves_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its text could not be put back should a later move fail, so nothing moves; the error says so, and the second
+    name made for it is removed (a file another user owns and keeps to itself, in a shared folder)."""
+    import os
+
+    from ledger import outfolder
+
+    (tmp_path / "a.csv").write_text("old a")
+    (tmp_path / "b.csv").write_text("old b")
+    hold = outfolder._hold
+
+    def refusing(path: Path, handle: int) -> None:
+        if ".b.csv.before." in path.name:
+            os.close(handle)
+            raise PermissionError(13, "Permission denied", str(path))
+        hold(path, handle)
+
+    monkeypatch.setattr(outfolder, "_hold", refusing)
+    moves = []
+    for name in ("a.csv", "b.csv"):
+        written = outfolder.partial_file(tmp_path, name)
+        written.write_text(f"new {name[0]}")
+        moves.append((written, tmp_path / name))
+    with pytest.raises(OSError, match="its earlier text cannot be kept to put back") as raised:
+        outfolder.put_in_place(moves)
+    assert raised.value.filename == str(tmp_path / "b.csv")
+    for written, _ in moves:
+        outfolder.let_go(written)
+    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == {"a.csv": "old a", "b.csv": "old b"}
+
+
 def test_a_source_copied_with_its_old_modification_time_turns_keeping_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

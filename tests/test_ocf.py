@@ -374,7 +374,7 @@ def test_a_write_that_fails_part_way_leaves_the_folder_as_it_was(tmp_path: Path,
     folder = tmp_path / "ocf"
     package.write(package.Package("co", {"a.json": b"old a", "b.json": b"old b"}, 0, 0), folder)
     monkeypatch.setattr(package, "partial_file", _failing_on("b.json", package.partial_file))
-    with pytest.raises(OcfError, match=r"cannot write: No space left on device"):
+    with pytest.raises(OcfError, match=rf"^{re.escape(str(folder))}: cannot write: No space left on device$"):
         package.write(package.Package("co", {"a.json": b"new a", "b.json": b"new b"}, 0, 0), folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == {"a.json": b"old a", "b.json": b"old b"}  # and no temporaries
 
@@ -401,11 +401,12 @@ def test_a_move_that_fails_after_others_moved_puts_them_back(tmp_path: Path, mon
 
 
 def _failing_on(name: str, partial_file: Any) -> Any:
-    """``partial_file`` that fails for file ``name``, as a full disk would."""
+    """``partial_file`` that fails for file ``name``, as a full disk would: the error names the file of the run's own
+    it could not make, which the message leaves to the folder."""
 
     def make(folder: Path, named: str) -> Any:
         if named == name:
-            raise OSError(28, "No space left on device")
+            raise OSError(28, "No space left on device", str(folder / f".{named}.0badf00d.partial"))
         return partial_file(folder, named)
 
     return make

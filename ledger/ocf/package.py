@@ -154,8 +154,9 @@ def write(package: Package, out: str | os.PathLike[str]) -> list[Path]:
             with partials[name].open("wb") as stream:
                 stream.write(data)
         put_in_place([(partials[name], folder / name) for name in package.files])
-    except OSError as error:
-        where = error.filename if error.filename else out
+    except OSError as error:  # named by the file it was about when that is one of the package's, else the folder
+        targets = {str(folder / name) for name in package.files}
+        where = error.filename if error.filename in targets else out
         raise OcfError(f"{where}: cannot write: {error.strerror or error}") from None
     finally:
         for path in partials.values():
