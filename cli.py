@@ -434,6 +434,7 @@ def one_fact(catalogue: Any, kind: str, args: Sequence[str]) -> Incoming:
     """A fact from ``--field value`` pairs, each read as a CSV cell is (``readers.cell_value``); a field given twice
     becomes a list."""
     from events import FactError
+    from events.codecs import with_unread
     from events.readers import SourceError, cell_value
     from ledger.appending import Incoming
     from ledger.errors import RejectedError
@@ -461,7 +462,7 @@ def one_fact(catalogue: Any, kind: str, args: Sequence[str]) -> Incoming:
         else:
             data[name] = parsed
     try:
-        return Incoming("command line", catalogue.parse(data))
+        return Incoming("command line", catalogue.parse(with_unread(data)))
     except FactError as error:
         raise RejectedError(f"command line: {error}") from None
 

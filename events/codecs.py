@@ -88,6 +88,29 @@ class DictCell(dict[str, Any]):
         self.text = text
 
 
+class UnreadCell(str):
+    """A CSV cell (or a ``--field value``) that starts as JSON does but is JSON beyond the limits (a key given twice,
+    nesting too deep, a number too long): text to a text field, which takes any text, and ``error`` to any other
+    field, which would have read the JSON (``layout.build``)."""
+
+    def __new__(cls, text: str, error: FactError) -> UnreadCell:
+        cell = super().__new__(cls, text)
+        cell.error = error
+        return cell
+
+    error: FactError
+
+
+class UnreadRow(dict[str, Any]):
+    """A fact's fields read from a CSV row or the command line, one of which at least is an ``UnreadCell``: its
+    fields are checked for them before any other (``layout.build``), so the cell's own refusal is the one told."""
+
+
+def with_unread(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` as an ``UnreadRow`` when one of them is an ``UnreadCell``, else as they are."""
+    return UnreadRow(fields) if any(type(value) is UnreadCell for value in fields.values()) else fields
+
+
 def _unseen_end(text: str) -> str:
     """The code point of the invisible character (one ``str.isspace`` counts) that begins or ends ``text``."""
     char = text[0] if text[0].isspace() else text[-1]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from events.codecs import Codec, PartyRef, describe_value
+from events.codecs import Codec, PartyRef, Text, UnreadCell, UnreadRow, describe_value
 from events.errors import FactError, did_you_mean
 from events.readers import MAX_FACT_BYTES
 
@@ -103,6 +103,8 @@ def build(record: type[R], data: Mapping[str, Any], catalogue: Catalogue, skip: 
     if not names.issuperset(data.keys() - skip):
         unknown = next(name for name in data if name not in names and name not in skip)
         raise FactError(f"unknown field{did_you_mean(unknown, names, listing='known fields')}", unknown)
+    if type(data) is UnreadRow:
+        _refuse_unread(declared, data)
     values: dict[str, Any] = {}
     for name, codec, required in declared:
         raw = data.get(name)
@@ -114,6 +116,8 @@ def build(record: type[R], data: Mapping[str, Any], catalogue: Catalogue, skip: 
             # Given, but empty: never "absent", whose meaning differs (no seller means new shares, no key means
             # no idempotency). Readers that have no null (a blank CSV cell) leave the field out themselves.
             raise FactError("must not be empty", name)
+        if type(raw) is UnreadCell:  # a cell of JSON beyond the limits, which free text takes as text
+            raw = str(raw)
         try:
             values[name] = codec.parse(raw, catalogue)
         except FactError as error:
@@ -126,6 +130,15 @@ def build(record: type[R], data: Mapping[str, Any], catalogue: Catalogue, skip: 
     if to_dict is not None and _may_be_too_large(data):  # a whole fact (a nested record is measured with its fact)
         _check_size(to_dict())
     return instance
+
+
+def _refuse_unread(declared: list[tuple[str, Codec, bool]], data: Mapping[str, Any]) -> None:
+    """Raise the refusal of the first cell of JSON beyond the limits (``codecs.UnreadCell``) given to a field that is
+    not free text: such a field would have read the JSON, and what was wrong with it is what to tell first."""
+    for name, codec, _ in declared:
+        raw = data.get(name)
+        if type(raw) is UnreadCell and type(codec) is not Text:
+            raise raw.error
 
 
 GROWTH_PER_VALUE = 84

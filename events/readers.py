@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import IO, Any
 
-from events.codecs import SPACES, DictCell, ListCell
+from events.codecs import SPACES, DictCell, ListCell, UnreadCell, with_unread
+from events.errors import FactError
 
 FORMATS = ("jsonl", "yaml", "csv")
 
@@ -582,6 +583,8 @@ def cell_value(text: str, path: str, line: int | None, field: str) -> Any:
             decoded = decode_json(stripped, path, line, field)
         except json.JSONDecodeError:
             return stripped  # text that merely starts with a bracket, such as "[Beta] Corp"
+        except SourceError as error:  # JSON the limits refuse: still text to a text field (a note "{a: 1, a: 2}")
+            return UnreadCell(stripped, FactError(error.message, error.field))
         if isinstance(decoded, list):
             return ListCell(decoded, stripped)  # a text field takes the text it was read from
         if isinstance(decoded, dict):
@@ -651,7 +654,7 @@ def _read_csv(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple[i
                     path, start, f"column {column} holds a value but has no name in the header (line {header_line})"
                 )
             if fact:
-                yield start, fact
+                yield start, with_unread(fact)
     except csv.Error as error:  # such as a cell longer than csv.field_size_limit
         raise SourceError(path, row_start, f"not valid CSV ({error})") from None
 

@@ -360,10 +360,16 @@ CSV_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("data", "line", "says"), [c[1:] for c in CSV_CASES], ids=[c[0] for c in CSV_CASES])
-def test_csv_refused_on_its_line_through_every_route(cli: Cli, data: bytes, line: int, says: str) -> None:
+CELLS_READ_AS_TEXT = {"deep-json-cell", "long-number-cell", "escaped-nul-cell"}
+"""Cells of JSON beyond the limits: the reader hands them on as text (a text field takes any text), and the field
+that reads JSON refuses them when the fact is made, on the same line, saying the same."""
+
+
+@pytest.mark.parametrize(("case", "data", "line", "says"), CSV_CASES, ids=[c[0] for c in CSV_CASES])
+def test_csv_refused_on_its_line_through_every_route(cli: Cli, case: str, data: bytes, line: int, says: str) -> None:
     started = time.perf_counter()
-    refused(data, "csv", "bad.csv")
+    if case not in CELLS_READ_AS_TEXT:
+        refused(data, "csv", "bad.csv")
     assert time.perf_counter() - started < 5
     Path("bad.csv").write_bytes(data)
     cli.refuses("append", "--file", "bad.csv", place="bad.csv", line=line, says=says)

@@ -474,8 +474,30 @@ def test_a_field_given_twice_is_an_error_not_a_silent_choice() -> None:
     # inside a list of objects: the field is named where it is
     nested = '{"kind": "round.closed", "investors": [{"party": "a"}, {"party": "b", "amount": "1", "amount": "2"}]}\n'
     assert source_error(nested, "jsonl", "twice.jsonl").field == "investors[1].amount"
+    # in a CSV cell: refused by a field that reads JSON, the cell's own refusal told before any other of its fact's
     cell = 'kind,investors\nround.closed,"[{""party"": ""a"", ""party"": ""b""}]"\n'
-    assert source_error(cell, "csv", "twice.csv").field == "investors[0].party"
+    [(_, row)] = read(cell, "csv")
+    with pytest.raises(FactError) as refused:
+        CATALOGUE.parse(row)
+    assert (refused.value.field, refused.value.message) == ("investors[0].party", "the field is given twice")
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ['{"a": 1, "a": 2}', "[" * 40 + "]" * 40, "[" + "9" * 700 + "]", '{"n": 1' + "0" * 700 + "}", '["a\\u0000"]'],
+)
+def test_a_cell_of_json_beyond_the_limits_is_still_text_to_a_text_field(cell: str) -> None:
+    """A note is any text: one that reads as JSON with a key given twice, too deep or with too long a number was
+    refused as if the note had to be JSON. A field that reads JSON (sectors) still refuses it, saying why."""
+    quoted = cell.replace('"', '""')
+    text = f'kind,effective,party,name,type,note\nparty.registered,2020-01-01,acme,Acme,company,"{quoted}"\n'
+    [(_, row)] = read(text, "csv")
+    assert CATALOGUE.parse(row).to_dict()["note"] == cell
+    [(_, row)] = read(text.replace(",note\n", ",sectors\n"), "csv")
+    with pytest.raises(FactError) as refused:
+        CATALOGUE.parse(row)
+    assert refused.value.field is not None and refused.value.field.startswith("sectors")
+    assert "not a slug" not in refused.value.message  # the JSON's own problem, not its text taken as a slug
 
 
 def test_a_byte_order_mark_is_not_data() -> None:
