@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from events.errors import FactError
 from events.iso import NO_MONEY, as_code, country_codes, currency_codes
+from events.spaces import SPACES
 
 if TYPE_CHECKING:
     from events.catalogue import Catalogue
@@ -59,12 +60,6 @@ class Codec:
     def party_paths(self, value: Any, path: str) -> list[tuple[str, str]]:
         """(field path, slug) for each party this value refers to, so errors can point at the field."""
         return []
-
-
-SPACES = " \t\r\n"
-"""What the ends of a text value may hold and lose: spaces and tabs as typed, a YAML block's last line break. Any other
-character ``str.strip`` would take off (a control character such as U+001C or U+0085, U+00A0, U+3000) is refused
-where it begins or ends a value: taken off, the value was stored other than given, and it cannot be seen in an error."""
 
 
 class ListCell(list[Any]):

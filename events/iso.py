@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from events.spaces import SPACES
+
 NO_MONEY = frozenset({"XXX", "XTS"})
 """ISO 4217's codes for "no currency involved" and for testing: no amount of a deal is in either."""
 
@@ -22,7 +24,7 @@ def as_code(value: object) -> str | None:
     anything else. Unicode upper-casing would turn letters no code has into one (``"uſd".upper()`` is ``"USD"``)."""
     if not isinstance(value, str):
         return None
-    text = value.strip(" \t\r\n")  # typed spaces and line breaks, as every text value (``codecs.SPACES``)
+    text = value.strip(SPACES)  # typed spaces and line breaks, as every text value
     return text.upper() if text.isascii() else None
 
 

@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import IO, Any
 
-from events.codecs import SPACES, DictCell, ListCell, UnreadCell, with_unread
+from events.codecs import DictCell, ListCell, UnreadCell, with_unread
 from events.errors import FactError
+from events.spaces import SPACES
 
 FORMATS = ("jsonl", "yaml", "csv")
 
@@ -576,7 +577,7 @@ def _cut(more: bool) -> str:
 
 def cell_value(text: str, path: str, line: int | None, field: str) -> Any:
     """A CSV cell, or a ``--field value`` of the command line: nested lists and objects may be written as JSON. Only
-    typed spaces are taken off its ends: a field refuses any other invisible character there (``codecs.SPACES``)."""
+    typed spaces are taken off its ends: a field refuses any other invisible character there (``events.spaces``)."""
     stripped = text.strip(SPACES)
     if stripped[:1] in ("[", "{"):
         try:
