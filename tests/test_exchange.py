@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -190,6 +191,34 @@ def test_an_export_fills_an_empty_ledger_or_continues_one_at_its_own_positions(s
         moved = lines[1].replace('"seq":2,', '"seq":4,', 1)
         with pytest.raises(RejectedError, match=r"^export.jsonl:4: seq: this fact is stored at #2, not #4"):
             import_text(copy, "".join([*lines[:3], moved]))
+
+
+def test_an_export_of_another_history_of_the_same_facts_is_refused_not_taken_as_there(sqlite_url: str, tmp_path: Path) -> None:
+    """The same facts (the same keys, so the same ids) recorded or known at other times are another history: an
+    import that took them as already there dropped the file's times without a word."""
+    with Ledger(sqlite_url) as source:
+        source.append(incoming_from_path(source.catalogue, str(DATA / "catalogue.jsonl")))
+        lines = export_text(source).splitlines(keepends=True)
+    recorded = json.loads(lines[4])["recorded"]
+    with Ledger(f"sqlite:///{tmp_path / 'copy.db'}") as copy:
+        import_text(copy, "".join(lines))
+        assert import_text(copy, "".join(lines)).unchanged == len(lines)  # the same history: nothing to do
+        edited = lines[4].replace(f'"recorded":"{recorded}"', '"recorded":"2020-01-01T00:00:00+00:00"', 1)
+        with pytest.raises(
+            RejectedError,
+            match=rf"^export.jsonl:5: recorded: this fact is stored here as recorded at {re.escape(recorded)}, "
+            r"not 2020-01-01T00:00:00\+00:00; ",
+        ):
+            import_text(copy, "".join([*lines[:4], edited, *lines[5:]]))
+        known = json.loads(lines[4])["known"]
+        later = lines[4].replace(f'"known":"{known}"', '"known":"2030-01-01T00:00:00+00:00"', 1)
+        with pytest.raises(RejectedError, match=r"^export.jsonl:5: known: this fact is stored here as known at "):
+            import_text(copy, "".join([*lines[:4], later, *lines[5:]]))
+    with Ledger(f"sqlite:///{tmp_path / 'another.db'}") as another:  # the same file appended again: other times
+        another.append(incoming_from_path(another.catalogue, str(DATA / "catalogue.jsonl")))
+        with pytest.raises(RejectedError, match=r"^export.jsonl:1: recorded: this fact is stored here as recorded at "):
+            import_text(another, "".join(lines))
+        assert len(another.records()) == len(lines)
 
 
 # --- the largest fact goes out and comes back in, whatever format it came in ----------------------------------------
