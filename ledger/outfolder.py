@@ -17,6 +17,7 @@ held it, however it ended, while a run still writing keeps its files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -125,6 +126,9 @@ def put_in_place(moves: Sequence[tuple[Path, Path]]) -> None:
     for _, target in moves:
         if target.is_dir():
             raise IsADirectoryError(21, "a folder is in the way", str(target))
+        if target.exists() and not target.is_file():  # a device, a pipe, a socket (through a link, too: /dev/stdout)
+            reason = "not a regular file (a device, a pipe or a socket), which no file may replace"
+            raise OSError(errno.EINVAL, reason, str(target))
     kept: list[tuple[Path, Path | None]] = []  # (target, its earlier text kept aside, or None when it had none)
     moved = 0
     with _locked(moves[0][1].parent if moves else None):

@@ -383,6 +383,26 @@ def test_a_report_written_again_replaces_the_page_and_clears_what_a_killed_run_l
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # an ordinary new file, as before
 
 
+def test_a_pipe_is_not_replaced_and_a_link_is_written_through(story: tuple[str, Path], tmp_path: Path) -> None:
+    """A page moved into place replaced whatever had the name: a named pipe, a device (``/dev/full``, as root), the
+    link ``/dev/stdout``. A pipe or a device is refused, naming it; a link to a file is written through, so the
+    link goes on naming the new page."""
+    pipe = tmp_path / "pipe.html"
+    os.mkfifo(pipe)
+    result = CliRunner().invoke(main, ["--url", story[0], "report", "--out", str(pipe), "--as-of", AS_OF])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {pipe}: cannot write the report: not a regular file (a device, a pipe or a socket), which no file may replace\n"
+    )
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)
+    (tmp_path / "2024.html").write_text("an older page")
+    (tmp_path / "latest.html").symlink_to("2024.html")
+    result = CliRunner().invoke(main, ["--url", story[0], "report", "--out", str(tmp_path / "latest.html"), "--as-of", AS_OF])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "latest.html").is_symlink() and (tmp_path / "2024.html").read_bytes() == story[1].read_bytes()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["2024.html", "latest.html", "pipe.html"]
+
+
 def test_an_unwritable_place_is_one_line_and_writes_nothing(story: tuple[str, Path], tmp_path: Path) -> None:
     target = tmp_path / "missing" / "report.html"
     result = CliRunner().invoke(main, ["--url", story[0], "report", "--out", str(target)])

@@ -8,6 +8,7 @@ so a failure leaves no half-written report behind.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -141,6 +142,8 @@ def write_report(
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return Written(path, charts, tables, len(data))
+    if path.is_symlink() and path.is_file():  # written through the link, which goes on naming the new page
+        path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
     written: Path | None = None
     try:
