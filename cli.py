@@ -6,6 +6,7 @@ errors in arguments answer at once.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -262,6 +263,10 @@ class LedgerGroup(click.Group):
             raise _told(error) from None
         except click.UsageError as error:
             raise _one_line(error) from None
+        except BrokenPipeError:
+            raise  # a reader that stopped reading (``| head``): click ends the command quietly
+        except OSError as error:  # what no command caught: most often standard output full, or gone
+            raise _output_failed(error) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Built-in commands, and those of plugins named with --plugin or DEALLEDGER_PLUGINS.
@@ -341,6 +346,31 @@ def _told(error: Exception) -> click.ClickException:
     from events.readers import printable
 
     return click.ClickException(printable(str(error), 1000))
+
+
+WRITING_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF})
+"""What writing to a full, broken or closed standard output raises."""
+
+
+def _output_failed(error: OSError) -> click.ClickException:
+    """An operating system error no command caught, as one line; one naming no file that writing raises is standard
+    output's (a file a command writes is named by its own errors). What is left of the answer goes nowhere, so that
+    the interpreter does not try to write it again at exit and print a second error."""
+    from events.readers import printable
+
+    reason = error.strerror or str(error)
+    if error.filename is not None:
+        message = f"{error.filename}: {reason}"
+    elif error.errno in WRITING_ERRORS:
+        message = f"cannot write to standard output: {reason}"
+        _drop_standard_output()
+    else:
+        message = reason
+    return click.ClickException(printable(message, 1000))
+
+
+def _drop_standard_output() -> None:
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115  # standard output's place, for the rest of the run
 
 
 def _one_line(error: click.UsageError) -> click.ClickException:
@@ -1029,12 +1059,34 @@ def run() -> None:
 
     from ledger.stopping import forget_stops, install
 
+    if sys.stdout is None:  # started with standard output closed (``>&-``): every answer would be lost unsaid
+        print("Error: standard output is closed: there is nowhere to write the answer", file=sys.stderr)
+        raise SystemExit(1)
     install()
     warnings.formatwarning = _warning_line
     try:
         main()
+    except SystemExit as done:
+        if done.code in (0, None) and not _answer_written():
+            raise SystemExit(1) from None
+        raise
     finally:
         forget_stops()  # a host that goes on after the command (catching its SystemExit) is not stopped again
+
+
+def _answer_written() -> bool:
+    """Flush what the command left in standard output's buffer: a small answer to a full device fails only here,
+    where the interpreter would print a traceback at exit and end with status 120. Whether it was written."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_standard_output()
+        return False
+    except OSError as error:
+        _drop_standard_output()
+        print(f"Error: cannot write to standard output: {error.strerror or error}", file=sys.stderr)
+        return False
+    return True
 
 
 def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:

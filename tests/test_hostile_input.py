@@ -42,6 +42,7 @@ from events.readers import (
     printable,
     read_facts,
 )
+from ledger.api import Ledger
 from ledger.errors import RejectedError
 from ledger.exchange import MAX_EXPORT_LINE_BYTES, import_stream
 from ledger.importing import incoming_from_path, incoming_from_stream
@@ -510,6 +511,39 @@ def dealledger(tmp_path: Path, *args: str, stdin: bytes | None, closed: bool = F
 def test_closed_standard_input(tmp_path: Path, args: tuple[str, ...]) -> None:
     done = dealledger(tmp_path, *args, stdin=None, closed=True)
     assert (done.returncode, done.stdout, done.stderr) == (1, b"", b"Error: <stdin>: cannot read: standard input is closed\n")
+
+
+def answered_to(tmp_path: Path, redirect: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """The ``dealledger`` command (``cli.run``, as the console script runs it) with its standard output redirected by
+    the shell (``>/dev/full``, ``>&-``), over the sample ledger."""
+    url = f"sqlite:///{tmp_path / 'sample.db'}"
+    with Ledger(url) as ledger:
+        if not ledger.records():
+            ledger.append(incoming_from_path(ledger.catalogue, str(ROOT / "examples" / "story.jsonl")))
+    command = [sys.executable, "-c", "from cli import run; run()", "--url", url, *args]
+    shell = ["/bin/sh", "-c", f'exec "$@" {redirect}', "sh", *command]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(shell, capture_output=True, cwd=tmp_path, env=env, timeout=120, check=False)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists() or not Path("/bin/sh").exists(), reason="needs /dev/full and a shell")
+@pytest.mark.parametrize(
+    "args", [("log",), ("schema",), ("verify",), ("view", "league", "--currency", "USD"), ("view", "regulatory")]
+)
+def test_an_answer_that_cannot_be_written_is_one_line_and_a_failure(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """A full device took a traceback (or, for a small answer, a traceback at exit and status 120)."""
+    done = answered_to(tmp_path, ">/dev/full", *args)
+    assert (done.returncode, done.stderr) == (1, b"Error: cannot write to standard output: No space left on device\n")
+
+
+@pytest.mark.skipif(not Path("/bin/sh").exists(), reason="needs a POSIX shell to close standard output")
+def test_closed_standard_output_is_refused_before_anything_is_done(tmp_path: Path) -> None:
+    """Every answer went nowhere and the command said it succeeded (or failed on a missing attribute)."""
+    for args in (("log",), ("report", "--out", "-"), ("append", "--file", str(ROOT / "examples" / "story.jsonl"))):
+        done = answered_to(tmp_path, ">&-", *args)
+        assert (done.returncode, done.stderr) == (1, b"Error: standard output is closed: there is nowhere to write the answer\n")
+    with Ledger(f"sqlite:///{tmp_path / 'sample.db'}") as ledger:
+        assert len(ledger.records()) == 83  # the append did nothing
 
 
 def test_standard_input_that_is_not_utf8(tmp_path: Path) -> None:
