@@ -102,8 +102,9 @@ class PartyParam(ParamBase):
         from click.shell_completion import CompletionItem
 
         try:
-            from ledger.api import Ledger
+            from ledger.api import Ledger, require_existing
 
+            require_existing(ctx.find_root().params.get("url"))  # completing makes no ledger where there is none
             with Ledger(ctx.find_root().params.get("url"), plugins=ctx.find_root().params.get("plugins") or ()) as ledger:
                 slugs = sorted(ledger.parties())
         except Exception:  # completion must never fail loudly: no ledger yet, no server, a broken plugin
@@ -205,10 +206,16 @@ def _named_plugins(root: click.Context) -> tuple[str, ...]:
     return tuple(parsed) if parsed is not None else tuple(root.meta.get("named plugins", ()))
 
 
-def open_ledger(ctx: click.Context) -> Ledger:
-    from ledger.api import Ledger
+def open_ledger(ctx: click.Context, *, create: bool = False) -> Ledger:
+    """The ledger at ``--url``; one that does not exist yet is made only by a command that stores facts (``create``):
+    a question asked at a mistyped path is refused, where it left an empty ledger there and answered from it."""
+    from ledger.api import Ledger, require_existing
 
-    ledger = Ledger(ctx.find_root().params.get("url"), host=plugin_host(ctx))
+    url = ctx.find_root().params.get("url")
+    host = plugin_host(ctx)  # a plugin that cannot be loaded is told first, ledger or not
+    if not create:
+        require_existing(url)
+    ledger = Ledger(url, host=host)
     ctx.call_on_close(ledger.close)
     return ledger
 
@@ -220,7 +227,7 @@ def append_checked(ctx: click.Context, incoming: list[Any]) -> Any:
     from ledger.api import built_for_new_file
 
     prebuilt = built_for_new_file(ctx.find_root().params.get("url"), plugin_host(ctx), incoming)
-    ledger = open_ledger(ctx)
+    ledger = open_ledger(ctx, create=True)
     return ledger.append(incoming, prebuilt=prebuilt)
 
 
@@ -827,8 +834,9 @@ def verify(ctx: click.Context, fmt: str) -> None:
       dealledger verify
       dealledger verify --format json
     """
-    from ledger.api import Ledger
+    from ledger.api import Ledger, require_existing
 
+    require_existing(ctx.find_root().params.get("url"))  # nothing to verify: an empty ledger made here would say "ok"
     ledger = Ledger(ctx.find_root().params.get("url"), host=plugin_host(ctx), verifying=True)
     ctx.call_on_close(ledger.close)
     problems = ledger.store.verify()
@@ -1001,6 +1009,9 @@ def import_(ctx: click.Context, path: str) -> None:
             total = line_count(path) if reading is not None else None  # an export holds one fact a line
             catalogue = plugin_host(ctx).catalogue
             facts = list(counted(import_stream(catalogue, stream, "<stdin>" if path == "-" else path), reading, total))
+            if not facts:  # no ledger opened, none created at a mistyped --url
+                click.echo(f"nothing imported: {click.format_filename(path)} holds no facts")
+                return
             task("checking and writing")
             result = append_checked(ctx, facts)  # only now: an export that cannot be read creates no ledger
         click.echo(f"imported {len(result.added)} fact(s); {result.unchanged} already there, unchanged")

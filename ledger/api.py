@@ -15,7 +15,7 @@ from typing import Any
 from events.errors import did_you_mean
 from ledger.appending import AppendResult, BatchBuilder, Incoming
 from ledger.engine import Engine, Folding, answer, start
-from ledger.errors import ViewError
+from ledger.errors import LedgerError, ViewError
 from ledger.exact import exact_decimals
 from ledger.host import PluginHost, load
 from ledger.memory import collector_paused
@@ -63,6 +63,14 @@ def new_sqlite_file(backend: Backend) -> Path | None:
     else:
         return None
     return Path(name) if backend.shared and name else None
+
+
+def require_existing(url: str | None) -> None:
+    """Refuse a SQLite file that does not exist (``new_sqlite_file``): only appending or importing makes a ledger."""
+    backend = backend_for(resolve_url(url))
+    file = new_sqlite_file(backend)
+    if file is not None and not file.exists():
+        raise LedgerError(f"no ledger at {backend.safe_url}: {file} does not exist (append or import facts to start one)")
 
 
 class Ledger:

@@ -33,7 +33,7 @@ def test_a_bad_line_gives_file_line_and_field_and_writes_nothing(run, tmp_path: 
     result = run("append", "--file", "facts.jsonl")
     assert result.exit_code == 1
     assert result.output == "Error: facts.jsonl:7: quote: 'CNX' is not an ISO 4217 currency code (fx.rate)\n"
-    assert run("log", "--format", "json").output == "[]\n"
+    assert not (tmp_path / "dealledger.db").exists()  # nothing written: not even an empty ledger
 
 
 def test_money_of_the_past_is_recorded_in_its_withdrawn_iso_code_and_round_trips(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -217,6 +217,7 @@ def test_a_file_of_no_facts_or_a_malformed_one_creates_no_ledger(tmp_path: Path,
     assert run("--url", url, "append", "--file", "empty.jsonl").output == "nothing appended: empty.jsonl holds no facts\n"
     assert run("--url", url, "append", "--file", "bad.jsonl").output.startswith("Error: bad.jsonl:1: effective:")
     assert run("--url", url, "import", "bad-export.jsonl").output.startswith("Error: bad-export.jsonl:1:")
+    assert run("--url", url, "import", "empty.jsonl").output == "nothing imported: empty.jsonl holds no facts\n"
     assert not any(path.name.startswith("mistyped") for path in tmp_path.iterdir())
 
 
@@ -266,6 +267,21 @@ def test_a_batch_built_for_a_new_file_is_checked_again_when_another_writer_fille
         assert result.unchanged == 5 and [record.seq for record in result.added] == list(range(6, len(incoming) + 1))
         assert [record.id for record in first.added] == [record.id for record in ledger.records()[:5]]
     assert built_for_new_file(url, host, incoming) is None  # the file exists now: nothing is built beforehand
+
+
+def test_a_question_at_a_path_with_no_ledger_is_refused_and_makes_none(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """Only appending or importing makes a ledger: ``verify`` at a mistyped path made an empty one and said "ok", and
+    every view answered from it."""
+    url = f"sqlite:///{tmp_path / 'ledgr.db'}"
+    for args in (("verify",), ("log",), ("view", "league"), ("replay", "--as-of", "2024-12-31"), ("export",), ("check",)):
+        result = run("--url", url, *args)
+        assert (result.exit_code, result.output) == (
+            1,
+            f"Error: no ledger at {url}: {tmp_path / 'ledgr.db'} does not exist (append or import facts to start one)\n",
+        )
+    assert list(tmp_path.iterdir()) == []
+    assert run("--url", url, "append", "--file", CATALOGUE).exit_code == 0
+    assert run("--url", url, "verify").output.startswith("ok: 23 facts")
 
 
 def test_schema_is_json_schema_of_every_kind(run) -> None:  # type: ignore[no-untyped-def]

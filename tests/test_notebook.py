@@ -66,6 +66,8 @@ def test_the_cli_reads_moments_through_the_same_module(tmp_path: Path, monkeypat
 
     monkeypatch.setattr("ledger.moments.parse_timestamp", spy)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DEALLEDGER_URL", raising=False)
+    assert CliRunner().invoke(main, ["append", "--file", str(STORY)], catch_exceptions=False).exit_code == 0
     result = CliRunner().invoke(main, ["log", "--known-at", "2024-06-01T12:00"], catch_exceptions=False)
     assert result.exit_code == 0 and calls == ["2024-06-01T12:00"]
 
