@@ -209,10 +209,11 @@ def _named_plugins(root: click.Context) -> tuple[str, ...]:
 def open_ledger(ctx: click.Context, *, create: bool = False) -> Ledger:
     """The ledger at ``--url``; one that does not exist yet is made only by a command that stores facts (``create``):
     a question asked at a mistyped path is refused, where it left an empty ledger there and answered from it."""
-    from ledger.api import Ledger, require_existing
+    from ledger.api import Ledger, require_existing, require_lasting
 
     url = ctx.find_root().params.get("url")
     host = plugin_host(ctx)  # a plugin that cannot be loaded is told first, ledger or not
+    require_lasting(url)
     if not create:
         require_existing(url)
     ledger = Ledger(url, host=host)
@@ -413,6 +414,8 @@ def main(url: str | None, plugins: tuple[str, ...]) -> None:
       dealledger append --file examples/story.jsonl
       dealledger view ownership --company moonshot-ai --as-of 2024-03-01
     """
+    if url is not None and not url.strip():  # an unset shell variable: not the default ledger in the current folder
+        raise Misuse("--url is empty (an unset variable?): name a store, such as sqlite:///ledger.db")
 
 
 # --- append ---------------------------------------------------------------------------------

@@ -65,6 +65,16 @@ def new_sqlite_file(backend: Backend) -> Path | None:
     return Path(name) if backend.shared and name else None
 
 
+def require_lasting(url: str | None) -> None:
+    """Refuse a store in this process's memory (``sqlite://``, ``sqlite:``): what a command stores there is gone when
+    it ends, and a question finds nothing; only a program that keeps its ``Ledger`` open has a use for one."""
+    backend = backend_for(resolve_url(url))
+    if not backend.shared:
+        raise LedgerError(
+            f"the store {backend.safe_url} is kept in memory and gone when the command ends: name a file, such as sqlite:///ledger.db"
+        )
+
+
 def require_existing(url: str | None) -> None:
     """Refuse a SQLite file that does not exist (``new_sqlite_file``): only appending or importing makes a ledger."""
     backend = backend_for(resolve_url(url))

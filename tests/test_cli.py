@@ -284,6 +284,24 @@ def test_a_question_at_a_path_with_no_ledger_is_refused_and_makes_none(tmp_path:
     assert run("--url", url, "verify").output.startswith("ok: 23 facts")
 
 
+@pytest.mark.parametrize(
+    ("url", "says", "code"),
+    [
+        ("sqlite:", "the store sqlite: is kept in memory and gone when the command ends: name a file", 1),
+        ("sqlite://", "the store sqlite:// is kept in memory and gone when the command ends: name a file", 1),
+        ("sqlite:///:memory:", "the store sqlite:///:memory: is kept in memory and gone when the command ends", 1),
+        ("sqlite:///", "bad SQLite URL 'sqlite:///': it names no file; write sqlite:///relative/path.db", 1),
+        ("", "--url is empty (an unset variable?): name a store, such as sqlite:///ledger.db", 2),
+    ],
+)
+def test_a_url_that_keeps_nothing_is_refused(tmp_path: Path, run, url: str, says: str, code: int) -> None:  # type: ignore[no-untyped-def]
+    """``sqlite:`` appended 83 facts to a store in memory and said so; an empty ``--url`` (an unset variable) wrote to
+    ./dealledger.db; ``sqlite:///`` told the library's own message and left a lock file."""
+    result = run("--url", url, "append", "--file", CATALOGUE)
+    assert (result.exit_code, result.output.startswith(f"Error: {says}"), result.output.count("\n")) == (code, True, 1)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_schema_is_json_schema_of_every_kind(run) -> None:  # type: ignore[no-untyped-def]
     schema = json.loads(run("schema").output)
     kinds = {option["properties"]["kind"]["const"] for option in schema["oneOf"]}

@@ -171,6 +171,8 @@ def _sqlite(url: str) -> Backend:
     elif rest.startswith("///"):
         path, _, query = rest[3:].partition("?")
         path = unquote(path)
+        if not path:
+            raise LedgerError(f"bad SQLite URL {url!r}: it names no file; write sqlite:///relative/path.db")
         if query:  # ``?mode=ro`` would otherwise be dropped unread, and a new file made where none should be
             names = ", ".join(sorted({name for name, _ in parse_qsl(query, keep_blank_values=True)})) or query
             raise LedgerError(f"bad SQLite URL {url!r}: it takes no options (got {names}); write sqlite:///FILE")
