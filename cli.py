@@ -232,9 +232,48 @@ def append_checked(ctx: click.Context, incoming: list[Any]) -> Any:
     return ledger.append(incoming, prebuilt=prebuilt)
 
 
+class OnceCommand(click.Command):
+    """A command whose options that take one value refuse to be given twice: click keeps the last silently, so
+    ``append --file a.jsonl --file b.jsonl`` stored b alone and said nothing of a."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        _given_once(ctx, self, args)
+        return super().parse_args(ctx, args)
+
+
+def _given_once(ctx: click.Context, command: click.Command, args: Sequence[str], *, group: bool = False) -> None:
+    """Raise a usage error naming an option of ``command`` that takes one value and is given more than once; for a
+    ``group``, among the arguments before its command's name (what follows is the command's)."""
+    takes_one = {
+        name: option
+        for option in command.params
+        if isinstance(option, click.Option) and not option.is_flag and not option.multiple and not option.count
+        for name in option.opts
+    }
+    seen: dict[click.Option, str] = {}
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == "--" or (group and not arg.startswith("-")):
+            return
+        name, has_value, _ = arg.partition("=")
+        option = takes_one.get(name) if arg.startswith("-") else None
+        if option is None:
+            continue
+        if option in seen:
+            also = f" (as {seen[option]} and {name})" if seen[option] != name else ""
+            raise click.UsageError(f"{name} is given twice{also}: give it once", ctx)
+        seen[option] = name
+        if not has_value:
+            index += 1  # its value, whatever it looks like
+
+
 class LedgerGroup(click.Group):
     """Turns ledger errors into one-line messages (exit 1), a misused command's into one line too (exit 2, where
     click would print the usage, a hint and a blank line around it), and lets plugins add commands."""
+
+    command_class = OnceCommand
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
@@ -258,6 +297,7 @@ class LedgerGroup(click.Group):
             _must_be_text(os.environ.get(name, ""), name)
         from itertools import pairwise
 
+        _given_once(ctx, self, args, group=True)
         given = [value for option, value in pairwise(args) if option == "--plugin"]
         ctx.meta["named plugins"] = [*given, *(arg.split("=", 1)[1] for arg in args if arg.startswith("--plugin="))]
         return super().parse_args(ctx, args)
@@ -587,7 +627,7 @@ def view_command(view: Any, plugin: str) -> click.Command:
     ]
     params.extend(view_option(option) for option in view.options)
     help_text = f"{view.help}\n\nColumns: {', '.join(view.columns)}. Provided by {plugin}."
-    return click.Command(view.name, callback=callback, params=params, help=help_text, short_help=view.help)
+    return OnceCommand(view.name, callback=callback, params=params, help=help_text, short_help=view.help)
 
 
 def view_option(option: Any) -> click.Option:
@@ -684,7 +724,7 @@ def explain_command(view: Any, plugin: str) -> click.Command:
         f"Where the numbers of one row of {view.name} came from: each fact that moved them, with its effect.\n\n"
         f"Columns of {view.name}: {', '.join(view.columns)}. Provided by {plugin}."
     )
-    return click.Command(view.name, callback=callback, params=params, help=help_text, short_help=view.help)
+    return OnceCommand(view.name, callback=callback, params=params, help=help_text, short_help=view.help)
 
 
 @main.group(cls=ExplainGroup)

@@ -302,6 +302,36 @@ def test_a_url_that_keeps_nothing_is_refused(tmp_path: Path, run, url: str, says
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ("append", "--file", CATALOGUE, "--file", CATALOGUE),
+            "--file is given twice: give it once (see 'dealledger append --help')",
+        ),
+        (
+            ("--url", "sqlite:///a.db", "--url=sqlite:///b.db", "log"),
+            "--url is given twice: give it once (see 'dealledger --help')",
+        ),
+        (
+            ("view", "league", "--currency", "USD", "--currency=CNY"),
+            "--currency is given twice: give it once (see 'dealledger view league --help')",
+        ),
+        (("log", "--format", "csv", "--format", "json"), "--format is given twice: give it once (see 'dealledger log --help')"),
+    ],
+)
+def test_an_option_that_takes_one_value_given_twice_is_refused(run, args: tuple[str, ...], says: str) -> None:  # type: ignore[no-untyped-def]
+    """click keeps the last value silently: ``--file a --file b`` appended b alone and said nothing of a."""
+    result = run(*args)
+    assert (result.exit_code, result.output) == (2, f"Error: {says}\n".replace("'dealledger", "'main"))  # the runner's name
+    assert list(Path().iterdir()) == []
+
+
+def test_a_flag_may_be_given_twice(run) -> None:  # type: ignore[no-untyped-def]
+    assert run("append", "--file", CATALOGUE).exit_code == 0
+    assert run("view", "ownership", "--company", "moonshot-ai", "--split-undisclosed", "--split-undisclosed").exit_code == 0
+
+
 def test_schema_is_json_schema_of_every_kind(run) -> None:  # type: ignore[no-untyped-def]
     schema = json.loads(run("schema").output)
     kinds = {option["properties"]["kind"]["const"] for option in schema["oneOf"]}
