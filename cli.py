@@ -234,11 +234,20 @@ def append_checked(ctx: click.Context, incoming: list[Any]) -> Any:
 
 class OnceCommand(click.Command):
     """A command whose options that take one value refuse to be given twice: click keeps the last silently, so
-    ``append --file a.jsonl --file b.jsonl`` stored b alone and said nothing of a."""
+    ``append --file a.jsonl --file b.jsonl`` stored b alone and said nothing of a. An option's value of the wrong
+    form found by a view (``OptionError``) is told as the misuse it is: exit 2, naming this command's ``--help``."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         _given_once(ctx, self, args)
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from ledger.errors import OptionError
+
+        try:
+            return super().invoke(ctx)
+        except OptionError as error:
+            raise _one_line(click.UsageError(str(error), ctx)) from None
 
 
 def _given_once(ctx: click.Context, command: click.Command, args: Sequence[str], *, group: bool = False) -> None:
@@ -593,9 +602,19 @@ class ViewGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         host = self._host(ctx)
-        if name not in host.views:
-            host.view(name)  # raises a helpful error naming the installed views
+        self._installed(ctx, host, name)
         return view_command(host.views[name], host.view_providers[name])
+
+    @staticmethod
+    def _installed(ctx: click.Context, host: Any, name: str) -> None:
+        """Refuse a view that is not installed as a misuse (exit 2), naming those that are."""
+        from ledger.errors import LedgerError
+
+        if name not in host.views:
+            try:
+                host.view(name)  # raises a helpful error naming the installed views
+            except LedgerError as error:
+                raise click.UsageError(str(error), ctx) from None
 
     @staticmethod
     def _host(ctx: click.Context) -> Any:
@@ -677,8 +696,7 @@ class ExplainGroup(ViewGroup):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         host = self._host(ctx)
-        if name not in host.views:
-            host.view(name)  # raises a helpful error naming the installed views
+        self._installed(ctx, host, name)
         return explain_command(host.views[name], host.view_providers[name])
 
 

@@ -21,3 +21,8 @@ class PluginError(LedgerError):
 
 class ViewError(LedgerError):
     """A view cannot answer the question as asked (missing exchange rate, unknown option value)."""
+
+
+class OptionError(ViewError):
+    """An option given a value of the wrong form (not a date, not one of its choices, out of its range): the command
+    was misused, and the command line says so as it says any misuse (exit 2, naming the command's ``--help``)."""

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from events.corrections import FactRetracted
 from ledger.engine import ORIGIN, Folding, answer, start, view_failed
-from ledger.errors import LedgerError, ViewError
+from ledger.errors import LedgerError, OptionError, ViewError
 from ledger.exact import Fraction, exact_decimals
 from ledger.records import Recorded
 from ledger.store import CORRECTION_KINDS
@@ -215,7 +215,7 @@ def selection_of(view: View[Any], pairs: Sequence[str]) -> dict[str, str]:
         name, sep, value = pair.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise ViewError(f"--row {pair!r}: expected COLUMN=VALUE, such as holder=alibaba")
+            raise OptionError(f"--row {pair!r}: expected COLUMN=VALUE, such as holder=alibaba")
         _require_column(view, "--row", name)
         selection[name] = value
     return selection
@@ -456,7 +456,7 @@ def _numeric(
             raise ViewError(f"explain {name}: the row holds no number to explain (its columns: {', '.join(order)})")
         return numeric
     if column not in numeric and any(row.get(column) is not None for row in rows):
-        raise ViewError(f"--column {column}: the {column} column of {name} is not a number")
+        raise OptionError(f"--column {column}: the {column} column of {name} is not a number")
     return (column,)
 
 
@@ -672,7 +672,7 @@ def _require_column(view: View[Any], where: str, name: str) -> None:
 
         close = closest(name, view.columns)
         hint = f"did you mean {close!r}?" if close else f"its columns: {', '.join(view.columns)}"
-        raise ViewError(f"{where} {name}: view {view.name} has no column {name!r}; {hint}")
+        raise OptionError(f"{where} {name}: view {view.name} has no column {name!r}; {hint}")
 
 
 def _moment(query: Query) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from ledger.errors import ViewError
+from ledger.errors import OptionError
 from ledger.views import Query
 
 
@@ -17,19 +17,19 @@ def option_date(query: Query, name: str) -> date | None:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise ViewError(f"--{name}: {value!r} is not an ISO date (YYYY-MM-DD)") from None
+        raise OptionError(f"--{name}: {value!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
 def required(query: Query, name: str, view: str) -> Any:
     """An option the view cannot answer without."""
     value = query.get(name)
     if value is None or value == "":
-        raise ViewError(f"the {view} view needs --{name}")
+        raise OptionError(f"the {view} view needs --{name}")
     return value
 
 
 def choice(query: Query, name: str, choices: tuple[str, ...], default: str) -> str:
     value = str(query.get(name, default))
     if value not in choices:
-        raise ViewError(f"--{name}: {value!r} is not one of {', '.join(choices)}")
+        raise OptionError(f"--{name}: {value!r} is not one of {', '.join(choices)}")
     return value

@@ -17,7 +17,9 @@ What a plugin gets:
   a ``Fraction`` stays exact in JSON and CSV (its decimal in full when it ends, else ``n/d``)
   and shows six places in tables; ``fraction_out`` and ``money_out`` round on purpose.
   A view folds every party at once; its ``rows`` answers the options asked, read with
-  ``option_date``, ``required`` and ``choice``.
+  ``option_date``, ``required`` and ``choice``. A value of the wrong form is refused by raising
+  ``OptionError`` (the command line tells it as a misuse, exit 2); a question the facts cannot
+  answer (a missing exchange rate) by raising ``ViewError`` (exit 1).
 - **Facts** — each ``Recorded`` has ``id``, ``seq`` (position), ``recorded`` (UTC),
   ``effective``, ``kind``, ``key`` and ``fact``, the typed fact; corrections arrive already
   applied (``corrected_by`` names the correction) and retracted facts never arrive. New kinds
@@ -44,6 +46,7 @@ from decimal import Decimal
 
 from events import Fact, FactError, fact_class, fields
 from ledger import hookspecs as HOOKS
+from ledger.errors import OptionError, ViewError
 from ledger.exact import Fraction, parse_fraction
 from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, CapTables, Shortfall
 from ledger.folds.credits import Credits, Escrow, Grant
@@ -81,6 +84,7 @@ __all__ = [
     "Money",
     "Number",
     "Option",
+    "OptionError",
     "PackedLog",
     "PartedDict",
     "Parties",
@@ -93,6 +97,7 @@ __all__ = [
     "Shortfall",
     "ValueLog",
     "View",
+    "ViewError",
     "choice",
     "fact_class",
     "fields",

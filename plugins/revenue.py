@@ -27,7 +27,7 @@ from events.cloud import CreditsConsumed, CreditsGranted, EscrowDeposited, Escro
 from events.funding import RoundClosed, StakeAcquired, StakeDivested
 from events.markets import FxRate
 from events.parties import PartyRegistered
-from ledger.errors import ViewError
+from ledger.errors import OptionError
 from ledger.exact import Fraction
 from ledger.folds.captable import FOUNDERS, OWNERSHIP_FACTS, OWNERSHIP_KINDS, UNDISCLOSED, CapTables
 from ledger.folds.credits import Credits, Escrow, Grant
@@ -375,7 +375,7 @@ def investee_threshold(query: Query) -> Fraction:
     except InvalidOperation:
         threshold = Decimal("NaN")
     if not threshold.is_finite() or not 0 <= threshold < 1:
-        raise ViewError(f"--investee-threshold: {value!r} is not a fraction from 0 up to (but not including) 1, such as 0.2")
+        raise OptionError(f"--investee-threshold: {value!r} is not a fraction from 0 up to (but not including) 1, such as 0.2")
     return Fraction(threshold)
 
 

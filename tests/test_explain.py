@@ -380,8 +380,14 @@ def test_cli_explains_a_row_as_json_and_as_a_table(run: Any) -> None:
     ],
 )
 def test_cli_bad_questions_get_one_line_and_exit_1(run: Any, args: tuple[str, ...], message: str) -> None:
+    """A question the facts cannot answer exits 1; a misused one (no such view, no such column, a value of the
+    wrong form) exits 2 and names the help that tells the right use, as any misuse."""
     result = run(*args)
-    assert result.exit_code == 1
+    misuse = any(part in message for part in ("no view named", "has no column", "is not a number", "expected COLUMN=VALUE"))
+    if misuse:
+        command = "main explain" if "no view named" in message else f"main explain {args[1]}"
+        message += f" (see '{command} --help')"
+    assert result.exit_code == (2 if misuse else 1)
     assert len(result.output.strip().splitlines()) == 1
     assert result.output.strip() == message or (message.endswith(",") and result.output.startswith(message))
 

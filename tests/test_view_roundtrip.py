@@ -315,8 +315,11 @@ def test_revenue_shows_escrow_held_and_takes_a_threshold_from_the_command_line(r
         ("2024-Q2", "60", "0", "30"),
     ]
     bad = run("view", "revenue", "--provider", "alibaba-cloud", "--investee-threshold", "2")
-    assert bad.exit_code == 1
-    assert bad.output == ("Error: --investee-threshold: '2' is not a fraction from 0 up to (but not including) 1, such as 0.2\n")
+    assert bad.exit_code == 2  # a value of the wrong form: a misuse, naming the help that tells the right one
+    assert bad.output == (
+        "Error: --investee-threshold: '2' is not a fraction from 0 up to (but not including) 1, such as 0.2 "
+        "(see 'main view revenue --help')\n"
+    )
 
 
 def test_check_names_the_round_and_the_shortfall(run) -> None:  # type: ignore[no-untyped-def]
