@@ -590,8 +590,8 @@ def log(ctx: click.Context, kind: str | None, party: str | None, as_of: date | N
         detailed=fmt != "table",
         known=ledger.store.known_times(),
     )
-    table_columns = ("seq", "id", "key", "kind", "effective", "recorded", "known", "status", "fields")
-    render(rows, fmt, columns=table_columns if fmt == "table" else None)
+    leading = ("seq", "id", "key", "kind", "effective", "recorded", "known", "status")  # every fact's, before its fields
+    render(rows, fmt, columns=(*leading, "fields") if fmt == "table" else leading)  # no fact: still the header
 
 
 class ViewGroup(click.Group):

@@ -165,6 +165,7 @@ def test_log_filters(run) -> None:  # type: ignore[no-untyped-def]
     assert {row["key"] for row in early} >= {"samr-fine", "samr-order"}
     assert all(row["effective"] <= "2021-12-31" for row in early)
     assert json.loads(run("log", "--known-at", "2000-01-01", "--format", "json").output) == []
+    assert run("log", "--known-at", "2000-01-01", "--format", "csv").output == "seq,id,key,kind,effective,recorded,known,status\n"
     csv_text = run("log", "--kind", "fx", "--format", "csv").output
     assert csv_text.splitlines()[0].startswith("seq,id,key,kind,effective,recorded,known,status")
     table = run("log", "--kind", "fact").output
