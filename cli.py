@@ -868,7 +868,8 @@ def check(ctx: click.Context, as_of: date | None, fmt: str) -> None:
         click.echo(str(problem))
     if problems:
         raise click.ClickException(found)
-    click.echo(f"ok: {len(ledger.records())} facts checked, no problems")
+    checked = ledger.store.count_between(None, as_of, ledger.store.head().position)  # those in force by --as-of, counted
+    click.echo(f"ok: {checked} facts checked, no problems")  # counted in the index, not by reading every fact
 
 
 @main.command()

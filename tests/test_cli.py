@@ -423,6 +423,8 @@ def test_check_passes_then_reports_a_mismatch(run, tmp_path: Path) -> None:  # t
     run("append", "--file", CATALOGUE)
     ok = run("check")
     assert (ok.exit_code, ok.output) == (0, "ok: 23 facts checked, no problems\n")
+    early = run("check", "--as-of", "1990-01-01")  # the facts in force by then: none, not the ledger's size
+    assert (early.exit_code, early.output) == (0, "ok: 0 facts checked, no problems\n")
     (tmp_path / "claim.jsonl").write_text(
         '{"kind": "ownership.asserted", "effective": "2024-04-03", "key": "press-claim", "holder": "alibaba",'
         ' "company": "moonshot-ai", "fraction": "0.36"}\n'
