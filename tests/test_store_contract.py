@@ -476,9 +476,14 @@ def test_a_malformed_url_is_one_clear_error(url: str, message: str) -> None:
 
 
 def test_a_file_that_is_not_a_ledger_is_one_clear_error(tmp_path: Path) -> None:
+    """Refused before anything is made beside it (a ``.lock`` file was left next to the document)."""
     (tmp_path / "notes.db").write_text("shopping list\n")
-    with pytest.raises(LedgerError, match=r"^cannot open the store sqlite:///.*notes.db: file is not a database$"):
+    with pytest.raises(LedgerError, match=r"^cannot open the ledger '.*notes.db': it is not a SQLite database$"):
         Ledger(f"sqlite:///{tmp_path / 'notes.db'}")
+    assert [path.name for path in tmp_path.iterdir()] == ["notes.db"]
+    (tmp_path / "empty.db").write_bytes(b"")  # an empty file is an empty database to SQLite: a ledger is made in it
+    with Ledger(f"sqlite:///{tmp_path / 'empty.db'}") as ledger:
+        assert ledger.records() == []
 
 
 def test_views_answer_at_the_edges_of_the_calendar(sqlite_url: str) -> None:

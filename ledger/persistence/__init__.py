@@ -184,12 +184,29 @@ def _sqlite(url: str) -> Backend:
             raise LedgerError(f"cannot create the ledger {path!r}: folder {directory!r} does not exist")
         if os.path.exists(path) and not os.path.isfile(path):  # a folder, a device: and no lock file left beside it
             raise LedgerError(f"cannot open the ledger {path!r}: it is not a file")
+        if not _sqlite_or_empty(path):  # a mistyped --url naming a document: refused before a lock file is made
+            raise LedgerError(f"cannot open the ledger {path!r}: it is not a SQLite database")
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": path,
         "APPLICATION_RECORDER_TOPIC": "ledger.persistence.sqlite:IndexedSQLiteApplicationRecorder",
     }
     return Backend("sqlite", url, env)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first bytes of every SQLite database file."""
+
+
+def _sqlite_or_empty(path: str) -> bool:
+    """Whether ``path`` is missing, empty (SQLite makes a database of it) or begins as a SQLite database does; a file
+    that cannot be read is left for SQLite to refuse in its own words."""
+    try:
+        with open(path, "rb") as file:
+            start = file.read(len(SQLITE_HEADER))
+    except OSError:
+        return True
+    return not start or start == SQLITE_HEADER
 
 
 def _postgres(url: str) -> Backend:
