@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from events.funding import OwnershipAsserted, StakeAcquired, StakeDivested
+from events.parties import BUILT_IN_HOLDERS
+from ledger.errors import OptionError
 from ledger.exact import Fraction, decimal_places
 from ledger.folds.captable import OWNERSHIP_FACTS, ZERO, CapTables
 from ledger.folds.money import Money, Number, shown
@@ -44,14 +46,14 @@ class OwnershipView(HoldingsView):
 
     def subjects(self, query: Query) -> frozenset[str] | None:
         """One company's holders depend only on the facts that name it."""
-        company = query.get("company")
+        company = _company(query)
         return frozenset({company}) if company else None
 
     def rows(self, state: Holdings, query: Query) -> Iterator[Row]:
         """Made one by one: every company's holders at 1M facts are 179,000 rows, 72 MiB held as a list (measured)."""
         money = Money(state.rates, None)
         split = bool(query.get("split_undisclosed", False))
-        company = query.get("company")
+        company = _company(query)
         companies = [company] if company else sorted(state.tables.companies)
         for company in companies:
             holders = sorted(state.tables.holders(company, split).items(), key=lambda item: (-item[1], item[0]))
@@ -66,6 +68,15 @@ class OwnershipView(HoldingsView):
                         "invested": money_cell(paid[currency], money) if currency else None,
                         "currency": currency,
                     }
+
+
+def _company(query: Query) -> str | None:
+    """``--company``, which a built-in holder is not: it holds shares of companies, and "founders hold all of
+    founders" answered nothing that was asked."""
+    company: str | None = query.get("company")
+    if company in BUILT_IN_HOLDERS:
+        raise OptionError(f"--company: {company!r} is a built-in holder of shares, not a company")
+    return company
 
 
 def _paid(state: Holdings, company: str, holder: str, money: Money, split: bool) -> dict[str, Number]:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import ViewError
+from ledger.errors import OptionError, ViewError
 from ledger.host import load
 from ledger.plugin import CapTables, fraction_out, money_out
 from ledger.timeline import story
@@ -96,6 +96,13 @@ def test_two_rounds_dilute_exactly() -> None:
         ("investor-b", D("0.12"), D("30000000"), "USD"),
         ("undisclosed", D("0.04"), D("10000000"), "USD"),
     ]
+
+
+@pytest.mark.parametrize("holder", ["founders", "undisclosed"])
+def test_a_built_in_holder_is_not_a_company_to_ask_about(holder: str) -> None:
+    """``--company founders`` answered "founders hold all of founders"; the OCF export already refused it."""
+    with pytest.raises(OptionError, match=rf"^--company: '{holder}' is a built-in holder of shares, not a company$"):
+        rows(OwnershipView(), TWO_ROUNDS, company=holder)
 
 
 def test_fractions_come_out_exact() -> None:
