@@ -238,7 +238,8 @@ class OnceCommand(click.Command):
     form found by a view (``OptionError``) is told as the misuse it is: exit 2, naming this command's ``--help``."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        _given_once(ctx, self, args)
+        if not ctx.resilient_parsing:  # completing a command line takes it as it is
+            _given_once(ctx, self, args)
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -253,10 +254,10 @@ class OnceCommand(click.Command):
 def _given_once(ctx: click.Context, command: click.Command, args: Sequence[str], *, group: bool = False) -> None:
     """Raise a usage error naming an option of ``command`` that takes one value and is given more than once; for a
     ``group``, among the arguments before its command's name (what follows is the command's)."""
-    takes_one = {
+    takes_value = {
         name: option
         for option in command.params
-        if isinstance(option, click.Option) and not option.is_flag and not option.multiple and not option.count
+        if isinstance(option, click.Option) and not option.is_flag and not option.count
         for name in option.opts
     }
     seen: dict[click.Option, str] = {}
@@ -267,15 +268,17 @@ def _given_once(ctx: click.Context, command: click.Command, args: Sequence[str],
         if arg == "--" or (group and not arg.startswith("-")):
             return
         name, has_value, _ = arg.partition("=")
-        option = takes_one.get(name) if arg.startswith("-") else None
+        option = takes_value.get(name) if arg.startswith("-") else None
         if option is None:
+            continue
+        if not has_value:
+            index += 1  # its value, whatever it looks like
+        if option.multiple:
             continue
         if option in seen:
             also = f" (as {seen[option]} and {name})" if seen[option] != name else ""
             raise click.UsageError(f"{name} is given twice{also}: give it once", ctx)
         seen[option] = name
-        if not has_value:
-            index += 1  # its value, whatever it looks like
 
 
 class LedgerGroup(click.Group):
@@ -306,7 +309,8 @@ class LedgerGroup(click.Group):
             _must_be_text(os.environ.get(name, ""), name)
         from itertools import pairwise
 
-        _given_once(ctx, self, args, group=True)
+        if not ctx.resilient_parsing:  # completing a command line takes it as it is
+            _given_once(ctx, self, args, group=True)
         given = [value for option, value in pairwise(args) if option == "--plugin"]
         ctx.meta["named plugins"] = [*given, *(arg.split("=", 1)[1] for arg in args if arg.startswith("--plugin="))]
         return super().parse_args(ctx, args)
@@ -464,7 +468,7 @@ def main(url: str | None, plugins: tuple[str, ...]) -> None:
       dealledger view ownership --company moonshot-ai --as-of 2024-03-01
     """
     if url is not None and not url.strip():  # an unset shell variable: not the default ledger in the current folder
-        raise Misuse("--url is empty (an unset variable?): name a store, such as sqlite:///ledger.db")
+        raise Misuse("--url (or DEALLEDGER_URL) is empty (an unset variable?): name a store, such as sqlite:///ledger.db")
 
 
 # --- append ---------------------------------------------------------------------------------
@@ -1143,6 +1147,11 @@ def run() -> None:
         if done.code in (0, None) and not _answer_written():
             raise SystemExit(1) from None
         raise
+    except OSError as error:  # writing what click writes itself (--help, --version, completion) before any command
+        if not isinstance(error, BrokenPipeError):
+            print(f"Error: cannot write to standard output: {error.strerror or error}", file=sys.stderr)
+        _drop_standard_output()
+        raise SystemExit(1) from None
     finally:
         forget_stops()  # a host that goes on after the command (catching its SystemExit) is not stopped again
 

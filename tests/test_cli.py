@@ -292,7 +292,7 @@ def test_a_question_at_a_path_with_no_ledger_is_refused_and_makes_none(tmp_path:
         ("sqlite://", "the store sqlite:// is kept in memory and gone when the command ends: name a file", 1),
         ("sqlite:///:memory:", "the store sqlite:///:memory: is kept in memory and gone when the command ends", 1),
         ("sqlite:///", "bad SQLite URL 'sqlite:///': it names no file; write sqlite:///relative/path.db", 1),
-        ("", "--url is empty (an unset variable?): name a store, such as sqlite:///ledger.db", 2),
+        ("", "--url (or DEALLEDGER_URL) is empty (an unset variable?): name a store, such as sqlite:///ledger.db", 2),
     ],
 )
 def test_a_url_that_keeps_nothing_is_refused(tmp_path: Path, run, url: str, says: str, code: int) -> None:  # type: ignore[no-untyped-def]
@@ -312,6 +312,10 @@ def test_a_url_that_keeps_nothing_is_refused(tmp_path: Path, run, url: str, says
         ),
         (
             ("--url", "sqlite:///a.db", "--url=sqlite:///b.db", "log"),
+            "--url is given twice: give it once (see 'dealledger --help')",
+        ),
+        (
+            ("--url", "sqlite:///a.db", "--plugin", "tests.local_plugin", "--url", "sqlite:///b.db", "log"),
             "--url is given twice: give it once (see 'dealledger --help')",
         ),
         (

@@ -71,6 +71,12 @@ def test_party_slugs_complete_from_the_named_ledger(url: str, tmp_path: Path) ->
     assert values(f"dealledger --url {other} log --party ten") == []
 
 
+def test_a_line_with_an_option_given_twice_still_completes(url: str) -> None:
+    """The command refuses it when run; while it is being typed, it is completed as it stands."""
+    assert values("dealledger view ownership --company x --company moon") == ["moonshot-ai"]
+    assert values(f"dealledger --url {url} --url {url} log --party ten") == ["tencent"]
+
+
 def test_zsh_gets_the_same_answers(url: str) -> None:
     assert complete("dealledger view ownership --company moon", "zsh") == [("plain", "moonshot-ai")]
     assert values("dealledger v", "zsh") == ["verify", "view"]
