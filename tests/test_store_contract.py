@@ -311,7 +311,7 @@ def test_views_answer_for_any_moment(store_url: str) -> None:
 def test_a_bad_url_is_one_clear_error() -> None:
     with pytest.raises(LedgerError, match="unsupported store URL 'ftp://x'"):
         Ledger("ftp://x")
-    with pytest.raises(LedgerError, match=r"folder .* does not exist"):
+    with pytest.raises(LedgerError, match=r"^no ledger at '/no/such/folder/ledger.db': its folder .* does not exist$"):
         Ledger("sqlite:////no/such/folder/ledger.db")
 
 
