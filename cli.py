@@ -107,6 +107,10 @@ class PartyParam(ParamBase):
             require_existing(ctx.find_root().params.get("url"))  # completing makes no ledger where there is none
             with Ledger(ctx.find_root().params.get("url"), plugins=ctx.find_root().params.get("plugins") or ()) as ledger:
                 slugs = sorted(ledger.parties())
+            if param.name == "company":  # a built-in holder holds shares of companies, and is none itself
+                from events.parties import BUILT_IN_HOLDERS
+
+                slugs = [slug for slug in slugs if slug not in BUILT_IN_HOLDERS]
         except Exception:  # completion must never fail loudly: no ledger yet, no server, a broken plugin
             return []
         return [CompletionItem(slug) for slug in slugs if slug.startswith(incomplete)]
@@ -368,27 +372,46 @@ class LedgerGroup(click.Group):
 
 
 def _guarded(plugin: str, command: click.Command) -> click.Command:
-    """A plugin's command whose failure is one line naming the plugin, as a view's is, not a traceback."""
+    """A plugin's command held to the built-in commands' rules: its failure is one line naming the plugin, as a
+    view's is, not a traceback; an option that takes one value given twice, or a value of the wrong form
+    (``OptionError``), is a misuse (exit 2); standard output full or gone is told as such, not as the plugin's."""
     if getattr(command, "_dealledger_guarded", False):
         return command
-    invoke = command.invoke
+    invoke, parse_args = command.invoke, command.parse_args
+
+    def parsed(ctx: click.Context, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            _given_once(ctx, command, args)
+        return parse_args(ctx, args)
 
     def guarded(ctx: click.Context) -> Any:
+        from ledger.errors import LedgerError, OptionError
+
         try:
             return invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except OptionError as error:
+            raise _one_line(click.UsageError(str(error), ctx)) from None
+        except LedgerError:
+            raise
+        except OSError as error:
+            if isinstance(error, BrokenPipeError) or (error.errno in WRITING_ERRORS and error.filename is None):
+                raise  # standard output's, told by ``LedgerGroup.invoke`` (or quietly, for a reader gone)
+            raise _plugin_failed(plugin, command, error) from None
         except Exception as error:
-            from ledger.errors import LedgerError, PluginError
-
-            if isinstance(error, LedgerError):
-                raise
-            # told in one line by ``LedgerGroup.invoke``, as a view's failure is
-            raise PluginError(f"plugin {plugin}: command {command.name} failed: {type(error).__name__}: {error}") from None
+            raise _plugin_failed(plugin, command, error) from None  # told in one line by ``LedgerGroup.invoke``
 
     command.invoke = guarded  # type: ignore[method-assign]
+    command.parse_args = parsed  # type: ignore[method-assign]
     command._dealledger_guarded = True  # type: ignore[attr-defined]
     return command
+
+
+def _plugin_failed(plugin: str, command: click.Command, error: Exception) -> Exception:
+    from ledger.errors import PluginError
+
+    return PluginError(f"plugin {plugin}: command {command.name} failed: {type(error).__name__}: {error}")
 
 
 _PATH_OPTIONS = ("--file", "--out")
@@ -426,7 +449,7 @@ def _output_failed(error: OSError) -> click.ClickException:
         message = f"cannot write to standard output: {reason}"
         _drop_standard_output()
     else:
-        message = reason
+        message = f"{reason} ({type(error).__name__})"
     return click.ClickException(printable(message, 1000))
 
 
@@ -1147,9 +1170,9 @@ def run() -> None:
         if done.code in (0, None) and not _answer_written():
             raise SystemExit(1) from None
         raise
-    except OSError as error:  # writing what click writes itself (--help, --version, completion) before any command
+    except OSError as error:  # what no command caught: click's own writing (--help, --version), a completion's
         if not isinstance(error, BrokenPipeError):
-            print(f"Error: cannot write to standard output: {error.strerror or error}", file=sys.stderr)
+            print(f"Error: {_output_failed(error).format_message()}", file=sys.stderr)
         _drop_standard_output()
         raise SystemExit(1) from None
     finally:

@@ -76,11 +76,13 @@ def require_lasting(url: str | None) -> None:
 
 
 def require_existing(url: str | None) -> None:
-    """Refuse a SQLite file that does not exist (``new_sqlite_file``): only appending or importing makes a ledger."""
+    """Refuse a SQLite file that does not exist, or is empty (``new_sqlite_file``): only appending or importing
+    makes a ledger."""
     backend = backend_for(resolve_url(url))
     file = new_sqlite_file(backend)
-    if file is not None and not file.exists():
-        raise LedgerError(f"no ledger at {backend.safe_url}: {file} does not exist (append or import facts to start one)")
+    if file is not None and (not file.exists() or file.stat().st_size == 0):  # SQLite would make a ledger of either
+        state = "does not exist" if not file.exists() else "is empty"
+        raise LedgerError(f"no ledger at {backend.safe_url}: {file} {state} (append or import facts to start one)")
 
 
 class Ledger:

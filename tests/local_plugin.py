@@ -41,4 +41,19 @@ def dealledger_commands() -> list[Any]:
 
         click.echo(f"{len(open_ledger(ctx).records())} facts")
 
-    return [count_facts]
+    @click.command(name="list-facts")
+    @click.option("--times", default="1", help="How many times to list them.")
+    @click.pass_context
+    def list_facts(ctx: click.Context, times: str) -> None:
+        """Each fact's key, ``--times`` over (a command with an option, and an answer of many lines)."""
+        from cli import open_ledger
+        from ledger.errors import OptionError
+
+        if not times.isdigit():
+            raise OptionError(f"--times: {times!r} is not a whole number")
+        keys = [record.key or record.id for record in open_ledger(ctx).records()]
+        for _ in range(int(times)):
+            for key in keys:
+                click.echo(key)
+
+    return [count_facts, list_facts]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -518,6 +521,33 @@ def test_a_plugin_adds_a_command(run, monkeypatch: pytest.MonkeyPatch) -> None: 
     assert "count-facts" in run("--plugin", "tests.local_plugin", "--help").output  # --help runs before --plugin is read
     assert "count-facts" in run("--plugin=tests.local_plugin", "--help").output
     assert "count-facts" not in run("--help").output
+
+
+def test_a_plugin_command_is_held_to_the_rules_of_the_built_in_ones(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An option given twice, or a value of the wrong form, is a misuse (exit 2, naming the command's help); standard
+    output full is standard output's failure, not the plugin's; a reader that stops reading ends it quietly."""
+    run("append", "--file", CATALOGUE)
+    twice = run("--plugin", "tests.local_plugin", "list-facts", "--times", "1", "--times", "2")
+    assert (twice.exit_code, twice.output) == (2, "Error: --times is given twice: give it once (see 'main list-facts --help')\n")
+    wrong = run("--plugin", "tests.local_plugin", "list-facts", "--times", "two")
+    assert (wrong.exit_code, wrong.output) == (2, "Error: --times: 'two' is not a whole number (see 'main list-facts --help')\n")
+    assert run("--plugin", "tests.local_plugin", "list-facts").output.splitlines()[0] == "p-alibaba"
+    if Path("/bin/sh").exists() and Path("/dev/full").exists():
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": root, "DEALLEDGER_URL": f"sqlite:///{tmp_path / 'dealledger.db'}"}
+        command = f'"{sys.executable}" -c "from cli import run; run()" --plugin tests.local_plugin list-facts --times 5000'
+        full = subprocess.run(["/bin/sh", "-c", f"{command} >/dev/full"], capture_output=True, env=env, timeout=120, check=False)
+        assert (full.returncode, full.stderr) == (1, b"Error: cannot write to standard output: No space left on device\n")
+        piped = subprocess.run(["/bin/sh", "-c", f"{command} | head -1"], capture_output=True, env=env, timeout=120, check=False)
+        assert (piped.stdout, piped.stderr) == (b"p-alibaba\n", b"")
+
+
+def test_an_empty_file_is_no_ledger_to_ask_about(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+    """SQLite takes an empty file for a new database: a question made a ledger of someone's empty notes."""
+    (tmp_path / "notes.txt").write_bytes(b"")
+    result = run("--url", f"sqlite:///{tmp_path / 'notes.txt'}", "log")
+    assert (result.exit_code, result.output.endswith("notes.txt is empty (append or import facts to start one)\n")) == (1, True)
+    assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"] and (tmp_path / "notes.txt").read_bytes() == b""
 
 
 def test_a_bare_date_means_the_end_of_that_day_in_either_iso_form() -> None:

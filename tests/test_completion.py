@@ -71,6 +71,11 @@ def test_party_slugs_complete_from_the_named_ledger(url: str, tmp_path: Path) ->
     assert values(f"dealledger --url {other} log --party ten") == []
 
 
+def test_a_built_in_holder_is_not_offered_as_a_company(url: str) -> None:
+    assert "founders" not in values("dealledger view ownership --company f")
+    assert "founders" in values("dealledger view portfolio --investor f")  # a holder, that one may ask about
+
+
 def test_a_line_with_an_option_given_twice_still_completes(url: str) -> None:
     """The command refuses it when run; while it is being typed, it is completed as it stands."""
     assert values("dealledger view ownership --company x --company moon") == ["moonshot-ai"]

@@ -181,7 +181,8 @@ def _sqlite(url: str) -> Backend:
     if path != ":memory:":
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
-            raise LedgerError(f"no ledger at {path!r}: its folder {directory!r} does not exist")  # to read or to make
+            state = "is not a folder" if os.path.exists(directory) else "does not exist"  # to read or to make
+            raise LedgerError(f"no ledger at {path!r}: its folder {directory!r} {state}")
         if os.path.exists(path) and not os.path.isfile(path):  # a folder, a device: and no lock file left beside it
             raise LedgerError(f"cannot open the ledger {path!r}: it is not a file")
         if not _sqlite_or_empty(path):  # a mistyped --url naming a document: refused before a lock file is made
