@@ -6,7 +6,6 @@ errors in arguments answer at once.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -257,7 +256,9 @@ class OnceCommand(click.Command):
 
 def _given_once(ctx: click.Context, command: click.Command, args: Sequence[str], *, group: bool = False) -> None:
     """Raise a usage error naming an option of ``command`` that takes one value and is given more than once; for a
-    ``group``, among the arguments before its command's name (what follows is the command's)."""
+    ``group`` (or a command that takes no option after its first argument, passing the rest on), among the
+    arguments before that first one (what follows is another command's)."""
+    group = group or isinstance(command, click.Group) or not ctx.allow_interspersed_args
     takes_value = {
         name: option
         for option in command.params
@@ -328,9 +329,11 @@ class LedgerGroup(click.Group):
             raise _told(error) from None
         except click.UsageError as error:
             raise _one_line(error) from None
-        except BrokenPipeError:
+        except BrokenPipeError as error:
+            if not _is_standard_output(error):
+                raise _output_failed(error) from None
             raise  # a reader that stopped reading (``| head``): click ends the command quietly
-        except OSError as error:  # what no command caught: most often standard output full, or gone
+        except OSError as error:  # what no command caught: most often standard output full, or failing
             raise _output_failed(error) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -396,8 +399,8 @@ def _guarded(plugin: str, command: click.Command) -> click.Command:
         except LedgerError:
             raise
         except OSError as error:
-            if isinstance(error, BrokenPipeError) or (error.errno in WRITING_ERRORS and error.filename is None):
-                raise  # standard output's, told by ``LedgerGroup.invoke`` (or quietly, for a reader gone)
+            if _is_standard_output(error):
+                raise  # told by ``LedgerGroup.invoke`` (or quietly, for a reader gone)
             raise _plugin_failed(plugin, command, error) from None
         except Exception as error:
             raise _plugin_failed(plugin, command, error) from None  # told in one line by ``LedgerGroup.invoke``
@@ -432,22 +435,24 @@ def _told(error: Exception) -> click.ClickException:
     return click.ClickException(printable(str(error), 1000))
 
 
-WRITING_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF})
-"""What writing to a full, broken or closed standard output raises."""
+def _is_standard_output(error: OSError) -> bool:
+    from ledger.standard_output import StandardOutputError
+
+    return isinstance(error, StandardOutputError)
 
 
 def _output_failed(error: OSError) -> click.ClickException:
-    """An operating system error no command caught, as one line; one naming no file that writing raises is standard
-    output's (a file a command writes is named by its own errors). What is left of the answer goes nowhere, so that
-    the interpreter does not try to write it again at exit and print a second error."""
+    """An operating system error no command caught, as one line: standard output's (``ledger.standard_output``),
+    whose answer goes nowhere from then on, so that the interpreter does not try to write it again at exit and print
+    a second error; or one naming its file; or its reason and kind."""
     from events.readers import printable
 
     reason = error.strerror or str(error)
-    if error.filename is not None:
-        message = f"{error.filename}: {reason}"
-    elif error.errno in WRITING_ERRORS:
+    if _is_standard_output(error):
         message = f"cannot write to standard output: {reason}"
         _drop_standard_output()
+    elif error.filename is not None:
+        message = f"{error.filename}: {reason}"
     else:
         message = f"{reason} ({type(error).__name__})"
     return click.ClickException(printable(message, 1000))
@@ -1162,6 +1167,9 @@ def run() -> None:
     if sys.stdout is None:  # started with standard output closed (``>&-``): every answer would be lost unsaid
         print("Error: standard output is closed: there is nowhere to write the answer", file=sys.stderr)
         raise SystemExit(1)
+    from ledger.standard_output import tag
+
+    tag()  # its failures told apart from those of other files
     install()
     warnings.formatwarning = _warning_line
     try:
@@ -1171,7 +1179,9 @@ def run() -> None:
             raise SystemExit(1) from None
         raise
     except OSError as error:  # what no command caught: click's own writing (--help, --version), a completion's
-        if not isinstance(error, BrokenPipeError):
+        from ledger.standard_output import StandardOutputGone
+
+        if not isinstance(error, StandardOutputGone):
             print(f"Error: {_output_failed(error).format_message()}", file=sys.stderr)
         _drop_standard_output()
         raise SystemExit(1) from None

@@ -38,13 +38,13 @@ class Prebuilt:
 
 
 def built_for_new_file(url: str | None, host: PluginHost, incoming: Sequence[Incoming]) -> Prebuilt | None:
-    """When ``url`` names a SQLite file that does not exist yet (``new_sqlite_file``), the batch checked and built
+    """When ``url`` names a SQLite file that does not exist yet, or is empty (``new_sqlite_file``), the batch checked and built
     against the empty ledger it would hold, in memory, before the file is made: a batch the ledger refuses (a party
     never registered, an export that does not start at #1) then leaves no empty ledger behind at a mistyped
     ``--url``, as a file that cannot be read already leaves none. None for any other store."""
     backend = backend_for(resolve_url(url))
     file = new_sqlite_file(backend)
-    if file is None or file.exists():
+    if file is None or (file.exists() and file.stat().st_size > 0):  # an empty file is a ledger yet to be made
         return None
     with Ledger("sqlite:///:memory:", host=host) as empty, collector_paused(), exact_decimals():
         head = empty.store.head()

@@ -56,4 +56,28 @@ def dealledger_commands() -> list[Any]:
             for key in keys:
                 click.echo(key)
 
-    return [count_facts, list_facts]
+    @click.group(name="local-group")
+    @click.option("--format", "fmt", default="table")
+    def local_group(fmt: str) -> None:
+        """A group of commands, with an option of the same name as its command's."""
+
+    @local_group.command(name="show")
+    @click.option("--format", "fmt", default="table")
+    def show(fmt: str) -> None:
+        click.echo(f"show {fmt}")
+
+    @click.command(name="pass-on", context_settings={"allow_interspersed_args": False})
+    @click.option("--label", default="")
+    @click.argument("rest", nargs=-1, type=click.UNPROCESSED)
+    def pass_on(label: str, rest: tuple[str, ...]) -> None:
+        """Takes its own options, then hands the rest on to another program, options and all."""
+        click.echo(f"{label} {' '.join(rest)}")
+
+    @click.command(name="write-to")
+    @click.argument("path")
+    def write_to(path: str) -> None:
+        """Writes a file of its own (a full device: the plugin's failure, not standard output's)."""
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("x" * 100_000)
+
+    return [count_facts, list_facts, local_group, pass_on, write_to]

@@ -542,12 +542,36 @@ def test_a_plugin_command_is_held_to_the_rules_of_the_built_in_ones(run, tmp_pat
         assert (piped.stdout, piped.stderr) == (b"p-alibaba\n", b"")
 
 
+def test_a_plugin_group_or_pass_through_command_takes_the_options_of_what_follows(run) -> None:  # type: ignore[no-untyped-def]
+    """What follows a group's command name, or a pass-through command's first argument, is not its own to count."""
+    group = run("--plugin", "tests.local_plugin", "local-group", "--format", "json", "show", "--format", "csv")
+    assert (group.exit_code, group.output) == (0, "show csv\n")
+    passed = run("--plugin", "tests.local_plugin", "pass-on", "--label", "a", "prog", "--label", "b")
+    assert (passed.exit_code, passed.output) == (0, "a prog --label b\n")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_plugin_s_own_file_that_cannot_be_written_is_the_plugin_s_failure(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("--plugin", "tests.local_plugin", "write-to", "/dev/full")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: plugin tests.local_plugin: command write-to failed: OSError: [Errno 28] No space left on device\n",
+    )
+
+
 def test_an_empty_file_is_no_ledger_to_ask_about(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
     """SQLite takes an empty file for a new database: a question made a ledger of someone's empty notes."""
     (tmp_path / "notes.txt").write_bytes(b"")
     result = run("--url", f"sqlite:///{tmp_path / 'notes.txt'}", "log")
     assert (result.exit_code, result.output.endswith("notes.txt is empty (append or import facts to start one)\n")) == (1, True)
     assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"] and (tmp_path / "notes.txt").read_bytes() == b""
+    (tmp_path / "unknown.jsonl").write_text(
+        '{"kind": "valuation.marked", "effective": "2024-01-01", "company": "nobody", "valuation": "1", "currency": "USD"}\n'
+    )
+    refused = run("--url", f"sqlite:///{tmp_path / 'notes.txt'}", "append", "--file", "unknown.jsonl")
+    assert refused.exit_code == 1 and (tmp_path / "notes.txt").read_bytes() == b""  # refused: still no ledger
+    assert not (tmp_path / "notes.txt.lock").exists()
+    assert run("--url", f"sqlite:///{tmp_path / 'notes.txt'}", "append", "--file", CATALOGUE).exit_code == 0
 
 
 def test_a_bare_date_means_the_end_of_that_day_in_either_iso_form() -> None:
