@@ -475,11 +475,12 @@ def test_a_malformed_url_is_one_clear_error(url: str, message: str) -> None:
         Ledger(url)
 
 
-def test_a_file_that_is_not_a_ledger_is_one_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scheme", ["sqlite", "sqlite+pysqlite"])
+def test_a_file_that_is_not_a_ledger_is_one_clear_error(tmp_path: Path, scheme: str) -> None:
     """Refused before anything is made beside it (a ``.lock`` file was left next to the document)."""
     (tmp_path / "notes.db").write_text("shopping list\n")
     with pytest.raises(LedgerError, match=r"^cannot open the ledger '.*notes.db': it is not a SQLite database$"):
-        Ledger(f"sqlite:///{tmp_path / 'notes.db'}")
+        Ledger(f"{scheme}:///{tmp_path / 'notes.db'}")
     assert [path.name for path in tmp_path.iterdir()] == ["notes.db"]
     (tmp_path / "empty.db").write_bytes(b"")  # an empty file is an empty database to SQLite: a ledger is made in it
     with Ledger(f"sqlite:///{tmp_path / 'empty.db'}") as ledger:

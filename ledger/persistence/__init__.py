@@ -156,6 +156,12 @@ def _backend_for(url: str) -> Backend:
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         return _postgres(url)
     if scheme.split("+")[0] in GUARDED_SQLALCHEMY_DIALECTS:
+        if scheme.startswith("sqlite"):  # a file, as for sqlite:///, held to the same checks
+            from sqlalchemy.engine import make_url
+
+            database = make_url(url).database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                _check_sqlite_file(database)
         env = {"PERSISTENCE_MODULE": "ledger.persistence.sqlalchemy:IndexedSQLAlchemyFactory", "SQLALCHEMY_URL": url}
         return Backend("sqlalchemy", url, env)
     raise LedgerError(
@@ -179,20 +185,25 @@ def _sqlite(url: str) -> Backend:
     else:
         raise LedgerError(f"bad SQLite URL {url!r}: write sqlite:///relative/path.db or sqlite:////absolute/path.db")
     if path != ":memory:":
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            state = "is not a folder" if os.path.exists(directory) else "does not exist"  # to read or to make
-            raise LedgerError(f"no ledger at {path!r}: its folder {directory!r} {state}")
-        if os.path.exists(path) and not os.path.isfile(path):  # a folder, a device: and no lock file left beside it
-            raise LedgerError(f"cannot open the ledger {path!r}: it is not a file")
-        if not _sqlite_or_empty(path):  # a mistyped --url naming a document: refused before a lock file is made
-            raise LedgerError(f"cannot open the ledger {path!r}: it is not a SQLite database")
+        _check_sqlite_file(path)
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": path,
         "APPLICATION_RECORDER_TOPIC": "ledger.persistence.sqlite:IndexedSQLiteApplicationRecorder",
     }
     return Backend("sqlite", url, env)
+
+
+def _check_sqlite_file(path: str) -> None:
+    """Refuse, in one line and before anything is made beside it, a SQLite ledger's file that cannot be one."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        state = "is not a folder" if os.path.exists(directory) else "does not exist"  # to read or to make
+        raise LedgerError(f"no ledger at {path!r}: its folder {directory!r} {state}")
+    if os.path.exists(path) and not os.path.isfile(path):  # a folder, a device: and no lock file left beside it
+        raise LedgerError(f"cannot open the ledger {path!r}: it is not a file")
+    if not _sqlite_or_empty(path):  # a mistyped --url naming a document: refused before a lock file is made
+        raise LedgerError(f"cannot open the ledger {path!r}: it is not a SQLite database")
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
