@@ -1,18 +1,20 @@
 """Export and import: a ledger as JSON Lines that reproduces it exactly, ids, recorded and known times included.
 
-Each line is one stored fact in recording order: ``{"seq", "id", "recorded", "known", "fact"}``,
-``known`` the moment its batch became part of the ledger (what ``--known-at`` goes by), the fact
-in its interchange form, written as the store keeps it. Importing such a file into an empty
-ledger gives the same facts with the same ids, effective, recorded and known times, in the same
-order, so ``--known-at`` answers there as here; importing it again changes nothing. Facts are
-checked exactly as appended ones are. A line without ``known`` (an export made before batches
-were kept) is known from its recorded time, as that version answered.
+Each line is one stored fact in recording order: ``{"seq", "of", "id", "recorded", "known", "fact"}``,
+``of`` the position of the export's last fact, ``known`` the moment its batch became part of the ledger
+(what ``--known-at`` goes by), the fact in its interchange form, written as the store keeps it.
+Importing such a file into an empty ledger gives the same facts with the same ids, effective, recorded
+and known times, in the same order, so ``--known-at`` answers there as here; importing it again changes
+nothing. Facts are checked exactly as appended ones are. An export cut short, even at a line's end, is
+refused: its last line is not the one ``of`` names. A line without ``known`` (an export made before
+batches were kept) is known from its recorded time, as that version answered; one without ``of`` (made
+before exports said where they end) cannot tell a cut at a line's end.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -26,17 +28,17 @@ from ledger.importing import place, readable
 from ledger.progress import Progress, counted
 from ledger.records import Recorded
 
-FIELDS = ("seq", "id", "recorded", "known", "fact")
-OPTIONAL = frozenset({"known"})
+FIELDS = ("seq", "of", "id", "recorded", "known", "fact")
+OPTIONAL = frozenset({"of", "known"})
 """Fields an exported line may leave out (one written before they existed)."""
 
-_LINE = '{{"seq":{},"id":"{}","recorded":"{}","known":"{}","fact":{}}}\n'
-"""An exported line. Its position, hex id and ISO 8601 times are JSON as they are; the fact is written by
+_LINE = '{{"seq":{},"of":{},"id":"{}","recorded":"{}","known":"{}","fact":{}}}\n'
+"""An exported line. Its positions, hex id and ISO 8601 times are JSON as they are; the fact is written by
 ``interchange_json``, so it takes the bytes ``MAX_FACT_BYTES`` measured when it was appended."""
 
 _LATEST = datetime.max.replace(tzinfo=UTC).isoformat()
-WRAPPER_BYTES = len(_LINE.format(2**63 - 1, "f" * 32, _LATEST, _LATEST, "")) - 1
-"""The most an exported line holds besides its fact (164 bytes): a position of at most 19 digits (the
+WRAPPER_BYTES = len(_LINE.format(2**63 - 1, 2**63 - 1, "f" * 32, _LATEST, _LATEST, "")) - 1
+"""The most an exported line holds besides its fact (189 bytes): two positions of at most 19 digits (the
 store's positions are 64-bit integers), a 32-digit id, and a recorded and a known time in UTC to the microsecond."""
 
 MAX_EXPORT_LINE_BYTES = MAX_FACT_BYTES + WRAPPER_BYTES
@@ -46,14 +48,14 @@ and must still come back in."""
 
 
 def export_lines(
-    records: Iterable[Recorded], known: Callable[[Recorded], datetime], progress: Progress | None = None
+    records: Sequence[Recorded], known: Callable[[Recorded], datetime], progress: Progress | None = None
 ) -> Iterator[str]:
-    """One line per stored fact, ``known`` giving its batch's known time (``Store.known_times``); ``progress``
-    (optional) hears ``(lines written, facts to write)``."""
-    total = len(records) if isinstance(records, Sized) else None
-    for record in counted(records, progress, total):
+    """One line per stored fact, each naming the position of the last (``of``), ``known`` giving its batch's known
+    time (``Store.known_times``); ``progress`` (optional) hears ``(lines written, facts to write)``."""
+    last = records[-1].seq if records else 0
+    for record in counted(records, progress, len(records)):
         fact = interchange_json(record.fact.to_dict()).decode()
-        yield _LINE.format(record.seq, record.id, record.recorded.isoformat(), known(record).isoformat(), fact)
+        yield _LINE.format(record.seq, last, record.id, record.recorded.isoformat(), known(record).isoformat(), fact)
 
 
 def import_stream(catalogue: Catalogue, stream: IO[Any], name: str) -> Iterator[Incoming]:
@@ -64,6 +66,8 @@ def import_stream(catalogue: Catalogue, stream: IO[Any], name: str) -> Iterator[
     """
     source = readable(stream, name)
     previous: int | None = None
+    end: object = _UNSAID  # the last position the first line names (``of``), which every line must name
+    line = 0
     try:
         for line, data in read_facts(source, name, "jsonl", MAX_EXPORT_LINE_BYTES):
             item = _incoming(catalogue, data, name, line)
@@ -72,10 +76,30 @@ def import_stream(catalogue: Catalogue, stream: IO[Any], name: str) -> Iterator[
                 expected = "a whole number" if previous is None else str(previous + 1)
                 message = f"expected {expected}, got {_shown(seq)}: the export is out of order or incomplete"
                 raise SourceError(name, line, message, "seq")
+            end = _end_named(data, end, seq, name, line)
             previous = seq
             yield item
+        if end is not _UNSAID and end is not None and previous != end:
+            message = f"the export ends at #{previous}, where its lines say it holds up to #{end}: it was cut short"
+            raise SourceError(name, line, message, "of")
     except SourceError as error:
         raise RejectedError(str(error)) from None
+
+
+_UNSAID = object()
+"""What ``import_stream`` knows of an export's end before its first line."""
+
+
+def _end_named(data: dict[str, Any], end: object, seq: int, name: str, line: int) -> int | None:
+    """The export's last position as this line names it (``of``), the same as the first line's; None for an export
+    whose lines name none (made before they did)."""
+    named = data.get("of")
+    if named is not None and (not isinstance(named, int) or isinstance(named, bool) or named < seq):
+        raise SourceError(name, line, f"expected the position of the export's last fact, got {_shown(named)}", "of")
+    if end is not _UNSAID and named != end:
+        said = "none" if end is None else f"#{end}"
+        raise SourceError(name, line, f"names {_shown(named)} as the export's end, where its first line said {said}", "of")
+    return named
 
 
 def _recorded(value: Any, name: str, line: int, field: str = "recorded") -> datetime:

@@ -38,6 +38,12 @@ def import_text(ledger: Ledger, text: str) -> Any:
     return ledger.append(import_stream(ledger.catalogue, io.StringIO(text), "export.jsonl"))
 
 
+def unended(lines: list[str]) -> str:
+    """Exported lines as an export made before lines named its end (``of``) wrote them: a part of one is read as it
+    stands, where a part of a newer one is refused as cut short."""
+    return "".join(re.sub(r'"of":[0-9]+,', "", line, count=1) for line in lines)
+
+
 def test_export_import_reproduces_every_backend(store_url: str, tmp_path: Path) -> None:
     with Ledger(f"sqlite:///{tmp_path / 'source.db'}") as source:
         source.append(incoming_from_path(source.catalogue, str(DATA / "catalogue.jsonl")))
@@ -112,8 +118,28 @@ def test_an_export_cannot_skip_lines_or_go_back_in_time(sqlite_url: str, tmp_pat
     with Ledger(f"sqlite:///{tmp_path / 'newer.db'}") as newer:
         newer.append(list(incoming_from_path(newer.catalogue, str(DATA / "catalogue.jsonl")))[:1])  # recorded now
         with pytest.raises(RejectedError, match=r"^export.jsonl:1: recorded: .* is before the ledger's last recorded time"):
-            import_text(newer, "".join(lines[1:4]))
+            import_text(newer, unended(lines[1:4]))
         assert len(newer.records()) == 1
+
+
+def test_an_export_cut_short_even_at_a_line_s_end_is_refused(sqlite_url: str, tmp_path: Path) -> None:
+    """Every line names the export's last position: a copy that stopped at a line's end imported as a whole, shorter
+    ledger. One whose lines disagree on where it ends is refused too; one made before lines said is read as before."""
+    with Ledger(sqlite_url) as source:
+        source.append(incoming_from_path(source.catalogue, str(DATA / "catalogue.jsonl")))
+        lines = export_text(source).splitlines(keepends=True)
+    assert all(json.loads(line)["of"] == len(lines) for line in lines)
+    with Ledger(f"sqlite:///{tmp_path / 'cut.db'}") as copy:
+        ends = f"the export ends at #10, where its lines say it holds up to #{len(lines)}: it was cut short"
+        with pytest.raises(RejectedError, match=rf"^export.jsonl:10: of: {ends}$"):
+            import_text(copy, "".join(lines[:10]))
+        other_end = lines[4].replace(f'"of":{len(lines)},', f'"of":{len(lines) + 1},', 1)
+        said = f"names {len(lines) + 1} as the export's end, where its first line said #{len(lines)}"
+        with pytest.raises(RejectedError, match=rf"^export.jsonl:5: of: {said}$"):
+            import_text(copy, "".join([*lines[:4], other_end, *lines[5:]]))
+        assert copy.records() == []
+        assert len(import_text(copy, unended(lines[:10])).added) == 10  # an older export's part: as it stands
+        assert len(import_text(copy, "".join(lines)).added) == len(lines) - 10
 
 
 def test_an_export_from_the_future_is_refused(tmp_path: Path) -> None:
@@ -172,13 +198,13 @@ def test_an_export_fills_an_empty_ledger_or_continues_one_at_its_own_positions(s
         head = source.store.head()
     # an export cut in the middle of a batch, then the whole one: the rest of the batch continues it
     with Ledger(f"sqlite:///{tmp_path / 'cut.db'}") as copy:
-        import_text(copy, "".join(lines[:10]))
+        import_text(copy, unended(lines[:10]))
         assert len(import_text(copy, "".join(lines)).added) == len(lines) - 10
         assert copy.store.head() == head
     # an export that does not start at the first position, or a ledger it was not taken from, is refused
     with Ledger(f"sqlite:///{tmp_path / 'late.db'}") as copy:
         with pytest.raises(RejectedError, match=r"^export.jsonl:1: seq: the ledger's next position is #1, not #5"):
-            import_text(copy, "".join(lines[4:]))
+            import_text(copy, "".join(lines[4:]))  # a tail ends where its lines say: refused for where it starts
         assert copy.records() == []
     with Ledger(f"sqlite:///{tmp_path / 'other.db'}") as other:
         other.append(list(incoming_from_path(other.catalogue, str(DATA / "catalogue.jsonl")))[5:6])
@@ -187,10 +213,10 @@ def test_an_export_fills_an_empty_ledger_or_continues_one_at_its_own_positions(s
         assert len(other.records()) == 1
     # a fact already there, claimed at another position
     with Ledger(f"sqlite:///{tmp_path / 'moved.db'}") as copy:
-        import_text(copy, "".join(lines[:3]))
+        import_text(copy, unended(lines[:3]))
         moved = lines[1].replace('"seq":2,', '"seq":4,', 1)
         with pytest.raises(RejectedError, match=r"^export.jsonl:4: seq: this fact is stored at #2, not #4"):
-            import_text(copy, "".join([*lines[:3], moved]))
+            import_text(copy, unended([*lines[:3], moved]))
 
 
 def test_an_export_of_another_history_of_the_same_facts_is_refused_not_taken_as_there(sqlite_url: str, tmp_path: Path) -> None:
@@ -293,19 +319,20 @@ def test_a_fact_larger_as_stored_than_the_limit_is_refused_where_it_is(fmt: str,
 def test_import_reads_a_line_as_long_as_an_export_can_write_and_no_longer(run: Any) -> None:
     """An exported line wraps a fact of up to ``MAX_FACT_BYTES`` in at most ``WRAPPER_BYTES`` more."""
     recorded = "2024-01-01T00:00:00.000001+00:00"  # the widest time export writes (in UTC, to the microsecond)
-    wrapper = f'{{"seq":{2**63 - 1},"id":"{"f" * 32}","recorded":"{recorded}","known":"{recorded}","fact":}}'
-    assert WRAPPER_BYTES == len(wrapper) == 164
+    wrapper = f'{{"seq":{2**63 - 1},"of":{2**63 - 1},"id":"{"f" * 32}","recorded":"{recorded}","known":"{recorded}","fact":}}'
+    assert WRAPPER_BYTES == len(wrapper) == 189
     assert MAX_EXPORT_LINE_BYTES == MAX_FACT_BYTES + WRAPPER_BYTES
     longest = b'{"seq":1,"note":"' + b"x" * (MAX_EXPORT_LINE_BYTES - 19) + b'"}'
     Path("longest.jsonl").write_bytes(longest + b"\n")
     read = run("import", "longest.jsonl")  # read whole: what it says is about its fields
     assert read.stderr == (
-        "Error: longest.jsonl:1: an exported line has exactly the fields seq, id, recorded, known (optional), fact; "
+        "Error: longest.jsonl:1: an exported line has exactly the fields seq, of (optional), id, recorded, "
+        "known (optional), fact; "
         "got seq, note\n"
     )
     Path("longer.jsonl").write_bytes(longest[:-2] + b'x"}\n')
     too_long = run("import", "longer.jsonl")
-    assert too_long.stderr == "Error: longer.jsonl:1: line: longer than 1,048,740 bytes, the most one line may hold\n"
+    assert too_long.stderr == "Error: longer.jsonl:1: line: longer than 1,048,765 bytes, the most one line may hold\n"
 
 
 def test_a_fact_over_many_yaml_lines_is_held_to_the_same_limit(run: Any) -> None:
