@@ -928,8 +928,9 @@ def verify(ctx: click.Context, fmt: str) -> None:
       dealledger verify
       dealledger verify --format json
     """
-    from ledger.api import Ledger, require_existing
+    from ledger.api import Ledger, require_existing, require_lasting
 
+    require_lasting(ctx.find_root().params.get("url"))  # a store in memory holds nothing to verify
     require_existing(ctx.find_root().params.get("url"))  # nothing to verify: an empty ledger made here would say "ok"
     ledger = Ledger(ctx.find_root().params.get("url"), host=plugin_host(ctx), verifying=True)
     ctx.call_on_close(ledger.close)

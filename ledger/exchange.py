@@ -93,12 +93,16 @@ _UNSAID = object()
 def _end_named(data: dict[str, Any], end: object, seq: int, name: str, line: int) -> int | None:
     """The export's last position as this line names it (``of``), the same as the first line's; None for an export
     whose lines name none (made before they did)."""
-    named = data.get("of")
-    if named is not None and (not isinstance(named, int) or isinstance(named, bool) or named < seq):
-        raise SourceError(name, line, f"expected the position of the export's last fact, got {_shown(named)}", "of")
+    if "of" not in data:
+        named = None
+    else:
+        named = data["of"]
+        if not isinstance(named, int) or isinstance(named, bool) or named < seq:
+            raise SourceError(name, line, f"expected the position of the export's last fact, got {_shown(named)}", "of")
     if end is not _UNSAID and named != end:
-        said = "none" if end is None else f"#{end}"
-        raise SourceError(name, line, f"names {_shown(named)} as the export's end, where its first line said {said}", "of")
+        this = "names no end" if named is None else f"names #{named} as the export's end"
+        first = "named none" if end is None else f"said #{end}"
+        raise SourceError(name, line, f"{this}, where its first line {first}", "of")
     return named
 
 

@@ -77,7 +77,9 @@ def dealledger_commands() -> Sequence[Any]:
     Fires when the command line starts (only then is click needed). Return
     ``click.Command`` objects; their names must not clash with built-in commands.
     A command opens the ledger at ``--url`` with ``cli.open_ledger(ctx)``, which, as for
-    the built-in commands that only read, refuses a SQLite file that does not exist; one
-    that stores facts passes ``create=True``. Its failures, an option given twice and an
-    ``OptionError`` are told as the built-in commands' are.
+    the built-in commands that only read, refuses a SQLite file that does not exist or is
+    empty; one that stores facts hands them to ``cli.append_checked(ctx, incoming)`` (inside
+    ``ledger.stopping.held_from_commit()``), which checks them against the empty ledger a new
+    file would hold before making it, as ``append`` does. Its failures, an option given twice
+    and an ``OptionError`` are told as the built-in commands' are.
     """

@@ -295,6 +295,8 @@ def test_a_question_at_a_path_with_no_ledger_is_refused_and_makes_none(tmp_path:
         ("sqlite://", "the store sqlite:// is kept in memory and gone when the command ends: name a file", 1),
         ("sqlite:///:memory:", "the store sqlite:///:memory: is kept in memory and gone when the command ends", 1),
         ("sqlite:///", "bad SQLite URL 'sqlite:///': it names no file; write sqlite:///relative/path.db", 1),
+        ("sqlite+pysqlite:x.db", "bad store URL 'sqlite+pysqlite:x.db': Could not parse SQLAlchemy URL", 1),
+        ("sqlite+pysqlite:///:memory:", "the store sqlite+pysqlite:///:memory: is kept in memory and gone", 1),
         ("", "--url (or DEALLEDGER_URL) is empty (an unset variable?): name a store, such as sqlite:///ledger.db", 2),
     ],
 )

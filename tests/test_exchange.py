@@ -134,9 +134,17 @@ def test_an_export_cut_short_even_at_a_line_s_end_is_refused(sqlite_url: str, tm
         with pytest.raises(RejectedError, match=rf"^export.jsonl:10: of: {ends}$"):
             import_text(copy, "".join(lines[:10]))
         other_end = lines[4].replace(f'"of":{len(lines)},', f'"of":{len(lines) + 1},', 1)
-        said = f"names {len(lines) + 1} as the export's end, where its first line said #{len(lines)}"
+        said = f"names #{len(lines) + 1} as the export's end, where its first line said #{len(lines)}"
         with pytest.raises(RejectedError, match=rf"^export.jsonl:5: of: {said}$"):
             import_text(copy, "".join([*lines[:4], other_end, *lines[5:]]))
+        no_end = lines[0].replace(f'"of":{len(lines)},', '"of":null,', 1)  # null is not "none said": refused
+        with pytest.raises(RejectedError, match=r"^export.jsonl:1: of: expected the position of the export's last fact"):
+            import_text(copy, no_end)
+        with pytest.raises(RejectedError, match=rf"^export.jsonl:6: of: names no end, where its first line said #{len(lines)}$"):
+            import_text(copy, "".join(lines[:5]) + unended(lines[5:]))
+        named = f"names #{len(lines)} as the export's end, where its first line named none"
+        with pytest.raises(RejectedError, match=rf"^export.jsonl:6: of: {named}$"):
+            import_text(copy, unended(lines[:5]) + "".join(lines[5:]))
         assert copy.records() == []
         assert len(import_text(copy, unended(lines[:10])).added) == 10  # an older export's part: as it stands
         assert len(import_text(copy, "".join(lines)).added) == len(lines) - 10

@@ -158,8 +158,12 @@ def _backend_for(url: str) -> Backend:
     if scheme.split("+")[0] in GUARDED_SQLALCHEMY_DIALECTS:
         if scheme.startswith("sqlite"):  # a file, as for sqlite:///, held to the same checks
             from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
 
-            database = make_url(url).database
+            try:
+                database = make_url(url).database
+            except ArgumentError as error:
+                raise LedgerError(f"bad store URL {url!r}: {error}") from None
             if database and database != ":memory:" and not database.startswith("file:"):
                 _check_sqlite_file(database)
         env = {"PERSISTENCE_MODULE": "ledger.persistence.sqlalchemy:IndexedSQLAlchemyFactory", "SQLALCHEMY_URL": url}
