@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -101,9 +101,9 @@ class PartyParam(ParamBase):
         from click.shell_completion import CompletionItem
 
         try:
-            from ledger.api import Ledger, require_existing
+            from ledger.api import Ledger, require_ledger
 
-            require_existing(ctx.find_root().params.get("url"))  # completing makes no ledger where there is none
+            require_ledger(ctx.find_root().params.get("url"), existing=True)  # completing makes no ledger
             with Ledger(ctx.find_root().params.get("url"), plugins=ctx.find_root().params.get("plugins") or ()) as ledger:
                 slugs = sorted(ledger.parties())
             if param.name == "company":  # a built-in holder holds shares of companies, and is none itself
@@ -209,17 +209,16 @@ def _named_plugins(root: click.Context) -> tuple[str, ...]:
     return tuple(parsed) if parsed is not None else tuple(root.meta.get("named plugins", ()))
 
 
-def open_ledger(ctx: click.Context, *, create: bool = False) -> Ledger:
+def open_ledger(ctx: click.Context, *, create: bool = False, verifying: bool = False) -> Ledger:
     """The ledger at ``--url``; one that does not exist yet is made only by a command that stores facts (``create``):
-    a question asked at a mistyped path is refused, where it left an empty ledger there and answered from it."""
-    from ledger.api import Ledger, require_existing, require_lasting
+    a question asked at a mistyped path is refused, where it left an empty ledger there and answered from it.
+    ``verifying``: opened to be verified, damaged or not (``Ledger``)."""
+    from ledger.api import Ledger, require_ledger
 
     url = ctx.find_root().params.get("url")
     host = plugin_host(ctx)  # a plugin that cannot be loaded is told first, ledger or not
-    require_lasting(url)
-    if not create:
-        require_existing(url)
-    ledger = Ledger(url, host=host)
+    require_ledger(url, existing=not create)
+    ledger = Ledger(url, host=host, verifying=verifying)
     ctx.call_on_close(ledger.close)
     return ledger
 
@@ -241,8 +240,7 @@ class OnceCommand(click.Command):
     form found by a view (``OptionError``) is told as the misuse it is: exit 2, naming this command's ``--help``."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not ctx.resilient_parsing:  # completing a command line takes it as it is
-            _given_once(ctx, self, args)
+        _given_once(ctx, self, args)
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -251,14 +249,21 @@ class OnceCommand(click.Command):
         try:
             return super().invoke(ctx)
         except OptionError as error:
-            raise _one_line(click.UsageError(str(error), ctx)) from None
+            raise _misused(ctx, error) from None
 
 
-def _given_once(ctx: click.Context, command: click.Command, args: Sequence[str], *, group: bool = False) -> None:
+def _misused(ctx: click.Context, error: Exception) -> click.ClickException:
+    """A view's ``OptionError`` as the misuse of ``ctx``'s command it is (exit 2, naming its ``--help``)."""
+    return _one_line(click.UsageError(str(error), ctx))
+
+
+def _given_once(ctx: click.Context, command: click.Command, args: Sequence[str]) -> None:
     """Raise a usage error naming an option of ``command`` that takes one value and is given more than once; for a
-    ``group`` (or a command that takes no option after its first argument, passing the rest on), among the
-    arguments before that first one (what follows is another command's)."""
-    group = group or isinstance(command, click.Group) or not ctx.allow_interspersed_args
+    group (or a command that takes no option after its first argument, passing the rest on), among the arguments
+    before that first one (what follows is another command's). A line being completed is taken as it stands."""
+    if ctx.resilient_parsing:
+        return
+    group = isinstance(command, click.Group) or not ctx.allow_interspersed_args
     takes_value = {
         name: option
         for option in command.params
@@ -314,8 +319,7 @@ class LedgerGroup(click.Group):
             _must_be_text(os.environ.get(name, ""), name)
         from itertools import pairwise
 
-        if not ctx.resilient_parsing:  # completing a command line takes it as it is
-            _given_once(ctx, self, args, group=True)
+        _given_once(ctx, self, args)
         given = [value for option, value in pairwise(args) if option == "--plugin"]
         ctx.meta["named plugins"] = [*given, *(arg.split("=", 1)[1] for arg in args if arg.startswith("--plugin="))]
         return super().parse_args(ctx, args)
@@ -383,8 +387,7 @@ def _guarded(plugin: str, command: click.Command) -> click.Command:
     invoke, parse_args = command.invoke, command.parse_args
 
     def parsed(ctx: click.Context, args: list[str]) -> list[str]:
-        if not ctx.resilient_parsing:
-            _given_once(ctx, command, args)
+        _given_once(ctx, command, args)
         return parse_args(ctx, args)
 
     def guarded(ctx: click.Context) -> Any:
@@ -395,7 +398,7 @@ def _guarded(plugin: str, command: click.Command) -> click.Command:
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except OptionError as error:
-            raise _one_line(click.UsageError(str(error), ctx)) from None
+            raise _misused(ctx, error) from None
         except LedgerError:
             raise
         except OSError as error:
@@ -928,12 +931,7 @@ def verify(ctx: click.Context, fmt: str) -> None:
       dealledger verify
       dealledger verify --format json
     """
-    from ledger.api import Ledger, require_existing, require_lasting
-
-    require_lasting(ctx.find_root().params.get("url"))  # a store in memory holds nothing to verify
-    require_existing(ctx.find_root().params.get("url"))  # nothing to verify: an empty ledger made here would say "ok"
-    ledger = Ledger(ctx.find_root().params.get("url"), host=plugin_host(ctx), verifying=True)
-    ctx.call_on_close(ledger.close)
+    ledger = open_ledger(ctx, verifying=True)  # none made to verify: an empty ledger made here would say "ok"
     problems = ledger.store.verify()
     if fmt != "table":
         head = ledger.store.head()
@@ -1176,33 +1174,28 @@ def run() -> None:
     try:
         main()
     except SystemExit as done:
-        if done.code in (0, None) and not _answer_written():
-            raise SystemExit(1) from None
+        if done.code in (0, None):  # what the command left in standard output's buffer: a small answer to a full
+            # device fails only here, where the interpreter would print a traceback at exit and end with status 120
+            try:
+                sys.stdout.flush()
+            except OSError as error:
+                _unwritten(error)
         raise
     except OSError as error:  # what no command caught: click's own writing (--help, --version), a completion's
-        from ledger.standard_output import StandardOutputGone
-
-        if not isinstance(error, StandardOutputGone):
-            print(f"Error: {_output_failed(error).format_message()}", file=sys.stderr)
-        _drop_standard_output()
-        raise SystemExit(1) from None
+        _unwritten(error)
     finally:
         forget_stops()  # a host that goes on after the command (catching its SystemExit) is not stopped again
 
 
-def _answer_written() -> bool:
-    """Flush what the command left in standard output's buffer: a small answer to a full device fails only here,
-    where the interpreter would print a traceback at exit and end with status 120. Whether it was written."""
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _drop_standard_output()
-        return False
-    except OSError as error:
-        _drop_standard_output()
-        print(f"Error: cannot write to standard output: {error.strerror or error}", file=sys.stderr)
-        return False
-    return True
+def _unwritten(error: OSError) -> NoReturn:
+    """End the command (status 1) on an error no command caught, told in one line (``_output_failed``); quietly for a
+    reader of standard output that stopped reading."""
+    from ledger.standard_output import StandardOutputGone
+
+    if not isinstance(error, StandardOutputGone):
+        print(f"Error: {_output_failed(error).format_message()}", file=sys.stderr)
+    _drop_standard_output()
+    raise SystemExit(1) from None
 
 
 def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:

@@ -20,7 +20,7 @@ from ledger.exact import exact_decimals
 from ledger.host import PluginHost, load
 from ledger.memory import collector_paused
 from ledger.options import required
-from ledger.persistence import Backend, backend_for, resolve_url
+from ledger.persistence import backend_for, resolve_url
 from ledger.problems import Problem
 from ledger.progress import Progress
 from ledger.records import Recorded
@@ -38,49 +38,30 @@ class Prebuilt:
 
 
 def built_for_new_file(url: str | None, host: PluginHost, incoming: Sequence[Incoming]) -> Prebuilt | None:
-    """When ``url`` names a SQLite file that does not exist yet, or is empty (``new_sqlite_file``), the batch checked and built
+    """When ``url`` names a SQLite file that does not exist yet, or is empty (``Backend.file``), the batch checked and built
     against the empty ledger it would hold, in memory, before the file is made: a batch the ledger refuses (a party
     never registered, an export that does not start at #1) then leaves no empty ledger behind at a mistyped
     ``--url``, as a file that cannot be read already leaves none. None for any other store."""
-    backend = backend_for(resolve_url(url))
-    file = new_sqlite_file(backend)
-    if file is None or (file.exists() and file.stat().st_size > 0):  # an empty file is a ledger yet to be made
+    file = backend_for(resolve_url(url)).file
+    if file is None or (Path(file).exists() and Path(file).stat().st_size > 0):  # an empty file: a ledger yet to be made
         return None
     with Ledger("sqlite:///:memory:", host=host) as empty, collector_paused(), exact_decimals():
         head = empty.store.head()
         return Prebuilt(head, BatchBuilder(host, incoming, empty.store).build(head))
 
 
-def new_sqlite_file(backend: Backend) -> Path | None:
-    """The file a SQLite store is kept in (``sqlite:///`` or SQLAlchemy's ``sqlite+driver:///``), or None for a
-    store in memory, a ``file:`` URI (its name is the driver's to read) or any other database."""
-    if backend.kind == "sqlite":
-        name: str | None = backend.env["SQLITE_DBNAME"]
-    elif backend.kind == "sqlalchemy" and backend.url.split(":", 1)[0].lower().startswith("sqlite"):
-        from sqlalchemy.engine import make_url
-
-        name = make_url(backend.url).database
-    else:
-        return None
-    return Path(name) if backend.shared and name else None
-
-
-def require_lasting(url: str | None) -> None:
+def require_ledger(url: str | None, *, existing: bool) -> None:
     """Refuse a store in this process's memory (``sqlite://``, ``sqlite:``): what a command stores there is gone when
-    it ends, and a question finds nothing; only a program that keeps its ``Ledger`` open has a use for one."""
+    it ends, and a question finds nothing (only a program that keeps its ``Ledger`` open has a use for one); and,
+    when the ledger must be ``existing`` (any command but one that stores facts), a SQLite file that does not
+    exist or is empty, of which SQLite would make a new ledger."""
     backend = backend_for(resolve_url(url))
     if not backend.shared:
         raise LedgerError(
             f"the store {backend.safe_url} is kept in memory and gone when the command ends: name a file, such as sqlite:///ledger.db"
         )
-
-
-def require_existing(url: str | None) -> None:
-    """Refuse a SQLite file that does not exist, or is empty (``new_sqlite_file``): only appending or importing
-    makes a ledger."""
-    backend = backend_for(resolve_url(url))
-    file = new_sqlite_file(backend)
-    if file is not None and (not file.exists() or file.stat().st_size == 0):  # SQLite would make a ledger of either
+    file = Path(backend.file) if backend.file is not None else None
+    if existing and file is not None and (not file.exists() or file.stat().st_size == 0):
         state = "does not exist" if not file.exists() else "is empty"
         raise LedgerError(f"no ledger at {backend.safe_url}: {file} {state} (append or import facts to start one)")
 

@@ -84,6 +84,9 @@ class Backend:
     url: str
     env: dict[str, str] = field(default_factory=dict)
     schema: str | None = None
+    file: str | None = None
+    """The file a SQLite store is kept in (``sqlite:///`` or SQLAlchemy's ``sqlite+driver:///``); None for a store in
+    memory, a ``file:`` URI (its name is the driver's to read) or any other database."""
 
     @property
     def shared(self) -> bool:
@@ -156,6 +159,7 @@ def _backend_for(url: str) -> Backend:
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         return _postgres(url)
     if scheme.split("+")[0] in GUARDED_SQLALCHEMY_DIALECTS:
+        file = None
         if scheme.startswith("sqlite"):  # a file, as for sqlite:///, held to the same checks
             from sqlalchemy.engine import make_url
             from sqlalchemy.exc import ArgumentError
@@ -166,8 +170,9 @@ def _backend_for(url: str) -> Backend:
                 raise LedgerError(f"bad store URL {url!r}: {error}") from None
             if database and database != ":memory:" and not database.startswith("file:"):
                 _check_sqlite_file(database)
+                file = database
         env = {"PERSISTENCE_MODULE": "ledger.persistence.sqlalchemy:IndexedSQLAlchemyFactory", "SQLALCHEMY_URL": url}
-        return Backend("sqlalchemy", url, env)
+        return Backend("sqlalchemy", url, env, file=file)
     raise LedgerError(
         f"unsupported store URL {url!r}: use sqlite:///FILE, postgresql://USER@HOST:PORT/DB,"
         " or mysql+DRIVER://, mariadb+DRIVER://, sqlite+DRIVER:// through SQLAlchemy"
@@ -195,7 +200,7 @@ def _sqlite(url: str) -> Backend:
         "SQLITE_DBNAME": path,
         "APPLICATION_RECORDER_TOPIC": "ledger.persistence.sqlite:IndexedSQLiteApplicationRecorder",
     }
-    return Backend("sqlite", url, env)
+    return Backend("sqlite", url, env, file=None if path == ":memory:" or path.startswith("file:") else path)
 
 
 def _check_sqlite_file(path: str) -> None:
