@@ -311,7 +311,10 @@ class Store:
 
     def named(self, ref: str, upto: int) -> Named[Entry]:
         """What a reference could name among the facts stored at or before ``upto``, corrections and retractions
-        aside (``ledger.timeline.Named`` holds the rule that chooses)."""
+        aside (``ledger.timeline.Named`` holds the rule that chooses). Before the first fact there is none to read:
+        a batch into an empty ledger asks once for each of its corrections."""
+        if upto < 1:
+            return Named()
         return self._named(ref, upto + 1, self._direct([ref]), {})
 
     def target(self, ref: str, upto: int, batch: FactIndex | None = None) -> Recorded | None:

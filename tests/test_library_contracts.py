@@ -15,7 +15,10 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Transcoder, UUIDAsHex
 from eventsourcing.tests import persistence as library
+from hypothesis import given
+from hypothesis import strategies as st
 
+from ledger.appending import FACT_NAMESPACE, keyed_id
 from ledger.persistence.sqlite import IndexedSQLiteApplicationRecorder
 from ledger.transcoding import FastJSONTranscoder
 
@@ -162,3 +165,16 @@ def test_parse_fraction_reads_text_exactly_and_leaves_the_cache_alone() -> None:
     assert parse_fraction("0.328125") == Fraction(21, 64)
     with pytest.raises(ValueError):
         parse_fraction("one")
+
+
+@given(st.text())
+def test_a_keyed_id_is_the_librarys_uuid5_of_the_key(key: str) -> None:
+    """``keyed_id`` works a fact's id out without ``uuid.UUID``; it must be exactly ``uuid5`` (ids already stored
+    were made by it), or fail as it does on text UTF-8 cannot hold (a lone surrogate)."""
+    try:
+        expected = uuid.uuid5(FACT_NAMESPACE, key).hex
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            keyed_id(key)
+        return
+    assert keyed_id(key) == expected
