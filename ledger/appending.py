@@ -71,8 +71,8 @@ def fact_id(fact: Fact) -> str:
 
 
 def keyed_id(key: str) -> str:
-    """``uuid5(FACT_NAMESPACE, key).hex``, worked out without the ``UUID`` object the library makes on the way (its
-    checks took 8.8 µs of the 10 an id took, a tenth of a bulk append's building; the result is the same, tested)."""
+    """``uuid5(FACT_NAMESPACE, key).hex``, worked out without the ``UUID`` object the library makes on the way (measured
+    on one machine: 8.8 µs an id through ``uuid5``, 2.5 µs here; the same text, tested against ``uuid5``)."""
     digest = sha1(_NAMESPACE_BYTES + key.encode("utf-8")).digest()
     number = int.from_bytes(digest[:16], "big") & (_UUID_BITS ^ _VERSION_AND_VARIANT)
     return f"{number | _VERSION_5:032x}"
