@@ -692,8 +692,11 @@ def _read_yaml(stream: IO[Any], path: str, longest_line: int) -> Iterator[tuple[
         events.next()  # the end of the document
 
 
-_YAML_REFUSES = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-"""Characters YAML does not allow in a stream (control characters; NUL and surrogates never get this far)."""
+_YAML_REFUSES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+"""Characters YAML does not allow in a stream (control characters; NUL and surrogates never get this far): every
+character outside YAML's printable set (tab, line feed, carriage return, U+0020-U+007E, U+0085, U+00A0-U+D7FF,
+U+E000-U+FFFD, U+10000-U+10FFFF), written as what it leaves out: written as that set negated, the expression
+took 8.7 ms to compile, on every command that reads facts, YAML or not."""
 
 
 class WithLines(dict[str, Any]):
