@@ -43,7 +43,7 @@ def built_for_new_file(url: str | None, host: PluginHost, incoming: Sequence[Inc
     never registered, an export that does not start at #1) then leaves no empty ledger behind at a mistyped
     ``--url``, as a file that cannot be read already leaves none. None for any other store."""
     file = backend_for(resolve_url(url)).file
-    if file is None or (Path(file).exists() and Path(file).stat().st_size > 0):  # an empty file: a ledger yet to be made
+    if file is None or _made(Path(file)):
         return None
     with Ledger("sqlite:///:memory:", host=host) as empty, collector_paused(), exact_decimals():
         head = empty.store.head()
@@ -61,9 +61,15 @@ def require_ledger(url: str | None, *, existing: bool) -> None:
             f"the store {backend.safe_url} is kept in memory and gone when the command ends: name a file, such as sqlite:///ledger.db"
         )
     file = Path(backend.file) if backend.file is not None else None
-    if existing and file is not None and (not file.exists() or file.stat().st_size == 0):
+    if existing and file is not None and not _made(file):
         state = "does not exist" if not file.exists() else "is empty"
         raise LedgerError(f"no ledger at {backend.safe_url}: {file} {state} (append or import facts to start one)")
+
+
+def _made(file: Path) -> bool:
+    """Whether a SQLite ledger's file holds a ledger: one missing, or empty, is yet to be made (SQLite makes a
+    database of an empty file)."""
+    return file.exists() and file.stat().st_size > 0
 
 
 class Ledger:

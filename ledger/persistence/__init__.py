@@ -159,7 +159,7 @@ def _backend_for(url: str) -> Backend:
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         return _postgres(url)
     if scheme.split("+")[0] in GUARDED_SQLALCHEMY_DIALECTS:
-        file = None
+        file: str | None = None
         if scheme.startswith("sqlite"):  # a file, as for sqlite:///, held to the same checks
             from sqlalchemy.engine import make_url
             from sqlalchemy.exc import ArgumentError
@@ -168,9 +168,9 @@ def _backend_for(url: str) -> Backend:
                 database = make_url(url).database
             except ArgumentError as error:
                 raise LedgerError(f"bad store URL {url!r}: {error}") from None
-            if database and database != ":memory:" and not database.startswith("file:"):
-                _check_sqlite_file(database)
-                file = database
+            file = _database_file(database)
+            if file is not None:
+                _check_sqlite_file(file)
         env = {"PERSISTENCE_MODULE": "ledger.persistence.sqlalchemy:IndexedSQLAlchemyFactory", "SQLALCHEMY_URL": url}
         return Backend("sqlalchemy", url, env, file=file)
     raise LedgerError(
@@ -200,7 +200,13 @@ def _sqlite(url: str) -> Backend:
         "SQLITE_DBNAME": path,
         "APPLICATION_RECORDER_TOPIC": "ledger.persistence.sqlite:IndexedSQLiteApplicationRecorder",
     }
-    return Backend("sqlite", url, env, file=None if path == ":memory:" or path.startswith("file:") else path)
+    return Backend("sqlite", url, env, file=_database_file(path))
+
+
+def _database_file(name: str | None) -> str | None:
+    """The file a SQLite database name (``sqlite:///`` or ``sqlite+driver:///``) is kept in: None for a store in
+    memory, or a ``file:`` URI, whose name is the driver's to read (``Backend.file``)."""
+    return name if name and name != ":memory:" and not name.startswith("file:") else None
 
 
 def _check_sqlite_file(path: str) -> None:
